@@ -1,0 +1,38 @@
+// The `nodeai` command: each sub-command lives in its own module, loaded only when used,
+// so `nodeai data check` never pays for loading the trainer or the server.
+import { UsageError } from './usage-error.ts';
+
+type Command = { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> };
+
+const commands: Record<string, Command> = {
+  data: { summary: 'check and convert training data', load: () => import('./data.ts') },
+};
+
+function help(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `Usage: nodeai <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'nodeai <command> --help' for a command's options.`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`nodeai: unknown command '${name}'\n\n${help()}`);
+    return 2;
+  }
+  try {
+    const mod = await command.load();
+    return await mod.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`nodeai ${name}: ${err.message}`);
+      return 2;
+    }
+    console.error(`nodeai ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}

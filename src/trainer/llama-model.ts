@@ -1,0 +1,91 @@
+// The shared description of a Llama-family model: the trainer's graph, the GGUF reader/writer,
+// the tiny-model factory and the checkpoints all speak this shape.
+//
+// Tensor names and layouts follow llama.cpp's GGUF convention for `general.architecture = llama`,
+// so a model written from these weights loads in llama.cpp / node-llama-cpp unchanged. Shapes are
+// in ggml order (ne0 first): a projection `blk.N.attn_q.weight` from d_model to n_head*head_dim
+// has shape [d_model, n_head*head_dim]. Q/K weights are in the layout that ggml_rope mode 0
+// (LLAMA_ROPE_TYPE_NORM) expects, which is what llama.cpp applies to the llama architecture.
+
+export interface LlamaConfig {
+  vocabSize: number;
+  contextLength: number;
+  embeddingLength: number; // d_model
+  blockCount: number;
+  headCount: number;
+  headCountKv: number; // grouped-query attention: headCount % headCountKv === 0
+  feedForwardLength: number;
+  ropeFreqBase: number;
+  rmsNormEps: number;
+  /** When true there is no `output.weight`: the head reuses `token_embd.weight`. */
+  tiedEmbeddings: boolean;
+}
+
+export interface NamedTensor {
+  name: string;
+  /** ggml order: shape[0] is the fastest-varying dimension. */
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Tokenizer facts stored with the model (GGUF `tokenizer.ggml.*`). */
+export interface TokenizerSpec {
+  model: 'llama' | 'gpt2';
+  tokens: string[];
+  scores?: number[];
+  tokenTypes?: number[];
+  merges?: string[];
+  pre?: string;
+  bosId?: number;
+  eosId?: number;
+  padId?: number;
+  /** Jinja chat template (GGUF `tokenizer.chat_template`), rendered with @huggingface/jinja. */
+  chatTemplate: string;
+}
+
+export interface LlamaModel {
+  name: string;
+  config: LlamaConfig;
+  tokenizer: TokenizerSpec;
+  tensors: Map<string, NamedTensor>;
+}
+
+export const tensorNames = {
+  tokenEmbd: 'token_embd.weight',
+  outputNorm: 'output_norm.weight',
+  output: 'output.weight',
+  attnNorm: (i: number) => `blk.${i}.attn_norm.weight`,
+  attnQ: (i: number) => `blk.${i}.attn_q.weight`,
+  attnK: (i: number) => `blk.${i}.attn_k.weight`,
+  attnV: (i: number) => `blk.${i}.attn_v.weight`,
+  attnOutput: (i: number) => `blk.${i}.attn_output.weight`,
+  ffnNorm: (i: number) => `blk.${i}.ffn_norm.weight`,
+  ffnGate: (i: number) => `blk.${i}.ffn_gate.weight`,
+  ffnUp: (i: number) => `blk.${i}.ffn_up.weight`,
+  ffnDown: (i: number) => `blk.${i}.ffn_down.weight`,
+} as const;
+
+/** Every tensor a model with this config has, with its ggml shape. */
+export function expectedTensors(c: LlamaConfig): Array<{ name: string; shape: number[] }> {
+  const headDim = c.embeddingLength / c.headCount;
+  const kvDim = headDim * c.headCountKv;
+  const out: Array<{ name: string; shape: number[] }> = [
+    { name: tensorNames.tokenEmbd, shape: [c.embeddingLength, c.vocabSize] },
+  ];
+  for (let i = 0; i < c.blockCount; i++) {
+    out.push(
+      { name: tensorNames.attnNorm(i), shape: [c.embeddingLength] },
+      { name: tensorNames.attnQ(i), shape: [c.embeddingLength, c.embeddingLength] },
+      { name: tensorNames.attnK(i), shape: [c.embeddingLength, kvDim] },
+      { name: tensorNames.attnV(i), shape: [c.embeddingLength, kvDim] },
+      { name: tensorNames.attnOutput(i), shape: [c.embeddingLength, c.embeddingLength] },
+      { name: tensorNames.ffnNorm(i), shape: [c.embeddingLength] },
+      { name: tensorNames.ffnGate(i), shape: [c.embeddingLength, c.feedForwardLength] },
+      { name: tensorNames.ffnUp(i), shape: [c.embeddingLength, c.feedForwardLength] },
+      { name: tensorNames.ffnDown(i), shape: [c.feedForwardLength, c.embeddingLength] },
+    );
+  }
+  out.push({ name: tensorNames.outputNorm, shape: [c.embeddingLength] });
+  if (!c.tiedEmbeddings) out.push({ name: tensorNames.output, shape: [c.embeddingLength, c.vocabSize] });
+  return out;
+}
