@@ -89,3 +89,25 @@ export function expectedTensors(c: LlamaConfig): Array<{ name: string; shape: nu
   if (!c.tiedEmbeddings) out.push({ name: tensorNames.output, shape: [c.embeddingLength, c.vocabSize] });
   return out;
 }
+
+/**
+ * A LoRA adapter in llama.cpp's GGUF adapter convention: for a base weight `W` named `X.weight`
+ * with ggml shape [n_in, n_out], `X.weight.lora_a` has shape [n_in, rank] and `X.weight.lora_b`
+ * has shape [rank, n_out]; the layer computes W·x + (alpha / rank) · B·(A·x).
+ */
+export interface LoraAdapter {
+  rank: number;
+  alpha: number;
+  /** Base tensor names the adapter applies to, e.g. `blk.0.attn_q.weight`. */
+  targets: string[];
+  tensors: Map<string, NamedTensor>;
+}
+
+export const loraTensorNames = (base: string) => ({ a: `${base}.lora_a`, b: `${base}.lora_b` });
+
+/** One training sequence, already rendered with the chat template and tokenized. */
+export interface TrainingSequence {
+  tokens: Int32Array;
+  /** 1 where the next-token loss counts (assistant tokens with weight 1), 0 elsewhere. */
+  lossMask: Uint8Array;
+}
