@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import { initial } from './0001-initial.ts';
+
+/**
+ * Every migration, in order. Names sort lexically (Kysely runs them by name), so a new one is
+ * `0002-…` in its own file, added here; a released migration is never edited.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001-initial': initial,
+};

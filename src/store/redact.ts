@@ -1,0 +1,73 @@
+export const REDACTED = '[REDACTED]';
+
+/**
+ * Replaces every known secret value in text and JSON-like values. The vault registers each
+ * secret it stores or hands out, so whatever a node, provider or error echoes back — the raw
+ * value, or the value as it appears inside JSON or a URL — is masked before it is logged or
+ * stored.
+ */
+export class Redactor {
+  private readonly needles = new Set<string>();
+  private sorted: string[] = [];
+
+  add(secret: string): void {
+    if (!secret) return;
+    const before = this.needles.size;
+    for (const form of [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]) {
+      this.needles.add(form);
+    }
+    // Longest first, so a secret that contains another is masked whole.
+    if (this.needles.size !== before) this.sorted = [...this.needles].sort((a, b) => b.length - a.length);
+  }
+
+  get size(): number {
+    return this.needles.size;
+  }
+
+  redact(text: string): string {
+    let out = text;
+    for (const needle of this.sorted) {
+      if (out.includes(needle)) out = out.split(needle).join(REDACTED);
+    }
+    return out;
+  }
+
+  /** A deep copy of a JSON-like value with secrets masked in every string, keys included. */
+  redactValue<T>(value: T): T {
+    if (this.sorted.length === 0) return value;
+    return this.walk(value, new WeakSet()) as T;
+  }
+
+  /** `code: message` of an error and its causes, secrets masked: the form logs and results take. */
+  formatError(err: unknown): string {
+    return this.redact(describeError(err));
+  }
+
+  private walk(value: unknown, seen: WeakSet<object>): unknown {
+    if (typeof value === 'string') return this.redact(value);
+    if (value === null || typeof value !== 'object') return value;
+    if (seen.has(value)) return '[Circular]';
+    seen.add(value);
+    if (Array.isArray(value)) return value.map((v) => this.walk(v, seen));
+    if (value instanceof Error) return this.formatError(value);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[this.redact(k)] = this.walk(v, seen);
+    return out;
+  }
+}
+
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+    if (current instanceof Error) {
+      const code = (current as { code?: unknown }).code;
+      parts.push(typeof code === 'string' ? `${code}: ${current.message}` : current.message);
+      current = current.cause;
+    } else {
+      parts.push(String(current));
+      break;
+    }
+  }
+  return parts.join(' (caused by: ') + ')'.repeat(Math.max(0, parts.length - 1));
+}
