@@ -1,0 +1,51 @@
+export interface Distribution {
+  min: number;
+  max: number;
+  mean: number;
+  median: number;
+  p10: number;
+  p90: number;
+}
+
+/** A growable Int32Array: a million counts take 4 MB instead of a boxed-number array's ~16+. */
+export class IntList {
+  private data = new Int32Array(1024);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const next = new Int32Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = v;
+  }
+  get(i: number): number {
+    return this.data[i];
+  }
+  view(): Int32Array {
+    return this.data.subarray(0, this.length);
+  }
+}
+
+/** Quantile with linear interpolation between closest ranks (numpy's default, as the cookbook uses). */
+function quantile(sorted: Int32Array | Float64Array, q: number): number {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+export function distribution(values: Int32Array): Distribution | null {
+  if (values.length === 0) return null;
+  const sorted = Int32Array.from(values).sort();
+  let sum = 0;
+  for (let i = 0; i < sorted.length; i++) sum += sorted[i];
+  return {
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+    mean: sum / sorted.length,
+    median: quantile(sorted, 0.5),
+    p10: quantile(sorted, 0.1),
+    p90: quantile(sorted, 0.9),
+  };
+}
