@@ -7,6 +7,8 @@
 // has shape [d_model, n_head*head_dim]. Q/K weights are in the layout that ggml_rope mode 0
 // (LLAMA_ROPE_TYPE_NORM) expects, which is what llama.cpp applies to the llama architecture.
 
+import type { GgufValue } from './gguf.ts';
+
 export interface LlamaConfig {
   vocabSize: number;
   contextLength: number;
@@ -39,6 +41,11 @@ export interface TokenizerSpec {
   bosId?: number;
   eosId?: number;
   padId?: number;
+  /**
+   * Whether a prompt starts with BOS even when the chat template does not write it
+   * (GGUF `tokenizer.ggml.add_bos_token`; llama.cpp's default is true for 'llama', false for 'gpt2').
+   */
+  addBos?: boolean;
   /** Jinja chat template (GGUF `tokenizer.chat_template`), rendered with @huggingface/jinja. */
   chatTemplate: string;
 }
@@ -48,6 +55,12 @@ export interface LlamaModel {
   config: LlamaConfig;
   tokenizer: TokenizerSpec;
   tensors: Map<string, NamedTensor>;
+  /**
+   * GGUF metadata of the source file that the fields above do not describe (general.license,
+   * tokenizer.ggml.add_bos_token, …), carried through unchanged when the model is written again.
+   * Keys derived from `config` and `tokenizer` are always rewritten from those fields.
+   */
+  extraMetadata?: Map<string, GgufValue>;
 }
 
 export const tensorNames = {
