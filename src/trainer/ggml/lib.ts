@@ -1,0 +1,361 @@
+// koffi bindings to the ggml libraries that ship inside the pinned `@node-llama-cpp/<platform>`
+// package (no compiler, no download).
+//
+// Every signature, enum value and struct layout below was checked against the headers of the
+// exact source those binaries were built from: node-llama-cpp 3.21.1 records release `v0.4.0` of
+// ggml-org/llama.cpp (llama/binariesGithubRelease.json, bins/linux-x64/_nlcBuildMetadata.json) and
+// ships that tree as llama/gitRelease.bundle (commit 80fb11ac, ggml 0.23.0):
+// ggml/include/ggml.h, ggml-cpu.h, and the kernels in ggml/src/ggml-cpu/ops.cpp for op params
+// (ggml_opt_step_adamw reads 7 floats: alpha, beta1, beta2, eps, wd, 1/(1-beta1^t), 1/(1-beta2^t)).
+// A different llama.cpp release can change any of these: re-check when the pin moves.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import koffi from 'koffi';
+import { TrainerError } from '../train-errors.js';
+import { rankCpuVariants, readCpuFlags } from './cpu-variant.js';
+
+/** Opaque native pointers. The brand keeps a context from being passed where a tensor is wanted. */
+export type GgmlContext = { readonly __brand: 'ggml_context' };
+export type GgmlTensor = { readonly __brand: 'ggml_tensor' };
+export type GgmlGraph = { readonly __brand: 'ggml_cgraph' };
+export type NativePtr = { readonly __brand: 'void*' };
+
+// enum ggml_type (ggml.h)
+export const GGML_TYPE_F32 = 0;
+export const GGML_TYPE_F16 = 1;
+export const GGML_TYPE_I32 = 26;
+// #define GGML_ROPE_TYPE_NORMAL 0 — what llama.cpp applies to LLM_ARCH_LLAMA
+export const GGML_ROPE_TYPE_NORMAL = 0;
+// enum ggml_status
+export const GGML_STATUS_SUCCESS = 0;
+export const GGML_MAX_DIMS = 4;
+/** sizeof(struct ggml_object) in ggml.c; ggml_tensor_overhead() = this + sizeof(struct ggml_tensor). */
+const GGML_OBJECT_SIZE = 32;
+
+const initParams = koffi.struct('nodeai_ggml_init_params', {
+  mem_size: 'size_t',
+  mem_buffer: 'void *',
+  no_alloc: 'bool',
+});
+
+// struct ggml_tensor, field for field; only read from JS (shapes, data pointer, view source).
+const tensorStruct = koffi.struct('nodeai_ggml_tensor', {
+  type: 'int',
+  buffer: 'void *',
+  ne: koffi.array('int64_t', 4),
+  nb: koffi.array('size_t', 4),
+  op: 'int',
+  op_params: koffi.array('int32_t', 16),
+  flags: 'int32_t',
+  src: koffi.array('void *', 10),
+  view_src: 'void *',
+  view_offs: 'size_t',
+  data: 'void *',
+  name: koffi.array('char', 64),
+  extra: 'void *',
+  padding: koffi.array('char', 8),
+});
+
+koffi.struct('nodeai_ggml_cplan', {
+  work_size: 'size_t',
+  work_data: 'void *',
+  n_threads: 'int',
+  threadpool: 'void *',
+  abort_callback: 'void *',
+  abort_callback_data: 'void *',
+  use_ref: 'bool',
+});
+
+export interface CPlan {
+  work_size: number | bigint;
+  work_data: NativePtr | null;
+  n_threads: number;
+  threadpool: NativePtr | null;
+  abort_callback: NativePtr | null;
+  abort_callback_data: NativePtr | null;
+  use_ref: boolean;
+}
+
+type T = GgmlTensor;
+type C = GgmlContext;
+
+export interface GgmlApi {
+  readonly cpuVariant: string;
+  readonly libDir: string;
+  init(memSize: number, noAlloc: boolean): C | null;
+  free(ctx: C): void;
+  usedMem(ctx: C): number;
+  tensorOverhead(): number;
+  graphOverheadCustom(size: number, grads: boolean): number;
+  newTensor1d(ctx: C, type: number, ne0: number): T;
+  newTensor2d(ctx: C, type: number, ne0: number, ne1: number): T;
+  newTensor3d(ctx: C, type: number, ne0: number, ne1: number, ne2: number): T;
+  newTensor4d(ctx: C, type: number, ne0: number, ne1: number, ne2: number, ne3: number): T;
+  newBuffer(ctx: C, nbytes: number): NativePtr;
+  getFirstTensor(ctx: C): T | null;
+  getNextTensor(ctx: C, t: T): T | null;
+  nbytes(t: T): number;
+  nbytesPad(t: T): number;
+  nelements(t: T): number;
+  getData(t: T): NativePtr | null;
+  setName(t: T, name: string): T;
+  setInput(t: T): void;
+  setOutput(t: T): void;
+  setParam(t: T): void;
+  setLoss(t: T): void;
+  add(ctx: C, a: T, b: T): T;
+  mul(ctx: C, a: T, b: T): T;
+  scale(ctx: C, a: T, s: number): T;
+  mulMat(ctx: C, a: T, b: T): T;
+  rmsNorm(ctx: C, a: T, eps: number): T;
+  silu(ctx: C, a: T): T;
+  swigluSplit(ctx: C, a: T, b: T): T;
+  getRows(ctx: C, a: T, idx: T): T;
+  reshape2d(ctx: C, a: T, ne0: number, ne1: number): T;
+  reshape3d(ctx: C, a: T, ne0: number, ne1: number, ne2: number): T;
+  reshape4d(ctx: C, a: T, ne0: number, ne1: number, ne2: number, ne3: number): T;
+  permute(ctx: C, a: T, ax0: number, ax1: number, ax2: number, ax3: number): T;
+  cont(ctx: C, a: T): T;
+  diagMaskInf(ctx: C, a: T, nPast: number): T;
+  softMaxExt(ctx: C, a: T, mask: T | null, scale: number, maxBias: number): T;
+  ropeExt(
+    ctx: C, a: T, pos: T, freqFactors: T | null, nDims: number, mode: number, nCtxOrig: number,
+    freqBase: number, freqScale: number, extFactor: number, attnFactor: number, betaFast: number, betaSlow: number,
+  ): T;
+  argmax(ctx: C, a: T): T;
+  crossEntropyLoss(ctx: C, logits: T, labels: T): T;
+  optStepAdamw(ctx: C, a: T, grad: T, m: T, v: T, params: T): T;
+  dupTensor(ctx: C, t: T): T;
+  newGraphCustom(ctx: C, size: number, grads: boolean): GgmlGraph;
+  buildForwardExpand(g: GgmlGraph, t: T): void;
+  buildBackwardExpand(ctx: C, g: GgmlGraph, gradAccs: Array<T | null> | null): void;
+  graphGetGrad(g: GgmlGraph, t: T): T | null;
+  graphGetGradAcc(g: GgmlGraph, t: T): T | null;
+  graphNNodes(g: GgmlGraph): number;
+  graphNode(g: GgmlGraph, i: number): T;
+  graphReset(g: GgmlGraph): void;
+  graphPlan(g: GgmlGraph, nThreads: number): CPlan;
+  graphCompute(g: GgmlGraph, plan: CPlan): number;
+  /** Shape (ne[0..3]) of a tensor, read from the struct. */
+  shape(t: T): [number, number, number, number];
+  /** Whether the tensor is a view of another (so owns no data in a no_alloc=false context). */
+  isView(t: T): boolean;
+  f32(t: T): Float32Array;
+  i32(t: T): Int32Array;
+  /** Numeric address, to compare pointers (koffi hands out a new wrapper object per call). */
+  address(p: T | NativePtr | GgmlGraph | GgmlContext): bigint;
+}
+
+function platformPackage(): string {
+  return `@node-llama-cpp/${process.platform}-${process.arch}`;
+}
+
+/** The directory holding libggml-base and the libggml-cpu-* variants. */
+export function findGgmlLibDir(): string {
+  const override = process.env.NODEAI_GGML_DIR;
+  if (override) return override;
+  const require = createRequire(import.meta.url);
+  const pkg = platformPackage();
+  let entry: string;
+  try {
+    entry = require.resolve(pkg);
+  } catch (e) {
+    throw new TrainerError(
+      'GGML_LOAD_FAILED',
+      `The ggml binaries for ${process.platform}-${process.arch} are not installed (npm package ${pkg}). ` +
+        'Reinstall dependencies with `npm ci`, or set NODEAI_GGML_DIR to a folder holding libggml-base and libggml-cpu-*.',
+      { cause: String(e) },
+    );
+  }
+  // entry is <pkg>/dist/index.js; the libraries live in <pkg>/bins/<platform>-<arch>/
+  return join(dirname(dirname(entry)), 'bins', `${process.platform}-${process.arch}`);
+}
+
+function libFile(dir: string, stem: string): string {
+  if (process.platform === 'win32') return join(dir, `${stem}.dll`);
+  return join(dir, process.platform === 'darwin' ? `lib${stem}.dylib` : `lib${stem}.so`);
+}
+
+/** Picks the CPU library: NODEAI_GGML_CPU_VARIANT, else the best one this processor supports. */
+export function chooseCpuLibrary(dir: string): { variant: string; path: string } {
+  const forced = process.env.NODEAI_GGML_CPU_VARIANT;
+  const candidates = forced ? [forced] : [...rankCpuVariants(readCpuFlags()), 'x64'];
+  for (const variant of candidates) {
+    const path = libFile(dir, `ggml-cpu-${variant}`);
+    if (existsSync(path)) return { variant, path };
+  }
+  // Non-x64 builds ship a single `libggml-cpu`.
+  const plain = libFile(dir, 'ggml-cpu');
+  if (existsSync(plain)) return { variant: 'default', path: plain };
+  throw new TrainerError('GGML_LOAD_FAILED', `No usable libggml-cpu library in ${dir} (tried ${candidates.join(', ')}).`);
+}
+
+let cached: GgmlApi | undefined;
+
+/** Loads the libraries once per process. */
+export function loadGgml(): GgmlApi {
+  if (cached) return cached;
+  const dir = findGgmlLibDir();
+  const basePath = libFile(dir, 'ggml-base');
+  let base: ReturnType<typeof koffi.load>;
+  let cpu: ReturnType<typeof koffi.load>;
+  let variant: string;
+  try {
+    base = koffi.load(basePath);
+    const chosen = chooseCpuLibrary(dir);
+    variant = chosen.variant;
+    cpu = koffi.load(chosen.path);
+  } catch (e) {
+    if (e instanceof TrainerError) throw e;
+    throw new TrainerError('GGML_LOAD_FAILED', `Could not load ggml from ${dir}: ${(e as Error).message}`);
+  }
+  const b = (sig: string) => base.func(sig);
+  const f = {
+    init: b('void *ggml_init(nodeai_ggml_init_params params)'),
+    free: b('void ggml_free(void *ctx)'),
+    used_mem: b('size_t ggml_used_mem(void *ctx)'),
+    tensor_overhead: b('size_t ggml_tensor_overhead()'),
+    graph_overhead_custom: b('size_t ggml_graph_overhead_custom(size_t size, bool grads)'),
+    new_tensor_1d: b('void *ggml_new_tensor_1d(void *ctx, int type, int64_t ne0)'),
+    new_tensor_2d: b('void *ggml_new_tensor_2d(void *ctx, int type, int64_t ne0, int64_t ne1)'),
+    new_tensor_3d: b('void *ggml_new_tensor_3d(void *ctx, int type, int64_t ne0, int64_t ne1, int64_t ne2)'),
+    new_tensor_4d: b('void *ggml_new_tensor_4d(void *ctx, int type, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3)'),
+    new_buffer: b('void *ggml_new_buffer(void *ctx, size_t nbytes)'),
+    get_first_tensor: b('void *ggml_get_first_tensor(void *ctx)'),
+    get_next_tensor: b('void *ggml_get_next_tensor(void *ctx, void *tensor)'),
+    nbytes: b('size_t ggml_nbytes(void *tensor)'),
+    nbytes_pad: b('size_t ggml_nbytes_pad(void *tensor)'),
+    nelements: b('int64_t ggml_nelements(void *tensor)'),
+    get_data: b('void *ggml_get_data(void *tensor)'),
+    set_name: b('void *ggml_set_name(void *tensor, const char *name)'),
+    set_input: b('void ggml_set_input(void *tensor)'),
+    set_output: b('void ggml_set_output(void *tensor)'),
+    set_param: b('void ggml_set_param(void *tensor)'),
+    set_loss: b('void ggml_set_loss(void *tensor)'),
+    add: b('void *ggml_add(void *ctx, void *a, void *b)'),
+    mul: b('void *ggml_mul(void *ctx, void *a, void *b)'),
+    scale: b('void *ggml_scale(void *ctx, void *a, float s)'),
+    mul_mat: b('void *ggml_mul_mat(void *ctx, void *a, void *b)'),
+    rms_norm: b('void *ggml_rms_norm(void *ctx, void *a, float eps)'),
+    silu: b('void *ggml_silu(void *ctx, void *a)'),
+    swiglu_split: b('void *ggml_swiglu_split(void *ctx, void *a, void *b)'),
+    get_rows: b('void *ggml_get_rows(void *ctx, void *a, void *b)'),
+    reshape_2d: b('void *ggml_reshape_2d(void *ctx, void *a, int64_t ne0, int64_t ne1)'),
+    reshape_3d: b('void *ggml_reshape_3d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2)'),
+    reshape_4d: b('void *ggml_reshape_4d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3)'),
+    permute: b('void *ggml_permute(void *ctx, void *a, int axis0, int axis1, int axis2, int axis3)'),
+    cont: b('void *ggml_cont(void *ctx, void *a)'),
+    diag_mask_inf: b('void *ggml_diag_mask_inf(void *ctx, void *a, int n_past)'),
+    soft_max_ext: b('void *ggml_soft_max_ext(void *ctx, void *a, void *mask, float scale, float max_bias)'),
+    rope_ext: b(
+      'void *ggml_rope_ext(void *ctx, void *a, void *b, void *c, int n_dims, int mode, int n_ctx_orig, ' +
+        'float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow)',
+    ),
+    argmax: b('void *ggml_argmax(void *ctx, void *a)'),
+    cross_entropy_loss: b('void *ggml_cross_entropy_loss(void *ctx, void *a, void *b)'),
+    opt_step_adamw: b('void *ggml_opt_step_adamw(void *ctx, void *a, void *grad, void *m, void *v, void *adamw_params)'),
+    dup_tensor: b('void *ggml_dup_tensor(void *ctx, void *src)'),
+    new_graph_custom: b('void *ggml_new_graph_custom(void *ctx, size_t size, bool grads)'),
+    build_forward_expand: b('void ggml_build_forward_expand(void *cgraph, void *tensor)'),
+    build_backward_expand: b('void ggml_build_backward_expand(void *ctx, void *cgraph, void **grad_accs)'),
+    graph_get_grad: b('void *ggml_graph_get_grad(void *cgraph, void *node)'),
+    graph_get_grad_acc: b('void *ggml_graph_get_grad_acc(void *cgraph, void *node)'),
+    graph_n_nodes: b('int ggml_graph_n_nodes(void *cgraph)'),
+    graph_node: b('void *ggml_graph_node(void *cgraph, int i)'),
+    graph_reset: b('void ggml_graph_reset(void *cgraph)'),
+    cpu_init: cpu.func('void ggml_cpu_init()'),
+    graph_plan: cpu.func('nodeai_ggml_cplan ggml_graph_plan(void *cgraph, int n_threads, void *threadpool)'),
+    graph_compute: cpu.func('int ggml_graph_compute(void *cgraph, nodeai_ggml_cplan *cplan)'),
+  };
+  f.cpu_init();
+
+  const tensorSize = koffi.sizeof(tensorStruct);
+  const overhead = Number(f.tensor_overhead());
+  if (tensorSize + GGML_OBJECT_SIZE !== overhead) {
+    throw new TrainerError(
+      'GGML_LOAD_FAILED',
+      `ggml struct layout mismatch (tensor ${tensorSize} + object ${GGML_OBJECT_SIZE} != ggml_tensor_overhead() ${overhead}): ` +
+        'the installed ggml is not the version these bindings were written for.',
+    );
+  }
+  const neOffset = koffi.offsetof(tensorStruct, 'ne');
+  const viewSrcOffset = koffi.offsetof(tensorStruct, 'view_src');
+
+  const n = (v: number | bigint) => Number(v);
+  const api: GgmlApi = {
+    cpuVariant: variant,
+    libDir: dir,
+    init: (memSize, noAlloc) => f.init({ mem_size: memSize, mem_buffer: null, no_alloc: noAlloc }),
+    free: (ctx) => f.free(ctx),
+    usedMem: (ctx) => n(f.used_mem(ctx)),
+    tensorOverhead: () => overhead,
+    graphOverheadCustom: (size, grads) => n(f.graph_overhead_custom(size, grads)),
+    newTensor1d: (ctx, type, ne0) => f.new_tensor_1d(ctx, type, ne0),
+    newTensor2d: (ctx, type, ne0, ne1) => f.new_tensor_2d(ctx, type, ne0, ne1),
+    newTensor3d: (ctx, type, ne0, ne1, ne2) => f.new_tensor_3d(ctx, type, ne0, ne1, ne2),
+    newTensor4d: (ctx, type, ne0, ne1, ne2, ne3) => f.new_tensor_4d(ctx, type, ne0, ne1, ne2, ne3),
+    newBuffer: (ctx, nbytes) => f.new_buffer(ctx, nbytes),
+    getFirstTensor: (ctx) => f.get_first_tensor(ctx),
+    getNextTensor: (ctx, t) => f.get_next_tensor(ctx, t),
+    nbytes: (t) => n(f.nbytes(t)),
+    nbytesPad: (t) => n(f.nbytes_pad(t)),
+    nelements: (t) => n(f.nelements(t)),
+    getData: (t) => f.get_data(t),
+    setName: (t, name) => f.set_name(t, name.slice(0, 63)),
+    setInput: (t) => f.set_input(t),
+    setOutput: (t) => f.set_output(t),
+    setParam: (t) => f.set_param(t),
+    setLoss: (t) => f.set_loss(t),
+    add: (ctx, a, bb) => f.add(ctx, a, bb),
+    mul: (ctx, a, bb) => f.mul(ctx, a, bb),
+    scale: (ctx, a, s) => f.scale(ctx, a, s),
+    mulMat: (ctx, a, bb) => f.mul_mat(ctx, a, bb),
+    rmsNorm: (ctx, a, eps) => f.rms_norm(ctx, a, eps),
+    silu: (ctx, a) => f.silu(ctx, a),
+    swigluSplit: (ctx, a, bb) => f.swiglu_split(ctx, a, bb),
+    getRows: (ctx, a, idx) => f.get_rows(ctx, a, idx),
+    reshape2d: (ctx, a, ne0, ne1) => f.reshape_2d(ctx, a, ne0, ne1),
+    reshape3d: (ctx, a, ne0, ne1, ne2) => f.reshape_3d(ctx, a, ne0, ne1, ne2),
+    reshape4d: (ctx, a, ne0, ne1, ne2, ne3) => f.reshape_4d(ctx, a, ne0, ne1, ne2, ne3),
+    permute: (ctx, a, a0, a1, a2, a3) => f.permute(ctx, a, a0, a1, a2, a3),
+    cont: (ctx, a) => f.cont(ctx, a),
+    diagMaskInf: (ctx, a, nPast) => f.diag_mask_inf(ctx, a, nPast),
+    softMaxExt: (ctx, a, mask, s, maxBias) => f.soft_max_ext(ctx, a, mask, s, maxBias),
+    ropeExt: (ctx, a, pos, ff, nDims, mode, nCtxOrig, fb, fs, ef, af, bf, bs) =>
+      f.rope_ext(ctx, a, pos, ff, nDims, mode, nCtxOrig, fb, fs, ef, af, bf, bs),
+    argmax: (ctx, a) => f.argmax(ctx, a),
+    crossEntropyLoss: (ctx, logits, labels) => f.cross_entropy_loss(ctx, logits, labels),
+    optStepAdamw: (ctx, a, grad, m, v, p) => f.opt_step_adamw(ctx, a, grad, m, v, p),
+    dupTensor: (ctx, t) => f.dup_tensor(ctx, t),
+    newGraphCustom: (ctx, size, grads) => f.new_graph_custom(ctx, size, grads),
+    buildForwardExpand: (g, t) => f.build_forward_expand(g, t),
+    buildBackwardExpand: (ctx, g, accs) => f.build_backward_expand(ctx, g, accs),
+    graphGetGrad: (g, t) => f.graph_get_grad(g, t),
+    graphGetGradAcc: (g, t) => f.graph_get_grad_acc(g, t),
+    graphNNodes: (g) => f.graph_n_nodes(g),
+    graphNode: (g, i) => f.graph_node(g, i),
+    graphReset: (g) => f.graph_reset(g),
+    graphPlan: (g, threads) => f.graph_plan(g, threads, null),
+    graphCompute: (g, plan) => f.graph_compute(g, plan),
+    shape: (t) => {
+      const ne = koffi.decode(t, neOffset, 'int64_t', 4) as Array<number | bigint>;
+      return [n(ne[0]), n(ne[1]), n(ne[2]), n(ne[3])];
+    },
+    isView: (t) => koffi.decode(t, viewSrcOffset, 'void *') !== null,
+    f32: (t) => {
+      const p = f.get_data(t);
+      if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
+      return new Float32Array(koffi.view(p, n(f.nbytes(t))));
+    },
+    address: (p) => koffi.address(p),
+    i32: (t) => {
+      const p = f.get_data(t);
+      if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
+      return new Int32Array(koffi.view(p, n(f.nbytes(t))));
+    },
+  };
+  cached = api;
+  return api;
+}
+

@@ -1,0 +1,28 @@
+// Typed errors of the trainer core. `code` is stable: callers (the child-process runner, the CLI,
+// the job tracker) switch on it; `message` says what was wrong, where, and what to do.
+
+export type TrainerErrorCode =
+  | 'GGML_LOAD_FAILED'
+  | 'GGML_COMPUTE_FAILED'
+  | 'UNSUPPORTED_CONFIG'
+  | 'MISSING_TENSOR'
+  | 'BAD_TENSOR_SHAPE'
+  | 'EMPTY_DATASET'
+  | 'SEQUENCE_TOO_LONG'
+  | 'BAD_SEQUENCE'
+  | 'BAD_OPTION'
+  | 'TRAINING_FINISHED'
+  | 'TRAINER_DISPOSED'
+  | 'CHECKPOINT_CORRUPT'
+  | 'CHECKPOINT_MISMATCH';
+
+export class TrainerError extends Error {
+  override readonly name = 'TrainerError';
+  constructor(
+    readonly code: TrainerErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
