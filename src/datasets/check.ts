@@ -117,7 +117,7 @@ export async function checkDataset(source: DatasetSource, options: CheckOptions 
     for (const item of batch) {
       if (item.issue) {
         // A fatal reading problem (binary file, broken array) is about the file, not one example.
-        if (item.issue.code !== 'binary_file' && item.issue.code !== 'unsupported_encoding' && item.issue.code !== 'unknown_format') examples++;
+        if (!item.fatal) examples++;
         sink(item.issue);
         continue;
       }

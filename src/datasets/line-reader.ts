@@ -1,7 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { hints, issue, type DatasetIssue } from './issues.ts';
 
-export type LineItem = { line: number; text: string; issue?: undefined } | { line: number; text?: undefined; issue: DatasetIssue };
+/** `fatal`: reading stopped here (binary or UTF-16 file); the issue is about the file, not one line. */
+export type LineItem = { line: number; text: string; issue?: undefined; fatal?: undefined } | { line: number; text?: undefined; issue: DatasetIssue; fatal?: boolean };
 
 export interface ReadProgress {
   bytes: number;
@@ -27,6 +28,17 @@ function tooLong(line: number, max: number): DatasetIssue {
   );
 }
 
+// A stray NUL in a text file is that line's problem; NULs in bytes that are not UTF-8, or many
+// of them, mean the whole file is not text (git's rule of thumb, made less trigger-happy).
+function looksBinary(sample: Buffer): boolean {
+  let nul = 0;
+  for (let i = sample.indexOf(0); i !== -1; i = sample.indexOf(0, i + 1)) nul++;
+  if (nul === 0) return false;
+  if (nul * 10 > sample.length) return true;
+  for (let cut = 0; cut < 4 && cut < sample.length; cut++) if (isUtf8(sample.subarray(0, sample.length - cut))) return false;
+  return true;
+}
+
 /** Checks the first bytes of a file for things that are not UTF-8 text at all. */
 export function sniffBinary(head: Buffer): DatasetIssue | null {
   if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) {
@@ -35,7 +47,7 @@ export function sniffBinary(head: Buffer): DatasetIssue | null {
   const sample = head.subarray(0, 8192);
   const gzip = sample[0] === 0x1f && sample[1] === 0x8b;
   const zip = sample[0] === 0x50 && sample[1] === 0x4b && sample[2] === 0x03 && sample[3] === 0x04;
-  if (gzip || zip || sample.indexOf(0) !== -1) {
+  if (gzip || zip || looksBinary(sample)) {
     const what = gzip ? 'a gzip archive' : zip ? 'a zip archive (xlsx, docx…)' : 'a binary file';
     return issue(
       'binary_file',
@@ -95,7 +107,7 @@ export async function* readLines(chunks: AsyncIterable<Uint8Array>, options: Lin
       first = false;
       const fatal = sniffBinary(buf);
       if (fatal) {
-        yield [{ line: 1, issue: fatal }];
+        yield [{ line: 1, issue: fatal, fatal: true }];
         return;
       }
       if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);

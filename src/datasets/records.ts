@@ -6,7 +6,8 @@ import { DEFAULT_MAX_LINE_BYTES, readLines, sniffBinary, type ReadProgress } fro
 import type { FileType } from './types.ts';
 
 /** One raw example as parsed from the file (not yet validated), or a problem reading it. */
-export type RecordItem = { line: number; value: unknown; issue?: undefined } | { line: number; value?: undefined; issue: DatasetIssue };
+/** `fatal`: reading stopped at this issue (a broken array, a bad CSV header, a binary file). */
+export type RecordItem = { line: number; value: unknown; issue?: undefined; fatal?: undefined } | { line: number; value?: undefined; issue: DatasetIssue; fatal?: boolean };
 
 /** Which CSV/TSV columns hold what. Header names are matched case-insensitively. */
 export interface CsvColumns {
@@ -72,7 +73,7 @@ async function* readJsonArray(chunks: AsyncIterable<Uint8Array>, o: RecordReader
   let tooBig = false;
   let count = 0;
   let first = true;
-  const fatal = (msg: string): RecordItem => ({ line, issue: issue('invalid_json', line, null, msg, 'Make the file one JSON array of objects: [{...}, {...}]') });
+  const fatal = (msg: string): RecordItem => ({ line, fatal: true, issue: issue('invalid_json', line, null, msg, 'Make the file one JSON array of objects: [{...}, {...}]') });
 
   const finish = (out: RecordItem[]) => {
     count++;
@@ -105,7 +106,7 @@ async function* readJsonArray(chunks: AsyncIterable<Uint8Array>, o: RecordReader
       first = false;
       const bad = sniffBinary(buf);
       if (bad) {
-        yield [{ line: 1, issue: bad }];
+        yield [{ line: 1, issue: bad, fatal: true }];
         return;
       }
       if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
@@ -171,6 +172,7 @@ async function* readJsonArray(chunks: AsyncIterable<Uint8Array>, o: RecordReader
       }
       if (b === 0x20 || b === 0x0d || b === 0x09) continue;
       if (state === S.Start) {
+        if (b === 0xef || b === 0xbb || b === 0xbf) continue; // a BOM split across the first chunks
         if (b !== 0x5b) {
           out.push(fatal('A JSON data file must be an array: it should start with ['));
           yield out;
@@ -272,6 +274,7 @@ async function* readCsv(chunks: AsyncIterable<Uint8Array>, fileType: 'csv' | 'ts
           yield [
             {
               line: 1,
+              fatal: true,
               issue: issue(
                 'unknown_format',
                 1,
@@ -303,10 +306,11 @@ async function* readCsv(chunks: AsyncIterable<Uint8Array>, fileType: 'csv' | 'ts
     const e = err as Error & { lines?: number };
     batch.push({
       line: e.lines ?? decodedLines,
+      fatal: true,
       issue: issue('invalid_csv', e.lines ?? decodedLines, null, `The CSV cannot be read: ${e.message}`, 'Check quoting: a field with commas, quotes or newlines must be in double quotes, with inner quotes doubled'),
     });
   }
-  if (badUtf8) batch.push({ line: (badUtf8 as DatasetIssue).line ?? 1, issue: badUtf8 });
+  if (badUtf8) batch.push({ line: (badUtf8 as DatasetIssue).line ?? 1, issue: badUtf8, fatal: true });
   if (batch.length) yield batch;
 }
 
