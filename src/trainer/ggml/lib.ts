@@ -33,7 +33,7 @@ export const GGML_MAX_DIMS = 4;
 /** sizeof(struct ggml_object) in ggml.c; ggml_tensor_overhead() = this + sizeof(struct ggml_tensor). */
 const GGML_OBJECT_SIZE = 32;
 
-const initParams = koffi.struct('nodeai_ggml_init_params', {
+koffi.struct('nodeai_ggml_init_params', {
   mem_size: 'size_t',
   mem_buffer: 'void *',
   no_alloc: 'bool',

@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest';
+import { LlamaGraph, loraTargetTensors, validateLlamaConfig } from './graph.js';
+import { tensorNames, type LlamaModel, type TrainingSequence } from './llama-model.js';
+import { TrainerError } from './train-errors.js';
+import { randomModel, testConfig } from './train-fixtures.js';
+import { createTrainer } from './train.js';
+import { Rng } from './train-rng.js';
+
+/** Plain-JS Llama forward (what llama.cpp computes), returning the masked mean next-token loss. */
+function referenceLoss(model: LlamaModel, seqs: TrainingSequence[]): number {
+  const c = model.config;
+  const D = c.embeddingLength;
+  const hd = D / c.headCount;
+  const group = c.headCount / c.headCountKv;
+  const w = (name: string) => model.tensors.get(name)!.data;
+  const matvec = (name: string, x: Float64Array, nOut: number) => {
+    const W = w(name);
+    const nIn = x.length;
+    const y = new Float64Array(nOut);
+    for (let o = 0; o < nOut; o++) {
+      let s = 0;
+      for (let i = 0; i < nIn; i++) s += W[o * nIn + i] * x[i];
+      y[o] = s;
+    }
+    return y;
+  };
+  const rms = (x: Float64Array, name: string) => {
+    const g = w(name);
+    let ss = 0;
+    for (const v of x) ss += v * v;
+    const k = 1 / Math.sqrt(ss / x.length + c.rmsNormEps);
+    return x.map((v, i) => v * k * g[i]);
+  };
+  const rope = (x: Float64Array, heads: number, pos: number) => {
+    for (let h = 0; h < heads; h++) {
+      for (let j = 0; j < hd / 2; j++) {
+        const theta = pos * Math.pow(c.ropeFreqBase, (-2 * j) / hd);
+        const a = x[h * hd + 2 * j];
+        const b = x[h * hd + 2 * j + 1];
+        x[h * hd + 2 * j] = a * Math.cos(theta) - b * Math.sin(theta);
+        x[h * hd + 2 * j + 1] = a * Math.sin(theta) + b * Math.cos(theta);
+      }
+    }
+    return x;
+  };
+  let total = 0;
+  let counted = 0;
+  for (const seq of seqs) {
+    const T = seq.tokens.length - 1;
+    const emb = w(tensorNames.tokenEmbd);
+    let xs = Array.from({ length: T }, (_, t) => Float64Array.from(emb.subarray(seq.tokens[t] * D, (seq.tokens[t] + 1) * D)));
+    for (let l = 0; l < c.blockCount; l++) {
+      const hs = xs.map((x) => rms(x, tensorNames.attnNorm(l)));
+      const q = hs.map((h, t) => rope(matvec(tensorNames.attnQ(l), h, D), c.headCount, t));
+      const k = hs.map((h, t) => rope(matvec(tensorNames.attnK(l), h, hd * c.headCountKv), c.headCountKv, t));
+      const v = hs.map((h) => matvec(tensorNames.attnV(l), h, hd * c.headCountKv));
+      xs = xs.map((x, t) => {
+        const o = new Float64Array(D);
+        for (let h = 0; h < c.headCount; h++) {
+          const g = Math.floor(h / group);
+          const sc = Array.from({ length: t + 1 }, (_, u) => {
+            let s = 0;
+            for (let i = 0; i < hd; i++) s += q[t][h * hd + i] * k[u][g * hd + i];
+            return s / Math.sqrt(hd);
+          });
+          const mx = Math.max(...sc);
+          const e = sc.map((s) => Math.exp(s - mx));
+          const z = e.reduce((a, b) => a + b, 0);
+          for (let u = 0; u <= t; u++) for (let i = 0; i < hd; i++) o[h * hd + i] += (e[u] / z) * v[u][g * hd + i];
+        }
+        const y = matvec(tensorNames.attnOutput(l), o, D);
+        return x.map((xv, i) => xv + y[i]);
+      });
+      xs = xs.map((x) => {
+        const h2 = rms(x, tensorNames.ffnNorm(l));
+        const gate = matvec(tensorNames.ffnGate(l), h2, c.feedForwardLength);
+        const up = matvec(tensorNames.ffnUp(l), h2, c.feedForwardLength);
+        const act = gate.map((gv, i) => (gv / (1 + Math.exp(-gv))) * up[i]);
+        const y = matvec(tensorNames.ffnDown(l), act, D);
+        return x.map((xv, i) => xv + y[i]);
+      });
+    }
+    const head = c.tiedEmbeddings ? tensorNames.tokenEmbd : tensorNames.output;
+    for (let t = 0; t < T; t++) {
+      if (seq.lossMask[t + 1] !== 1) continue;
+      const logits = matvec(head, rms(xs[t], tensorNames.outputNorm), c.vocabSize);
+      const mx = Math.max(...logits);
+      const lse = mx + Math.log(logits.reduce((a, b) => a + Math.exp(b - mx), 0));
+      total += lse - logits[seq.tokens[t + 1]];
+      counted++;
+    }
+  }
+  return total / counted;
+}
+
+function randomSequences(n: number, len: (i: number) => number, vocab: number, seed: number): TrainingSequence[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, (_, i) => {
+    const L = len(i);
+    const tokens = Int32Array.from({ length: L }, () => rng.int(vocab));
+    const lossMask = Uint8Array.from({ length: L }, (_, t) => (t > 2 && rng.next() < 0.7 ? 1 : 0));
+    lossMask[L - 1] = 1;
+    return { tokens, lossMask };
+  });
+}
+
+describe('Llama graph', () => {
+  for (const [label, over] of [
+    ['multi-head, untied', { headCount: 4, headCountKv: 4, tiedEmbeddings: false }],
+    ['grouped-query (4 heads / 2 kv), tied head', { headCount: 4, headCountKv: 2, tiedEmbeddings: true }],
+  ] as const) {
+    it(`forward loss matches a plain-JS Llama reference: ${label}`, () => {
+      const config = testConfig({ vocabSize: 40, embeddingLength: 32, feedForwardLength: 48, blockCount: 2, ropeFreqBase: 100, ...over });
+      const model = randomModel(config, 3);
+      // Larger weights than the init so attention patterns and RoPE actually matter.
+      for (const t of model.tensors.values()) if (t.shape.length === 2) t.data.forEach((v, i) => (t.data[i] = v * 10));
+      const seqs = randomSequences(3, (i) => 6 + 3 * i, 40, 5);
+      const tr = createTrainer({ model, train: seqs, batchSize: 2, threads: 2, epochs: 1 });
+      try {
+        const { validLoss } = tr.evaluate(seqs);
+        expect(validLoss).toBeGreaterThan(0.5);
+        expect(Math.abs(validLoss - referenceLoss(model, seqs))).toBeLessThan(2e-4 * validLoss);
+      } finally {
+        tr.dispose();
+      }
+    });
+  }
+
+  it('rejects configs it cannot express with UNSUPPORTED_CONFIG', () => {
+    const bad = [
+      testConfig({ headCount: 3 }),
+      testConfig({ headCount: 4, headCountKv: 3 }),
+      testConfig({ embeddingLength: 12, headCount: 4 }),
+      testConfig({ blockCount: 0 }),
+      testConfig({ rmsNormEps: 0 }),
+    ];
+    for (const c of bad) {
+      expect(() => validateLlamaConfig(c)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_CONFIG' }));
+    }
+  });
+
+  it('maps LoRA target modules to tensor names and rejects unknown ones', () => {
+    const c = testConfig({ blockCount: 2 });
+    expect(loraTargetTensors(c, ['attn_q', 'ffn_down'])).toEqual([
+      'blk.0.attn_q.weight', 'blk.0.ffn_down.weight', 'blk.1.attn_q.weight', 'blk.1.ffn_down.weight',
+    ]);
+    expect(() => loraTargetTensors(c, ['attn_qq'])).toThrow(TrainerError);
+    expect(() => loraTargetTensors(testConfig({ tiedEmbeddings: true }), ['output'])).toThrow(/untied/);
+  });
+
+  it('sizes its context from the graph and frees it', () => {
+    const graph = new LlamaGraph({ config: testConfig(), batch: 2, seqLen: 16, threads: 1 });
+    expect(graph.memBytes).toBeGreaterThan(0);
+    expect(graph.memBytes).toBeLessThan(64 << 20);
+    expect(graph.trainables).toHaveLength(2 * 9 + 3);
+    graph.dispose();
+    expect(() => graph.runEval()).toThrow(expect.objectContaining({ code: 'TRAINER_DISPOSED' }));
+  });
+});

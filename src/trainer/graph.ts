@@ -1,0 +1,422 @@
+// The Llama-family decoder as one ggml graph with a fixed [seqLen, batch] shape, built once per
+// trainer and reused every step: forward (loss + argmax), backward into persistent gradient
+// accumulators, and a separate AdamW graph, so gradient accumulation is "compute the train graph
+// k times, then the optimizer graph once".
+//
+// Everything matches what llama.cpp computes for `general.architecture = llama` (so a model trained
+// here behaves the same in node-llama-cpp): RMSNorm with the config's eps, RoPE mode 0 (NORMAL) with
+// the config's freq base, attention scale 1/sqrt(head_dim), causal mask, SwiGLU, output norm, and
+// `token_embd.weight` as the head when the config says the embeddings are tied. Grouped-query
+// attention relies on ggml_mul_mat broadcasting, which maps query head h to kv head h / (H/Hkv) —
+// llama.cpp's own mapping.
+import {
+  GGML_ROPE_TYPE_NORMAL,
+  GGML_TYPE_F32,
+  GGML_TYPE_I32,
+  loadGgml,
+  type CPlan,
+  type GgmlApi,
+  type GgmlContext,
+  type GgmlGraph,
+  type GgmlTensor,
+  type NativePtr,
+} from './ggml/lib.js';
+import { expectedTensors, loraTensorNames, tensorNames, type LlamaConfig } from './llama-model.js';
+import { TrainerError } from './train-errors.js';
+
+/** Module kinds LoRA can target; each names a family of weights (`blk.N.<kind>.weight`, or `output.weight`). */
+export const LORA_TARGET_MODULES = [
+  'attn_q',
+  'attn_k',
+  'attn_v',
+  'attn_output',
+  'ffn_gate',
+  'ffn_up',
+  'ffn_down',
+  'output',
+] as const;
+export type LoraTargetModule = (typeof LORA_TARGET_MODULES)[number];
+
+export interface GraphLoraSpec {
+  rank: number;
+  alpha: number;
+  /** Full base tensor names, e.g. `blk.0.attn_q.weight`. */
+  targets: string[];
+}
+
+export interface LlamaGraphOptions {
+  config: LlamaConfig;
+  batch: number;
+  seqLen: number;
+  /** With LoRA only the adapters are trainable; without, every model tensor is. */
+  lora?: GraphLoraSpec;
+  threads: number;
+}
+
+/** Trainable tensor plus its optimizer state. */
+export interface TrainableTensor {
+  name: string;
+  shape: number[];
+  tensor: GgmlTensor;
+  gradAcc: GgmlTensor;
+  m: GgmlTensor;
+  v: GgmlTensor;
+  decay: boolean;
+}
+
+/** Throws UNSUPPORTED_CONFIG for configurations the graph cannot express. */
+export function validateLlamaConfig(c: LlamaConfig): void {
+  const bad = (msg: string) => {
+    throw new TrainerError('UNSUPPORTED_CONFIG', `Unsupported model config: ${msg}`, { config: c });
+  };
+  const posInt = (v: number, name: string) => {
+    if (!Number.isInteger(v) || v <= 0) bad(`${name} must be a positive integer (got ${v})`);
+  };
+  posInt(c.vocabSize, 'vocabSize');
+  posInt(c.contextLength, 'contextLength');
+  posInt(c.embeddingLength, 'embeddingLength');
+  posInt(c.blockCount, 'blockCount');
+  posInt(c.headCount, 'headCount');
+  posInt(c.headCountKv, 'headCountKv');
+  posInt(c.feedForwardLength, 'feedForwardLength');
+  if (c.embeddingLength % c.headCount !== 0) {
+    bad(`embeddingLength ${c.embeddingLength} is not a multiple of headCount ${c.headCount}`);
+  }
+  if (c.headCount % c.headCountKv !== 0) bad(`headCount ${c.headCount} is not a multiple of headCountKv ${c.headCountKv}`);
+  if ((c.embeddingLength / c.headCount) % 2 !== 0) bad(`head dimension ${c.embeddingLength / c.headCount} must be even for RoPE`);
+  if (!(c.rmsNormEps > 0)) bad(`rmsNormEps must be > 0 (got ${c.rmsNormEps})`);
+  if (!(c.ropeFreqBase > 0)) bad(`ropeFreqBase must be > 0 (got ${c.ropeFreqBase})`);
+}
+
+/** Base tensor names a LoRA over these modules adapts, in model order. */
+export function loraTargetTensors(c: LlamaConfig, modules: readonly string[]): string[] {
+  for (const m of modules) {
+    if (!(LORA_TARGET_MODULES as readonly string[]).includes(m)) {
+      throw new TrainerError(
+        'BAD_OPTION',
+        `Unknown LoRA target module "${m}"; use some of ${LORA_TARGET_MODULES.join(', ')}.`,
+      );
+    }
+  }
+  if (modules.length === 0) throw new TrainerError('BAD_OPTION', 'LoRA needs at least one target module.');
+  const out: string[] = [];
+  for (const { name } of expectedTensors(c)) {
+    const m = /^blk\.\d+\.([a-z_]+)\.weight$/.exec(name);
+    const kind = m ? m[1] : name === tensorNames.output ? 'output' : undefined;
+    if (kind && modules.includes(kind)) out.push(name);
+  }
+  if (modules.includes('output') && c.tiedEmbeddings) {
+    throw new TrainerError('BAD_OPTION', 'LoRA target "output" needs an untied output head (this model ties it to token_embd).');
+  }
+  return out;
+}
+
+const GRAPH_SIZE_BASE = 4096;
+const GRAPH_SIZE_PER_LAYER = 1024;
+
+/**
+ * Owns one ggml context holding weights, optimizer state, activations and graphs. Not thread-safe;
+ * call dispose() to free the native memory.
+ */
+export class LlamaGraph {
+  readonly g: GgmlApi;
+  readonly config: LlamaConfig;
+  readonly batch: number;
+  readonly seqLen: number;
+  readonly threads: number;
+  readonly lora?: GraphLoraSpec;
+  /** Base model tensors (frozen under LoRA). */
+  readonly weights = new Map<string, GgmlTensor>();
+  /** LoRA tensors by adapter tensor name (`X.weight.lora_a` / `.lora_b`). */
+  readonly loraTensors = new Map<string, GgmlTensor>();
+  readonly trainables: TrainableTensor[] = [];
+  readonly memBytes: number;
+
+  /** I32 [seqLen*batch], row-major by sequence: index b*seqLen + t. */
+  tokens!: GgmlTensor;
+  positions!: GgmlTensor;
+  /** F32 [vocab, seqLen*batch] dense one-hot targets; all-zero rows where nothing counts. */
+  labels!: GgmlTensor;
+  /** F32 [1, seqLen*batch]: 1 where the loss counts. */
+  mask!: GgmlTensor;
+  logits!: GgmlTensor;
+  argmax!: GgmlTensor;
+  loss!: GgmlTensor;
+  optParamsDecay!: GgmlTensor;
+  optParamsNoDecay!: GgmlTensor;
+
+  private ctx: GgmlContext | null = null;
+  private workCtx: GgmlContext | null = null;
+  private evalGraph!: GgmlGraph;
+  private trainGraph: GgmlGraph | null = null;
+  private optGraph: GgmlGraph | null = null;
+  private plans = new Map<GgmlGraph, CPlan>();
+  private lossGrad: GgmlTensor | null = null;
+
+  constructor(opts: LlamaGraphOptions) {
+    validateLlamaConfig(opts.config);
+    if (!Number.isInteger(opts.batch) || opts.batch <= 0) {
+      throw new TrainerError('BAD_OPTION', `batch must be a positive integer (got ${opts.batch})`);
+    }
+    if (!Number.isInteger(opts.seqLen) || opts.seqLen <= 0 || opts.seqLen > opts.config.contextLength) {
+      throw new TrainerError(
+        'BAD_OPTION',
+        `seqLen must be an integer in 1..${opts.config.contextLength} (the model's context), got ${opts.seqLen}`,
+      );
+    }
+    if (opts.lora) {
+      const { rank, alpha, targets } = opts.lora;
+      if (!Number.isInteger(rank) || rank <= 0) throw new TrainerError('BAD_OPTION', `LoRA rank must be a positive integer (got ${rank})`);
+      if (!(alpha > 0)) throw new TrainerError('BAD_OPTION', `LoRA alpha must be > 0 (got ${alpha})`);
+      if (targets.length === 0) throw new TrainerError('BAD_OPTION', 'LoRA needs at least one target tensor.');
+      const known = new Set(expectedTensors(opts.config).map((t) => t.name));
+      for (const t of targets) {
+        if (!known.has(t) || !t.endsWith('.weight') || t.endsWith('norm.weight')) {
+          throw new TrainerError('BAD_OPTION', `LoRA target "${t}" is not a projection weight of this model.`);
+        }
+      }
+    }
+    this.g = loadGgml();
+    this.config = opts.config;
+    this.batch = opts.batch;
+    this.seqLen = opts.seqLen;
+    this.threads = Math.max(1, Math.floor(opts.threads));
+    this.lora = opts.lora;
+
+    // Pass 1 only measures: a no_alloc context records every tensor, so the real context can be
+    // sized exactly (views own no data) instead of guessing a large arena.
+    const graphSize = GRAPH_SIZE_BASE + GRAPH_SIZE_PER_LAYER * opts.config.blockCount * (opts.lora ? 2 : 1);
+    const metaBytes = 3 * this.g.graphOverheadCustom(graphSize, true) + 200_000 * this.g.tensorOverhead();
+    const probe = this.g.init(metaBytes, true);
+    if (!probe) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init failed (out of memory?)');
+    let dataBytes = 0;
+    let used = 0;
+    try {
+      this.define(probe, graphSize, false);
+      used = this.g.usedMem(probe);
+      for (let t = this.g.getFirstTensor(probe); t; t = this.g.getNextTensor(probe, t)) {
+        if (!this.g.isView(t)) dataBytes += this.g.nbytesPad(t);
+      }
+    } finally {
+      this.g.free(probe);
+    }
+    this.weights.clear();
+    this.loraTensors.clear();
+    this.trainables.length = 0;
+
+    this.memBytes = used + dataBytes + (1 << 20);
+    const ctx = this.g.init(this.memBytes, false);
+    if (!ctx) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_init of ${this.memBytes} bytes failed (out of memory?)`);
+    this.ctx = ctx;
+    this.define(ctx, graphSize, true);
+
+    let work = 0;
+    for (const gr of [this.evalGraph, this.trainGraph, this.optGraph]) {
+      if (!gr) continue;
+      const plan = this.g.graphPlan(gr, this.threads);
+      this.plans.set(gr, plan);
+      work = Math.max(work, Number(plan.work_size));
+    }
+    if (work > 0) {
+      this.workCtx = this.g.init(work + 4096, false);
+      if (!this.workCtx) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init for the work buffer failed');
+      const buf: NativePtr = this.g.newBuffer(this.workCtx, work);
+      for (const plan of this.plans.values()) plan.work_data = buf;
+    }
+  }
+
+  /** Creates every tensor and graph in ctx; `live` is false for the measuring pass. */
+  private define(ctx: GgmlContext, graphSize: number, live: boolean): void {
+    const g = this.g;
+    const c = this.config;
+    const B = this.batch;
+    const T = this.seqLen;
+    const N = B * T;
+    const D = c.embeddingLength;
+    const H = c.headCount;
+    const Hkv = c.headCountKv;
+    const hd = D / H;
+
+    for (const { name, shape } of expectedTensors(c)) {
+      const t = shape.length === 1 ? g.newTensor1d(ctx, GGML_TYPE_F32, shape[0]) : g.newTensor2d(ctx, GGML_TYPE_F32, shape[0], shape[1]);
+      g.setName(t, name);
+      this.weights.set(name, t);
+    }
+    const adapters = new Map<string, { a: GgmlTensor; b: GgmlTensor }>();
+    if (this.lora) {
+      const shapes = new Map(expectedTensors(c).map((t) => [t.name, t.shape]));
+      for (const target of this.lora.targets) {
+        const [nIn, nOut] = shapes.get(target)!;
+        const names = loraTensorNames(target);
+        const a = g.newTensor2d(ctx, GGML_TYPE_F32, nIn, this.lora.rank);
+        const b = g.newTensor2d(ctx, GGML_TYPE_F32, this.lora.rank, nOut);
+        g.setName(a, names.a);
+        g.setName(b, names.b);
+        this.loraTensors.set(names.a, a);
+        this.loraTensors.set(names.b, b);
+        adapters.set(target, { a, b });
+      }
+    }
+    const paramList: Array<{ name: string; tensor: GgmlTensor; shape: number[] }> = [];
+    if (this.lora) {
+      for (const [name, tensor] of this.loraTensors) paramList.push({ name, tensor, shape: g.shape(tensor).slice(0, 2) });
+    } else {
+      for (const { name, shape } of expectedTensors(c)) paramList.push({ name, tensor: this.weights.get(name)!, shape });
+    }
+    for (const p of paramList) g.setParam(p.tensor);
+
+    this.tokens = g.newTensor1d(ctx, GGML_TYPE_I32, N);
+    this.positions = g.newTensor1d(ctx, GGML_TYPE_I32, T);
+    this.labels = g.newTensor2d(ctx, GGML_TYPE_F32, c.vocabSize, N);
+    this.mask = g.newTensor2d(ctx, GGML_TYPE_F32, 1, N);
+    for (const t of [this.tokens, this.positions, this.labels, this.mask]) g.setInput(t);
+
+    const loraScale = this.lora ? this.lora.alpha / this.lora.rank : 0;
+    const linear = (x: GgmlTensor, name: string): GgmlTensor => {
+      const y = g.mulMat(ctx, this.weights.get(name)!, x);
+      const ad = adapters.get(name);
+      if (!ad) return y;
+      return g.add(ctx, y, g.scale(ctx, g.mulMat(ctx, ad.b, g.mulMat(ctx, ad.a, x)), loraScale));
+    };
+    const norm = (x: GgmlTensor, w: string) => g.mul(ctx, g.rmsNorm(ctx, x, c.rmsNormEps), this.weights.get(w)!);
+    const rope = (x: GgmlTensor) =>
+      g.ropeExt(ctx, x, this.positions, null, hd, GGML_ROPE_TYPE_NORMAL, c.contextLength, c.ropeFreqBase, 1, 0, 1, 0, 0);
+
+    let x = g.getRows(ctx, this.weights.get(tensorNames.tokenEmbd)!, this.tokens); // [D, N]
+    for (let l = 0; l < c.blockCount; l++) {
+      const h = norm(x, tensorNames.attnNorm(l));
+      const q = rope(g.reshape4d(ctx, linear(h, tensorNames.attnQ(l)), hd, H, T, B));
+      const k = rope(g.reshape4d(ctx, linear(h, tensorNames.attnK(l)), hd, Hkv, T, B));
+      const v = g.reshape4d(ctx, linear(h, tensorNames.attnV(l)), hd, Hkv, T, B);
+      // Heads and batch share dim 2 (head fastest) so the GQA broadcast stays 3-D: ggml's
+      // mul_mat backward only un-broadcasts over dim 2.
+      const q3 = g.reshape3d(ctx, g.cont(ctx, g.permute(ctx, q, 0, 2, 1, 3)), hd, T, H * B);
+      const k3 = g.reshape3d(ctx, g.cont(ctx, g.permute(ctx, k, 0, 2, 1, 3)), hd, T, Hkv * B);
+      const vT = g.reshape3d(ctx, g.cont(ctx, g.permute(ctx, v, 1, 2, 0, 3)), T, hd, Hkv * B);
+      let att = g.mulMat(ctx, k3, q3); // [T_k, T_q, H*B]
+      att = g.softMaxExt(ctx, g.diagMaskInf(ctx, att, 0), null, 1 / Math.sqrt(hd), 0);
+      const o = g.mulMat(ctx, vT, att); // [hd, T_q, H*B]
+      const merged = g.reshape2d(ctx, g.cont(ctx, g.permute(ctx, g.reshape4d(ctx, o, hd, T, H, B), 0, 2, 1, 3)), D, N);
+      x = g.add(ctx, x, linear(merged, tensorNames.attnOutput(l)));
+      const h2 = norm(x, tensorNames.ffnNorm(l));
+      const act = g.swigluSplit(ctx, linear(h2, tensorNames.ffnGate(l)), linear(h2, tensorNames.ffnUp(l)));
+      x = g.add(ctx, x, linear(act, tensorNames.ffnDown(l)));
+    }
+    const out = norm(x, tensorNames.outputNorm);
+    this.logits = c.tiedEmbeddings
+      ? g.mulMat(ctx, this.weights.get(tensorNames.tokenEmbd)!, out)
+      : linear(out, tensorNames.output); // [V, N]
+    this.argmax = g.argmax(ctx, this.logits);
+    // Masked rows get zero logits *and* zero labels: ggml's cross-entropy backward is
+    // (softmax - label)/N even for an all-zero label row, so without zeroing the logits through
+    // the mask a prompt token would still push gradients. Multiplying by the 0/1 mask makes the
+    // gradient of a masked row exactly 0.
+    const masked = g.mul(ctx, this.logits, this.mask);
+    this.loss = g.crossEntropyLoss(ctx, masked, this.labels);
+    g.setLoss(this.loss);
+    g.setOutput(this.argmax);
+    g.setOutput(this.loss);
+
+    this.evalGraph = g.newGraphCustom(ctx, graphSize, false);
+    g.buildForwardExpand(this.evalGraph, this.loss);
+    g.buildForwardExpand(this.evalGraph, this.argmax);
+
+    const train = g.newGraphCustom(ctx, graphSize, true);
+    g.buildForwardExpand(train, this.loss);
+    g.buildForwardExpand(train, this.argmax);
+    const nFwd = g.graphNNodes(train);
+    const accs: Array<GgmlTensor | null> = new Array(nFwd).fill(null);
+    const byAddr = new Map<bigint, number>();
+    for (let i = 0; i < nFwd; i++) byAddr.set(g.address(g.graphNode(train, i)), i);
+    const accFor = new Map<string, GgmlTensor>();
+    for (const p of paramList) {
+      const idx = byAddr.get(g.address(p.tensor));
+      if (idx === undefined) throw new TrainerError('GGML_COMPUTE_FAILED', `parameter ${p.name} is not in the graph`);
+      const acc = g.dupTensor(ctx, p.tensor);
+      accs[idx] = acc;
+      accFor.set(p.name, acc);
+    }
+    g.buildBackwardExpand(ctx, train, accs);
+    this.trainGraph = train;
+    this.lossGrad = g.graphGetGradAcc(train, this.loss);
+
+    this.optParamsDecay = g.newTensor1d(ctx, GGML_TYPE_F32, 7);
+    this.optParamsNoDecay = g.newTensor1d(ctx, GGML_TYPE_F32, 7);
+    const opt = g.newGraphCustom(ctx, Math.max(256, paramList.length * 4), false);
+    for (const p of paramList) {
+      const m = g.dupTensor(ctx, p.tensor);
+      const v = g.dupTensor(ctx, p.tensor);
+      const decay = p.shape.length >= 2;
+      const gradAcc = accFor.get(p.name)!;
+      g.buildForwardExpand(opt, g.optStepAdamw(ctx, p.tensor, gradAcc, m, v, decay ? this.optParamsDecay : this.optParamsNoDecay));
+      this.trainables.push({ name: p.name, shape: p.shape, tensor: p.tensor, gradAcc, m, v, decay });
+    }
+    this.optGraph = opt;
+
+    if (live) {
+      this.f32(this.labels).fill(0);
+      this.f32(this.mask).fill(0);
+      this.i32(this.tokens).fill(0);
+      const pos = this.i32(this.positions);
+      for (let i = 0; i < T; i++) pos[i] = i;
+      for (const t of this.trainables) {
+        this.f32(t.gradAcc).fill(0);
+        this.f32(t.m).fill(0);
+        this.f32(t.v).fill(0);
+      }
+    }
+  }
+
+  f32(t: GgmlTensor): Float32Array {
+    this.assertLive();
+    return this.g.f32(t);
+  }
+
+  i32(t: GgmlTensor): Int32Array {
+    this.assertLive();
+    return this.g.i32(t);
+  }
+
+  /** Sets the scale of d(loss) used by the next backward pass. */
+  setLossGradScale(s: number): void {
+    this.f32(this.lossGrad!)[0] = s;
+  }
+
+  zeroGradients(): void {
+    for (const t of this.trainables) this.f32(t.gradAcc).fill(0);
+  }
+
+  runEval(): void {
+    this.compute(this.evalGraph);
+  }
+
+  /** Forward + backward; gradients add into the accumulators. */
+  runTrain(): void {
+    this.compute(this.trainGraph!);
+  }
+
+  runOptimizer(): void {
+    this.compute(this.optGraph!);
+  }
+
+  private compute(gr: GgmlGraph): void {
+    this.assertLive();
+    const status = this.g.graphCompute(gr, this.plans.get(gr)!);
+    if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_graph_compute returned status ${status}`);
+  }
+
+  private assertLive(): void {
+    if (!this.ctx) throw new TrainerError('TRAINER_DISPOSED', 'The trainer was disposed; create a new one.');
+  }
+
+  get disposed(): boolean {
+    return this.ctx === null;
+  }
+
+  dispose(): void {
+    if (this.ctx) this.g.free(this.ctx);
+    if (this.workCtx) this.g.free(this.workCtx);
+    this.ctx = null;
+    this.workCtx = null;
+  }
+}

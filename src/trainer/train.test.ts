@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import { tensorNames } from './llama-model.js';
+import { qaDataset, qaSequence, randomModel, testConfig } from './train-fixtures.js';
+import { autoEpochs, createTrainer, learningRateAt, type TrainerOptions, type TrainStepEvent } from './train.js';
+
+const config = testConfig(); // byte vocab + specials, 2 layers, d 64, 4 heads
+const model = randomModel(config, 1);
+const data = qaDataset(32);
+
+function run(opts: Partial<TrainerOptions>, steps = Infinity): TrainStepEvent[] {
+  const tr = createTrainer({ model, train: data, epochs: 2, batchSize: 8, learningRate: 3e-3, seed: 1, threads: 1, ...opts });
+  try {
+    const out: TrainStepEvent[] = [];
+    while (!tr.done && out.length < steps) out.push(tr.step());
+    return out;
+  } finally {
+    tr.dispose();
+  }
+}
+
+describe('trainer', () => {
+  it('cuts the train loss of a tiny model by a large factor and reports accuracy', () => {
+    const tr = createTrainer({ model, train: data, epochs: 25, batchSize: 8, learningRate: 3e-3, seed: 1, threads: 1 });
+    try {
+      const first = tr.step();
+      expect(first.trainLoss).toBeGreaterThan(5);
+      expect(first.trainLoss).toBeLessThan(6);
+      let last = first;
+      while (!tr.done) last = tr.step();
+      expect(last.step).toBe(100);
+      expect(last.epoch).toBe(25);
+      expect(last.trainLoss).toBeLessThan(first.trainLoss / 4);
+      expect(last.trainMeanTokenAccuracy).toBeGreaterThan(0.7);
+      expect(last.tokens).toBeGreaterThan(last.trainedTokens);
+      const ev = tr.evaluate(data);
+      expect(ev.validLoss).toBeLessThan(first.trainLoss / 4);
+      expect(() => tr.step()).toThrow(expect.objectContaining({ code: 'TRAINING_FINISHED' }));
+      // The exported model is a copy with the trained weights.
+      const out = tr.exportModel();
+      expect(out.tensors.get(tensorNames.attnQ(0))!.data).not.toEqual(model.tensors.get(tensorNames.attnQ(0))!.data);
+    } finally {
+      tr.dispose();
+    }
+  });
+
+  it('LoRA leaves the base weights bit-identical, lowers the loss, and exports adapter and merged model', () => {
+    const before = new Map([...model.tensors].map(([k, t]) => [k, t.data.slice()]));
+    const tr = createTrainer({
+      model, train: data, epochs: 10, batchSize: 8, learningRate: 2e-2, seed: 1, threads: 1,
+      lora: { rank: 4, alpha: 8, targets: ['attn_q', 'attn_v', 'ffn_up', 'ffn_down', 'output'] },
+    });
+    try {
+      const first = tr.step();
+      let last = first;
+      while (!tr.done) last = tr.step();
+      expect(last.trainLoss).toBeLessThan(first.trainLoss * 0.8);
+      const adapter = tr.exportAdapter();
+      expect(adapter.rank).toBe(4);
+      expect(adapter.targets).toEqual(['blk.0.attn_q.weight', 'blk.0.attn_v.weight', 'blk.0.ffn_up.weight', 'blk.0.ffn_down.weight',
+        'blk.1.attn_q.weight', 'blk.1.attn_v.weight', 'blk.1.ffn_up.weight', 'blk.1.ffn_down.weight', 'output.weight']);
+      expect(adapter.tensors.get('blk.0.attn_q.weight.lora_a')!.shape).toEqual([64, 4]);
+      expect(adapter.tensors.get('blk.0.ffn_up.weight.lora_b')!.shape).toEqual([4, 128]);
+      const merged = tr.exportModel();
+      const loraEval = tr.evaluate(data);
+      // Base weights inside the trainer and in the caller's model are untouched.
+      for (const [name, t] of model.tensors) expect(Buffer.from(t.data.buffer).equals(Buffer.from(before.get(name)!.buffer))).toBe(true);
+      const tr2 = createTrainer({ model: merged, train: data, epochs: 1, batchSize: 8, threads: 1 });
+      try {
+        expect(tr2.evaluate(data).validLoss).toBeCloseTo(loraEval.validLoss, 3);
+      } finally {
+        tr2.dispose();
+      }
+      expect(merged.tensors.get('blk.0.attn_k.weight')!.data).toEqual(model.tensors.get('blk.0.attn_k.weight')!.data);
+    } finally {
+      tr.dispose();
+    }
+  });
+
+  it('masked targets do not affect the loss or the training', () => {
+    // Tokens after the last counted target are targets with mask 0 that feed no counted
+    // prediction (attention is causal): whatever they are, losses must be bit-identical.
+    const withTail = (tail: number[]) =>
+      data.map((s) => ({
+        tokens: Int32Array.from([...s.tokens, ...tail]),
+        lossMask: Uint8Array.from([...s.lossMask, ...tail.map(() => 0)]),
+      }));
+    const seqLen = Math.max(...data.map((s) => s.tokens.length)) + 3;
+    const a = run({ seqLen }, 3).map((e) => e.trainLoss);
+    const b = run({ seqLen, train: withTail([1, 2, 3, 4]) }, 3).map((e) => e.trainLoss);
+    const c = run({ seqLen, train: withTail([200, 17, 99, 5]) }, 3).map((e) => e.trainLoss);
+    expect(b).toEqual(a);
+    expect(c).toEqual(a);
+    // The same prompt token counted instead of masked does change the loss.
+    const counted = data.map((s) => ({ tokens: s.tokens, lossMask: Uint8Array.from(s.lossMask, (m, i) => (i === 2 ? 1 : m)) }));
+    expect(run({ seqLen, train: counted }, 1)[0].trainLoss).not.toBe(a[0]);
+  });
+
+  it('same seed gives identical losses, a different seed different ones', () => {
+    const a = run({ threads: 2 }, 4).map((e) => e.trainLoss);
+    const b = run({ threads: 2 }, 4).map((e) => e.trainLoss);
+    const c = run({ threads: 2, seed: 2 }, 4).map((e) => e.trainLoss);
+    expect(b).toEqual(a);
+    expect(c).not.toEqual(a);
+  });
+
+  it('gradient accumulation 2×4 matches batch 8 closely', () => {
+    const a = run({ batchSize: 8, gradAccum: 1 }, 6);
+    const b = run({ batchSize: 4, gradAccum: 2 }, 6);
+    expect(b.map((e) => e.trainedTokens)).toEqual(a.map((e) => e.trainedTokens));
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i].trainLoss - b[i].trainLoss)).toBeLessThan(1e-3);
+  });
+
+  it('gives typed errors for bad inputs', () => {
+    const base = { model, threads: 1, epochs: 1 } as const;
+    expect(() => createTrainer({ ...base, train: [] })).toThrow(expect.objectContaining({ code: 'EMPTY_DATASET' }));
+    const noTargets = [{ tokens: Int32Array.from([1, 2, 3]), lossMask: new Uint8Array(3) }];
+    expect(() => createTrainer({ ...base, train: noTargets })).toThrow(expect.objectContaining({ code: 'EMPTY_DATASET' }));
+    const long = qaSequence('x'.repeat(80), 'y');
+    expect(() => createTrainer({ ...base, train: [data[0], long] })).toThrow(
+      expect.objectContaining({ code: 'SEQUENCE_TOO_LONG', message: expect.stringContaining('training example 2') }),
+    );
+    expect(() => createTrainer({ ...base, train: data, valid: [long] })).toThrow(
+      expect.objectContaining({ code: 'SEQUENCE_TOO_LONG', message: expect.stringContaining('validation example 1') }),
+    );
+    const badTok = [{ tokens: Int32Array.from([1, 999]), lossMask: Uint8Array.from([0, 1]) }];
+    expect(() => createTrainer({ ...base, train: badTok })).toThrow(expect.objectContaining({ code: 'BAD_SEQUENCE' }));
+    expect(() => createTrainer({ ...base, train: data, batchSize: 0 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+    expect(() => createTrainer({ ...base, train: data, lora: { rank: 2, targets: ['nope' as never] } })).toThrow(
+      expect.objectContaining({ code: 'BAD_OPTION' }),
+    );
+    expect(() => createTrainer({ ...base, train: data, model: randomModel(testConfig({ headCount: 5 }), 1) })).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_CONFIG' }),
+    );
+    const missing = randomModel(config, 1);
+    missing.tensors.delete(tensorNames.output);
+    expect(() => createTrainer({ ...base, train: data, model: missing })).toThrow(expect.objectContaining({ code: 'MISSING_TENSOR' }));
+    const tr = createTrainer({ ...base, train: data });
+    expect(() => tr.exportAdapter()).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+    expect(() => tr.evaluate()).toThrow(expect.objectContaining({ code: 'EMPTY_DATASET' }));
+    tr.dispose();
+    expect(() => tr.step()).toThrow(expect.objectContaining({ code: 'TRAINER_DISPOSED' }));
+  });
+
+  it('resolves auto settings and schedules', () => {
+    const tr = createTrainer({ model, train: data, threads: 1 });
+    expect(tr.settings.learningRate).toBe(3e-3);
+    expect(tr.settings.batchSize).toBe(4);
+    expect(tr.settings.epochs).toBe(4);
+    expect(tr.settings.seqLen).toBe(Math.max(...data.map((s) => s.tokens.length - 1)));
+    tr.dispose();
+    expect(autoEpochs(10)).toBe(10);
+    expect(autoEpochs(1000)).toBe(3);
+    expect(autoEpochs(100000)).toBe(1);
+    const s = { ...tr.settings, warmupSteps: 2, totalSteps: 10, learningRate: 1, schedule: 'cosine' as const };
+    expect(learningRateAt(s, 0)).toBe(0.5);
+    expect(learningRateAt(s, 1)).toBe(1);
+    expect(learningRateAt(s, 2)).toBe(1);
+    expect(learningRateAt(s, 6)).toBeCloseTo(0.5, 10);
+    expect(learningRateAt({ ...s, schedule: 'linear' }, 6)).toBeCloseTo(0.5, 10);
+    expect(learningRateAt({ ...s, schedule: 'constant' }, 9)).toBe(1);
+  });
+});

@@ -1,0 +1,722 @@
+// The training loop on top of LlamaGraph: data order, padding and masks, AdamW with a learning-rate
+// schedule, gradient accumulation, evaluation, export, and checkpoints that resume bit-identically.
+//
+// Sequence convention: for a TrainingSequence of n tokens the model reads tokens[0..n-2] and is
+// scored on predicting tokens[t] from tokens[0..t-1] for every t in 1..n-1 with lossMask[t] === 1
+// (lossMask[0] is never used: nothing predicts the first token). So n - 1 must fit in the context.
+//
+// Loss: the token-weighted mean of -log p(target) over every counted token of an optimizer step,
+// across all micro-batches of the accumulation, exactly (padding and prompt tokens neither count
+// nor produce gradients).
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { readCheckpointFile, writeCheckpointFile, type CheckpointTensor } from './checkpoint.js';
+import { LlamaGraph, loraTargetTensors, validateLlamaConfig, type LoraTargetModule } from './graph.js';
+import {
+  expectedTensors,
+  loraTensorNames,
+  type LlamaConfig,
+  type LlamaModel,
+  type LoraAdapter,
+  type NamedTensor,
+  type TrainingSequence,
+} from './llama-model.js';
+import { TrainerError } from './train-errors.js';
+import { Rng, type RngState } from './train-rng.js';
+
+export type LrSchedule = 'cosine' | 'linear' | 'constant';
+
+export interface LoraOptions {
+  rank: number;
+  /** Default: rank (scale 1). */
+  alpha?: number;
+  /** Default: every attention and MLP projection. */
+  targets?: LoraTargetModule[];
+}
+
+export interface TrainerOptions {
+  model: LlamaModel;
+  lora?: LoraOptions;
+  train: TrainingSequence[];
+  valid?: TrainingSequence[];
+  /** 'auto' (default): OpenAI's rule — 3, raised to ⌈100/n⌉ (≤ 25) for small sets, lowered to ⌊25000/n⌋ for large ones. */
+  epochs?: number | 'auto';
+  /** Sequences per micro-batch (one graph compute). Default 'auto'. */
+  batchSize?: number | 'auto';
+  /** Peak learning rate. Default 'auto' (by model size and LoRA, see autoLearningRate). */
+  learningRate?: number | 'auto';
+  /** Default 'cosine' (to 0). */
+  schedule?: LrSchedule;
+  /** Warm-up: a fraction of all steps when < 1, else a number of steps. Default 0.05. */
+  warmup?: number;
+  /** Micro-batches per optimizer step. Default 1. */
+  gradAccum?: number;
+  /** AdamW decoupled weight decay, applied to matrices only (not norms). Default 0.01. */
+  weightDecay?: number;
+  adamBeta1?: number;
+  adamBeta2?: number;
+  adamEps?: number;
+  /** Default 42. */
+  seed?: number;
+  /** Default os.availableParallelism(). Bit-reproducibility needs the same count. */
+  threads?: number;
+  /** Positions per row of the graph. Default: the longest example (so short data trains fast). */
+  seqLen?: number;
+}
+
+/** Every setting after 'auto' and defaults are resolved; stored in checkpoints. */
+export interface TrainerSettings {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  schedule: LrSchedule;
+  warmupSteps: number;
+  gradAccum: number;
+  weightDecay: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  adamEps: number;
+  seed: number;
+  threads: number;
+  seqLen: number;
+  lora: { rank: number; alpha: number; targets: LoraTargetModule[] } | null;
+  stepsPerEpoch: number;
+  totalSteps: number;
+}
+
+export interface TrainStepEvent {
+  /** Optimizer steps completed, 1-based. */
+  step: number;
+  /** Epoch this step belongs to, 1-based. */
+  epoch: number;
+  totalSteps: number;
+  trainLoss: number;
+  trainMeanTokenAccuracy: number;
+  /** Real (non-padding) input tokens processed in this step. */
+  tokens: number;
+  /** Tokens whose loss counted in this step. */
+  trainedTokens: number;
+  tokensPerSecond: number;
+  lr: number;
+}
+
+export interface EvalResult {
+  validLoss: number;
+  validMeanTokenAccuracy: number;
+  /** Tokens whose loss counted. */
+  tokens: number;
+}
+
+export interface CheckpointInfo {
+  path: string;
+  bytes: number;
+  step: number;
+  epoch: number;
+}
+
+export interface Trainer {
+  readonly settings: Readonly<TrainerSettings>;
+  /** Optimizer steps completed so far. */
+  readonly stepsDone: number;
+  /** Current 0-based epoch (equals settings.epochs once done). */
+  readonly epoch: number;
+  readonly done: boolean;
+  /** Runs one optimizer step (gradAccum micro-batches). Throws TRAINING_FINISHED when done. */
+  step(): TrainStepEvent;
+  /** Steps until the current epoch ends. */
+  runEpoch(): TrainStepEvent[];
+  /** Remaining steps, yielding to the event loop between steps (so signals and timers run). */
+  steps(): AsyncGenerator<TrainStepEvent>;
+  /** Mean loss and accuracy over counted tokens; defaults to the `valid` set given at creation. */
+  evaluate(sequences?: TrainingSequence[]): EvalResult;
+  /** The model with trained weights (LoRA: adapters merged into copies of the base weights). */
+  exportModel(): LlamaModel;
+  exportAdapter(): LoraAdapter;
+  saveCheckpoint(path: string): CheckpointInfo;
+  dispose(): void;
+}
+
+export const DEFAULT_LORA_TARGETS: LoraTargetModule[] = [
+  'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down',
+];
+
+export function parameterCount(config: LlamaConfig): number {
+  return expectedTensors(config).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/**
+ * Small models trained (almost) from scratch need ~3e-3 (research/README.md: a 0.9M-parameter
+ * byte model learned 24 Q→A pairs at 3e-3, half of them at 1e-3); pretrained bases want the usual
+ * fine-tuning range, LoRA about 10× more than full fine-tuning.
+ */
+export function autoLearningRate(config: LlamaConfig, lora: boolean): number {
+  const p = parameterCount(config);
+  if (p <= 10e6) return 3e-3;
+  if (lora) return p <= 1e9 ? 1e-3 : 2e-4;
+  return p <= 100e6 ? 3e-4 : p <= 1e9 ? 5e-5 : 2e-5;
+}
+
+/** Up to 8 rows for small data (≈ n/6, a power of two), fewer when the logits would be large. */
+export function autoBatchSize(n: number, config: LlamaConfig, seqLen: number): number {
+  let b = 1;
+  while (b * 2 <= Math.min(8, n / 6)) b *= 2;
+  // Dense labels and logits (+ their gradients) cost ~6 copies of vocab × positions floats.
+  const perRow = seqLen * (6 * config.vocabSize + 40 * config.embeddingLength * config.blockCount) * 4;
+  while (b > 1 && b * perRow > 2 * 1024 ** 3) b /= 2;
+  return b;
+}
+
+export function autoEpochs(n: number): number {
+  if (n * 3 < 100) return Math.min(25, Math.ceil(100 / n));
+  if (n * 3 > 25000) return Math.max(1, Math.floor(25000 / n));
+  return 3;
+}
+
+export function learningRateAt(s: TrainerSettings, step: number): number {
+  const peak = s.learningRate;
+  const W = s.warmupSteps;
+  if (step < W) return (peak * (step + 1)) / W;
+  if (s.schedule === 'constant') return peak;
+  const p = (step - W) / Math.max(1, s.totalSteps - W);
+  return s.schedule === 'linear' ? peak * (1 - p) : peak * 0.5 * (1 + Math.cos(Math.PI * p));
+}
+
+function checkSequences(seqs: TrainingSequence[], split: string, config: LlamaConfig): void {
+  seqs.forEach((s, i) => {
+    const where = `${split} example ${i + 1}`;
+    if (!(s.tokens instanceof Int32Array) || !(s.lossMask instanceof Uint8Array)) {
+      throw new TrainerError('BAD_SEQUENCE', `${where}: tokens must be an Int32Array and lossMask a Uint8Array.`, { split, index: i });
+    }
+    if (s.tokens.length !== s.lossMask.length) {
+      throw new TrainerError(
+        'BAD_SEQUENCE',
+        `${where}: ${s.tokens.length} tokens but ${s.lossMask.length} loss-mask entries.`,
+        { split, index: i },
+      );
+    }
+    if (s.tokens.length < 2) {
+      throw new TrainerError('BAD_SEQUENCE', `${where} has ${s.tokens.length} token(s); at least 2 are needed to learn anything.`, {
+        split,
+        index: i,
+      });
+    }
+    if (s.tokens.length - 1 > config.contextLength) {
+      throw new TrainerError(
+        'SEQUENCE_TOO_LONG',
+        `${where} has ${s.tokens.length} tokens, more than the model's context of ${config.contextLength} (+1 target). ` +
+          'Shorten or drop it, or use a base model with a longer context.',
+        { split, index: i, tokens: s.tokens.length, contextLength: config.contextLength },
+      );
+    }
+    for (let t = 0; t < s.tokens.length; t++) {
+      const id = s.tokens[t];
+      if (id < 0 || id >= config.vocabSize) {
+        throw new TrainerError('BAD_SEQUENCE', `${where}: token ${id} at position ${t} is outside the vocabulary (0..${config.vocabSize - 1}).`, {
+          split,
+          index: i,
+        });
+      }
+    }
+  });
+}
+
+function countedTokens(s: TrainingSequence): number {
+  let c = 0;
+  for (let t = 1; t < s.lossMask.length; t++) if (s.lossMask[t] === 1) c++;
+  return c;
+}
+
+function fingerprint(seqs: TrainingSequence[]): string {
+  const h = createHash('sha256');
+  for (const s of seqs) {
+    h.update(Buffer.from(s.tokens.buffer, s.tokens.byteOffset, s.tokens.byteLength));
+    h.update(Buffer.from(s.lossMask.buffer, s.lossMask.byteOffset, s.lossMask.byteLength));
+    h.update('|');
+  }
+  return h.digest('hex');
+}
+
+function posInt(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new TrainerError('BAD_OPTION', `${name} must be a positive integer (got ${String(v)}).`);
+  }
+  return v;
+}
+
+function resolveSettings(o: TrainerOptions): TrainerSettings {
+  const c = o.model.config;
+  const n = o.train.length;
+  const longest = Math.max(...o.train.map((s) => s.tokens.length - 1), ...(o.valid ?? []).map((s) => s.tokens.length - 1));
+  const seqLen = o.seqLen === undefined ? longest : posInt(o.seqLen, 'seqLen');
+  if (seqLen < longest) throw new TrainerError('BAD_OPTION', `seqLen ${seqLen} is shorter than the longest example (${longest} positions).`);
+  if (seqLen > c.contextLength) throw new TrainerError('BAD_OPTION', `seqLen ${seqLen} exceeds the context length ${c.contextLength}.`);
+  const epochs = o.epochs === undefined || o.epochs === 'auto' ? autoEpochs(n) : posInt(o.epochs, 'epochs');
+  const batchSize = o.batchSize === undefined || o.batchSize === 'auto' ? autoBatchSize(n, c, seqLen) : posInt(o.batchSize, 'batchSize');
+  const gradAccum = o.gradAccum === undefined ? 1 : posInt(o.gradAccum, 'gradAccum');
+  const learningRate =
+    o.learningRate === undefined || o.learningRate === 'auto' ? autoLearningRate(c, !!o.lora) : o.learningRate;
+  if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
+    throw new TrainerError('BAD_OPTION', `learningRate must be a positive number or 'auto' (got ${String(o.learningRate)}).`);
+  }
+  const schedule = o.schedule ?? 'cosine';
+  if (!['cosine', 'linear', 'constant'].includes(schedule)) {
+    throw new TrainerError('BAD_OPTION', `schedule must be cosine, linear or constant (got ${String(schedule)}).`);
+  }
+  const stepsPerEpoch = Math.ceil(n / (batchSize * gradAccum));
+  const totalSteps = stepsPerEpoch * epochs;
+  const warmup = o.warmup ?? 0.05;
+  if (!(warmup >= 0) || !Number.isFinite(warmup)) throw new TrainerError('BAD_OPTION', `warmup must be ≥ 0 (got ${warmup}).`);
+  const warmupSteps = Math.min(totalSteps, warmup < 1 ? Math.round(warmup * totalSteps) : Math.floor(warmup));
+  const weightDecay = o.weightDecay ?? 0.01;
+  if (!(weightDecay >= 0)) throw new TrainerError('BAD_OPTION', `weightDecay must be ≥ 0 (got ${weightDecay}).`);
+  let lora: TrainerSettings['lora'] = null;
+  if (o.lora) {
+    const rank = posInt(o.lora.rank, 'lora.rank');
+    const alpha = o.lora.alpha ?? rank;
+    if (!(alpha > 0)) throw new TrainerError('BAD_OPTION', `lora.alpha must be > 0 (got ${alpha}).`);
+    lora = { rank, alpha, targets: [...(o.lora.targets ?? DEFAULT_LORA_TARGETS)] };
+  }
+  return {
+    epochs,
+    batchSize,
+    learningRate,
+    schedule,
+    warmupSteps,
+    gradAccum,
+    weightDecay,
+    adamBeta1: o.adamBeta1 ?? 0.9,
+    adamBeta2: o.adamBeta2 ?? 0.999,
+    adamEps: o.adamEps ?? 1e-8,
+    seed: o.seed ?? 42,
+    threads: o.threads === undefined ? availableParallelism() : posInt(o.threads, 'threads'),
+    seqLen,
+    lora,
+    stepsPerEpoch,
+    totalSteps,
+  };
+}
+
+interface LoopState {
+  step: number;
+  epoch: number;
+  cursor: number;
+  permEpoch: number;
+  perm: number[];
+  rng: RngState;
+}
+
+interface CheckpointHeader {
+  format: 'nodeai-trainer-checkpoint';
+  version: 1;
+  modelName: string;
+  config: LlamaConfig;
+  settings: TrainerSettings;
+  state: LoopState;
+  trainFingerprint: string;
+}
+
+export function createTrainer(options: TrainerOptions): Trainer {
+  return new LocalTrainer(options, null);
+}
+
+export interface ResumeOptions {
+  /** The same base model the run started from (for LoRA, its frozen weights come from here). */
+  model: LlamaModel;
+  /** The same training sequences, in the same order. */
+  train: TrainingSequence[];
+  valid?: TrainingSequence[];
+  /** Default: the thread count the run started with (needed for bit-identical results). */
+  threads?: number;
+}
+
+/** Continues a run from a checkpoint written by saveCheckpoint(). */
+export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
+  const file = readCheckpointFile<CheckpointHeader>(path);
+  const h = file.header;
+  if (h.format !== 'nodeai-trainer-checkpoint' || h.version !== 1) {
+    throw new TrainerError('CHECKPOINT_CORRUPT', `${path} is not a trainer checkpoint this version can read.`);
+  }
+  if (JSON.stringify(h.config) !== JSON.stringify(options.model.config)) {
+    throw new TrainerError('CHECKPOINT_MISMATCH', `Checkpoint ${path} was written for a model with a different config.`, {
+      checkpoint: h.config,
+      model: options.model.config,
+    });
+  }
+  if (fingerprint(options.train) !== h.trainFingerprint) {
+    throw new TrainerError(
+      'CHECKPOINT_MISMATCH',
+      `The training data differs from the data checkpoint ${path} was trained on; resume with the same file, or start a new run.`,
+    );
+  }
+  const s = h.settings;
+  return new LocalTrainer(
+    {
+      model: options.model,
+      train: options.train,
+      valid: options.valid,
+      lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: s.lora.targets } : undefined,
+      epochs: s.epochs,
+      batchSize: s.batchSize,
+      learningRate: s.learningRate,
+      schedule: s.schedule,
+      warmup: s.warmupSteps,
+      gradAccum: s.gradAccum,
+      weightDecay: s.weightDecay,
+      adamBeta1: s.adamBeta1,
+      adamBeta2: s.adamBeta2,
+      adamEps: s.adamEps,
+      seed: s.seed,
+      threads: options.threads ?? s.threads,
+      seqLen: s.seqLen,
+    },
+    { state: h.state, tensors: file.tensors },
+  );
+}
+
+class LocalTrainer implements Trainer {
+  readonly settings: TrainerSettings;
+  private readonly graph: LlamaGraph;
+  private readonly model: LlamaModel;
+  private readonly train: TrainingSequence[];
+  private readonly valid: TrainingSequence[];
+  private readonly counted: number[];
+  private readonly trainFingerprint: string;
+  private rng: Rng;
+  private state: Omit<LoopState, 'rng'>;
+  /** Flat label index set in the previous fill per position (-1: none), so refilling is O(positions). */
+  private readonly lastLabel: Int32Array;
+
+  constructor(o: TrainerOptions, resume: { state: LoopState; tensors: CheckpointTensor[] } | null) {
+    if (!o || !o.model) throw new TrainerError('BAD_OPTION', 'createTrainer needs a model.');
+    validateLlamaConfig(o.model.config);
+    const c = o.model.config;
+    if (!Array.isArray(o.train) || o.train.length === 0) {
+      throw new TrainerError('EMPTY_DATASET', 'The training set is empty: give at least one example.');
+    }
+    checkSequences(o.train, 'training', c);
+    if (o.valid) checkSequences(o.valid, 'validation', c);
+    this.counted = o.train.map(countedTokens);
+    if (this.counted.every((n) => n === 0)) {
+      throw new TrainerError(
+        'EMPTY_DATASET',
+        'No training example has a token to learn from (every loss mask is 0): check that examples have assistant messages with weight 1.',
+      );
+    }
+    for (const { name, shape } of expectedTensors(c)) {
+      const t = o.model.tensors.get(name);
+      if (!t) throw new TrainerError('MISSING_TENSOR', `Model ${o.model.name} lacks tensor ${name}.`);
+      const size = shape.reduce((a, b) => a * b, 1);
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]) || t.data.length !== size) {
+        throw new TrainerError('BAD_TENSOR_SHAPE', `Tensor ${name} has shape [${t.shape}] (${t.data.length} values); expected [${shape}].`);
+      }
+    }
+    this.settings = resolveSettings(o);
+    this.model = o.model;
+    this.train = o.train;
+    this.valid = o.valid ?? [];
+    this.trainFingerprint = fingerprint(o.train);
+    const s = this.settings;
+    const loraTargets = s.lora ? loraTargetTensors(c, s.lora.targets) : [];
+    this.graph = new LlamaGraph({
+      config: c,
+      batch: s.batchSize,
+      seqLen: s.seqLen,
+      threads: s.threads,
+      lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
+    });
+    this.lastLabel = new Int32Array(s.batchSize * s.seqLen).fill(-1);
+    try {
+      for (const [name, t] of this.graph.weights) this.graph.f32(t).set(o.model.tensors.get(name)!.data);
+      this.rng = new Rng(s.seed);
+      if (s.lora) {
+        // PEFT's default: A ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), B = 0, so training starts at the base model.
+        for (const target of loraTargets) {
+          const names = loraTensorNames(target);
+          const a = this.graph.f32(this.graph.loraTensors.get(names.a)!);
+          const nIn = this.graph.g.shape(this.graph.loraTensors.get(names.a)!)[0];
+          const bound = 1 / Math.sqrt(nIn);
+          for (let i = 0; i < a.length; i++) a[i] = (this.rng.next() * 2 - 1) * bound;
+          this.graph.f32(this.graph.loraTensors.get(names.b)!).fill(0);
+        }
+      }
+      this.state = { step: 0, epoch: 0, cursor: 0, permEpoch: -1, perm: [] };
+      if (resume) this.restore(resume.state, resume.tensors);
+    } catch (e) {
+      this.graph.dispose();
+      throw e;
+    }
+  }
+
+  get stepsDone(): number {
+    return this.state.step;
+  }
+
+  get epoch(): number {
+    return this.state.epoch;
+  }
+
+  get done(): boolean {
+    return this.state.step >= this.settings.totalSteps;
+  }
+
+  step(): TrainStepEvent {
+    if (this.graph.disposed) throw new TrainerError('TRAINER_DISPOSED', 'The trainer was disposed; create a new one.');
+    if (this.done) throw new TrainerError('TRAINING_FINISHED', `Training already finished (${this.settings.totalSteps} steps).`);
+    const s = this.settings;
+    const st = this.state;
+    const t0 = performance.now();
+    if (st.permEpoch !== st.epoch) {
+      st.perm = this.rng.shuffle(Array.from({ length: this.train.length }, (_, i) => i));
+      st.permEpoch = st.epoch;
+      st.cursor = 0;
+    }
+    const chunk = st.perm.slice(st.cursor, st.cursor + s.batchSize * s.gradAccum);
+    const stepCounted = chunk.reduce((a, i) => a + this.counted[i], 0);
+    const lr = learningRateAt(s, st.step);
+    this.setOptimizerParams(lr, st.step + 1);
+    const g = this.graph;
+    g.zeroGradients();
+    const N = s.batchSize * s.seqLen;
+    let lossSum = 0;
+    let correct = 0;
+    let tokens = 0;
+    for (let m = 0; m * s.batchSize < chunk.length; m++) {
+      const rows = chunk.slice(m * s.batchSize, (m + 1) * s.batchSize).map((i) => this.train[i]);
+      const fill = this.fillBatch(rows);
+      tokens += fill.tokens;
+      if (fill.counted === 0) continue;
+      // d(loss)/d(ggml loss) = N / counted-in-step turns ggml's mean over all N rows into the mean
+      // over the counted tokens of the whole optimizer step.
+      g.setLossGradScale(N / stepCounted);
+      g.runTrain();
+      lossSum += g.f32(g.loss)[0] * N;
+      correct += this.countCorrect(rows);
+    }
+    if (stepCounted > 0) g.runOptimizer();
+    st.cursor += chunk.length;
+    st.step++;
+    const epochOfStep = st.epoch + 1;
+    if (st.cursor >= this.train.length) {
+      st.epoch++;
+      st.cursor = 0;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      step: st.step,
+      epoch: epochOfStep,
+      totalSteps: s.totalSteps,
+      trainLoss: stepCounted > 0 ? lossSum / stepCounted : Number.NaN,
+      trainMeanTokenAccuracy: stepCounted > 0 ? correct / stepCounted : Number.NaN,
+      tokens,
+      trainedTokens: stepCounted,
+      tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
+      lr,
+    };
+  }
+
+  runEpoch(): TrainStepEvent[] {
+    const out: TrainStepEvent[] = [];
+    const epoch = this.state.epoch;
+    while (!this.done && this.state.epoch === epoch) out.push(this.step());
+    return out;
+  }
+
+  async *steps(): AsyncGenerator<TrainStepEvent> {
+    while (!this.done) {
+      yield this.step();
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  evaluate(sequences?: TrainingSequence[]): EvalResult {
+    const seqs = sequences ?? this.valid;
+    if (sequences) {
+      checkSequences(sequences, 'evaluation', this.model.config);
+      const longest = Math.max(0, ...sequences.map((q) => q.tokens.length - 1));
+      if (longest > this.settings.seqLen) {
+        throw new TrainerError(
+          'SEQUENCE_TOO_LONG',
+          `An evaluation example needs ${longest} positions but this trainer was built for ${this.settings.seqLen}; ` +
+            'pass the validation set to createTrainer so the graph is sized for it.',
+        );
+      }
+    }
+    if (seqs.length === 0) throw new TrainerError('EMPTY_DATASET', 'There is no validation set to evaluate.');
+    const g = this.graph;
+    const B = this.settings.batchSize;
+    const N = B * this.settings.seqLen;
+    let lossSum = 0;
+    let counted = 0;
+    let correct = 0;
+    for (let i = 0; i < seqs.length; i += B) {
+      const rows = seqs.slice(i, i + B);
+      const fill = this.fillBatch(rows);
+      if (fill.counted === 0) continue;
+      g.runEval();
+      lossSum += g.f32(g.loss)[0] * N;
+      counted += fill.counted;
+      correct += this.countCorrect(rows);
+    }
+    return {
+      validLoss: counted > 0 ? lossSum / counted : Number.NaN,
+      validMeanTokenAccuracy: counted > 0 ? correct / counted : Number.NaN,
+      tokens: counted,
+    };
+  }
+
+  /** Writes inputs, dense labels and the mask for up to batchSize rows; the rest is padding. */
+  private fillBatch(rows: TrainingSequence[]): { tokens: number; counted: number } {
+    const g = this.graph;
+    const T = this.settings.seqLen;
+    const V = this.model.config.vocabSize;
+    const tok = g.i32(g.tokens);
+    const lab = g.f32(g.labels);
+    const mask = g.f32(g.mask);
+    const last = this.lastLabel;
+    let tokens = 0;
+    let counted = 0;
+    for (let r = 0; r < this.settings.batchSize; r++) {
+      const seq = rows[r];
+      const n = seq ? seq.tokens.length - 1 : 0;
+      const base = r * T;
+      for (let t = 0; t < T; t++) {
+        const i = base + t;
+        if (last[i] >= 0) {
+          lab[last[i]] = 0;
+          last[i] = -1;
+        }
+        if (t < n) {
+          tok[i] = seq.tokens[t];
+          if (seq.lossMask[t + 1] === 1) {
+            const li = i * V + seq.tokens[t + 1];
+            lab[li] = 1;
+            last[i] = li;
+            mask[i] = 1;
+            counted++;
+          } else mask[i] = 0;
+        } else {
+          tok[i] = 0;
+          mask[i] = 0;
+        }
+      }
+      tokens += n;
+    }
+    return { tokens, counted };
+  }
+
+  private countCorrect(rows: TrainingSequence[]): number {
+    const g = this.graph;
+    const T = this.settings.seqLen;
+    const am = g.i32(g.argmax);
+    let correct = 0;
+    rows.forEach((seq, r) => {
+      for (let t = 0; t + 1 < seq.tokens.length; t++) {
+        if (seq.lossMask[t + 1] === 1 && am[r * T + t] === seq.tokens[t + 1]) correct++;
+      }
+    });
+    return correct;
+  }
+
+  private setOptimizerParams(lr: number, iter: number): void {
+    const s = this.settings;
+    const b1h = 1 / (1 - Math.pow(s.adamBeta1, iter));
+    const b2h = 1 / (1 - Math.pow(s.adamBeta2, iter));
+    // ggml_opt_step_adamw params: alpha, beta1, beta2, eps, wd, beta1h, beta2h (ggml-cpu/ops.cpp).
+    this.graph.f32(this.graph.optParamsDecay).set([lr, s.adamBeta1, s.adamBeta2, s.adamEps, s.weightDecay, b1h, b2h]);
+    this.graph.f32(this.graph.optParamsNoDecay).set([lr, s.adamBeta1, s.adamBeta2, s.adamEps, 0, b1h, b2h]);
+  }
+
+  exportModel(): LlamaModel {
+    const g = this.graph;
+    const tensors = new Map<string, NamedTensor>();
+    for (const { name, shape } of expectedTensors(this.model.config)) {
+      tensors.set(name, { name, shape: [...shape], data: g.f32(g.weights.get(name)!).slice() });
+    }
+    const lora = this.settings.lora;
+    if (lora) {
+      const scale = lora.alpha / lora.rank;
+      const r = lora.rank;
+      for (const target of loraTargetTensors(this.model.config, lora.targets)) {
+        const w = tensors.get(target)!;
+        const [nIn, nOut] = w.shape;
+        const names = loraTensorNames(target);
+        const A = g.f32(g.loraTensors.get(names.a)!);
+        const Bm = g.f32(g.loraTensors.get(names.b)!);
+        const row = new Float64Array(nIn);
+        for (let o = 0; o < nOut; o++) {
+          row.fill(0);
+          for (let k = 0; k < r; k++) {
+            const bk = Bm[o * r + k];
+            if (bk === 0) continue;
+            for (let i = 0; i < nIn; i++) row[i] += bk * A[k * nIn + i];
+          }
+          for (let i = 0; i < nIn; i++) w.data[o * nIn + i] += scale * row[i];
+        }
+      }
+    }
+    return {
+      name: this.model.name,
+      config: { ...this.model.config },
+      tokenizer: this.model.tokenizer,
+      tensors,
+      ...(this.model.extraMetadata ? { extraMetadata: this.model.extraMetadata } : {}),
+    };
+  }
+
+  exportAdapter(): LoraAdapter {
+    const lora = this.settings.lora;
+    if (!lora) throw new TrainerError('BAD_OPTION', 'This is a full fine-tuning run; it has no LoRA adapter to export (use exportModel).');
+    const g = this.graph;
+    const targets = loraTargetTensors(this.model.config, lora.targets);
+    const tensors = new Map<string, NamedTensor>();
+    for (const target of targets) {
+      for (const name of Object.values(loraTensorNames(target))) {
+        const t = g.loraTensors.get(name)!;
+        tensors.set(name, { name, shape: g.g.shape(t).slice(0, 2), data: g.f32(t).slice() });
+      }
+    }
+    return { rank: lora.rank, alpha: lora.alpha, targets, tensors };
+  }
+
+  saveCheckpoint(path: string): CheckpointInfo {
+    const g = this.graph;
+    const tensors: CheckpointTensor[] = [];
+    for (const t of g.trainables) {
+      tensors.push({ name: t.name, shape: t.shape, data: g.f32(t.tensor) });
+      tensors.push({ name: `${t.name}#adam_m`, shape: t.shape, data: g.f32(t.m) });
+      tensors.push({ name: `${t.name}#adam_v`, shape: t.shape, data: g.f32(t.v) });
+    }
+    const header: CheckpointHeader = {
+      format: 'nodeai-trainer-checkpoint',
+      version: 1,
+      modelName: this.model.name,
+      config: this.model.config,
+      settings: this.settings,
+      state: { ...this.state, perm: [...this.state.perm], rng: this.rng.state() },
+      trainFingerprint: this.trainFingerprint,
+    };
+    const bytes = writeCheckpointFile(path, { header, tensors });
+    return { path, bytes, step: this.state.step, epoch: this.state.epoch };
+  }
+
+  private restore(state: LoopState, tensors: CheckpointTensor[]): void {
+    const g = this.graph;
+    const byName = new Map(tensors.map((t) => [t.name, t]));
+    for (const t of g.trainables) {
+      for (const [suffix, dst] of [['', t.tensor], ['#adam_m', t.m], ['#adam_v', t.v]] as const) {
+        const src = byName.get(t.name + suffix);
+        const view = g.f32(dst);
+        if (!src || src.data.length !== view.length) {
+          throw new TrainerError('CHECKPOINT_MISMATCH', `Checkpoint lacks tensor ${t.name + suffix} or its size differs.`);
+        }
+        view.set(src.data);
+      }
+    }
+    this.rng = new Rng(state.rng);
+    this.state = { step: state.step, epoch: state.epoch, cursor: state.cursor, permEpoch: state.permEpoch, perm: [...state.perm] };
+  }
+
+  dispose(): void {
+    this.graph.dispose();
+  }
+}
