@@ -377,6 +377,8 @@ export class Engine {
         // E.g. a node type that existed when the run started is gone after an upgrade.
         const error = new EngineError('workflow_invalid', `Run ${runId} cannot resume: ${validation.issues.map((i) => i.message).join(' ')}`);
         await this.finishRun(runId, 'failed', error, this.db);
+        this.untrack(runId);
+        this.emit({ type: 'run.finished', runId, at: Date.now(), status: 'failed', error: errorInfo(error) });
         return { runId, status: 'failed', outputs: await this.succeededOutputs(runId), error };
       }
       const nodes = await this.db.selectFrom('node_results').selectAll().where('run_id', '=', runId).execute();
@@ -457,6 +459,7 @@ export class Engine {
       // The engine itself failed (database gone, …): record it if the database still answers.
       const error = new EngineError('engine_error', `Run ${runId} stopped on an internal error${current ? ` at node "${current.id}"` : ''}: ${this.store.redactor.formatError(err)}`);
       await this.finishRun(runId, 'failed', error, this.db).catch(() => {});
+      this.emit({ type: 'run.finished', runId, at: Date.now(), status: 'failed', error: errorInfo(error) });
       return { runId, status: 'failed', outputs: Object.fromEntries(outputs), error };
     } finally {
       this.untrack(runId);
