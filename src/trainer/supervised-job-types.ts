@@ -1,0 +1,64 @@
+// The contract between the trainer's supervised child process and the layers that run jobs
+// (the local provider, the job queue, the CLI). Everything a job needs lives in `jobDir`, so a
+// job survives the death of the process that started it: a new supervisor started on the same
+// directory resumes from the newest checkpoint there.
+
+export interface LocalFineTuneSpec {
+  /** Directory owned by this job: checkpoints, metrics.jsonl, job.json and the outputs go here. */
+  jobDir: string;
+  /** Normalized chat JSONL (one `{messages}` per line), as `nodeai data convert` writes it. */
+  trainingFile: string;
+  validationFile?: string | null;
+  /** 'nodeai-tiny' or a path to a GGUF base model. */
+  baseModel: string;
+  epochs?: number | 'auto';
+  batchSize?: number | 'auto';
+  learningRate?: number | 'auto';
+  /** LoRA rank; absent or 0 means full fine-tuning. */
+  loraRank?: number;
+  loraAlpha?: number;
+  seed?: number;
+  threads?: number;
+  /** Run validation every N optimizer steps (and always at each epoch end). */
+  evalEvery?: number;
+  /** Also write a checkpoint when this many seconds passed since the last one. */
+  checkpointEverySeconds?: number;
+  /** Name of the output model file stem, e.g. `ft-nodeai-tiny-support-abc123`. */
+  outputName?: string;
+}
+
+/** One structured event, as written to `metrics.jsonl` and sent to the parent. */
+export type LocalFineTuneEvent =
+  | { type: 'status'; status: 'validating_files' | 'running' | 'succeeded' | 'failed' | 'cancelled'; message: string; time: number }
+  | { type: 'message'; level: 'info' | 'warn' | 'error'; message: string; time: number }
+  | {
+      type: 'metrics';
+      time: number;
+      step: number;
+      total_steps: number;
+      epoch: number;
+      total_epochs: number;
+      train_loss?: number;
+      train_mean_token_accuracy?: number;
+      valid_loss?: number;
+      valid_mean_token_accuracy?: number;
+      tokens_per_second?: number;
+      eta_seconds?: number;
+      learning_rate?: number;
+      trained_tokens?: number;
+    }
+  | { type: 'checkpoint'; time: number; step: number; epoch: number; path: string; bytes: number };
+
+export interface LocalFineTuneResult {
+  status: 'succeeded' | 'failed' | 'cancelled';
+  /** The merged/full model GGUF (always written on success). */
+  modelPath?: string;
+  /** The LoRA adapter GGUF, when trained with LoRA. */
+  adapterPath?: string;
+  trainedTokens: number;
+  steps: number;
+  finalMetrics?: { train_loss?: number; valid_loss?: number; train_mean_token_accuracy?: number; valid_mean_token_accuracy?: number };
+  error?: { code: string; message: string };
+  /** True when this run continued from a checkpoint found in jobDir. */
+  resumed: boolean;
+}
