@@ -2,6 +2,7 @@
 // @node-llama-cpp/<platform>: never a GPU probe, a source download or a build, so chat works
 // offline and starts the same way everywhere.
 
+import { availableParallelism } from 'node:os';
 import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
 
 let llamaPromise: Promise<Llama> | undefined;
@@ -19,6 +20,8 @@ export function getLocalLlama(): Promise<Llama> {
     usePrebuiltBinaries: true,
     skipDownload: true,
     progressLogs: false,
+    // node-llama-cpp allows at least 4 threads by default; more threads than cores only spin.
+    maxThreads: Math.max(1, availableParallelism()),
     logLevel: LlamaLogLevel.warn,
     logger: (level, message) => {
       if (level === LlamaLogLevel.warn || level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) {
