@@ -47,11 +47,15 @@ export async function convertDataset(source: DatasetSource, options: ConvertOpti
   const tmp = { train: finalPaths.train + tag, validation: finalPaths.validation + tag };
   const outs = { train: createWriteStream(tmp.train, { flags: 'wx' }), validation: createWriteStream(tmp.validation, { flags: 'wx' }) };
   const counts = { train: 0, validation: 0 };
+  let writeError: Error | null = null;
+  // A failed write (disk full) surfaces here and at the next await, never as an unhandled event.
+  for (const o of [outs.train, outs.validation]) o.on('error', (e) => (writeError ??= e));
   try {
     await Promise.all([once(outs.train, 'open'), once(outs.validation, 'open')]);
     for await (const { example } of readExamples(source, { ...options, onInvalid: 'throw' })) {
       const side = splitter.next();
       counts[side]++;
+      if (writeError) throw writeError;
       await write(outs[side], JSON.stringify(example) + '\n');
     }
     await Promise.all([close(outs.train), close(outs.validation)]);

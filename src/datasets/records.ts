@@ -254,6 +254,7 @@ async function* readCsv(chunks: AsyncIterable<Uint8Array>, fileType: 'csv' | 'ts
       columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()),
       skip_empty_lines: true,
       relax_column_count: true,
+      record_delimiter: ['\r\n', '\n', '\r'], // files edited on several systems mix them
       info: true,
       max_record_size: o.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
     }),

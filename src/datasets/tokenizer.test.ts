@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { byteTokenizer, countExampleTokens, openAITokenizer, type Tokenizer } from './tokenizer.ts';
+
+const example = {
+  messages: [
+    { role: 'system' as const, content: 'You are a helpful assistant.' },
+    { role: 'user' as const, content: 'Hello world' },
+    { role: 'assistant' as const, content: 'Hi there!' },
+  ],
+};
+
+describe('tokenizers', () => {
+  it('counts with the real OpenAI encodings', async () => {
+    const o200k = await openAITokenizer('o200k_base');
+    const cl100k = await openAITokenizer('cl100k_base');
+    expect(o200k.countTokens('Hello world')).toBe(2);
+    expect(cl100k.countTokens('Hello world')).toBe(2);
+    expect(o200k.countTokens('<|endoftext|>')).toBeGreaterThan(1); // counted as text, not refused
+  });
+
+  it("uses the cookbook's chat arithmetic for OpenAI models", async () => {
+    const t = await openAITokenizer('o200k_base');
+    // 3 per message + role + content, 3 to prime the reply
+    const expected = 3 * 3 + [ 'system', 'You are a helpful assistant.', 'user', 'Hello world', 'assistant', 'Hi there!'].reduce((n, s) => n + t.countTokens(s), 0) + 3;
+    expect(countExampleTokens(t, example)).toEqual({ total: expected, assistant: t.countTokens('Hi there!') });
+  });
+
+  it('counts UTF-8 bytes for the byte-level local model', () => {
+    // bytes of contents (28 + 11 + 9) + 2 per message + 1 for the sequence
+    expect(countExampleTokens(byteTokenizer, example)).toEqual({ total: 48 + 6 + 1, assistant: 9 });
+    expect(byteTokenizer.countTokens('é')).toBe(2);
+  });
+
+  it('takes a plugged tokenizer, including an exact whole-conversation count', () => {
+    const words: Tokenizer = { name: 'words', countTokens: (s) => s.split(/\s+/).filter(Boolean).length, countChat: (e) => 100 + e.messages.length };
+    expect(countExampleTokens(words, example)).toEqual({ total: 103, assistant: 2 });
+  });
+
+  it('counts both answers of a DPO pair with their prompt', () => {
+    const dpo = { input: { messages: [{ role: 'user' as const, content: 'abc' }] }, preferred_output: [{ role: 'assistant' as const, content: 'good' }], non_preferred_output: [{ role: 'assistant' as const, content: 'no' }] };
+    // (3+2 + 4+2 + 1) + (3+2 + 2+2 + 1)
+    expect(countExampleTokens(byteTokenizer, dpo)).toEqual({ total: 12 + 10, assistant: 4 });
+  });
+});
