@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { tensorNames } from './llama-model.js';
+import { createTinyModel } from './tiny-model.js';
 import { qaDataset, qaSequence, randomModel, testConfig } from './train-fixtures.js';
 import { autoEpochs, createTrainer, learningRateAt, type TrainerOptions, type TrainStepEvent } from './train.js';
 
@@ -158,5 +159,19 @@ describe('trainer', () => {
     expect(learningRateAt(s, 6)).toBeCloseTo(0.5, 10);
     expect(learningRateAt({ ...s, schedule: 'linear' }, 6)).toBeCloseTo(0.5, 10);
     expect(learningRateAt({ ...s, schedule: 'constant' }, 9)).toBe(1);
+  });
+
+  it('trains the nodeai-tiny factory model (grouped-query attention) through the async step iterator', async () => {
+    const tiny = createTinyModel({ seed: 3, blockCount: 1, embeddingLength: 32, feedForwardLength: 64, contextLength: 64 });
+    expect(tiny.config.headCountKv).toBeLessThan(tiny.config.headCount);
+    const tr = createTrainer({ model: tiny, train: data, epochs: 6, batchSize: 8, learningRate: 1e-2, seed: 1, threads: 1 });
+    try {
+      const events: TrainStepEvent[] = [];
+      for await (const e of tr.steps()) events.push(e);
+      expect(events).toHaveLength(tr.settings.totalSteps);
+      expect(events.at(-1)!.trainLoss).toBeLessThan(events[0].trainLoss * 0.6);
+    } finally {
+      tr.dispose();
+    }
   });
 });
