@@ -112,6 +112,17 @@ describe('inference with node-llama-cpp', () => {
     expect(r.usage).toEqual({ promptTokens: 1, completionTokens: 5, totalTokens: 6 });
   });
 
+  it('loads F16 exports and tied-embedding models', async () => {
+    const f16 = join(dir, 'succ-f16.gguf');
+    await writeGgufModel(f16, successorModel(), { type: 'F16' });
+    expect((await generate({ model: f16, prompt: 'k', maxTokens: 3 })).text).toBe('lmn');
+    const tied = join(dir, 'tied.gguf');
+    await writeGgufModel(tied, createTinyModel({ seed: 4, blockCount: 2, tiedEmbeddings: true }));
+    const r = await generate({ model: tied, messages: [{ role: 'user', content: 'hi' }], maxTokens: 4 });
+    expect(r.usage.completionTokens).toBeGreaterThan(0);
+    expect(r.usage.completionTokens).toBeLessThanOrEqual(4);
+  });
+
   it('stops at the end-of-turn token', async () => {
     const r = await generate({ model: succ, prompt: ' ', maxTokens: 10 });
     expect(r.text).toBe('!');
@@ -145,6 +156,7 @@ describe('inference with node-llama-cpp', () => {
     const wrong = await err(generate({ model: other, lora, prompt: 'x', maxTokens: 1 }));
     expect(wrong).toBeInstanceOf(InferenceError);
     expect(wrong!.code).toBe('ADAPTER_LOAD_FAILED');
+    expect(wrong!.message).toContain(lora);
 
     const long = await err(generate({ model: tiny, prompt: 'y'.repeat(300) }));
     expect(long).toBeInstanceOf(ContextOverflowError);
