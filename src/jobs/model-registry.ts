@@ -1,0 +1,189 @@
+// Fine-tuned models: each succeeded job registers its model exactly once (the unique job_id
+// column enforces it even across processes), and the Chat node finds models here by name.
+import { rm } from 'node:fs/promises';
+import { isAbsolute, relative, resolve } from 'node:path';
+import type { Kysely, Transaction } from 'kysely';
+import type { Database, JobRow, ModelRow, Store } from '../store/index.ts';
+import { JobError, ModelNotFoundError } from './errors.ts';
+
+export interface ModelFiles {
+  model?: string;
+  adapter?: string;
+  [kind: string]: string | undefined;
+}
+
+export interface ModelRecord {
+  id: string;
+  object: 'model';
+  name: string;
+  base_model: string;
+  provider: string;
+  job_id: string | null;
+  training_examples: number | null;
+  epochs: number | null;
+  metrics: Record<string, number> | null;
+  files: ModelFiles;
+  path: string | null;
+  usage_count: number;
+  last_used_at: number | null;
+  /** Epoch milliseconds. */
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RegisterModelInput {
+  job: Pick<JobRow, 'id' | 'base_model' | 'provider' | 'suffix'>;
+  files: ModelFiles;
+  trainingExamples?: number | null;
+  epochs?: number | null;
+  metrics?: Record<string, number> | null;
+}
+
+const NAME = /^[\w.:@/+-]{1,200}$/;
+
+/** `ft:nodeai-tiny:<suffix>:<first 8 of the job ID>`, OpenAI's pattern without the organization. */
+export function fineTunedModelName(job: Pick<JobRow, 'id' | 'base_model' | 'suffix'>): string {
+  const base = job.base_model.replace(/^ft:/, '').split(':')[0].replace(/[^\w.-]/g, '-');
+  const suffix = (job.suffix ?? '').toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+  const part = job.id.replace(/^ftjob-/, '').slice(0, 8);
+  return `ft:${base}:${suffix}:${part}`;
+}
+
+export function toModelRecord(row: ModelRow): ModelRecord {
+  return {
+    id: row.id,
+    object: 'model',
+    name: row.name,
+    base_model: row.base_model,
+    provider: row.provider,
+    job_id: row.job_id,
+    training_examples: row.training_examples === null ? null : Number(row.training_examples),
+    epochs: row.epochs,
+    metrics: row.metrics_json ? (JSON.parse(row.metrics_json) as Record<string, number>) : null,
+    files: row.files_json ? (JSON.parse(row.files_json) as ModelFiles) : {},
+    path: row.path,
+    usage_count: Number(row.usage_count),
+    last_used_at: row.last_used_at === null ? null : Number(row.last_used_at),
+    created_at: Number(row.created_at),
+    updated_at: Number(row.updated_at),
+  };
+}
+
+export class ModelRegistry {
+  private readonly db: Kysely<Database>;
+
+  constructor(private readonly store: Store) {
+    this.db = store.db;
+  }
+
+  /**
+   * Registers the model of a succeeded job, inside the caller's transaction when one is given.
+   * A second call for the same job returns the first registration unchanged.
+   */
+  async register(input: RegisterModelInput, trx: Kysely<Database> | Transaction<Database> = this.db): Promise<ModelRecord> {
+    const existing = await trx.selectFrom('models').selectAll().where('job_id', '=', input.job.id).executeTakeFirst();
+    if (existing) return toModelRecord(existing);
+    const id = fineTunedModelName(input.job);
+    const now = Date.now();
+    const row = {
+      id,
+      name: id,
+      base_model: input.job.base_model,
+      provider: input.job.provider,
+      job_id: input.job.id,
+      training_examples: input.trainingExamples ?? null,
+      epochs: input.epochs ?? null,
+      metrics_json: input.metrics ? JSON.stringify(input.metrics) : null,
+      files_json: JSON.stringify(input.files),
+      path: input.files.model ?? input.files.adapter ?? null,
+      last_used_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    // The unique job_id makes a racing second registration a no-op instead of a duplicate.
+    await trx.insertInto('models').values(row).onConflict((oc) => oc.column('job_id').doNothing()).execute();
+    const stored = await trx.selectFrom('models').selectAll().where('job_id', '=', input.job.id).executeTakeFirstOrThrow();
+    return toModelRecord(stored);
+  }
+
+  /** Newest first. */
+  async list(options: { limit?: number } = {}): Promise<ModelRecord[]> {
+    let q = this.db.selectFrom('models').selectAll().orderBy('created_at', 'desc').orderBy('id');
+    if (options.limit) q = q.limit(options.limit);
+    return (await q.execute()).map(toModelRecord);
+  }
+
+  /** By model ID (`ft:…`) or display name. */
+  async find(idOrName: string): Promise<ModelRecord | undefined> {
+    if (typeof idOrName !== 'string' || idOrName === '') return undefined;
+    const row = await this.db
+      .selectFrom('models')
+      .selectAll()
+      .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+      .orderBy('created_at')
+      .executeTakeFirst();
+    return row ? toModelRecord(row) : undefined;
+  }
+
+  async get(idOrName: string): Promise<ModelRecord> {
+    const found = await this.find(idOrName);
+    if (!found) throw new ModelNotFoundError(idOrName);
+    return found;
+  }
+
+  async findByJob(jobId: string): Promise<ModelRecord | undefined> {
+    const row = await this.db.selectFrom('models').selectAll().where('job_id', '=', jobId).executeTakeFirst();
+    return row ? toModelRecord(row) : undefined;
+  }
+
+  /** Changes the display name; the model ID that chat requests may use stays valid too. */
+  async rename(idOrName: string, newName: string): Promise<ModelRecord> {
+    if (!NAME.test(newName)) {
+      throw new JobError('invalid_model_name', `Model name ${JSON.stringify(newName.slice(0, 80))} is invalid: use 1–200 letters, digits or . _ - : @ / +, no spaces.`);
+    }
+    const model = await this.get(idOrName);
+    const clash = await this.find(newName);
+    if (clash && clash.id !== model.id) {
+      throw new JobError('model_name_taken', `A model named ${JSON.stringify(newName)} already exists (${clash.id}); pick another name.`);
+    }
+    await this.db.updateTable('models').set({ name: newName, updated_at: Date.now() }).where('id', '=', model.id).execute();
+    return this.get(model.id);
+  }
+
+  /**
+   * Removes the model's row and its files. Files are only deleted when they lie inside the data
+   * directory: a registry row must never be able to make NodeAI delete a file elsewhere.
+   */
+  async delete(idOrName: string): Promise<{ model: ModelRecord; removedFiles: string[]; keptFiles: string[] }> {
+    const model = await this.get(idOrName);
+    const removedFiles: string[] = [];
+    const keptFiles: string[] = [];
+    const paths = new Set([...Object.values(model.files), model.path].filter((p): p is string => typeof p === 'string' && p !== ''));
+    for (const p of paths) {
+      if (isInside(this.store.dataDir, p)) {
+        await rm(p, { force: true });
+        removedFiles.push(p);
+      } else {
+        keptFiles.push(p);
+      }
+    }
+    await this.db.deleteFrom('models').where('id', '=', model.id).execute();
+    return { model, removedFiles, keptFiles };
+  }
+
+  /** Counts a chat with the model. */
+  async recordUse(idOrName: string): Promise<void> {
+    const model = await this.find(idOrName);
+    if (!model) return;
+    await this.db
+      .updateTable('models')
+      .set((eb) => ({ usage_count: eb('usage_count', '+', 1), last_used_at: Date.now() }))
+      .where('id', '=', model.id)
+      .execute();
+  }
+}
+
+export function isInside(dir: string, path: string): boolean {
+  const rel = relative(resolve(dir), resolve(path));
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}

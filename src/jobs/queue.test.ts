@@ -1,0 +1,215 @@
+import { writeFileSync, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { describeEachDialect, type TestDb } from '../store/testing.ts';
+import type { LocalTrainingRunner } from '../providers/local.ts';
+import { fineTunedModelName, isInside, JobQueue, JobWorker, type JobFinished } from './index.ts';
+
+const TRAIN = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `q${i}` }, { role: 'assistant', content: `a${i}` }] })).join('\n') + '\n';
+
+/** A stand-in trainer honouring the supervisor's contract: events, a model file in jobDir, abort. */
+function fakeTrainer(opts: { hold?: boolean; fail?: boolean } = {}) {
+  const calls: { jobDir: string; resumedFrom?: boolean }[] = [];
+  const run: LocalTrainingRunner = async (spec, { onEvent, signal }) => {
+    calls.push({ jobDir: spec.jobDir, resumedFrom: existsSync(join(spec.jobDir, 'ckpt')) });
+    const emit = onEvent ?? (() => {});
+    emit({ type: 'status', status: 'running', message: 'Training started', time: Date.now() });
+    for (let step = 1; step <= 3; step++) {
+      emit({ type: 'metrics', time: Date.now(), step, total_steps: 3, epoch: 1, total_epochs: 2, train_loss: 3 - step * 0.5, valid_loss: 3.2 - step * 0.4, trained_tokens: step * 100, eta_seconds: 3 - step });
+    }
+    writeFileSync(join(spec.jobDir, 'ckpt'), 'x');
+    emit({ type: 'checkpoint', time: Date.now(), step: 3, epoch: 1, path: join(spec.jobDir, 'ckpt'), bytes: 1 });
+    if (opts.hold) {
+      await new Promise<void>((resolve) => (signal?.aborted ? resolve() : signal?.addEventListener('abort', () => resolve())));
+      return { status: 'cancelled', trainedTokens: 300, steps: 3, resumed: false };
+    }
+    if (opts.fail) return { status: 'failed', trainedTokens: 0, steps: 0, resumed: false, error: { code: 'training_diverged', message: 'loss became NaN at step 2' } };
+    const modelPath = join(spec.jobDir, 'model.gguf');
+    writeFileSync(modelPath, 'GGUF');
+    return { status: 'succeeded', modelPath, trainedTokens: 300, steps: 3, resumed: false, finalMetrics: { train_loss: 1.5, valid_loss: 1.9 } };
+  };
+  return { run, calls };
+}
+
+/** A pid that surely belonged to a process on this host that has exited. */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  return Number(r.stdout.toString());
+}
+
+describe('fineTunedModelName', () => {
+  it('follows ft:<base>:<suffix>:<job part>', () => {
+    expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'nodeai-tiny', suffix: 'Support Bot' })).toBe('ft:nodeai-tiny:support-bot:AbCdEfGh');
+    expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'nodeai-tiny', suffix: null })).toBe('ft:nodeai-tiny::AbCdEfGh');
+  });
+  it('isInside refuses paths outside the directory', () => {
+    expect(isInside('/data', '/data/jobs/x/model.gguf')).toBe(true);
+    expect(isInside('/data', '/data/../etc/passwd')).toBe(false);
+    expect(isInside('/data', '/data')).toBe(false);
+  });
+});
+
+describeEachDialect('job queue', (dialect) => {
+  let t: TestDb;
+  afterEach(async () => {
+    await t?.cleanup();
+  });
+
+  async function setup() {
+    t = await dialect.open();
+    const queue = new JobQueue(t.store);
+    const file = await t.store.files.put([TRAIN], { filename: 'train.jsonl' });
+    return { queue, file };
+  }
+
+  it('creates a queued job in OpenAI shape with its validation events', async () => {
+    const { queue, file } = await setup();
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { n_epochs: 2 }, suffix: 'support' });
+    expect(job).toMatchObject({ object: 'fine_tuning.job', status: 'queued', model: 'nodeai-tiny', training_file: file.id, fine_tuned_model: null, hyperparameters: { n_epochs: 2, batch_size: 'auto', learning_rate_multiplier: 'auto' }, seed: 42 });
+    expect(job.id).toMatch(/^ftjob-[A-Za-z0-9]{24}$/);
+    const events = await queue.listEvents(job.id);
+    expect(events.data.map((e) => e.message).reverse()).toEqual([`Created fine-tuning job: ${job.id}`, expect.stringContaining('Validating training file'), 'Files validated, moving job to queued state']);
+    expect((await queue.list()).data.map((j) => j.id)).toEqual([job.id]);
+  });
+
+  it('fails a job whose file is missing or not a file ID, and says which', async () => {
+    const { queue } = await setup();
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: 'file-AAAAAAAAAAAAAAAAAAAAAAAA' });
+    expect(job.status).toBe('failed');
+    expect(job.error).toMatchObject({ code: 'invalid_file', param: 'training_file' });
+    expect(job.error!.message).toContain('does not exist in this store');
+    await expect(queue.create({ model: 'nodeai-tiny', training_file: '../../etc/passwd' })).rejects.toThrow(/not a file ID/);
+    await expect(queue.get('ftjob-nope')).rejects.toMatchObject({ code: 'job_not_found' });
+  });
+
+  it('runs a job: running → succeeded, metrics and checkpoint rows, the model registered once, listeners told', async () => {
+    const { queue, file } = await setup();
+    const trainer = fakeTrainer();
+    const finished: JobFinished[] = [];
+    queue.onFinished((o) => void finished.push(o));
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id, suffix: 'support' });
+    const worker = new JobWorker(queue, { train: trainer.run });
+    expect(await worker.runNext()).toBe(job.id);
+    expect(await worker.runNext()).toBeUndefined();
+
+    const done = await queue.get(job.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.fine_tuned_model).toBe(fineTunedModelName({ id: job.id, base_model: 'nodeai-tiny', suffix: 'support' }));
+    expect(done.trained_tokens).toBe(300);
+    expect(trainer.calls[0].jobDir).toBe(join(t.dataDir, 'jobs', job.id));
+
+    const events = (await queue.listEvents(job.id, { limit: 100 })).data;
+    const metrics = events.filter((e) => e.type === 'metrics');
+    expect(metrics).toHaveLength(3);
+    expect(metrics[0].data).toMatchObject({ step: 3, total_steps: 3, train_loss: 1.5 });
+    expect(metrics[0].message).toBe('Step 3/3: training loss=1.5000, validation loss=1.9999999999999998'.replace('1.9999999999999998', (3.2 - 1.2).toFixed(4)));
+    const cps = await queue.listCheckpoints(job.id);
+    expect(cps.data).toEqual([expect.objectContaining({ object: 'fine_tuning.job.checkpoint', step_number: 3, fine_tuning_job_id: job.id, metrics: expect.objectContaining({ step: 3, train_loss: 1.5 }) })]);
+
+    const models = await queue.models.list();
+    expect(models).toHaveLength(1);
+    expect(models[0]).toMatchObject({ id: done.fine_tuned_model, base_model: 'nodeai-tiny', provider: 'local', job_id: job.id, training_examples: 12, epochs: 2, metrics: { train_loss: 1.5, valid_loss: 1.9, steps: 3 } });
+    expect(models[0].files.model).toBe(join(t.dataDir, 'jobs', job.id, 'model.gguf'));
+
+    // Exactly once: registering again (a duplicate finish, a racing process) changes nothing.
+    const again = await queue.models.register({ job: { id: job.id, base_model: 'nodeai-tiny', provider: 'local', suffix: 'other' }, files: { model: '/elsewhere' } });
+    expect(again.id).toBe(done.fine_tuned_model);
+    expect(await queue.finish(job.id, 'succeeded', { model: { files: {} } }, undefined)).toBe(false);
+    expect(await queue.models.list()).toHaveLength(1);
+
+    expect(finished).toEqual([{ jobId: job.id, status: 'succeeded', outputs: expect.objectContaining({ fine_tuned_model: done.fine_tuned_model, train_loss: 1.5, valid_loss: 1.9 }) }]);
+    expect(await queue.outcome(job.id)).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('records a training failure with the trainer reason', async () => {
+    const { queue, file } = await setup();
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    await new JobWorker(queue, { train: fakeTrainer({ fail: true }).run }).runNext();
+    const failed = await queue.get(job.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toEqual({ code: 'training_diverged', message: 'loss became NaN at step 2', param: null });
+    expect(await queue.models.list()).toHaveLength(0);
+    expect(await queue.outcome(job.id)).toMatchObject({ status: 'failed', error: { code: 'training_diverged' } });
+  });
+
+  it('cancels a queued job at once and a running one through the abort signal', async () => {
+    const { queue, file } = await setup();
+    const queued = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    expect((await queue.cancel(queued.id)).status).toBe('cancelled');
+    await expect(queue.cancel(queued.id)).rejects.toMatchObject({ code: 'job_state' });
+
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    const worker = new JobWorker(queue, { train: fakeTrainer({ hold: true }).run });
+    const running = worker.runNext();
+    for (let i = 0; i < 100 && (await queue.get(job.id)).status !== 'running'; i++) await new Promise((r) => setTimeout(r, 10));
+    // Wait for the trainer to be mid-run (its checkpoint recorded) before cancelling.
+    for (let i = 0; i < 100 && (await queue.listCheckpoints(job.id)).data.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await queue.cancel(job.id);
+    await running;
+    expect((await queue.get(job.id)).status).toBe('cancelled');
+    expect((await queue.outcome(job.id))?.status).toBe('cancelled');
+  });
+
+  it('two workers never claim the same job', async () => {
+    const { queue, file } = await setup();
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    const other = new JobQueue(await t.reopen());
+    const [a, b] = await Promise.all([queue.claim('w1', 30_000), other.claim('w2', 30_000)]);
+    expect([a?.id, b?.id].filter(Boolean)).toEqual([job.id]);
+  });
+
+  it('after a crash, a restarted process re-queues the running job and resumes it from its job directory', async () => {
+    const { queue, file } = await setup();
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    // The "dead" process: it claimed the job under a pid that no longer exists, and left a checkpoint.
+    const claimed = await queue.claim(`${hostname()}:${deadPid()}:abc`, 60_000);
+    expect(claimed?.id).toBe(job.id);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(queue.jobDir(job.id), { recursive: true });
+    writeFileSync(join(queue.jobDir(job.id), 'ckpt'), 'x');
+
+    const restarted = new JobQueue(await t.reopen());
+    const report = await restarted.recoverInterrupted();
+    expect(report).toEqual({ requeued: [job.id], failed: [], cancelled: [] });
+    expect((await restarted.get(job.id)).status).toBe('queued');
+    const trainer = fakeTrainer();
+    await new JobWorker(restarted, { train: trainer.run }).runNext();
+    expect(trainer.calls).toEqual([{ jobDir: queue.jobDir(job.id), resumedFrom: true }]);
+    expect((await restarted.get(job.id)).status).toBe('succeeded');
+    const messages = (await restarted.listEvents(job.id, { limit: 100 })).data.map((e) => e.message);
+    expect(messages).toContain('Fine-tuning job resumed (attempt 2)');
+    expect(messages.some((m) => m.startsWith('The process running this job stopped; re-queued'))).toBe(true);
+  });
+
+  it('a live holder is left alone; a job out of attempts fails honestly', async () => {
+    const { queue, file } = await setup();
+    const live = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    await queue.claim(`${hostname()}:${process.ppid}:live`, 60_000);
+    expect((await queue.recoverInterrupted()).requeued).toEqual([]);
+    expect((await queue.get(live.id)).status).toBe('running');
+    await queue.store.db.updateTable('jobs').set({ status: 'cancelled' }).where('id', '=', live.id).execute();
+
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id, maxAttempts: 1 });
+    await queue.claim(`${hostname()}:${deadPid()}:x`, 60_000);
+    const report = await new JobQueue(await t.reopen()).recoverInterrupted();
+    expect(report.failed).toEqual([job.id]);
+    const failed = await queue.get(job.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.message).toMatch(/cannot be resumed: it was interrupted 1 times/);
+  });
+
+  it('a shutdown hands the running job back to the queue', async () => {
+    const { queue, file } = await setup();
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    const worker = new JobWorker(queue, { train: fakeTrainer({ hold: true }).run, pollMs: 20 });
+    worker.start();
+    for (let i = 0; i < 200 && (await queue.listCheckpoints(job.id)).data.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await worker.stop();
+    const row = await queue.getRow(job.id);
+    expect(row.status).toBe('queued');
+    expect(row.locked_by).toBeNull();
+    expect(Number(row.attempts)).toBe(0);
+  });
+});

@@ -1,0 +1,301 @@
+// The worker: claims queued local jobs one at a time and runs each through the trainer's
+// supervised child process, turning its events into job events, metrics and checkpoints. It
+// holds the job under a lease it renews on every heartbeat; a cancel (here or from another
+// process) reaches the trainer as an abort, and a shutdown hands the job back to the queue so
+// the next start resumes it from its checkpoint.
+import { mkdir } from 'node:fs/promises';
+import { autoEpochs } from '../datasets/index.ts';
+import { runLocalTraining, type LocalTrainingRunner } from '../providers/local.ts';
+import { autoLearningRate } from '../trainer/train.ts';
+import { NODEAI_TINY, TINY_CONFIG } from '../trainer/tiny-model.ts';
+import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
+import { describeError, type JobRow } from '../store/index.ts';
+import { fineTunedModelName } from './model-registry.ts';
+import { countLines, workerIdentity, type JobQueue } from './queue.ts';
+import { parseHyperparameters } from './render.ts';
+
+export interface WorkerOptions {
+  /** The trainer entry point; default the supervised child process (`runLocalFineTune`). */
+  train?: LocalTrainingRunner;
+  workerId?: string;
+  /** How long a claim lasts without a heartbeat. Default 30 s. */
+  leaseMs?: number;
+  heartbeatMs?: number;
+  /** How often an idle worker looks for work queued by other processes. Default 1 s. */
+  pollMs?: number;
+  /** CPU threads for training; default the trainer's choice. */
+  threads?: number;
+  /** Problems the worker itself meets (the database went away…). */
+  onError?: (err: unknown) => void;
+}
+
+type StopReason = 'cancel' | 'shutdown' | 'lost';
+
+interface Running {
+  controller: AbortController;
+  reason?: StopReason;
+  done: Promise<void>;
+}
+
+type MetricsEvent = Extract<LocalFineTuneEvent, { type: 'metrics' }>;
+
+export class JobWorker {
+  readonly id: string;
+  private readonly train: LocalTrainingRunner;
+  private readonly leaseMs: number;
+  private readonly heartbeatMs: number;
+  private readonly pollMs: number;
+  private readonly running = new Map<string, Running>();
+  private loop?: Promise<void>;
+  private stopping = false;
+  private wake?: () => void;
+
+  constructor(
+    private readonly queue: JobQueue,
+    private readonly options: WorkerOptions = {},
+  ) {
+    this.id = options.workerId ?? workerIdentity();
+    this.train = options.train ?? runLocalTraining;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.heartbeatMs = options.heartbeatMs ?? Math.min(5_000, Math.floor(this.leaseMs / 3));
+    this.pollMs = options.pollMs ?? 1_000;
+  }
+
+  get busy(): boolean {
+    return this.running.size > 0;
+  }
+
+  /** Runs jobs until `stop()`. */
+  start(): void {
+    if (this.loop) return;
+    this.stopping = false;
+    const unwake = this.queue.addWaker(() => this.wake?.());
+    this.loop = (async () => {
+      try {
+        while (!this.stopping) {
+          let ran: string | undefined;
+          try {
+            ran = await this.runNext();
+          } catch (err) {
+            this.options.onError?.(err);
+          }
+          if (!ran && !this.stopping) await this.sleep(this.pollMs);
+        }
+      } finally {
+        unwake();
+      }
+    })();
+  }
+
+  /**
+   * Stops claiming work. A job still training is handed back to the queue (it resumes from its
+   * checkpoint on the next start) unless `requeue` is false, which waits for it to finish.
+   */
+  async stop(options: { requeue?: boolean } = {}): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    if (options.requeue !== false) {
+      for (const r of this.running.values()) {
+        r.reason ??= 'shutdown';
+        r.controller.abort(new Error('NodeAI is shutting down'));
+      }
+    }
+    await Promise.all([...this.running.values()].map((r) => r.done));
+    await this.loop;
+    this.loop = undefined;
+  }
+
+  /** Claims and runs one job to its end; the job's ID, or undefined when none was due. */
+  async runNext(): Promise<string | undefined> {
+    const row = await this.queue.claim(this.id, this.leaseMs);
+    if (!row) return undefined;
+    const controller = new AbortController();
+    const entry: Running = { controller, done: Promise.resolve() };
+    this.running.set(row.id, entry);
+    const untrack = this.queue.trackLocal(row.id, controller);
+    controller.signal.addEventListener('abort', () => {
+      entry.reason ??= 'cancel';
+    });
+    entry.done = this.runJob(row, entry).finally(() => {
+      untrack();
+      this.running.delete(row.id);
+    });
+    await entry.done;
+    return row.id;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async runJob(row: JobRow, entry: Running): Promise<void> {
+    const { queue } = this;
+    const jobId = row.id;
+    const modelName = fineTunedModelName(row);
+    let writes: Promise<unknown> = Promise.resolve();
+    // Events arrive synchronously from the supervisor; writing them in order keeps seq honest.
+    const write = (fn: () => Promise<unknown>) => {
+      writes = writes.then(fn).catch((err) => this.options.onError?.(err));
+    };
+    let last: MetricsEvent | undefined;
+    let heartbeat: NodeJS.Timeout | undefined;
+    let result: LocalFineTuneResult;
+    let trainingPath: string;
+    try {
+      trainingPath = await queue.store.files.path(row.training_file);
+      const validationPath = row.validation_file ? await queue.store.files.path(row.validation_file) : null;
+      const jobDir = queue.jobDir(jobId);
+      await mkdir(jobDir, { recursive: true });
+      const spec = this.spec(row, jobDir, trainingPath, validationPath, modelName);
+      await queue.addEvent(jobId, { message: Number(row.attempts) > 1 ? `Fine-tuning job resumed (attempt ${row.attempts})` : 'Fine-tuning job started' });
+
+      heartbeat = setInterval(() => {
+        write(async () => {
+          const beat = await queue.heartbeat(jobId, this.id, this.leaseMs, {
+            ...(last?.trained_tokens !== undefined ? { trained_tokens: last.trained_tokens } : {}),
+            ...(last?.eta_seconds !== undefined ? { estimated_finish: Date.now() + Math.round(last.eta_seconds * 1000) } : {}),
+          });
+          if (!beat.held) {
+            entry.reason = 'lost';
+            entry.controller.abort(new Error(`job ${jobId} was taken over by another worker`));
+          } else if (beat.cancelRequested) {
+            entry.reason ??= 'cancel';
+            entry.controller.abort(new Error('cancelled by user'));
+          }
+        });
+      }, this.heartbeatMs);
+      heartbeat.unref();
+
+      const onEvent = (event: LocalFineTuneEvent) => {
+        if (event.type === 'metrics') last = event;
+        write(() => this.record(jobId, modelName, event, last));
+      };
+      result = await this.train(spec, { onEvent, signal: entry.controller.signal });
+    } catch (err) {
+      result = { status: 'failed', trainedTokens: 0, steps: 0, resumed: false, error: { code: errorCode(err), message: queue.store.redactor.redact(describeError(err)) } };
+      trainingPath ??= '';
+    } finally {
+      if (heartbeat) clearInterval(heartbeat);
+    }
+    await writes;
+
+    if (entry.reason === 'lost') return;
+    if (result.status === 'succeeded') {
+      const examples = trainingPath ? await countLines(trainingPath).catch(() => null) : null;
+      const hp = parseHyperparameters(row.hyperparameters_json);
+      const epochs = last?.total_epochs ?? (typeof hp.n_epochs === 'number' ? hp.n_epochs : examples ? autoEpochs(examples) : null);
+      await queue.finish(
+        jobId,
+        'succeeded',
+        {
+          trainedTokens: result.trainedTokens,
+          model: {
+            files: { ...(result.modelPath ? { model: result.modelPath } : {}), ...(result.adapterPath ? { adapter: result.adapterPath } : {}) },
+            trainingExamples: examples,
+            epochs,
+            metrics: finalMetrics(result, last),
+          },
+        },
+        this.id,
+      );
+      return;
+    }
+    if (entry.reason === 'shutdown') {
+      await queue.release(jobId, this.id, 'Paused because NodeAI stopped; the job resumes from its last checkpoint on the next start');
+      return;
+    }
+    if (entry.reason === 'cancel' || result.status === 'cancelled') {
+      await queue.finish(jobId, 'cancelled', { trainedTokens: result.trainedTokens }, this.id);
+      return;
+    }
+    const error = result.error ?? { code: 'training_failed', message: 'The trainer stopped without saying why.' };
+    await queue.finish(jobId, 'failed', { trainedTokens: result.trainedTokens, error: { code: error.code, message: error.message, param: null } }, this.id);
+  }
+
+  private spec(row: JobRow, jobDir: string, trainingFile: string, validationFile: string | null, modelName: string): LocalFineTuneSpec {
+    const hp = parseHyperparameters(row.hyperparameters_json);
+    let learningRate: number | 'auto' = 'auto';
+    if (typeof hp.learning_rate_multiplier === 'number' && row.base_model === NODEAI_TINY) {
+      // OpenAI's knob is a multiplier of the model's default rate; the trainer wants the rate.
+      // For a GGUF base the default depends on its size, which only the trainer reads: 'auto'.
+      learningRate = hp.learning_rate_multiplier * autoLearningRate(TINY_CONFIG, false);
+    }
+    return {
+      jobDir,
+      trainingFile,
+      validationFile,
+      baseModel: row.base_model,
+      epochs: hp.n_epochs,
+      batchSize: hp.batch_size,
+      learningRate,
+      ...(row.seed !== null ? { seed: Number(row.seed) } : {}),
+      ...(this.options.threads ? { threads: this.options.threads } : {}),
+      outputName: modelName.replace(/[^\w.-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, ''),
+    };
+  }
+
+  private async record(jobId: string, modelName: string, event: LocalFineTuneEvent, last: MetricsEvent | undefined): Promise<void> {
+    const { queue } = this;
+    switch (event.type) {
+      case 'status':
+        await queue.addEvent(jobId, { level: event.status === 'failed' ? 'error' : 'info', message: event.message });
+        return;
+      case 'message':
+        await queue.addEvent(jobId, { level: event.level, message: event.message });
+        return;
+      case 'metrics': {
+        const { type: _type, time: _time, ...data } = event;
+        const parts = [`Step ${event.step}/${event.total_steps}`];
+        if (event.train_loss !== undefined) parts.push(`training loss=${event.train_loss.toFixed(4)}`);
+        if (event.valid_loss !== undefined) parts.push(`validation loss=${event.valid_loss.toFixed(4)}`);
+        await queue.addEvent(jobId, { type: 'metrics', message: parts.join(': ').replace(/: (validation)/, ', $1'), data });
+        return;
+      }
+      case 'checkpoint': {
+        const metrics: Record<string, number> = { step: event.step };
+        if (last?.train_loss !== undefined) metrics.train_loss = last.train_loss;
+        if (last?.valid_loss !== undefined) metrics.valid_loss = last.valid_loss;
+        if (last?.train_mean_token_accuracy !== undefined) metrics.train_mean_token_accuracy = last.train_mean_token_accuracy;
+        if (last?.valid_mean_token_accuracy !== undefined) metrics.valid_mean_token_accuracy = last.valid_mean_token_accuracy;
+        await queue.store.db
+          .insertInto('job_checkpoints')
+          .values({
+            id: `ftckpt-${jobId.slice(6)}-${event.step}`.slice(0, 64),
+            job_id: jobId,
+            step_number: event.step,
+            fine_tuned_model_checkpoint: `${modelName}:ckpt-step-${event.step}`,
+            metrics_json: JSON.stringify(metrics),
+            path: event.path,
+            created_at: event.time || Date.now(),
+          })
+          // A resumed run can write the checkpoint of a step it already wrote before the crash.
+          .onConflict((oc) => oc.columns(['job_id', 'step_number']).doNothing())
+          .execute();
+        await queue.addEvent(jobId, { message: `Checkpoint saved at step ${event.step}` });
+        return;
+      }
+    }
+  }
+}
+
+function finalMetrics(result: LocalFineTuneResult, last: MetricsEvent | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  const src = { ...(last ?? {}), ...(result.finalMetrics ?? {}) } as Record<string, unknown>;
+  for (const key of ['train_loss', 'valid_loss', 'train_mean_token_accuracy', 'valid_mean_token_accuracy'] as const) {
+    if (typeof src[key] === 'number' && Number.isFinite(src[key])) out[key] = src[key] as number;
+  }
+  out.steps = result.steps;
+  return out;
+}
+
+function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' ? code : 'training_failed';
+}
