@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { writeFileSync, existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +61,7 @@ describeEachDialect('job queue', (dialect) => {
   async function setup() {
     t = await dialect.open();
     const queue = new JobQueue(t.store);
-    const file = await t.store.files.put([TRAIN], { filename: 'train.jsonl' });
+    const file = await t.store.files.put(Readable.from([TRAIN]), { filename: 'train.jsonl' });
     return { queue, file };
   }
 
