@@ -1,0 +1,88 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Engine, NodeRegistry } from '../engine/index.ts';
+import { DEFAULT_MAX_FILE_BYTES, type Store } from '../store/index.ts';
+import { bearerAuth } from './auth.ts';
+import { ApiError, toApiError } from './errors.ts';
+import { EventHub } from './event-hub.ts';
+import { filesRoutes } from './routes/files.ts';
+import { secretsRoutes } from './routes/secrets.ts';
+import { runRoutes, workflowRoutes } from './routes/workflows.ts';
+import { eventsHandler } from './sse.ts';
+
+export interface AppOptions {
+  store: Store;
+  engine: Engine;
+  /** Default: the engine's registry. */
+  registry?: NodeRegistry;
+  /** Required on every route but `GET /health`; `null` turns auth off (loopback-only servers in tests). */
+  token: string | null;
+  /** Largest upload; default the store's limit. */
+  maxUploadBytes?: number;
+  /** Largest JSON body; default 4 MiB. */
+  maxJsonBytes?: number;
+  /** Events kept for SSE replay. */
+  eventCapacity?: number;
+  /** How often job changes are read from the store for SSE; default 250 ms. */
+  jobPollMs?: number;
+  sse?: { pingMs?: number; maxQueue?: number };
+  /** Where unexpected failures are reported (their text never reaches the client). */
+  onError?: (err: unknown, c: Context) => void;
+}
+
+export interface NodeAiApp {
+  app: Hono;
+  hub: EventHub;
+  /** Ends open event streams and stops polling; the store is the caller's to close. */
+  close(): Promise<void>;
+}
+
+export function createApp(options: AppOptions): NodeAiApp {
+  const { store, engine } = options;
+  const registry = options.registry ?? engine.registry;
+  const maxUpload = options.maxUploadBytes ?? store.files.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const maxJson = options.maxJsonBytes ?? 4 * 1024 * 1024;
+  const hub = new EventHub({ db: store.db, engine, capacity: options.eventCapacity, pollMs: options.jobPollMs });
+  const report = options.onError ?? ((err: unknown) => console.error('nodeai serve:', store.redactor.formatError(err)));
+
+  const app = new Hono();
+  app.onError((err, c) => {
+    const api = toApiError(err);
+    if (api.status >= 500) report(err, c);
+    return c.json(api.body(), api.status);
+  });
+  app.notFound((c) => c.json(new ApiError(404, 'route_not_found', `No route ${c.req.method} ${c.req.path}.`).body(), 404));
+
+  app.get('/health', (c) => c.json({ status: 'ok' }));
+  if (options.token !== null) {
+    const auth = bearerAuth(options.token);
+    app.use('/api/*', auth);
+    app.use('/v1/*', auth);
+  }
+  // Uploads stream under their own, larger limit; everything else is a small JSON body.
+  const jsonLimit = bodyLimit({
+    maxSize: maxJson,
+    onError: () => {
+      throw new ApiError(413, 'request_too_large', `The request body is over the ${maxJson}-byte limit.`);
+    },
+  });
+  app.use('*', async (c, next) => {
+    if (c.req.method === 'POST' && /^\/(api\/)?v1\/files\/?$/.test(c.req.path)) return next();
+    return jsonLimit(c, next);
+  });
+
+  const api = new Hono();
+  api.route('/files', filesRoutes(store, maxUpload));
+  api.route('/secrets', secretsRoutes(store));
+  api.route('/workflows', workflowRoutes(engine));
+  api.route('/runs', runRoutes(engine));
+  api.get('/node-types', (c) => c.json({ object: 'list', data: registry.describe() }));
+  api.get('/events', eventsHandler({ hub, engine, db: store.db, pingMs: options.sse?.pingMs, maxQueue: options.sse?.maxQueue }));
+  app.route('/api/v1', api);
+
+  return {
+    app,
+    hub,
+    close: () => hub.close(),
+  };
+}
