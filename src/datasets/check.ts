@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { estimateCost, resolveEpochs, type CostEstimate, type Epochs } from './cost.ts';
 import { DuplicateFinder, exampleKey } from './dedupe.ts';
 import { hints, issue, IssueCollector, NO_TRAINING_DATA, type DatasetIssue, type IssueCode } from './issues.ts';
@@ -35,6 +37,12 @@ export interface CheckOptions extends ReadOptions, SplitOptions {
   maxIssues?: number;
   /** "Today", for the shutdown-date warnings. */
   now?: Date;
+  /**
+   * Where duplicate detection hashes examples. 'worker' hashes raw JSONL lines on a second thread
+   * (a repeat is then a byte-identical line); 'inline' hashes the parsed roles and contents on this
+   * thread (any format). Default: 'worker' for JSONL files of 32 MB and more, else 'inline'.
+   */
+  duplicateHashing?: 'worker' | 'inline';
   /** Called after each chunk of the file (about 1 MB), for progress bars and heartbeats. */
   onProgress?: (progress: { bytes: number; examples: number }) => void;
 }
@@ -81,6 +89,36 @@ export async function tokenizerFor(model: ModelInfo): Promise<Tokenizer> {
   return model.tokenizer === 'bytes' ? byteTokenizer : openAITokenizer(model.tokenizer);
 }
 
+const WORKER_MIN_BYTES = 32 * 1024 * 1024;
+
+/** Passes chunks through, posting a copy of each to the worker (the reader may reuse its buffer). */
+async function* tee(chunks: AsyncIterable<Uint8Array>, worker: Worker): AsyncGenerator<Uint8Array> {
+  for await (const c of chunks) {
+    const copy = new Uint8Array(c);
+    worker.postMessage(copy, [copy.buffer]);
+    yield c;
+  }
+}
+
+/** One byte per line number: which lines held a valid example (a million lines: 1 MB). */
+class LineSet {
+  private bits = new Uint8Array(1 << 16);
+  add(line: number) {
+    if (line >= this.bits.length) {
+      const next = new Uint8Array(Math.max(this.bits.length * 2, line + 1));
+      next.set(this.bits);
+      this.bits = next;
+    }
+    this.bits[line] = 1;
+  }
+  has(line: number) {
+    return this.bits[line] === 1;
+  }
+}
+
+const duplicateIssue = (line: number, first: number) =>
+  issue('duplicate_example', line, null, `Same example as line ${first}`, 'Remove the repeat: duplicates over-weight one answer and leak into the validation set');
+
 function abortIfAsked(signal: AbortSignal | undefined) {
   if (signal?.aborted) throw signal.reason ?? new Error('aborted');
 }
@@ -112,52 +150,66 @@ export async function checkDataset(source: DatasetSource, options: CheckOptions 
   let valid = 0;
   let overLimit = 0;
 
-  for await (const batch of readRecords(opened.chunks, opened.fileType, { maxLineBytes: options.maxLineBytes, progress, csv: options.csv })) {
-    abortIfAsked(options.signal);
-    for (const item of batch) {
-      if (item.issue) {
-        // A fatal reading problem (binary file, broken array) is about the file, not one example.
-        if (!item.fatal) examples++;
-        sink(item.issue);
-        continue;
-      }
-      examples++;
-      const line = item.line;
-      const ok = validateRecord(item.value, line, state, sink);
-      if (!ok) continue;
-      valid++;
-      const e = ok.example;
-      let key: string;
-      if (isPreferenceExample(e)) {
-        messageCounts.push(e.input.messages.length + 1);
-        key = exampleKey(e.input.messages, [e.preferred_output, e.non_preferred_output]);
-      } else {
-        messageCounts.push(e.messages.length);
-        key = exampleKey(e.messages, e.tools);
-      }
-      const first = dupes.check(key, line);
-      if (first !== null) {
-        sink(issue('duplicate_example', line, null, `Same example as line ${first}`, 'Remove the repeat: duplicates over-weight one answer and leak into the validation set'));
-      }
-      if (tokenizer) {
-        const t = countExampleTokens(tokenizer, e);
-        totals.push(t.total);
-        assistantTotals.push(t.assistant);
-        if (t.total > model.tokenLimit) {
-          overLimit++;
-          sink(
-            issue(
-              'over_token_limit',
-              line,
-              null,
-              `Example has ${t.total} tokens, over ${model.id}'s limit of ${model.tokenLimit}; it will be truncated`,
-              'Shorten or split the example, or choose a model with a longer context',
-            ),
-          );
+  const inWorker = opened.fileType === 'jsonl' && (options.duplicateHashing ?? ((opened.size ?? 0) >= WORKER_MIN_BYTES ? 'worker' : 'inline')) === 'worker';
+  const worker = inWorker ? new Worker(new URL('./line-digest-worker.js', import.meta.url)) : null;
+  const validLines = new LineSet();
+  try {
+    for await (const batch of readRecords(worker ? tee(opened.chunks, worker) : opened.chunks, opened.fileType, { maxLineBytes: options.maxLineBytes, progress, csv: options.csv })) {
+      abortIfAsked(options.signal);
+      for (const item of batch) {
+        if (item.issue) {
+          // A fatal reading problem (binary file, broken array) is about the file, not one example.
+          if (!item.fatal) examples++;
+          sink(item.issue);
+          continue;
+        }
+        examples++;
+        const line = item.line;
+        const ok = validateRecord(item.value, line, state, sink);
+        if (!ok) continue;
+        valid++;
+        const e = ok.example;
+        const dpo = isPreferenceExample(e);
+        messageCounts.push(dpo ? e.input.messages.length + 1 : e.messages.length);
+        if (worker) validLines.add(line);
+        else {
+          const key = dpo ? exampleKey(e.input.messages, [e.preferred_output, e.non_preferred_output]) : exampleKey(e.messages, e.tools);
+          const first = dupes.check(key, line);
+          if (first !== null) sink(duplicateIssue(line, first));
+        }
+        if (tokenizer) {
+          const t = countExampleTokens(tokenizer, e);
+          totals.push(t.total);
+          assistantTotals.push(t.assistant);
+          if (t.total > model.tokenLimit) {
+            overLimit++;
+            sink(
+              issue(
+                'over_token_limit',
+                line,
+                null,
+                `Example has ${t.total} tokens, over ${model.id}'s limit of ${model.tokenLimit}; it will be truncated`,
+                'Shorten or split the example, or choose a model with a longer context',
+              ),
+            );
+          }
         }
       }
+      options.onProgress?.({ bytes: progress.bytes, examples });
     }
-    options.onProgress?.({ bytes: progress.bytes, examples });
+    if (worker) {
+      const reply = once(worker, 'message');
+      worker.postMessage('end');
+      const [{ lines, hi, lo }] = (await reply) as [{ lines: Uint32Array; hi: Uint32Array; lo: Uint32Array }];
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i];
+        if (!validLines.has(line)) continue;
+        const first = dupes.checkDigest(hi[i], lo[i], line);
+        if (first !== null) sink(duplicateIssue(line, first));
+      }
+    }
+  } finally {
+    await worker?.terminate();
   }
 
   if (examples === 0 && issues.errorCount === 0) {

@@ -15,8 +15,11 @@ export class DuplicateFinder {
   /** Records `key` seen on `line`; returns the line of its first occurrence when seen before. */
   check(key: string, line: number): number | null {
     const d = hash('sha1', key, 'buffer');
-    const h = d.readUInt32LE(0);
-    const l = d.readUInt32LE(4);
+    return this.checkDigest(d.readUInt32LE(0), d.readUInt32LE(4), line);
+  }
+
+  /** As `check`, with the digest's two halves computed elsewhere (the line-digest worker). */
+  checkDigest(h: number, l: number, line: number): number | null {
     if ((this.size + 1) * 2 > this.lines.length) this.grow();
     const mask = this.lines.length - 1;
     let i = l & mask;

@@ -17,6 +17,8 @@ export interface OpenedSource {
   name: string | null;
   fileType: FileType;
   chunks: AsyncIterable<Uint8Array>;
+  /** Bytes, when known up front (a file on disk). */
+  size?: number;
 }
 
 /** Read size: large enough that per-chunk work (one await, one isUtf8) is noise next to parsing. */
@@ -61,6 +63,7 @@ async function* readFile(path: string): AsyncGenerator<Uint8Array> {
 export async function openSource(source: DatasetSource, fileType?: FileType): Promise<OpenedSource> {
   let name: string | null;
   let chunks: AsyncIterable<Uint8Array>;
+  let size: number | undefined;
   if (typeof source === 'string' || source instanceof URL) {
     const path = pathOf(source);
     name = path;
@@ -78,12 +81,13 @@ export async function openSource(source: DatasetSource, fileType?: FileType): Pr
       throw new DatasetReadError('read_failed', `${path} is not a file`, { path, hint: 'Give the path of a .jsonl, .json, .csv or .tsv file' });
     }
     chunks = readFile(path);
+    size = info.size;
   } else {
     name = source.name ?? null;
     chunks = source.open();
   }
   const known = fileType ?? typeFromName(name);
-  if (known) return { name, fileType: known, chunks };
+  if (known) return { name, fileType: known, chunks, size };
   // Peek at the first chunk to tell a JSON array from JSONL, then hand the chunk back.
   const it = chunks[Symbol.asyncIterator]();
   const first = await it.next();
@@ -100,5 +104,5 @@ export async function openSource(source: DatasetSource, fileType?: FileType): Pr
       await it.return?.(); // close the file when the reader stops early (a fatal issue)
     }
   }
-  return { name, fileType: sniff(head), chunks: replay() };
+  return { name, fileType: sniff(head), chunks: replay(), size };
 }

@@ -42,6 +42,8 @@ export type EncodingName = 'o200k_base' | 'cl100k_base';
 // User text may contain strings like <|endoftext|>: count them as text, never refuse the example.
 const plainText = { disallowedSpecial: new Set<string>() };
 
+const MERGE_CACHE_ENTRIES = 20_000;
+
 const encodings = new Map<EncodingName, Promise<Tokenizer>>();
 
 /** An OpenAI encoding, loaded on first use: its tables take a moment and ~100 MB, so `data check` without tokens never pays for them. */
@@ -49,7 +51,11 @@ export function openAITokenizer(encoding: EncodingName): Promise<Tokenizer> {
   let t = encodings.get(encoding);
   if (!t) {
     const load = encoding === 'o200k_base' ? import('gpt-tokenizer/encoding/o200k_base') : import('gpt-tokenizer/encoding/cl100k_base');
-    t = load.then((m) => ({ name: encoding, countTokens: (text: string) => m.countTokens(text, plainText) }));
+    t = load.then((m) => {
+      // The default 100k-entry merge cache costs tens of MB over a large file for little speed.
+      m.setMergeCacheSize(MERGE_CACHE_ENTRIES);
+      return { name: encoding, countTokens: (text: string) => m.countTokens(text, plainText) };
+    });
     encodings.set(encoding, t);
   }
   return t;
