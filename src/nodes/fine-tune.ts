@@ -1,0 +1,187 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import {
+  checkDataset,
+  convertDataset,
+  DatasetError,
+  findModel,
+  listModels,
+  NO_TRAINING_DATA,
+  type DatasetIssue,
+  type DatasetReport,
+  type DatasetSource,
+} from '../datasets/index.ts';
+import { defineNode } from '../engine/index.ts';
+import { AnthropicFineTuningUnsupportedError } from '../providers/anthropic.ts';
+import { findOpenAIKey, OpenAINotConfiguredError } from '../providers/openai-key.ts';
+import { isValidFileId } from '../store/index.ts';
+import { pathSource } from './examples.ts';
+import { nodeError, servicesOf } from './services.ts';
+
+// A blank form field arrives as '' (or null from JSON); both mean "auto", as does the word.
+const autoNumber = (schema: z.ZodNumber) => z.preprocess((v) => (v === '' || v === null || v === 'auto' ? undefined : v), schema.optional());
+
+const config = z.object({
+  provider: z.enum(['local', 'openai', 'anthropic']).default('local').describe('Who trains: local (this machine, the default), openai, or anthropic (which offers no fine-tuning API).'),
+  base_model: z.string().trim().min(1).default('nodeai-tiny').describe('The model to fine-tune; nodeai-tiny is the built-in local model.'),
+  training_file_id: z.string().trim().optional().describe('An uploaded training file ("nodeai files upload FILE"), used when nothing is connected to the data input.'),
+  validation_split: z.number().min(0).max(1).default(0.2).describe('Share of the examples held out to measure validation loss, 0..1.'),
+  epochs: z.union([z.number().int().min(1).max(50), z.literal('auto')]).default(3).describe('Passes over the training data, 1..50, or auto.'),
+  batch_size: autoNumber(z.number().int().min(1).max(256)).describe('Examples per step; empty = auto.'),
+  learning_rate: autoNumber(z.number().positive().max(100)).describe("Learning-rate multiplier of the base model's default rate (OpenAI's learning_rate_multiplier); empty = auto."),
+  model_name: z
+    .string()
+    .trim()
+    .max(40)
+    .regex(/^[A-Za-z0-9_ -]*$/, 'use letters, digits, spaces, "_" or "-"')
+    .optional()
+    .describe('A suffix for the new model\'s name: ft:<base>:<model_name>:<id>.'),
+  seed: z.number().int().min(0).optional().describe('Makes the split and the training reproducible.'),
+  wait_for_completion: z.boolean().default(true).describe('Wait for training to finish and pass fine_tuned_model on; off: output the job_id at once.'),
+  api_key: z.string().optional().describe('OpenAI only. Better: "nodeai secrets set OPENAI_API_KEY", so the key never sits in the workflow.'),
+});
+
+type FineTuneConfig = z.output<typeof config>;
+
+const NO_DATA_FIX =
+  'Connect a File Loader or Data Loader to the Fine-Tune node\'s "data" input, or set "training_file_id" to the ID that "nodeai files upload FILE" prints.';
+
+export const fineTuneNode = defineNode({
+  type: 'finetune',
+  name: 'Fine-Tune',
+  category: 'ai',
+  description: 'Checks and converts the training data, then trains a model (locally by default) and outputs its name.',
+  inputs: [{ name: 'data', description: 'training examples (from a File Loader or Data Loader)' }],
+  outputs: [
+    { name: 'data', description: 'everything below, as one object' },
+    { name: 'fine_tuned_model' },
+    { name: 'job_id' },
+    { name: 'status' },
+    { name: 'metrics' },
+  ],
+  config,
+  async run(ctx) {
+    const { config, store } = ctx;
+    if (config.provider === 'anthropic') throw new AnthropicFineTuningUnsupportedError();
+    if (config.provider === 'openai') {
+      await findOpenAIKey({ configKey: config.api_key, getSecret: (name) => ctx.secrets.get(name).catch(() => undefined) });
+      throw new OpenAINotConfiguredError();
+    }
+    const services = servicesOf(ctx);
+    const model = findModel(config.base_model);
+    if (!model || model.provider !== 'local') {
+      const local = listModels().filter((m) => m.provider === 'local').map((m) => m.id);
+      throw nodeError('unknown_model', `base_model ${JSON.stringify(config.base_model)} cannot be trained by the local provider. Use one of: ${local.join(', ')}.`);
+    }
+
+    const { source, where } = await trainingSource(ctx.inputs.data, config, store.files);
+    const work = await mkdtemp(join(store.dataDir, 'tmp-finetune-'));
+    try {
+      const split = { validationSplit: config.validation_split, ...(config.seed !== undefined ? { seed: config.seed } : {}) };
+      let report: DatasetReport;
+      try {
+        report = await checkDataset(source, { model, epochs: config.epochs, ...split, signal: ctx.signal });
+        if (report.error_count > 0) throw nodeError(firstCode(report), describeReport(report, where));
+        const converted = await convertDataset(source, { outDir: work, model, ...split, countTokens: false, signal: ctx.signal });
+        const train = await store.files.put(converted.train.path, { filename: 'train.jsonl', purpose: 'fine-tune' });
+        const validation = converted.validation ? await store.files.put(converted.validation.path, { filename: 'validation.jsonl', purpose: 'fine-tune' }) : null;
+        const epochs = report.cost?.epochs ?? (typeof config.epochs === 'number' ? config.epochs : 3);
+        for (const w of report.warnings.slice(0, 5)) ctx.logger.warn(`${w.line !== null ? `line ${w.line}: ` : ''}${w.message}`);
+        const job = await services.jobs.create({
+          provider: 'local',
+          model: model.id,
+          training_file: train.id,
+          validation_file: validation?.id ?? null,
+          hyperparameters: { n_epochs: config.epochs, batch_size: config.batch_size ?? 'auto', learning_rate_multiplier: config.learning_rate ?? 'auto' },
+          suffix: config.model_name || null,
+          seed: config.seed ?? null,
+          metadata: { run_id: ctx.runId, node_id: ctx.node.id },
+        });
+        const outputs = {
+          job_id: job.id,
+          status: job.status,
+          provider: 'local',
+          base_model: model.id,
+          training_file_id: train.id,
+          validation_file_id: validation?.id ?? null,
+          training_examples: converted.train.examples,
+          validation_examples: converted.validation?.examples ?? 0,
+          epochs,
+          estimated_tokens: report.cost?.billed_tokens ?? null,
+          estimated_cost: report.cost?.usd ?? null,
+        };
+        if (job.status === 'failed') throw nodeError(job.error?.code ?? 'job_failed', `Job ${job.id} could not start: ${job.error?.message ?? 'no reason given'}`);
+        ctx.logger.info(
+          `Created job ${job.id}: ${outputs.training_examples} training / ${outputs.validation_examples} validation examples, ${epochs} epochs, ~${outputs.estimated_tokens} tokens, $${outputs.estimated_cost}`,
+        );
+        ctx.emit({ message: `job ${job.id} queued`, progress: 0, data: { job_id: job.id } });
+        if (!config.wait_for_completion) return { ...outputs, data: outputs };
+        return { wait: { kind: 'job' as const, jobId: job.id, state: outputs } };
+      } catch (err) {
+        if (DatasetError.isInstance(err)) throw nodeError(err.code, `${where}: ${err.message}`);
+        throw err;
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  },
+  async resume(ctx) {
+    const state = (ctx.wait.state ?? {}) as Record<string, unknown>;
+    const { job } = ctx;
+    if (job.status !== 'succeeded') {
+      const reason = job.error?.message ?? 'no reason given';
+      throw nodeError(job.error?.code ?? (job.status === 'cancelled' ? 'job_cancelled' : 'job_failed'), `Fine-tuning job ${job.jobId} ${job.status}: ${reason} (see "nodeai jobs events ${job.jobId}").`);
+    }
+    const out = (job.outputs ?? {}) as Record<string, unknown>;
+    const metrics: Record<string, number> = {};
+    for (const key of ['train_loss', 'valid_loss', 'train_mean_token_accuracy', 'valid_mean_token_accuracy', 'trained_tokens', 'steps']) {
+      if (typeof out[key] === 'number') metrics[key] = out[key] as number;
+    }
+    const outputs = { ...state, status: 'succeeded', fine_tuned_model: out.fine_tuned_model, ...metrics, metrics };
+    return { ...outputs, data: outputs };
+  },
+});
+
+async function trainingSource(data: unknown, config: FineTuneConfig, files: { find(id: string): Promise<{ id: string; filename: string } | undefined>; path(id: string): Promise<string> }): Promise<{ source: DatasetSource; where: string }> {
+  if (data !== undefined && data !== null) {
+    if (!Array.isArray(data)) {
+      throw nodeError('invalid_input', `The "data" input must be a list of training examples, got ${typeof data}. Connect a File Loader or Data Loader to it.`);
+    }
+    if (data.length === 0) throw nodeError('no_training_data', `${NO_TRAINING_DATA}: the "data" input is an empty list. ${NO_DATA_FIX}`);
+    const source: DatasetSource = {
+      name: 'input.jsonl',
+      async *open() {
+        for (const example of data) yield Buffer.from(JSON.stringify(example) + '\n');
+      },
+    };
+    // Each example is one line of this JSONL, so "line N" is the N-th example of the input.
+    return { source, where: 'The "data" input (line N = example N)' };
+  }
+  if (config.training_file_id) {
+    const id = config.training_file_id;
+    if (!isValidFileId(id)) {
+      throw nodeError('invalid_file_id', `"training_file_id" ${JSON.stringify(String(id).slice(0, 80))} is not a file ID: IDs look like "file-" followed by 24 letters or digits. Run "nodeai files list".`);
+    }
+    const record = await files.find(id);
+    if (!record) throw nodeError('file_not_found', `"training_file_id" ${id} is not in this store (deleted, or from another NodeAI data directory). Run "nodeai files list", or upload the file again.`);
+    return { source: pathSource(await files.path(id), record.filename), where: `Training file "${record.filename}" (${id})` };
+  }
+  throw nodeError('no_training_data', `${NO_TRAINING_DATA}. ${NO_DATA_FIX}`);
+}
+
+function firstCode(report: DatasetReport): string {
+  const code = report.errors[0]?.code;
+  return code === 'no_training_data' ? 'no_training_data' : 'invalid_training_data';
+}
+
+function describeIssue(i: DatasetIssue): string {
+  return `${i.line !== null ? `line ${i.line}` : 'file'}${i.path ? ` (${i.path})` : ''}: ${i.message}. ${i.hint}.`.replace(/\.\./g, '.');
+}
+
+function describeReport(report: DatasetReport, where: string): string {
+  if (report.errors[0]?.code === 'no_training_data') return `${NO_TRAINING_DATA}: ${where} holds no examples. ${NO_DATA_FIX}`;
+  const shown = report.errors.slice(0, 5).map(describeIssue);
+  const more = report.error_count > shown.length ? ` …and ${report.error_count - shown.length} more ("nodeai data check" lists them all).` : '';
+  return `${where} has ${report.error_count} error${report.error_count === 1 ? '' : 's'}; nothing was trained:\n- ${shown.join('\n- ')}${more}`;
+}

@@ -1,0 +1,69 @@
+// What the four nodes need from the application, wired once by whoever builds the engine (CLI,
+// server, tests): the job queue, the model registry, the local chat provider, and — from the
+// CLI only — the directory that relative file paths in a workflow are read from.
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EngineServices, NodeContext } from '../engine/index.ts';
+import { JobQueue, ModelRegistry } from '../jobs/index.ts';
+import { LocalChatProvider, type LocalModelFiles } from '../providers/local.ts';
+import type { ChatProvider } from '../providers/spec.ts';
+import type { Store } from '../store/index.ts';
+import { writeGgufModel } from '../trainer/gguf-model.ts';
+import { createTinyModel, NODEAI_TINY } from '../trainer/tiny-model.ts';
+
+export interface NodeServices {
+  jobs: JobQueue;
+  models: ModelRegistry;
+  localChat: ChatProvider;
+  /**
+   * Where a File Loader's relative `path` is resolved (the CLI sets the workflow file's folder).
+   * Unset on the server: there a node may not read the server's disk, only uploaded files.
+   */
+  workflowDir?: string;
+}
+
+declare module '../engine/node.ts' {
+  interface EngineServices {
+    nodeai?: NodeServices;
+  }
+}
+
+/** Seed of the built-in base model's weights, so every data dir holds the same `nodeai-tiny`. */
+export const TINY_BASE_SEED = 0;
+
+/** The untrained `nodeai-tiny` as a GGUF in the data dir, written on first use. */
+export async function ensureTinyBaseModel(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'models', `${NODEAI_TINY}.gguf`);
+  if (!existsSync(path)) {
+    await mkdir(join(dataDir, 'models'), { recursive: true });
+    await writeGgufModel(path, createTinyModel({ seed: TINY_BASE_SEED }));
+  }
+  return path;
+}
+
+export function createNodeServices(store: Store, options: { jobs?: JobQueue; workflowDir?: string } = {}): NodeServices {
+  const jobs = options.jobs ?? new JobQueue(store);
+  const models = jobs.models;
+  const resolve = async (name: string): Promise<LocalModelFiles | undefined> => {
+    if (name === NODEAI_TINY || name === 'tiny') return { model: await ensureTinyBaseModel(store.dataDir) };
+    const found = await models.find(name);
+    if (!found || found.provider !== 'local') return undefined;
+    if (found.files.model) return { model: found.files.model, ...(found.files.adapter ? { lora: found.files.adapter } : {}) };
+    if (found.files.adapter) return { model: await ensureTinyBaseModel(store.dataDir), lora: found.files.adapter };
+    return undefined;
+  };
+  return { jobs, models, localChat: new LocalChatProvider(resolve), ...(options.workflowDir ? { workflowDir: options.workflowDir } : {}) };
+}
+
+/** The services, or a clear error naming what the application forgot to wire. */
+export function servicesOf(ctx: Pick<NodeContext, 'services'>): NodeServices {
+  const s = (ctx.services as EngineServices).nodeai;
+  if (!s) throw Object.assign(new Error('NodeAI services are not configured for this engine: pass services: { nodeai: createNodeServices(store) } to new Engine(...).'), { code: 'services_missing' });
+  return s;
+}
+
+/** An error with a stable code; the engine keeps the code and prefixes the node. */
+export function nodeError(code: string, message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code });
+}
