@@ -58,7 +58,8 @@ export interface LocalFineTuneResult {
   trainedTokens: number;
   steps: number;
   finalMetrics?: { train_loss?: number; valid_loss?: number; train_mean_token_accuracy?: number; valid_mean_token_accuracy?: number };
-  error?: { code: string; message: string };
+  /** `file` and `line` name the data at fault when there is one (e.g. an example too long for the context). */
+  error?: { code: string; message: string; file?: string; line?: number };
   /** True when this run continued from a checkpoint found in jobDir. */
   resumed: boolean;
 }

@@ -1,0 +1,266 @@
+// What the supervisor (parent) and the training worker (child) share: the IPC messages, the typed
+// error with its stable codes, the layout of a job directory, and the job.json object. Both sides
+// read and write the same files, so a job directory written by a killed run is understood by the
+// next one.
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
+
+export type LocalFineTuneErrorCode =
+  /** A spec field is missing or out of range. */
+  | 'invalid_spec'
+  /** The base GGUF path does not exist. */
+  | 'base_model_not_found'
+  /** The base GGUF is corrupt, quantized, of an unsupported architecture, or lacks a chat template. */
+  | 'invalid_base_model'
+  /** The training or validation file is missing or has an invalid line. */
+  | 'invalid_training_file'
+  /** No example to learn from. */
+  | 'empty_dataset'
+  /** One example does not fit in the model's context; `line` names it. */
+  | 'example_too_long'
+  /** jobDir holds a run with other settings or other data; it cannot be resumed with these. */
+  | 'job_dir_in_use'
+  /** The trainer refused or failed (ggml error, bad option it found). */
+  | 'training_failed'
+  /** The child process could not be started. */
+  | 'worker_start_failed'
+  /** The child process died (a native crash, out of memory, killed). */
+  | 'worker_crashed';
+
+/** A failure of a local fine-tuning job; `code` is stable, `file`/`line` point at the data at fault. */
+export class LocalFineTuneError extends Error {
+  override readonly name = 'LocalFineTuneError';
+  constructor(
+    readonly code: LocalFineTuneErrorCode,
+    message: string,
+    readonly where: { file?: string; line?: number } = {},
+  ) {
+    super(message);
+  }
+
+  toJSON(): JobError {
+    return { code: this.code, message: this.message, ...this.where };
+  }
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+  file?: string;
+  line?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IPC
+
+export type ParentMessage = { type: 'start'; spec: LocalFineTuneSpec } | { type: 'cancel' };
+export type WorkerMessage = { type: 'event'; event: LocalFineTuneEvent } | { type: 'result'; result: LocalFineTuneResult };
+
+// ---------------------------------------------------------------------------------------------
+// Job directory layout
+
+export const DEFAULT_CHECKPOINT_EVERY_SECONDS = 600;
+export const CHECKPOINTS_KEPT = 2;
+
+export function jobPaths(jobDir: string, outputName: string) {
+  const dir = resolve(jobDir);
+  return {
+    dir,
+    metrics: join(dir, 'metrics.jsonl'),
+    job: join(dir, 'job.json'),
+    checkpoints: join(dir, 'checkpoints'),
+    model: join(dir, `${outputName}.gguf`),
+    adapter: join(dir, `${outputName}.lora.gguf`),
+  };
+}
+
+export function defaultOutputName(baseModel: string): string {
+  const stem = basename(baseModel).replace(/\.gguf$/i, '');
+  return `ft-${stem.replace(/[^A-Za-z0-9._-]+/g, '-')}`;
+}
+
+export function jobId(jobDir: string): string {
+  return `ftjob-${createHash('sha256').update(resolve(jobDir)).digest('hex').slice(0, 24)}`;
+}
+
+export interface CheckpointEntry {
+  step: number;
+  path: string;
+  /** Supervisor state saved next to the checkpoint (what the trainer's checkpoint does not hold). */
+  sidecar: string;
+}
+
+const CKPT_RE = /^step-(\d{9})\.ckpt$/;
+
+export function checkpointPaths(dir: string, step: number): CheckpointEntry {
+  const stem = `step-${String(step).padStart(9, '0')}`;
+  return { step, path: join(dir, `${stem}.ckpt`), sidecar: join(dir, `${stem}.json`) };
+}
+
+/** Checkpoints in a job's checkpoint folder, newest first. */
+export function listCheckpoints(dir: string): CheckpointEntry[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((f) => CKPT_RE.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => checkpointPaths(dir, Number(m[1])))
+    .sort((a, b) => b.step - a.step);
+}
+
+/** Deletes all but the newest `keep` checkpoints (and their sidecars). */
+export function pruneCheckpoints(dir: string, keep = CHECKPOINTS_KEPT): void {
+  for (const c of listCheckpoints(dir).slice(keep)) {
+    rmSync(c.path, { force: true });
+    rmSync(c.sidecar, { force: true });
+  }
+}
+
+/** Written through a temporary file and a rename, so a reader never sees half a file. */
+export function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, path);
+}
+
+export function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+export function appendEvent(metricsPath: string, event: LocalFineTuneEvent): void {
+  appendFileSync(metricsPath, JSON.stringify(event) + '\n');
+}
+
+/** Keeps only the events a resumed run does not repeat: metrics and checkpoints up to `step`. */
+export function truncateMetrics(metricsPath: string, step: number): void {
+  if (!existsSync(metricsPath)) return;
+  const kept = readFileSync(metricsPath, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      if (!line.trim()) return false;
+      try {
+        const e = JSON.parse(line) as LocalFineTuneEvent;
+        return !((e.type === 'metrics' || e.type === 'checkpoint') && e.step > step);
+      } catch {
+        return false; // a line torn by a kill mid-append
+      }
+    });
+  const tmp = `${metricsPath}.${process.pid}.tmp`;
+  writeFileSync(tmp, kept.map((l) => l + '\n').join(''));
+  renameSync(tmp, metricsPath);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings that must match for a job directory to be resumed
+
+/** The spec fields that decide what is trained; a resumed run must agree on all of them. */
+export function trainingIdentity(spec: LocalFineTuneSpec): Record<string, unknown> {
+  return {
+    baseModel: spec.baseModel,
+    epochs: spec.epochs ?? 'auto',
+    batchSize: spec.batchSize ?? 'auto',
+    learningRate: spec.learningRate ?? 'auto',
+    loraRank: spec.loraRank ?? 0,
+    loraAlpha: spec.loraRank ? (spec.loraAlpha ?? spec.loraRank) : null,
+    seed: spec.seed ?? 42,
+    outputName: spec.outputName ?? defaultOutputName(spec.baseModel),
+  };
+}
+
+export function identityDiff(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  return Object.keys(a)
+    .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+    .map((k) => `${k} ${JSON.stringify(b[k])} (this run: ${JSON.stringify(a[k])})`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// job.json: OpenAI's fine_tuning.job, plus a `nodeai` section with what only a local job has
+
+export interface JobHyperparameters {
+  n_epochs: number | 'auto';
+  batch_size: number | 'auto';
+  /** The resolved learning rate divided by the 'auto' one, as OpenAI reports it. */
+  learning_rate_multiplier: number | 'auto';
+  learning_rate?: number;
+  lora_rank?: number;
+  lora_alpha?: number;
+}
+
+export interface JobObject {
+  object: 'fine_tuning.job';
+  id: string;
+  model: string;
+  created_at: number;
+  finished_at: number | null;
+  fine_tuned_model: string | null;
+  organization_id: string;
+  result_files: string[];
+  status: 'validating_files' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  validation_file: string | null;
+  training_file: string;
+  hyperparameters: JobHyperparameters;
+  method: { type: 'supervised'; supervised: { hyperparameters: JobHyperparameters } };
+  trained_tokens: number | null;
+  error: JobError | null;
+  seed: number;
+  estimated_finish: number | null;
+  integrations: [];
+  metadata: null;
+  nodeai: {
+    job_dir: string;
+    identity: Record<string, unknown>;
+    model_path: string | null;
+    adapter_path: string | null;
+    steps: number;
+    total_steps: number | null;
+    resumed: boolean;
+    final_metrics: LocalFineTuneResult['finalMetrics'] | null;
+    threads: number | null;
+  };
+}
+
+export function newJob(spec: LocalFineTuneSpec, previous: JobObject | undefined): JobObject {
+  const hp: JobHyperparameters = {
+    n_epochs: spec.epochs ?? 'auto',
+    batch_size: spec.batchSize ?? 'auto',
+    learning_rate_multiplier: spec.learningRate === undefined || spec.learningRate === 'auto' ? 'auto' : 1,
+    ...(spec.loraRank ? { lora_rank: spec.loraRank, lora_alpha: spec.loraAlpha ?? spec.loraRank } : {}),
+  };
+  return {
+    object: 'fine_tuning.job',
+    id: jobId(spec.jobDir),
+    model: spec.baseModel,
+    created_at: previous?.created_at ?? Math.floor(Date.now() / 1000),
+    finished_at: null,
+    fine_tuned_model: null,
+    organization_id: 'local',
+    result_files: [],
+    status: 'validating_files',
+    validation_file: spec.validationFile ?? null,
+    training_file: spec.trainingFile,
+    hyperparameters: hp,
+    method: { type: 'supervised', supervised: { hyperparameters: hp } },
+    trained_tokens: null,
+    error: null,
+    seed: spec.seed ?? 42,
+    estimated_finish: null,
+    integrations: [],
+    metadata: null,
+    nodeai: {
+      job_dir: resolve(spec.jobDir),
+      identity: trainingIdentity(spec),
+      model_path: null,
+      adapter_path: null,
+      steps: 0,
+      total_steps: null,
+      resumed: false,
+      final_metrics: null,
+      threads: null,
+    },
+  };
+}

@@ -1,0 +1,165 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { LocalFineTuneEvent, LocalFineTuneSpec } from './supervised-job-types.ts';
+import { runLocalFineTune } from './supervisor.ts';
+import type { JobObject } from './supervisor-protocol.ts';
+
+// A smaller nodeai-tiny (same tokenizer and template) so each run takes about a second.
+const env = { NODEAI_TEST_TINY_CONFIG: JSON.stringify({ embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 }) };
+const root = mkdtempSync(join(tmpdir(), 'nodeai-supervisor-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function chatLine(q: string, a: string): string {
+  return JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] });
+}
+const trainFile = join(root, 'train.jsonl');
+writeFileSync(trainFile, Array.from({ length: 12 }, (_, i) => chatLine(`Question ${i}?`, `Answer ${i * 7}.`)).join('\n') + '\n');
+const validFile = join(root, 'valid.jsonl');
+writeFileSync(validFile, [chatLine('Question 3?', 'Answer 21.'), chatLine('Question 5?', 'Answer 35.')].join('\n') + '\n');
+
+function spec(name: string, over: Partial<LocalFineTuneSpec> = {}): LocalFineTuneSpec {
+  return { jobDir: join(root, name), trainingFile: trainFile, validationFile: validFile, baseModel: 'nodeai-tiny', epochs: 4, batchSize: 2, seed: 3, threads: 1, ...over };
+}
+
+function events(dir: string): LocalFineTuneEvent[] {
+  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as LocalFineTuneEvent);
+}
+const job = (dir: string) => JSON.parse(readFileSync(join(dir, 'job.json'), 'utf8')) as JobObject;
+const metrics = (es: LocalFineTuneEvent[]) => es.filter((e): e is Extract<LocalFineTuneEvent, { type: 'metrics' }> => e.type === 'metrics');
+
+describe('runLocalFineTune', () => {
+  it('resumes a run killed after its first checkpoint and ends bit-identical to an uninterrupted run', async () => {
+    const whole = spec('whole', { checkpointEverySeconds: 1e-6 });
+    const seen: LocalFineTuneEvent[] = [];
+    const a = await runLocalFineTune(whole, { env, onEvent: (e) => seen.push(e) });
+    expect(a.status).toBe('succeeded');
+    expect(a.resumed).toBe(false);
+    expect(a.steps).toBe(24);
+    // Events reach the caller and the file alike; validation runs at each epoch end.
+    expect(events(whole.jobDir)).toEqual(seen);
+    const m = metrics(seen);
+    expect(m.map((e) => e.step)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    expect(m.filter((e) => e.valid_loss !== undefined).map((e) => e.step)).toEqual(expect.arrayContaining([6, 12, 18, 24]));
+    expect(m[23]).toMatchObject({ total_steps: 24, epoch: 4, total_epochs: 4, eta_seconds: 0 });
+    expect(m[5].tokens_per_second).toBeGreaterThan(0);
+    expect(m[5].train_mean_token_accuracy).toBeGreaterThanOrEqual(0);
+    // A checkpoint after every step here, but only the newest two are kept.
+    expect(seen.filter((e) => e.type === 'checkpoint').length).toBeGreaterThanOrEqual(24);
+    expect(readdirSync(join(whole.jobDir, 'checkpoints')).filter((f) => f.endsWith('.ckpt'))).toEqual(['step-000000023.ckpt', 'step-000000024.ckpt']);
+    const j = job(whole.jobDir);
+    expect(j).toMatchObject({
+      object: 'fine_tuning.job',
+      status: 'succeeded',
+      fine_tuned_model: 'ft-nodeai-tiny',
+      trained_tokens: a.trainedTokens,
+      hyperparameters: { n_epochs: 4, batch_size: 2, learning_rate: 0.003, learning_rate_multiplier: 1 },
+      result_files: ['ft-nodeai-tiny.gguf', 'metrics.jsonl'],
+      error: null,
+      seed: 3,
+    });
+    expect(j.finished_at).toBeGreaterThanOrEqual(j.created_at);
+
+    const broken = spec('broken');
+    let pid = 0;
+    const b = await runLocalFineTune(broken, {
+      env,
+      onSpawn: (p) => (pid = p),
+      onEvent: (e) => {
+        if (e.type === 'checkpoint' && pid) process.kill(pid, 'SIGKILL');
+      },
+    });
+    expect(b.status).toBe('failed');
+    expect(b.error?.code).toBe('worker_crashed');
+    expect(b.error?.message).toMatch(/SIGKILL.*\n?.*run the job again to resume/s);
+    expect(job(broken.jobDir).status).toBe('failed');
+    expect(existsSync(join(broken.jobDir, 'ft-nodeai-tiny.gguf'))).toBe(false);
+
+    const c = await runLocalFineTune(broken, { env });
+    expect(c.status).toBe('succeeded');
+    expect(c.resumed).toBe(true);
+    expect(c.finalMetrics).toEqual(a.finalMetrics);
+    expect(c.trainedTokens).toBe(a.trainedTokens);
+    const wa = readFileSync(a.modelPath!);
+    const wc = readFileSync(c.modelPath!);
+    expect(wc.equals(wa)).toBe(true);
+    // The resumed run's metrics continue the curve: one event per step, the same losses.
+    const mc = metrics(events(broken.jobDir));
+    expect(mc.map((e) => e.step)).toEqual(m.map((e) => e.step));
+    expect(mc.map((e) => e.train_loss)).toEqual(m.map((e) => e.train_loss));
+    expect(events(broken.jobDir).some((e) => e.type === 'message' && /Resuming from the checkpoint at step \d+ of 24/.test(e.message))).toBe(true);
+
+    // The same spec again on a finished job returns its result without training.
+    const again = await runLocalFineTune(broken, { env });
+    expect(again).toMatchObject({ status: 'succeeded', modelPath: c.modelPath, steps: 24 });
+    // Other settings on that directory are refused, and the job there is left alone.
+    const other = await runLocalFineTune({ ...broken, epochs: 5 }, { env });
+    expect(other.error?.code).toBe('job_dir_in_use');
+    expect(other.error?.message).toMatch(/epochs 4 \(this run: 5\)/);
+    expect(job(broken.jobDir).status).toBe('succeeded');
+  });
+
+  it('turns a native abort in the child into a failed job with the signal and the last stderr lines', async () => {
+    const s = spec('abort');
+    const r = await runLocalFineTune(s, { env: { ...env, NODEAI_TEST_WORKER_ABORT_AT_STEP: '3' } });
+    expect(r.status).toBe('failed');
+    expect(r.error?.code).toBe('worker_crashed');
+    expect(r.error?.message).toMatch(/killed by SIGABRT/);
+    expect(r.error?.message).toMatch(/after step 3/);
+    expect(r.error?.message).toMatch(/NODEAI_TEST_WORKER_ABORT_AT_STEP=3: aborting/);
+    expect(job(s.jobDir)).toMatchObject({ status: 'failed', error: { code: 'worker_crashed' } });
+    expect(events(s.jobDir).at(-1)).toMatchObject({ type: 'status', status: 'failed' });
+  });
+
+  it('cancels through the AbortSignal with a checkpoint, and trains LoRA adapters', async () => {
+    const s = spec('cancel', { loraRank: 4, epochs: 3, learningRate: 1e-2 });
+    const ac = new AbortController();
+    const r = await runLocalFineTune(s, {
+      env,
+      onEvent: (e) => {
+        if (e.type === 'metrics' && e.step === 2) ac.abort();
+      },
+      signal: ac.signal,
+    });
+    expect(r.status).toBe('cancelled');
+    expect(r.steps).toBeGreaterThanOrEqual(2);
+    expect(r.steps).toBeLessThan(18);
+    expect(job(s.jobDir).status).toBe('cancelled');
+    expect(readdirSync(join(s.jobDir, 'checkpoints')).some((f) => f === `step-${String(r.steps).padStart(9, '0')}.ckpt`)).toBe(true);
+
+    const done = await runLocalFineTune(s, { env });
+    expect(done).toMatchObject({ status: 'succeeded', resumed: true, steps: 18 });
+    expect(done.adapterPath).toBe(join(s.jobDir, 'ft-nodeai-tiny.lora.gguf'));
+    expect(readFileSync(done.adapterPath!).subarray(0, 4).toString()).toBe('GGUF');
+    expect(job(s.jobDir)).toMatchObject({ hyperparameters: { lora_rank: 4, lora_alpha: 4 }, result_files: ['ft-nodeai-tiny.gguf', 'ft-nodeai-tiny.lora.gguf', 'metrics.jsonl'] });
+  });
+
+  it('fails with clear typed errors on bad inputs', async () => {
+    const missing = await runLocalFineTune(spec('missing', { baseModel: join(root, 'nope.gguf') }), { env });
+    expect(missing.error).toMatchObject({ code: 'base_model_not_found' });
+    expect(missing.error?.message).toMatch(/nope\.gguf does not exist/);
+
+    const corrupt = join(root, 'corrupt.gguf');
+    writeFileSync(corrupt, Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(40, 0xff)]));
+    const bad = await runLocalFineTune(spec('corrupt', { baseModel: corrupt }), { env });
+    expect(bad.error?.code).toBe('invalid_base_model');
+    expect(bad.error?.message).toMatch(/corrupt\.gguf/);
+
+    const empty = join(root, 'empty.jsonl');
+    writeFileSync(empty, '\n');
+    const none = await runLocalFineTune(spec('empty', { trainingFile: empty, validationFile: null }), { env });
+    expect(none.error?.code).toBe('empty_dataset');
+
+    const long = join(root, 'long.jsonl');
+    writeFileSync(long, [chatLine('Hi?', 'Hello.'), chatLine('Tell me everything.', 'x'.repeat(400)), chatLine('Bye?', 'Bye.')].join('\n') + '\n');
+    const tooLong = await runLocalFineTune(spec('long', { trainingFile: long, validationFile: null }), { env });
+    expect(tooLong.error).toMatchObject({ code: 'example_too_long', file: long, line: 2 });
+    expect(tooLong.error?.message).toMatch(/line 2: .*context of 256 tokens/);
+    expect(job(join(root, 'long'))).toMatchObject({ status: 'failed', error: { code: 'example_too_long', line: 2 } });
+
+    const invalid = await runLocalFineTune(spec('invalid', { epochs: 0 }), { env });
+    expect(invalid.error?.code).toBe('invalid_spec');
+    expect(existsSync(join(root, 'invalid'))).toBe(false);
+  });
+});

@@ -1,0 +1,367 @@
+// The child process of a local fine-tuning job (started by supervisor.ts). Training runs here,
+// not in the parent, because a failed GGML_ASSERT aborts the whole process: the parent survives
+// and reports the crash. The worker owns the job directory while it runs: it appends every event
+// to metrics.jsonl, writes checkpoints and job.json, and sends events and the final result to the
+// parent over IPC.
+//
+// Test-only environment (never set in production):
+//   NODEAI_TEST_TINY_CONFIG           JSON overrides of nodeai-tiny's config (smaller, faster models)
+//   NODEAI_TEST_WORKER_ABORT_AT_STEP  process.abort() right after that step, as a native crash would
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { basename } from 'node:path';
+import { DatasetError, InvalidExampleError, isPreferenceExample, readExamples } from '../datasets/index.ts';
+import { ChatFormatError, ContextOverflowError, encodeChatForTraining, type ChatMessage } from './chat-format.ts';
+import { GgufError } from './gguf.ts';
+import { readGgufModel, writeGgufAdapter, writeGgufModel } from './gguf-model.ts';
+import type { LlamaConfig, LlamaModel, TrainingSequence } from './llama-model.ts';
+import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
+import {
+  appendEvent,
+  checkpointPaths,
+  DEFAULT_CHECKPOINT_EVERY_SECONDS,
+  defaultOutputName,
+  jobPaths,
+  listCheckpoints,
+  LocalFineTuneError,
+  newJob,
+  pruneCheckpoints,
+  readJson,
+  truncateMetrics,
+  writeJsonAtomic,
+  type JobObject,
+  type ParentMessage,
+  type WorkerMessage,
+} from './supervisor-protocol.ts';
+import { createTinyModel, NODEAI_TINY } from './tiny-model.ts';
+import { createTokenizer, type Tokenizer } from './tokenizer.ts';
+import { TrainerError } from './train-errors.ts';
+import { autoLearningRate, createTrainer, resumeTrainer, type Trainer } from './train.ts';
+
+/** nodeai-tiny is one fixed model: every job starts from the weights this seed gives. */
+export const TINY_BASE_SEED = 0;
+
+interface Sidecar {
+  step: number;
+  trainedTokens: number;
+}
+
+class Cancelled extends Error {}
+
+let cancelRequested = false;
+let started = false;
+
+function send(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected || !process.send) return resolve();
+    process.send(message, undefined, {}, () => resolve());
+  });
+}
+
+/**
+ * Threads for a new run. ggml's workers spin at their barriers, so a thread that loses its core
+ * to another process stalls every step: on 2 busy cores 2 threads trained 12× slower than 1
+ * (90 s vs 7 s). Leave out the cores other processes are using.
+ */
+export function autoThreads(): number {
+  const cores = availableParallelism();
+  return Math.max(1, Math.min(cores, cores - Math.round(loadavg()[0])));
+}
+
+function tinyOverrides(): Partial<LlamaConfig> {
+  const raw = process.env.NODEAI_TEST_TINY_CONFIG;
+  return raw ? (JSON.parse(raw) as Partial<LlamaConfig>) : {};
+}
+
+async function loadBase(spec: LocalFineTuneSpec): Promise<{ model: LlamaModel; ggufPath?: string }> {
+  if (spec.baseModel === NODEAI_TINY) return { model: createTinyModel({ seed: TINY_BASE_SEED, ...tinyOverrides() }) };
+  const path = spec.baseModel;
+  if (!existsSync(path)) {
+    throw new LocalFineTuneError('base_model_not_found', `Base model ${path} does not exist; pass '${NODEAI_TINY}' or the path of a GGUF file.`, { file: path });
+  }
+  if (statSync(path).isDirectory()) {
+    throw new LocalFineTuneError('base_model_not_found', `Base model ${path} is a directory; pass the path of a .gguf file inside it.`, { file: path });
+  }
+  let model: LlamaModel;
+  try {
+    model = await readGgufModel(path);
+  } catch (e) {
+    if (e instanceof GgufError) throw new LocalFineTuneError('invalid_base_model', `Cannot train on ${path}: ${e.message}`, { file: path });
+    throw e;
+  }
+  if (!model.tokenizer.chatTemplate) {
+    throw new LocalFineTuneError(
+      'invalid_base_model',
+      `${path} has no chat template (tokenizer.chat_template), so chat examples cannot be formatted for it; use a chat/instruct model.`,
+      { file: path },
+    );
+  }
+  return { model, ggufPath: path };
+}
+
+async function encodeFile(path: string, split: string, model: LlamaModel, tokenizer: Tokenizer): Promise<TrainingSequence[]> {
+  const out: TrainingSequence[] = [];
+  try {
+    for await (const rec of readExamples(path, { onInvalid: 'throw' })) {
+      if (cancelRequested) throw new Cancelled();
+      const where = { file: path, line: rec.line };
+      if (isPreferenceExample(rec.example)) {
+        throw new LocalFineTuneError(
+          'invalid_training_file',
+          `${path} line ${rec.line}: a DPO preference example; the local trainer trains on chat examples ({"messages": [...]}) only.`,
+          where,
+        );
+      }
+      try {
+        out.push(encodeChatForTraining(model, tokenizer, rec.example.messages as ChatMessage[], { tools: rec.example.tools }));
+      } catch (e) {
+        if (e instanceof ContextOverflowError) {
+          throw new LocalFineTuneError('example_too_long', `${split} file ${path} line ${rec.line}: ${e.message}.`, where);
+        }
+        if (e instanceof ChatFormatError && (e.code === 'NO_CHAT_TEMPLATE' || e.code === 'TEMPLATE_ERROR')) {
+          throw new LocalFineTuneError('invalid_base_model', `${e.message} (while formatting ${path} line ${rec.line})`, where);
+        }
+        throw new LocalFineTuneError('invalid_training_file', `${path} line ${rec.line}: ${(e as Error).message}`, where);
+      }
+    }
+  } catch (e) {
+    if (e instanceof InvalidExampleError) {
+      throw new LocalFineTuneError('invalid_training_file', `${split} file ${path}: ${e.message}`, { file: path, ...(e.line !== null ? { line: e.line } : {}) });
+    }
+    if (DatasetError.isInstance(e)) throw new LocalFineTuneError('invalid_training_file', `${split} file: ${e.message}`, { file: path });
+    throw e;
+  }
+  return out;
+}
+
+function asJobError(e: unknown): LocalFineTuneError {
+  if (e instanceof LocalFineTuneError) return e;
+  if (e instanceof TrainerError) {
+    const code =
+      e.code === 'EMPTY_DATASET'
+        ? 'empty_dataset'
+        : e.code === 'SEQUENCE_TOO_LONG'
+          ? 'example_too_long'
+          : e.code === 'BAD_OPTION'
+            ? 'invalid_spec'
+            : e.code === 'CHECKPOINT_MISMATCH'
+              ? 'job_dir_in_use'
+              : 'training_failed';
+    return new LocalFineTuneError(code, e.message);
+  }
+  if (e instanceof GgufError) return new LocalFineTuneError('training_failed', `Writing the model failed: ${e.message}`);
+  return new LocalFineTuneError('training_failed', e instanceof Error ? e.message : String(e));
+}
+
+const finite = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : undefined);
+
+async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
+  const outputName = spec.outputName ?? defaultOutputName(spec.baseModel);
+  const paths = jobPaths(spec.jobDir, outputName);
+  mkdirSync(paths.checkpoints, { recursive: true });
+  const job: JobObject = newJob(spec, readJson<JobObject>(paths.job));
+  const emit = (e: LocalFineTuneEvent) => {
+    appendEvent(paths.metrics, e);
+    void send({ type: 'event', event: e });
+  };
+  const status = (s: JobObject['status'], message: string) => {
+    job.status = s;
+    if (s === 'succeeded' || s === 'failed' || s === 'cancelled') job.finished_at = Math.floor(Date.now() / 1000);
+    writeJsonAtomic(paths.job, job);
+    emit({ type: 'status', status: s, message, time: Date.now() });
+  };
+
+  let trainer: Trainer | undefined;
+  let tokenizer: Tokenizer | undefined;
+  let trainedTokens = 0;
+  const result: LocalFineTuneResult = { status: 'failed', trainedTokens: 0, steps: 0, resumed: false };
+  try {
+    status('validating_files', `Reading ${basename(spec.trainingFile)}${spec.validationFile ? ` and ${basename(spec.validationFile)}` : ''}`);
+    const { model, ggufPath } = await loadBase(spec);
+    tokenizer = await createTokenizer(model, ggufPath ? { ggufPath } : {});
+    const train = await encodeFile(spec.trainingFile, 'training', model, tokenizer);
+    if (train.length === 0) {
+      throw new LocalFineTuneError('empty_dataset', `The training file ${spec.trainingFile} has no examples.`, { file: spec.trainingFile });
+    }
+    const valid = spec.validationFile ? await encodeFile(spec.validationFile, 'validation', model, tokenizer) : [];
+    if (cancelRequested) throw new Cancelled();
+
+    for (const c of listCheckpoints(paths.checkpoints)) {
+      try {
+        trainer = resumeTrainer(c.path, { model, train, valid });
+      } catch (e) {
+        if (e instanceof TrainerError && e.code === 'CHECKPOINT_CORRUPT') {
+          emit({ type: 'message', level: 'warn', message: `${e.message} Trying an older one.`, time: Date.now() });
+          continue;
+        }
+        throw e;
+      }
+      trainedTokens = readJson<Sidecar>(c.sidecar)?.trainedTokens ?? 0;
+      truncateMetrics(paths.metrics, c.step);
+      result.resumed = true;
+      break;
+    }
+    if (!trainer) {
+      trainer = createTrainer({
+        model,
+        train,
+        valid,
+        epochs: spec.epochs,
+        batchSize: spec.batchSize,
+        learningRate: spec.learningRate,
+        ...(spec.loraRank ? { lora: { rank: spec.loraRank, ...(spec.loraAlpha ? { alpha: spec.loraAlpha } : {}) } } : {}),
+        seed: spec.seed ?? 42,
+        threads: spec.threads ?? autoThreads(),
+      });
+    }
+    const s = trainer.settings;
+    const hp = {
+      n_epochs: s.epochs,
+      batch_size: s.batchSize,
+      learning_rate_multiplier: s.learningRate / autoLearningRate(model.config, !!s.lora),
+      learning_rate: s.learningRate,
+      ...(s.lora ? { lora_rank: s.lora.rank, lora_alpha: s.lora.alpha } : {}),
+    };
+    job.hyperparameters = hp;
+    job.method = { type: 'supervised', supervised: { hyperparameters: hp } };
+    Object.assign(job.nodeai, { total_steps: s.totalSteps, threads: s.threads, resumed: result.resumed, steps: trainer.stepsDone });
+    job.trained_tokens = trainedTokens;
+    const what = `${s.totalSteps} steps (${s.epochs} epochs × ${s.stepsPerEpoch}, batch ${s.batchSize}, lr ${s.learningRate}${s.lora ? `, LoRA r=${s.lora.rank}` : ''}, ${s.threads} thread${s.threads === 1 ? '' : 's'})`;
+    if (result.resumed) {
+      emit({
+        type: 'message',
+        level: 'info',
+        message: `Resuming from the checkpoint at step ${trainer.stepsDone} of ${s.totalSteps} (epoch ${trainer.epoch + 1} of ${s.epochs}).`,
+        time: Date.now(),
+      });
+    }
+    status('running', `Training ${model.name} on ${train.length} examples${valid.length ? ` (${valid.length} for validation)` : ''}: ${what}`);
+
+    const evalEvery = spec.evalEvery ?? Math.max(1, Math.ceil(s.totalSteps / 20));
+    const checkpointEveryMs = (spec.checkpointEverySeconds ?? DEFAULT_CHECKPOINT_EVERY_SECONDS) * 1000;
+    const abortAt = Number(process.env.NODEAI_TEST_WORKER_ABORT_AT_STEP ?? NaN);
+    let lastCheckpointAt = Date.now();
+    let lastCheckpointStep = result.resumed ? trainer.stepsDone : -1;
+    const checkpoint = (epoch: number) => {
+      const tr = trainer!;
+      const c = checkpointPaths(paths.checkpoints, tr.stepsDone);
+      // The sidecar goes first: a checkpoint without one would lose the token count on resume.
+      writeJsonAtomic(c.sidecar, { step: tr.stepsDone, trainedTokens } satisfies Sidecar);
+      const info = tr.saveCheckpoint(c.path);
+      pruneCheckpoints(paths.checkpoints);
+      lastCheckpointAt = Date.now();
+      lastCheckpointStep = tr.stepsDone;
+      emit({ type: 'checkpoint', time: Date.now(), step: info.step, epoch, path: c.path, bytes: info.bytes });
+    };
+
+    const startStep = trainer.stepsDone;
+    const t0 = performance.now();
+    const recent: Array<{ tokens: number; ms: number }> = [];
+    let last: LocalFineTuneResult['finalMetrics'] = {};
+    for await (const ev of trainer.steps()) {
+      trainedTokens += ev.tokens;
+      recent.push({ tokens: ev.tokens, ms: ev.tokensPerSecond > 0 ? (ev.tokens / ev.tokensPerSecond) * 1000 : 0 });
+      if (recent.length > 20) recent.shift();
+      const epochEnded = trainer.epoch >= ev.epoch;
+      const metrics: Extract<LocalFineTuneEvent, { type: 'metrics' }> = {
+        type: 'metrics',
+        time: Date.now(),
+        step: ev.step,
+        total_steps: ev.totalSteps,
+        epoch: ev.epoch,
+        total_epochs: s.epochs,
+        train_loss: finite(ev.trainLoss),
+        train_mean_token_accuracy: finite(ev.trainMeanTokenAccuracy),
+        learning_rate: ev.lr,
+        trained_tokens: trainedTokens,
+      };
+      last = { ...last, train_loss: metrics.train_loss, train_mean_token_accuracy: metrics.train_mean_token_accuracy };
+      if (valid.length > 0 && (ev.step % evalEvery === 0 || epochEnded || trainer.done)) {
+        const r = trainer.evaluate();
+        metrics.valid_loss = finite(r.validLoss);
+        metrics.valid_mean_token_accuracy = finite(r.validMeanTokenAccuracy);
+        last = { ...last, valid_loss: metrics.valid_loss, valid_mean_token_accuracy: metrics.valid_mean_token_accuracy };
+      }
+      const windowMs = recent.reduce((a, r) => a + r.ms, 0);
+      metrics.tokens_per_second = windowMs > 0 ? (recent.reduce((a, r) => a + r.tokens, 0) / windowMs) * 1000 : undefined;
+      const perStep = (performance.now() - t0) / 1000 / (ev.step - startStep);
+      metrics.eta_seconds = perStep * (ev.totalSteps - ev.step);
+      emit(metrics);
+      if (ev.step === abortAt) {
+        process.stderr.write(`train-worker: NODEAI_TEST_WORKER_ABORT_AT_STEP=${abortAt}: aborting as a native crash would\n`);
+        process.abort();
+      }
+      if (epochEnded || Date.now() - lastCheckpointAt >= checkpointEveryMs) checkpoint(ev.epoch);
+      if (cancelRequested && !trainer.done) {
+        if (lastCheckpointStep !== trainer.stepsDone) checkpoint(ev.epoch);
+        throw new Cancelled();
+      }
+    }
+
+    const exported = { ...trainer.exportModel(), name: outputName };
+    await writeGgufModel(paths.model, exported);
+    result.modelPath = paths.model;
+    job.result_files = [basename(paths.model)];
+    if (s.lora) {
+      await writeGgufAdapter(paths.adapter, trainer.exportAdapter(), model);
+      result.adapterPath = paths.adapter;
+      job.result_files.push(basename(paths.adapter));
+    }
+    job.result_files.push(basename(paths.metrics));
+    result.status = 'succeeded';
+    result.steps = trainer.stepsDone;
+    result.trainedTokens = trainedTokens;
+    result.finalMetrics = last;
+    job.fine_tuned_model = outputName;
+    job.trained_tokens = trainedTokens;
+    Object.assign(job.nodeai, { model_path: result.modelPath ?? null, adapter_path: result.adapterPath ?? null, steps: result.steps, final_metrics: last });
+    status('succeeded', `Wrote ${paths.model}${result.adapterPath ? ` and ${result.adapterPath}` : ''}`);
+  } catch (e) {
+    result.steps = trainer?.stepsDone ?? 0;
+    result.trainedTokens = trainedTokens;
+    job.trained_tokens = trainedTokens;
+    job.nodeai.steps = result.steps;
+    if (e instanceof Cancelled) {
+      result.status = 'cancelled';
+      status('cancelled', trainer && result.steps > 0 ? `Cancelled at step ${result.steps}; the checkpoint is kept, a new run on ${paths.dir} resumes from it.` : 'Cancelled before training started.');
+    } else {
+      const err = asJobError(e);
+      result.status = 'failed';
+      result.error = err.toJSON();
+      job.error = err.toJSON();
+      status('failed', err.message);
+    }
+  } finally {
+    trainer?.dispose();
+    await tokenizer?.dispose();
+  }
+  return result;
+}
+
+process.on('SIGINT', () => {
+  // A Ctrl-C reaches the whole process group; the parent decides whether to cancel.
+});
+process.on('SIGTERM', () => {
+  cancelRequested = true;
+});
+process.on('disconnect', () => {
+  // The parent died: stop at the next step with a checkpoint, rather than train for nobody.
+  cancelRequested = true;
+});
+process.on('message', (m: ParentMessage) => {
+  if (m.type === 'cancel') cancelRequested = true;
+  else if (m.type === 'start' && !started) {
+    started = true;
+    run(m.spec)
+      .then((result) => send({ type: 'result', result }))
+      .then(() => process.exit(0))
+      .catch((e: unknown) => {
+        process.stderr.write(`train-worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.exit(1);
+      });
+  }
+});
+if (!process.send) {
+  process.stderr.write('train-worker.ts is started by the supervisor (src/trainer/supervisor.ts), not by hand.\n');
+  process.exit(2);
+}
