@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { estimateCost, resolveEpochs, type CostEstimate, type Epochs } from './cost.ts';
 import { DuplicateFinder, exampleKey } from './dedupe.ts';
@@ -40,7 +39,8 @@ export interface CheckOptions extends ReadOptions, SplitOptions {
   /**
    * Where duplicate detection hashes examples. 'worker' hashes raw JSONL lines on a second thread
    * (a repeat is then a byte-identical line); 'inline' hashes the parsed roles and contents on this
-   * thread (any format). Default: 'worker' for JSONL files of 32 MB and more, else 'inline'.
+   * thread (any format). Default: 'worker' for JSONL files of 32 MB and more when tokens are not
+   * counted, else 'inline'.
    */
   duplicateHashing?: 'worker' | 'inline';
   /** Called after each chunk of the file (about 1 MB), for progress bars and heartbeats. */
@@ -91,12 +91,33 @@ export async function tokenizerFor(model: ModelInfo): Promise<Tokenizer> {
 
 const WORKER_MIN_BYTES = 32 * 1024 * 1024;
 
-/** Passes chunks through, posting a copy of each to the worker (the reader may reuse its buffer). */
+const MAX_CHUNKS_IN_FLIGHT = 4;
+
+/**
+ * Passes chunks through, posting a copy of each to the worker (the reader may reuse its buffer).
+ * At most a few chunks wait in the worker's queue: when it falls behind (a busy second core) the
+ * reader waits, instead of the queue growing by a megabyte per chunk.
+ */
 async function* tee(chunks: AsyncIterable<Uint8Array>, worker: Worker): AsyncGenerator<Uint8Array> {
-  for await (const c of chunks) {
-    const copy = new Uint8Array(c);
-    worker.postMessage(copy, [copy.buffer]);
-    yield c;
+  let inFlight = 0;
+  let wake: (() => void) | null = null;
+  const onMessage = (m: unknown) => {
+    if (m !== 'ack') return;
+    inFlight--;
+    wake?.();
+  };
+  worker.on('message', onMessage);
+  try {
+    for await (const c of chunks) {
+      while (inFlight >= MAX_CHUNKS_IN_FLIGHT) await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+      const copy = new Uint8Array(c);
+      inFlight++;
+      worker.postMessage(copy, [copy.buffer]);
+      yield c;
+    }
+  } finally {
+    worker.off('message', onMessage);
   }
 }
 
@@ -150,7 +171,9 @@ export async function checkDataset(source: DatasetSource, options: CheckOptions 
   let valid = 0;
   let overLimit = 0;
 
-  const inWorker = opened.fileType === 'jsonl' && (options.duplicateHashing ?? ((opened.size ?? 0) >= WORKER_MIN_BYTES ? 'worker' : 'inline')) === 'worker';
+  // With token counts the main thread is the bottleneck by far, so a worker would only cost memory.
+  const auto = !tokenizer && (opened.size ?? 0) >= WORKER_MIN_BYTES ? 'worker' : 'inline';
+  const inWorker = opened.fileType === 'jsonl' && (options.duplicateHashing ?? auto) === 'worker';
   const worker = inWorker ? new Worker(new URL('./line-digest-worker.js', import.meta.url)) : null;
   const validLines = new LineSet();
   try {
@@ -198,9 +221,12 @@ export async function checkDataset(source: DatasetSource, options: CheckOptions 
       options.onProgress?.({ bytes: progress.bytes, examples });
     }
     if (worker) {
-      const reply = once(worker, 'message');
+      const reply = new Promise<{ lines: Uint32Array; hi: Uint32Array; lo: Uint32Array }>((resolve, reject) => {
+        worker.on('message', (m) => typeof m === 'object' && resolve(m));
+        worker.once('error', reject);
+      });
       worker.postMessage('end');
-      const [{ lines, hi, lo }] = (await reply) as [{ lines: Uint32Array; hi: Uint32Array; lo: Uint32Array }];
+      const { lines, hi, lo } = await reply;
       for (let i = 0; i < lines.length; i++) {
         const line = lines[i];
         if (!validLines.has(line)) continue;

@@ -2,7 +2,8 @@
 // core while the main thread parses and validates. Plain JavaScript so it loads the same under
 // tsx, vitest and a global install (no TypeScript loader is inherited by worker threads).
 // Protocol: the parent posts Uint8Array chunks in file order, then 'end'; this replies once with
-// { lines, hi, lo } — for line lines[i] (1-based), its SHA-1 digest's first 8 bytes.
+// { lines, hi, lo } — for line lines[i] (1-based), its SHA-1 digest's first 8 bytes — after an
+// 'ack' for every chunk.
 import { createHash, hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 
@@ -37,7 +38,11 @@ parentPort.on('message', (msg) => {
     parentPort.postMessage({ lines: lines.subarray(0, count), hi: hi.subarray(0, count), lo: lo.subarray(0, count) });
     return;
   }
-  let buf = Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength);
+  digestChunk(Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength));
+  parentPort.postMessage('ack'); // the parent keeps only a few chunks in flight
+});
+
+function digestChunk(buf) {
   if (first) {
     first = false;
     if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
@@ -58,4 +63,4 @@ parentPort.on('message', (msg) => {
     partial ??= createHash('sha1');
     partial.update(buf.subarray(start));
   }
-});
+}
