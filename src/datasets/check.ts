@@ -39,8 +39,7 @@ export interface CheckOptions extends ReadOptions, SplitOptions {
   /**
    * Where duplicate detection hashes examples. 'worker' hashes raw JSONL lines on a second thread
    * (a repeat is then a byte-identical line); 'inline' hashes the parsed roles and contents on this
-   * thread (any format). Default: 'worker' for JSONL files of 32 MB and more when tokens are not
-   * counted, else 'inline'.
+   * thread (any format). Default 'inline'.
    */
   duplicateHashing?: 'worker' | 'inline';
   /** Called after each chunk of the file (about 1 MB), for progress bars and heartbeats. */
@@ -88,8 +87,6 @@ export function resolveModel(model: string | ModelInfo | undefined): ModelInfo {
 export async function tokenizerFor(model: ModelInfo): Promise<Tokenizer> {
   return model.tokenizer === 'bytes' ? byteTokenizer : openAITokenizer(model.tokenizer);
 }
-
-const WORKER_MIN_BYTES = 32 * 1024 * 1024;
 
 const MAX_CHUNKS_IN_FLIGHT = 4;
 
@@ -171,9 +168,9 @@ export async function checkDataset(source: DatasetSource, options: CheckOptions 
   let valid = 0;
   let overLimit = 0;
 
-  // With token counts the main thread is the bottleneck by far, so a worker would only cost memory.
-  const auto = !tokenizer && (opened.size ?? 0) >= WORKER_MIN_BYTES ? 'worker' : 'inline';
-  const inWorker = opened.fileType === 'jsonl' && (options.duplicateHashing ?? auto) === 'worker';
+  // Opt-in only: on the shared 2-core benchmark machine the second thread did not pay for its
+  // ~80 MB (BENCHMARKS.md); on an idle multi-core machine it takes the hashing off the main thread.
+  const inWorker = opened.fileType === 'jsonl' && options.duplicateHashing === 'worker';
   const worker = inWorker ? new Worker(new URL('./line-digest-worker.js', import.meta.url)) : null;
   const validLines = new LineSet();
   try {
