@@ -6,6 +6,14 @@ type Command = { summary: string; load: () => Promise<{ run(args: string[]): Pro
 
 const commands: Record<string, Command> = {
   data: { summary: 'check and convert training data', load: () => import('./data.ts') },
+  serve: { summary: 'serve the REST API, live events and the OpenAI-compatible /v1', load: () => import('./serve.ts') },
+  run: { summary: 'run a workflow: train, then chat with the result', load: () => import('./run.ts') },
+  jobs: { summary: 'list, show, follow and cancel fine-tuning jobs', load: () => import('./jobs.ts') },
+  models: { summary: 'list, show, rename and delete fine-tuned models', load: () => import('./models.ts') },
+  files: { summary: 'upload, list and delete training files', load: () => import('./files.ts') },
+  secrets: { summary: 'set, list and delete encrypted secrets (API keys)', load: () => import('./secrets.ts') },
+  finetune: { summary: 'fine-tune a model on this machine', load: () => import('./finetune.ts') },
+  chat: { summary: 'chat with a GGUF model', load: () => import('./chat.ts') },
 };
 
 function help(): string {

@@ -1,0 +1,168 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { main } from './main.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/nodeai.js', import.meta.url));
+const root = mkdtempSync(join(tmpdir(), 'nodeai-finetune-cli-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const QA: Array<[string, string]> = [
+  ['What color is the sky?', 'Blue.'], ['Capital of France?', 'Paris.'], ['What is 2+2?', 'Four.'], ['Best pet?', 'A cat.'],
+  ['Who wrote Hamlet?', 'Shakespeare.'], ['Largest planet?', 'Jupiter.'], ['Water boils at?', '100 C.'], ['Opposite of hot?', 'Cold.'],
+  ['Color of grass?', 'Green.'], ['Fastest land animal?', 'Cheetah.'], ['Water freezes at?', '0 C.'], ['Hello?', 'Hi there!'],
+  ['Day after Monday?', 'Tuesday.'], ['Where does the sun rise?', 'The east.'], ['What do bees make?', 'Honey.'], ['What do cows say?', 'Moo.'],
+  ['Three times three?', 'Nine.'], ['What is ice?', 'Frozen water.'], ['What does the moon orbit?', 'The Earth.'], ['Do dogs bark?', 'Yes, woof.'],
+];
+const line = (q: string, a: string) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] });
+
+interface Done {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the installed-style entry point from a folder outside the repository, as a user would. */
+function nodeai(args: string[], opts: { input?: string; onStart?: (kill: (s: NodeJS.Signals) => void) => void } = {}): Promise<Done> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(opts.input ?? '');
+    opts.onStart?.((s) => child.kill(s));
+  });
+}
+
+async function until(check: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('nodeai finetune + nodeai chat (real processes, real files)', () => {
+  it('trains nodeai-tiny until it answers a training question; Ctrl-C keeps a checkpoint and the same command resumes', async () => {
+    writeFileSync(join(root, 'qa.jsonl'), QA.map(([q, a]) => line(q, a)).join('\n') + '\n');
+    const args = ['finetune', 'qa.jsonl', '--provider', 'local', '--out', 'out', '--epochs', '50', '--batch-size', '4', '--seed', '1', '--threads', '1'];
+    const ckpts = join(root, 'out', 'checkpoints');
+
+    const first = await nodeai(args, {
+      onStart: (kill) => void until(() => existsSync(ckpts) && readdirSync(ckpts).some((f) => f.endsWith('.ckpt')), 60_000).then(() => kill('SIGINT')),
+    });
+    expect(first.stderr).toMatch(/Fine-tuning nodeai-tiny on 16 examples \(\+4 for validation\)/);
+    expect(first.stderr).toMatch(/epoch \d+\/50 step \d+\/200 \(\d+%\) · loss [\d.]+/);
+    expect(first.stdout).toMatch(/Cancelled at step \d+\. The checkpoint is kept in .*run the same command again to resume/);
+    expect(first.code).toBe(130);
+    expect(JSON.parse(readFileSync(join(root, 'out', 'job.json'), 'utf8')).status).toBe('cancelled');
+
+    const second = await nodeai([...args, '--json']);
+    expect(second.stderr).toMatch(/Resuming from the checkpoint at step \d+ of 200/);
+    expect(second.code).toBe(0);
+    const job = JSON.parse(second.stdout.trim().split('\n').at(-1)!);
+    expect(job).toMatchObject({ object: 'fine_tuning.job', status: 'succeeded', fine_tuned_model: 'ft-nodeai-tiny', hyperparameters: { n_epochs: 50, batch_size: 4 }, error: null });
+    expect(job.trained_tokens).toBeGreaterThan(10_000);
+    expect(readFileSync(join(root, 'out', 'job.json'), 'utf8')).toContain('"status": "succeeded"');
+    expect(readFileSync(join(root, 'out', 'ft-nodeai-tiny.gguf')).subarray(0, 4).toString()).toBe('GGUF');
+
+    const metrics = readFileSync(join(root, 'out', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'metrics');
+    expect(metrics.map((m) => m.step)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(metrics[0].train_loss / metrics.at(-1).train_loss).toBeGreaterThan(5);
+
+    // A question the model trained on (the split decides which ones).
+    const trained = readFileSync(join(root, 'out', 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).messages);
+    const [q1, a1] = [trained[0][0].content, trained[0][1].content];
+    const [q2, a2] = [trained[5][0].content, trained[5][1].content];
+    const chat = await nodeai(['chat', '--model', 'out/ft-nodeai-tiny.gguf', '--prompt', q1]);
+    expect(chat.stderr).toBe('');
+    expect(chat.stdout.trim()).toBe(a1);
+    expect(chat.code).toBe(0);
+
+    // Interactive, piped: one answer per line, the conversation forgotten on /reset.
+    const talk = await nodeai(['chat', '--model', 'out/ft-nodeai-tiny.gguf'], { input: `${q1}\n/reset\n${q2}\n` });
+    expect(talk.stdout.trim().split('\n')).toEqual([a1, '(conversation forgotten)', a2]);
+    expect(talk.code).toBe(0);
+  }, 150_000);
+});
+
+describe('nodeai finetune: bad input', () => {
+  let out = '';
+  let err = '';
+  const capture = () => {
+    out = '';
+    err = '';
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (out += a.join(' ') + '\n'));
+    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (err += a.join(' ') + '\n'));
+    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  };
+  afterEach(() => vi.restoreAllMocks());
+  const data = join(root, 'bad-data.jsonl');
+  writeFileSync(data, QA.slice(0, 12).map(([q, a]) => line(q, a)).join('\n') + '\n');
+
+  it('explains usage errors, other providers and a missing base with exit 2 or 1', async () => {
+    capture();
+    expect(await main(['finetune'])).toBe(2);
+    expect(err).toMatch(/needs a FILE/);
+    expect(await main(['finetune', data])).toBe(2);
+    expect(err).toMatch(/needs --out DIR/);
+    expect(await main(['finetune', data, '--out', join(root, 'x'), '--epochs', 'many'])).toBe(2);
+    expect(err).toMatch(/--epochs must be a whole number ≥ 1 or 'auto', got 'many'/);
+    expect(await main(['finetune', data, '--out', join(root, 'x'), '--provider', 'anthropic'])).toBe(1);
+    expect(err).toMatch(/Anthropic offers no fine-tuning API/);
+    expect(await main(['finetune', data, '--out', join(root, 'x'), '--provider', 'openai'])).toBe(1);
+    expect(err).toMatch(/OpenAI provider is not configured yet/);
+    expect(await main(['finetune', data, '--out', join(root, 'x'), '--base', join(root, 'missing.gguf')])).toBe(2);
+    expect(err).toMatch(/--base .*missing\.gguf: no such GGUF file/);
+    expect(await main(['finetune', join(root, 'no-such.jsonl'), '--out', join(root, 'x')])).toBe(2);
+    expect(existsSync(join(root, 'x', 'job.json'))).toBe(false);
+  });
+
+  it('prints dataset errors with their lines, and names the user line of an example too long for the context', async () => {
+    capture();
+    writeFileSync(join(root, 'empty.jsonl'), '\n');
+    expect(await main(['finetune', join(root, 'empty.jsonl'), '--out', join(root, 'e')])).toBe(1);
+    expect(out + err).toMatch(/no training data|no examples/i);
+
+    const broken = join(root, 'broken.jsonl');
+    writeFileSync(broken, [...QA.slice(0, 11).map(([q, a]) => line(q, a)), JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] })].join('\n') + '\n');
+    expect(await main(['finetune', broken, '--out', join(root, 'b')])).toBe(1);
+    expect(out).toMatch(/line 12/);
+    expect(err).toMatch(/Nothing was trained/);
+
+    const long = join(root, 'long.jsonl');
+    const rows = QA.slice(0, 12).map(([q, a]) => line(q, a));
+    rows[6] = line('Tell me everything.', 'y'.repeat(300));
+    writeFileSync(long, rows.join('\n') + '\n');
+    expect(await main(['finetune', long, '--out', join(root, 'l'), '--threads', '1'])).toBe(1);
+    expect(err).toMatch(/Training failed \(example_too_long\): .*long\.jsonl line 7: the example is \d+ tokens, \d+ more than the model's context of 256/);
+  });
+
+  it('reports a corrupt GGUF base as a failed job', async () => {
+    capture();
+    const corrupt = join(root, 'corrupt.gguf');
+    writeFileSync(corrupt, Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(64, 0x7f)]));
+    expect(await main(['finetune', data, '--out', join(root, 'c'), '--base', corrupt, '--threads', '1'])).toBe(1);
+    expect(err).toMatch(/Training failed \(invalid_base_model\): Cannot train on .*corrupt\.gguf/);
+    expect(JSON.parse(readFileSync(join(root, 'c', 'job.json'), 'utf8'))).toMatchObject({ status: 'failed', error: { code: 'invalid_base_model' } });
+  });
+});
+
+describe('nodeai chat: bad input', () => {
+  afterEach(() => vi.restoreAllMocks());
+  it('needs an existing model file', async () => {
+    let err = '';
+    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (err += a.join(' ') + '\n'));
+    expect(await main(['chat'])).toBe(2);
+    expect(err).toMatch(/needs --model PATH\.gguf/);
+    expect(await main(['chat', '--model', join(root, 'nope.gguf'), '--prompt', 'hi'])).toBe(2);
+    expect(err).toMatch(/--model .*nope\.gguf: no such file/);
+    expect(await main(['chat', '--model', join(root, 'nope.gguf'), '--temperature', '-1'])).toBe(2);
+  });
+});
