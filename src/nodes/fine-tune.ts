@@ -16,6 +16,10 @@ import { defineNode } from '../engine/index.ts';
 import { AnthropicFineTuningUnsupportedError } from '../providers/anthropic.ts';
 import { findOpenAIKey, OpenAINotConfiguredError } from '../providers/openai-key.ts';
 import { isValidFileId } from '../store/index.ts';
+import { renderChat, encodeRendered, type ChatMessage as TrainerMessage } from '../trainer/chat-format.ts';
+import { ByteLevelTokenizer } from '../trainer/tokenizer.ts';
+import { NODEAI_TINY, TINY_CONFIG, tinyTokenizerSpec } from '../trainer/tiny-model.ts';
+import { readExamples, MIN_EXAMPLES, isPreferenceExample } from '../datasets/index.ts';
 import { pathSource } from './examples.ts';
 import { nodeError, servicesOf } from './services.ts';
 
@@ -75,7 +79,9 @@ export const fineTuneNode = defineNode({
       throw nodeError('unknown_model', `base_model ${JSON.stringify(config.base_model)} cannot be trained by the local provider. Use one of: ${local.join(', ')}.`);
     }
 
-    const { source, where } = await trainingSource(ctx.inputs.data, config, store.files);
+    const training = await trainingSource(ctx.inputs.data, config, store.files);
+    let source = training.source;
+    const where = training.where;
     const work = await mkdtemp(join(store.dataDir, 'tmp-finetune-'));
     try {
       const split = { validationSplit: config.validation_split, ...(config.seed !== undefined ? { seed: config.seed } : {}) };
@@ -83,6 +89,20 @@ export const fineTuneNode = defineNode({
       try {
         report = await checkDataset(source, { model, epochs: config.epochs, ...split, signal: ctx.signal });
         if (report.error_count > 0) throw nodeError(firstCode(report), describeReport(report, where));
+        if (model.id === NODEAI_TINY) {
+          const fitted = await fitToContext(source);
+          if (fitted.skipped.length > 0) {
+            const lines = fitted.skipped.slice(0, 5).map((x) => `line ${x.line} (${x.tokens} tokens)`).join(', ');
+            ctx.logger.warn(
+              `Left out ${fitted.skipped.length} example${fitted.skipped.length === 1 ? '' : 's'} longer than ${NODEAI_TINY}'s context of ${TINY_CONFIG.contextLength} tokens: ${lines}${fitted.skipped.length > 5 ? ', …' : ''}. Shorten them to train on them.`,
+            );
+            if (fitted.kept < MIN_EXAMPLES) {
+              throw nodeError('too_few_examples', `${where}: only ${fitted.kept} examples fit ${NODEAI_TINY}'s context of ${TINY_CONFIG.contextLength} tokens; fine-tuning needs at least ${MIN_EXAMPLES}. Shorten the long examples (${lines}).`);
+            }
+            source = fitted.source;
+            report = await checkDataset(source, { model, epochs: config.epochs, ...split, signal: ctx.signal });
+          }
+        }
         const converted = await convertDataset(source, { outDir: work, model, ...split, countTokens: false, signal: ctx.signal });
         const train = await store.files.put(converted.train.path, { filename: 'train.jsonl', purpose: 'fine-tune' });
         const validation = converted.validation ? await store.files.put(converted.validation.path, { filename: 'validation.jsonl', purpose: 'fine-tune' }) : null;
@@ -168,6 +188,40 @@ async function trainingSource(data: unknown, config: FineTuneConfig, files: { fi
     return { source: pathSource(await files.path(id), record.filename), where: `Training file "${record.filename}" (${id})` };
   }
   throw nodeError('no_training_data', `${NO_TRAINING_DATA}. ${NO_DATA_FIX}`);
+}
+
+/**
+ * The local trainer refuses an example longer than the model's context (it does not truncate),
+ * so such examples are left out here, named, before a job is created — not found by the trainer
+ * minutes later in a converted file the user never saw.
+ */
+async function fitToContext(source: DatasetSource): Promise<{ source: DatasetSource; kept: number; skipped: { line: number; tokens: number }[] }> {
+  const spec = tinyTokenizerSpec();
+  const tokenizer = new ByteLevelTokenizer(spec);
+  const kept: string[] = [];
+  const skipped: { line: number; tokens: number }[] = [];
+  for await (const { line, example } of readExamples(source)) {
+    if (isPreferenceExample(example)) {
+      kept.push(JSON.stringify(example));
+      continue;
+    }
+    const text = renderChat(spec, example.messages as TrainerMessage[], { tools: example.tools, addGenerationPrompt: false });
+    const tokens = encodeRendered(spec, tokenizer, text).length;
+    if (tokens > TINY_CONFIG.contextLength) skipped.push({ line, tokens });
+    else kept.push(JSON.stringify(example));
+  }
+  await tokenizer.dispose?.();
+  const body = kept.join('\n') + '\n';
+  return {
+    kept: kept.length,
+    skipped,
+    source: {
+      name: 'fitted.jsonl',
+      async *open() {
+        yield Buffer.from(body, 'utf8');
+      },
+    },
+  };
 }
 
 function firstCode(report: DatasetReport): string {

@@ -1,0 +1,95 @@
+// What the CLI commands share: the data dir, the store, the job queue and the engine wired
+// with the four nodes, and JSON / table output.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Engine } from '../engine/index.ts';
+import { JobQueue } from '../jobs/index.ts';
+import { createNodeRegistry, createNodeServices, type NodeServices } from '../nodes/index.ts';
+import { createStore, defaultDataDir, type Store } from '../store/index.ts';
+import { UsageError } from './usage-error.ts';
+
+export const DATA_DIR_HELP = `  --data-dir DIR   where NodeAI keeps its database, uploads, jobs and models
+                   (default: NODEAI_DATA_DIR, else ~/.nodeai)
+  --json           print JSON instead of text`;
+
+export const commonOptions = {
+  'data-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, usage: string) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${usage}`);
+  }
+}
+
+export function dataDirOf(values: { 'data-dir'?: string | boolean }): string {
+  const dir = values['data-dir'];
+  return typeof dir === 'string' && dir.trim() !== '' ? dir : defaultDataDir();
+}
+
+export async function openStore(values: { 'data-dir'?: string | boolean }): Promise<Store> {
+  return createStore({ dataDir: dataDirOf(values) });
+}
+
+export interface App {
+  store: Store;
+  jobs: JobQueue;
+  services: NodeServices;
+  engine: Engine;
+  close(): Promise<void>;
+}
+
+export async function openApp(values: { 'data-dir'?: string | boolean }, options: { workflowDir?: string } = {}): Promise<App> {
+  const store = await openStore(values);
+  const jobs = new JobQueue(store);
+  const services = createNodeServices(store, { jobs, ...(options.workflowDir ? { workflowDir: options.workflowDir } : {}) });
+  const engine = new Engine({ store, registry: createNodeRegistry(), services: { nodeai: services } });
+  return {
+    store,
+    jobs,
+    services,
+    engine,
+    async close() {
+      engine.close();
+      await store.close();
+    },
+  };
+}
+
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+/** A plain left-aligned table; empty cells show as "-". */
+export function table(headers: string[], rows: unknown[][]): string {
+  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+  return [line(headers), ...cells.map(line)].join('\n');
+}
+
+export function when(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '-';
+  return new Date(Number(ms)).toISOString().replace('T', ' ').slice(0, 19);
+}
+
+export function needArg(positionals: string[], index: number, what: string, usage: string): string {
+  const v = positionals[index];
+  if (v === undefined || v === '') throw new UsageError(`missing ${what}\n\n${usage}`);
+  return v;
+}
+
+/** Runs a sub-command from a table, with help and unknown-name handling. */
+export async function dispatch(args: string[], name: string, usage: string, subs: Record<string, (rest: string[]) => Promise<number>>): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    console.log(usage);
+    return sub === undefined ? 2 : 0;
+  }
+  const fn = subs[sub];
+  if (!fn) throw new UsageError(`unknown sub-command '${name} ${sub}'\n\n${usage}`);
+  return fn(rest);
+}
