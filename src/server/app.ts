@@ -1,11 +1,15 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Engine, NodeRegistry } from '../engine/index.ts';
+import type { JobQueue } from '../jobs/index.ts';
+import type { ChatProvider } from '../providers/spec.ts';
 import { DEFAULT_MAX_FILE_BYTES, type Store } from '../store/index.ts';
 import { bearerAuth } from './auth.ts';
 import { ApiError, toApiError } from './errors.ts';
 import { EventHub } from './event-hub.ts';
 import { filesRoutes } from './routes/files.ts';
+import { jobRoutes, modelRoutes } from './routes/jobs.ts';
+import { openAiRoutes } from './routes/openai.ts';
 import { secretsRoutes } from './routes/secrets.ts';
 import { runRoutes, workflowRoutes } from './routes/workflows.ts';
 import { eventsHandler } from './sse.ts';
@@ -15,6 +19,10 @@ export interface AppOptions {
   engine: Engine;
   /** Default: the engine's registry. */
   registry?: NodeRegistry;
+  /** The job queue (and through it the model registry); without it job and model routes answer 501. */
+  jobs?: JobQueue;
+  /** Chat for `/v1/chat/completions` (the local provider over base and fine-tuned models). */
+  chat?: ChatProvider;
   /** Required on every route but `GET /health`; `null` turns auth off (loopback-only servers in tests). */
   token: string | null;
   /** Largest upload; default the store's limit. */
@@ -42,7 +50,7 @@ export function createApp(options: AppOptions): NodeAiApp {
   const registry = options.registry ?? engine.registry;
   const maxUpload = options.maxUploadBytes ?? store.files.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
   const maxJson = options.maxJsonBytes ?? 4 * 1024 * 1024;
-  const hub = new EventHub({ db: store.db, engine, capacity: options.eventCapacity, pollMs: options.jobPollMs });
+  const hub = new EventHub({ db: store.db, engine, jobs: options.jobs, capacity: options.eventCapacity, pollMs: options.jobPollMs });
   const report = options.onError ?? ((err: unknown) => console.error('nodeai serve:', store.redactor.formatError(err)));
 
   const app = new Hono();
@@ -76,9 +84,14 @@ export function createApp(options: AppOptions): NodeAiApp {
   api.route('/secrets', secretsRoutes(store));
   api.route('/workflows', workflowRoutes(engine));
   api.route('/runs', runRoutes(engine));
+  if (options.jobs) {
+    api.route('/jobs', jobRoutes(options.jobs, store));
+    api.route('/models', modelRoutes(options.jobs));
+  }
   api.get('/node-types', (c) => c.json({ object: 'list', data: registry.describe() }));
   api.get('/events', eventsHandler({ hub, engine, db: store.db, pingMs: options.sse?.pingMs, maxQueue: options.sse?.maxQueue }));
   app.route('/api/v1', api);
+  app.route('/v1', openAiRoutes({ store, jobs: options.jobs, chat: options.chat, maxUploadBytes: maxUpload }));
 
   return {
     app,

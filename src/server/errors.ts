@@ -104,6 +104,10 @@ export function toApiError(err: unknown): ApiError {
     const status = (err.status && [400, 401, 404, 409, 429, 501, 502, 503].includes(err.status) ? err.status : 502) as ErrorStatus;
     return new ApiError(status, err.code, err.message);
   }
+  if (err instanceof Error && err.name === 'InferenceError') {
+    const code = String((err as { code?: unknown }).code);
+    return code === 'BAD_REQUEST' ? new ApiError(400, 'invalid_request', err.message) : new ApiError(500, code.toLowerCase(), err.message);
+  }
   if (isTypedError(err)) {
     // Typed errors of layers landing later (jobs, registry) carry a stable code and an optional status.
     const status = (typeof err.status === 'number' && err.status >= 400 && err.status < 600 ? err.status : guessStatus(err.code)) as ErrorStatus;
@@ -116,7 +120,12 @@ function isTypedError(err: unknown): err is Error & { code: string; status?: unk
   return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && /^[a-z][a-z0-9_]*$/.test((err as unknown as { code: string }).code);
 }
 
+// Codes of the jobs layer whose status the name does not tell. A finished job that cannot be
+// cancelled is 400, as OpenAI answers, not 409: OpenAI's SDKs retry 409s.
+const CODE_STATUS: Record<string, number> = { job_state: 400, model_name_taken: 409, job_cancelled: 400 };
+
 function guessStatus(code: string): number {
+  if (CODE_STATUS[code]) return CODE_STATUS[code];
   if (code.endsWith('_not_found')) return 404;
   if (code.startsWith('invalid_') || code.endsWith('_invalid')) return 400;
   if (code.endsWith('_conflict') || code.startsWith('job_not_')) return 409;

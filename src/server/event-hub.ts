@@ -4,6 +4,7 @@
 // so a client that reconnects with Last-Event-ID is sent exactly what it missed.
 import type { Kysely } from 'kysely';
 import type { Engine, EngineEvent } from '../engine/index.ts';
+import type { JobQueue } from '../jobs/index.ts';
 import type { Database, JobEventRow, StoredJobStatus } from '../store/index.ts';
 
 export interface HubEvent {
@@ -22,6 +23,8 @@ export interface EventFilter {
 export interface EventHubOptions {
   db: Kysely<Database>;
   engine?: Engine;
+  /** Jobs recorded in this process are read at once instead of at the next poll. */
+  jobs?: JobQueue;
   /** Events kept for replay. */
   capacity?: number;
   /** How often the store is read for job changes; 0 turns polling off (tests drive `pollJobs`). */
@@ -99,6 +102,8 @@ export class EventHub {
   private timer?: NodeJS.Timeout;
   private polling?: Promise<void>;
   private unsubscribeEngine?: () => void;
+  private unsubscribeJobs: (() => void)[] = [];
+  private pollAgain = false;
   private primed = false;
   private readonly closers = new Set<() => void>();
   private readonly startedAt = Date.now();
@@ -108,6 +113,10 @@ export class EventHub {
     this.capacity = options.capacity ?? 10_000;
     this.lastId = Date.now() * 1000;
     if (options.engine) this.unsubscribeEngine = options.engine.subscribe((ev) => this.publish(ev.type, engineEventData(ev), { runId: ev.runId }));
+    if (options.jobs) {
+      this.unsubscribeJobs.push(options.jobs.onEvent(() => void this.pollJobs()));
+      this.unsubscribeJobs.push(options.jobs.onFinished(() => void this.pollJobs()));
+    }
     const pollMs = options.pollMs ?? 250;
     if (pollMs > 0) {
       this.timer = setInterval(() => void this.pollJobs(), pollMs);
@@ -173,7 +182,17 @@ export class EventHub {
    * seq order, then status changes. Jobs are watched while active, and once more after they end.
    */
   pollJobs(): Promise<void> {
-    this.polling ??= this.doPoll().finally(() => (this.polling = undefined));
+    if (this.polling) {
+      // A change may have landed after the running poll read its rows: read once more after it.
+      this.pollAgain = true;
+      return this.polling;
+    }
+    this.polling = (async () => {
+      do {
+        this.pollAgain = false;
+        await this.doPoll();
+      } while (this.pollAgain);
+    })().finally(() => (this.polling = undefined));
     return this.polling;
   }
 
@@ -229,6 +248,7 @@ export class EventHub {
     if (this.timer) clearInterval(this.timer);
     for (const fn of this.closers) fn();
     this.unsubscribeEngine?.();
+    for (const off of this.unsubscribeJobs) off();
     await this.polling;
     this.listeners.clear();
   }

@@ -12,6 +12,7 @@ export interface StartOptions extends AppOptions {
 
 export interface RunningServer extends NodeAiApp {
   server: Server;
+  jobs?: StartOptions['jobs'];
   url: string;
   port: number;
   /** Stops accepting, ends event streams, waits for requests in flight (at most `graceMs`). */
@@ -38,6 +39,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   return {
     ...built,
     server,
+    jobs: options.jobs,
     port,
     url: `http://${shown}:${port}`,
     close(graceMs = 10_000) {

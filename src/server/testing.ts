@@ -22,9 +22,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(extra: Partial<StartOptions> = {}): Promise<TestServer> {
+export async function startTestServer(extra: Partial<StartOptions> & { wire?: (store: Store) => Partial<StartOptions> } = {}): Promise<TestServer> {
   const dataDir = tempDir('nodeai-server-');
   const store = await createStore({ dataDir, databaseUrl: '' });
+  const { wire, ...rest } = extra;
+  extra = { ...rest, ...(wire ? wire(store) : {}) };
   const engine = new Engine({ store, registry: extra.registry ?? new NodeRegistry(testNodes), heartbeatMs: 60_000 });
   const server = await startServer({ store, engine, token: TEST_TOKEN, host: '127.0.0.1', port: 0, jobPollMs: 50, onError: () => undefined, ...extra });
   return {

@@ -1,0 +1,79 @@
+// `nodeai serve`: the REST API, live events and the OpenAI-compatible /v1 over the local engine.
+import { parseArgs } from 'node:util';
+import { loadApiToken } from '../server/auth.ts';
+import { createRuntime } from '../server/runtime.ts';
+import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/start.ts';
+import { defaultDataDir } from '../store/index.ts';
+import { UsageError } from './usage-error.ts';
+
+const USAGE = `Usage: nodeai serve [--host ${DEFAULT_HOST}] [--port ${DEFAULT_PORT}] [--no-worker]
+
+Serves /api/v1 (files, workflows, runs, jobs, models, secrets, live events) and an
+OpenAI-compatible /v1 (files, fine_tuning.jobs, models, chat.completions).
+
+Every route but GET /health needs "Authorization: Bearer <token>". The token is
+NODEAI_API_TOKEN, else the file api-token in the data directory (NODEAI_DATA_DIR,
+default ~/.nodeai), generated on the first start and printed that once.
+
+Options:
+  --host H       address to listen on (default ${DEFAULT_HOST}; anything else exposes the API)
+  --port P       port (default ${DEFAULT_PORT}; 0 picks a free one)
+  --no-worker    do not train here; jobs are run by another nodeai process`;
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { host: { type: 'string' }, port: { type: 'string' }, 'no-worker': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  const { values } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const host = values.host ?? DEFAULT_HOST;
+  const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535, got ${JSON.stringify(values.port)}.`);
+
+  const dataDir = defaultDataDir();
+  const token = loadApiToken(dataDir);
+  const log = (line: string) => console.error(`nodeai serve: ${line}`);
+  const runtime = await createRuntime({ dataDir, worker: values['no-worker'] ? false : {}, onError: (err) => log(runtime.store.redactor.formatError(err)) });
+  let server;
+  try {
+    server = await startServer({ store: runtime.store, engine: runtime.engine, jobs: runtime.jobs, chat: runtime.services.localChat, token: token.token, host, port });
+  } catch (err) {
+    await runtime.close();
+    throw err;
+  }
+  const { recovered } = runtime;
+  if (recovered.requeuedJobs.length) log(`resuming ${recovered.requeuedJobs.length} interrupted job(s) from their checkpoints: ${recovered.requeuedJobs.join(', ')}`);
+  if (recovered.failedJobs.length) log(`${recovered.failedJobs.length} interrupted job(s) could not be resumed and were failed: ${recovered.failedJobs.join(', ')}`);
+  console.log(`NodeAI listening on ${server.url} (data: ${dataDir}, database: ${runtime.store.location})`);
+  console.log(`OpenAI-compatible API: ${server.url}/v1`);
+  if (token.created) console.log(`API token (shown once; also in ${token.path}): ${token.token}`);
+  else console.log(`API token: ${token.source === 'env' ? 'from NODEAI_API_TOKEN' : `in ${token.path}`}`);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) {
+        log(`${signal} again: exiting now; a training job resumes from its last checkpoint on the next start.`);
+        process.exit(130);
+      }
+      stopping = true;
+      log(`${signal}: stopping (no new requests; a training job is checkpointed and resumes on the next start)…`);
+      try {
+        await server.close();
+        await runtime.close();
+        resolve(0);
+      } catch (err) {
+        log(`shutdown failed: ${(err as Error).message}`);
+        resolve(1);
+      }
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+}

@@ -1,0 +1,154 @@
+// The OpenAI-compatible API, driven by the official `openai` SDK against a real server.
+import { join } from 'node:path';
+import OpenAI, { toFile } from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobQueue, JobWorker } from '../../jobs/index.ts';
+import { createNodeServices } from '../../nodes/index.ts';
+import type { LocalTrainingRunner } from '../../providers/local.ts';
+import { writeGgufModel } from '../../trainer/gguf-model.ts';
+import { createTinyModel } from '../../trainer/tiny-model.ts';
+import { startTestServer, TEST_TOKEN, type TestServer } from '../testing.ts';
+
+const example = (i: number) => ({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] });
+const JSONL = Array.from({ length: 12 }, (_, i) => JSON.stringify(example(i))).join('\n') + '\n';
+
+/** The supervisor's contract with a real (small, untrained) GGUF as its result, so chat truly runs on it. */
+const ggufTrainer: LocalTrainingRunner = async (spec, { onEvent }) => {
+  for (let step = 1; step <= 3; step++) {
+    onEvent?.({ type: 'metrics', time: Date.now(), step, total_steps: 3, epoch: 1, total_epochs: 1, train_loss: 3 - step * 0.5, valid_loss: 3.1 - step * 0.4 });
+  }
+  const modelPath = join(spec.jobDir, `${spec.outputName}.gguf`);
+  await writeGgufModel(modelPath, createTinyModel({ seed: 3, blockCount: 1, embeddingLength: 32, headCount: 2, headCountKv: 1, feedForwardLength: 64 }));
+  return { status: 'succeeded', modelPath, trainedTokens: 1000, steps: 3, resumed: false, finalMetrics: { train_loss: 1.5, valid_loss: 1.9 } };
+};
+
+describe('/v1 with the official openai SDK', () => {
+  let t: TestServer;
+  let worker: JobWorker;
+  let client: OpenAI;
+  let fileId: string;
+  let jobId: string;
+  let fineTuned: string;
+
+  beforeAll(async () => {
+    t = await startTestServer({
+      maxUploadBytes: 1 << 20,
+      wire: (store) => {
+        const jobs = new JobQueue(store);
+        return { jobs, chat: createNodeServices(store, { jobs }).localChat };
+      },
+    });
+    worker = new JobWorker(t.server.jobs!, { train: ggufTrainer, pollMs: 20 });
+    worker.start();
+    client = new OpenAI({ apiKey: TEST_TOKEN, baseURL: t.url + '/v1', maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await t?.close();
+  });
+
+  it('uploads a training file (purpose fine-tune), lists and retrieves it', async () => {
+    const file = await client.files.create({ file: await toFile(Buffer.from(JSONL), 'math.jsonl'), purpose: 'fine-tune' });
+    expect(file).toMatchObject({ object: 'file', filename: 'math.jsonl', purpose: 'fine-tune', bytes: Buffer.byteLength(JSONL) });
+    fileId = file.id;
+    expect((await client.files.retrieve(fileId)).id).toBe(fileId);
+    const listed = await client.files.list();
+    expect(listed.data.map((f) => f.id)).toContain(fileId);
+    await expect(client.files.create({ file: await toFile(Buffer.from('x'), 'x.txt'), purpose: 'assistants' })).rejects.toMatchObject({ status: 400, param: 'purpose' });
+  });
+
+  it('creates a job on nodeai-tiny, which runs to succeeded with events and a fine-tuned model name', async () => {
+    const job = await client.fineTuning.jobs.create({
+      model: 'nodeai-tiny',
+      training_file: fileId,
+      method: { type: 'supervised', supervised: { hyperparameters: { n_epochs: 1 } } },
+      suffix: 'math',
+      seed: 7,
+      metadata: { team: 'support' },
+    });
+    expect(job).toMatchObject({ object: 'fine_tuning.job', model: 'nodeai-tiny', training_file: fileId, seed: 7, suffix: 'math', metadata: { team: 'support' }, hyperparameters: { n_epochs: 1 } });
+    expect(['validating_files', 'queued', 'running']).toContain(job.status);
+    jobId = job.id;
+    let current = job;
+    for (let i = 0; i < 200 && !['succeeded', 'failed', 'cancelled'].includes(current.status); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      current = await client.fineTuning.jobs.retrieve(jobId);
+    }
+    expect(current.status).toBe('succeeded');
+    expect(current.fine_tuned_model).toMatch(/^ft:nodeai-tiny:math:/);
+    fineTuned = current.fine_tuned_model!;
+
+    const events = await client.fineTuning.jobs.listEvents(jobId, { limit: 100 });
+    const metrics = events.data.filter((e) => e.type === 'metrics');
+    expect(metrics.map((e) => (e.data as { step: number }).step).sort()).toEqual([1, 2, 3]);
+    expect(events.data.some((e) => e.message.includes('Created fine-tuning job'))).toBe(true);
+    const page = await client.fineTuning.jobs.listEvents(jobId, { limit: 2 });
+    expect(page.data).toHaveLength(2);
+    expect(page.has_more).toBe(true);
+    const checkpoints = await client.fineTuning.jobs.checkpoints.list(jobId);
+    expect(Array.isArray(checkpoints.data)).toBe(true);
+  });
+
+  it('lists jobs newest first with after and limit, and pages with async iteration', async () => {
+    const second = await client.fineTuning.jobs.create({ model: 'nodeai-tiny', training_file: fileId });
+    const first = await client.fineTuning.jobs.list({ limit: 1 });
+    expect(first.data.map((j) => j.id)).toEqual([second.id]);
+    expect(first.has_more).toBe(true);
+    const next = await client.fineTuning.jobs.list({ limit: 1, after: second.id });
+    expect(next.data.map((j) => j.id)).toEqual([jobId]);
+    const all: string[] = [];
+    for await (const j of client.fineTuning.jobs.list({ limit: 1 })) all.push(j.id);
+    expect(all).toEqual([second.id, jobId]);
+  });
+
+  it('lists and retrieves models, including the fine-tuned one', async () => {
+    const models = await client.models.list();
+    const ids = models.data.map((m) => m.id);
+    expect(ids).toEqual(expect.arrayContaining(['nodeai-tiny', fineTuned]));
+    expect((await client.models.retrieve(fineTuned)).id).toBe(fineTuned);
+  });
+
+  it('chats with the fine-tuned model, plain and streamed', async () => {
+    const reply = await client.chat.completions.create({ model: fineTuned, messages: [{ role: 'user', content: 'What is 2+1?' }], max_tokens: 8, temperature: 0 });
+    expect(reply.object).toBe('chat.completion');
+    expect(reply.model).toBe(fineTuned);
+    expect(typeof reply.choices[0].message.content).toBe('string');
+    expect(reply.usage!.completion_tokens).toBeGreaterThan(0);
+
+    const stream = await client.chat.completions.create({ model: fineTuned, messages: [{ role: 'user', content: 'What is 2+1?' }], max_tokens: 8, temperature: 0, stream: true });
+    let text = '';
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      expect(chunk.object).toBe('chat.completion.chunk');
+      text += chunk.choices[0].delta.content ?? '';
+      finish = chunk.choices[0].finish_reason ?? finish;
+    }
+    expect(text).toBe(reply.choices[0].message.content);
+    expect(finish).toBe('stop');
+    const usage = await (await t.api(`/api/v1/models/${encodeURIComponent(fineTuned)}/usage`)).json();
+    expect(usage.usage_count).toBe(2);
+  });
+
+  it('answers in OpenAI error shapes', async () => {
+    await expect(client.fineTuning.jobs.retrieve('ftjob-doesnotexist000000000000')).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    await expect(client.fineTuning.jobs.create({ model: 'gpt-4o-mini', training_file: fileId })).rejects.toMatchObject({ status: 400, code: 'model_not_available', param: 'model' });
+    await expect(client.fineTuning.jobs.create({ model: 'nodeai-tiny', training_file: 'file-nope' })).rejects.toMatchObject({ status: 400, param: 'training_file' });
+    await expect(client.fineTuning.jobs.create({ model: 'nodeai-tiny', training_file: fileId, hyperparameters: { n_epochs: 0 } })).rejects.toMatchObject({ status: 400, param: 'hyperparameters.n_epochs' });
+    await expect(client.fineTuning.jobs.pause(jobId)).rejects.toMatchObject({ status: 400, code: 'unsupported_operation' });
+    await expect(client.fineTuning.jobs.cancel(jobId)).rejects.toMatchObject({ status: 400, code: 'job_state' });
+    await expect(client.chat.completions.create({ model: 'ft:nodeai-tiny:none:xxxx', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 404 });
+    const wrong = new OpenAI({ apiKey: 'wrong-token', baseURL: t.url + '/v1', maxRetries: 0 });
+    await expect(wrong.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+
+  it('cancels a queued job and deletes a model and a file', async () => {
+    await worker.stop();
+    const job = await client.fineTuning.jobs.create({ model: 'nodeai-tiny', training_file: fileId });
+    const cancelled = await client.fineTuning.jobs.cancel(job.id);
+    expect(cancelled.status).toBe('cancelled');
+    const deleted = await client.models.delete(fineTuned);
+    expect(deleted).toMatchObject({ id: fineTuned, deleted: true });
+    await expect(client.models.retrieve(fineTuned)).rejects.toMatchObject({ status: 404 });
+    expect(await client.files.delete(fileId)).toMatchObject({ id: fileId, deleted: true });
+  });
+});

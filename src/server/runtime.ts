@@ -1,0 +1,61 @@
+// Everything `nodeai serve` runs besides HTTP: the store, the engine with the built-in nodes, the
+// job queue and its worker, wired so finished jobs resume the runs that wait on them.
+import { Engine } from '../engine/index.ts';
+import { JobQueue, JobWorker, type WorkerOptions } from '../jobs/index.ts';
+import { createNodeRegistry, createNodeServices, type NodeServices } from '../nodes/index.ts';
+import { createStore, type Store, type StoreOptions } from '../store/index.ts';
+
+export interface Runtime {
+  store: Store;
+  engine: Engine;
+  jobs: JobQueue;
+  services: NodeServices;
+  worker?: JobWorker;
+  /** What start-up recovery did, for the log. */
+  recovered: { requeuedJobs: string[]; failedJobs: string[]; failedRuns: string[] };
+  /** Stops the worker (a training job is handed back to the queue to resume from its checkpoint), then the engine, then the store. */
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions extends StoreOptions {
+  /** false: no worker in this process (jobs are run by another one). Default true. */
+  worker?: boolean | WorkerOptions;
+  onError?: (err: unknown) => void;
+}
+
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const store = await createStore(options);
+  try {
+    const jobs = new JobQueue(store);
+    const services = createNodeServices(store, { jobs });
+    const engine = new Engine({ store, registry: createNodeRegistry(), services: { nodeai: services } });
+    const onError = options.onError ?? (() => undefined);
+    jobs.onFinished((outcome) => engine.resumeRunsForJob(outcome).then(() => undefined, onError));
+    await store.secrets.primeRedactor();
+    const report = await jobs.recoverInterrupted();
+    const failedRuns = await engine.recoverInterruptedRuns();
+    // Runs whose job ended while no process was there to resume them.
+    await engine.resumeWaitingRuns((w) => jobs.outcome(w.jobId));
+    let worker: JobWorker | undefined;
+    if (options.worker !== false) {
+      worker = new JobWorker(jobs, { onError, ...(typeof options.worker === 'object' ? options.worker : {}) });
+      worker.start();
+    }
+    return {
+      store,
+      engine,
+      jobs,
+      services,
+      worker,
+      recovered: { requeuedJobs: report.requeued, failedJobs: report.failed, failedRuns },
+      async close() {
+        await worker?.stop();
+        engine.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
