@@ -2,6 +2,7 @@
 // trainer's supervised child process. Providers sit below the store, so which file a model name
 // means is for the caller to say (a resolver over the model registry).
 import { generate, generateStream, type GenerateOptions } from '../trainer/inference.ts';
+import { runLocalFineTune } from '../trainer/supervisor.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
 import { ProviderError, type ChatProvider, type ChatRequest, type ChatResult } from './spec.ts';
 
@@ -69,20 +70,6 @@ export interface LocalTrainingOptions {
 /** The trainer's entry point, as the job queue calls it; a seam so tests can count calls. */
 export type LocalTrainingRunner = (spec: LocalFineTuneSpec, options: LocalTrainingOptions) => Promise<LocalFineTuneResult>;
 
-// Loaded on first use: chat-only and CLI paths never load the supervisor and its child-process
-// machinery, and the specifier stays out of the static graph.
-const SUPERVISOR_MODULE = '../trainer/supervisor.ts';
-
 /** Runs (or resumes, when `spec.jobDir` holds a checkpoint) one local fine-tune in a supervised child process. */
-export const runLocalTraining: LocalTrainingRunner = async (spec, options) => {
-  let mod: { runLocalFineTune?: LocalTrainingRunner };
-  try {
-    mod = (await import(/* @vite-ignore */ SUPERVISOR_MODULE)) as { runLocalFineTune?: LocalTrainingRunner };
-  } catch (err) {
-    throw new ProviderError('trainer_unavailable', `The local trainer could not be loaded (${(err as Error).message}). Reinstall with "npm ci".`, LOCAL_PROVIDER_ID);
-  }
-  if (typeof mod.runLocalFineTune !== 'function') {
-    throw new ProviderError('trainer_unavailable', 'The local trainer does not export runLocalFineTune; reinstall with "npm ci".', LOCAL_PROVIDER_ID);
-  }
-  return mod.runLocalFineTune(spec, { onEvent: options.onEvent ?? (() => {}), ...(options.signal ? { signal: options.signal } : {}) });
-};
+export const runLocalTraining: LocalTrainingRunner = (spec, options) =>
+  runLocalFineTune(spec, { ...(options.onEvent ? { onEvent: options.onEvent } : {}), ...(options.signal ? { signal: options.signal } : {}) });
