@@ -156,7 +156,7 @@ export async function run(args: string[]): Promise<number> {
   const offFinished = app.jobs.onFinished((outcome) => track(app.engine.resumeRunsForJob(outcome)));
   const offEvents = app.jobs.onEvent((jobId, e) => {
     if (e.type === 'metrics') progress.status(metricsLine(jobId, e));
-    else if (e.level !== 'info' || /started|resumed|completed|checkpoint/i.test(e.message)) progress.line(`  job: ${e.message}`);
+    else if (e.level !== 'info' || /started|resumed|completed/i.test(e.message)) progress.line(`  job: ${e.message}`);
   });
 
   let finish!: (status: string, error?: ErrorInfo) => void;
