@@ -3,10 +3,10 @@ import { parseArgs } from 'node:util';
 import { loadApiToken } from '../server/auth.ts';
 import { createRuntime } from '../server/runtime.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/start.ts';
-import { defaultDataDir } from '../store/index.ts';
+import { dataDirOf } from './app.ts';
 import { UsageError } from './usage-error.ts';
 
-const USAGE = `Usage: nodeai serve [--host ${DEFAULT_HOST}] [--port ${DEFAULT_PORT}] [--no-worker]
+const USAGE = `Usage: nodeai serve [--host ${DEFAULT_HOST}] [--port ${DEFAULT_PORT}] [--data-dir DIR] [--no-worker]
 
 Serves /api/v1 (files, workflows, runs, jobs, models, secrets, live events) and an
 OpenAI-compatible /v1 (files, fine_tuning.jobs, models, chat.completions).
@@ -18,12 +18,14 @@ default ~/.nodeai), generated on the first start and printed that once.
 Options:
   --host H       address to listen on (default ${DEFAULT_HOST}; anything else exposes the API)
   --port P       port (default ${DEFAULT_PORT}; 0 picks a free one)
+  --data-dir DIR where NodeAI keeps its database, uploads, jobs and models
+                 (default: NODEAI_DATA_DIR, else ~/.nodeai)
   --no-worker    do not train here; jobs are run by another nodeai process`;
 
 export async function run(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { host: { type: 'string' }, port: { type: 'string' }, 'no-worker': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    parsed = parseArgs({ args, options: { host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, 'no-worker': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
   } catch (err) {
     throw new UsageError(`${(err as Error).message}\n\n${USAGE}`);
   }
@@ -36,7 +38,7 @@ export async function run(args: string[]): Promise<number> {
   const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535, got ${JSON.stringify(values.port)}.`);
 
-  const dataDir = defaultDataDir();
+  const dataDir = dataDirOf(values);
   const token = loadApiToken(dataDir);
   const log = (line: string) => console.error(`nodeai serve: ${line}`);
   const runtime = await createRuntime({ dataDir, worker: values['no-worker'] ? false : {}, onError: (err) => log(runtime.store.redactor.formatError(err)) });
