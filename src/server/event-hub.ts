@@ -99,6 +99,8 @@ export class EventHub {
   /** Seeded by the clock so IDs keep growing across restarts of the server. */
   private lastId: number;
   private readonly watched = new Map<string, Watched>();
+  /** Job → the run that waits on it, so a run's subscribers also see its training progress. */
+  private readonly jobRuns = new Map<string, string>();
   private timer?: NodeJS.Timeout;
   private polling?: Promise<void>;
   private unsubscribeEngine?: () => void;
@@ -112,7 +114,12 @@ export class EventHub {
     this.db = options.db;
     this.capacity = options.capacity ?? 10_000;
     this.lastId = Date.now() * 1000;
-    if (options.engine) this.unsubscribeEngine = options.engine.subscribe((ev) => this.publish(ev.type, engineEventData(ev), { runId: ev.runId }));
+    if (options.engine) {
+      this.unsubscribeEngine = options.engine.subscribe((ev) => {
+        if (ev.type === 'run.waiting' || ev.type === 'node.waiting') this.jobRuns.set(ev.wait.jobId, ev.runId);
+        this.publish(ev.type, engineEventData(ev), { runId: ev.runId });
+      });
+    }
     if (options.jobs) {
       this.unsubscribeJobs.push(options.jobs.onEvent(() => void this.pollJobs()));
       this.unsubscribeJobs.push(options.jobs.onFinished(() => void this.pollJobs()));
@@ -215,19 +222,26 @@ export class EventHub {
           const max = isNew ? undefined : await this.db.selectFrom('job_events').select((eb) => eb.fn.max('seq').as('seq')).where('job_id', '=', row.id).executeTakeFirst();
           w = { status: row.status, updatedAt: Number(row.updated_at), seq: Number(max?.seq ?? 0) };
           this.watched.set(row.id, w);
+          if (!this.jobRuns.has(row.id)) {
+            const waiting = await this.db.selectFrom('runs').select('id').where('waiting_job_id', '=', row.id).executeTakeFirst();
+            if (waiting) this.jobRuns.set(row.id, waiting.id);
+          }
           if (isNew) this.publishStatus(row);
           else continue;
         }
         const events = await this.db.selectFrom('job_events').selectAll().where('job_id', '=', row.id).where('seq', '>', w.seq).orderBy('seq').execute();
         for (const e of events) {
           w.seq = Number(e.seq);
-          this.publish(e.type === 'metrics' ? 'job.metrics' : 'job.event', jobEventData(e), { jobId: row.id });
+          this.publish(e.type === 'metrics' ? 'job.metrics' : 'job.event', jobEventData(e), this.jobKeys(row.id));
         }
         if (row.status !== w.status) {
           w.status = row.status;
           this.publishStatus(row);
         }
-        if (!ACTIVE.includes(row.status)) this.watched.delete(row.id);
+        if (!ACTIVE.includes(row.status)) {
+          this.watched.delete(row.id);
+          this.jobRuns.delete(row.id);
+        }
       }
     } catch {
       // A failed poll (database busy, closing) is retried on the next tick.
@@ -235,7 +249,12 @@ export class EventHub {
   }
 
   private publishStatus(row: { id: string; status: StoredJobStatus; fine_tuned_model: string | null; error_json: string | null }): void {
-    this.publish('job.status', { job_id: row.id, status: row.status, fine_tuned_model: row.fine_tuned_model, error: row.error_json ? JSON.parse(row.error_json) : null }, { jobId: row.id });
+    this.publish('job.status', { job_id: row.id, status: row.status, fine_tuned_model: row.fine_tuned_model, error: row.error_json ? JSON.parse(row.error_json) : null }, this.jobKeys(row.id));
+  }
+
+  private jobKeys(jobId: string): { jobId: string; runId?: string } {
+    const runId = this.jobRuns.get(jobId);
+    return runId ? { jobId, runId } : { jobId };
   }
 
   /** Called when the hub closes, so open streams can end and the server can stop. */

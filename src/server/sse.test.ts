@@ -107,6 +107,17 @@ describe('GET /api/v1/events (SSE)', () => {
     client.drop();
   });
 
+  it("sends a waiting run's subscribers the progress of the job it waits on", async () => {
+    const started = await t.engine.run({ name: 'waits', nodes: [{ id: 'w', type: 'test_wait', config: { job_id: jobId } }] });
+    expect(started.status).toBe('waiting');
+    const client = await openSse(`${t.url}/api/v1/events?run_id=${started.runId}`);
+    await client.waitFor((m) => m.event === 'ready');
+    await queue.addEvent(jobId, { type: 'metrics', message: 'Step 4/4', data: { step: 4, train_loss: 1.2 } });
+    const got = await client.waitFor((m) => m.event === 'job.metrics');
+    expect(JSON.parse(got.data)).toMatchObject({ job_id: jobId, data: { step: 4 } });
+    client.drop();
+  });
+
   it('rejects malformed filters', async () => {
     const res = await t.api('/api/v1/events?run_id=' + encodeURIComponent('../x'));
     expect(res.status).toBe(400);
