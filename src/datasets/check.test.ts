@@ -144,8 +144,8 @@ describe('checkDataset: formats and options', () => {
     const lines = [long, ...Array.from({ length: 9 }, (_, i) => line(`q${i}`, `a${i}`))];
     const r = await checkDataset(await file('long.jsonl', lines.join('\n')), { validationSplit: 0, epochs: 2 });
     expect(r.tokens?.over_limit).toBe(1);
-    expect(r.warnings.find((w) => w.code === 'over_token_limit')).toMatchObject({ line: 1, message: "Example has 317 tokens, over nodeai-tiny's limit of 256; it will be truncated" });
-    const small = r.tokens!.total - 317; // 300 + 1 + 9 content bytes, 2 per message, 1 per sequence
+    expect(r.warnings.find((w) => w.code === 'over_token_limit')).toMatchObject({ line: 1, message: "Example has 341 tokens, over nodeai-tiny's limit of 256; it will be truncated" });
+    const small = r.tokens!.total - 341; // 300 + 1 + 9 content bytes, 19 role bytes, 4 per message
     expect(r.cost).toEqual({ model: 'nodeai-tiny', epochs: 2, billed_tokens: (256 + small) * 2, usd: 0 });
   });
 

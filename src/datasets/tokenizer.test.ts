@@ -26,8 +26,8 @@ describe('tokenizers', () => {
   });
 
   it('counts UTF-8 bytes for the byte-level local model', () => {
-    // bytes of contents (28 + 11 + 9) + 2 per message + 1 for the sequence
-    expect(countExampleTokens(byteTokenizer, example)).toEqual({ total: 48 + 6 + 1, assistant: 9 });
+    // ChatML: bytes of contents (28 + 11 + 9) + bytes of roles (6 + 4 + 9) + 4 per message
+    expect(countExampleTokens(byteTokenizer, example)).toEqual({ total: 48 + 19 + 12, assistant: 9 });
     expect(byteTokenizer.countTokens('é')).toBe(2);
   });
 
@@ -38,7 +38,7 @@ describe('tokenizers', () => {
 
   it('counts both answers of a DPO pair with their prompt', () => {
     const dpo = { input: { messages: [{ role: 'user' as const, content: 'abc' }] }, preferred_output: [{ role: 'assistant' as const, content: 'good' }], non_preferred_output: [{ role: 'assistant' as const, content: 'no' }] };
-    // (3+2 + 4+2 + 1) + (3+2 + 2+2 + 1)
-    expect(countExampleTokens(byteTokenizer, dpo)).toEqual({ total: 12 + 10, assistant: 4 });
+    // prompt (3 + 'user' + 4) with each answer (content + 'assistant' + 4)
+    expect(countExampleTokens(byteTokenizer, dpo)).toEqual({ total: 11 + 17 + 11 + 15, assistant: 4 });
   });
 });

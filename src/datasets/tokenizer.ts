@@ -28,13 +28,14 @@ export const openAIChatFormat: ChatFormat = { perMessage: 3, perName: 1, perConv
 
 /**
  * UTF-8 bytes, one token each: how a byte-level model (the built-in `nodeai-tiny`) reads text.
- * Each message costs two more tokens (a role marker and an end marker) and the conversation one
- * (start of sequence); the trainer registers its own tokenizer when its template differs.
+ * Its ChatML template wraps each message as `<|im_start|>{role}\n{content}<|im_end|>\n`: the role
+ * spelled out in bytes plus four tokens (two specials, two newlines), and nothing per conversation.
+ * A trainer test checks this count against the real template and tokenizer.
  */
 export const byteTokenizer: Tokenizer = {
   name: 'bytes',
   countTokens: (text) => Buffer.byteLength(text, 'utf8'),
-  chatFormat: { perMessage: 2, perName: 0, perConversation: 1, countRole: false },
+  chatFormat: { perMessage: 4, perName: 0, perConversation: 0, countRole: true },
 };
 
 export type EncodingName = 'o200k_base' | 'cl100k_base';

@@ -108,3 +108,23 @@ describe('chat formatting', () => {
     expect(() => renderPromptForInference(raising, chat)).toThrow(/no system role/);
   });
 });
+
+describe('token estimates of the data toolkit', () => {
+  it('counts nodeai-tiny examples exactly as the chat template and tokenizer encode them', async () => {
+    const { byteTokenizer, countExampleTokens } = await import('../datasets/index.ts');
+    const examples = [
+      [{ role: 'user' as const, content: 'Hi' }, { role: 'assistant' as const, content: 'Hello, how can I help?' }],
+      [
+        { role: 'system' as const, content: 'Be brief. Ünïcode ✓' },
+        { role: 'user' as const, content: 'Where is my order?' },
+        { role: 'assistant' as const, content: 'Your number?' },
+        { role: 'user' as const, content: '42' },
+        { role: 'assistant' as const, content: 'It ships today.' },
+      ],
+    ];
+    for (const messages of examples) {
+      const seq = encodeChatForTraining(model, tok, messages);
+      expect(countExampleTokens(byteTokenizer, { messages }).total).toBe(seq.tokens.length);
+    }
+  });
+});
