@@ -109,4 +109,36 @@ describe('nodeai serve (process)', () => {
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   }, 200_000);
+
+  it('resumes a job after the server was killed outright in mid-training', async () => {
+    const token = (await import('node:fs')).readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
+    const api = (url: string, path: string, init: RequestInit = {}) => fetch(url + path, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers as Record<string, string>) } });
+    const first = await serve(dataDir);
+    running.push(first);
+    const files = (await (await api(first.url, '/v1/files')).json()) as { data: { id: string }[] };
+    const job = (await (await api(first.url, '/v1/fine_tuning/jobs', { method: 'POST', body: JSON.stringify({ model: 'nodeai-tiny', training_file: files.data[0].id, hyperparameters: { n_epochs: 30, batch_size: 1 }, seed: 2 }) })).json()) as { id: string };
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const ckpts = (await (await api(first.url, `/api/v1/jobs/${job.id}/events?limit=1000`)).json()) as { data: { message: string }[] };
+      if (ckpts.data.some((e) => /Checkpoint saved/.test(e.message))) break;
+      if (Date.now() > deadline) throw new Error('no checkpoint: ' + first.stderr);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = await serve(dataDir);
+    running.push(second);
+    let status = '';
+    const end = Date.now() + 120_000;
+    while (Date.now() < end && !['succeeded', 'failed', 'cancelled'].includes(status)) {
+      await new Promise((r) => setTimeout(r, 300));
+      status = ((await (await api(second.url, `/v1/fine_tuning/jobs/${job.id}`)).json()) as { status: string }).status;
+    }
+    expect(status).toBe('succeeded');
+    const events = (await (await api(second.url, `/api/v1/jobs/${job.id}/events?limit=2000`)).json()) as { data: { message: string }[] };
+    expect(events.data.map((e) => e.message).join('\n')).toMatch(/Resuming from the checkpoint at step [1-9]\d*/);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  }, 200_000);
 });
