@@ -55,7 +55,7 @@ describe('nodeai finetune + nodeai chat (real processes, real files)', () => {
     const ckpts = join(root, 'out', 'checkpoints');
 
     const first = await nodeai(args, {
-      onStart: (kill) => void until(() => existsSync(ckpts) && readdirSync(ckpts).some((f) => f.endsWith('.ckpt')), 60_000).then(() => kill('SIGINT')),
+      onStart: (kill) => void until(() => existsSync(ckpts) && readdirSync(ckpts).some((f) => f.endsWith('.ckpt')), 60_000).then(() => kill('SIGINT'), () => kill('SIGKILL')),
     });
     expect(first.stderr).toMatch(/Fine-tuning nodeai-tiny on 16 examples \(\+4 for validation\)/);
     expect(first.stderr).toMatch(/epoch \d+\/50 step \d+\/200 \(\d+%\) · loss [\d.]+/);
@@ -164,5 +164,34 @@ describe('nodeai chat: bad input', () => {
     expect(await main(['chat', '--model', join(root, 'nope.gguf'), '--prompt', 'hi'])).toBe(2);
     expect(err).toMatch(/--model .*nope\.gguf: no such file/);
     expect(await main(['chat', '--model', join(root, 'nope.gguf'), '--temperature', '-1'])).toBe(2);
+  });
+});
+
+describe('finetune progress', () => {
+  const m = (step: number, extra: object = {}) => ({ type: 'metrics' as const, time: 0, step, total_steps: 40, epoch: 1 + Math.floor((step - 1) / 10), total_epochs: 4, train_loss: 2.5, tokens_per_second: 1234.4, eta_seconds: 75, ...extra });
+
+  it('redraws one line on a terminal, with messages above it', async () => {
+    const { Progress } = await import('./finetune.ts');
+    let out = '';
+    const p = new Progress({ isTTY: true, columns: 200, write: (s: string) => ((out += s), true) } as never);
+    p.update(m(10, { valid_loss: 2.75 }));
+    p.update(m(20));
+    p.line('Resuming…');
+    p.end();
+    const frames = out.split('\r\x1b[K').filter(Boolean);
+    expect(frames[0]).toBe('epoch 1/4 ▕█████░░░░░░░░░░░░░░░▏ step 10/40 (25%) · loss 2.500 · valid 2.750 · 1,234 tok/s · ETA 1:15');
+    // The last valid loss stays on the line until the next evaluation.
+    expect(frames[1]).toMatch(/^epoch 2\/4 ▕██████████░+▏ step 20\/40 \(50%\) · loss 2\.500 · valid 2\.750/);
+    expect(frames[2]).toBe('Resuming…\n');
+    expect(out.endsWith('\n')).toBe(true);
+  });
+
+  it('prints plain lines, not every step, when not on a terminal', async () => {
+    const { Progress } = await import('./finetune.ts');
+    let out = '';
+    const p = new Progress({ isTTY: false, write: (s: string) => ((out += s), true) } as never);
+    for (let s = 1; s <= 40; s++) p.update(m(s));
+    expect(out.trim().split('\n').map((l) => l.match(/step (\d+)/)![1])).toEqual(['1', '40']);
+    expect(out).not.toContain('\r');
   });
 });

@@ -79,14 +79,14 @@ function fmtDuration(s: number | undefined): string {
 type Metrics = Extract<LocalFineTuneEvent, { type: 'metrics' }>;
 
 /** One live line on a terminal; plain lines every few seconds otherwise (logs, CI, pipes). */
-class Progress {
+export class Progress {
   private readonly tty: boolean;
   private lastValid: number | undefined;
   private lastPrinted = 0;
   private shown = false;
   private current: Metrics | undefined;
 
-  constructor(private readonly out: NodeJS.WriteStream) {
+  constructor(private readonly out: Pick<NodeJS.WriteStream, 'write' | 'isTTY' | 'columns'>) {
     this.tty = !!out.isTTY;
   }
 

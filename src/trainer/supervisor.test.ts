@@ -67,9 +67,13 @@ describe('runLocalFineTune', () => {
       env,
       onSpawn: (p) => (pid = p),
       onEvent: (e) => {
-        if (e.type === 'checkpoint' && pid) process.kill(pid, 'SIGKILL');
+        // Mid-epoch, three steps past the first (epoch-end) checkpoint: those steps must be redone.
+        if (e.type === 'metrics' && e.step === 9 && pid) process.kill(pid, 'SIGKILL');
       },
     });
+    const before = events(broken.jobDir);
+    expect(before.find((e) => e.type === 'checkpoint')).toMatchObject({ step: 6, epoch: 1 });
+    expect(Math.max(...metrics(before).map((e) => e.step))).toBeGreaterThanOrEqual(9);
     expect(b.status).toBe('failed');
     expect(b.error?.code).toBe('worker_crashed');
     expect(b.error?.message).toMatch(/SIGKILL.*\n?.*run the job again to resume/s);
