@@ -179,7 +179,7 @@ describe('finetune progress', () => {
     p.line('Resuming…');
     p.end();
     const frames = out.split('\r\x1b[K').filter(Boolean);
-    expect(frames[0]).toBe('epoch 1/4 ▕█████░░░░░░░░░░░░░░░▏ step 10/40 (25%) · loss 2.500 · valid 2.750 · 1,234 tok/s · ETA 1:15');
+    expect(frames[0]).toBe('epoch 1/4 ▕█████░░░░░░░░░░░░░░░▏ step 10/40 (25%) · loss 2.500 · valid 2.750 · ETA 1:15 · 1,234 tok/s');
     // The last valid loss stays on the line until the next evaluation.
     expect(frames[1]).toMatch(/^epoch 2\/4 ▕██████████░+▏ step 20\/40 \(50%\) · loss 2\.500 · valid 2\.750/);
     expect(frames[2]).toBe('Resuming…\n');

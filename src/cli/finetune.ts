@@ -92,13 +92,13 @@ export class Progress {
 
   private text(m: Metrics, bar: boolean): string {
     const pct = m.total_steps ? m.step / m.total_steps : 0;
-    const width = 20;
+    const width = (this.out.columns ?? 0) >= 110 ? 20 : 10;
     const filled = Math.round(pct * width);
     const b = bar ? ` ▕${'█'.repeat(filled)}${'░'.repeat(width - filled)}▏` : '';
     return (
       `epoch ${m.epoch}/${m.total_epochs}${b} step ${m.step}/${m.total_steps} (${Math.floor(pct * 100)}%)` +
-      ` · loss ${fmtLoss(m.train_loss)} · valid ${fmtLoss(this.lastValid)}` +
-      ` · ${m.tokens_per_second ? fmtInt(m.tokens_per_second) : '–'} tok/s · ETA ${fmtDuration(m.eta_seconds)}`
+      ` · loss ${fmtLoss(m.train_loss)} · valid ${fmtLoss(this.lastValid)} · ETA ${fmtDuration(m.eta_seconds)}` +
+      ` · ${m.tokens_per_second ? fmtInt(m.tokens_per_second) : '–'} tok/s`
     );
   }
 

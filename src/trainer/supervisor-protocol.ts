@@ -3,7 +3,7 @@
 // read and write the same files, so a job directory written by a killed run is understood by the
 // next one.
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
 
@@ -158,9 +158,29 @@ export function truncateMetrics(metricsPath: string, step: number): void {
 // ---------------------------------------------------------------------------------------------
 // Settings that must match for a job directory to be resumed
 
-/** The spec fields that decide what is trained; a resumed run must agree on all of them. */
+/** SHA-256 of a file's bytes, read in chunks (training files can be large); null when unreadable. */
+function fileDigest(path: string | null | undefined): string | null {
+  if (!path) return null;
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const h = createHash('sha256');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    return h.digest('hex');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The spec fields and data that decide what is trained; a resumed run must agree on all of them. */
 export function trainingIdentity(spec: LocalFineTuneSpec): Record<string, unknown> {
   return {
+    data: `${fileDigest(spec.trainingFile)}/${fileDigest(spec.validationFile)}`,
     baseModel: spec.baseModel,
     epochs: spec.epochs ?? 'auto',
     batchSize: spec.batchSize ?? 'auto',
@@ -175,7 +195,7 @@ export function trainingIdentity(spec: LocalFineTuneSpec): Record<string, unknow
 export function identityDiff(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
   return Object.keys(a)
     .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
-    .map((k) => `${k} ${JSON.stringify(b[k])} (this run: ${JSON.stringify(a[k])})`);
+    .map((k) => (k === 'data' ? 'other training or validation data' : `${k} ${JSON.stringify(b[k])} (this run: ${JSON.stringify(a[k])})`));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -102,6 +102,10 @@ describe('runLocalFineTune', () => {
     expect(other.error?.code).toBe('job_dir_in_use');
     expect(other.error?.message).toMatch(/epochs 4 \(this run: 5\)/);
     expect(job(broken.jobDir).status).toBe('succeeded');
+    const changed = join(root, 'changed.jsonl');
+    writeFileSync(changed, readFileSync(trainFile, 'utf8').replace('Answer 7.', 'Answer 8.'));
+    const newData = await runLocalFineTune({ ...broken, trainingFile: changed }, { env });
+    expect(newData.error?.message).toMatch(/holds a run with other settings \(other training or validation data\)/);
   });
 
   it('turns a native abort in the child into a failed job with the signal and the last stderr lines', async () => {
