@@ -2,9 +2,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readGgufModel, writeGgufModel } from './gguf-model.ts';
 import type { LocalFineTuneEvent, LocalFineTuneSpec } from './supervised-job-types.ts';
 import { runLocalFineTune } from './supervisor.ts';
 import type { JobObject } from './supervisor-protocol.ts';
+import { createTinyModel } from './tiny-model.ts';
 
 // A smaller nodeai-tiny (same tokenizer and template) so each run takes about a second.
 const env = { NODEAI_TEST_TINY_CONFIG: JSON.stringify({ embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 }) };
@@ -141,6 +143,18 @@ describe('runLocalFineTune', () => {
     expect(done.adapterPath).toBe(join(s.jobDir, 'ft-nodeai-tiny.lora.gguf'));
     expect(readFileSync(done.adapterPath!).subarray(0, 4).toString()).toBe('GGUF');
     expect(job(s.jobDir)).toMatchObject({ hyperparameters: { lora_rank: 4, lora_alpha: 4 }, result_files: ['ft-nodeai-tiny.gguf', 'ft-nodeai-tiny.lora.gguf', 'metrics.jsonl'] });
+  });
+
+  it('trains from a GGUF base file and writes the model under its output name', async () => {
+    const base = join(root, 'base.gguf');
+    await writeGgufModel(base, createTinyModel({ seed: 9, embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 }));
+    const s = spec('from-gguf', { baseModel: base, epochs: 1, outputName: 'mine' });
+    const r = await runLocalFineTune(s, {});
+    expect(r).toMatchObject({ status: 'succeeded', steps: 6, modelPath: join(s.jobDir, 'mine.gguf') });
+    const out = await readGgufModel(r.modelPath!);
+    expect(out.name).toBe('mine');
+    expect(out.config).toEqual((await readGgufModel(base)).config);
+    expect(job(s.jobDir)).toMatchObject({ model: base, fine_tuned_model: 'mine' });
   });
 
   it('fails with clear typed errors on bad inputs', async () => {
