@@ -34,6 +34,8 @@ export interface ModelRecord {
 export interface RegisterModelInput {
   job: Pick<JobRow, 'id' | 'base_model' | 'provider' | 'suffix'>;
   files: ModelFiles;
+  /** The model's name when the provider chose it (a remote `ft:` model); default fineTunedModelName. */
+  name?: string;
   trainingExamples?: number | null;
   epochs?: number | null;
   metrics?: Record<string, number> | null;
@@ -83,7 +85,7 @@ export class ModelRegistry {
   async register(input: RegisterModelInput, trx: Kysely<Database> | Transaction<Database> = this.db): Promise<ModelRecord> {
     const existing = await trx.selectFrom('models').selectAll().where('job_id', '=', input.job.id).executeTakeFirst();
     if (existing) return toModelRecord(existing);
-    const id = fineTunedModelName(input.job);
+    const id = input.name ?? fineTunedModelName(input.job);
     const now = Date.now();
     const row = {
       id,

@@ -30,6 +30,10 @@ export interface NewEvent {
   type?: 'message' | 'metrics';
   message: string;
   data?: Record<string, unknown> | null;
+  /** A caller-chosen ID (events mirrored from a remote provider, deduplicated by it); default a new one. */
+  id?: string;
+  /** Epoch ms; default now. */
+  createdAt?: number;
 }
 
 export interface CreateJobInput extends CreateJobRequest {
@@ -62,7 +66,7 @@ export function workerIdentity(): string {
   return `${hostname()}:${process.pid}:${newId('w').slice(2, 10)}`;
 }
 
-function holderIsDeadHere(lockedBy: string | null): boolean {
+export function holderIsDeadHere(lockedBy: string | null): boolean {
   if (!lockedBy) return true;
   const [host, pid] = lockedBy.split(':');
   if (host !== hostname()) return false;
@@ -245,10 +249,10 @@ export class JobQueue {
     for (let attempt = 0; ; attempt++) {
       const max = await this.db.selectFrom('job_events').select((eb) => eb.fn.max('seq').as('m')).where('job_id', '=', jobId).executeTakeFirst();
       const row = {
-        id: newId(idPrefix.jobEvent),
+        id: event.id ?? newId(idPrefix.jobEvent),
         job_id: jobId,
         seq: Number(max?.m ?? 0) + 1,
-        created_at: Date.now(),
+        created_at: event.createdAt ?? Date.now(),
         level: event.level ?? 'info',
         type: event.type ?? 'message',
         message: this.store.redactor.redact(event.message),
@@ -300,7 +304,8 @@ export class JobQueue {
    */
   async recoverInterrupted(): Promise<RecoveryReport> {
     const report: RecoveryReport = { requeued: [], failed: [], cancelled: [] };
-    const rows = await this.db.selectFrom('jobs').selectAll().where('status', '=', 'running').execute();
+    // Remote jobs train elsewhere: their tracker adopts them, there is no checkpoint here to resume.
+    const rows = await this.db.selectFrom('jobs').selectAll().where('status', '=', 'running').where('provider', '=', 'local').execute();
     const now = Date.now();
     for (const row of rows) {
       if (this.local.has(row.id)) continue;
@@ -428,7 +433,7 @@ export class JobQueue {
     result: {
       error?: { code: string; message: string; param?: string | null };
       trainedTokens?: number | null;
-      model?: { files: Record<string, string | undefined>; trainingExamples?: number | null; epochs?: number | null; metrics?: Record<string, number> | null };
+      model?: { files: Record<string, string | undefined>; name?: string; trainingExamples?: number | null; epochs?: number | null; metrics?: Record<string, number> | null };
     },
     lockedBy: string | null | undefined,
     fromStatuses: StoredJobStatus[] = ['running'],
@@ -454,7 +459,7 @@ export class JobQueue {
       if (Number(res.numUpdatedRows) === 0) return false;
       if (status === 'succeeded' && result.model) {
         const job = await trx.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirstOrThrow();
-        const model = await this.models.register({ job, files: result.model.files, trainingExamples: result.model.trainingExamples, epochs: result.model.epochs, metrics: result.model.metrics }, trx);
+        const model = await this.models.register({ job, files: result.model.files, ...(result.model.name ? { name: result.model.name } : {}), trainingExamples: result.model.trainingExamples, epochs: result.model.epochs, metrics: result.model.metrics }, trx);
         await trx.updateTable('jobs').set({ fine_tuned_model: model.id }).where('id', '=', jobId).execute();
       }
       return true;

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { defineNode } from '../engine/index.ts';
+import { remoteBaseUrl } from '../jobs/remote-tracker.ts';
+import { AnthropicChatProvider, findAnthropicKey } from '../providers/anthropic.ts';
+import { OpenAIChatProvider } from '../providers/openai.ts';
 import { findOpenAIKey } from '../providers/openai-key.ts';
-import type { ChatMessage } from '../providers/spec.ts';
+import type { ChatMessage, ChatProvider } from '../providers/spec.ts';
 import { nodeError, servicesOf } from './services.ts';
 
 const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
@@ -16,7 +19,12 @@ const config = z.object({
   temperature: z.number().min(0).max(2).default(0).describe('0 answers deterministically (greedy); higher values sample more freely.'),
   max_tokens: z.number().int().min(1).max(4096).default(128).describe('Longest reply, in tokens.'),
   seed: z.number().int().min(0).optional().describe('Makes sampling (temperature > 0) reproducible.'),
-  api_key: z.string().optional().describe('OpenAI only. Better: "nodeai secrets set OPENAI_API_KEY".'),
+  api_key: z.string().optional().describe('OpenAI or Anthropic key. Better: "nodeai secrets set OPENAI_API_KEY" (or ANTHROPIC_API_KEY), so the key never sits in the workflow.'),
+  base_url: z
+    .string()
+    .trim()
+    .optional()
+    .describe('OpenAI: any OpenAI-compatible server (another NodeAI "http://host:8787/v1", Azure "https://<resource>.openai.azure.com", vLLM, Ollama…); Anthropic: a proxy. Empty = the provider\'s own API, or where the fine-tuned model was trained.'),
 });
 
 export const chatNode = defineNode({
@@ -58,15 +66,37 @@ export const chatNode = defineNode({
 
     const messages = buildMessages(config.system_prompt, inputs, data, config.prompt);
 
-    if (config.provider === 'openai') {
-      await findOpenAIKey({ configKey: config.api_key, getSecret: (name) => ctx.secrets.get(name).catch(() => undefined) });
-      throw nodeError('provider_not_configured', 'OpenAI chat is not configured yet in this build. Use provider "local".');
-    }
-    if (config.provider === 'anthropic') {
-      throw nodeError('provider_not_configured', 'Anthropic chat is not configured yet in this build. Use provider "local".');
+    const services = servicesOf(ctx);
+    if (config.provider !== 'local') {
+      const getSecret = (name: string) => ctx.secrets.get(name).catch(() => undefined);
+      let baseURL = config.base_url || undefined;
+      let provider: ChatProvider;
+      const registered = fineTuned ? await services.models.find(model) : undefined;
+      if (registered) model = registered.id;
+      if (config.provider === 'openai') {
+        const apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret });
+        ctx.store.redactor.add(apiKey);
+        // A model NodeAI trained remotely is served where it was trained, unless base_url says otherwise.
+        if (!baseURL && registered?.job_id) baseURL = remoteBaseUrl(await services.jobs.getRow(registered.job_id).catch(() => ({ metadata_json: null }))) ?? undefined;
+        provider = new OpenAIChatProvider({ ...services.openai, apiKey, baseURL });
+      } else {
+        const apiKey = await findAnthropicKey({ configKey: config.api_key, getSecret });
+        ctx.store.redactor.add(apiKey);
+        provider = new AnthropicChatProvider({ apiKey, baseURL });
+      }
+      const result = await provider.chat({
+        model,
+        messages,
+        temperature: config.temperature,
+        max_tokens: config.max_tokens,
+        ...(config.seed !== undefined ? { seed: config.seed } : {}),
+        signal: ctx.signal,
+      });
+      if (registered) await services.models.recordUse(model);
+      ctx.logger.info(`${model} (${config.provider}) replied with ${result.usage.completion_tokens} tokens`);
+      return { data: result.text, reply: result.text, usage: result.usage, model, finish_reason: result.finish_reason };
     }
 
-    const services = servicesOf(ctx);
     if (fineTuned) {
       const found = await services.models.find(model);
       if (!found) throw nodeError('model_not_found', `Fine-tuned model ${JSON.stringify(model)} is not in the model registry. Run "nodeai models list" to see the models.`);

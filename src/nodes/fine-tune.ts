@@ -14,7 +14,9 @@ import {
 } from '../datasets/index.ts';
 import { defineNode } from '../engine/index.ts';
 import { AnthropicFineTuningUnsupportedError } from '../providers/anthropic.ts';
-import { findOpenAIKey, OpenAINotConfiguredError } from '../providers/openai-key.ts';
+import { BASE_URL_METADATA_KEY, jobKeySecretName } from '../jobs/remote-tracker.ts';
+import { findOpenAIKey, OPENAI_KEY_SECRET } from '../providers/openai-key.ts';
+import { OpenAIFineTuneProvider, resolveEndpoint } from '../providers/openai.ts';
 import { isValidFileId } from '../store/index.ts';
 import { renderChat, encodeRendered, type ChatMessage as TrainerMessage } from '../trainer/chat-format.ts';
 import { ByteLevelTokenizer } from '../trainer/tokenizer.ts';
@@ -44,6 +46,7 @@ const config = z.object({
   seed: z.number().int().min(0).optional().describe('Makes the split and the training reproducible.'),
   wait_for_completion: z.boolean().default(true).describe('Wait for training to finish and pass fine_tuned_model on; off: output the job_id at once.'),
   api_key: z.string().optional().describe('OpenAI only. Better: "nodeai secrets set OPENAI_API_KEY", so the key never sits in the workflow.'),
+  base_url: z.string().trim().optional().describe('OpenAI only: another OpenAI-compatible server, e.g. a NodeAI on a GPU box ("http://gpu-box:8787/v1", its API token as the key) or Azure OpenAI ("https://<resource>.openai.azure.com"). Empty = api.openai.com.'),
 });
 
 type FineTuneConfig = z.output<typeof config>;
@@ -68,13 +71,20 @@ export const fineTuneNode = defineNode({
   async run(ctx) {
     const { config, store } = ctx;
     if (config.provider === 'anthropic') throw new AnthropicFineTuningUnsupportedError();
-    if (config.provider === 'openai') {
-      await findOpenAIKey({ configKey: config.api_key, getSecret: (name) => ctx.secrets.get(name).catch(() => undefined) });
-      throw new OpenAINotConfiguredError();
+    const remote = config.provider === 'openai';
+    let apiKey: string | undefined;
+    if (remote) {
+      apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret: (name) => ctx.secrets.get(name).catch(() => undefined) });
+      store.redactor.add(apiKey);
+      resolveEndpoint(config.base_url);
     }
     const services = servicesOf(ctx);
-    const model = findModel(config.base_model);
-    if (!model || model.provider !== 'local') {
+    // A remote server may train models the catalogue does not know; they are checked as OpenAI's are.
+    const model = findModel(config.base_model) ?? (remote ? { ...findModel('gpt-4o-mini')!, id: config.base_model, aliases: [], trainingPricePer1M: 0 } : undefined);
+    if (remote && model?.newJobsEnd && !config.base_url && Date.now() >= Date.parse(model.newJobsEnd)) {
+      ctx.logger.warn(`OpenAI stopped accepting new fine-tuning jobs on ${model.newJobsEnd}; expect a refusal. Provider "local" trains on this machine.`);
+    }
+    if (!model || (!remote && model.provider !== 'local')) {
       const local = listModels().filter((m) => m.provider === 'local').map((m) => m.id);
       throw nodeError('unknown_model', `base_model ${JSON.stringify(config.base_model)} cannot be trained by the local provider. Use one of: ${local.join(', ')}.`);
     }
@@ -109,19 +119,43 @@ export const fineTuneNode = defineNode({
         const epochs = report.cost?.epochs ?? (typeof config.epochs === 'number' ? config.epochs : 3);
         for (const w of report.warnings.slice(0, 5)) ctx.logger.warn(`${w.line !== null ? `line ${w.line}: ` : ''}${w.message}`);
         const job = await services.jobs.create({
-          provider: 'local',
+          provider: config.provider,
           model: model.id,
           training_file: train.id,
           validation_file: validation?.id ?? null,
           hyperparameters: { n_epochs: config.epochs, batch_size: config.batch_size ?? 'auto', learning_rate_multiplier: config.learning_rate ?? 'auto' },
           suffix: config.model_name || null,
           seed: config.seed ?? null,
-          metadata: { run_id: ctx.runId, node_id: ctx.node.id },
+          metadata: { run_id: ctx.runId, node_id: ctx.node.id, ...(remote && config.base_url ? { [BASE_URL_METADATA_KEY]: config.base_url } : {}) },
         });
+        let status = job.status;
+        if (remote && job.status !== 'failed') {
+          // A key typed into the node is kept (encrypted) for the tracker while the job runs.
+          if (config.api_key?.trim()) await store.secrets.set(jobKeySecretName(job.id), apiKey!);
+          const client = new OpenAIFineTuneProvider({ ...services.openai, apiKey: apiKey!, baseURL: config.base_url });
+          await services.remoteJobs.start();
+          try {
+            const submitted = await services.remoteJobs.submit(
+              job.id,
+              client,
+              {
+                training: { path: await store.files.path(train.id), filename: `${ctx.node.id}-train.jsonl` },
+                validation: validation ? { path: await store.files.path(validation.id), filename: `${ctx.node.id}-validation.jsonl` } : null,
+              },
+              { signal: ctx.signal },
+            );
+            status = submitted.status;
+          } catch (err) {
+            const code = (err as { code?: string }).code ?? 'provider_error';
+            const fix = code === 'auth' ? ` The key came from ${config.api_key?.trim() ? 'the node\'s "api_key" setting' : `the vault or environment (${OPENAI_KEY_SECRET})`}.` : '';
+            throw nodeError(code, `Job ${job.id} could not start at OpenAI${config.base_url ? ` (${config.base_url})` : ''}: ${(err as Error).message}${fix}`);
+          }
+        }
         const outputs = {
           job_id: job.id,
-          status: job.status,
-          provider: 'local',
+          status,
+          provider: config.provider,
+          ...(remote && config.base_url ? { base_url: config.base_url } : {}),
           base_model: model.id,
           training_file_id: train.id,
           validation_file_id: validation?.id ?? null,
@@ -135,7 +169,7 @@ export const fineTuneNode = defineNode({
         ctx.logger.info(
           `Created job ${job.id}: ${outputs.training_examples} training / ${outputs.validation_examples} validation examples, ${epochs} epochs, ~${outputs.estimated_tokens} tokens, $${outputs.estimated_cost}`,
         );
-        ctx.emit({ message: `job ${job.id} queued`, progress: 0, data: { job_id: job.id } });
+        ctx.emit({ message: `job ${job.id} ${status}`, progress: 0, data: { job_id: job.id } });
         if (!config.wait_for_completion) return { ...outputs, data: outputs };
         return { wait: { kind: 'job' as const, jobId: job.id, state: outputs } };
       } catch (err) {

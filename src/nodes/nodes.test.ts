@@ -107,15 +107,18 @@ describeEachDialect('built-in nodes', (dialect) => {
 describe('Fine-Tune and loader errors', () => {
   let t: TestDb;
   let engine: Engine;
+  let services: NodeServices;
   const run = (wf: unknown) => engine.run(wf);
   const only = (config: Record<string, unknown>) => ({ name: 'x', nodes: [{ id: 'ft', type: 'finetune', config }], edges: [] });
 
   beforeEach(async () => {
     const { makeSqlite } = await import('./test-support.ts');
     t = await makeSqlite();
-    engine = new Engine({ store: t.store, registry: createNodeRegistry(), services: { nodeai: createNodeServices(t.store, { workflowDir: t.dataDir }) } });
+    services = createNodeServices(t.store, { workflowDir: t.dataDir, openai: { retry: { maxRetries: 1, initialDelayMs: 10 } } });
+    engine = new Engine({ store: t.store, registry: createNodeRegistry(), services: { nodeai: services } });
   });
   afterEach(async () => {
+    await services.remoteJobs.stop();
     engine.close();
     await t.cleanup();
     delete process.env.OPENAI_API_KEY;
@@ -156,15 +159,17 @@ describe('Fine-Tune and loader errors', () => {
     expect(r.error?.message).toMatch(/Anthropic offers no fine-tuning API.*Bedrock.*retired.*"local"/);
   });
 
-  it('openai without a key says where to add one; with a key, that it is not configured yet', async () => {
+  it('openai without a key says where to add one; with a key and an unreachable base_url, a clear connection error', async () => {
     delete process.env.OPENAI_API_KEY;
     const r = await run(only({ provider: 'openai' }));
     expect(r.error?.code).toBe('api_key_missing');
     expect(r.error?.message).toMatch(/OpenAI API key not found\. Add it in the node's "api_key" setting, or store it once with "nodeai secrets set OPENAI_API_KEY"/);
     await t.store.secrets.set('OPENAI_API_KEY', 'sk-test-123456');
-    const r2 = await run(only({ provider: 'openai' }));
-    expect(r2.error?.code).toBe('provider_not_configured');
-    expect(r2.error?.message).toContain('OpenAI provider is not configured yet');
+    // Port 9 (discard) has no listener on loopback: the connection is refused at once.
+    const r2 = await run(chain({ id: 'load', type: 'data_loader', config: { text: JSONL } }, { provider: 'openai', base_url: 'http://127.0.0.1:9/v1' }));
+    expect(r2.error?.code).toBe('connection_error');
+    expect(r2.error?.message).toMatch(/could not start at OpenAI \(http:\/\/127\.0\.0\.1:9\/v1\).*Lost the connection/);
+    expect((await services.jobs.list()).data[0]).toMatchObject({ status: 'failed', error: { code: 'connection_error' } });
     expect(JSON.stringify(await engine.getRun(r2.runId))).not.toContain('sk-test-123456');
   });
 

@@ -6,6 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineServices, NodeContext } from '../engine/index.ts';
 import { JobQueue, ModelRegistry } from '../jobs/index.ts';
+import { openAIConnector, RemoteJobTracker } from '../jobs/remote-tracker.ts';
+import type { OpenAIProviderOptions } from '../providers/openai.ts';
 import { LocalChatProvider, type LocalModelFiles } from '../providers/local.ts';
 import type { ChatProvider } from '../providers/spec.ts';
 import type { Store } from '../store/index.ts';
@@ -16,6 +18,10 @@ export interface NodeServices {
   jobs: JobQueue;
   models: ModelRegistry;
   localChat: ChatProvider;
+  /** Submits and follows jobs of remote providers (OpenAI and compatible); the application stops it on shutdown. */
+  remoteJobs: RemoteJobTracker;
+  /** Timeouts and retries for OpenAI clients the nodes build (tests shorten them). */
+  openai?: Partial<OpenAIProviderOptions>;
   /**
    * Where a File Loader's relative `path` is resolved (the CLI sets the workflow file's folder).
    * Unset on the server: there a node may not read the server's disk, only uploaded files.
@@ -42,7 +48,7 @@ export async function ensureTinyBaseModel(dataDir: string): Promise<string> {
   return path;
 }
 
-export function createNodeServices(store: Store, options: { jobs?: JobQueue; workflowDir?: string } = {}): NodeServices {
+export function createNodeServices(store: Store, options: { jobs?: JobQueue; workflowDir?: string; remoteJobs?: RemoteJobTracker; openai?: Partial<OpenAIProviderOptions> } = {}): NodeServices {
   const jobs = options.jobs ?? new JobQueue(store);
   const models = jobs.models;
   const resolve = async (name: string): Promise<LocalModelFiles | undefined> => {
@@ -53,7 +59,8 @@ export function createNodeServices(store: Store, options: { jobs?: JobQueue; wor
     if (found.files.adapter) return { model: await ensureTinyBaseModel(store.dataDir), lora: found.files.adapter };
     return undefined;
   };
-  return { jobs, models, localChat: new LocalChatProvider(resolve), ...(options.workflowDir ? { workflowDir: options.workflowDir } : {}) };
+  const remoteJobs = options.remoteJobs ?? new RemoteJobTracker(jobs, { connect: openAIConnector(jobs, { provider: options.openai }) });
+  return { jobs, models, localChat: new LocalChatProvider(resolve), remoteJobs, ...(options.openai ? { openai: options.openai } : {}), ...(options.workflowDir ? { workflowDir: options.workflowDir } : {}) };
 }
 
 /** The services, or a clear error naming what the application forgot to wire. */
