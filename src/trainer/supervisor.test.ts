@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readGgufModel, writeGgufModel } from './gguf-model.ts';
+import { disposeInference, generate } from './inference.ts';
 import type { LocalFineTuneEvent, LocalFineTuneSpec } from './supervised-job-types.ts';
 import { runLocalFineTune } from './supervisor.ts';
 import type { JobObject } from './supervisor-protocol.ts';
@@ -145,16 +146,23 @@ describe('runLocalFineTune', () => {
     expect(job(s.jobDir)).toMatchObject({ hyperparameters: { lora_rank: 4, lora_alpha: 4 }, result_files: ['ft-nodeai-tiny.gguf', 'ft-nodeai-tiny.lora.gguf', 'metrics.jsonl'] });
   });
 
-  it('trains from a GGUF base file and writes the model under its output name', async () => {
+  it('trains LoRA from a GGUF base file; the adapter loads onto that base in llama.cpp', async () => {
     const base = join(root, 'base.gguf');
     await writeGgufModel(base, createTinyModel({ seed: 9, embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 }));
-    const s = spec('from-gguf', { baseModel: base, epochs: 1, outputName: 'mine' });
+    const s = spec('from-gguf', { baseModel: base, epochs: 1, outputName: 'mine', loraRank: 2 });
     const r = await runLocalFineTune(s, {});
-    expect(r).toMatchObject({ status: 'succeeded', steps: 6, modelPath: join(s.jobDir, 'mine.gguf') });
+    expect(r).toMatchObject({ status: 'succeeded', steps: 6, modelPath: join(s.jobDir, 'mine.gguf'), adapterPath: join(s.jobDir, 'mine.lora.gguf') });
     const out = await readGgufModel(r.modelPath!);
     expect(out.name).toBe('mine');
     expect(out.config).toEqual((await readGgufModel(base)).config);
     expect(job(s.jobDir)).toMatchObject({ model: base, fine_tuned_model: 'mine' });
+    // The adapter loads onto its base in llama.cpp and generates.
+    try {
+      const g = await generate({ model: base, lora: r.adapterPath!, messages: [{ role: 'user', content: 'Question 1?' }], maxTokens: 3, threads: 1 });
+      expect(g.usage.completionTokens).toBeGreaterThan(0);
+    } finally {
+      await disposeInference();
+    }
   });
 
   it('fails with clear typed errors on bad inputs', async () => {
