@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { estimateCost, resolveEpochs, type CostEstimate, type Epochs } from './cost.ts';
-import { DuplicateFinder, exampleKey } from './dedupe.ts';
+import { DuplicateFinder } from './dedupe.ts';
 import { hints, issue, IssueCollector, NO_TRAINING_DATA, type DatasetIssue, type IssueCode } from './issues.ts';
 import type { ReadProgress } from './line-reader.ts';
 import { DEFAULT_MODEL, getModel, modelStatus, type ModelInfo } from './models.ts';
@@ -193,8 +193,7 @@ export async function checkDataset(source: DatasetSource, options: CheckOptions 
         messageCounts.push(dpo ? e.input.messages.length + 1 : e.messages.length);
         if (worker) validLines.add(line);
         else {
-          const key = dpo ? exampleKey(e.input.messages, [e.preferred_output, e.non_preferred_output]) : exampleKey(e.messages, e.tools);
-          const first = dupes.check(key, line);
+          const first = dpo ? dupes.checkExample(e.input.messages, [e.preferred_output, e.non_preferred_output], line) : dupes.checkExample(e.messages, e.tools, line);
           if (first !== null) sink(duplicateIssue(line, first));
         }
         if (tokenizer) {

@@ -1,68 +1,180 @@
-import { hash } from 'node:crypto';
 import type { ChatMessage } from './types.ts';
 
+// Two murmur3-style lanes with different multipliers and rotations, each fed two UTF-16 code
+// units per step: one pass over the text gives 64 bits. Hashed in JavaScript because node:crypto's
+// per-call overhead dominated on ~300-character examples (SHA-1 was the largest item of a large
+// `data check` profile), and because it lets an example be hashed field by field, without
+// concatenating a key string first (that string was most of the check's garbage). Not
+// cryptographic: a duplicate warning needs no resistance to crafted collisions.
+const A1 = 0xcc9e2d51;
+const A2 = 0x1b873593;
+const B1 = 0x85ebca77;
+const B2 = 0xc2b2ae3d;
+const SEED_A = 0x9747b28c;
+const SEED_B = 0x3c6ef372;
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+// Fields fed to the hash besides strings, so that the sequence of fields reads back one way only.
+const STRING_CONTENT = 1;
+const JSON_CONTENT = 2;
+const TOOL_CALLS = 3;
+const MESSAGE_END = 4;
+const EXTRA = 5;
+
 /**
- * Remembers examples by a 64-bit digest, not by content: open addressing over typed arrays, 12
- * bytes a slot, so a million examples take ~25 MB whatever their size. Two different examples
- * share a digest with odds of about n²/2⁶⁵ — negligible for a warning.
+ * Remembers examples by a 64-bit digest, not by content: open addressing over one typed array,
+ * 12 bytes a slot (digest and line side by side, one cache line per probe), so a million examples
+ * take 24 MB whatever their size. Two different examples share a digest with odds of about
+ * n²/2⁶⁵ — negligible for a warning.
  */
 export class DuplicateFinder {
-  private hi = new Uint32Array(1 << 12);
-  private lo = new Uint32Array(1 << 12);
-  private lines = new Uint32Array(1 << 12); // 0 marks an empty slot; line numbers start at 1
+  /** [hi, lo, line] per slot; line 0 marks an empty slot (line numbers start at 1). */
+  private slots = new Uint32Array(3 << 12);
+  private capacity = 1 << 12;
   private size = 0;
+  // The running hash: fields rather than a returned object, so hashing allocates nothing.
+  private a = 0;
+  private b = 0;
+  private words = 0;
 
-  /** Records `key` seen on `line`; returns the line of its first occurrence when seen before. */
+  /**
+   * Records an example seen on `line`; returns the line of its first occurrence when seen before.
+   * Examples are the same when their roles, contents and tool calls are, in order, and `extra`
+   * (tools, or a DPO line's two outputs) serializes the same with JSON.stringify; names, weights
+   * and other message keys are not compared.
+   */
+  checkExample(messages: ReadonlyArray<ChatMessage>, extra: unknown, line: number): number | null {
+    this.begin();
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      this.text(m.role);
+      const c = m.content;
+      if (typeof c === 'string') {
+        this.word(STRING_CONTENT);
+        this.text(c);
+      } else {
+        this.word(JSON_CONTENT);
+        this.text(JSON.stringify(c ?? null));
+      }
+      if (m.tool_calls) {
+        this.word(TOOL_CALLS);
+        this.text(JSON.stringify(m.tool_calls));
+      }
+      this.word(MESSAGE_END);
+    }
+    if (extra !== undefined) {
+      this.word(EXTRA);
+      this.text(JSON.stringify(extra));
+    }
+    return this.end(line);
+  }
+
+  /** As `checkExample`, for an identity already written as one string. */
   check(key: string, line: number): number | null {
-    const d = hash('sha1', key, 'buffer');
-    return this.checkDigest(d.readUInt32LE(0), d.readUInt32LE(4), line);
+    this.begin();
+    this.text(key);
+    return this.end(line);
   }
 
   /** As `check`, with the digest's two halves computed elsewhere (the line-digest worker). */
   checkDigest(h: number, l: number, line: number): number | null {
-    if ((this.size + 1) * 2 > this.lines.length) this.grow();
-    const mask = this.lines.length - 1;
+    if ((this.size + 1) * 4 > this.capacity * 3) this.grow();
+    const slots = this.slots;
+    const mask = this.capacity - 1;
+    h >>>= 0;
+    l >>>= 0;
     let i = l & mask;
     for (;;) {
-      const at = this.lines[i];
+      const at = slots[i * 3 + 2];
       if (at === 0) {
-        this.hi[i] = h;
-        this.lo[i] = l;
-        this.lines[i] = line;
+        slots[i * 3] = h;
+        slots[i * 3 + 1] = l;
+        slots[i * 3 + 2] = line;
         this.size++;
         return null;
       }
-      if (this.hi[i] === h && this.lo[i] === l) return at;
+      if (slots[i * 3] === h && slots[i * 3 + 1] === l) return at;
       i = (i + 1) & mask;
     }
   }
 
+  private begin(): void {
+    this.a = SEED_A;
+    this.b = SEED_B;
+    this.words = 0;
+  }
+
+  private end(line: number): number | null {
+    const a = fmix(this.a ^ this.words);
+    const b = fmix(this.b ^ Math.imul(this.words, 0x9e3779b1));
+    return this.checkDigest(a, b, line);
+  }
+
+  /** One 32-bit word into both lanes. */
+  private word(k: number): void {
+    let x = Math.imul(k, A1);
+    x = (x << 15) | (x >>> 17);
+    let a = this.a ^ Math.imul(x, A2);
+    a = (a << 13) | (a >>> 19);
+    this.a = (Math.imul(a, 5) + 0xe6546b64) | 0;
+    let y = Math.imul(k, B1);
+    y = (y << 13) | (y >>> 19);
+    let b = this.b ^ Math.imul(y, B2);
+    b = (b << 17) | (b >>> 15);
+    this.b = (Math.imul(b, 5) + 0x561ccd1b) | 0;
+    this.words++;
+  }
+
+  /** A string, two code units a word, then its length: ("ab", "c") and ("a", "bc") differ. */
+  private text(s: string): void {
+    let a = this.a;
+    let b = this.b;
+    const n = s.length;
+    let i = 0;
+    for (; i + 1 < n; i += 2) {
+      const k = s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16);
+      let x = Math.imul(k, A1);
+      x = (x << 15) | (x >>> 17);
+      a ^= Math.imul(x, A2);
+      a = (a << 13) | (a >>> 19);
+      a = (Math.imul(a, 5) + 0xe6546b64) | 0;
+      let y = Math.imul(k, B1);
+      y = (y << 13) | (y >>> 19);
+      b ^= Math.imul(y, B2);
+      b = (b << 17) | (b >>> 15);
+      b = (Math.imul(b, 5) + 0x561ccd1b) | 0;
+    }
+    this.a = a;
+    this.b = b;
+    this.words += i >>> 1;
+    // An odd last code unit, offset by one so that it never reads as "no last code unit" (0).
+    this.word(i < n ? s.charCodeAt(i) + 1 : 0);
+    this.word(n);
+  }
+
   private grow(): void {
-    const { hi, lo, lines } = this;
-    const n = lines.length * 2;
-    this.hi = new Uint32Array(n);
-    this.lo = new Uint32Array(n);
-    this.lines = new Uint32Array(n);
-    const mask = n - 1;
-    for (let j = 0; j < lines.length; j++) {
-      if (lines[j] === 0) continue;
-      let i = lo[j] & mask;
-      while (this.lines[i] !== 0) i = (i + 1) & mask;
-      this.hi[i] = hi[j];
-      this.lo[i] = lo[j];
-      this.lines[i] = lines[j];
+    const old = this.slots;
+    const oldCapacity = this.capacity;
+    this.capacity = oldCapacity * 2;
+    this.slots = new Uint32Array(this.capacity * 3);
+    const slots = this.slots;
+    const mask = this.capacity - 1;
+    for (let j = 0; j < oldCapacity; j++) {
+      const line = old[j * 3 + 2];
+      if (line === 0) continue;
+      const l = old[j * 3 + 1];
+      let i = l & mask;
+      while (slots[i * 3 + 2] !== 0) i = (i + 1) & mask;
+      slots[i * 3] = old[j * 3];
+      slots[i * 3 + 1] = l;
+      slots[i * 3 + 2] = line;
     }
   }
-}
-
-/** The text that identifies an example for duplicate detection: roles, contents and tool calls, in order. */
-export function exampleKey(messages: ReadonlyArray<ChatMessage>, extra?: unknown): string {
-  let key = '';
-  for (const m of messages) {
-    key += m.role + '\u0000' + (typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? null));
-    if (m.tool_calls) key += JSON.stringify(m.tool_calls);
-    key += '\u0001';
-  }
-  if (extra !== undefined) key += JSON.stringify(extra);
-  return key;
 }

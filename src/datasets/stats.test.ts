@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { DuplicateFinder, exampleKey } from './dedupe.ts';
 import { distribution, IntList } from './stats.ts';
 
 describe('distribution', () => {
@@ -19,26 +18,5 @@ describe('distribution', () => {
     expect(l.length).toBe(5000);
     expect(l.view()[4999]).toBe(4999);
     expect(distribution(l.view())?.median).toBe(2499.5);
-  });
-});
-
-describe('DuplicateFinder', () => {
-  it('returns the first line of a repeat and null for new examples', () => {
-    const d = new DuplicateFinder();
-    const a = exampleKey([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }]);
-    const b = exampleKey([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello!' }]);
-    expect(d.check(a, 3)).toBeNull();
-    expect(d.check(b, 4)).toBeNull();
-    expect(d.check(a, 9)).toBe(3);
-    // role boundaries matter: "user|hi" + "assistant|hello" is not "user|hiassistant…"
-    expect(exampleKey([{ role: 'user', content: 'ab' }])).not.toBe(exampleKey([{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }]));
-  });
-
-  it('keeps 300k digests across growth without false repeats', () => {
-    const d = new DuplicateFinder();
-    let repeats = 0;
-    for (let i = 1; i <= 300_000; i++) if (d.check(`example ${i}`, i) !== null) repeats++;
-    expect(repeats).toBe(0);
-    expect(d.check('example 123456', 999_999)).toBe(123456);
   });
 });

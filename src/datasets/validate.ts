@@ -90,58 +90,58 @@ function checkMessages(messages: unknown, line: number, prefix: string, sink: Is
   let started = false; // a non-system message has been seen
   let prevRole = '';
   let prevHadToolCalls = false;
+  // Hot loop (every message of every example): no closures in it, as tsx (esbuild keepNames) wraps
+  // each closure it creates in a name-setting defineProperty — ~20% of a large check in a CPU
+  // profile — and paths/messages are template strings built only in the branch that reports.
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i];
-    // Built only when an issue is reported: most messages have none.
-    let atCache = '';
-    const at = () => (atCache ||= `${prefix}[${i}]`);
     if (!isObject(m)) {
-      sink(issue('data_type', line, at(), `Message ${i} must be an object, found ${typeName(m)}`, 'Write each message as {"role": "...", "content": "..."}'));
+      sink(issue('data_type', line, `${prefix}[${i}]`, `Message ${i} must be an object, found ${typeName(m)}`, 'Write each message as {"role": "...", "content": "..."}'));
       ok = false;
       continue;
     }
     for (const key in m) {
       if (!MESSAGE_KEYS.has(key)) {
-        sink(issue('message_unrecognized_key', line, `${at()}.${key}`, `Message ${i} has an unrecognized key '${key}'`, 'Use only role, content, name, weight, tool_calls, tool_call_id and function_call; remove the others'));
+        sink(issue('message_unrecognized_key', line, `${prefix}[${i}].${key}`, `Message ${i} has an unrecognized key '${key}'`, 'Use only role, content, name, weight, tool_calls, tool_call_id and function_call; remove the others'));
         ok = false;
       }
     }
     const role = m.role;
     const hasCalls = m.tool_calls !== undefined || m.function_call !== undefined;
     if (role === undefined) {
-      sink(issue('message_missing_key', line, `${at()}.role`, `Message ${i} has no 'role'`, `Add "role": one of ${ROLE_LIST}`));
+      sink(issue('message_missing_key', line, `${prefix}[${i}].role`, `Message ${i} has no 'role'`, `Add "role": one of ${ROLE_LIST}`));
       ok = false;
     } else if (typeof role !== 'string' || !ROLES.has(role)) {
-      sink(issue('unrecognized_role', line, `${at()}.role`, `Message ${i} has an unrecognized role ${JSON.stringify(role)}`, `Use one of ${ROLE_LIST}`));
+      sink(issue('unrecognized_role', line, `${prefix}[${i}].role`, `Message ${i} has an unrecognized role ${JSON.stringify(role)}`, `Use one of ${ROLE_LIST}`));
       ok = false;
     }
     const content = m.content;
     if (content === undefined && !hasCalls) {
-      sink(issue('message_missing_key', line, `${at()}.content`, `Message ${i} has no 'content'`, 'Add "content" with the message text'));
+      sink(issue('message_missing_key', line, `${prefix}[${i}].content`, `Message ${i} has no 'content'`, 'Add "content" with the message text'));
       ok = false;
     } else if (typeof content === 'string') {
       if ((role === 'assistant' || role === 'user') && isBlankText(content)) {
-        sink(issue('empty_content', line, `${at()}.content`, `Message ${i} (${role}) has empty content`, 'Write the text of the message, or remove the message'));
+        sink(issue('empty_content', line, `${prefix}[${i}].content`, `Message ${i} (${role}) has empty content`, 'Write the text of the message, or remove the message'));
       }
     } else if (content === null || content === undefined) {
       if (!(role === 'assistant' && hasCalls)) {
-        sink(issue('missing_content', line, `${at()}.content`, `Message ${i} has null content`, 'Give the message text; only an assistant message with tool_calls may have null content'));
+        sink(issue('missing_content', line, `${prefix}[${i}].content`, `Message ${i} has null content`, 'Give the message text; only an assistant message with tool_calls may have null content'));
         ok = false;
       }
     } else if (!Array.isArray(content) || !checkContentParts(content)) {
-      sink(issue('missing_content', line, `${at()}.content`, `Message ${i} content must be text, found ${typeName(content)}`, 'Give content as a string, or as a list of {"type": "text", "text": "..."} parts'));
+      sink(issue('missing_content', line, `${prefix}[${i}].content`, `Message ${i} content must be text, found ${typeName(content)}`, 'Give content as a string, or as a list of {"type": "text", "text": "..."} parts'));
       ok = false;
     }
     if (m.name !== undefined && typeof m.name !== 'string') {
-      sink(issue('data_type', line, `${at()}.name`, `Message ${i} 'name' must be a string, found ${typeName(m.name)}`, 'Give name as a string or remove it'));
+      sink(issue('data_type', line, `${prefix}[${i}].name`, `Message ${i} 'name' must be a string, found ${typeName(m.name)}`, 'Give name as a string or remove it'));
       ok = false;
     }
     if (m.weight !== undefined) {
       if (role !== 'assistant') {
-        sink(issue('invalid_weight', line, `${at()}.weight`, `Message ${i} is a ${String(role)} message; only assistant messages may have a weight`, 'Remove "weight" from it'));
+        sink(issue('invalid_weight', line, `${prefix}[${i}].weight`, `Message ${i} is a ${String(role)} message; only assistant messages may have a weight`, 'Remove "weight" from it'));
         ok = false;
       } else if (m.weight !== 0 && m.weight !== 1) {
-        sink(issue('invalid_weight', line, `${at()}.weight`, `Message ${i} has weight ${JSON.stringify(m.weight)}; it must be 0 or 1`, 'Use 1 to train on the message, 0 to skip it'));
+        sink(issue('invalid_weight', line, `${prefix}[${i}].weight`, `Message ${i} has weight ${JSON.stringify(m.weight)}; it must be 0 or 1`, 'Use 1 to train on the message, 0 to skip it'));
         ok = false;
       }
     }
@@ -150,7 +150,7 @@ function checkMessages(messages: unknown, line: number, prefix: string, sink: Is
         issue(
           'invalid_tool_calls',
           line,
-          `${at()}.tool_calls`,
+          `${prefix}[${i}].tool_calls`,
           role !== 'assistant' ? `Message ${i} is a ${String(role)} message; only assistant messages may have tool_calls` : `Message ${i} has malformed tool_calls`,
           'Write tool_calls as [{"id": "...", "type": "function", "function": {"name": "...", "arguments": "{...}"}}] on an assistant message',
         ),
@@ -160,7 +160,7 @@ function checkMessages(messages: unknown, line: number, prefix: string, sink: Is
     if (role === 'system' || role === 'developer') {
       s.system = true;
       if (started) {
-        sink(issue('role_order', line, `${at()}.role`, `Message ${i} is a ${role} message after the conversation started`, 'Put system messages first, before any user or assistant message'));
+        sink(issue('role_order', line, `${prefix}[${i}].role`, `Message ${i} is a ${role} message after the conversation started`, 'Put system messages first, before any user or assistant message'));
         ok = false;
       }
     } else if (typeof role === 'string' && ROLES.has(role)) {
@@ -170,7 +170,7 @@ function checkMessages(messages: unknown, line: number, prefix: string, sink: Is
         s.assistant = true;
         if (m.weight !== 0) s.trainable = true;
       } else if (role === 'tool' && !(prevHadToolCalls || prevRole === 'tool')) {
-        sink(issue('role_order', line, `${at()}.role`, `Message ${i} is a tool result without an assistant tool call before it`, 'Put tool messages right after the assistant message whose tool_calls they answer'));
+        sink(issue('role_order', line, `${prefix}[${i}].role`, `Message ${i} is a tool result without an assistant tool call before it`, 'Put tool messages right after the assistant message whose tool_calls they answer'));
         ok = false;
       }
     }
