@@ -206,6 +206,8 @@ export async function run(args: string[]): Promise<number> {
     for (const id of recovered.failed) progress.line(`Job ${id} could not be resumed and was marked failed ("nodeai jobs show ${id}").`);
     await app.engine.recoverInterruptedRuns();
     worker.start();
+    // Remote (OpenAI-compatible) jobs of earlier runs are followed again from where they were.
+    await app.services.remoteJobs.start();
     // Runs whose job already ended while nobody was watching continue now.
     for (const r of await app.engine.resumeWaitingRuns((w) => app.jobs.outcome(w.jobId))) progress.line(`Finished earlier run ${r.runId}: ${r.status}`);
 
@@ -249,6 +251,7 @@ export async function run(args: string[]): Promise<number> {
     offEvents();
     offFinished();
     await worker.stop();
+    await app.services.remoteJobs.stop();
     await app.close();
   }
 }

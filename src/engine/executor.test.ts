@@ -153,6 +153,24 @@ describeEachDialect('engine', (dialect) => {
     await expect(second.resumeRun(waited.runId, { jobId: 'ftjob-abc', status: 'succeeded' })).rejects.toMatchObject({ code: 'run_not_waiting' });
   });
 
+  it('keeps a key typed into a node setting out of the stored workflow, yet gives it back to the resumed node', async () => {
+    t = await dialect.open();
+    const key = 'sk-typed-into-the-node-9xyz';
+    const flow = { name: 'keyed', nodes: [{ id: 'tune', type: 'test_wait_key', config: { job_id: 'ftjob-key', api_key: key } }], edges: [] };
+    const waited = await engine().run(flow);
+    expect(waited.status).toBe('waiting');
+    const row = await t.store.db.selectFrom('runs').select('workflow_json').where('id', '=', waited.runId).executeTakeFirstOrThrow();
+    expect(row.workflow_json).not.toContain(key);
+    expect(JSON.stringify((await engine().getRun(waited.runId)).workflow)).not.toContain(key);
+    await t.store.close();
+
+    const store2 = await t.reopen();
+    const [resumed] = await engine(store2).resumeWaitingRuns(async (w) => ({ jobId: w.jobId, status: 'succeeded' as const }));
+    expect(resumed.outputs.tune).toEqual({ data: `key ${key.length} chars, ends xyz` });
+    // The run-scoped copy in the vault goes once the run has ended.
+    await expect.poll(async () => (await store2.secrets.list()).map((s) => s.name)).toEqual([]);
+  });
+
   it('resumes by job ID with the job outputs as node outputs, and fails the run when the job failed', async () => {
     t = await dialect.open();
     const e = engine();

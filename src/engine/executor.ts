@@ -17,6 +17,8 @@ import {
 import type { NodeRegistry } from './registry.ts';
 import { assertValidWorkflow, validateWorkflow, type ExecutionPlan, type PlannedNode, type ValidationResult, type Workflow } from './workflow.ts';
 
+/** Marks a config value that lives in the vault for the duration of a run. */
+const SECRET_REF = '$secret:';
 export interface LogEntry {
   runId: string;
   nodeId: string;
@@ -155,6 +157,7 @@ export class Engine {
   async startRun(workflow: unknown, options: StartRunOptions = {}): Promise<{ runId: string; done: Promise<RunResult> }> {
     const plan = assertValidWorkflow(workflow, this.registry);
     const runId = options.runId ?? newId(idPrefix.run);
+    const snapshot = await this.sealSecretConfig(runId, plan.workflow);
     const now = Date.now();
     await this.db.transaction().execute(async (trx) => {
       await trx
@@ -163,7 +166,7 @@ export class Engine {
           id: runId,
           workflow_id: options.workflowId ?? null,
           workflow_name: plan.workflow.name,
-          workflow_json: JSON.stringify(this.store.redactor.redactValue(plan.workflow)),
+          workflow_json: JSON.stringify(this.store.redactor.redactValue(snapshot)),
           status: 'running',
           waiting_node_id: null,
           waiting_json: null,
@@ -367,12 +370,60 @@ export class Engine {
     this.heartbeat = undefined;
   }
 
+  // ---- secrets typed into node settings -------------------------------------------------------
+
+  /**
+   * Moves each secret config value (see NodeDefinition.secretConfig) into the vault under a
+   * run-scoped name and returns a copy of the workflow that holds only `$secret:<name>`, so the
+   * stored snapshot never contains the key while a resumed run (even after a restart) still has it.
+   */
+  private async sealSecretConfig(runId: string, workflow: Workflow): Promise<Workflow> {
+    const nodes = await Promise.all(
+      workflow.nodes.map(async (node, index) => {
+        const fields = this.registry.get(node.type)?.secretConfig ?? [];
+        const config = { ...(node.config as Record<string, unknown>) };
+        let changed = false;
+        for (const field of fields) {
+          const value = config[field];
+          if (typeof value !== 'string' || value.trim() === '' || value.startsWith(SECRET_REF)) continue;
+          const name = `run.${runId}.n${index}.${field}`;
+          await this.store.secrets.set(name, value);
+          this.store.redactor.add(value);
+          config[field] = SECRET_REF + name;
+          changed = true;
+        }
+        return changed ? { ...node, config } : node;
+      }),
+    );
+    return { ...workflow, nodes };
+  }
+
+  private async unsealSecretConfig(workflow: Workflow): Promise<Workflow> {
+    const nodes = await Promise.all(
+      workflow.nodes.map(async (node) => {
+        const config = { ...(node.config as Record<string, unknown>) };
+        for (const [field, value] of Object.entries(config)) {
+          if (typeof value === 'string' && value.startsWith(SECRET_REF)) {
+            config[field] = await this.store.secrets.get(value.slice(SECRET_REF.length)).catch(() => undefined);
+          }
+        }
+        return { ...node, config };
+      }),
+    );
+    return { ...workflow, nodes };
+  }
+
+  private async dropRunSecrets(runId: string): Promise<void> {
+    const prefix = `run.${runId}.`;
+    for (const s of await this.store.secrets.list()) if (s.name.startsWith(prefix)) await this.store.secrets.delete(s.name);
+  }
+
   // ---- execution ------------------------------------------------------------------------------
 
   private async continueRun(row: RunRow, job: JobOutcome, active: ActiveRun): Promise<RunResult> {
     const runId = row.id;
     try {
-      const validation = validateWorkflow(JSON.parse(row.workflow_json), this.registry);
+      const validation = validateWorkflow(await this.unsealSecretConfig(JSON.parse(row.workflow_json) as Workflow), this.registry);
       if (!validation.ok) {
         // E.g. a node type that existed when the run started is gone after an upgrade.
         const error = new EngineError('workflow_invalid', `Run ${runId} cannot resume: ${validation.issues.map((i) => i.message).join(' ')}`);
@@ -617,6 +668,8 @@ export class Engine {
       await db.updateTable('node_results').set({ status: 'skipped' }).where('run_id', '=', runId).where('status', '=', 'pending').execute();
     }
     const updated = Number(res.numUpdatedRows) > 0;
+    // Not awaited: `db` may be a transaction that holds SQLite's only connection.
+    if (updated) void this.dropRunSecrets(runId).catch(() => undefined);
     if (updated && status === 'succeeded') this.emit({ type: 'run.finished', runId, at: now, status });
     return updated;
   }

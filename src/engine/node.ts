@@ -88,6 +88,11 @@ export interface NodeDefinition<S extends z.ZodType = z.ZodType> {
   outputs: PortSpec[];
   /** Single source of the node's settings: validation, defaults, UI form and docs. */
   config: S;
+  /**
+   * Config fields that hold secrets (API keys typed into the node). The engine keeps their values
+   * in the vault for the run and stores only a reference in the run's workflow snapshot.
+   */
+  secretConfig?: readonly string[];
   run(ctx: NodeContext<z.output<S>>): Promise<NodeResult> | NodeResult;
   /**
    * Continues after the awaited job ended. Without it, a succeeded job's `outputs` become the

@@ -90,6 +90,20 @@ waitingNode.resume = ({ wait, job }) => {
   return { data: (wait.state as { input: unknown }).input, fine_tuned_model: job.outputs?.fine_tuned_model };
 };
 
+/** Waits on a job with an API key typed into its settings; on resume, says whether the key survived. */
+export const keyedWaitNode = defineNode({
+  type: 'test_wait_key',
+  name: 'Wait with a key',
+  category: 'test',
+  description: 'Waits durably with a secret in its settings.',
+  inputs: [{ name: 'data' }],
+  outputs: [{ name: 'data' }],
+  config: z.object({ job_id: z.string(), api_key: z.string().optional() }),
+  secretConfig: ['api_key'],
+  run: ({ config }) => ({ wait: { kind: 'job' as const, jobId: config.job_id } }),
+  resume: ({ config }) => ({ data: `key ${config.api_key?.length ?? 0} chars, ends ${config.api_key?.slice(-3)}` }),
+});
+
 /** Runs until cancelled (or `config.ms` passes), reporting progress. */
 export const slowNode = defineNode({
   type: 'test_slow',
@@ -128,7 +142,7 @@ export const secretNode = defineNode({
   },
 });
 
-export const testNodes = [constantNode, passThroughNode, countNode, mergeNode, failingNode, waitingNode, waitingDefaultNode, slowNode, secretNode];
+export const testNodes = [constantNode, passThroughNode, countNode, mergeNode, failingNode, waitingNode, waitingDefaultNode, keyedWaitNode, slowNode, secretNode];
 
 export function testRegistry(): NodeRegistry {
   return new NodeRegistry(testNodes);

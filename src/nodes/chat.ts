@@ -45,6 +45,7 @@ export const chatNode = defineNode({
     { name: 'model' },
   ],
   config,
+  secretConfig: ['api_key'],
   async run(ctx) {
     const { config, inputs } = ctx;
     const data = inputs.data;

@@ -68,6 +68,7 @@ export const fineTuneNode = defineNode({
     { name: 'metrics' },
   ],
   config,
+  secretConfig: ['api_key'],
   async run(ctx) {
     const { config, store } = ctx;
     if (config.provider === 'anthropic') throw new AnthropicFineTuningUnsupportedError();

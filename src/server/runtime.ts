@@ -41,6 +41,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       worker = new JobWorker(jobs, { onError, ...(typeof options.worker === 'object' ? options.worker : {}) });
       worker.start();
     }
+    // Remote (OpenAI-compatible) jobs are followed by polling; adopt those left unfinished.
+    await services.remoteJobs.start();
     return {
       store,
       engine,
@@ -50,6 +52,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       recovered: { requeuedJobs: report.requeued, failedJobs: report.failed, failedRuns },
       async close() {
         await worker?.stop();
+        await services.remoteJobs.stop();
         engine.close();
         await store.close();
       },
