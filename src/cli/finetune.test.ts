@@ -116,8 +116,10 @@ describe('nodeai finetune: bad input', () => {
     expect(err).toMatch(/--epochs must be a whole number ≥ 1 or 'auto', got 'many'/);
     expect(await main(['finetune', data, '--out', join(root, 'x'), '--provider', 'anthropic'])).toBe(1);
     expect(err).toMatch(/Anthropic offers no fine-tuning API/);
-    expect(await main(['finetune', data, '--out', join(root, 'x'), '--provider', 'openai'])).toBe(1);
-    expect(err).toMatch(/OpenAI provider is not configured yet/);
+    vi.stubEnv('OPENAI_API_KEY', '');
+    expect(await main(['finetune', data, '--out', join(root, 'x'), '--provider', 'openai', '--data-dir', join(root, 'empty-vault')])).toBe(1);
+    expect(err).toMatch(/Training failed: OpenAI API key not found\. Add it .*nodeai secrets set OPENAI_API_KEY/);
+    vi.unstubAllEnvs();
     expect(await main(['finetune', data, '--out', join(root, 'x'), '--base', join(root, 'missing.gguf')])).toBe(2);
     expect(err).toMatch(/--base .*missing\.gguf: no such GGUF file/);
     expect(await main(['finetune', join(root, 'no-such.jsonl'), '--out', join(root, 'x')])).toBe(2);
@@ -151,6 +153,40 @@ describe('nodeai finetune: bad input', () => {
     expect(await main(['finetune', data, '--out', join(root, 'c'), '--base', corrupt, '--threads', '1'])).toBe(1);
     expect(err).toMatch(/Training failed \(invalid_base_model\): Cannot train on .*corrupt\.gguf/);
     expect(JSON.parse(readFileSync(join(root, 'c', 'job.json'), 'utf8'))).toMatchObject({ status: 'failed', error: { code: 'invalid_base_model' } });
+  });
+});
+
+describe('nodeai finetune --provider openai (against a real NodeAI /v1 server)', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.unstubAllEnvs();
+  });
+
+  it('uploads the checked split, creates the job, follows it to succeeded and writes job.json', async () => {
+    const { startTestServer, TEST_TOKEN } = await import('../server/testing.ts');
+    const { JobQueue, JobWorker } = await import('../jobs/index.ts');
+    const { createNodeServices } = await import('../nodes/index.ts');
+    const t = await startTestServer({ wire: (store) => { const jobs = new JobQueue(store); return { jobs, chat: createNodeServices(store, { jobs }).localChat }; } });
+    const worker = new JobWorker(t.server.jobs!, { pollMs: 20, threads: 1 });
+    worker.start();
+    try {
+      let err = '';
+      vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+      vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (err += a.join(' ') + '\n'));
+      vi.stubEnv('OPENAI_API_KEY', TEST_TOKEN);
+      const data = join(root, 'remote.jsonl');
+      writeFileSync(data, QA.slice(0, 12).map(([q, a]) => line(q, a)).join('\n') + '\n');
+      const out = join(root, 'remote-out');
+      const code = await main(['finetune', data, '--out', out, '--provider', 'openai', '--base', 'nodeai-tiny', '--base-url', `${t.url}/v1`, '--epochs', '1', '--name', 'cli', '--data-dir', join(root, 'remote-vault')]);
+      expect(err).toMatch(/Created ftjob-/);
+      expect(code).toBe(0);
+      const job = JSON.parse(readFileSync(join(out, 'job.json'), 'utf8'));
+      expect(job).toMatchObject({ object: 'fine_tuning.job', status: 'succeeded', model: 'nodeai-tiny', fine_tuned_model: expect.stringMatching(/^ft:nodeai-tiny:cli:/) });
+      expect(job.validation_file).toMatch(/^file-/);
+    } finally {
+      await worker.stop();
+      await t.close();
+    }
   });
 });
 

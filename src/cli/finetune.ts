@@ -15,12 +15,16 @@ import {
   type DatasetReport,
 } from '../datasets/index.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
+import { describeRemoteError, runRemoteFineTune, type RemoteFineTuneOptions } from './finetune-remote.ts';
 import { UsageError } from './usage-error.ts';
+
+const OPENAI_DEFAULT_BASE = 'gpt-4o-mini-2024-07-18';
 
 const USAGE = `Usage:
   nodeai finetune FILE --out DIR [--provider local] [--base nodeai-tiny|PATH.gguf] [--epochs N|auto]
                   [--batch-size N|auto] [--learning-rate X|auto] [--lora-rank R] [--lora-alpha A]
                   [--validation-split X] [--seed S] [--threads N] [--name NAME] [--json]
+  nodeai finetune FILE --out DIR --provider openai [--base MODEL] [--base-url URL] [--name SUFFIX] ...
 
 Fine-tunes a model on FILE (chat JSONL, JSON array, CSV/TSV) on this machine. The file is checked
 first (errors are printed with their line numbers); DIR receives train.jsonl and validation.jsonl,
@@ -28,17 +32,22 @@ the model (NAME.gguf, and NAME.lora.gguf with --lora-rank), metrics.jsonl and jo
 Ctrl-C stops with a checkpoint in DIR; running the same command again resumes from it.
 
 Options:
-  --provider P          local (default). openai and anthropic explain what to do instead
-  --base B              nodeai-tiny (default, built in) or a Llama-family GGUF (F32/F16/BF16)
+  --provider P          local (default), openai (OpenAI, Azure OpenAI or any OpenAI-compatible
+                        server such as another NodeAI; key from the vault's OPENAI_API_KEY or
+                        the environment), anthropic (explains that it has no fine-tuning API)
+  --base B              nodeai-tiny (default, built in) or a Llama-family GGUF (F32/F16/BF16);
+                        with openai a model id (default ${OPENAI_DEFAULT_BASE})
+  --base-url URL        openai only: the server's /v1 URL (default OpenAI's)
   --epochs N|auto       passes over the data (default auto: 3, more for small sets)
   --batch-size N|auto   examples per step (default auto)
-  --learning-rate X     peak learning rate (default auto: 3e-3 for small models)
+  --learning-rate X     peak learning rate (default auto: 3e-3 for small models); with openai
+                        the learning-rate multiplier
   --lora-rank R         train a rank-R LoRA adapter instead of every weight (default 0: full)
   --lora-alpha A        LoRA scale numerator (default R)
   --validation-split X  share held out for validation, 0..1 (default ${DEFAULT_VALIDATION_SPLIT})
   --seed S              seed of the split, the initialization and the data order (default ${DEFAULT_SEED})
   --threads N           CPU threads (default: the idle cores)
-  --name NAME           file name of the model (default ft-<base>)
+  --name NAME           file name of the model (default ft-<base>); with openai the suffix
   --json                print the final job (job.json) as JSON on stdout
   --out DIR             output folder (created when missing)
 
@@ -48,8 +57,33 @@ const ANTHROPIC = `Anthropic offers no fine-tuning API: its only route, Claude 3
 Fine-tune locally instead (--provider local, the default), then chat with the result with 'nodeai chat';
 Anthropic models remain available for chat in workflows.`;
 
-const OPENAI = `The OpenAI provider is not configured yet for the command line. Fine-tune locally instead
-(--provider local, the default). Note that OpenAI refuses new fine-tuning jobs from 2027-01-06.`;
+
+async function runRemote(o: Omit<RemoteFineTuneOptions, 'log' | 'signal'> & { json: boolean }): Promise<number> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.on('SIGINT', onSigint);
+  try {
+    const job = await runRemoteFineTune({ ...o, signal: controller.signal, log: (line) => process.stderr.write(line + '\n') });
+    if (o.json) process.stdout.write(JSON.stringify(job) + '\n');
+    if (job.status === 'succeeded') {
+      (o.json ? (s: string) => process.stderr.write(s + '\n') : console.log)(`Done: ${job.fine_tuned_model} (${job.trained_tokens ?? 0} trained tokens); job.json is in ${o.out}`);
+      return 0;
+    }
+    if (job.status === 'cancelled') {
+      console.error(`Cancelled ${job.id}.`);
+      return 130;
+    }
+    console.error(`Training failed (${job.error?.code ?? 'failed'}): ${job.error?.message ?? 'the provider gave no reason'}`);
+    return 1;
+  } catch (e) {
+    const message = describeRemoteError(e);
+    if (message === null) throw e;
+    console.error(`Training failed: ${message}`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
 
 function num(name: string, raw: string | undefined, ok: (n: number) => boolean, expect: string): number | undefined {
   if (raw === undefined) return undefined;
@@ -164,6 +198,8 @@ export async function run(args: string[]): Promise<number> {
         seed: { type: 'string' },
         threads: { type: 'string' },
         name: { type: 'string' },
+        'base-url': { type: 'string' },
+        'data-dir': { type: 'string' },
         out: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -182,18 +218,16 @@ export async function run(args: string[]): Promise<number> {
     console.error(ANTHROPIC);
     return 1;
   }
-  if (provider === 'openai') {
-    console.error(OPENAI);
-    return 1;
-  }
-  if (provider !== 'local') throw new UsageError(`unknown provider '${provider}': use local (or openai, anthropic)`);
+  if (provider !== 'local' && provider !== 'openai') throw new UsageError(`unknown provider '${provider}': use local (or openai, anthropic)`);
+  if (v['base-url'] !== undefined && provider !== 'openai') throw new UsageError('--base-url is for --provider openai');
+  const remote = provider === 'openai';
   if (positionals.length !== 1) throw new UsageError(`${positionals.length ? 'takes one FILE' : 'needs a FILE'}\n\n${USAGE}`);
   if (!v.out) throw new UsageError(`needs --out DIR\n\n${USAGE}`);
   const file = positionals[0];
   const out = resolve(v.out);
-  const base = v.base ?? 'nodeai-tiny';
-  const basePath = base === 'nodeai-tiny' ? base : resolve(base);
-  if (basePath !== 'nodeai-tiny' && (!existsSync(basePath) || statSync(basePath).isDirectory())) {
+  const base = v.base ?? (remote ? OPENAI_DEFAULT_BASE : 'nodeai-tiny');
+  const basePath = base === 'nodeai-tiny' || remote ? base : resolve(base);
+  if (!remote && basePath !== 'nodeai-tiny' && (!existsSync(basePath) || statSync(basePath).isDirectory())) {
     throw new UsageError(`--base ${base}: no such GGUF file; use nodeai-tiny or the path of a .gguf model`);
   }
   const validationSplit = num('validation-split', v['validation-split'], (n) => n >= 0 && n < 1, 'a number from 0 to below 1') ?? DEFAULT_VALIDATION_SPLIT;
@@ -227,7 +261,8 @@ export async function run(args: string[]): Promise<number> {
         validationSplit,
         seed,
         // The trainer measures GGUF bases' tokens exactly; the byte count fits nodeai-tiny only.
-        countTokens: base === 'nodeai-tiny',
+        countTokens: base === 'nodeai-tiny' || remote,
+        ...(remote ? { model: base } : {}),
       })
     ).report;
   } catch (e) {
@@ -257,6 +292,25 @@ export async function run(args: string[]): Promise<number> {
     `Fine-tuning ${base} on ${report.split.train} example${report.split.train === 1 ? '' : 's'}` +
       `${report.split.validation ? ` (+${report.split.validation} for validation)` : ''} from ${file}; output in ${relative(process.cwd(), out) || '.'}\n`,
   );
+
+  if (remote) {
+    return runRemote({
+      out,
+      trainingFile: spec.trainingFile,
+      validationFile: spec.validationFile ?? null,
+      model: base,
+      ...(v['base-url'] ? { baseURL: v['base-url'] } : {}),
+      hyperparameters: {
+        ...(spec.epochs !== undefined ? { n_epochs: spec.epochs } : {}),
+        ...(spec.batchSize !== undefined ? { batch_size: spec.batchSize } : {}),
+        ...(spec.learningRate !== undefined ? { learning_rate_multiplier: spec.learningRate } : {}),
+      },
+      ...(v.seed !== undefined ? { seed } : {}),
+      ...(v.name ? { suffix: v.name } : {}),
+      ...(typeof v['data-dir'] === 'string' ? { dataDir: v['data-dir'] } : {}),
+      json: v.json === true,
+    });
+  }
 
   const progress = new Progress(err);
   const controller = new AbortController();

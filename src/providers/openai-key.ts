@@ -1,5 +1,4 @@
-// Finding the OpenAI API key, and the error a user meets while the OpenAI fine-tuning provider
-// is not wired in yet. Providers sit below the store, so the vault is reached through a getter.
+// Finding the OpenAI API key. Providers sit below the store, so the vault is reached through a getter.
 import { ProviderError } from './spec.ts';
 
 export const OPENAI_PROVIDER_ID = 'openai';
@@ -14,17 +13,6 @@ export class OpenAIKeyMissingError extends ProviderError {
       401,
     );
     this.name = 'OpenAIKeyMissingError';
-  }
-}
-
-export class OpenAINotConfiguredError extends ProviderError {
-  constructor() {
-    super(
-      'provider_not_configured',
-      'OpenAI provider is not configured yet: this build cannot start OpenAI fine-tuning jobs. Use provider "local" (the default) to train on this machine. (OpenAI also stops accepting new fine-tuning jobs on 2027-01-06.)',
-      OPENAI_PROVIDER_ID,
-    );
-    this.name = 'OpenAINotConfiguredError';
   }
 }
 
