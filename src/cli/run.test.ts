@@ -109,7 +109,7 @@ describe('nodeai run, end to end', () => {
     expect(JSON.parse((await nodeai(['models', 'list', '--json'], { dataDir })).stdout).data).toEqual([]);
   });
 
-  it('files and secrets commands, and a corrupt upload through a workflow', async () => {
+  it('files and secrets commands, and a corrupt upload through a workflow', { timeout: 180_000 }, async () => {
     const corrupt = join(root, 'corrupt.jsonl');
     writeFileSync(corrupt, JSONL.slice(0, 120) + '\n{"messages": [oops\n');
     const up = await nodeai(['files', 'upload', corrupt], { dataDir });
