@@ -15,6 +15,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { checkDataset } from '../src/datasets/check.ts';
 import { readLines } from '../src/datasets/line-reader.ts';
+import { CHUNK_BYTES } from '../src/datasets/source.ts';
 import { seededRandom } from '../src/datasets/split.ts';
 
 type Mode = 'floor' | 'readline' | 'check' | 'tokens';
@@ -90,7 +91,7 @@ async function child(mode: Mode, file: string): Promise<ChildResult> {
   let errors = 0;
   if (mode === 'floor') {
     const progress = { bytes: 0 };
-    for await (const batch of readLines(createReadStream(file, { highWaterMark: 1 << 20 }), { progress })) {
+    for await (const batch of readLines(createReadStream(file, { highWaterMark: CHUNK_BYTES }), { progress })) {
       for (const l of batch) if (l.text !== undefined) {
         JSON.parse(l.text);
         examples++;
@@ -98,7 +99,7 @@ async function child(mode: Mode, file: string): Promise<ChildResult> {
     }
     bytes = progress.bytes;
   } else if (mode === 'readline') {
-    const rl = createInterface({ input: createReadStream(file, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+    const rl = createInterface({ input: createReadStream(file, { highWaterMark: CHUNK_BYTES }), crlfDelay: Infinity });
     for await (const line of rl) {
       if (line) {
         JSON.parse(line);

@@ -42,7 +42,7 @@ export interface CheckOptions extends ReadOptions, SplitOptions {
    * thread (any format). Default 'inline'.
    */
   duplicateHashing?: 'worker' | 'inline';
-  /** Called after each chunk of the file (about 1 MB), for progress bars and heartbeats. */
+  /** Called after each chunk of the file (64 KiB when reading from disk), for progress bars and heartbeats. */
   onProgress?: (progress: { bytes: number; examples: number }) => void;
 }
 

@@ -59,6 +59,35 @@ describe('DuplicateFinder', () => {
     expect(same(chat(['user', '日本語']), chat(['user', '日本誤']))).toBe(false);
   });
 
+  it('finds exactly the repeated texts at every length, short (hashed in place) or long (hashed from a copy)', () => {
+    const d = new DuplicateFinder();
+    const seen = new Map<string, number>();
+    const words = 'Tap Forgot password on the login screen, Grüße 👋 — '.repeat(3);
+    let line = 0;
+    for (let round = 0; round < 2; round++) {
+      for (let n = 0; n <= 80; n++) {
+        for (const text of ['x'.repeat(n), words.slice(0, n), 'é'.repeat(n), 'x'.repeat(Math.max(0, n - 1)) + '\ud800']) {
+          line++;
+          expect(d.checkExample(chat(['user', text]), undefined, line)).toBe(seen.get(text) ?? null);
+          if (!seen.has(text)) seen.set(text, line);
+        }
+      }
+    }
+    // lone surrogates are compared as they are, not as the replacement character UTF-8 would write
+    expect(same(chat(['user', 'a'.repeat(40) + '\ud800']), chat(['user', 'a'.repeat(40) + '\udc00']))).toBe(false);
+    expect(same(chat(['user', 'a'.repeat(40) + '\ud800']), chat(['user', 'a'.repeat(40) + '\ufffd']))).toBe(false);
+  });
+
+  it('handles a text of several megabytes, then goes on with ordinary ones', () => {
+    const d = new DuplicateFinder();
+    const big = 'lorem ipsum '.repeat(400_000);
+    expect(d.checkExample(chat(['user', big]), undefined, 1)).toBeNull();
+    expect(d.checkExample(chat(['user', big.slice(0, -1) + '!']), undefined, 2)).toBeNull();
+    expect(d.checkExample(chat(['user', 'short one, then a long one: ' + 'z'.repeat(100)]), undefined, 3)).toBeNull();
+    expect(d.checkExample(chat(['user', big]), undefined, 4)).toBe(1);
+    expect(d.checkExample(chat(['user', 'short one, then a long one: ' + 'z'.repeat(100)]), undefined, 5)).toBe(3);
+  });
+
   it('keeps a million digests across growth without false repeats, and still finds every repeat', () => {
     const d = new DuplicateFinder();
     let repeats = 0;

@@ -1,15 +1,16 @@
 import type { ChatMessage } from './types.ts';
 
-// Two murmur3-style lanes with different multipliers and rotations, each fed two UTF-16 code
-// units per step: one pass over the text gives 64 bits. Hashed in JavaScript because node:crypto's
-// per-call overhead dominated on ~300-character examples (SHA-1 was the largest item of a large
-// `data check` profile), and because it lets an example be hashed field by field, without
-// concatenating a key string first (that string was most of the check's garbage). Not
+// A murmur3-style hash with a second state lane: each 32-bit word of input is mixed once
+// (murmur3's k-mix), then folded into two lanes with different rotations and multipliers, so one
+// pass gives 64 bits. Hashed in JavaScript because node:crypto's per-call overhead dominated on
+// ~300-character examples (SHA-1 was the largest item of a large `data check` profile), and
+// because it lets an example be hashed field by field, without concatenating a key string first
+// (that string was most of the check's garbage). A cheaper one-multiply-per-lane fold (FxHash
+// style) was tried and gave 30-40x the expected 32-bit collisions on near-identical texts. Not
 // cryptographic: a duplicate warning needs no resistance to crafted collisions.
-const A1 = 0xcc9e2d51;
-const A2 = 0x1b873593;
-const B1 = 0x85ebca77;
-const B2 = 0xc2b2ae3d;
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+const B = 0x27d4eb2f;
 const SEED_A = 0x9747b28c;
 const SEED_B = 0x3c6ef372;
 
@@ -27,6 +28,13 @@ const JSON_CONTENT = 2;
 const TOOL_CALLS = 3;
 const MESSAGE_END = 4;
 const EXTRA = 5;
+const ASCII_TEXT = 6;
+const UTF16_TEXT = 7;
+
+const SHORT = 32;
+const utf8 = new TextEncoder();
+const DEFAULT_SCRATCH = 64 * 1024;
+const MAX_KEPT_SCRATCH = 1024 * 1024;
 
 /**
  * Remembers examples by a 64-bit digest, not by content: open addressing over one typed array,
@@ -43,6 +51,8 @@ export class DuplicateFinder {
   private a = 0;
   private b = 0;
   private words = 0;
+  private scratch = Buffer.alloc(0);
+  private scratchWords = new Int32Array(0);
 
   /**
    * Records an example seen on `line`; returns the line of its first occurrence when seen before.
@@ -119,44 +129,78 @@ export class DuplicateFinder {
 
   /** One 32-bit word into both lanes. */
   private word(k: number): void {
-    let x = Math.imul(k, A1);
-    x = (x << 15) | (x >>> 17);
-    let a = this.a ^ Math.imul(x, A2);
-    a = (a << 13) | (a >>> 19);
-    this.a = (Math.imul(a, 5) + 0xe6546b64) | 0;
-    let y = Math.imul(k, B1);
-    y = (y << 13) | (y >>> 19);
-    let b = this.b ^ Math.imul(y, B2);
-    b = (b << 17) | (b >>> 15);
-    this.b = (Math.imul(b, 5) + 0x561ccd1b) | 0;
+    let x = Math.imul(k, C1);
+    x = Math.imul((x << 15) | (x >>> 17), C2);
+    const a = this.a ^ x;
+    this.a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+    const b = this.b ^ x;
+    this.b = (Math.imul((b << 17) | (b >>> 15), B) + 0x561ccd1b) | 0;
     this.words++;
   }
 
-  /** A string, two code units a word, then its length: ("ab", "c") and ("a", "bc") differ. */
+  /** A string, then its length: ("ab", "c") and ("a", "bc") differ. */
   private text(s: string): void {
+    const n = s.length;
+    if (n < SHORT) {
+      // Roles and short texts: the copy below costs more than it saves.
+      let a = this.a;
+      let b = this.b;
+      let i = 0;
+      for (; i + 1 < n; i += 2) {
+        const k = s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16);
+        let x = Math.imul(k, C1);
+        x = Math.imul((x << 15) | (x >>> 17), C2);
+        a ^= x;
+        a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+        b ^= x;
+        b = (Math.imul((b << 17) | (b >>> 15), B) + 0x561ccd1b) | 0;
+      }
+      this.a = a;
+      this.b = b;
+      this.words += i >>> 1;
+      // An odd last code unit, offset by one so that it never reads as "no last code unit" (0).
+      this.word(i < n ? s.charCodeAt(i) + 1 : 0);
+      this.word(n);
+      return;
+    }
+    // Longer texts are copied into a scratch buffer by one native call and read back four bytes
+    // a word: far fewer steps than charCodeAt by charCodeAt. ASCII (most text) is copied one byte
+    // a character, anything else as UTF-16 code units — both exact, so equal strings and only
+    // equal strings give equal words; the tag keeps the two apart.
+    if (n * 2 + 4 > this.scratch.length) this.setScratch(Math.max(n * 2 + 4, DEFAULT_SCRATCH));
+    const buf = this.scratch;
+    // UTF-8 of an ASCII string is one byte a character, and longer for anything else.
+    const r = utf8.encodeInto(s, buf);
+    const ascii = r.read === n && r.written === n;
+    const bytes = ascii ? n : buf.write(s, 0, n * 2, 'utf16le');
+    buf[bytes] = 0;
+    buf[bytes + 1] = 0;
+    buf[bytes + 2] = 0;
+    const w = this.scratchWords;
+    const nw = (bytes + 3) >>> 2;
     let a = this.a;
     let b = this.b;
-    const n = s.length;
-    let i = 0;
-    for (; i + 1 < n; i += 2) {
-      const k = s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16);
-      let x = Math.imul(k, A1);
-      x = (x << 15) | (x >>> 17);
-      a ^= Math.imul(x, A2);
-      a = (a << 13) | (a >>> 19);
-      a = (Math.imul(a, 5) + 0xe6546b64) | 0;
-      let y = Math.imul(k, B1);
-      y = (y << 13) | (y >>> 19);
-      b ^= Math.imul(y, B2);
-      b = (b << 17) | (b >>> 15);
-      b = (Math.imul(b, 5) + 0x561ccd1b) | 0;
+    for (let i = 0; i < nw; i++) {
+      const k = w[i];
+      let x = Math.imul(k, C1);
+      x = Math.imul((x << 15) | (x >>> 17), C2);
+      a ^= x;
+      a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+      b ^= x;
+      b = (Math.imul((b << 17) | (b >>> 15), B) + 0x561ccd1b) | 0;
     }
     this.a = a;
     this.b = b;
-    this.words += i >>> 1;
-    // An odd last code unit, offset by one so that it never reads as "no last code unit" (0).
-    this.word(i < n ? s.charCodeAt(i) + 1 : 0);
+    this.words += nw;
+    this.word(ascii ? ASCII_TEXT : UTF16_TEXT);
     this.word(n);
+    if (buf.length > MAX_KEPT_SCRATCH) this.setScratch(DEFAULT_SCRATCH);
+  }
+
+  private setScratch(bytes: number): void {
+    const ab = new ArrayBuffer((bytes + 7) & ~7);
+    this.scratch = Buffer.from(ab);
+    this.scratchWords = new Int32Array(ab);
   }
 
   private grow(): void {

@@ -41,4 +41,24 @@ describe('tokenizers', () => {
     // prompt (3 + 'user' + 4) with each answer (content + 'assistant' + 4)
     expect(countExampleTokens(byteTokenizer, dpo)).toEqual({ total: 11 + 17 + 11 + 15, assistant: 4 });
   });
+  it('encodes each text once, the roles once per tokenizer, and keeps the same counts', async () => {
+    const o200k = await openAITokenizer('o200k_base');
+    const seen: string[] = [];
+    const spy: Tokenizer = { name: 'spy', countTokens: (s) => (seen.push(s), o200k.countTokens(s)) };
+    const call = { id: 'c1', type: 'function' as const, function: { name: 'refund', arguments: '{"order":4821}' } };
+    const withCall = { messages: [...example.messages, { role: 'assistant' as const, content: null, tool_calls: [call] }, { role: 'tool' as const, content: 'ok', tool_call_id: 'c1' }] };
+    const counted = countExampleTokens(spy, withCall);
+    const calls = JSON.stringify([call]);
+    const sum = (...xs: string[]) => xs.reduce((n, x) => n + o200k.countTokens(x), 0);
+    expect(counted).toEqual({
+      total: 3 * 5 + sum('system', 'You are a helpful assistant.', 'user', 'Hello world', 'assistant', 'Hi there!', 'assistant', calls, 'tool', 'ok') + 3,
+      assistant: sum('Hi there!', calls),
+    });
+    expect(seen.filter((s) => s === 'Hi there!')).toHaveLength(1);
+    expect(seen.filter((s) => s === calls)).toHaveLength(1);
+    expect(seen.filter((s) => s === 'assistant')).toHaveLength(1);
+    seen.length = 0;
+    countExampleTokens(spy, withCall);
+    expect(seen).not.toContain('assistant');
+  });
 });

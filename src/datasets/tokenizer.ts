@@ -1,4 +1,4 @@
-import { contentText, isPreferenceExample, type ChatExample, type ChatMessage, type Example } from './types.ts';
+import { contentText, isPreferenceExample, type ChatExample, type Example } from './types.ts';
 
 /**
  * Counts tokens the way a model sees them. The OpenAI encodings come from gpt-tokenizer; a local
@@ -69,29 +69,33 @@ export interface ExampleTokens {
   assistant: number;
 }
 
-function messageTokens(t: Tokenizer, f: ChatFormat, m: ChatMessage): number {
-  let n = f.perMessage;
-  if (f.countRole) n += t.countTokens(m.role);
-  const text = contentText(m.content);
-  if (text) n += t.countTokens(text);
-  if (m.name) n += f.perName + t.countTokens(m.name);
-  if (m.tool_calls) n += t.countTokens(JSON.stringify(m.tool_calls));
-  if (m.function_call) n += t.countTokens(JSON.stringify(m.function_call));
-  return n;
-}
+// Roles are a handful of words counted once per message: remember each one's count per tokenizer.
+const roleCounts = new WeakMap<Tokenizer, Map<string, number>>();
 
 function chatTokens(t: Tokenizer, e: ChatExample): ExampleTokens {
   const f = t.chatFormat ?? openAIChatFormat;
   const exact = t.countChat;
+  let roles = roleCounts.get(t);
+  if (!roles) roleCounts.set(t, (roles = new Map()));
   let total = 0;
   let assistant = 0;
   for (const m of e.messages) {
-    if (!exact) total += messageTokens(t, f, m);
-    if (m.role === 'assistant') {
-      const text = contentText(m.content);
-      if (text) assistant += t.countTokens(text);
-      if (m.tool_calls) assistant += t.countTokens(JSON.stringify(m.tool_calls));
+    const isAssistant = m.role === 'assistant';
+    if (exact && !isAssistant) continue;
+    // An assistant message's text counts in both figures: encode it once, not once per figure.
+    const text = contentText(m.content);
+    const textTokens = text ? t.countTokens(text) : 0;
+    const callTokens = m.tool_calls ? t.countTokens(JSON.stringify(m.tool_calls)) : 0;
+    if (isAssistant) assistant += textTokens + callTokens;
+    if (exact) continue;
+    total += f.perMessage + textTokens + callTokens;
+    if (f.countRole) {
+      let r = roles.get(m.role);
+      if (r === undefined) roles.set(m.role, (r = t.countTokens(m.role)));
+      total += r;
     }
+    if (m.name) total += f.perName + t.countTokens(m.name);
+    if (m.function_call) total += t.countTokens(JSON.stringify(m.function_call));
   }
   if (exact) return { total: exact.call(t, e), assistant };
   if (e.tools) total += t.countTokens(JSON.stringify(e.tools));
