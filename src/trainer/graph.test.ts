@@ -126,6 +126,52 @@ describe('Llama graph', () => {
     });
   }
 
+  for (const [label, over, lora] of [
+    ['full fine-tuning, untied', { headCount: 4, headCountKv: 4, tiedEmbeddings: false }, false],
+    ['LoRA, grouped-query, tied head', { headCount: 4, headCountKv: 2, tiedEmbeddings: true }, true],
+  ] as const) {
+    it(`the mul_mat backward gives ggml's out_prod gradients: ${label}`, () => {
+      const config = testConfig({ vocabSize: 40, embeddingLength: 32, feedForwardLength: 48, blockCount: 2, ...over });
+      const model = randomModel(config, 4);
+      const spec = lora
+        ? { rank: 4, alpha: 8, targets: loraTargetTensors(config, ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down']) }
+        : undefined;
+      const grads = (plainAutodiff: boolean) => {
+        const graph = new LlamaGraph({ config, batch: 2, seqLen: 8, threads: 1, lora: spec, plainAutodiff });
+        try {
+          const rng = new Rng(9);
+          for (const [name, t] of graph.weights) graph.f32(t).set(model.tensors.get(name)!.data);
+          // Non-zero B as well as A, so every adapter gradient is non-trivial.
+          for (const t of graph.loraTensors.values()) graph.f32(t).forEach((_, i, a) => (a[i] = rng.normal() * 0.1));
+          const tok = graph.i32(graph.tokens);
+          const lab = graph.f32(graph.labels);
+          const mask = graph.f32(graph.mask);
+          for (let i = 0; i < tok.length; i++) {
+            tok[i] = rng.int(config.vocabSize);
+            mask[i] = i % 3 === 0 ? 0 : 1;
+            if (mask[i]) lab[i * config.vocabSize + rng.int(config.vocabSize)] = 1;
+          }
+          graph.setLossGradScale(1);
+          graph.runTrain();
+          return new Map(graph.trainables.map((t) => [t.name, graph.f32(t.gradAcc).slice()]));
+        } finally {
+          graph.dispose();
+        }
+      };
+      const ref = grads(true);
+      const got = grads(false);
+      expect([...got.keys()]).toEqual([...ref.keys()]);
+      for (const [name, r] of ref) {
+        const gv = got.get(name)!;
+        const scale = Math.max(...r.map(Math.abs));
+        expect(scale, name).toBeGreaterThan(0);
+        let worst = 0;
+        for (let i = 0; i < r.length; i++) worst = Math.max(worst, Math.abs(gv[i] - r[i]));
+        expect(worst / scale, name).toBeLessThan(1e-4);
+      }
+    });
+  }
+
   it('rejects configs it cannot express with UNSUPPORTED_CONFIG', () => {
     const bad = [
       testConfig({ headCount: 3 }),

@@ -51,6 +51,11 @@ export interface LlamaGraphOptions {
   /** With LoRA only the adapters are trainable; without, every model tensor is. */
   lora?: GraphLoraSpec;
   threads: number;
+  /**
+   * Keep ggml's own backward (out_prod) instead of rewriting it into mul_mat; slower, and only
+   * there so tests can check the rewritten gradients against ggml's.
+   */
+  plainAutodiff?: boolean;
 }
 
 /** Trainable tensor plus its optimizer state. */
@@ -125,6 +130,7 @@ export class LlamaGraph {
   readonly seqLen: number;
   readonly threads: number;
   readonly lora?: GraphLoraSpec;
+  private readonly plainAutodiff: boolean;
   /** Base model tensors (frozen under LoRA). */
   readonly weights = new Map<string, GgmlTensor>();
   /** LoRA tensors by adapter tensor name (`X.weight.lora_a` / `.lora_b`). */
@@ -150,6 +156,9 @@ export class LlamaGraph {
   private evalGraph!: GgmlGraph;
   private trainGraph: GgmlGraph | null = null;
   private optGraph: GgmlGraph | null = null;
+  /** Copies frozen weights into their transposed layout; run once before the first training pass. */
+  private prepGraph: GgmlGraph | null = null;
+  private prepared = false;
   private plans = new Map<GgmlGraph, CPlan>();
   private lossGrad: GgmlTensor | null = null;
 
@@ -182,11 +191,12 @@ export class LlamaGraph {
     this.seqLen = opts.seqLen;
     this.threads = Math.max(1, Math.floor(opts.threads));
     this.lora = opts.lora;
+    this.plainAutodiff = opts.plainAutodiff ?? false;
 
     // Pass 1 only measures: a no_alloc context records every tensor, so the real context can be
     // sized exactly (views own no data) instead of guessing a large arena.
     const graphSize = GRAPH_SIZE_BASE + GRAPH_SIZE_PER_LAYER * opts.config.blockCount * (opts.lora ? 2 : 1);
-    const metaBytes = 3 * this.g.graphOverheadCustom(graphSize, true) + 200_000 * this.g.tensorOverhead();
+    const metaBytes = 6 * this.g.graphOverheadCustom(graphSize, true) + 200_000 * this.g.tensorOverhead();
     const probe = this.g.init(metaBytes, true);
     if (!probe) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init failed (out of memory?)');
     let dataBytes = 0;
@@ -211,7 +221,7 @@ export class LlamaGraph {
     this.define(ctx, graphSize, true);
 
     let work = 0;
-    for (const gr of [this.evalGraph, this.trainGraph, this.optGraph]) {
+    for (const gr of [this.evalGraph, this.trainGraph, this.optGraph, this.prepGraph]) {
       if (!gr) continue;
       const plan = this.g.graphPlan(gr, this.threads);
       this.plans.set(gr, plan);
@@ -337,8 +347,10 @@ export class LlamaGraph {
       accFor.set(p.name, acc);
     }
     g.buildBackwardExpand(ctx, train, accs);
-    this.trainGraph = train;
     this.lossGrad = g.graphGetGradAcc(train, this.loss);
+    this.trainGraph = this.plainAutodiff
+      ? train
+      : this.backwardAsMulMat(ctx, train, graphSize, new Set(paramList.map((p) => g.address(p.tensor))));
 
     this.optParamsDecay = g.newTensor1d(ctx, GGML_TYPE_F32, 7);
     this.optParamsNoDecay = g.newTensor1d(ctx, GGML_TYPE_F32, 7);
@@ -367,6 +379,62 @@ export class LlamaGraph {
     }
   }
 
+  /**
+   * ggml's autodiff writes both gradients of every mul_mat as ggml_out_prod, a rank-1-update loop
+   * that runs several times slower than the blocked mul_mat kernel and, for the input gradient,
+   * reads the weight across rows. out_prod(a, b)[i, j] = Σ_k a[i, k]·b[j, k] is mul_mat(aᵀ, bᵀ) with
+   * contiguous transposes, so each out_prod node is turned into that mul_mat in place. A transpose
+   * view of a contiguous tensor (the upstream gradient, usually) is used as its source directly; a
+   * frozen weight's transpose is a constant, copied once by the prep graph instead of every step.
+   * Returns a graph holding the rewritten nodes in their original order, the new copies before
+   * their users.
+   */
+  private backwardAsMulMat(ctx: GgmlContext, train: GgmlGraph, graphSize: number, params: Set<bigint>): GgmlGraph {
+    const g = this.g;
+    const frozen = new Set<bigint>();
+    for (const w of this.weights.values()) if (!params.has(g.address(w))) frozen.add(g.address(w));
+    const n = g.graphNNodes(train);
+    let outProds = 0;
+    for (let i = 0; i < n; i++) if (g.op(g.graphNode(train, i)) === g.ops.OUT_PROD) outProds++;
+    const prep = g.newGraphCustom(ctx, Math.max(64, 2 * this.weights.size + 8), false);
+    const out = g.newGraphCustom(ctx, graphSize + 4 * outProds, false);
+    const transposed = new Map<bigint, GgmlTensor>();
+    let nFrozen = 0;
+    const T = (v: GgmlTensor): GgmlTensor => {
+      if (g.op(v) === g.ops.TRANSPOSE) {
+        const s = g.src(v, 0)!;
+        if (g.isContiguous(s)) return s;
+      }
+      const key = g.address(v);
+      let t = transposed.get(key);
+      if (t) return t;
+      if (!frozen.has(key)) {
+        const [n0, n1, , n3] = g.shape(v);
+        // ggml_cont of a transpose copies element by element through a memcpy call (dup_bytes);
+        // ggml_concat with an empty second part writes the same contiguous result with plain
+        // loads and stores, several times faster.
+        t = n3 === 1
+          ? g.concat(ctx, g.transpose(ctx, v), g.view3d(ctx, v, n1, n0, 0, n1 * 4, n1 * n0 * 4, 0), 2)
+          : g.cont(ctx, g.transpose(ctx, v));
+        transposed.set(key, t);
+      } else {
+        const [n0, n1] = g.shape(v);
+        t = g.newTensor2d(ctx, GGML_TYPE_F32, n1, n0);
+        g.buildForwardExpand(prep, g.cpy(ctx, g.transpose(ctx, v), t));
+        transposed.set(key, t);
+        nFrozen++;
+      }
+      return t;
+    };
+    for (let i = 0; i < n; i++) {
+      const node = g.graphNode(train, i);
+      if (g.op(node) === g.ops.OUT_PROD) g.rewriteAsMulMat(node, T(g.src(node, 0)!), T(g.src(node, 1)!));
+      g.buildForwardExpand(out, node);
+    }
+    this.prepGraph = nFrozen > 0 ? prep : null;
+    return out;
+  }
+
   f32(t: GgmlTensor): Float32Array {
     this.assertLive();
     return this.g.f32(t);
@@ -392,6 +460,10 @@ export class LlamaGraph {
 
   /** Forward + backward; gradients add into the accumulators. */
   runTrain(): void {
+    // Frozen base weights are written once, after construction and before the first step
+    // (train.ts), and never change afterwards, so their transposes are copied once here.
+    if (!this.prepared && this.prepGraph) this.compute(this.prepGraph);
+    this.prepared = true;
     this.compute(this.trainGraph!);
   }
 

@@ -24,6 +24,7 @@ export type NativePtr = { readonly __brand: 'void*' };
 // enum ggml_type (ggml.h)
 export const GGML_TYPE_F32 = 0;
 export const GGML_TYPE_F16 = 1;
+export const GGML_TYPE_BF16 = 30;
 export const GGML_TYPE_I32 = 26;
 // #define GGML_ROPE_TYPE_NORMAL 0 — what llama.cpp applies to LLM_ARCH_LLAMA
 export const GGML_ROPE_TYPE_NORMAL = 0;
@@ -124,6 +125,22 @@ export interface GgmlApi {
     freqBase: number, freqScale: number, extFactor: number, attnFactor: number, betaFast: number, betaSlow: number,
   ): T;
   argmax(ctx: C, a: T): T;
+  transpose(ctx: C, a: T): T;
+  concat(ctx: C, a: T, b: T, dim: number): T;
+  view3d(ctx: C, a: T, ne0: number, ne1: number, ne2: number, nb1: number, nb2: number, offset: number): T;
+  cpy(ctx: C, a: T, b: T): T;
+  isContiguous(t: T): boolean;
+  /** enum ggml_op values looked up by name at load (ggml_op_name), so a renumbering cannot go unnoticed. */
+  readonly ops: { NONE: number; MUL_MAT: number; OUT_PROD: number; TRANSPOSE: number };
+  /** The node's op (enum ggml_op). */
+  op(t: T): number;
+  /** src[i] of a node, or null. */
+  src(t: T, i: number): T | null;
+  /**
+   * Turns an existing node into `ggml_mul_mat(a, b)` in place (op and sources only). Only valid when
+   * the node is an F32, contiguous tensor of exactly the mul_mat result's shape and has no op params.
+   */
+  rewriteAsMulMat(node: T, a: T, b: T): void;
   crossEntropyLoss(ctx: C, logits: T, labels: T): T;
   optStepAdamw(ctx: C, a: T, grad: T, m: T, v: T, params: T): T;
   dupTensor(ctx: C, t: T): T;
@@ -253,6 +270,12 @@ export function loadGgml(): GgmlApi {
         'float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow)',
     ),
     argmax: b('void *ggml_argmax(void *ctx, void *a)'),
+    transpose: b('void *ggml_transpose(void *ctx, void *a)'),
+    concat: b('void *ggml_concat(void *ctx, void *a, void *b, int dim)'),
+    view_3d: b('void *ggml_view_3d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2, size_t nb1, size_t nb2, size_t offset)'),
+    cpy: b('void *ggml_cpy(void *ctx, void *a, void *b)'),
+    is_contiguous: b('bool ggml_is_contiguous(void *tensor)'),
+    op_name: b('const char *ggml_op_name(int op)'),
     cross_entropy_loss: b('void *ggml_cross_entropy_loss(void *ctx, void *a, void *b)'),
     opt_step_adamw: b('void *ggml_opt_step_adamw(void *ctx, void *a, void *grad, void *m, void *v, void *adamw_params)'),
     dup_tensor: b('void *ggml_dup_tensor(void *ctx, void *src)'),
@@ -281,6 +304,15 @@ export function loadGgml(): GgmlApi {
   }
   const neOffset = koffi.offsetof(tensorStruct, 'ne');
   const viewSrcOffset = koffi.offsetof(tensorStruct, 'view_src');
+  const opOffset = koffi.offsetof(tensorStruct, 'op');
+  const srcOffset = koffi.offsetof(tensorStruct, 'src');
+  const ptrSize = koffi.sizeof('void *');
+  const opCode = (name: string): number => {
+    // GGML_OP_COUNT is below 128 in every ggml release; ggml_op_name indexes a table, so stay inside it.
+    for (let i = 0; i < 100; i++) if (f.op_name(i) === name) return i;
+    throw new TrainerError('GGML_LOAD_FAILED', `ggml has no op named ${name}: the installed ggml is not the version these bindings were written for.`);
+  };
+  const ops = { NONE: opCode('NONE'), MUL_MAT: opCode('MUL_MAT'), OUT_PROD: opCode('OUT_PROD'), TRANSPOSE: opCode('TRANSPOSE') };
 
   const n = (v: number | bigint) => Number(v);
   const api: GgmlApi = {
@@ -325,6 +357,19 @@ export function loadGgml(): GgmlApi {
     ropeExt: (ctx, a, pos, ff, nDims, mode, nCtxOrig, fb, fs, ef, af, bf, bs) =>
       f.rope_ext(ctx, a, pos, ff, nDims, mode, nCtxOrig, fb, fs, ef, af, bf, bs),
     argmax: (ctx, a) => f.argmax(ctx, a),
+    transpose: (ctx, a) => f.transpose(ctx, a),
+    concat: (ctx, a, bb, dim) => f.concat(ctx, a, bb, dim),
+    view3d: (ctx, a, ne0, ne1, ne2, nb1, nb2, offset) => f.view_3d(ctx, a, ne0, ne1, ne2, nb1, nb2, offset),
+    cpy: (ctx, a, bb) => f.cpy(ctx, a, bb),
+    isContiguous: (t) => f.is_contiguous(t),
+    ops,
+    op: (t) => koffi.decode(t, opOffset, 'int') as number,
+    src: (t, i) => koffi.decode(t, srcOffset + i * ptrSize, 'void *') as T | null,
+    rewriteAsMulMat: (node, a, bb) => {
+      koffi.encode(node, opOffset, 'int', ops.MUL_MAT);
+      koffi.encode(node, srcOffset, 'void *', a);
+      koffi.encode(node, srcOffset + ptrSize, 'void *', bb);
+    },
     crossEntropyLoss: (ctx, logits, labels) => f.cross_entropy_loss(ctx, logits, labels),
     optStepAdamw: (ctx, a, grad, m, v, p) => f.opt_step_adamw(ctx, a, grad, m, v, p),
     dupTensor: (ctx, t) => f.dup_tensor(ctx, t),
