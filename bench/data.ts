@@ -4,7 +4,8 @@
 //                   is shown beside it for reference)
 //   (b) check     — `checkDataset` without token counts
 //   (c) + tokens  — `checkDataset` with gpt-4o-mini's o200k_base token counts
-// Targets (issue #2): (b) ≥ 60% of (a)'s MB/s; peak RSS < 300 MB in all three.
+// Targets (issue #2): (b) ≥ 60% of (a)'s MB/s; peak RSS < 300 MB in all three. "CPU vs (a)" is
+// (a)'s CPU seconds over the row's: on a machine shared with other work it moves less than wall time.
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -22,6 +23,8 @@ type Mode = 'floor' | 'readline' | 'check' | 'tokens';
 interface ChildResult {
   mode: Mode;
   seconds: number;
+  /** User + system CPU of the child (all its threads): steadier than wall time on a shared machine. */
+  cpuSeconds: number;
   bytes: number;
   examples: number;
   tokens: number | null;
@@ -85,6 +88,7 @@ async function generate(path: string, targetBytes: number): Promise<{ bytes: num
 
 async function child(mode: Mode, file: string): Promise<ChildResult> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   let bytes = 0;
   let examples = 0;
   let tokens: number | null = null;
@@ -115,7 +119,8 @@ async function child(mode: Mode, file: string): Promise<ChildResult> {
     errors = r.error_count;
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { mode, seconds, bytes, examples, tokens, errors, maxRssMB: process.resourceUsage().maxRSS / 1024 };
+  const cpu = process.cpuUsage(c0);
+  return { mode, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, bytes, examples, tokens, errors, maxRssMB: process.resourceUsage().maxRSS / 1024 };
 }
 
 function runChild(mode: Mode, file: string): Promise<ChildResult> {
@@ -165,6 +170,7 @@ async function main() {
         examples_per_s: Math.round(r.examples / r.seconds),
         tokens_per_s: r.tokens === null ? null : Math.round(r.tokens / r.seconds),
         vs_floor: Number((mbps(r) / mbps(floor)).toFixed(2)),
+        cpu_vs_floor: Number((floor.cpuSeconds / r.cpuSeconds).toFixed(2)),
       })),
     };
     if (json) {
@@ -172,8 +178,18 @@ async function main() {
       return;
     }
     const label: Record<Mode, string> = { floor: '(a) floor: lines + JSON.parse', readline: '    node:readline + JSON.parse', check: '(b) data check, no tokens', tokens: '(c) data check + o200k tokens' };
-    const rows = summary.results.map((r) => [label[r.mode], r.seconds.toFixed(1), r.mb_per_s.toFixed(1), r.examples_per_s.toLocaleString('en-US'), r.tokens_per_s === null ? '–' : r.tokens_per_s.toLocaleString('en-US'), `${Math.round(r.vs_floor * 100)}%`, r.maxRssMB.toFixed(0)]);
-    const head = ['', 's', 'MB/s', 'examples/s', 'tokens/s', 'vs (a)', 'peak RSS MB'];
+    const rows = summary.results.map((r) => [
+      label[r.mode],
+      r.seconds.toFixed(1),
+      r.cpuSeconds.toFixed(1),
+      r.mb_per_s.toFixed(1),
+      r.examples_per_s.toLocaleString('en-US'),
+      r.tokens_per_s === null ? '–' : r.tokens_per_s.toLocaleString('en-US'),
+      `${Math.round(r.vs_floor * 100)}%`,
+      `${Math.round(r.cpu_vs_floor * 100)}%`,
+      r.maxRssMB.toFixed(0),
+    ]);
+    const head = ['', 's', 'CPU s', 'MB/s', 'examples/s', 'tokens/s', 'vs (a)', 'CPU vs (a)', 'peak RSS MB'];
     const w = head.map((_, c) => Math.max(head[c].length, ...rows.map((r) => r[c].length)));
     for (const r of [head, ...rows]) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(w[c]) : cell.padStart(w[c]))).join('  '));
     console.log(`\n${summary.cpu}, ${summary.cores} cores, Node ${summary.node}, ${summary.date.slice(0, 10)}`);

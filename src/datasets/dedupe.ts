@@ -13,6 +13,8 @@ const C2 = 0x1b873593;
 const B = 0x27d4eb2f;
 const SEED_A = 0x9747b28c;
 const SEED_B = 0x3c6ef372;
+const SEED_C = 0x7f4a7c15;
+const SEED_D = 0x6a09e667;
 
 function fmix(h: number): number {
   h ^= h >>> 16;
@@ -50,6 +52,8 @@ export class DuplicateFinder {
   // The running hash: fields rather than a returned object, so hashing allocates nothing.
   private a = 0;
   private b = 0;
+  private c = 0;
+  private d = 0;
   private words = 0;
   private scratch = Buffer.alloc(0);
   private scratchWords = new Int32Array(0);
@@ -118,12 +122,14 @@ export class DuplicateFinder {
   private begin(): void {
     this.a = SEED_A;
     this.b = SEED_B;
+    this.c = SEED_C;
+    this.d = SEED_D;
     this.words = 0;
   }
 
   private end(line: number): number | null {
-    const a = fmix(this.a ^ this.words);
-    const b = fmix(this.b ^ Math.imul(this.words, 0x9e3779b1));
+    const a = fmix(this.a ^ this.words ^ Math.imul(fmix(this.c), 0x2c1b3c6d));
+    const b = fmix(this.b ^ Math.imul(this.words, 0x9e3779b1) ^ Math.imul(fmix(this.d), 0x297a2d39));
     return this.checkDigest(a, b, line);
   }
 
@@ -178,11 +184,29 @@ export class DuplicateFinder {
     buf[bytes + 2] = 0;
     const w = this.scratchWords;
     const nw = (bytes + 3) >>> 2;
+    // Odd words go to a second pair of lanes (c, d), folded in at the end: two independent
+    // multiply chains keep the CPU busy where one chain waits on each multiply's latency.
     let a = this.a;
     let b = this.b;
-    for (let i = 0; i < nw; i++) {
-      const k = w[i];
-      let x = Math.imul(k, C1);
+    let c = this.c;
+    let d = this.d;
+    let i = 0;
+    for (; i + 1 < nw; i += 2) {
+      let x = Math.imul(w[i], C1);
+      x = Math.imul((x << 15) | (x >>> 17), C2);
+      let y = Math.imul(w[i + 1], C1);
+      y = Math.imul((y << 15) | (y >>> 17), C2);
+      a ^= x;
+      a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+      b ^= x;
+      b = (Math.imul((b << 17) | (b >>> 15), B) + 0x561ccd1b) | 0;
+      c ^= y;
+      c = (Math.imul((c << 13) | (c >>> 19), 5) + 0xe6546b64) | 0;
+      d ^= y;
+      d = (Math.imul((d << 17) | (d >>> 15), B) + 0x561ccd1b) | 0;
+    }
+    if (i < nw) {
+      let x = Math.imul(w[i], C1);
       x = Math.imul((x << 15) | (x >>> 17), C2);
       a ^= x;
       a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
@@ -191,6 +215,8 @@ export class DuplicateFinder {
     }
     this.a = a;
     this.b = b;
+    this.c = c;
+    this.d = d;
     this.words += nw;
     this.word(ascii ? ASCII_TEXT : UTF16_TEXT);
     this.word(n);
