@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineNode } from '../engine/index.ts';
+import { defineNode, type NodeContext } from '../engine/index.ts';
 import { remoteBaseUrl } from '../jobs/remote-tracker.ts';
 import { AnthropicChatProvider, findAnthropicKey } from '../providers/anthropic.ts';
 import { OpenAIChatProvider } from '../providers/openai.ts';
@@ -26,6 +26,7 @@ const config = z.object({
     .optional()
     .describe('OpenAI: any OpenAI-compatible server (another NodeAI "http://host:8787/v1", Azure "https://<resource>.openai.azure.com", vLLM, Ollama…); Anthropic: a proxy. Empty = the provider\'s own API, or where the fine-tuned model was trained.'),
 });
+type ChatConfig = z.output<typeof config>;
 
 export const chatNode = defineNode({
   type: 'chat',
@@ -68,42 +69,14 @@ export const chatNode = defineNode({
     const messages = buildMessages(config.system_prompt, inputs, data, config.prompt);
 
     const services = servicesOf(ctx);
-    if (config.provider !== 'local') {
-      const getSecret = (name: string) => ctx.secrets.get(name).catch(() => undefined);
-      let baseURL = config.base_url || undefined;
-      let provider: ChatProvider;
-      const registered = fineTuned ? await services.models.find(model) : undefined;
-      if (registered) model = registered.id;
-      if (config.provider === 'openai') {
-        const apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret });
-        ctx.store.redactor.add(apiKey);
-        // A model NodeAI trained remotely is served where it was trained, unless base_url says otherwise.
-        if (!baseURL && registered?.job_id) baseURL = remoteBaseUrl(await services.jobs.getRow(registered.job_id).catch(() => ({ metadata_json: null }))) ?? undefined;
-        provider = new OpenAIChatProvider({ ...services.openai, apiKey, baseURL });
-      } else {
-        const apiKey = await findAnthropicKey({ configKey: config.api_key, getSecret });
-        ctx.store.redactor.add(apiKey);
-        provider = new AnthropicChatProvider({ apiKey, baseURL });
-      }
-      const result = await provider.chat({
-        model,
-        messages,
-        temperature: config.temperature,
-        max_tokens: config.max_tokens,
-        ...(config.seed !== undefined ? { seed: config.seed } : {}),
-        signal: ctx.signal,
-      });
-      if (registered) await services.models.recordUse(model);
-      ctx.logger.info(`${model} (${config.provider}) replied with ${result.usage.completion_tokens} tokens`);
-      return { data: result.text, reply: result.text, usage: result.usage, model, finish_reason: result.finish_reason };
+    const registered = fineTuned ? await services.models.find(model) : undefined;
+    // A remote server may know fine-tuned models this registry never saw; the local one cannot.
+    if (fineTuned && !registered && config.provider === 'local') {
+      throw nodeError('model_not_found', `Fine-tuned model ${JSON.stringify(model)} is not in the model registry. Run "nodeai models list" to see the models.`);
     }
-
-    if (fineTuned) {
-      const found = await services.models.find(model);
-      if (!found) throw nodeError('model_not_found', `Fine-tuned model ${JSON.stringify(model)} is not in the model registry. Run "nodeai models list" to see the models.`);
-      model = found.id;
-    }
-    const result = await services.localChat.chat({
+    if (registered) model = registered.id;
+    const provider = config.provider === 'local' ? services.localChat : await remoteProvider(ctx, config, registered?.job_id ?? null);
+    const result = await provider.chat({
       model,
       messages,
       temperature: config.temperature,
@@ -111,11 +84,27 @@ export const chatNode = defineNode({
       ...(config.seed !== undefined ? { seed: config.seed } : {}),
       signal: ctx.signal,
     });
-    if (fineTuned) await services.models.recordUse(model);
-    ctx.logger.info(`${model} replied with ${result.usage.completion_tokens} tokens`);
+    if (registered) await services.models.recordUse(model);
+    ctx.logger.info(`${model}${config.provider === 'local' ? '' : ` (${config.provider})`} replied with ${result.usage.completion_tokens} tokens`);
     return { data: result.text, reply: result.text, usage: result.usage, model, finish_reason: result.finish_reason };
   },
 });
+
+async function remoteProvider(ctx: NodeContext<ChatConfig>, config: ChatConfig, jobId: string | null): Promise<ChatProvider> {
+  const services = servicesOf(ctx);
+  const getSecret = (name: string) => ctx.secrets.get(name).catch(() => undefined);
+  let baseURL = config.base_url || undefined;
+  if (config.provider === 'openai') {
+    const apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret });
+    ctx.store.redactor.add(apiKey);
+    // A model NodeAI trained remotely is served where it was trained, unless base_url says otherwise.
+    if (!baseURL && jobId) baseURL = remoteBaseUrl(await services.jobs.getRow(jobId).catch(() => ({ metadata_json: null }))) ?? undefined;
+    return new OpenAIChatProvider({ ...services.openai, apiKey, baseURL });
+  }
+  const apiKey = await findAnthropicKey({ configKey: config.api_key, getSecret });
+  ctx.store.redactor.add(apiKey);
+  return new AnthropicChatProvider({ apiKey, baseURL });
+}
 
 function buildMessages(system: string | undefined, inputs: Record<string, unknown>, data: unknown, configPrompt: string | undefined): ChatMessage[] {
   let conversation: ChatMessage[] | undefined;
