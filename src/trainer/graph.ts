@@ -286,7 +286,9 @@ export class LlamaGraph {
       const y = g.mulMat(ctx, this.weights.get(name)!, x);
       const ad = adapters.get(name);
       if (!ad) return y;
-      return g.add(ctx, y, g.scale(ctx, g.mulMat(ctx, ad.b, g.mulMat(ctx, ad.a, x)), loraScale));
+      // Scaling the rank-r intermediate instead of the [n_out, N] product gives the same values
+      // (exactly, for the usual power-of-two alpha/rank) at a fraction of the memory and work.
+      return g.add(ctx, y, g.mulMat(ctx, ad.b, g.scale(ctx, g.mulMat(ctx, ad.a, x), loraScale)));
     };
     const norm = (x: GgmlTensor, w: string) => g.mul(ctx, g.rmsNorm(ctx, x, c.rmsNormEps), this.weights.get(w)!);
     const rope = (x: GgmlTensor) =>
@@ -380,14 +382,18 @@ export class LlamaGraph {
   }
 
   /**
-   * ggml's autodiff writes both gradients of every mul_mat as ggml_out_prod, a rank-1-update loop
-   * that runs several times slower than the blocked mul_mat kernel and, for the input gradient,
-   * reads the weight across rows. out_prod(a, b)[i, j] = Σ_k a[i, k]·b[j, k] is mul_mat(aᵀ, bᵀ) with
-   * contiguous transposes, so each out_prod node is turned into that mul_mat in place. A transpose
-   * view of a contiguous tensor (the upstream gradient, usually) is used as its source directly; a
-   * frozen weight's transpose is a constant, copied once by the prep graph instead of every step.
-   * Returns a graph holding the rewritten nodes in their original order, the new copies before
-   * their users.
+   * ggml's autodiff writes both gradients of every mul_mat as ggml_out_prod, a loop of axpy
+   * updates along dst rows: fine when those rows are long, several times slower than the blocked
+   * mul_mat kernel otherwise, and hopeless for rows of LoRA-rank length. out_prod(a, b)[i, j] =
+   * Σ_k a[i, k]·b[j, k], so each out_prod node is rewritten in place into the cheapest of
+   *   mul_mat(aᵀ, bᵀ)          (contiguous transposes; free for a transpose view of a contiguous
+   *                             tensor, and a frozen weight's transpose is copied once by the prep
+   *                             graph instead of every step),
+   *   out_prod(a, b)           (kept: rows of length a.ne0), or
+   *   cont(out_prod(b, a)ᵀ)    (rows of length b.ne0, plus a copy of the small result),
+   * by a rough cost model (measured on AVX-512: tinyBLAS ~40 flop/ns when K is a multiple of 16,
+   * out_prod ~12 flop/ns on long rows, ~1 ns per transposed element). Returns a graph holding the
+   * nodes in their original order, any new node before its first user.
    */
   private backwardAsMulMat(ctx: GgmlContext, train: GgmlGraph, graphSize: number, params: Set<bigint>): GgmlGraph {
     const g = this.g;
@@ -400,14 +406,18 @@ export class LlamaGraph {
     const out = g.newGraphCustom(ctx, graphSize + 4 * outProds, false);
     const transposed = new Map<bigint, GgmlTensor>();
     let nFrozen = 0;
+    const freeSource = (v: GgmlTensor): GgmlTensor | null => {
+      if (g.op(v) === g.ops.TRANSPOSE && g.isContiguous(g.src(v, 0)!)) return g.src(v, 0)!;
+      return transposed.get(g.address(v)) ?? null;
+    };
+    const nel = (v: GgmlTensor) => g.shape(v).reduce((x, y) => x * y, 1);
+    // Cost of having vᵀ contiguous: nothing when free or frozen (copied once), else one copy.
+    const transposeCost = (v: GgmlTensor) => (freeSource(v) || frozen.has(g.address(v)) ? 0 : nel(v));
     const T = (v: GgmlTensor): GgmlTensor => {
-      if (g.op(v) === g.ops.TRANSPOSE) {
-        const s = g.src(v, 0)!;
-        if (g.isContiguous(s)) return s;
-      }
+      const free = freeSource(v);
+      if (free) return free;
       const key = g.address(v);
-      let t = transposed.get(key);
-      if (t) return t;
+      let t: GgmlTensor;
       if (!frozen.has(key)) {
         const [n0, n1, , n3] = g.shape(v);
         // ggml_cont of a transpose copies element by element through a memcpy call (dup_bytes);
@@ -416,19 +426,33 @@ export class LlamaGraph {
         t = n3 === 1
           ? g.concat(ctx, g.transpose(ctx, v), g.view3d(ctx, v, n1, n0, 0, n1 * 4, n1 * n0 * 4, 0), 2)
           : g.cont(ctx, g.transpose(ctx, v));
-        transposed.set(key, t);
       } else {
         const [n0, n1] = g.shape(v);
         t = g.newTensor2d(ctx, GGML_TYPE_F32, n1, n0);
         g.buildForwardExpand(prep, g.cpy(ctx, g.transpose(ctx, v), t));
-        transposed.set(key, t);
         nFrozen++;
       }
+      transposed.set(key, t);
       return t;
     };
+    const axpyRate = (len: number) => (len >= 64 ? 12 : len >= 16 ? 6 : 1.5);
     for (let i = 0; i < n; i++) {
       const node = g.graphNode(train, i);
-      if (g.op(node) === g.ops.OUT_PROD) g.rewriteAsMulMat(node, T(g.src(node, 0)!), T(g.src(node, 1)!));
+      if (g.op(node) === g.ops.OUT_PROD) {
+        const a = g.src(node, 0)!;
+        const b = g.src(node, 1)!;
+        const [M, K, a2, a3] = g.shape(a);
+        const [N, , b2, b3] = g.shape(b);
+        const flops = 2 * M * N * K * b2 * b3;
+        const viaMulMat = flops / (K % 16 === 0 ? 40 : 4) + transposeCost(a) + transposeCost(b);
+        const kept = flops / axpyRate(M);
+        const swapped =
+          a2 === b2 && a3 === b3 && g.strides(b)[0] === 4 && g.strides(b)[0] <= g.strides(b)[1]
+            ? flops / axpyRate(N) + 3 * M * N * b2 * b3
+            : Infinity;
+        if (viaMulMat <= kept && viaMulMat <= swapped) g.rewriteAsMulMat(node, T(a), T(b));
+        else if (swapped < kept) g.rewriteAsCont(node, g.transpose(ctx, g.outProd(ctx, b, a)));
+      }
       g.buildForwardExpand(out, node);
     }
     this.prepGraph = nFrozen > 0 ? prep : null;

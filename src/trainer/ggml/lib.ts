@@ -126,12 +126,13 @@ export interface GgmlApi {
   ): T;
   argmax(ctx: C, a: T): T;
   transpose(ctx: C, a: T): T;
+  outProd(ctx: C, a: T, b: T): T;
   concat(ctx: C, a: T, b: T, dim: number): T;
   view3d(ctx: C, a: T, ne0: number, ne1: number, ne2: number, nb1: number, nb2: number, offset: number): T;
   cpy(ctx: C, a: T, b: T): T;
   isContiguous(t: T): boolean;
   /** enum ggml_op values looked up by name at load (ggml_op_name), so a renumbering cannot go unnoticed. */
-  readonly ops: { NONE: number; MUL_MAT: number; OUT_PROD: number; TRANSPOSE: number };
+  readonly ops: { NONE: number; MUL_MAT: number; OUT_PROD: number; TRANSPOSE: number; CONT: number };
   /** The node's op (enum ggml_op). */
   op(t: T): number;
   /** src[i] of a node, or null. */
@@ -141,6 +142,10 @@ export interface GgmlApi {
    * the node is an F32, contiguous tensor of exactly the mul_mat result's shape and has no op params.
    */
   rewriteAsMulMat(node: T, a: T, b: T): void;
+  /** Same for `ggml_cont(a)`: a must have the node's shape. */
+  rewriteAsCont(node: T, a: T): void;
+  /** Byte strides (nb[0..3]) of a tensor. */
+  strides(t: T): [number, number, number, number];
   crossEntropyLoss(ctx: C, logits: T, labels: T): T;
   optStepAdamw(ctx: C, a: T, grad: T, m: T, v: T, params: T): T;
   dupTensor(ctx: C, t: T): T;
@@ -271,6 +276,7 @@ export function loadGgml(): GgmlApi {
     ),
     argmax: b('void *ggml_argmax(void *ctx, void *a)'),
     transpose: b('void *ggml_transpose(void *ctx, void *a)'),
+    out_prod: b('void *ggml_out_prod(void *ctx, void *a, void *b)'),
     concat: b('void *ggml_concat(void *ctx, void *a, void *b, int dim)'),
     view_3d: b('void *ggml_view_3d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2, size_t nb1, size_t nb2, size_t offset)'),
     cpy: b('void *ggml_cpy(void *ctx, void *a, void *b)'),
@@ -306,13 +312,14 @@ export function loadGgml(): GgmlApi {
   const viewSrcOffset = koffi.offsetof(tensorStruct, 'view_src');
   const opOffset = koffi.offsetof(tensorStruct, 'op');
   const srcOffset = koffi.offsetof(tensorStruct, 'src');
+  const nbOffset = koffi.offsetof(tensorStruct, 'nb');
   const ptrSize = koffi.sizeof('void *');
   const opCode = (name: string): number => {
     // GGML_OP_COUNT is below 128 in every ggml release; ggml_op_name indexes a table, so stay inside it.
     for (let i = 0; i < 100; i++) if (f.op_name(i) === name) return i;
     throw new TrainerError('GGML_LOAD_FAILED', `ggml has no op named ${name}: the installed ggml is not the version these bindings were written for.`);
   };
-  const ops = { NONE: opCode('NONE'), MUL_MAT: opCode('MUL_MAT'), OUT_PROD: opCode('OUT_PROD'), TRANSPOSE: opCode('TRANSPOSE') };
+  const ops = { NONE: opCode('NONE'), MUL_MAT: opCode('MUL_MAT'), OUT_PROD: opCode('OUT_PROD'), TRANSPOSE: opCode('TRANSPOSE'), CONT: opCode('CONT') };
 
   const n = (v: number | bigint) => Number(v);
   const api: GgmlApi = {
@@ -358,6 +365,7 @@ export function loadGgml(): GgmlApi {
       f.rope_ext(ctx, a, pos, ff, nDims, mode, nCtxOrig, fb, fs, ef, af, bf, bs),
     argmax: (ctx, a) => f.argmax(ctx, a),
     transpose: (ctx, a) => f.transpose(ctx, a),
+    outProd: (ctx, a, bb) => f.out_prod(ctx, a, bb),
     concat: (ctx, a, bb, dim) => f.concat(ctx, a, bb, dim),
     view3d: (ctx, a, ne0, ne1, ne2, nb1, nb2, offset) => f.view_3d(ctx, a, ne0, ne1, ne2, nb1, nb2, offset),
     cpy: (ctx, a, bb) => f.cpy(ctx, a, bb),
@@ -369,6 +377,15 @@ export function loadGgml(): GgmlApi {
       koffi.encode(node, opOffset, 'int', ops.MUL_MAT);
       koffi.encode(node, srcOffset, 'void *', a);
       koffi.encode(node, srcOffset + ptrSize, 'void *', bb);
+    },
+    rewriteAsCont: (node, a) => {
+      koffi.encode(node, opOffset, 'int', ops.CONT);
+      koffi.encode(node, srcOffset, 'void *', a);
+      koffi.encode(node, srcOffset + ptrSize, 'void *', null);
+    },
+    strides: (t) => {
+      const nb = koffi.decode(t, nbOffset, 'size_t', 4) as Array<number | bigint>;
+      return [n(nb[0]), n(nb[1]), n(nb[2]), n(nb[3])];
     },
     crossEntropyLoss: (ctx, logits, labels) => f.cross_entropy_loss(ctx, logits, labels),
     optStepAdamw: (ctx, a, grad, m, v, p) => f.opt_step_adamw(ctx, a, grad, m, v, p),
