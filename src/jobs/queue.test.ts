@@ -11,7 +11,7 @@ import { fineTunedModelName, isInside, JobQueue, JobWorker, type JobFinished } f
 const TRAIN = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `q${i}` }, { role: 'assistant', content: `a${i}` }] })).join('\n') + '\n';
 
 /** A stand-in trainer honouring the supervisor's contract: events, a model file in jobDir, abort. */
-function fakeTrainer(opts: { hold?: boolean; fail?: boolean } = {}) {
+function fakeTrainer(opts: { hold?: boolean; holdFirst?: boolean; fail?: boolean } = {}) {
   const calls: { jobDir: string; resumedFrom?: boolean }[] = [];
   const run: LocalTrainingRunner = async (spec, { onEvent, signal }) => {
     calls.push({ jobDir: spec.jobDir, resumedFrom: existsSync(join(spec.jobDir, 'ckpt')) });
@@ -22,7 +22,7 @@ function fakeTrainer(opts: { hold?: boolean; fail?: boolean } = {}) {
     }
     writeFileSync(join(spec.jobDir, 'ckpt'), 'x');
     emit({ type: 'checkpoint', time: Date.now(), step: 3, epoch: 1, path: join(spec.jobDir, 'ckpt'), bytes: 1 });
-    if (opts.hold) {
+    if (opts.hold || (opts.holdFirst && calls.length === 1)) {
       await new Promise<void>((resolve) => (signal?.aborted ? resolve() : signal?.addEventListener('abort', () => resolve())));
       return { status: 'cancelled', trainedTokens: 300, steps: 3, resumed: false };
     }
@@ -212,5 +212,88 @@ describeEachDialect('job queue', (dialect) => {
     expect(row.status).toBe('queued');
     expect(row.locked_by).toBeNull();
     expect(Number(row.attempts)).toBe(0);
+  });
+
+  it('pauses a queued job, which nothing claims or recovers until it is resumed and runs', async () => {
+    const { queue, file } = await setup();
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    expect(await queue.pause(job.id)).toMatchObject({ id: job.id, status: 'paused' });
+    const trainer = fakeTrainer();
+    const worker = new JobWorker(queue, { train: trainer.run });
+    expect(await worker.runNext()).toBeUndefined();
+    expect(await new JobQueue(await t.reopen()).recoverInterrupted()).toEqual({ requeued: [], failed: [], cancelled: [] });
+    expect((await queue.list({ status: 'paused' })).data.map((j) => j.id)).toEqual([job.id]);
+
+    expect(await queue.resume(job.id)).toMatchObject({ status: 'queued' });
+    expect(await worker.runNext()).toBe(job.id);
+    expect((await queue.get(job.id)).status).toBe('succeeded');
+    expect(trainer.calls).toHaveLength(1);
+    const messages = (await queue.listEvents(job.id, { limit: 100 })).data.map((e) => e.message).reverse();
+    expect(messages.indexOf('Fine-tuning job paused')).toBeLessThan(messages.indexOf('Fine-tuning job resumed'));
+  });
+
+  it('pauses a running job at its checkpoint, releases it, and a resume continues from there and registers the model once', async () => {
+    const { queue, file } = await setup();
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    const trainer = fakeTrainer({ holdFirst: true });
+    const worker = new JobWorker(queue, { train: trainer.run });
+    const running = worker.runNext();
+    for (let i = 0; i < 200 && (await queue.listCheckpoints(job.id)).data.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect((await queue.pause(job.id)).status).toBe('paused');
+    await running;
+
+    const row = await queue.getRow(job.id);
+    expect(row).toMatchObject({ status: 'paused', locked_by: null, locked_until: null, finished_at: null });
+    expect(Number(row.attempts)).toBe(0);
+    const events = (await queue.listEvents(job.id, { limit: 100 })).data.map((e) => e.message);
+    expect(events).toContain('Fine-tuning job paused at step 3');
+    expect(events).not.toContain('The job was cancelled');
+    expect(await queue.outcome(job.id)).toBeNull();
+    expect(await worker.runNext()).toBeUndefined();
+    expect((await new JobQueue(await t.reopen()).recoverInterrupted()).requeued).toEqual([]);
+
+    await queue.resume(job.id);
+    expect(await worker.runNext()).toBe(job.id);
+    expect(trainer.calls).toEqual([
+      { jobDir: queue.jobDir(job.id), resumedFrom: false },
+      { jobDir: queue.jobDir(job.id), resumedFrom: true },
+    ]);
+    const done = await queue.get(job.id);
+    expect(done.status).toBe('succeeded');
+    expect((await queue.models.list()).map((m) => m.id)).toEqual([done.fine_tuned_model]);
+    expect((await queue.listEvents(job.id, { limit: 100 })).data.map((e) => e.message)).toContain('Fine-tuning job continues from its last checkpoint');
+  });
+
+  it('a worker in another process sees a pause through the row on its heartbeat', async () => {
+    const { queue, file } = await setup();
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    const worker = new JobWorker(queue, { train: fakeTrainer({ hold: true }).run, heartbeatMs: 20 });
+    const running = worker.runNext();
+    for (let i = 0; i < 200 && (await queue.listCheckpoints(job.id)).data.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const other = new JobQueue(await t.reopen());
+    expect((await other.pause(job.id)).status).toBe('paused');
+    await running;
+    expect(await queue.getRow(job.id)).toMatchObject({ status: 'paused', locked_by: null });
+    expect((await other.resume(job.id)).status).toBe('queued');
+  });
+
+  it('refuses pause and resume from the wrong states', async () => {
+    const { queue, file } = await setup();
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    await expect(queue.resume(job.id)).rejects.toMatchObject({ code: 'job_state' });
+    await queue.pause(job.id);
+    await expect(queue.pause(job.id)).rejects.toMatchObject({ code: 'job_state' });
+    await queue.cancel(job.id);
+    await expect(queue.pause(job.id)).rejects.toMatchObject({ code: 'job_state' });
+    await expect(queue.resume(job.id)).rejects.toMatchObject({ code: 'job_state' });
+    await expect(queue.pause('ftjob-nope')).rejects.toMatchObject({ code: 'job_not_found' });
+
+    // Held by a live worker elsewhere that has not yet stopped: a resume must wait for it.
+    const held = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    await queue.claim(`${hostname()}:${process.ppid}:live`, 60_000);
+    await expect(queue.resume(held.id)).rejects.toMatchObject({ code: 'job_state' });
+    expect(await queue.pause(held.id)).toMatchObject({ status: 'paused' });
+    await expect(queue.resume(held.id)).rejects.toMatchObject({ code: 'job_state', message: expect.stringContaining('still saving') });
+    expect(await queue.getRow(held.id)).toMatchObject({ status: 'paused', locked_by: `${hostname()}:${process.ppid}:live` });
   });
 });

@@ -244,6 +244,67 @@ export class JobQueue {
     return this.get(jobId);
   }
 
+  /**
+   * Pauses a job so that it can be resumed later from its checkpoint. A queued job is paused
+   * here and now. A running one is marked `paused` while its worker still holds it: the row is
+   * the request (a worker in another process sees it on its next heartbeat), the trainer gets
+   * the abort and saves a checkpoint, and the worker then gives up its lease (`settlePause`).
+   */
+  async pause(jobId: string): Promise<FineTuningJob> {
+    const row = await this.getRow(jobId);
+    if (row.provider !== 'local') {
+      throw new JobStateError(`Job ${jobId} trains at ${row.provider}; only local jobs can be paused here.`);
+    }
+    if (row.status === 'queued') {
+      if (!(await this.transition(jobId, 'queued', 'paused'))) return this.pause(jobId);
+      await this.addEvent(jobId, { message: 'Fine-tuning job paused' });
+      return this.get(jobId);
+    }
+    if (row.status !== 'running') {
+      throw new JobStateError(`Job ${jobId} is ${row.status}; only a queued or running job can be paused.`);
+    }
+    if (row.cancel_requested_at !== null) throw new JobStateError(`Job ${jobId} is already being cancelled; it cannot be paused.`);
+    const res = await this.db
+      .updateTable('jobs')
+      .set({ status: 'paused', updated_at: Date.now() })
+      .where('id', '=', jobId)
+      .where('status', '=', 'running')
+      .where('cancel_requested_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) return this.pause(jobId);
+    const local = this.local.get(jobId);
+    if (local) local.abort(new JobError('job_paused', 'paused by user'));
+    else if (this.holderGone(row)) {
+      // Nobody is alive to stop: the checkpoint on disk is what a resume continues from.
+      await this.settlePause(jobId, row.locked_by, null);
+      return this.get(jobId);
+    }
+    await this.addEvent(jobId, { message: 'Pause requested; the trainer is saving a checkpoint' });
+    return this.get(jobId);
+  }
+
+  /** Puts a paused job back in the queue; the worker that claims it continues from its checkpoint. */
+  async resume(jobId: string): Promise<FineTuningJob> {
+    const row = await this.getRow(jobId);
+    if (row.status !== 'paused') throw new JobStateError(`Job ${jobId} is ${row.status}; only a paused job can be resumed.`);
+    if (row.locked_by !== null && (this.local.has(jobId) || !this.holderGone(row))) {
+      // Two trainers must never write the same job directory: wait for the first to let go.
+      throw new JobStateError(`Job ${jobId} is still saving its checkpoint after the pause; resume it in a moment.`);
+    }
+    const now = Date.now();
+    const res = await this.db
+      .updateTable('jobs')
+      .set({ status: 'queued', locked_by: null, locked_until: null, estimated_finish: null, run_after: now, updated_at: now })
+      .where('id', '=', jobId)
+      .where('status', '=', 'paused')
+      .where((eb) => (row.locked_by === null ? eb('locked_by', 'is', null) : eb('locked_by', '=', row.locked_by)))
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) return this.resume(jobId);
+    await this.addEvent(jobId, { message: 'Fine-tuning job resumed' });
+    for (const wake of this.wakers) wake();
+    return this.get(jobId);
+  }
+
   /** Appends an event; `seq` orders a job's events even within one millisecond. */
   async addEvent(jobId: string, event: NewEvent): Promise<JobEvent> {
     for (let attempt = 0; ; attempt++) {
@@ -379,18 +440,50 @@ export class JobQueue {
   }
 
   /** @internal Extends the lease; false when this worker no longer holds the job. */
-  async heartbeat(jobId: string, workerId: string, leaseMs: number, extra: { trained_tokens?: number; estimated_finish?: number | null } = {}): Promise<{ held: boolean; cancelRequested: boolean }> {
+  async heartbeat(
+    jobId: string,
+    workerId: string,
+    leaseMs: number,
+    extra: { trained_tokens?: number; estimated_finish?: number | null } = {},
+  ): Promise<{ held: boolean; cancelRequested: boolean; pauseRequested: boolean }> {
     const now = Date.now();
+    // A paused job is still held until its trainer has stopped; the lease must not lapse meanwhile.
     const res = await this.db
       .updateTable('jobs')
       .set({ locked_until: now + leaseMs, heartbeat_at: now, updated_at: now, ...extra })
       .where('id', '=', jobId)
-      .where('status', '=', 'running')
+      .where('status', 'in', ['running', 'paused'])
       .where('locked_by', '=', workerId)
       .executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) return { held: false, cancelRequested: false };
-    const row = await this.db.selectFrom('jobs').select('cancel_requested_at').where('id', '=', jobId).executeTakeFirst();
-    return { held: true, cancelRequested: row?.cancel_requested_at !== null && row?.cancel_requested_at !== undefined };
+    if (Number(res.numUpdatedRows) === 0) return { held: false, cancelRequested: false, pauseRequested: false };
+    const row = await this.db.selectFrom('jobs').select(['status', 'cancel_requested_at']).where('id', '=', jobId).executeTakeFirst();
+    return { held: true, cancelRequested: row?.cancel_requested_at !== null && row?.cancel_requested_at !== undefined, pauseRequested: row?.status === 'paused' };
+  }
+
+  /**
+   * @internal A paused job's trainer has stopped (or its holder is gone): lets go of the lease so
+   * the job can be resumed. A pause is not a failed attempt, so it does not count towards
+   * `max_attempts`. False when `lockedBy` no longer holds a paused job.
+   */
+  async settlePause(jobId: string, lockedBy: string | null, step: number | null, trainedTokens?: number): Promise<boolean> {
+    const now = Date.now();
+    const res = await this.db
+      .updateTable('jobs')
+      .set((eb) => ({
+        locked_by: null,
+        locked_until: null,
+        estimated_finish: null,
+        updated_at: now,
+        attempts: eb('attempts', '-', 1),
+        ...(trainedTokens ? { trained_tokens: trainedTokens } : {}),
+      }))
+      .where('id', '=', jobId)
+      .where('status', '=', 'paused')
+      .where((eb) => (lockedBy === null ? eb('locked_by', 'is', null) : eb('locked_by', '=', lockedBy)))
+      .executeTakeFirst();
+    const ok = Number(res.numUpdatedRows) > 0;
+    if (ok) await this.addEvent(jobId, { message: step !== null ? `Fine-tuning job paused at step ${step}` : 'Fine-tuning job paused; it resumes from its last checkpoint' });
+    return ok;
   }
 
   /** @internal */
@@ -478,6 +571,10 @@ export class JobQueue {
       }
     }
     return true;
+  }
+
+  private holderGone(row: JobRow): boolean {
+    return holderIsDeadHere(row.locked_by) || (row.locked_until !== null && Number(row.locked_until) < Date.now());
   }
 
   private async transition(jobId: string, from: StoredJobStatus, to: StoredJobStatus): Promise<boolean> {

@@ -14,8 +14,9 @@ export function parseHyperparameters(json: string): Hyperparameters {
 
 export function toFineTuningJob(row: JobRow): FineTuningJob {
   const hyperparameters = parseHyperparameters(row.hyperparameters_json);
-  // `paused` is this store's own addition; OpenAI clients know it as still queued.
-  const status: JobStatus = row.status === 'paused' ? 'queued' : row.status;
+  // OpenAI's API reports a paused job as `paused` (its pause endpoint returns it so), though
+  // the SDK's status union does not list it yet; clients must see that the job will not run.
+  const status = row.status as JobStatus;
   const error = row.error_json ? (JSON.parse(row.error_json) as { code: string; message: string; param?: string | null }) : null;
   return {
     id: row.id,

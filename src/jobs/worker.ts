@@ -11,6 +11,7 @@ import { NODEAI_TINY, TINY_CONFIG } from '../trainer/tiny-model.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
 import { describeError, type JobRow } from '../store/index.ts';
 import { fineTunedModelName } from './model-registry.ts';
+import { JobError } from './errors.ts';
 import { countLines, workerIdentity, type JobQueue } from './queue.ts';
 import { parseHyperparameters } from './render.ts';
 
@@ -29,7 +30,7 @@ export interface WorkerOptions {
   onError?: (err: unknown) => void;
 }
 
-type StopReason = 'cancel' | 'shutdown' | 'lost';
+type StopReason = 'cancel' | 'pause' | 'shutdown' | 'lost';
 
 interface Running {
   controller: AbortController;
@@ -114,7 +115,7 @@ export class JobWorker {
     this.running.set(row.id, entry);
     const untrack = this.queue.trackLocal(row.id, controller);
     controller.signal.addEventListener('abort', () => {
-      entry.reason ??= 'cancel';
+      entry.reason ??= (controller.signal.reason as { code?: unknown } | undefined)?.code === 'job_paused' ? 'pause' : 'cancel';
     });
     entry.done = this.runJob(row, entry).finally(() => {
       untrack();
@@ -154,7 +155,9 @@ export class JobWorker {
       const jobDir = queue.jobDir(jobId);
       await mkdir(jobDir, { recursive: true });
       const spec = this.spec(row, jobDir, trainingPath, validationPath, modelName);
-      await queue.addEvent(jobId, { message: Number(row.attempts) > 1 ? `Fine-tuning job resumed (attempt ${row.attempts})` : 'Fine-tuning job started' });
+      // A pause gives its attempt back, so a job resumed after one is told apart by its checkpoints.
+      const resumed = Number(row.attempts) <= 1 && (await queue.listCheckpoints(jobId, { limit: 1 })).data.length > 0;
+      await queue.addEvent(jobId, { message: Number(row.attempts) > 1 ? `Fine-tuning job resumed (attempt ${row.attempts})` : resumed ? 'Fine-tuning job continues from its last checkpoint' : 'Fine-tuning job started' });
 
       heartbeat = setInterval(() => {
         write(async () => {
@@ -168,6 +171,9 @@ export class JobWorker {
           } else if (beat.cancelRequested) {
             entry.reason ??= 'cancel';
             entry.controller.abort(new Error('cancelled by user'));
+          } else if (beat.pauseRequested) {
+            entry.reason ??= 'pause';
+            entry.controller.abort(new JobError('job_paused', 'paused by user'));
           }
         });
       }, this.heartbeatMs);
@@ -191,6 +197,7 @@ export class JobWorker {
       const examples = trainingPath ? await countLines(trainingPath).catch(() => null) : null;
       const hp = parseHyperparameters(row.hyperparameters_json);
       const epochs = last?.total_epochs ?? (typeof hp.n_epochs === 'number' ? hp.n_epochs : examples ? autoEpochs(examples) : null);
+      // A pause that came as the last step finished has nothing left to pause: the job is done.
       await queue.finish(
         jobId,
         'succeeded',
@@ -204,11 +211,20 @@ export class JobWorker {
           },
         },
         this.id,
+        ['running', 'paused'],
       );
       return;
     }
+    const pausedAt = result.steps || last?.step || null;
     if (entry.reason === 'shutdown') {
-      await queue.release(jobId, this.id, 'Paused because NodeAI stopped; the job resumes from its last checkpoint on the next start');
+      // A job the user paused while NodeAI stopped stays paused rather than going back to the queue.
+      if (!(await queue.release(jobId, this.id, 'Paused because NodeAI stopped; the job resumes from its last checkpoint on the next start'))) {
+        await queue.settlePause(jobId, this.id, pausedAt, result.trainedTokens);
+      }
+      return;
+    }
+    if (entry.reason === 'pause' && result.status === 'cancelled') {
+      await queue.settlePause(jobId, this.id, pausedAt, result.trainedTokens);
       return;
     }
     if (entry.reason === 'cancel' || result.status === 'cancelled') {
@@ -216,7 +232,7 @@ export class JobWorker {
       return;
     }
     const error = result.error ?? { code: 'training_failed', message: 'The trainer stopped without saying why.' };
-    await queue.finish(jobId, 'failed', { trainedTokens: result.trainedTokens, error: { code: error.code, message: error.message, param: null } }, this.id);
+    await queue.finish(jobId, 'failed', { trainedTokens: result.trainedTokens, error: { code: error.code, message: error.message, param: null } }, this.id, ['running', 'paused']);
   }
 
   private spec(row: JobRow, jobDir: string, trainingFile: string, validationFile: string | null, modelName: string): LocalFineTuneSpec {

@@ -95,6 +95,8 @@ export function jobRoutes(jobs: JobQueue, store: Store): Hono {
     return c.json(list(await metrics(store, id)));
   });
   app.post('/:id/cancel', async (c) => c.json(await jobs.cancel(c.req.param('id'))));
+  app.post('/:id/pause', async (c) => c.json(await jobs.pause(c.req.param('id'))));
+  app.post('/:id/resume', async (c) => c.json(await jobs.resume(c.req.param('id'))));
   return app;
 }
 

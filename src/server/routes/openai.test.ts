@@ -131,11 +131,59 @@ describe('/v1 with the official openai SDK', () => {
     await expect(client.fineTuning.jobs.create({ model: 'gpt-4o-mini', training_file: fileId })).rejects.toMatchObject({ status: 400, code: 'model_not_available', param: 'model' });
     await expect(client.fineTuning.jobs.create({ model: 'nodeai-tiny', training_file: 'file-nope' })).rejects.toMatchObject({ status: 400, param: 'training_file' });
     await expect(client.fineTuning.jobs.create({ model: 'nodeai-tiny', training_file: fileId, hyperparameters: { n_epochs: 0 } })).rejects.toMatchObject({ status: 400, param: 'hyperparameters.n_epochs' });
-    await expect(client.fineTuning.jobs.pause(jobId)).rejects.toMatchObject({ status: 400, code: 'unsupported_operation' });
+    await expect(client.fineTuning.jobs.pause(jobId)).rejects.toMatchObject({ status: 400, code: 'job_state' });
     await expect(client.fineTuning.jobs.cancel(jobId)).rejects.toMatchObject({ status: 400, code: 'job_state' });
     await expect(client.chat.completions.create({ model: 'ft:nodeai-tiny:none:xxxx', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 404 });
     const wrong = new OpenAI({ apiKey: 'wrong-token', baseURL: t.url + '/v1', maxRetries: 0 });
     await expect(wrong.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+
+  it('pauses a running job, which makes no progress until resumed, then continues from its checkpoint to succeeded', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const until = async (check: () => Promise<boolean>, ms = 30_000) => {
+      for (const end = Date.now() + ms; !(await check()); ) {
+        if (Date.now() > end) throw new Error('timed out');
+        await sleep(50);
+      }
+    };
+    // Enough steps that it is still training when the pause arrives.
+    const job = await client.fineTuning.jobs.create({ model: 'nodeai-tiny', training_file: fileId, hyperparameters: { n_epochs: 10, batch_size: 2 }, suffix: 'paused' });
+    const events = async () => (await client.fineTuning.jobs.listEvents(job.id, { limit: 1000 })).data.reverse();
+    const steps = async () => (await events()).filter((e) => e.type === 'metrics').map((e) => (e.data as { step: number }).step);
+    await until(async () => (await steps()).length > 0);
+    await expect(client.fineTuning.jobs.resume(job.id)).rejects.toMatchObject({ status: 400, code: 'job_state' });
+
+    expect((await client.fineTuning.jobs.pause(job.id)).status).toBe('paused');
+    let pausedAt = 0;
+    await until(async () => {
+      const m = (await events()).map((e) => /^Fine-tuning job paused at step (\d+)$/.exec(e.message)).find(Boolean);
+      pausedAt = m ? Number(m[1]) : 0;
+      return pausedAt > 0;
+    });
+    const whilePaused = await steps();
+    await sleep(1000);
+    expect(await steps()).toEqual(whilePaused);
+    expect((await client.fineTuning.jobs.retrieve(job.id)).status).toBe('paused');
+
+    expect((await client.fineTuning.jobs.resume(job.id)).status).toBe('queued');
+    let final = await client.fineTuning.jobs.retrieve(job.id);
+    await until(async () => {
+      final = await client.fineTuning.jobs.retrieve(job.id);
+      return ['succeeded', 'failed', 'cancelled'].includes(final.status);
+    });
+    expect(final.status).toBe('succeeded');
+    expect(final.fine_tuned_model).toMatch(/^ft:nodeai-tiny:paused:/);
+
+    const messages = (await events()).map((e) => e.message);
+    expect(messages).toContain('Fine-tuning job resumed');
+    expect(messages.some((m) => m.startsWith(`Resuming from the checkpoint at step ${pausedAt} `))).toBe(true);
+    const all = await steps();
+    // The steps go on from the checkpoint: strictly increasing, none trained twice, to the end.
+    expect(all).toEqual([...new Set(all)].sort((a, b) => a - b));
+    expect(all.filter((s) => s > pausedAt)[0]).toBe(pausedAt + 1);
+    expect(all.at(-1)).toBe(60);
+    const models = (await (await t.api('/api/v1/models')).json()) as { data: { job_id: string }[] };
+    expect(models.data.filter((m) => m.job_id === job.id)).toHaveLength(1);
   });
 
   it('cancels a queued job and deletes a model and a file', async () => {

@@ -80,13 +80,8 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Hono {
   });
   app.get('/fine_tuning/jobs/:id', async (c) => c.json(await needJobs().get(c.req.param('id'))));
   app.post('/fine_tuning/jobs/:id/cancel', async (c) => c.json(await needJobs().cancel(c.req.param('id'))));
-  for (const action of ['pause', 'resume'] as const) {
-    app.post(`/fine_tuning/jobs/:id/${action}`, async (c) => {
-      await needJobs().get(c.req.param('id'));
-      // 400, not 501: OpenAI's SDKs retry every 5xx.
-      throw badRequest('unsupported_operation', `Pausing and resuming jobs is not supported by this server yet; cancel the job and create a new one instead.`, null);
-    });
-  }
+  app.post('/fine_tuning/jobs/:id/pause', async (c) => c.json(await needJobs().pause(c.req.param('id'))));
+  app.post('/fine_tuning/jobs/:id/resume', async (c) => c.json(await needJobs().resume(c.req.param('id'))));
   app.get('/fine_tuning/jobs/:id/events', async (c) => {
     const page = await needJobs().listEvents(c.req.param('id'), pageParams(c, 20, 10_000));
     return c.json(list(page.data, page.has_more));
