@@ -14,9 +14,8 @@ export function parseHyperparameters(json: string): Hyperparameters {
 
 export function toFineTuningJob(row: JobRow): FineTuningJob {
   const hyperparameters = parseHyperparameters(row.hyperparameters_json);
-  // OpenAI's API reports a paused job as `paused` (its pause endpoint returns it so), though
-  // the SDK's status union does not list it yet; clients must see that the job will not run.
-  const status = row.status as JobStatus;
+  // OpenAI's API reports a paused job as `paused` (its pause endpoint returns it so).
+  const status: JobStatus = row.status;
   const error = row.error_json ? (JSON.parse(row.error_json) as { code: string; message: string; param?: string | null }) : null;
   return {
     id: row.id,

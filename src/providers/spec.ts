@@ -1,7 +1,7 @@
 // The provider contract. Job objects use OpenAI's fine-tuning shapes, so a remote platform is a
 // thin adapter and the embedded local trainer is a peer behind the same interface.
 
-export type JobStatus = 'validating_files' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type JobStatus = 'validating_files' | 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'cancelled';
 export type Auto<T> = T | 'auto';
 
 export interface Hyperparameters {
