@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Kysely, Transaction } from 'kysely';
 import { describeError, idPrefix, newId, type Database, type NodeResultStatus, type RunRow, type RunStatus, type Store } from '../store/index.ts';
@@ -155,9 +156,10 @@ export class Engine {
    * as the run is recorded, with `done` for its result.
    */
   async startRun(workflow: unknown, options: StartRunOptions = {}): Promise<{ runId: string; done: Promise<RunResult> }> {
-    const plan = assertValidWorkflow(workflow, this.registry);
+    // A saved workflow may hold vault references for keys typed into it: resolve them to run it.
+    const plan = assertValidWorkflow(await this.unsealSecrets(workflow), this.registry);
     const runId = options.runId ?? newId(idPrefix.run);
-    const snapshot = await this.sealSecretConfig(runId, plan.workflow);
+    const snapshot = await this.sealSecrets(`run.${runId}`, plan.workflow);
     const now = Date.now();
     await this.db.transaction().execute(async (trx) => {
       await trx
@@ -373,11 +375,12 @@ export class Engine {
   // ---- secrets typed into node settings -------------------------------------------------------
 
   /**
-   * Moves each secret config value (see NodeDefinition.secretConfig) into the vault under a
-   * run-scoped name and returns a copy of the workflow that holds only `$secret:<name>`, so the
-   * stored snapshot never contains the key while a resumed run (even after a restart) still has it.
+   * Moves each secret config value (see NodeDefinition.secretConfig) into the vault under a name
+   * that starts with `prefix.` and returns a copy of the workflow that holds only
+   * `$secret:<name>`, so a stored workflow or run snapshot never contains the key while a run
+   * (even one resumed after a restart) still gets it.
    */
-  private async sealSecretConfig(runId: string, workflow: Workflow): Promise<Workflow> {
+  async sealSecrets(prefix: string, workflow: Workflow): Promise<Workflow> {
     const nodes = await Promise.all(
       workflow.nodes.map(async (node, index) => {
         const fields = this.registry.get(node.type)?.secretConfig ?? [];
@@ -386,7 +389,8 @@ export class Engine {
         for (const field of fields) {
           const value = config[field];
           if (typeof value !== 'string' || value.trim() === '' || value.startsWith(SECRET_REF)) continue;
-          const name = `run.${runId}.n${index}.${field}`;
+          // A random part, not the node's position: reordered nodes must not swap keys.
+          const name = `${prefix}.n${index}-${randomBytes(4).toString('hex')}.${field}`;
           await this.store.secrets.set(name, value);
           this.store.redactor.add(value);
           config[field] = SECRET_REF + name;
@@ -398,9 +402,13 @@ export class Engine {
     return { ...workflow, nodes };
   }
 
-  private async unsealSecretConfig(workflow: Workflow): Promise<Workflow> {
+  /** Resolves `$secret:` references (see sealSecrets); anything that is not a workflow passes through. */
+  async unsealSecrets<W>(workflow: W): Promise<W> {
+    const rawNodes = (workflow as { nodes?: unknown } | null)?.nodes;
+    if (!Array.isArray(rawNodes)) return workflow;
     const nodes = await Promise.all(
-      workflow.nodes.map(async (node) => {
+      rawNodes.map(async (node: { config?: unknown }) => {
+        if (typeof node?.config !== 'object' || node.config === null) return node;
         const config = { ...(node.config as Record<string, unknown>) };
         for (const [field, value] of Object.entries(config)) {
           if (typeof value === 'string' && value.startsWith(SECRET_REF)) {
@@ -413,9 +421,9 @@ export class Engine {
     return { ...workflow, nodes };
   }
 
-  private async dropRunSecrets(runId: string): Promise<void> {
-    const prefix = `run.${runId}.`;
-    for (const s of await this.store.secrets.list()) if (s.name.startsWith(prefix)) await this.store.secrets.delete(s.name);
+  /** Deletes the vault entries that sealSecrets made under `prefix`. */
+  async dropSecrets(prefix: string): Promise<void> {
+    for (const s of await this.store.secrets.list()) if (s.name.startsWith(`${prefix}.`)) await this.store.secrets.delete(s.name);
   }
 
   // ---- execution ------------------------------------------------------------------------------
@@ -423,7 +431,7 @@ export class Engine {
   private async continueRun(row: RunRow, job: JobOutcome, active: ActiveRun): Promise<RunResult> {
     const runId = row.id;
     try {
-      const validation = validateWorkflow(await this.unsealSecretConfig(JSON.parse(row.workflow_json) as Workflow), this.registry);
+      const validation = validateWorkflow(await this.unsealSecrets(JSON.parse(row.workflow_json) as Workflow), this.registry);
       if (!validation.ok) {
         // E.g. a node type that existed when the run started is gone after an upgrade.
         const error = new EngineError('workflow_invalid', `Run ${runId} cannot resume: ${validation.issues.map((i) => i.message).join(' ')}`);
@@ -669,7 +677,7 @@ export class Engine {
     }
     const updated = Number(res.numUpdatedRows) > 0;
     // Not awaited: `db` may be a transaction that holds SQLite's only connection.
-    if (updated) void this.dropRunSecrets(runId).catch(() => undefined);
+    if (updated) void this.dropSecrets(`run.${runId}`).catch(() => undefined);
     if (updated && status === 'succeeded') this.emit({ type: 'run.finished', runId, at: now, status });
     return updated;
   }

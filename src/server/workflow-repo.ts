@@ -26,9 +26,9 @@ function toApi(row: WorkflowRow): StoredWorkflow {
 export class WorkflowRepo {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async create(definition: Workflow): Promise<StoredWorkflow> {
+  async create(definition: Workflow, id = newId(idPrefix.workflow)): Promise<StoredWorkflow> {
     const now = Date.now();
-    const row: WorkflowRow = { id: newId(idPrefix.workflow), name: definition.name, definition_json: JSON.stringify(definition), created_at: now, updated_at: now };
+    const row: WorkflowRow = { id, name: definition.name, definition_json: JSON.stringify(definition), created_at: now, updated_at: now };
     await this.db.insertInto('workflows').values(row).execute();
     return toApi(row);
   }

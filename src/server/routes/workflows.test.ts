@@ -34,6 +34,31 @@ describe('/api/v1 workflows and runs', () => {
     expect((await gone.json()).error.code).toBe('workflow_not_found');
   });
 
+  it('keeps a key typed into a node setting out of the saved workflow, yet runs with it', async () => {
+    const key = 'sk-typed-into-a-saved-workflow-abc';
+    const flow = { name: 'keyed', nodes: [{ id: 'tune', type: 'test_wait_key', config: { job_id: 'ftjob-saved', api_key: key } }], edges: [] };
+    const res = await t.api('/api/v1/workflows', { method: 'POST', json: flow });
+    const text = await res.text();
+    expect(res.status).toBe(201);
+    expect(text).not.toContain(key);
+    const created = JSON.parse(text);
+    expect(created.definition.nodes[0].config.api_key).toMatch(/^\$secret:wf\./);
+    const row = await t.store.db.selectFrom('workflows').select('definition_json').where('id', '=', created.id).executeTakeFirstOrThrow();
+    expect(row.definition_json).not.toContain(key);
+    // Saving it back unchanged (as a canvas would) keeps the reference working.
+    await t.api(`/api/v1/workflows/${created.id}`, { method: 'PUT', json: created.definition });
+
+    const run = await (await t.api(`/api/v1/workflows/${created.id}/run`, { method: 'POST' })).json();
+    await until(() => t.engine.getRun(run.id), (r) => r.status === 'waiting');
+    const resumed = await t.engine.resumeRun(run.id, { jobId: 'ftjob-saved', status: 'succeeded' });
+    expect(resumed.outputs.tune).toEqual({ data: `key ${key.length} chars, ends abc` });
+    expect(JSON.stringify(await t.engine.getRun(run.id))).not.toContain(key);
+
+    expect((await t.api(`/api/v1/workflows/${created.id}`, { method: 'DELETE' })).status).toBe(200);
+    await until(() => t.store.secrets.list(), (l) => !l.some((s) => s.name.startsWith(`wf.${created.id}.`) || s.name.startsWith(`run.${run.id}.`)));
+    expect((await t.store.secrets.list()).map((s) => s.name).filter((n) => n.includes(created.id) || n.includes(run.id))).toEqual([]);
+  });
+
   it('rejects a workflow without a name, naming the field', async () => {
     const res = await t.api('/api/v1/workflows', { method: 'POST', json: { nodes: [] } });
     expect(res.status).toBe(400);

@@ -62,17 +62,23 @@ export function workflowRoutes(engine: Engine): Hono {
   app.get('/', async (c) => c.json(list(await repo.list({ limit: queryInt(c, 'limit', 100, 1, 1000) }))));
   // Drafts are stored as long as they have the workflow's shape; node-level checks are what
   // `validate` and `run` do, so a half-drawn canvas can still be saved.
-  app.post('/', async (c) => c.json(await repo.create(await readJson(c, WorkflowSchema)), 201));
+  // Keys typed into node settings go to the vault; the stored workflow keeps only references.
+  app.post('/', async (c) => {
+    const id = newId(idPrefix.workflow);
+    return c.json(await repo.create(await engine.sealSecrets(`wf.${id}`, await readJson(c, WorkflowSchema)), id), 201);
+  });
   app.post('/validate', async (c) => c.json(issuesBody(engine.validate((await readJson(c, ValidateBody)).workflow))));
   app.get('/:id', async (c) => c.json(await get(c.req.param('id'))));
   app.put('/:id', async (c) => {
     const body = await readJson(c, WorkflowSchema);
-    const wf = await repo.update(c.req.param('id'), body);
+    if (!(await repo.get(c.req.param('id')))) throw notFound('workflow', c.req.param('id'));
+    const wf = await repo.update(c.req.param('id'), await engine.sealSecrets(`wf.${c.req.param('id')}`, body));
     if (!wf) throw notFound('workflow', c.req.param('id'));
     return c.json(wf);
   });
   app.delete('/:id', async (c) => {
     if (!(await repo.delete(c.req.param('id')))) throw notFound('workflow', c.req.param('id'));
+    await engine.dropSecrets(`wf.${c.req.param('id')}`);
     return c.json({ id: c.req.param('id'), object: 'workflow', deleted: true });
   });
   app.post('/:id/validate', async (c) => c.json(issuesBody(engine.validate((await get(c.req.param('id'))).definition))));
