@@ -1,17 +1,12 @@
 import { z } from 'zod';
 import { NodeRegistryError } from './errors.ts';
-import type { AnyNodeDefinition, PortSpec } from './node.ts';
+import type { AnyNodeDefinition } from './node.ts';
 
-export interface NodeDescription {
-  type: string;
-  name: string;
-  category: string;
-  description: string;
-  inputs: PortSpec[];
-  outputs: PortSpec[];
+/** What the canvas and the API show of a node type: its declaration, with the config as JSON Schema. */
+export type NodeDescription = Pick<AnyNodeDefinition, 'type' | 'name' | 'category' | 'description' | 'inputs' | 'outputs'> & {
   /** JSON Schema of the config, generated from the zod schema, for forms and docs. */
   configSchema: unknown;
-}
+};
 
 export class NodeRegistry {
   private readonly defs = new Map<string, AnyNodeDefinition>();

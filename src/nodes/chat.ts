@@ -5,7 +5,7 @@ import { AnthropicChatProvider, findAnthropicKey } from '../providers/anthropic.
 import { OpenAIChatProvider } from '../providers/openai.ts';
 import { findOpenAIKey } from '../providers/openai-key.ts';
 import type { ChatMessage, ChatProvider } from '../providers/spec.ts';
-import { nodeError, servicesOf } from './services.ts';
+import { nodeError, servicesOf, type NodeServices } from './services.ts';
 
 const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
 
@@ -75,7 +75,7 @@ export const chatNode = defineNode({
       throw nodeError('model_not_found', `Fine-tuned model ${JSON.stringify(model)} is not in the model registry. Run "nodeai models list" to see the models.`);
     }
     if (registered) model = registered.id;
-    const provider = config.provider === 'local' ? services.localChat : await remoteProvider(ctx, config, registered?.job_id ?? null);
+    const provider = config.provider === 'local' ? services.localChat : await remoteProvider(ctx, services, config, registered?.job_id ?? null);
     const result = await provider.chat({
       model,
       messages,
@@ -90,8 +90,7 @@ export const chatNode = defineNode({
   },
 });
 
-async function remoteProvider(ctx: NodeContext<ChatConfig>, config: ChatConfig, jobId: string | null): Promise<ChatProvider> {
-  const services = servicesOf(ctx);
+async function remoteProvider(ctx: NodeContext<ChatConfig>, services: NodeServices, config: ChatConfig, jobId: string | null): Promise<ChatProvider> {
   const getSecret = (name: string) => ctx.secrets.get(name).catch(() => undefined);
   let baseURL = config.base_url || undefined;
   if (config.provider === 'openai') {
