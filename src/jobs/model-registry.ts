@@ -43,9 +43,12 @@ export interface RegisterModelInput {
 
 const NAME = /^[\w.:@/+-]{1,200}$/;
 
-/** `ft:nodeai-tiny:<suffix>:<first 8 of the job ID>`, OpenAI's pattern without the organization. */
+/**
+ * `ft:nodeai-tiny:<suffix>:<first 8 of the job ID>`, OpenAI's pattern without the organization; a
+ * GGUF base given by its path is named by its file name (`/models/SmolLM2-135M.gguf` → SmolLM2-135M).
+ */
 export function fineTunedModelName(job: Pick<JobRow, 'id' | 'base_model' | 'suffix'>): string {
-  const base = job.base_model.replace(/^ft:/, '').split(':')[0].replace(/[^\w.-]/g, '-');
+  const base = (/\.gguf$/i.test(job.base_model) ? job.base_model.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, '') : job.base_model.replace(/^ft:/, '').split(':')[0]).replace(/[^\w.-]/g, '-');
   const suffix = (job.suffix ?? '').toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
   const part = job.id.replace(/^ftjob-/, '').slice(0, 8);
   return `ft:${base}:${suffix}:${part}`;

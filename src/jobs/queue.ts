@@ -119,6 +119,12 @@ export class JobQueue {
       batch_size: input.hyperparameters?.batch_size ?? 'auto',
       learning_rate_multiplier: input.hyperparameters?.learning_rate_multiplier ?? 'auto',
     };
+    const loraRank = input.hyperparameters?.lora_rank;
+    if (loraRank !== undefined && loraRank !== 0) {
+      if (provider !== 'local') throw new JobError('invalid_request', 'lora_rank is for the local trainer; remove it, or use provider "local".');
+      if (!Number.isInteger(loraRank) || loraRank < 0 || loraRank > 256) throw new JobError('invalid_request', `lora_rank must be a whole number from 0 to 256, got ${String(loraRank)}.`);
+      hyperparameters.lora_rank = loraRank;
+    }
     const id = newId(idPrefix.job);
     const now = Date.now();
     await this.db

@@ -178,7 +178,8 @@ export class RemoteJobTracker {
         model: row.base_model,
         training_file: training.id,
         validation_file: validation?.id ?? null,
-        hyperparameters: hp,
+        // OpenAI's three only: NodeAI's own (lora_rank) would be refused there.
+        hyperparameters: { n_epochs: hp.n_epochs, batch_size: hp.batch_size, learning_rate_multiplier: hp.learning_rate_multiplier },
         suffix: row.suffix,
         seed: row.seed === null ? null : Number(row.seed),
         metadata,

@@ -9,7 +9,12 @@ const seconds = (ms: number | null) => (ms === null ? null : Math.floor(Number(m
 
 export function parseHyperparameters(json: string): Hyperparameters {
   const h = JSON.parse(json) as Partial<Hyperparameters>;
-  return { n_epochs: h.n_epochs ?? 'auto', batch_size: h.batch_size ?? 'auto', learning_rate_multiplier: h.learning_rate_multiplier ?? 'auto' };
+  return {
+    n_epochs: h.n_epochs ?? 'auto',
+    batch_size: h.batch_size ?? 'auto',
+    learning_rate_multiplier: h.learning_rate_multiplier ?? 'auto',
+    ...(typeof h.lora_rank === 'number' && h.lora_rank > 0 ? { lora_rank: h.lora_rank } : {}),
+  };
 }
 
 export function toFineTuningJob(row: JobRow): FineTuningJob {

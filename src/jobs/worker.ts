@@ -241,7 +241,7 @@ export class JobWorker {
     if (typeof hp.learning_rate_multiplier === 'number' && row.base_model === NODEAI_TINY) {
       // OpenAI's knob is a multiplier of the model's default rate; the trainer wants the rate.
       // For a GGUF base the default depends on its size, which only the trainer reads: 'auto'.
-      learningRate = hp.learning_rate_multiplier * autoLearningRate(TINY_CONFIG, false);
+      learningRate = hp.learning_rate_multiplier * autoLearningRate(TINY_CONFIG, Boolean(hp.lora_rank));
     }
     return {
       jobDir,
@@ -251,6 +251,7 @@ export class JobWorker {
       epochs: hp.n_epochs,
       batchSize: hp.batch_size,
       learningRate,
+      ...(hp.lora_rank ? { loraRank: hp.lora_rank } : {}),
       ...(row.seed !== null ? { seed: Number(row.seed) } : {}),
       ...(this.options.threads ? { threads: this.options.threads } : {}),
       outputName: modelName.replace(/[^\w.-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, ''),

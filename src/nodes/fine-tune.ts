@@ -1,5 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import {
   checkDataset,
@@ -11,6 +11,7 @@ import {
   type DatasetIssue,
   type DatasetReport,
   type DatasetSource,
+  type ModelInfo,
 } from '../datasets/index.ts';
 import { defineNode } from '../engine/index.ts';
 import { AnthropicFineTuningUnsupportedError } from '../providers/anthropic.ts';
@@ -19,6 +20,8 @@ import { findOpenAIKey, OPENAI_KEY_SECRET } from '../providers/openai-key.ts';
 import { OpenAIFineTuneProvider, resolveEndpoint } from '../providers/openai.ts';
 import { isValidFileId } from '../store/index.ts';
 import { renderChat, encodeRendered, type ChatMessage as TrainerMessage } from '../trainer/chat-format.ts';
+import { GgufError } from '../trainer/gguf.ts';
+import { inspectGgufBase } from '../trainer/gguf-model.ts';
 import { ByteLevelTokenizer } from '../trainer/tokenizer.ts';
 import { NODEAI_TINY, TINY_CONFIG, tinyTokenizerSpec } from '../trainer/tiny-model.ts';
 import { readExamples, MIN_EXAMPLES, isPreferenceExample } from '../datasets/index.ts';
@@ -30,12 +33,18 @@ const autoNumber = (schema: z.ZodNumber) => z.preprocess((v) => (v === '' || v =
 
 const config = z.object({
   provider: z.enum(['local', 'openai', 'anthropic']).default('local').describe('Who trains: local (this machine, the default), openai, or anthropic (which offers no fine-tuning API).'),
-  base_model: z.string().trim().min(1).default('nodeai-tiny').describe('The model to fine-tune; nodeai-tiny is the built-in local model.'),
+  base_model: z
+    .string()
+    .trim()
+    .min(1)
+    .default('nodeai-tiny')
+    .describe("The model to fine-tune: nodeai-tiny (built in), the path of a Llama-family GGUF file (F32/F16/BF16; local provider, relative to the workflow's folder), or the provider's model ID."),
   training_file_id: z.string().trim().optional().describe('An uploaded training file ("nodeai files upload FILE"), used when nothing is connected to the data input.'),
   validation_split: z.number().min(0).max(1).default(0.2).describe('Share of the examples held out to measure validation loss, 0..1.'),
   epochs: z.union([z.number().int().min(1).max(50), z.literal('auto')]).default(3).describe('Passes over the training data, 1..50, or auto.'),
   batch_size: autoNumber(z.number().int().min(1).max(256)).describe('Examples per step; empty = auto.'),
   learning_rate: autoNumber(z.number().positive().max(100)).describe("Learning-rate multiplier of the base model's default rate (OpenAI's learning_rate_multiplier); empty = auto."),
+  lora_rank: autoNumber(z.number().int().min(0).max(256)).describe('Local provider: rank of a LoRA adapter trained instead of every weight; 0 = full fine-tuning; empty = auto (8 for a GGUF base, full for nodeai-tiny).'),
   model_name: z
     .string()
     .trim()
@@ -80,14 +89,15 @@ export const fineTuneNode = defineNode({
       resolveEndpoint(config.base_url);
     }
     const services = servicesOf(ctx);
+    const ggufBase = !remote && GGUF_PATH.test(config.base_model) ? await localGgufBase(config.base_model, services.workflowDir) : null;
     // A remote server may train models the catalogue does not know; they are checked as OpenAI's are.
-    const model = findModel(config.base_model) ?? (remote ? { ...findModel('gpt-4o-mini')!, id: config.base_model, aliases: [], trainingPricePer1M: 0 } : undefined);
+    const model = ggufBase?.model ?? findModel(config.base_model) ?? (remote ? { ...findModel('gpt-4o-mini')!, id: config.base_model, aliases: [], trainingPricePer1M: 0 } : undefined);
     if (remote && model?.newJobsEnd && !config.base_url && Date.now() >= Date.parse(model.newJobsEnd)) {
       ctx.logger.warn(`OpenAI stopped accepting new fine-tuning jobs on ${model.newJobsEnd}; expect a refusal. Provider "local" trains on this machine.`);
     }
     if (!model || (!remote && model.provider !== 'local')) {
       const local = listModels().filter((m) => m.provider === 'local').map((m) => m.id);
-      throw nodeError('unknown_model', `base_model ${JSON.stringify(config.base_model)} cannot be trained by the local provider. Use one of: ${local.join(', ')}.`);
+      throw nodeError('unknown_model', `base_model ${JSON.stringify(config.base_model)} cannot be trained by the local provider. Use one of: ${local.join(', ')}, or the path of a Llama-family .gguf file.`);
     }
 
     const training = await trainingSource(ctx.inputs.data, config, store.files);
@@ -98,7 +108,8 @@ export const fineTuneNode = defineNode({
       const split = { validationSplit: config.validation_split, ...(config.seed !== undefined ? { seed: config.seed } : {}) };
       let report: DatasetReport;
       try {
-        report = await checkDataset(source, { model, epochs: config.epochs, ...split, signal: ctx.signal });
+        // A GGUF base brings its own tokenizer, read by the trainer: no token counts here.
+        report = await checkDataset(source, { model, epochs: config.epochs, ...split, countTokens: !ggufBase, signal: ctx.signal });
         if (report.error_count > 0) throw nodeError(firstCode(report), describeReport(report, where));
         if (model.id === NODEAI_TINY) {
           const fitted = await fitToContext(source);
@@ -119,12 +130,18 @@ export const fineTuneNode = defineNode({
         const validation = converted.validation ? await store.files.put(converted.validation.path, { filename: 'validation.jsonl', purpose: 'fine-tune' }) : null;
         const epochs = report.cost?.epochs ?? (typeof config.epochs === 'number' ? config.epochs : 3);
         for (const w of report.warnings.slice(0, 5)) ctx.logger.warn(`${w.line !== null ? `line ${w.line}: ` : ''}${w.message}`);
+        const loraRank = remote ? undefined : (config.lora_rank ?? (ggufBase ? DEFAULT_GGUF_LORA_RANK : undefined));
         const job = await services.jobs.create({
           provider: config.provider,
-          model: model.id,
+          model: ggufBase?.path ?? model.id,
           training_file: train.id,
           validation_file: validation?.id ?? null,
-          hyperparameters: { n_epochs: config.epochs, batch_size: config.batch_size ?? 'auto', learning_rate_multiplier: config.learning_rate ?? 'auto' },
+          hyperparameters: {
+            n_epochs: config.epochs,
+            batch_size: config.batch_size ?? 'auto',
+            learning_rate_multiplier: config.learning_rate ?? 'auto',
+            ...(loraRank ? { lora_rank: loraRank } : {}),
+          },
           suffix: config.model_name || null,
           seed: config.seed ?? null,
           metadata: { run_id: ctx.runId, node_id: ctx.node.id, ...(remote && config.base_url ? { [BASE_URL_METADATA_KEY]: config.base_url } : {}) },
@@ -157,7 +174,8 @@ export const fineTuneNode = defineNode({
           status,
           provider: config.provider,
           ...(remote && config.base_url ? { base_url: config.base_url } : {}),
-          base_model: model.id,
+          base_model: ggufBase?.path ?? model.id,
+          ...(loraRank ? { lora_rank: loraRank } : {}),
           training_file_id: train.id,
           validation_file_id: validation?.id ?? null,
           training_examples: converted.train.examples,
@@ -197,6 +215,37 @@ export const fineTuneNode = defineNode({
     return { ...outputs, data: outputs };
   },
 });
+
+const GGUF_PATH = /\.gguf$/i;
+const DEFAULT_GGUF_LORA_RANK = 8;
+
+/**
+ * A GGUF base named by its path, checked from its header before anything is queued (the weights
+ * are read by the trainer). Only where relative paths mean something, as for the File Loader's
+ * "path": a workflow run from the CLI.
+ */
+async function localGgufBase(path: string, workflowDir: string | undefined): Promise<{ path: string; model: ModelInfo }> {
+  if (!workflowDir) {
+    throw nodeError('path_not_allowed', 'A GGUF path as base_model works only when the workflow runs from the CLI (nodeai run WORKFLOW.json); on a server, use nodeai-tiny.');
+  }
+  const full = isAbsolute(path) ? path : resolve(workflowDir, path);
+  const found = await stat(full).catch(() => null);
+  if (!found?.isFile()) {
+    throw nodeError('base_model_not_found', `base_model ${full}: no such GGUF file. Give the path of a Llama-family .gguf model (a relative path starts from the workflow's folder), or use nodeai-tiny.`);
+  }
+  let info: Awaited<ReturnType<typeof inspectGgufBase>>;
+  try {
+    info = await inspectGgufBase(full);
+  } catch (err) {
+    if (err instanceof GgufError) throw nodeError('invalid_base_model', `Cannot fine-tune ${full}: ${err.message}.`);
+    throw err;
+  }
+  if (!info.chatTemplate) {
+    throw nodeError('invalid_base_model', `Cannot fine-tune ${full}: it has no chat template (tokenizer.chat_template), so chat examples cannot be formatted for it. Use a chat/instruct model.`);
+  }
+  const name = full.replace(/^.*[\\/]/, '').replace(GGUF_PATH, '');
+  return { path: full, model: { id: name, provider: 'local', aliases: [], tokenLimit: info.config.contextLength, trainingPricePer1M: 0, tokenizer: 'bytes', methods: ['supervised'], source: full } };
+}
 
 async function trainingSource(data: unknown, config: FineTuneConfig, files: { find(id: string): Promise<{ id: string; filename: string } | undefined>; path(id: string): Promise<string> }): Promise<{ source: DatasetSource; where: string }> {
   if (data !== undefined && data !== null) {

@@ -84,6 +84,49 @@ describeEachDialect('built-in nodes', (dialect) => {
     expect((await services.models.get(String(ft.fine_tuned_model))).usage_count).toBe(1);
   });
 
+  it('a GGUF base given by its path: checked first, trained as a LoRA adapter by the real trainer, then chatted with', async () => {
+    const tiny = { blockCount: 1, embeddingLength: 32, headCount: 2, headCountKv: 1, feedForwardLength: 64 };
+    await writeGgufModel(join(workflowDir, 'my-base.gguf'), { ...createTinyModel({ seed: 5, ...tiny }), name: 'my-base' });
+    const basePath = join(workflowDir, 'my-base.gguf');
+    const wf = chain({ id: 'load', type: 'file_loader', config: { path: 'good.jsonl' } }, { base_model: 'my-base.gguf', epochs: 1, lora_rank: 4, model_name: 'math' }, { prompt: 'What is 2+1?', max_tokens: 8 });
+    const started = await engine.run(wf);
+    expect(started.status).toBe('waiting');
+    const jobId = started.waiting!.jobId;
+    expect(await services.jobs.get(jobId)).toMatchObject({ model: basePath, hyperparameters: { n_epochs: 1, lora_rank: 4 } });
+
+    const finished = new Promise<string>((resolve) => engine.subscribe((e) => e.type === 'run.finished' && resolve(e.status)));
+    await new JobWorker(services.jobs, { threads: 1 }).runNext();
+    expect(await finished).toBe('succeeded');
+    const run = await engine.getRun(started.runId);
+    const ft = run.nodes.find((n) => n.nodeId === 'ft')!.outputs!;
+    expect(ft).toMatchObject({ status: 'succeeded', base_model: basePath, lora_rank: 4, training_examples: 10, fine_tuned_model: expect.stringMatching(/^ft:my-base:math:/) });
+    expect(ft.train_loss).toBeGreaterThan(0);
+    const record = await services.models.get(String(ft.fine_tuned_model));
+    expect(record.files).toMatchObject({ model: expect.stringMatching(/\.gguf$/), adapter: expect.stringMatching(/\.lora\.gguf$/) });
+    const chat = run.nodes.find((n) => n.nodeId === 'chat')!.outputs!;
+    expect(chat).toMatchObject({ model: ft.fine_tuned_model, reply: expect.any(String) });
+
+    // Without a rank, a GGUF base gets a LoRA adapter of rank 8; nodeai-tiny trains every weight.
+    const queued = await engine.run(chain({ id: 'd', type: 'data_loader', config: { text: JSONL } }, { base_model: basePath, wait_for_completion: false }));
+    expect(await services.jobs.get(String(queued.outputs.ft.job_id))).toMatchObject({ hyperparameters: { lora_rank: 8 } });
+    const full = await engine.run(chain({ id: 'd', type: 'data_loader', config: { text: JSONL } }, { wait_for_completion: false }));
+    expect((await services.jobs.get(String(full.outputs.ft.job_id))).hyperparameters).not.toHaveProperty('lora_rank');
+  });
+
+  it('a wrong GGUF base is refused before any job: missing, an adapter, not a chat model', async () => {
+    const data = { id: 'd', type: 'data_loader', config: { text: JSONL } };
+    const missing = await engine.run(chain(data, { base_model: 'nope.gguf' }));
+    expect(missing.error).toMatchObject({ code: 'base_model_not_found', message: expect.stringContaining(join(workflowDir, 'nope.gguf')) });
+    writeFileSync(join(workflowDir, 'junk.gguf'), 'not a model');
+    const junk = await engine.run(chain(data, { base_model: 'junk.gguf' }));
+    expect(junk.error).toMatchObject({ code: 'invalid_base_model', message: expect.stringMatching(/Cannot fine-tune .*junk\.gguf/) });
+    const model = createTinyModel({ seed: 5, blockCount: 1, embeddingLength: 32, headCount: 2, headCountKv: 1, feedForwardLength: 64 });
+    await writeGgufModel(join(workflowDir, 'plain.gguf'), { ...model, tokenizer: { ...model.tokenizer, chatTemplate: '' } });
+    const plain = await engine.run(chain(data, { base_model: 'plain.gguf' }));
+    expect(plain.error).toMatchObject({ code: 'invalid_base_model', message: expect.stringContaining('no chat template') });
+    expect((await services.jobs.list()).data).toHaveLength(0);
+  });
+
   it('wait_for_completion: false outputs the job at once', async () => {
     const result = await engine.run(chain({ id: 'd', type: 'data_loader', config: { text: JSONL } }, { wait_for_completion: false, epochs: 'auto' }));
     expect(result.status).toBe('succeeded');

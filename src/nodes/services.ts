@@ -55,8 +55,10 @@ export function createNodeServices(store: Store, options: { jobs?: JobQueue; wor
     if (name === NODEAI_TINY || name === 'tiny') return { model: await ensureTinyBaseModel(store.dataDir) };
     const found = await models.find(name);
     if (!found || found.provider !== 'local') return undefined;
-    if (found.files.model) return { model: found.files.model, ...(found.files.adapter ? { lora: found.files.adapter } : {}) };
-    if (found.files.adapter) return { model: await ensureTinyBaseModel(store.dataDir), lora: found.files.adapter };
+    // The trainer's model file already has a LoRA adapter merged in; the adapter is for other tools
+    // (and for a record that kept only it, on top of its base).
+    if (found.files.model) return { model: found.files.model };
+    if (found.files.adapter) return { model: /\.gguf$/i.test(found.base_model) ? found.base_model : await ensureTinyBaseModel(store.dataDir), lora: found.files.adapter };
     return undefined;
   };
   const remoteJobs = options.remoteJobs ?? new RemoteJobTracker(jobs, { connect: openAIConnector(jobs, { provider: options.openai }) });

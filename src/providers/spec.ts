@@ -8,6 +8,8 @@ export interface Hyperparameters {
   n_epochs: Auto<number>;
   batch_size: Auto<number>;
   learning_rate_multiplier: Auto<number>;
+  /** NodeAI's own, for the local trainer (never sent to OpenAI): rank of a LoRA adapter; 0 or absent trains every weight. */
+  lora_rank?: number;
 }
 
 export interface FineTuningJob {

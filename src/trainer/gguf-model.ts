@@ -3,11 +3,13 @@
 // adapters (src/llama-adapter.cpp) at the release node-llama-cpp 3.21.1 ships.
 
 import {
+  assertFloatTensors,
   GgufError,
   gguf,
   metaNumber,
   metaString,
   openGguf,
+  readGgufHeader,
   writeGguf,
   type GgmlFloatType,
   type GgufHeader,
@@ -164,6 +166,29 @@ export function readTokenizerSpec(h: GgufHeader): TokenizerSpec {
   return spec;
 }
 
+/** What the header alone tells of a base model, after the checks that need no tensor data. */
+function checkBaseHeader(h: GgufHeader, path: string): { arch: string; tokenizer: TokenizerSpec; config: LlamaConfig } {
+  const arch = metaString(h, 'general.architecture');
+  if (metaString(h, 'general.type') === 'adapter') {
+    throw new GgufError('GGUF_INVALID_MODEL', `${path} is a LoRA adapter, not a base model; pass the base model's GGUF`, path);
+  }
+  if (!arch || !(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) throw unsupportedArch(path, arch);
+  assertFloatTensors(h);
+  const tokenizer = readTokenizerSpec(h);
+  return { arch, tokenizer, config: readConfig(h, arch, tokenizer.tokens.length) };
+}
+
+/**
+ * Checks a base model from its header only (no weights read): a Llama-family GGUF with F32, F16
+ * or BF16 tensors. Throws a {@link GgufError} saying what is wrong; the trainer reads and checks
+ * the rest when the job runs. For a caller that wants to refuse a wrong file before queuing work.
+ */
+export async function inspectGgufBase(path: string): Promise<{ name: string; config: LlamaConfig; chatTemplate: string }> {
+  const h = await readGgufHeader(path);
+  const { tokenizer, config } = checkBaseHeader(h, path);
+  return { name: metaString(h, 'general.name') ?? path.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, ''), config, chatTemplate: tokenizer.chatTemplate };
+}
+
 /**
  * Reads a Llama-family base model (F32, F16 or BF16 tensors, widened to float32). Refuses, with
  * a {@link GgufError}, quantized files, other architectures, tensors the trainer's graph does
@@ -173,14 +198,7 @@ export async function readGgufModel(path: string): Promise<LlamaModel> {
   const reader = await openGguf(path);
   try {
     const h = reader.header;
-    const arch = metaString(h, 'general.architecture');
-    if (metaString(h, 'general.type') === 'adapter') {
-      throw new GgufError('GGUF_INVALID_MODEL', `${path} is a LoRA adapter, not a base model; pass the base model's GGUF`, path);
-    }
-    if (!arch || !(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) throw unsupportedArch(path, arch);
-    reader.assertFloatTensors();
-    const tokenizer = readTokenizerSpec(h);
-    const config = readConfig(h, arch, tokenizer.tokens.length);
+    const { arch, tokenizer, config } = checkBaseHeader(h, path);
 
     const expected = expectedTensors(config);
     const byName = new Map(h.tensors.map((t) => [t.name, t]));

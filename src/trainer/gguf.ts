@@ -418,6 +418,11 @@ export function isFloatTensorType(type: number): boolean {
   return type === 0 || type === 1 || type === 30;
 }
 
+/** Throws a clear {@link GgufError} unless every tensor is F32, F16 or BF16. */
+export function assertFloatTensors(header: GgufHeader): void {
+  for (const t of header.tensors) assertReadableType(header, t);
+}
+
 function assertReadableType(header: GgufHeader, t: GgufTensorInfo): void {
   if (isFloatTensorType(t.type)) return;
   const known = GGML_TYPES[t.type];
@@ -456,7 +461,7 @@ export class GgufReader {
 
   /** Checks that every tensor is a float type this reader can convert, before any data is read. */
   assertFloatTensors(): void {
-    for (const t of this.header.tensors) assertReadableType(this.header, t);
+    assertFloatTensors(this.header);
   }
 
   /** Reads one tensor as float32 (F16 and BF16 are widened). */
