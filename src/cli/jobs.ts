@@ -2,6 +2,7 @@
 import { JobQueue, toModelRecord } from '../jobs/index.ts';
 import type { FineTuningJob } from '../providers/spec.ts';
 import { commonOptions, DATA_DIR_HELP, dispatch, needArg, openStore, parse, printJson, table, when } from './app.ts';
+import { lossChart, toLossPoints, useColor } from './loss-chart.ts';
 import { UsageError } from './usage-error.ts';
 
 const USAGE = `Usage:
@@ -60,15 +61,18 @@ export async function run(args: string[]): Promise<number> {
     async show(rest) {
       const { values, positionals } = parse(rest, options, USAGE);
       const id = needArg(positionals, 0, 'JOB_ID', USAGE);
-      const { job, checkpoints, model } = await withQueue(values, async (q) => ({
+      const { job, checkpoints, model, history } = await withQueue(values, async (q) => ({
         job: await q.get(id),
         checkpoints: (await q.listCheckpoints(id, { limit: 100 })).data,
+        history: await q.metricsHistory(id),
         model: await q.store.db.selectFrom('models').selectAll().where('job_id', '=', id).executeTakeFirst(),
       }));
       if (values.json) printJson({ ...job, checkpoints, registered_model: model ? toModelRecord(model) : null });
       else {
         console.log(describeJob(job));
-        if (checkpoints.length) console.log(`  checkpoints:       ${checkpoints.map((c) => `step ${c.step_number}`).join(', ')}`);
+        if (checkpoints.length) console.log(`  checkpoints:       ${describeCheckpoints(checkpoints.map((c) => c.step_number))}`);
+        const chart = lossChart(toLossPoints(history), { color: useColor() });
+        if (chart) console.log(`\n${chart}`);
       }
       return 0;
     },
@@ -89,4 +93,10 @@ export async function run(args: string[]): Promise<number> {
       return 0;
     },
   });
+}
+
+/** Newest first, as listed; a long list keeps its ends. */
+function describeCheckpoints(steps: number[]): string {
+  const named = steps.map((s) => `step ${s}`);
+  return named.length <= 6 ? named.join(', ') : `${named.slice(0, 3).join(', ')}, … ${named.slice(-2).join(', ')} (${named.length} in all)`;
 }

@@ -87,6 +87,11 @@ describe('nodeai run, end to end', () => {
     const shown = JSON.parse((await nodeai(['jobs', 'show', ft.job_id, '--json'], { dataDir })).stdout);
     expect(shown.checkpoints.length).toBeGreaterThan(0);
     expect(shown.registered_model).toMatchObject({ id: ft.fine_tuned_model, training_examples: 12, epochs: 30 });
+    // Read by a person: the loss curve as a chart (no colours when not on a terminal).
+    const shownText = (await nodeai(['jobs', 'show', ft.job_id], { dataDir })).stdout;
+    expect(shownText).toContain('─ training loss');
+    expect(shownText).toMatch(/steps 1–\d+/);
+    expect(shownText).not.toContain('\u001b[');
     const events = JSON.parse((await nodeai(['jobs', 'events', ft.job_id, '--limit', '1000', '--json'], { dataDir })).stdout);
     const metrics = events.data.filter((e: { type: string }) => e.type === 'metrics');
     expect(metrics.length).toBeGreaterThan(10);

@@ -8,6 +8,7 @@ import { WorkflowValidationError } from '../engine/index.ts';
 import { JobWorker } from '../jobs/index.ts';
 import type { JobEvent } from '../providers/spec.ts';
 import { commonOptions, DATA_DIR_HELP, openApp, parse, printJson, type App } from './app.ts';
+import { lossChart, toLossPoints, useColor } from './loss-chart.ts';
 import { UsageError } from './usage-error.ts';
 
 const USAGE = `Usage: nodeai run WORKFLOW.json [--json] [--data-dir DIR]
@@ -153,7 +154,20 @@ export async function run(args: string[]): Promise<number> {
     void p.catch(() => {}).finally(() => resumes.delete(p));
   };
   let runId: string | undefined;
-  const offFinished = app.jobs.onFinished((outcome) => track(app.engine.resumeRunsForJob(outcome)));
+  // The loss curve of a job that ended, read before its run resumes, so it can follow the
+  // Fine-Tune node's outputs as soon as they are printed.
+  const charts = new Map<string, string>();
+  const offFinished = app.jobs.onFinished((outcome) =>
+    track(
+      (async () => {
+        if (!json && outcome.status === 'succeeded') {
+          const chart = lossChart(toLossPoints(await app.jobs.metricsHistory(outcome.jobId).catch(() => [])), { color: useColor() });
+          if (chart) charts.set(outcome.jobId, chart);
+        }
+        await app.engine.resumeRunsForJob(outcome);
+      })(),
+    ),
+  );
   const offEvents = app.jobs.onEvent((jobId, e) => {
     if (e.type === 'metrics') progress.status(metricsLine(jobId, e));
     else if (e.level !== 'info' || /started|resumed|completed/i.test(e.message)) progress.line(`  job: ${e.message}`);
@@ -170,6 +184,11 @@ export async function run(args: string[]): Promise<number> {
       case 'node.succeeded':
         progress.line(`✔ ${e.nodeId} (${e.nodeType}) ${(e.durationMs / 1000).toFixed(1)}s`);
         printOutputs(progress, e.outputs);
+        if (typeof e.outputs.job_id === 'string' && charts.has(e.outputs.job_id)) {
+          progress.line('');
+          for (const row of charts.get(e.outputs.job_id)!.split('\n')) progress.line(row);
+          progress.line('');
+        }
         break;
       case 'node.failed':
         progress.line(`✘ ${e.nodeId} (${e.nodeType}): ${e.error.message}`);

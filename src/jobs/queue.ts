@@ -211,6 +211,13 @@ export class JobQueue {
     return { data: rows.slice(0, limit).map(toJobEvent), has_more: rows.length > limit };
   }
 
+  /** The figures of every metrics event, oldest first (step, train_loss, valid_loss, …): the loss curve. */
+  async metricsHistory(jobId: string): Promise<Array<Record<string, number>>> {
+    await this.getRow(jobId);
+    const rows = await this.db.selectFrom('job_events').select('data_json').where('job_id', '=', jobId).where('type', '=', 'metrics').orderBy('seq', 'asc').execute();
+    return rows.flatMap((r) => (r.data_json ? [JSON.parse(r.data_json) as Record<string, number>] : []));
+  }
+
   async listCheckpoints(jobId: string, options: { after?: string; limit?: number } = {}): Promise<Page<Checkpoint>> {
     await this.getRow(jobId);
     const limit = Math.min(Math.max(options.limit ?? 10, 1), 1000);
