@@ -8,6 +8,7 @@ const commands: Record<string, Command> = {
   data: { summary: 'check and convert training data', load: () => import('./data.ts') },
   serve: { summary: 'serve the REST API, live events and the OpenAI-compatible /v1', load: () => import('./serve.ts') },
   run: { summary: 'run a workflow: train, then chat with the result', load: () => import('./run.ts') },
+  worker: { summary: 'train queued jobs (beside "serve --no-worker", or several sharing Postgres)', load: () => import('./worker.ts') },
   jobs: { summary: 'list, show, follow and cancel fine-tuning jobs', load: () => import('./jobs.ts') },
   models: { summary: 'list, show, rename and delete fine-tuned models', load: () => import('./models.ts') },
   files: { summary: 'upload, list and delete training files', load: () => import('./files.ts') },

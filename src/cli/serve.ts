@@ -20,7 +20,7 @@ Options:
   --port P       port (default ${DEFAULT_PORT}; 0 picks a free one)
   --data-dir DIR where NodeAI keeps its database, uploads, jobs and models
                  (default: NODEAI_DATA_DIR, else ~/.nodeai)
-  --no-worker    do not train here; jobs are run by another nodeai process`;
+  --no-worker    do not train here; "nodeai worker" processes train the jobs`;
 
 export async function run(args: string[]): Promise<number> {
   let parsed;

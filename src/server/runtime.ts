@@ -20,6 +20,11 @@ export interface Runtime {
 export interface RuntimeOptions extends StoreOptions {
   /** false: no worker in this process (jobs are run by another one). Default true. */
   worker?: boolean | WorkerOptions;
+  /**
+   * How often to look for waiting runs whose job another process (`nodeai worker`) finished;
+   * jobs finished here resume their runs at once. Default 2000 ms; 0 turns it off.
+   */
+  resumePollMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -43,6 +48,19 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     }
     // Remote (OpenAI-compatible) jobs are followed by polling; adopt those left unfinished.
     await services.remoteJobs.start();
+    const pollMs = options.resumePollMs ?? 2000;
+    let polling: Promise<unknown> | undefined;
+    const poller =
+      pollMs > 0
+        ? setInterval(() => {
+            // One scan at a time: a resumed run is awaited to its end, which may outlast a tick.
+            polling ??= engine
+              .resumeWaitingRuns((w) => jobs.outcome(w.jobId))
+              .catch(onError)
+              .finally(() => (polling = undefined));
+          }, pollMs)
+        : undefined;
+    poller?.unref();
     return {
       store,
       engine,
@@ -51,6 +69,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       worker,
       recovered: { requeuedJobs: report.requeued, failedJobs: report.failed, failedRuns },
       async close() {
+        if (poller) clearInterval(poller);
+        await polling;
         await worker?.stop();
         await services.remoteJobs.stop();
         engine.close();
