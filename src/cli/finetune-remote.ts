@@ -3,6 +3,7 @@
 // polled until it ends; DIR receives job.json in the provider's own shape.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { OpenAIFineTuneProvider } from '../providers/openai.ts';
 import { findOpenAIKey } from '../providers/openai-key.ts';
 import type { FineTuningJob, Hyperparameters } from '../providers/spec.ts';
@@ -62,7 +63,9 @@ export async function runRemoteFineTune(o: RemoteFineTuneOptions): Promise<FineT
       save();
       return job;
     }
-    await new Promise((r) => setTimeout(r, wait));
+    // Ctrl-C ends the wait at once (the loop's top then cancels the job), not at the next poll.
+    await sleep(wait, undefined, signal ? { signal } : {}).catch(() => undefined);
+    if (signal?.aborted) continue;
     // Remote jobs run for minutes to hours: poll less often the longer it goes.
     wait = Math.min(wait * 1.5, 30_000);
     job = await provider.getJob(job.id);

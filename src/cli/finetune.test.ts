@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -185,6 +185,48 @@ describe('nodeai finetune --provider openai (against a real NodeAI /v1 server)',
       expect(job.validation_file).toMatch(/^file-/);
     } finally {
       await worker.stop();
+      await t.close();
+    }
+  });
+});
+
+describe('nodeai finetune --provider openai: Ctrl-C', () => {
+  it('cancels the remote job at once, not at the next poll', async () => {
+    const { startTestServer, TEST_TOKEN } = await import('../server/testing.ts');
+    const { JobQueue } = await import('../jobs/index.ts');
+    const { runRemoteFineTune } = await import('./finetune-remote.ts');
+    // No worker: the job stays queued until cancelled.
+    const t = await startTestServer({ wire: (store) => ({ jobs: new JobQueue(store) }) });
+    try {
+      vi.stubEnv('OPENAI_API_KEY', TEST_TOKEN);
+      const data = join(root, 'cancel.jsonl');
+      writeFileSync(data, QA.slice(0, 12).map(([q, a]) => line(q, a)).join('\n') + '\n');
+      const out = join(root, 'cancel-out');
+      mkdirSync(out, { recursive: true });
+      const controller = new AbortController();
+      const lines: string[] = [];
+      const started = Date.now();
+      const done = runRemoteFineTune({
+        out,
+        trainingFile: data,
+        validationFile: null,
+        model: 'nodeai-tiny',
+        baseURL: `${t.url}/v1`,
+        hyperparameters: { n_epochs: 1 },
+        dataDir: join(root, 'cancel-vault'),
+        pollMs: 60_000,
+        signal: controller.signal,
+        log: (l) => {
+          lines.push(l);
+          if (l.startsWith('Created')) setTimeout(() => controller.abort(), 50);
+        },
+      });
+      const job = await done;
+      expect(job.status).toBe('cancelled');
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(JSON.parse(readFileSync(join(out, 'job.json'), 'utf8')).status).toBe('cancelled');
+    } finally {
+      vi.unstubAllEnvs();
       await t.close();
     }
   });
