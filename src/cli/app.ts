@@ -93,3 +93,31 @@ export async function dispatch(args: string[], name: string, usage: string, subs
   if (!fn) throw new UsageError(`unknown sub-command '${name} ${sub}'\n\n${usage}`);
   return fn(rest);
 }
+
+/**
+ * Waits for SIGINT or SIGTERM, then says `stopping` and runs `shutdown`; resolves with the exit
+ * code (0 stopped cleanly, 1 the shutdown failed). A second signal during the shutdown says
+ * `again` and exits at once with 130.
+ */
+export function runUntilSignal(log: (line: string) => void, says: { stopping: () => string; again: string }, shutdown: () => Promise<void>): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) {
+        log(`${signal} again: ${says.again}`);
+        process.exit(130);
+      }
+      stopping = true;
+      log(`${signal}: ${says.stopping()}`);
+      try {
+        await shutdown();
+        resolve(0);
+      } catch (err) {
+        log(`shutdown failed: ${(err as Error).message}`);
+        resolve(1);
+      }
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+}

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { until } from '../store/testing.ts';
 import { main } from './main.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodeai.js', import.meta.url));
@@ -40,14 +41,6 @@ function nodeai(args: string[], opts: { input?: string; onStart?: (kill: (s: Nod
   });
 }
 
-async function until(check: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('nodeai finetune + nodeai chat (real processes, real files)', () => {
   it('trains nodeai-tiny until it answers a training question; Ctrl-C keeps a checkpoint and the same command resumes', async () => {
     writeFileSync(join(root, 'qa.jsonl'), QA.map(([q, a]) => line(q, a)).join('\n') + '\n');
@@ -55,7 +48,7 @@ describe('nodeai finetune + nodeai chat (real processes, real files)', () => {
     const ckpts = join(root, 'out', 'checkpoints');
 
     const first = await nodeai(args, {
-      onStart: (kill) => void until(() => existsSync(ckpts) && readdirSync(ckpts).some((f) => f.endsWith('.ckpt')), 60_000).then(() => kill('SIGINT'), () => kill('SIGKILL')),
+      onStart: (kill) => void until(() => existsSync(ckpts) && readdirSync(ckpts).some((f) => f.endsWith('.ckpt')), { ms: 60_000, every: 50, what: 'a checkpoint' }).then(() => kill('SIGINT'), () => kill('SIGKILL')),
     });
     expect(first.stderr).toMatch(/Fine-tuning nodeai-tiny on 16 examples \(\+4 for validation\)/);
     expect(first.stderr).toMatch(/epoch \d+\/50 step \d+\/200 \(\d+%\) · loss [\d.]+/);

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadApiToken } from '../server/auth.ts';
 import { createRuntime } from '../server/runtime.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/start.ts';
-import { dataDirOf } from './app.ts';
+import { dataDirOf, runUntilSignal } from './app.ts';
 import { UsageError } from './usage-error.ts';
 
 const USAGE = `Usage: nodeai serve [--host ${DEFAULT_HOST}] [--port ${DEFAULT_PORT}] [--data-dir DIR] [--no-worker]
@@ -57,25 +57,15 @@ export async function run(args: string[]): Promise<number> {
   if (token.created) console.log(`API token (shown once; also in ${token.path}): ${token.token}`);
   else console.log(`API token: ${token.source === 'env' ? 'from NODEAI_API_TOKEN' : `in ${token.path}`}`);
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) {
-        log(`${signal} again: exiting now; a training job resumes from its last checkpoint on the next start.`);
-        process.exit(130);
-      }
-      stopping = true;
-      log(`${signal}: stopping (no new requests; a training job is checkpointed and resumes on the next start)…`);
-      try {
-        await server.close();
-        await runtime.close();
-        resolve(0);
-      } catch (err) {
-        log(`shutdown failed: ${(err as Error).message}`);
-        resolve(1);
-      }
-    };
-    process.once('SIGINT', () => void stop('SIGINT'));
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-  });
+  return runUntilSignal(
+    log,
+    {
+      stopping: () => 'stopping (no new requests; a training job is checkpointed and resumes on the next start)…',
+      again: 'exiting now; a training job resumes from its last checkpoint on the next start.',
+    },
+    async () => {
+      await server.close();
+      await runtime.close();
+    },
+  );
 }

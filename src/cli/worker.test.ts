@@ -6,21 +6,11 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime, type Runtime } from '../server/runtime.ts';
-import { tempDir } from '../store/testing.ts';
+import { tempDir, until } from '../store/testing.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'nodeai.js');
 const TINY = JSON.stringify({ embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 });
 const JSONL = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] })).join('\n');
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('nodeai worker', () => {
   let dataDir: string;
@@ -43,10 +33,7 @@ describe('nodeai worker', () => {
       ],
       edges: [{ source: 'data', target: 'ft' }],
     });
-    const waiting = await until('the run to wait', async () => {
-      const run = await runtime.engine.getRun(runId);
-      return run.status === 'waiting' ? run : undefined;
-    });
+    const waiting = await until(() => runtime.engine.getRun(runId), { ok: (r) => r.status === 'waiting', what: 'the run to wait' });
     const jobId = waiting.waiting!.jobId;
     // Nobody trains here: the job stays queued.
     await new Promise((r) => setTimeout(r, 300));
@@ -62,10 +49,7 @@ describe('nodeai worker', () => {
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
-      const run = await until('the run to finish', async () => {
-        const r = await runtime.engine.getRun(runId);
-        return r.status === 'succeeded' || r.status === 'failed' ? r : undefined;
-      });
+      const run = await until(() => runtime.engine.getRun(runId), { ok: (r) => r.status === 'succeeded' || r.status === 'failed', ms: 60_000, every: 100, what: 'the run to finish' });
       expect(run.status).toBe('succeeded');
       const ft = run.nodes.find((n) => n.nodeId === 'ft')!.outputs!;
       expect(ft).toMatchObject({ job_id: jobId, status: 'succeeded', fine_tuned_model: expect.stringMatching(/^ft:nodeai-tiny:split:/) });

@@ -3,7 +3,7 @@
 // worker under a lease, and a worker that dies hands its job to the next one at its checkpoint.
 import { JobQueue, JobWorker } from '../jobs/index.ts';
 import type { JobEvent } from '../providers/spec.ts';
-import { commonOptions, DATA_DIR_HELP, openStore, parse } from './app.ts';
+import { commonOptions, DATA_DIR_HELP, openStore, parse, runUntilSignal } from './app.ts';
 import { UsageError } from './usage-error.ts';
 
 const USAGE = `Usage: nodeai worker [--data-dir DIR] [--threads N]
@@ -56,26 +56,16 @@ export async function run(args: string[]): Promise<number> {
   worker.start();
   log(`worker ${worker.id} waiting for jobs (database: ${store.location}); Ctrl-C stops`);
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) {
-        log(`${signal} again: exiting now; the job in training resumes from its last checkpoint.`);
-        process.exit(130);
-      }
-      stopping = true;
-      log(`${signal}: stopping${worker.busy ? ' (checkpointing the job in training; it goes back to the queue)' : ''}…`);
-      try {
-        await worker.stop();
-        offEvents();
-        await store.close();
-        resolve(0);
-      } catch (err) {
-        log(`shutdown failed: ${(err as Error).message}`);
-        resolve(1);
-      }
-    };
-    process.once('SIGINT', () => void stop('SIGINT'));
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-  });
+  return runUntilSignal(
+    log,
+    {
+      stopping: () => `stopping${worker.busy ? ' (checkpointing the job in training; it goes back to the queue)' : ''}…`,
+      again: 'exiting now; the job in training resumes from its last checkpoint.',
+    },
+    async () => {
+      await worker.stop();
+      offEvents();
+      await store.close();
+    },
+  );
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { OpenAIFineTuneProvider, type OpenAIProviderOptions } from '../providers/openai.ts';
 import { openAIError, remoteJob, startFakeServer, type FakeServer, type Reply, type SeenRequest } from '../providers/testing.ts';
-import { describeEachDialect, type TestDb } from '../store/testing.ts';
+import { describeEachDialect, until, type TestDb } from '../store/testing.ts';
 import type { JobFinished } from './queue.ts';
 import { JobQueue } from './queue.ts';
 import { BASE_URL_METADATA_KEY, jobKeySecretName, openAIConnector, RemoteJobTracker } from './remote-tracker.ts';
@@ -68,13 +68,6 @@ describeEachDialect('RemoteJobTracker', (dialect) => {
     return q.create({ provider: 'openai', model: 'gpt-4o-mini-2024-07-18', training_file: file.id, hyperparameters: { n_epochs: 2 }, suffix: 'support', metadata: { run_id: 'run-1', [BASE_URL_METADATA_KEY]: `${fake.url}/v1` } });
   };
   const ended = (q = queue) => new Promise<JobFinished>((resolve) => q.onFinished(resolve));
-  const until = async (pred: () => Promise<boolean> | boolean, ms = 5_000) => {
-    const deadline = Date.now() + ms;
-    while (!(await pred())) {
-      if (Date.now() > deadline) throw new Error('condition not met in time');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
 
   beforeEach(async () => {
     t = await dialect.open();

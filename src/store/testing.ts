@@ -31,6 +31,30 @@ export function tempDir(prefix = 'nodeai-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+export interface UntilOptions<T> {
+  /** Whether the value read is the one awaited; default: it is truthy. */
+  ok?: (value: T) => boolean;
+  /** Give up after this many milliseconds (default 5000) with an error naming `what`. */
+  ms?: number;
+  every?: number;
+  what?: string;
+}
+
+/**
+ * Reads `read` until `ok` accepts its value, and returns that value: for tests of effects that
+ * land asynchronously (another process, a queue, a background cleanup) rather than a fixed wait.
+ */
+export async function until<T>(read: () => T | Promise<T>, options: UntilOptions<T> = {}): Promise<T> {
+  const { ok = Boolean, ms = 5_000, every = 25, what = 'the condition' } = options;
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
 async function admin(statement: string): Promise<void> {
   const client = new pg.Client({ connectionString: TEST_PG_URL });
   await client.connect();

@@ -3,6 +3,7 @@ import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobQueue, JobWorker } from '../../jobs/index.ts';
 import { createNodeServices } from '../../nodes/index.ts';
+import { until } from '../../store/testing.ts';
 import { openSse, startTestServer, TEST_TOKEN, type TestServer } from '../testing.ts';
 
 const example = (i: number) => ({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] });
@@ -140,17 +141,12 @@ describe('/v1 with the official openai SDK', () => {
 
   it('pauses a running job, which makes no progress until resumed, then continues from its checkpoint to succeeded', async () => {
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    const until = async (check: () => Promise<boolean>, ms = 30_000) => {
-      for (const end = Date.now() + ms; !(await check()); ) {
-        if (Date.now() > end) throw new Error('timed out');
-        await sleep(50);
-      }
-    };
+    const wait = { ms: 30_000, every: 50 };
     // Enough steps that it is still training when the pause arrives.
     const job = await client.fineTuning.jobs.create({ model: 'nodeai-tiny', training_file: fileId, hyperparameters: { n_epochs: 10, batch_size: 2 }, suffix: 'paused' });
     const events = async () => (await client.fineTuning.jobs.listEvents(job.id, { limit: 1000 })).data.reverse();
     const steps = async () => (await events()).filter((e) => e.type === 'metrics').map((e) => (e.data as { step: number }).step);
-    await until(async () => (await steps()).length > 0);
+    await until(async () => (await steps()).length > 0, { ...wait, what: 'a first step' });
     await expect(client.fineTuning.jobs.resume(job.id)).rejects.toMatchObject({ status: 400, code: 'job_state' });
 
     expect((await client.fineTuning.jobs.pause(job.id)).status).toBe('paused');
@@ -159,7 +155,7 @@ describe('/v1 with the official openai SDK', () => {
       const m = (await events()).map((e) => /^Fine-tuning job paused at step (\d+)$/.exec(e.message)).find(Boolean);
       pausedAt = m ? Number(m[1]) : 0;
       return pausedAt > 0;
-    });
+    }, { ...wait, what: 'the pause' });
     const whilePaused = await steps();
     await sleep(1000);
     expect(await steps()).toEqual(whilePaused);
@@ -170,7 +166,7 @@ describe('/v1 with the official openai SDK', () => {
     await until(async () => {
       final = await client.fineTuning.jobs.retrieve(job.id);
       return ['succeeded', 'failed', 'cancelled'].includes(final.status);
-    });
+    }, { ...wait, what: 'the end of the job' });
     expect(final.status).toBe('succeeded');
     expect(final.fine_tuned_model).toMatch(/^ft:nodeai-tiny:paused:/);
 

@@ -1,15 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainWorkflow } from '../../engine/testing.ts';
+import { until } from '../../store/testing.ts';
 import { startTestServer, type TestServer } from '../testing.ts';
-
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (ok(v) || Date.now() > end) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('/api/v1 workflows and runs', () => {
   let t: TestServer;
@@ -49,13 +41,13 @@ describe('/api/v1 workflows and runs', () => {
     await t.api(`/api/v1/workflows/${created.id}`, { method: 'PUT', json: created.definition });
 
     const run = await (await t.api(`/api/v1/workflows/${created.id}/run`, { method: 'POST' })).json();
-    await until(() => t.engine.getRun(run.id), (r) => r.status === 'waiting');
+    await until(() => t.engine.getRun(run.id), { ok: (r) => r.status === 'waiting' });
     const resumed = await t.engine.resumeRun(run.id, { jobId: 'ftjob-saved', status: 'succeeded' });
     expect(resumed.outputs.tune).toEqual({ data: `key ${key.length} chars, ends abc` });
     expect(JSON.stringify(await t.engine.getRun(run.id))).not.toContain(key);
 
     expect((await t.api(`/api/v1/workflows/${created.id}`, { method: 'DELETE' })).status).toBe(200);
-    await until(() => t.store.secrets.list(), (l) => !l.some((s) => s.name.startsWith(`wf.${created.id}.`) || s.name.startsWith(`run.${run.id}.`)));
+    await until(() => t.store.secrets.list(), { ok: (l) => !l.some((s) => s.name.startsWith(`wf.${created.id}.`) || s.name.startsWith(`run.${run.id}.`)) });
     expect((await t.store.secrets.list()).map((s) => s.name).filter((n) => n.includes(created.id) || n.includes(run.id))).toEqual([]);
   });
 
@@ -85,7 +77,7 @@ describe('/api/v1 workflows and runs', () => {
     const { id } = await started.json();
     const run = await until(
       async () => (await t.api(`/api/v1/runs/${id}`)).json(),
-      (r) => r.status === 'succeeded',
+      { ok: (r) => r.status === 'succeeded' },
     );
     expect(run).toMatchObject({ id, status: 'succeeded', workflow_id: created.id });
     const nodes = await (await t.api(`/api/v1/runs/${id}/nodes`)).json();
@@ -102,7 +94,7 @@ describe('/api/v1 workflows and runs', () => {
   it('cancels a running run, and refuses to cancel it twice', async () => {
     const res = await t.api('/api/v1/runs', { method: 'POST', json: { workflow: { name: 'slow', nodes: [{ id: 's', type: 'test_slow', config: { ms: 30_000 } }] } } });
     const { id } = await res.json();
-    await until(async () => (await t.api(`/api/v1/runs/${id}`)).json(), (r) => r.nodes[0].status === 'running');
+    await until(async () => (await t.api(`/api/v1/runs/${id}`)).json(), { ok: (r) => r.nodes[0].status === 'running' });
     const cancelled = await (await t.api(`/api/v1/runs/${id}/cancel`, { method: 'POST' })).json();
     expect(cancelled.status).toBe('cancelled');
     const again = await t.api(`/api/v1/runs/${id}/cancel`, { method: 'POST' });
@@ -145,7 +137,7 @@ describe('/api/v1/secrets', () => {
     const { id } = await (await t.api('/api/v1/runs', { method: 'POST', json: { workflow: { name: 's', nodes: [{ id: 'x', type: 'test_secret', config: { secret: 'TOKEN', mode: 'output' } }] } } })).json();
     const text = await until(
       async () => (await t.api(`/api/v1/runs/${id}`)).text(),
-      (s) => s.includes('"succeeded"'),
+      { ok: (s) => s.includes('"succeeded"') },
     );
     expect(text).not.toContain('tok-abcdef-987654');
   });
