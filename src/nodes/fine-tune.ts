@@ -12,6 +12,7 @@ import {
   type DatasetReport,
   type DatasetSource,
   type ModelInfo,
+  type Tokenizer as DatasetTokenizer,
 } from '../datasets/index.ts';
 import { defineNode } from '../engine/index.ts';
 import { AnthropicFineTuningUnsupportedError } from '../providers/anthropic.ts';
@@ -22,7 +23,8 @@ import { isValidFileId } from '../store/index.ts';
 import { renderChat, encodeRendered, type ChatMessage as TrainerMessage } from '../trainer/chat-format.ts';
 import { GgufError } from '../trainer/gguf.ts';
 import { inspectGgufBase } from '../trainer/gguf-model.ts';
-import { ByteLevelTokenizer } from '../trainer/tokenizer.ts';
+import type { TokenizerSpec } from '../trainer/llama-model.ts';
+import { ByteLevelTokenizer, ggufTokenizer, type Tokenizer as TrainerTokenizer } from '../trainer/tokenizer.ts';
 import { NODEAI_TINY, TINY_CONFIG, tinyTokenizerSpec } from '../trainer/tiny-model.ts';
 import { readExamples, MIN_EXAMPLES, isPreferenceExample } from '../datasets/index.ts';
 import { pathSource } from './examples.ts';
@@ -103,26 +105,27 @@ export const fineTuneNode = defineNode({
     const training = await trainingSource(ctx.inputs.data, config, store.files);
     let source = training.source;
     const where = training.where;
+    const local = remote ? null : ggufBase ? await ggufFit(ggufBase) : model.id === NODEAI_TINY ? tinyFit() : null;
     const work = await mkdtemp(join(store.dataDir, 'tmp-finetune-'));
     try {
       const split = { validationSplit: config.validation_split, ...(config.seed !== undefined ? { seed: config.seed } : {}) };
       let report: DatasetReport;
       try {
-        // A GGUF base brings its own tokenizer, read by the trainer: no token counts here.
-        report = await checkDataset(source, { model, epochs: config.epochs, ...split, countTokens: !ggufBase, signal: ctx.signal });
+        const check = () => checkDataset(source, { model, epochs: config.epochs, ...split, ...(local?.counter ? { tokenizer: local.counter } : {}), signal: ctx.signal });
+        report = await check();
         if (report.error_count > 0) throw nodeError(firstCode(report), describeReport(report, where));
-        if (model.id === NODEAI_TINY) {
-          const fitted = await fitToContext(source);
+        if (local) {
+          const fitted = await fitToContext(source, local);
           if (fitted.skipped.length > 0) {
             const lines = fitted.skipped.slice(0, 5).map((x) => `line ${x.line} (${x.tokens} tokens)`).join(', ');
             ctx.logger.warn(
-              `Left out ${fitted.skipped.length} example${fitted.skipped.length === 1 ? '' : 's'} longer than ${NODEAI_TINY}'s context of ${TINY_CONFIG.contextLength} tokens: ${lines}${fitted.skipped.length > 5 ? ', …' : ''}. Shorten them to train on them.`,
+              `Left out ${fitted.skipped.length} example${fitted.skipped.length === 1 ? '' : 's'} longer than ${local.name}'s context of ${local.contextLength} tokens: ${lines}${fitted.skipped.length > 5 ? ', …' : ''}. Shorten them to train on them.`,
             );
             if (fitted.kept < MIN_EXAMPLES) {
-              throw nodeError('too_few_examples', `${where}: only ${fitted.kept} examples fit ${NODEAI_TINY}'s context of ${TINY_CONFIG.contextLength} tokens; fine-tuning needs at least ${MIN_EXAMPLES}. Shorten the long examples (${lines}).`);
+              throw nodeError('too_few_examples', `${where}: only ${fitted.kept} examples fit ${local.name}'s context of ${local.contextLength} tokens; fine-tuning needs at least ${MIN_EXAMPLES}. Shorten the long examples (${lines}).`);
             }
             source = fitted.source;
-            report = await checkDataset(source, { model, epochs: config.epochs, ...split, signal: ctx.signal });
+            report = await check();
           }
         }
         const converted = await convertDataset(source, { outDir: work, model, ...split, countTokens: false, signal: ctx.signal });
@@ -197,6 +200,7 @@ export const fineTuneNode = defineNode({
       }
     } finally {
       await rm(work, { recursive: true, force: true });
+      await local?.tokenizer.dispose();
     }
   },
   async resume(ctx) {
@@ -224,7 +228,7 @@ const DEFAULT_GGUF_LORA_RANK = 8;
  * are read by the trainer). Only where relative paths mean something, as for the File Loader's
  * "path": a workflow run from the CLI.
  */
-async function localGgufBase(path: string, workflowDir: string | undefined): Promise<{ path: string; model: ModelInfo }> {
+async function localGgufBase(path: string, workflowDir: string | undefined): Promise<GgufBase> {
   if (!workflowDir) {
     throw nodeError('path_not_allowed', 'A GGUF path as base_model works only when the workflow runs from the CLI (nodeai run WORKFLOW.json); on a server, use nodeai-tiny.');
   }
@@ -240,11 +244,57 @@ async function localGgufBase(path: string, workflowDir: string | undefined): Pro
     if (err instanceof GgufError) throw nodeError('invalid_base_model', `Cannot fine-tune ${full}: ${err.message}.`);
     throw err;
   }
-  if (!info.chatTemplate) {
+  if (!info.tokenizer.chatTemplate) {
     throw nodeError('invalid_base_model', `Cannot fine-tune ${full}: it has no chat template (tokenizer.chat_template), so chat examples cannot be formatted for it. Use a chat/instruct model.`);
   }
   const name = full.replace(/^.*[\\/]/, '').replace(GGUF_PATH, '');
-  return { path: full, model: { id: name, provider: 'local', aliases: [], tokenLimit: info.config.contextLength, trainingPricePer1M: 0, tokenizer: 'bytes', methods: ['supervised'], source: full } };
+  return {
+    path: full,
+    spec: info.tokenizer,
+    contextLength: info.config.contextLength,
+    model: { id: name, provider: 'local', aliases: [], tokenLimit: info.config.contextLength, trainingPricePer1M: 0, tokenizer: 'bytes', methods: ['supervised'], source: full },
+  };
+}
+
+interface GgufBase {
+  path: string;
+  spec: TokenizerSpec;
+  contextLength: number;
+  model: ModelInfo;
+}
+
+/**
+ * A local model's tokenizer, chat template and context: to leave out (and name) the examples
+ * the trainer would refuse, and to count tokens as the model will see them.
+ */
+interface LocalFit {
+  name: string;
+  spec: TokenizerSpec;
+  tokenizer: TrainerTokenizer;
+  contextLength: number;
+  /** For the data check; absent where the catalogue's own count is already exact (nodeai-tiny's bytes). */
+  counter?: DatasetTokenizer;
+}
+
+function tinyFit(): LocalFit {
+  const spec = tinyTokenizerSpec();
+  return { name: NODEAI_TINY, spec, tokenizer: new ByteLevelTokenizer(spec), contextLength: TINY_CONFIG.contextLength };
+}
+
+async function ggufFit(base: GgufBase): Promise<LocalFit> {
+  const tokenizer = await ggufTokenizer(base.path, base.spec);
+  const counter: DatasetTokenizer = {
+    name: base.model.id,
+    countTokens: (text) => tokenizer.encode(text, { special: false }).length,
+    countChat: (example) => renderedTokens({ spec: base.spec, tokenizer }, example),
+  };
+  return { name: base.model.id, spec: base.spec, tokenizer, contextLength: base.contextLength, counter };
+}
+
+/** Tokens of a chat example as the trainer renders it (the model's chat template, then its tokenizer). */
+function renderedTokens(fit: Pick<LocalFit, 'spec' | 'tokenizer'>, example: { messages: unknown[]; tools?: unknown }): number {
+  const text = renderChat(fit.spec, example.messages as TrainerMessage[], { tools: example.tools as never, addGenerationPrompt: false });
+  return encodeRendered(fit.spec, fit.tokenizer, text).length;
 }
 
 async function trainingSource(data: unknown, config: FineTuneConfig, files: { find(id: string): Promise<{ id: string; filename: string } | undefined>; path(id: string): Promise<string> }): Promise<{ source: DatasetSource; where: string }> {
@@ -279,9 +329,7 @@ async function trainingSource(data: unknown, config: FineTuneConfig, files: { fi
  * so such examples are left out here, named, before a job is created — not found by the trainer
  * minutes later in a converted file the user never saw.
  */
-async function fitToContext(source: DatasetSource): Promise<{ source: DatasetSource; kept: number; skipped: { line: number; tokens: number }[] }> {
-  const spec = tinyTokenizerSpec();
-  const tokenizer = new ByteLevelTokenizer(spec);
+async function fitToContext(source: DatasetSource, fit: LocalFit): Promise<{ source: DatasetSource; kept: number; skipped: { line: number; tokens: number }[] }> {
   const kept: string[] = [];
   const skipped: { line: number; tokens: number }[] = [];
   for await (const { line, example } of readExamples(source)) {
@@ -289,12 +337,10 @@ async function fitToContext(source: DatasetSource): Promise<{ source: DatasetSou
       kept.push(JSON.stringify(example));
       continue;
     }
-    const text = renderChat(spec, example.messages as TrainerMessage[], { tools: example.tools, addGenerationPrompt: false });
-    const tokens = encodeRendered(spec, tokenizer, text).length;
-    if (tokens > TINY_CONFIG.contextLength) skipped.push({ line, tokens });
+    const tokens = renderedTokens(fit, example);
+    if (tokens > fit.contextLength) skipped.push({ line, tokens });
     else kept.push(JSON.stringify(example));
   }
-  await tokenizer.dispose?.();
   const body = kept.join('\n') + '\n';
   return {
     kept: kept.length,

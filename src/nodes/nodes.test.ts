@@ -99,7 +99,12 @@ describeEachDialect('built-in nodes', (dialect) => {
     expect(await finished).toBe('succeeded');
     const run = await engine.getRun(started.runId);
     const ft = run.nodes.find((n) => n.nodeId === 'ft')!.outputs!;
-    expect(ft).toMatchObject({ status: 'succeeded', base_model: basePath, lora_rank: 4, training_examples: 10, fine_tuned_model: expect.stringMatching(/^ft:my-base:math:/) });
+    expect(ft).toMatchObject({ status: 'succeeded', base_model: basePath, lora_rank: 4, training_examples: 10, estimated_cost: 0, fine_tuned_model: expect.stringMatching(/^ft:my-base:math:/) });
+    // Counted with the base's own tokenizer and chat template: ChatML on a byte-level vocabulary,
+    // as nodeai-tiny's catalogue count is.
+    const builtIn = await engine.run(chain({ id: 'load', type: 'file_loader', config: { path: 'good.jsonl' } }, { epochs: 1, wait_for_completion: false }));
+    expect(ft.estimated_tokens).toBeGreaterThan(0);
+    expect(ft.estimated_tokens).toBe(builtIn.outputs.ft.estimated_tokens);
     expect(ft.train_loss).toBeGreaterThan(0);
     const record = await services.models.get(String(ft.fine_tuned_model));
     expect(record.files).toMatchObject({ model: expect.stringMatching(/\.gguf$/), adapter: expect.stringMatching(/\.lora\.gguf$/) });
@@ -111,6 +116,18 @@ describeEachDialect('built-in nodes', (dialect) => {
     expect(await services.jobs.get(String(queued.outputs.ft.job_id))).toMatchObject({ hyperparameters: { lora_rank: 8 } });
     const full = await engine.run(chain({ id: 'd', type: 'data_loader', config: { text: JSONL } }, { wait_for_completion: false }));
     expect((await services.jobs.get(String(full.outputs.ft.job_id))).hyperparameters).not.toHaveProperty('lora_rank');
+  });
+
+  it("a GGUF base's context: longer examples are left out by name, with its own tokenizer", async () => {
+    const small = createTinyModel({ seed: 5, blockCount: 1, embeddingLength: 32, headCount: 2, headCountKv: 1, feedForwardLength: 64, contextLength: 64 });
+    await writeGgufModel(join(workflowDir, 'short.gguf'), { ...small, name: 'short' });
+    const long = JSON.stringify({ messages: [{ role: 'user', content: 'Tell me everything. '.repeat(5) }, { role: 'assistant', content: 'No.' }] });
+    const warnings: string[] = [];
+    engine.subscribe((e) => e.type === 'node.log' && e.level === 'warn' && warnings.push(e.message));
+    const result = await engine.run(chain({ id: 'd', type: 'data_loader', config: { text: JSONL + long + '\n' } }, { base_model: 'short.gguf', wait_for_completion: false, validation_split: 0 }));
+    expect(result.status).toBe('succeeded');
+    expect(result.outputs.ft).toMatchObject({ training_examples: 12 });
+    expect(warnings.join('\n')).toMatch(/Left out 1 example longer than short's context of 64 tokens: line 13 \(\d+ tokens\)/);
   });
 
   it('a wrong GGUF base is refused before any job: missing, an adapter, not a chat model', async () => {

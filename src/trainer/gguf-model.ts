@@ -183,10 +183,10 @@ function checkBaseHeader(h: GgufHeader, path: string): { arch: string; tokenizer
  * or BF16 tensors. Throws a {@link GgufError} saying what is wrong; the trainer reads and checks
  * the rest when the job runs. For a caller that wants to refuse a wrong file before queuing work.
  */
-export async function inspectGgufBase(path: string): Promise<{ name: string; config: LlamaConfig; chatTemplate: string }> {
+export async function inspectGgufBase(path: string): Promise<{ name: string; config: LlamaConfig; tokenizer: TokenizerSpec }> {
   const h = await readGgufHeader(path);
   const { tokenizer, config } = checkBaseHeader(h, path);
-  return { name: metaString(h, 'general.name') ?? path.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, ''), config, chatTemplate: tokenizer.chatTemplate };
+  return { name: metaString(h, 'general.name') ?? path.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, ''), config, tokenizer };
 }
 
 /**

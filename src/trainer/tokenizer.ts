@@ -238,25 +238,29 @@ export class LlamaCppTokenizer implements Tokenizer {
  * metadata-only GGUF written to a temporary folder. Dispose it when done.
  */
 export async function createTokenizer(model: LlamaModel, options: { ggufPath?: string } = {}): Promise<Tokenizer> {
-  if (isByteLevelSpec(model.tokenizer)) return new ByteLevelTokenizer(model.tokenizer);
-  const llama = await getLocalLlama();
-  let path = options.ggufPath;
-  let tmp: string | undefined;
-  if (!path) {
-    tmp = await mkdtemp(join(tmpdir(), 'nodeai-vocab-'));
-    path = join(tmp, 'vocab.gguf');
-    await writeGguf(path, vocabOnlyMetadata(model), []);
-  }
+  if (isByteLevelSpec(model.tokenizer) || options.ggufPath) return ggufTokenizer(options.ggufPath ?? '', model.tokenizer);
+  const tmp = await mkdtemp(join(tmpdir(), 'nodeai-vocab-'));
   try {
-    const cppModel = await llama.loadModel({ modelPath: path, vocabOnly: true });
-    return new LlamaCppTokenizer(cppModel, model.tokenizer, async () => {
-      await cppModel.dispose();
-      if (tmp) await rm(tmp, { recursive: true, force: true });
-    });
+    const path = join(tmp, 'vocab.gguf');
+    await writeGguf(path, vocabOnlyMetadata(model), []);
+    return await ggufTokenizer(path, model.tokenizer, () => rm(tmp, { recursive: true, force: true }));
   } catch (e) {
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await rm(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/**
+ * The tokenizer of the GGUF at `path` (whose header gave `spec`), without its weights: in-process
+ * for byte-level vocabularies, otherwise llama.cpp's loaded vocab-only. Dispose it when done.
+ */
+export async function ggufTokenizer(path: string, spec: TokenizerSpec, onDispose: () => Promise<void> = async () => {}): Promise<Tokenizer> {
+  if (isByteLevelSpec(spec)) return new ByteLevelTokenizer(spec);
+  const cppModel = await (await getLocalLlama()).loadModel({ modelPath: path, vocabOnly: true });
+  return new LlamaCppTokenizer(cppModel, spec, async () => {
+    await cppModel.dispose();
+    await onDispose();
+  });
 }
 
 function vocabOnlyMetadata(model: LlamaModel): Map<string, GgufValue> {
