@@ -130,6 +130,15 @@ export class ModelRegistry {
     return row ? toModelRecord(row) : undefined;
   }
 
+  /**
+   * A registered model that the local trainer can train further (continued fine-tuning): a local
+   * model with a full model file (LoRA adapters are merged into it). Undefined otherwise.
+   */
+  async trainable(idOrName: string): Promise<(ModelRecord & { files: { model: string } }) | undefined> {
+    const found = await this.find(idOrName);
+    return found && found.provider === 'local' && found.files.model ? (found as ModelRecord & { files: { model: string } }) : undefined;
+  }
+
   async get(idOrName: string): Promise<ModelRecord> {
     const found = await this.find(idOrName);
     if (!found) throw new ModelNotFoundError(idOrName);

@@ -154,7 +154,7 @@ export class JobWorker {
       const validationPath = row.validation_file ? await queue.store.files.path(row.validation_file) : null;
       const jobDir = queue.jobDir(jobId);
       await mkdir(jobDir, { recursive: true });
-      const spec = this.spec(row, jobDir, trainingPath, validationPath, modelName);
+      const spec = this.spec(row, jobDir, trainingPath, validationPath, modelName, await this.baseFile(row));
       // A pause gives its attempt back, so a job resumed after one is told apart by its checkpoints.
       const resumed = Number(row.attempts) <= 1 && (await queue.listCheckpoints(jobId, { limit: 1 })).data.length > 0;
       await queue.addEvent(jobId, { message: Number(row.attempts) > 1 ? `Fine-tuning job resumed (attempt ${row.attempts})` : resumed ? 'Fine-tuning job continues from its last checkpoint' : 'Fine-tuning job started' });
@@ -235,7 +235,15 @@ export class JobWorker {
     await queue.finish(jobId, 'failed', { trainedTokens: result.trainedTokens, error: { code: error.code, message: error.message, param: null } }, this.id, ['running', 'paused']);
   }
 
-  private spec(row: JobRow, jobDir: string, trainingFile: string, validationFile: string | null, modelName: string): LocalFineTuneSpec {
+  /** What the trainer loads: nodeai-tiny, a GGUF path, or the file of a registered fine-tuned model. */
+  private async baseFile(row: JobRow): Promise<string> {
+    if (!row.base_model.startsWith('ft:')) return row.base_model;
+    const model = await this.queue.models.trainable(row.base_model);
+    if (!model) throw new JobError('base_model_not_found', `The base model ${row.base_model} is no longer a registered local model (deleted?); start from another model.`);
+    return model.files.model;
+  }
+
+  private spec(row: JobRow, jobDir: string, trainingFile: string, validationFile: string | null, modelName: string, baseModel: string): LocalFineTuneSpec {
     const hp = parseHyperparameters(row.hyperparameters_json);
     let learningRate: number | 'auto' = 'auto';
     if (typeof hp.learning_rate_multiplier === 'number' && row.base_model === NODEAI_TINY) {
@@ -247,7 +255,7 @@ export class JobWorker {
       jobDir,
       trainingFile,
       validationFile,
-      baseModel: row.base_model,
+      baseModel,
       epochs: hp.n_epochs,
       batchSize: hp.batch_size,
       learningRate,

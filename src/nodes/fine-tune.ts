@@ -16,6 +16,7 @@ import {
 } from '../datasets/index.ts';
 import { defineNode } from '../engine/index.ts';
 import { AnthropicFineTuningUnsupportedError } from '../providers/anthropic.ts';
+import type { ModelRegistry } from '../jobs/index.ts';
 import { BASE_URL_METADATA_KEY, jobKeySecretName } from '../jobs/remote-tracker.ts';
 import { findOpenAIKey, OPENAI_KEY_SECRET } from '../providers/openai-key.ts';
 import { OpenAIFineTuneProvider, resolveEndpoint } from '../providers/openai.ts';
@@ -23,6 +24,7 @@ import { isValidFileId } from '../store/index.ts';
 import { renderChat, encodeRendered, type ChatMessage as TrainerMessage } from '../trainer/chat-format.ts';
 import { GgufError } from '../trainer/gguf.ts';
 import { inspectGgufBase } from '../trainer/gguf-model.ts';
+import { parameterCount } from '../trainer/llama-model.ts';
 import type { TokenizerSpec } from '../trainer/llama-model.ts';
 import { ByteLevelTokenizer, ggufTokenizer, type Tokenizer as TrainerTokenizer } from '../trainer/tokenizer.ts';
 import { NODEAI_TINY, TINY_CONFIG, tinyTokenizerSpec } from '../trainer/tiny-model.ts';
@@ -91,7 +93,8 @@ export const fineTuneNode = defineNode({
       resolveEndpoint(config.base_url);
     }
     const services = servicesOf(ctx);
-    const ggufBase = !remote && GGUF_PATH.test(config.base_model) ? await localGgufBase(config.base_model, services.workflowDir) : null;
+    // findModel reads "ft:nodeai-tiny:…" as nodeai-tiny, so a registered fine-tuned model is looked up first.
+    const ggufBase = remote ? null : GGUF_PATH.test(config.base_model) ? await localGgufBase(config.base_model, services.workflowDir) : await registeredBase(config.base_model, services.models);
     // A remote server may train models the catalogue does not know; they are checked as OpenAI's are.
     const model = ggufBase?.model ?? findModel(config.base_model) ?? (remote ? { ...findModel('gpt-4o-mini')!, id: config.base_model, aliases: [], trainingPricePer1M: 0 } : undefined);
     if (remote && model?.newJobsEnd && !config.base_url && Date.now() >= Date.parse(model.newJobsEnd)) {
@@ -99,7 +102,7 @@ export const fineTuneNode = defineNode({
     }
     if (!model || (!remote && model.provider !== 'local')) {
       const local = listModels().filter((m) => m.provider === 'local').map((m) => m.id);
-      throw nodeError('unknown_model', `base_model ${JSON.stringify(config.base_model)} cannot be trained by the local provider. Use one of: ${local.join(', ')}, or the path of a Llama-family .gguf file.`);
+      throw nodeError('unknown_model', `base_model ${JSON.stringify(config.base_model)} cannot be trained by the local provider. Use one of: ${local.join(', ')}, a local fine-tuned model ("nodeai models list"), or the path of a Llama-family .gguf file.`);
     }
 
     const training = await trainingSource(ctx.inputs.data, config, store.files);
@@ -133,10 +136,10 @@ export const fineTuneNode = defineNode({
         const validation = converted.validation ? await store.files.put(converted.validation.path, { filename: 'validation.jsonl', purpose: 'fine-tune' }) : null;
         const epochs = report.cost?.epochs ?? (typeof config.epochs === 'number' ? config.epochs : 3);
         for (const w of report.warnings.slice(0, 5)) ctx.logger.warn(`${w.line !== null ? `line ${w.line}: ` : ''}${w.message}`);
-        const loraRank = remote ? undefined : (config.lora_rank ?? (ggufBase ? DEFAULT_GGUF_LORA_RANK : undefined));
+        const loraRank = remote ? undefined : (config.lora_rank ?? (ggufBase ? defaultLoraRank(ggufBase.parameters) : undefined));
         const job = await services.jobs.create({
           provider: config.provider,
-          model: ggufBase?.path ?? model.id,
+          model: ggufBase?.jobModel ?? model.id,
           training_file: train.id,
           validation_file: validation?.id ?? null,
           hyperparameters: {
@@ -177,7 +180,7 @@ export const fineTuneNode = defineNode({
           status,
           provider: config.provider,
           ...(remote && config.base_url ? { base_url: config.base_url } : {}),
-          base_model: ggufBase?.path ?? model.id,
+          base_model: ggufBase?.jobModel ?? model.id,
           ...(loraRank ? { lora_rank: loraRank } : {}),
           training_file_id: train.id,
           validation_file_id: validation?.id ?? null,
@@ -221,7 +224,11 @@ export const fineTuneNode = defineNode({
 });
 
 const GGUF_PATH = /\.gguf$/i;
-const DEFAULT_GGUF_LORA_RANK = 8;
+
+/** LoRA for a base of real size; a small one (nodeai-tiny's scale) trains every weight. */
+export function defaultLoraRank(parameters: number): number | undefined {
+  return parameters > 10e6 ? 8 : undefined;
+}
 
 /**
  * A GGUF base named by its path, checked from its header before anything is queued (the weights
@@ -237,29 +244,45 @@ async function localGgufBase(path: string, workflowDir: string | undefined): Pro
   if (!found?.isFile()) {
     throw nodeError('base_model_not_found', `base_model ${full}: no such GGUF file. Give the path of a Llama-family .gguf model (a relative path starts from the workflow's folder), or use nodeai-tiny.`);
   }
+  return inspectBase(full, full, full.replace(/^.*[\\/]/, '').replace(GGUF_PATH, ''));
+}
+
+/** A fine-tuned model of this store, trained further from its own model file (continued fine-tuning). */
+async function registeredBase(name: string, models: ModelRegistry): Promise<GgufBase | null> {
+  const record = await models.trainable(name);
+  return record ? inspectBase(record.files.model, record.id, record.id) : null;
+}
+
+async function inspectBase(path: string, jobModel: string, name: string): Promise<GgufBase> {
   let info: Awaited<ReturnType<typeof inspectGgufBase>>;
   try {
-    info = await inspectGgufBase(full);
+    info = await inspectGgufBase(path);
   } catch (err) {
-    if (err instanceof GgufError) throw nodeError('invalid_base_model', `Cannot fine-tune ${full}: ${err.message}.`);
+    if (err instanceof GgufError) throw nodeError('invalid_base_model', `Cannot fine-tune ${jobModel}: ${err.message}.`);
     throw err;
   }
   if (!info.tokenizer.chatTemplate) {
-    throw nodeError('invalid_base_model', `Cannot fine-tune ${full}: it has no chat template (tokenizer.chat_template), so chat examples cannot be formatted for it. Use a chat/instruct model.`);
+    throw nodeError('invalid_base_model', `Cannot fine-tune ${jobModel}: it has no chat template (tokenizer.chat_template), so chat examples cannot be formatted for it. Use a chat/instruct model.`);
   }
-  const name = full.replace(/^.*[\\/]/, '').replace(GGUF_PATH, '');
   return {
-    path: full,
+    path,
+    jobModel,
     spec: info.tokenizer,
     contextLength: info.config.contextLength,
-    model: { id: name, provider: 'local', aliases: [], tokenLimit: info.config.contextLength, trainingPricePer1M: 0, tokenizer: 'bytes', methods: ['supervised'], source: full },
+    parameters: parameterCount(info.config),
+    model: { id: name, provider: 'local', aliases: [], tokenLimit: info.config.contextLength, trainingPricePer1M: 0, tokenizer: 'bytes', methods: ['supervised'], source: jobModel },
   };
 }
 
+/** A base the trainer reads from a GGUF file: one given by its path, or a registered fine-tuned model. */
 interface GgufBase {
+  /** The file. */
   path: string;
+  /** What the job records as its base: the path, or the registered model's ID (never a store path). */
+  jobModel: string;
   spec: TokenizerSpec;
   contextLength: number;
+  parameters: number;
   model: ModelInfo;
 }
 

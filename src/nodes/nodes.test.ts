@@ -8,6 +8,7 @@ import type { LocalTrainingRunner } from '../providers/local.ts';
 import { describeEachDialect, type TestDb } from '../store/testing.ts';
 import { writeGgufModel } from '../trainer/gguf-model.ts';
 import { createTinyModel } from '../trainer/tiny-model.ts';
+import { defaultLoraRank } from './fine-tune.ts';
 import { createNodeRegistry, createNodeServices, type NodeServices } from './index.ts';
 
 const example = (i: number) => ({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] });
@@ -100,22 +101,37 @@ describeEachDialect('built-in nodes', (dialect) => {
     const run = await engine.getRun(started.runId);
     const ft = run.nodes.find((n) => n.nodeId === 'ft')!.outputs!;
     expect(ft).toMatchObject({ status: 'succeeded', base_model: basePath, lora_rank: 4, training_examples: 10, estimated_cost: 0, fine_tuned_model: expect.stringMatching(/^ft:my-base:math:/) });
-    // Counted with the base's own tokenizer and chat template: ChatML on a byte-level vocabulary,
-    // as nodeai-tiny's catalogue count is.
-    const builtIn = await engine.run(chain({ id: 'load', type: 'file_loader', config: { path: 'good.jsonl' } }, { epochs: 1, wait_for_completion: false }));
-    expect(ft.estimated_tokens).toBeGreaterThan(0);
-    expect(ft.estimated_tokens).toBe(builtIn.outputs.ft.estimated_tokens);
     expect(ft.train_loss).toBeGreaterThan(0);
     const record = await services.models.get(String(ft.fine_tuned_model));
     expect(record.files).toMatchObject({ model: expect.stringMatching(/\.gguf$/), adapter: expect.stringMatching(/\.lora\.gguf$/) });
     const chat = run.nodes.find((n) => n.nodeId === 'chat')!.outputs!;
     expect(chat).toMatchObject({ model: ft.fine_tuned_model, reply: expect.any(String) });
 
-    // Without a rank, a GGUF base gets a LoRA adapter of rank 8; nodeai-tiny trains every weight.
+    // The fine-tuned model trains further (continued fine-tuning) by its name: the job records the
+    // name, not a path in the store, and the trainer starts from the model's file.
+    const more = await engine.run(chain({ id: 'd', type: 'data_loader', config: { text: JSONL } }, { base_model: ft.fine_tuned_model, epochs: 1, model_name: 'more' }));
+    expect(more.status).toBe('waiting');
+    expect(await services.jobs.get(more.waiting!.jobId)).toMatchObject({ model: ft.fine_tuned_model });
+    const moreDone = new Promise<string>((resolve) => engine.subscribe((e) => e.type === 'run.finished' && e.runId === more.runId && resolve(e.status)));
+    await new JobWorker(services.jobs, { threads: 1 }).runNext();
+    expect(await moreDone).toBe('succeeded');
+    const moreFt = (await engine.getRun(more.runId)).nodes.find((n) => n.nodeId === 'ft')!.outputs!;
+    expect(moreFt).toMatchObject({ base_model: ft.fine_tuned_model, fine_tuned_model: expect.stringMatching(/^ft:my-base:more:/) });
+
+    // Without a rank, a model of this (tiny) size trains every weight, as nodeai-tiny does.
     const queued = await engine.run(chain({ id: 'd', type: 'data_loader', config: { text: JSONL } }, { base_model: basePath, wait_for_completion: false }));
-    expect(await services.jobs.get(String(queued.outputs.ft.job_id))).toMatchObject({ hyperparameters: { lora_rank: 8 } });
-    const full = await engine.run(chain({ id: 'd', type: 'data_loader', config: { text: JSONL } }, { wait_for_completion: false }));
-    expect((await services.jobs.get(String(full.outputs.ft.job_id))).hyperparameters).not.toHaveProperty('lora_rank');
+    expect((await services.jobs.get(String(queued.outputs.ft.job_id))).hyperparameters).not.toHaveProperty('lora_rank');
+
+    // Tokens were counted with the base's own tokenizer and chat template: ChatML on a byte-level
+    // vocabulary, as nodeai-tiny's catalogue count is (a job queued last: nothing trains it here).
+    const builtIn = await engine.run(chain({ id: 'load', type: 'file_loader', config: { path: 'good.jsonl' } }, { epochs: 1, wait_for_completion: false }));
+    expect(ft.estimated_tokens).toBeGreaterThan(0);
+    expect(ft.estimated_tokens).toBe(builtIn.outputs.ft.estimated_tokens);
+  });
+
+  it('LoRA by default for a base of real size, full fine-tuning for a small one', () => {
+    expect(defaultLoraRank(134_515_008)).toBe(8);
+    expect(defaultLoraRank(900_000)).toBeUndefined();
   });
 
   it("a GGUF base's context: longer examples are left out by name, with its own tokenizer", async () => {

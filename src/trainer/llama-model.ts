@@ -79,6 +79,11 @@ export const tensorNames = {
 } as const;
 
 /** Every tensor a model with this config has, with its ggml shape. */
+/** Weights of a model of this shape. */
+export function parameterCount(config: LlamaConfig): number {
+  return expectedTensors(config).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+}
+
 export function expectedTensors(c: LlamaConfig): Array<{ name: string; shape: number[] }> {
   const headDim = c.embeddingLength / c.headCount;
   const kvDim = headDim * c.headCountKv;

@@ -15,6 +15,7 @@ import { LlamaGraph, loraTargetTensors, validateLlamaConfig, type LoraTargetModu
 import {
   expectedTensors,
   loraTensorNames,
+  parameterCount,
   type LlamaConfig,
   type LlamaModel,
   type LoraAdapter,
@@ -140,9 +141,7 @@ export const DEFAULT_LORA_TARGETS: LoraTargetModule[] = [
   'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down',
 ];
 
-export function parameterCount(config: LlamaConfig): number {
-  return expectedTensors(config).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
-}
+export { parameterCount };
 
 /**
  * Small models trained (almost) from scratch need ~3e-3 (research/README.md: a 0.9M-parameter

@@ -33,11 +33,16 @@ export const CreateJobBody = z.object({
 });
 
 export async function createJob(jobs: JobQueue, store: Store, body: z.output<typeof CreateJobBody>) {
-  const info = findModel(body.model);
-  if (body.model.startsWith('ft:')) throw badRequest('model_not_available', `Fine-tuning a fine-tuned model (${body.model}) is not supported by the local trainer yet; start from "nodeai-tiny".`, 'model');
-  if (!info || info.provider !== 'local') {
+  // A fine-tuned model of this server trains further from its own weights (continued fine-tuning).
+  // Looked up first: the catalogue reads "ft:nodeai-tiny:…" as nodeai-tiny.
+  const registered = await jobs.models.find(body.model);
+  const info = registered || body.model.startsWith('ft:') ? undefined : findModel(body.model);
+  if (registered && !(await jobs.models.trainable(registered.id))) {
+    throw badRequest('model_not_available', `${registered.id} has no local model file to train further (a remote or adapter-only model); start from "nodeai-tiny".`, 'model');
+  }
+  if (!registered && (!info || info.provider !== 'local')) {
     const hint = info ? ` ${info.id} is trained by ${info.provider}; this server trains local models.` : '';
-    throw badRequest('model_not_available', `Model ${JSON.stringify(body.model.slice(0, 80))} cannot be fine-tuned here.${hint} Use "nodeai-tiny".`, 'model');
+    throw badRequest('model_not_available', `Model ${JSON.stringify(body.model.slice(0, 80))} cannot be fine-tuned here.${hint} Use "nodeai-tiny" or one of this server's fine-tuned models.`, 'model');
   }
   if (body.method && body.method.type !== 'supervised') {
     throw badRequest('unsupported_method', `method.type "${body.method.type}" is not supported by the local trainer; use "supervised".`, 'method.type');
@@ -50,7 +55,7 @@ export async function createJob(jobs: JobQueue, store: Store, body: z.output<typ
     if (file.purpose !== 'fine-tune') throw badRequest('invalid_file', `${field} ${id} was uploaded with purpose "${file.purpose}"; fine-tuning needs purpose "fine-tune".`, field);
   }
   const req: CreateJobRequest = {
-    model: info.id,
+    model: registered?.id ?? info!.id,
     training_file: body.training_file,
     validation_file: body.validation_file ?? null,
     hyperparameters: body.method?.supervised?.hyperparameters ?? body.hyperparameters,

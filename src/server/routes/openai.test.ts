@@ -106,6 +106,14 @@ describe('/v1 with the official openai SDK', () => {
     expect((await client.models.retrieve(fineTuned)).id).toBe(fineTuned);
   });
 
+  it('trains a fine-tuned model further (continued fine-tuning); an unknown one is refused', async () => {
+    const job = await client.fineTuning.jobs.create({ model: fineTuned, training_file: fileId, hyperparameters: { n_epochs: 1 }, suffix: 'more' });
+    expect(job.model).toBe(fineTuned);
+    const done = await until(() => client.fineTuning.jobs.retrieve(job.id), { ok: (j) => ['succeeded', 'failed', 'cancelled'].includes(j.status), ms: 90_000, every: 100, what: 'the continued job' });
+    expect(done).toMatchObject({ status: 'succeeded', model: fineTuned, fine_tuned_model: expect.stringMatching(/^ft:nodeai-tiny:more:/) });
+    await expect(client.fineTuning.jobs.create({ model: 'ft:nodeai-tiny:nope:xxxx', training_file: fileId })).rejects.toMatchObject({ status: 400, param: 'model' });
+  });
+
   it('chats with the fine-tuned model, plain and streamed', async () => {
     const reply = await client.chat.completions.create({ model: fineTuned, messages: [{ role: 'user', content: 'What is 2+1?' }], max_tokens: 8, temperature: 0 });
     expect(reply.object).toBe('chat.completion');
