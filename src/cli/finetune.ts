@@ -23,6 +23,7 @@ const OPENAI_DEFAULT_BASE = 'gpt-4o-mini-2024-07-18';
 const USAGE = `Usage:
   nodeai finetune FILE --out DIR [--provider local] [--base nodeai-tiny|PATH.gguf] [--epochs N|auto]
                   [--batch-size N|auto] [--learning-rate X|auto] [--lora-rank R] [--lora-alpha A]
+                  [--early-stopping N]
                   [--validation-split X] [--seed S] [--threads N] [--name NAME] [--json]
   nodeai finetune FILE --out DIR --provider openai [--base MODEL] [--base-url URL] [--name SUFFIX] ...
 
@@ -44,6 +45,8 @@ Options:
                         the learning-rate multiplier
   --lora-rank R         train a rank-R LoRA adapter instead of every weight (default 0: full)
   --lora-alpha A        LoRA scale numerator (default R)
+  --early-stopping N    stop when the validation loss has not improved for N epochs, and keep
+                        the best epoch's model
   --validation-split X  share held out for validation, 0..1 (default ${DEFAULT_VALIDATION_SPLIT})
   --seed S              seed of the split, the initialization and the data order (default ${DEFAULT_SEED})
   --threads N           CPU threads (default: the idle cores)
@@ -194,6 +197,7 @@ export async function run(args: string[]): Promise<number> {
         'learning-rate': { type: 'string' },
         'lora-rank': { type: 'string' },
         'lora-alpha': { type: 'string' },
+        'early-stopping': { type: 'string' },
         'validation-split': { type: 'string' },
         seed: { type: 'string' },
         threads: { type: 'string' },
@@ -245,6 +249,7 @@ export async function run(args: string[]): Promise<number> {
     loraAlpha: num('lora-alpha', v['lora-alpha'], (n) => n > 0, 'a positive number'),
     seed,
     threads: num('threads', v.threads, int(1), 'a whole number ≥ 1'),
+    earlyStoppingPatience: num('early-stopping', v['early-stopping'], int(1), 'a whole number ≥ 1'),
     outputName: v.name,
   };
   for (const k of Object.keys(spec) as Array<keyof LocalFineTuneSpec>) if (spec[k] === undefined) delete spec[k];

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeEachDialect, type TestDb } from '../store/testing.ts';
 import type { LocalTrainingRunner } from '../providers/local.ts';
+import type { LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
 import { fineTunedModelName, isInside, JobQueue, JobWorker, type JobFinished } from './index.ts';
 
 const TRAIN = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `q${i}` }, { role: 'assistant', content: `a${i}` }] })).join('\n') + '\n';
@@ -44,6 +45,9 @@ describe('fineTunedModelName', () => {
   it('follows ft:<base>:<suffix>:<job part>', () => {
     expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'nodeai-tiny', suffix: 'Support Bot' })).toBe('ft:nodeai-tiny:support-bot:AbCdEfGh');
     expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'nodeai-tiny', suffix: null })).toBe('ft:nodeai-tiny::AbCdEfGh');
+    // a GGUF base by its file name; a fine-tuned base by its own base
+    expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: '/models/SmolLM2-135M.gguf', suffix: 'x' })).toBe('ft:SmolLM2-135M:x:AbCdEfGh');
+    expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'ft:nodeai-tiny:support:12345678', suffix: 'more' })).toBe('ft:nodeai-tiny:more:AbCdEfGh');
   });
   it('isInside refuses paths outside the directory', () => {
     expect(isInside('/data', '/data/jobs/x/model.gguf')).toBe(true);
@@ -73,6 +77,24 @@ describeEachDialect('job queue', (dialect) => {
     const events = await queue.listEvents(job.id);
     expect(events.data.map((e) => e.message).reverse()).toEqual([`Created fine-tuning job: ${job.id}`, expect.stringContaining('Validating training file'), 'Files validated, moving job to queued state']);
     expect((await queue.list()).data.map((j) => j.id)).toEqual([job.id]);
+  });
+
+  it("hands NodeAI's own hyperparameters and a fine-tuned base's file to the trainer", async () => {
+    const { queue, file } = await setup();
+    const specs: LocalFineTuneSpec[] = [];
+    const trainer = fakeTrainer();
+    const capture: LocalTrainingRunner = (spec, o) => (specs.push(spec), trainer.run(spec, o));
+    const worker = new JobWorker(queue, { train: capture });
+    const first = await queue.create({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { lora_rank: 4, early_stopping_patience: 3 } });
+    expect(first.hyperparameters).toMatchObject({ lora_rank: 4, early_stopping_patience: 3 });
+    await worker.runNext();
+    expect(specs[0]).toMatchObject({ baseModel: 'nodeai-tiny', loraRank: 4, earlyStoppingPatience: 3 });
+    const model = (await queue.get(first.id)).fine_tuned_model!;
+    await queue.create({ model, training_file: file.id });
+    await worker.runNext();
+    expect(specs[1].baseModel).toBe((await queue.models.get(model)).files.model);
+    expect(specs[1]).not.toHaveProperty('loraRank');
+    await expect(queue.create({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { early_stopping_patience: 0 } })).rejects.toThrow(/from 1 to 50/);
   });
 
   it('fails a job whose file is missing or not a file ID, and says which', async () => {

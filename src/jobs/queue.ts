@@ -125,6 +125,12 @@ export class JobQueue {
       if (!Number.isInteger(loraRank) || loraRank < 0 || loraRank > 256) throw new JobError('invalid_request', `lora_rank must be a whole number from 0 to 256, got ${String(loraRank)}.`);
       hyperparameters.lora_rank = loraRank;
     }
+    const patience = input.hyperparameters?.early_stopping_patience;
+    if (patience !== undefined) {
+      if (provider !== 'local') throw new JobError('invalid_request', 'early_stopping_patience is for the local trainer; remove it, or use provider "local".');
+      if (!Number.isInteger(patience) || patience < 1 || patience > 50) throw new JobError('invalid_request', `early_stopping_patience must be a whole number from 1 to 50, got ${String(patience)}.`);
+      hyperparameters.early_stopping_patience = patience;
+    }
     const id = newId(idPrefix.job);
     const now = Date.now();
     await this.db

@@ -14,6 +14,7 @@ export function parseHyperparameters(json: string): Hyperparameters {
     batch_size: h.batch_size ?? 'auto',
     learning_rate_multiplier: h.learning_rate_multiplier ?? 'auto',
     ...(typeof h.lora_rank === 'number' && h.lora_rank > 0 ? { lora_rank: h.lora_rank } : {}),
+    ...(typeof h.early_stopping_patience === 'number' ? { early_stopping_patience: h.early_stopping_patience } : {}),
   };
 }
 

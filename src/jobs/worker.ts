@@ -260,6 +260,7 @@ export class JobWorker {
       batchSize: hp.batch_size,
       learningRate,
       ...(hp.lora_rank ? { loraRank: hp.lora_rank } : {}),
+      ...(hp.early_stopping_patience ? { earlyStoppingPatience: hp.early_stopping_patience } : {}),
       ...(row.seed !== null ? { seed: Number(row.seed) } : {}),
       ...(this.options.threads ? { threads: this.options.threads } : {}),
       outputName: modelName.replace(/[^\w.-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, ''),

@@ -48,6 +48,9 @@ const config = z.object({
   epochs: z.union([z.number().int().min(1).max(50), z.literal('auto')]).default(3).describe('Passes over the training data, 1..50, or auto.'),
   batch_size: autoNumber(z.number().int().min(1).max(256)).describe('Examples per step; empty = auto.'),
   learning_rate: autoNumber(z.number().positive().max(100)).describe("Learning-rate multiplier of the base model's default rate (OpenAI's learning_rate_multiplier); empty = auto."),
+  early_stopping_patience: autoNumber(z.number().int().min(1).max(50)).describe(
+    "Local provider: stop when the validation loss has not improved for this many epochs, and keep the best epoch's model (needs validation_split > 0); empty = train every epoch.",
+  ),
   lora_rank: autoNumber(z.number().int().min(0).max(256)).describe('Local provider: rank of a LoRA adapter trained instead of every weight; 0 = full fine-tuning; empty = auto (8 for a GGUF base, full for nodeai-tiny).'),
   model_name: z
     .string()
@@ -136,6 +139,8 @@ export const fineTuneNode = defineNode({
         const validation = converted.validation ? await store.files.put(converted.validation.path, { filename: 'validation.jsonl', purpose: 'fine-tune' }) : null;
         const epochs = report.cost?.epochs ?? (typeof config.epochs === 'number' ? config.epochs : 3);
         for (const w of report.warnings.slice(0, 5)) ctx.logger.warn(`${w.line !== null ? `line ${w.line}: ` : ''}${w.message}`);
+        if (config.early_stopping_patience && remote) ctx.logger.warn('early_stopping_patience applies to the local trainer only; OpenAI trains every epoch.');
+        else if (config.early_stopping_patience && !converted.validation) ctx.logger.warn('early_stopping_patience needs validation examples (validation_split > 0); training runs every epoch.');
         const loraRank = remote ? undefined : (config.lora_rank ?? (ggufBase ? defaultLoraRank(ggufBase.parameters) : undefined));
         const job = await services.jobs.create({
           provider: config.provider,
@@ -147,6 +152,7 @@ export const fineTuneNode = defineNode({
             batch_size: config.batch_size ?? 'auto',
             learning_rate_multiplier: config.learning_rate ?? 'auto',
             ...(loraRank ? { lora_rank: loraRank } : {}),
+            ...(config.early_stopping_patience && !remote ? { early_stopping_patience: config.early_stopping_patience } : {}),
           },
           suffix: config.model_name || null,
           seed: config.seed ?? null,

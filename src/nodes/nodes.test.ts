@@ -129,6 +129,18 @@ describeEachDialect('built-in nodes', (dialect) => {
     expect(ft.estimated_tokens).toBe(builtIn.outputs.ft.estimated_tokens);
   });
 
+  it('early_stopping_patience goes to the local job; without validation examples it says it cannot apply', async () => {
+    const warnings: string[] = [];
+    engine.subscribe((e) => e.type === 'node.log' && e.level === 'warn' && warnings.push(e.message));
+    const data = { id: 'd', type: 'data_loader', config: { text: JSONL } };
+    const withValidation = await engine.run(chain(data, { early_stopping_patience: 2, wait_for_completion: false }));
+    expect(await services.jobs.get(String(withValidation.outputs.ft.job_id))).toMatchObject({ hyperparameters: { early_stopping_patience: 2 } });
+    expect(warnings.join('\n')).not.toContain('early_stopping_patience');
+    await engine.run(chain(data, { early_stopping_patience: 2, validation_split: 0, wait_for_completion: false }));
+    expect(warnings.join('\n')).toContain('early_stopping_patience needs validation examples');
+    await expect(services.jobs.create({ provider: 'openai', model: 'gpt-4o-mini', training_file: String(withValidation.outputs.ft.training_file_id), hyperparameters: { early_stopping_patience: 2 } })).rejects.toThrow(/for the local trainer/);
+  });
+
   it('LoRA by default for a base of real size, full fine-tuning for a small one', () => {
     expect(defaultLoraRank(134_515_008)).toBe(8);
     expect(defaultLoraRank(900_000)).toBeUndefined();

@@ -10,6 +10,8 @@ export interface Hyperparameters {
   learning_rate_multiplier: Auto<number>;
   /** NodeAI's own, for the local trainer (never sent to OpenAI): rank of a LoRA adapter; 0 or absent trains every weight. */
   lora_rank?: number;
+  /** NodeAI's own, for the local trainer: stop after this many epochs without a better validation loss, keeping the best epoch's model. */
+  early_stopping_patience?: number;
 }
 
 export interface FineTuningJob {

@@ -21,6 +21,11 @@ export interface LocalFineTuneSpec {
   threads?: number;
   /** Run validation every N optimizer steps (and always at each epoch end). */
   evalEvery?: number;
+  /**
+   * Stop when the validation loss at an epoch's end has not improved for this many epochs, and
+   * keep the model of the best one. Needs a validation file; absent means train every epoch.
+   */
+  earlyStoppingPatience?: number;
   /** Also write a checkpoint when this many seconds passed since the last one. */
   checkpointEverySeconds?: number;
   /** Name of the output model file stem, e.g. `ft-nodeai-tiny-support-abc123`. */

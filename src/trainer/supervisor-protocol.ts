@@ -110,8 +110,10 @@ export function listCheckpoints(dir: string): CheckpointEntry[] {
 }
 
 /** Deletes all but the newest `keep` checkpoints (and their sidecars). */
-export function pruneCheckpoints(dir: string, keep = CHECKPOINTS_KEPT): void {
+/** Deletes all but the newest `keep` checkpoints, and never the one of step `alsoKeep` (the best so far). */
+export function pruneCheckpoints(dir: string, keep = CHECKPOINTS_KEPT, alsoKeep?: number): void {
   for (const c of listCheckpoints(dir).slice(keep)) {
+    if (c.step === alsoKeep) continue;
     rmSync(c.path, { force: true });
     rmSync(c.sidecar, { force: true });
   }
@@ -241,6 +243,8 @@ export interface JobObject {
     resumed: boolean;
     final_metrics: LocalFineTuneResult['finalMetrics'] | null;
     threads: number | null;
+    /** Present when early stopping ended the run; the model written is the best epoch's. */
+    early_stopping?: { stopped_at_epoch: number; best_epoch: number; best_step: number; best_valid_loss: number };
   };
 }
 

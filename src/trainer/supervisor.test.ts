@@ -2,12 +2,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { encodeChatForTraining } from './chat-format.ts';
 import { readGgufModel, writeGgufModel } from './gguf-model.ts';
 import { disposeInference, generate } from './inference.ts';
 import type { LocalFineTuneEvent, LocalFineTuneSpec } from './supervised-job-types.ts';
 import { runLocalFineTune } from './supervisor.ts';
 import type { JobObject } from './supervisor-protocol.ts';
 import { createTinyModel } from './tiny-model.ts';
+import { createTokenizer } from './tokenizer.ts';
+import { createTrainer } from './train.ts';
 
 // A smaller nodeai-tiny (same tokenizer and template) so each run takes about a second.
 const env = { NODEAI_TEST_TINY_CONFIG: JSON.stringify({ embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 }) };
@@ -191,5 +194,45 @@ describe('runLocalFineTune', () => {
     const invalid = await runLocalFineTune(spec('invalid', { epochs: 0 }), { env });
     expect(invalid.error?.code).toBe('invalid_spec');
     expect(existsSync(join(root, 'invalid'))).toBe(false);
+  });
+});
+
+describe('early stopping', () => {
+  it('stops when the validation loss stops improving and writes the best epoch\'s model', async () => {
+    // Validation unlike the training data: once the model memorizes the training answers, the
+    // validation loss turns up.
+    const unlike = join(root, 'unlike.jsonl');
+    writeFileSync(unlike, [chatLine('Why is snow white?', 'Light scatters.'), chatLine('Where do owls sleep?', 'In hollow trees.')].join('\n') + '\n');
+    const s = spec('early', { validationFile: unlike, epochs: 40, learningRate: 0.01, earlyStoppingPatience: 2 });
+    const seen: LocalFineTuneEvent[] = [];
+    const r = await runLocalFineTune(s, { env, onEvent: (e) => seen.push(e) });
+    expect(r.status).toBe('succeeded');
+    const j = job(s.jobDir);
+    const early = j.nodeai.early_stopping!;
+    expect(early).toBeDefined();
+    expect(r.steps).toBeLessThan(40 * 6);
+    const epochEnds = metrics(seen).filter((m) => m.step % 6 === 0 && m.valid_loss !== undefined);
+    const losses = epochEnds.map((m) => m.valid_loss!);
+    expect(early.best_valid_loss).toBe(Math.min(...losses));
+    expect(early.stopped_at_epoch).toBe(early.best_epoch + 2);
+    expect(losses.at(-1)!).toBeGreaterThan(early.best_valid_loss + 1e-3);
+    expect(seen.some((e) => e.type === 'message' && e.message.startsWith(`Stopping early after epoch ${early.stopped_at_epoch} of 40`))).toBe(true);
+    expect(r.finalMetrics?.valid_loss).toBe(early.best_valid_loss);
+
+    // The model written is the best epoch's: measured again, it has that epoch's validation loss,
+    // not the higher one of the epoch training stopped at.
+    const written = await readGgufModel(join(s.jobDir, 'ft-nodeai-tiny.gguf'));
+    const tokenizer = await createTokenizer(written);
+    const sequences = [
+      ['Why is snow white?', 'Light scatters.'],
+      ['Where do owls sleep?', 'In hollow trees.'],
+    ].map(([q, a]) => encodeChatForTraining(written, tokenizer, [{ role: 'user', content: q }, { role: 'assistant', content: a }]));
+    const trainer = createTrainer({ model: written, train: sequences, valid: sequences, epochs: 1, batchSize: 2, threads: 1 });
+    try {
+      expect(trainer.evaluate().validLoss).toBeCloseTo(early.best_valid_loss, 4);
+    } finally {
+      trainer.dispose();
+      await tokenizer.dispose();
+    }
   });
 });

@@ -74,6 +74,9 @@ function checkSpec(spec: LocalFineTuneSpec): void {
   if (spec.seed !== undefined && !(Number.isSafeInteger(spec.seed) && spec.seed >= 0)) throw bad(`seed must be a whole number ≥ 0, got ${String(spec.seed)}.`);
   if (spec.threads !== undefined && !isPositiveInt(spec.threads)) throw bad(`threads must be a whole number ≥ 1, got ${String(spec.threads)}.`);
   if (spec.evalEvery !== undefined && !isPositiveInt(spec.evalEvery)) throw bad(`evalEvery must be a whole number ≥ 1, got ${String(spec.evalEvery)}.`);
+  if (spec.earlyStoppingPatience !== undefined && !isPositiveInt(spec.earlyStoppingPatience)) {
+    throw bad(`earlyStoppingPatience must be a whole number ≥ 1, got ${String(spec.earlyStoppingPatience)}.`);
+  }
   if (spec.checkpointEverySeconds !== undefined && !(typeof spec.checkpointEverySeconds === 'number' && spec.checkpointEverySeconds > 0)) {
     throw bad(`checkpointEverySeconds must be a positive number, got ${String(spec.checkpointEverySeconds)}.`);
   }

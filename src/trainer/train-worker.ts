@@ -153,6 +153,9 @@ function asJobError(e: unknown): LocalFineTuneError {
   return new LocalFineTuneError('training_failed', e instanceof Error ? e.message : String(e));
 }
 
+/** A validation loss must fall by more than this to count as better (noise on a small set is not). */
+const EARLY_STOPPING_MIN_DELTA = 1e-4;
+
 const finite = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : undefined);
 
 async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
@@ -248,11 +251,18 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       // The sidecar goes first: a checkpoint without one would lose the token count on resume.
       writeJsonAtomic(c.sidecar, { step: tr.stepsDone, trainedTokens } satisfies Sidecar);
       const info = tr.saveCheckpoint(c.path);
-      pruneCheckpoints(paths.checkpoints);
+      pruneCheckpoints(paths.checkpoints, undefined, best?.step);
       lastCheckpointAt = Date.now();
       lastCheckpointStep = tr.stepsDone;
       emit({ type: 'checkpoint', time: Date.now(), step: info.step, epoch, path: c.path, bytes: info.bytes });
     };
+
+    // Early stopping looks at the validation loss at each epoch's end. (After a resume it starts
+    // counting again from the resumed epoch.)
+    const patience = valid.length > 0 ? spec.earlyStoppingPatience : undefined;
+    let best: { step: number; epoch: number; loss: number } | undefined;
+    let stale = 0;
+    let stoppedEarly = false;
 
     const startStep = trainer.stepsDone;
     const t0 = performance.now();
@@ -291,23 +301,45 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
         process.stderr.write(`train-worker: NODEAI_TEST_WORKER_ABORT_AT_STEP=${abortAt}: aborting as a native crash would\n`);
         process.abort();
       }
+      const improved = patience !== undefined && epochEnded && metrics.valid_loss !== undefined && (best === undefined || metrics.valid_loss < best.loss - EARLY_STOPPING_MIN_DELTA);
+      if (improved) {
+        best = { step: ev.step, epoch: ev.epoch, loss: metrics.valid_loss! };
+        stale = 0;
+      }
       if (epochEnded || Date.now() - lastCheckpointAt >= checkpointEveryMs) checkpoint(ev.epoch);
       if (cancelRequested && !trainer.done) {
         if (lastCheckpointStep !== trainer.stepsDone) checkpoint(ev.epoch);
         throw new Cancelled();
       }
+      if (patience !== undefined && epochEnded && !improved && metrics.valid_loss !== undefined && ++stale >= patience && !trainer.done) {
+        stoppedEarly = true;
+        emit({
+          type: 'message',
+          level: 'info',
+          message: `Stopping early after epoch ${ev.epoch} of ${s.epochs}: the validation loss has not improved for ${stale} epoch${stale === 1 ? '' : 's'}${best ? `; keeping the model of epoch ${best.epoch} (validation loss ${best.loss.toFixed(4)})` : ''}.`,
+          time: Date.now(),
+        });
+        break;
+      }
     }
 
-    const exported = { ...trainer.exportModel(), name: outputName };
+    // Stopped early: the model to keep is the best epoch's, read back from its checkpoint.
+    const keep = stoppedEarly && best && best.step !== trainer.stepsDone ? resumeTrainer(checkpointPaths(paths.checkpoints, best.step).path, { model, train, valid }) : trainer;
+    if (stoppedEarly && best) {
+      last = { ...last, valid_loss: best.loss };
+      job.nodeai.early_stopping = { stopped_at_epoch: trainer.epoch, best_epoch: best.epoch, best_step: best.step, best_valid_loss: best.loss };
+    }
+    const exported = { ...keep.exportModel(), name: outputName };
     await writeGgufModel(paths.model, exported);
     result.modelPath = paths.model;
     job.result_files = [basename(paths.model)];
     if (s.lora) {
-      await writeGgufAdapter(paths.adapter, trainer.exportAdapter(), model);
+      await writeGgufAdapter(paths.adapter, keep.exportAdapter(), model);
       result.adapterPath = paths.adapter;
       job.result_files.push(basename(paths.adapter));
     }
     job.result_files.push(basename(paths.metrics));
+    if (keep !== trainer) keep.dispose();
     result.status = 'succeeded';
     result.steps = trainer.stepsDone;
     result.trainedTokens = trainedTokens;
