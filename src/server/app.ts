@@ -13,6 +13,7 @@ import { openAiRoutes } from './routes/openai.ts';
 import { secretsRoutes } from './routes/secrets.ts';
 import { runRoutes, workflowRoutes } from './routes/workflows.ts';
 import { eventsHandler } from './sse.ts';
+import { DEFAULT_WEB_DIR, webRoutes } from './web.ts';
 
 export interface AppOptions {
   store: Store;
@@ -34,6 +35,8 @@ export interface AppOptions {
   /** How often job changes are read from the store for SSE; default 250 ms. */
   jobPollMs?: number;
   sse?: { pingMs?: number; maxQueue?: number };
+  /** The built canvas served at `/`; default web/dist of this package, `null` serves none. */
+  webDir?: string | null;
   /** Where unexpected failures are reported (their text never reaches the client). */
   onError?: (err: unknown, c: Context) => void;
 }
@@ -95,6 +98,7 @@ export function createApp(options: AppOptions): NodeAiApp {
   api.get('/events', eventsHandler({ hub, engine, db: store.db, pingMs: options.sse?.pingMs, maxQueue: options.sse?.maxQueue }));
   app.route('/api/v1', api);
   app.route('/v1', openAiRoutes({ store, jobs: options.jobs, chat: options.chat, maxUploadBytes: maxUpload }));
+  if (options.webDir !== null) app.route('/', webRoutes(options.webDir ?? DEFAULT_WEB_DIR));
 
   return {
     app,
