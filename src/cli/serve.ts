@@ -53,7 +53,7 @@ export async function run(args: string[]): Promise<number> {
   if (recovered.requeuedJobs.length) log(`resuming ${recovered.requeuedJobs.length} interrupted job(s) from their checkpoints: ${recovered.requeuedJobs.join(', ')}`);
   if (recovered.failedJobs.length) log(`${recovered.failedJobs.length} interrupted job(s) could not be resumed and were failed: ${recovered.failedJobs.join(', ')}`);
   console.log(`NodeAI listening on ${server.url} (data: ${dataDir}, database: ${runtime.store.location})`);
-  console.log(`Canvas: ${server.url}/ (it asks for the API token)`);
+  console.log(`Canvas: ${server.url}/`);
   console.log(`OpenAI-compatible API: ${server.url}/v1`);
   if (token.created) console.log(`API token (shown once; also in ${token.path}): ${token.token}`);
   else console.log(`API token: ${token.source === 'env' ? 'from NODEAI_API_TOKEN' : `in ${token.path}`}`);
