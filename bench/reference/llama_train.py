@@ -113,7 +113,8 @@ class Model(nn.Module):
 
 
 model = Model()
-opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+trainable = [p for p in model.parameters() if p.requires_grad]
+opt = torch.optim.AdamW(trainable, lr=1e-3)
 data = torch.randint(0, V, (4096 * 64,))
 steps, warmup = cfg.get("steps", 10), cfg.get("warmup", 3)
 losses = []
@@ -126,6 +127,8 @@ for s in range(warmup + steps):
     loss = F.cross_entropy(model(x).view(-1, V), y.view(-1))
     opt.zero_grad()
     loss.backward()
+    # As NodeAI's trainer does by default (max norm 1), so both pay for the same work.
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
     opt.step()
     losses.append(loss.item())
 dt = time.perf_counter() - t0

@@ -104,6 +104,26 @@ describe('the canvas', () => {
     await page.screenshot({ path: shot });
     expect(statSync(shot).size).toBeGreaterThan(10_000);
   });
+
+  it('keeps the drawing and the run across a page reload, with the loss curve so far', { timeout: 120_000 }, async () => {
+    await page.getByTestId('node-finetune').click();
+    await page.locator('#field-epochs').fill('40');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await expect.poll(async () => Number(await page.locator('.loss-chart').getAttribute('data-points').catch(() => '0')), { timeout: 60_000 }).toBeGreaterThanOrEqual(3);
+    const before = Number(await page.locator('.loss-chart').getAttribute('data-points'));
+    await page.reload();
+    // Same three nodes, the same run, and at least the points seen before the reload.
+    await page.getByTestId('node-finetune').waitFor();
+    expect(await page.locator('.flow-node').count()).toBe(3);
+    await expect.poll(async () => Number(await page.locator('.loss-chart').getAttribute('data-points').catch(() => '0')), { timeout: 30_000 }).toBeGreaterThanOrEqual(before);
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 90_000, interval: 250 }).toBe('succeeded');
+
+    // Saved on the server, listed, and opened again.
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText(/^Saved as wf-/).waitFor();
+    const options = await page.getByLabel('Open a saved workflow').locator('option').allTextContents();
+    expect(options).toContain('File Loader → Fine-Tune → Chat');
+  });
 });
 
 describe('serving the canvas', () => {

@@ -478,6 +478,23 @@ export class LlamaGraph {
     for (const t of this.trainables) this.f32(t.gradAcc).fill(0);
   }
 
+  /** The L2 norm of all accumulated gradients together (read on the CPU: one pass, no graph). */
+  gradientNorm(): number {
+    let sum = 0;
+    for (const t of this.trainables) {
+      const a = this.f32(t.gradAcc);
+      for (let i = 0; i < a.length; i++) sum += a[i] * a[i];
+    }
+    return Math.sqrt(sum);
+  }
+
+  scaleGradients(factor: number): void {
+    for (const t of this.trainables) {
+      const a = this.f32(t.gradAcc);
+      for (let i = 0; i < a.length; i++) a[i] *= factor;
+    }
+  }
+
   runEval(): void {
     this.compute(this.evalGraph);
   }

@@ -50,6 +50,8 @@ export type LocalFineTuneEvent =
       tokens_per_second?: number;
       eta_seconds?: number;
       learning_rate?: number;
+      /** Global L2 norm of the step's gradients, before clipping to the trainer's max (1). */
+      grad_norm?: number;
       trained_tokens?: number;
     }
   | { type: 'checkpoint'; time: number; step: number; epoch: number; path: string; bytes: number };

@@ -282,6 +282,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
         total_epochs: s.epochs,
         train_loss: finite(ev.trainLoss),
         train_mean_token_accuracy: finite(ev.trainMeanTokenAccuracy),
+        grad_norm: finite(ev.gradNorm),
         learning_rate: ev.lr,
         trained_tokens: trainedTokens,
       };

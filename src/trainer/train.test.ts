@@ -104,6 +104,20 @@ describe('trainer', () => {
     expect(c).not.toEqual(a);
   });
 
+  it('clips the global gradient norm before AdamW, and only when it is over the max', () => {
+    const free = run({ maxGradNorm: 0 }, 6);
+    expect(free.every((e) => Number.isFinite(e.gradNorm) && e.gradNorm > 0)).toBe(true);
+    // A max above every norm seen changes nothing; the default max (1) is exceeded here, so it
+    // does change the steps after the first (AdamW's first step is scale-free).
+    const high = Math.max(...free.map((e) => e.gradNorm)) * 2;
+    expect(run({ maxGradNorm: high }, 6).map((e) => e.trainLoss)).toEqual(free.map((e) => e.trainLoss));
+    expect(free.some((e) => e.gradNorm > 1)).toBe(true);
+    const clipped = run({}, 6);
+    expect(clipped[0].trainLoss).toBe(free[0].trainLoss);
+    expect(clipped.slice(2).map((e) => e.trainLoss)).not.toEqual(free.slice(2).map((e) => e.trainLoss));
+    expect(() => run({ maxGradNorm: -1 }, 1)).toThrow(/maxGradNorm must be ≥ 0/);
+  });
+
   it('gradient accumulation 2×4 matches batch 8 closely', () => {
     const a = run({ batchSize: 8, gradAccum: 1 }, 6);
     const b = run({ batchSize: 4, gradAccum: 2 }, 6);

@@ -57,6 +57,12 @@ export interface TrainerOptions {
   adamBeta1?: number;
   adamBeta2?: number;
   adamEps?: number;
+  /**
+   * Gradients whose global L2 norm is over this are scaled down to it before the AdamW step (as
+   * PyTorch's clip_grad_norm_ and Hugging Face's max_grad_norm do); 0 turns clipping off.
+   * Default 1.
+   */
+  maxGradNorm?: number;
   /** Default 42. */
   seed?: number;
   /** Default os.availableParallelism(). Bit-reproducibility needs the same count. */
@@ -77,6 +83,7 @@ export interface TrainerSettings {
   adamBeta1: number;
   adamBeta2: number;
   adamEps: number;
+  maxGradNorm: number;
   seed: number;
   threads: number;
   seqLen: number;
@@ -93,6 +100,8 @@ export interface TrainStepEvent {
   totalSteps: number;
   trainLoss: number;
   trainMeanTokenAccuracy: number;
+  /** Global L2 norm of the step's gradients, before clipping. */
+  gradNorm: number;
   /** Real (non-padding) input tokens processed in this step. */
   tokens: number;
   /** Tokens whose loss counted in this step. */
@@ -286,6 +295,7 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
     adamBeta1: o.adamBeta1 ?? 0.9,
     adamBeta2: o.adamBeta2 ?? 0.999,
     adamEps: o.adamEps ?? 1e-8,
+    maxGradNorm: maxGradNormOf(o.maxGradNorm),
     seed: o.seed ?? 42,
     threads: o.threads === undefined ? availableParallelism() : posInt(o.threads, 'threads'),
     seqLen,
@@ -293,6 +303,12 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
     stepsPerEpoch,
     totalSteps,
   };
+}
+
+function maxGradNormOf(v: number | undefined): number {
+  if (v === undefined) return 1;
+  if (!(v >= 0) || !Number.isFinite(v)) throw new TrainerError('BAD_OPTION', `maxGradNorm must be ≥ 0 (0 = no clipping), got ${v}.`);
+  return v;
 }
 
 interface LoopState {
@@ -364,6 +380,8 @@ export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
       adamBeta1: s.adamBeta1,
       adamBeta2: s.adamBeta2,
       adamEps: s.adamEps,
+      // Checkpoints written before clipping existed carry no setting: they trained without it.
+      maxGradNorm: s.maxGradNorm ?? 0,
       seed: s.seed,
       threads: options.threads ?? s.threads,
       seqLen: s.seqLen,
@@ -491,7 +509,12 @@ class LocalTrainer implements Trainer {
       lossSum += g.f32(g.loss)[0] * N;
       correct += this.countCorrect(rows);
     }
-    if (stepCounted > 0) g.runOptimizer();
+    let gradNorm = Number.NaN;
+    if (stepCounted > 0) {
+      gradNorm = g.gradientNorm();
+      if (s.maxGradNorm > 0 && gradNorm > s.maxGradNorm) g.scaleGradients(s.maxGradNorm / (gradNorm + 1e-6));
+      g.runOptimizer();
+    }
     st.cursor += chunk.length;
     st.step++;
     const epochOfStep = st.epoch + 1;
@@ -506,6 +529,7 @@ class LocalTrainer implements Trainer {
       totalSteps: s.totalSteps,
       trainLoss: stepCounted > 0 ? lossSum / stepCounted : Number.NaN,
       trainMeanTokenAccuracy: stepCounted > 0 ? correct / stepCounted : Number.NaN,
+      gradNorm,
       tokens,
       trainedTokens: stepCounted,
       tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
