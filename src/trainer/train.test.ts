@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { tensorNames } from './llama-model.js';
 import { createTinyModel } from './tiny-model.js';
 import { qaDataset, qaSequence, randomModel, testConfig } from './train-fixtures.js';
-import { autoEpochs, createTrainer, learningRateAt, type TrainerOptions, type TrainStepEvent } from './train.js';
+import { autoEpochs, autoWarmupSteps, createTrainer, learningRateAt, type TrainerOptions, type TrainStepEvent } from './train.js';
 
 const config = testConfig(); // byte vocab + specials, 2 layers, d 64, 4 heads
 const model = randomModel(config, 1);
@@ -102,6 +102,10 @@ describe('trainer', () => {
     const c = run({ threads: 2, seed: 2 }, 4).map((e) => e.trainLoss);
     expect(b).toEqual(a);
     expect(c).not.toEqual(a);
+  });
+
+  it('warms up for 5% of the steps, at least 10, at most a fifth of a short run', () => {
+    expect([5, 42, 105, 1000].map(autoWarmupSteps)).toEqual([1, 8, 10, 50]);
   });
 
   it('clips the global gradient norm before AdamW, and only when it is over the max', () => {
