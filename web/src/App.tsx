@@ -3,13 +3,13 @@
 import { addEdge, Background, Controls, ReactFlow, ReactFlowProvider, useEdgesState, useNodesState, useReactFlow, type Connection, type Edge } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from 'react';
-import { Api, ApiError, savedToken, saveToken, type ApiModel, type ApiRun, type NodeType, type WorkflowJson } from './api.ts';
+import { Api, ApiError, savedToken, saveToken, type ApiModel, type NodeType, type WorkflowJson } from './api.ts';
 import { FlowNode, type FlowNodeData, type WorkflowNode } from './FlowNode.tsx';
-import { LossChart, type LossPoint } from './LossChart.tsx';
+import { RunPanel } from './RunPanel.tsx';
 import { SettingsForm } from './SettingsForm.tsx';
+import { DONE, useRun } from './useRun.ts';
 
 const nodeTypes = { workflow: FlowNode };
-const DONE = new Set(['succeeded', 'failed', 'cancelled']);
 
 export function App() {
   const [token, setToken] = useState(savedToken);
@@ -54,15 +54,7 @@ function Login({ error, waiting, onToken }: { error: string | null; waiting: boo
   );
 }
 
-interface RunState {
-  id: string;
-  status: string;
-  log: string[];
-  loss: LossPoint[];
-  result?: ApiRun;
-  fineTunedModel?: string;
-}
-
+const DRAFT_KEY = 'nodeai.draft';
 let counter = 0;
 const newId = (type: string) => `${type.replace(/_/g, '-')}-${Date.now().toString(36)}${(counter++).toString(36)}`;
 
@@ -71,18 +63,55 @@ function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; onLogou
   const [edges, setEdges, onEdgesChange] = useEdgesState<Edge>([]);
   const [selected, setSelected] = useState<string | null>(null);
   const [models, setModels] = useState<ApiModel[]>([]);
-  const [run, setRun] = useState<RunState | null>(null);
   const [issues, setIssues] = useState<string[]>([]);
   const [name, setName] = useState('My workflow');
-  const stopEvents = useRef<(() => void) | null>(null);
+  const [workflowId, setWorkflowId] = useState<string | null>(null);
+  const [saved, setSaved] = useState<Array<{ id: string; name: string }>>([]);
+  const [notice, setNotice] = useState<string | null>(null);
   const { screenToFlowPosition, fitView } = useReactFlow();
   const byType = useMemo(() => new Map(types.map((t) => [t.type, t])), [types]);
 
   const refreshModels = useCallback(() => api.models().then(setModels, () => setModels([])), [api]);
   useEffect(() => {
     void refreshModels();
-    return () => stopEvents.current?.();
-  }, [refreshModels]);
+    void api.workflows().then(setSaved, () => setSaved([]));
+  }, [api, refreshModels]);
+
+  const patchNode = useCallback((id: string, patch: Partial<FlowNodeData>) => setNodes((ns) => ns.map((n) => (n.id === id ? { ...n, data: { ...n.data, ...patch } } : n))), [setNodes]);
+  const { run, follow } = useRun(api, patchNode, refreshModels);
+
+  const load = useCallback(
+    (wf: WorkflowJson) => {
+      setNodes(
+        wf.nodes
+          .filter((n) => byType.has(n.type))
+          .map((n, i) => {
+            const t = byType.get(n.type)!;
+            return { id: n.id, type: 'workflow', position: n.position ?? { x: i * 260, y: 80 }, data: { type: n.type, title: t.name, category: t.category, config: n.config ?? {} } };
+          }),
+      );
+      setEdges(wf.edges.map((e) => ({ id: `${e.source}->${e.target}`, source: e.source, target: e.target })));
+      setTimeout(() => void fitView({ maxZoom: 1.1, padding: 0.3 }), 50);
+    },
+    [byType, fitView, setEdges, setNodes],
+  );
+
+  // The drawing survives a reload (and the run it started is followed again, see useRun).
+  const restored = useRef(false);
+  useEffect(() => {
+    if (restored.current) return;
+    restored.current = true;
+    const draft = localStorage.getItem(DRAFT_KEY);
+    if (!draft) return;
+    try {
+      const d = JSON.parse(draft) as { workflow: WorkflowJson; workflowId?: string };
+      setName(d.workflow.name);
+      setWorkflowId(d.workflowId ?? null);
+      load(d.workflow);
+    } catch {
+      localStorage.removeItem(DRAFT_KEY);
+    }
+  }, [load]);
 
   const addNode = useCallback(
     (type: string, position: { x: number; y: number }, config: Record<string, unknown> = {}) => {
@@ -123,80 +152,43 @@ function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; onLogou
     edges: edges.map((e) => ({ source: e.source, target: e.target })),
   });
 
-  const patchNode = (id: string, patch: Partial<FlowNodeData>) => setNodes((ns) => ns.map((n) => (n.id === id ? { ...n, data: { ...n.data, ...patch } } : n)));
+  useEffect(() => {
+    if (restored.current) localStorage.setItem(DRAFT_KEY, JSON.stringify({ workflow: workflow(), workflowId }));
+  });
 
   const start = async () => {
     setIssues([]);
     const wf = workflow();
     const check = await api.validate(wf).catch((err: Error) => ({ valid: false, issues: [{ message: err.message, node_id: null }] }));
     if (!check.valid) {
-      setIssues(check.issues.map((i) => i.message));
+      setIssues(check.issues.map((i) => (i.node_id ? `${i.node_id}: ${i.message}` : i.message)));
       return;
     }
     setNodes((ns) => ns.map((n) => ({ ...n, data: { ...n.data, status: 'waiting', detail: undefined, progress: undefined } })));
-    let started: { id: string };
     try {
-      started = await api.startRun(wf);
+      await follow((await api.startRun(wf)).id);
     } catch (err) {
       setIssues([(err as Error).message]);
-      return;
     }
-    const state: RunState = { id: started.id, status: 'running', log: [], loss: [] };
-    setRun(state);
-    stopEvents.current?.();
-    const update = (f: (r: RunState) => RunState) => setRun((r) => (r && r.id === state.id ? f(r) : r));
-    const say = (line: string) => update((r) => ({ ...r, log: [...r.log.slice(-200), line] }));
-    stopEvents.current = api.events(started.id, (event, data) => {
-      const node = data.node_id as string | undefined;
-      switch (event) {
-        case 'node.started':
-          patchNode(node!, { status: 'running', detail: undefined });
-          break;
-        case 'node.succeeded':
-          patchNode(node!, { status: 'succeeded', detail: undefined });
-          break;
-        case 'node.failed':
-          patchNode(node!, { status: 'failed', detail: (data.error as { message?: string })?.message?.slice(0, 60) });
-          say(`✘ ${node}: ${(data.error as { message?: string })?.message}`);
-          break;
-        case 'node.waiting':
-          patchNode(node!, { status: 'training', progress: 0 });
-          say(`${node} is training (job ${(data.wait as { jobId?: string })?.jobId ?? ''})`);
-          break;
-        case 'node.log':
-          if (data.level !== 'debug') say(`${node}: ${data.message}`);
-          break;
-        case 'job.metrics': {
-          const m = (data.data ?? {}) as { step?: number; total_steps?: number; train_loss?: number; valid_loss?: number; epoch?: number; total_epochs?: number };
-          if (typeof m.step !== 'number') break;
-          update((r) => ({ ...r, loss: [...r.loss, { step: m.step!, train_loss: m.train_loss, valid_loss: m.valid_loss }] }));
-          setNodes((ns) =>
-            ns.map((n) =>
-              n.data.status === 'training'
-                ? { ...n, data: { ...n.data, progress: m.total_steps ? m.step! / m.total_steps : undefined, detail: `epoch ${m.epoch}/${m.total_epochs} · loss ${m.train_loss?.toFixed(3) ?? '–'}` } }
-                : n,
-            ),
-          );
-          break;
-        }
-        case 'job.event':
-          say(String(data.message));
-          break;
-        case 'run.finished':
-          void api.run(started.id).then((result) => {
-            const ft = result.nodes.find((n) => n.node_type === 'finetune' && n.outputs?.fine_tuned_model);
-            update((r) => ({ ...r, status: result.status, result, fineTunedModel: ft?.outputs?.fine_tuned_model as string | undefined }));
-            for (const n of result.nodes) patchNode(n.node_id, { status: n.status, progress: n.status === 'succeeded' && n.node_type === 'finetune' ? 1 : undefined });
-            void refreshModels();
-          });
-          stopEvents.current?.();
-          break;
-      }
-    });
-    // Nodes that finished before the event stream opened are read once from the run itself.
-    void api.run(started.id).then((r) => {
-      for (const n of r.nodes) if (n.status !== 'running') patchNode(n.node_id, { status: n.status });
-    });
+  };
+
+  const save = async () => {
+    try {
+      const saved = await api.saveWorkflow(workflow(), workflowId ?? undefined);
+      setWorkflowId(saved.id);
+      setNotice(`Saved as ${saved.id}`);
+      void api.workflows().then(setSaved);
+    } catch (err) {
+      setNotice(`Not saved: ${(err as Error).message}`);
+    }
+  };
+
+  const open = async (id: string) => {
+    const wf = await api.workflow(id);
+    setWorkflowId(wf.id);
+    setName(wf.definition.name);
+    load(wf.definition);
+    setNotice(null);
   };
 
   const selectedNode = nodes.find((n) => n.id === selected);
@@ -208,6 +200,17 @@ function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; onLogou
         <strong>NodeAI</strong>
         <input className="wf-name" aria-label="Workflow name" value={name} onChange={(e) => setName(e.target.value)} />
         <button onClick={starter}>New: File Loader → Fine-Tune → Chat</button>
+        <button onClick={() => void save()} disabled={nodes.length === 0}>
+          Save
+        </button>
+        <select aria-label="Open a saved workflow" value="" onChange={(e) => e.target.value && void open(e.target.value)}>
+          <option value="">Open…</option>
+          {saved.map((w) => (
+            <option key={w.id} value={w.id}>
+              {w.name}
+            </option>
+          ))}
+        </select>
         <button className="primary" onClick={() => void start()} disabled={nodes.length === 0 || running}>
           {running ? 'Running…' : 'Run'}
         </button>
@@ -216,6 +219,7 @@ function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; onLogou
             Stop
           </button>
         )}
+        {notice && <span className="notice">{notice}</span>}
         <span className="spacer" />
         <button className="link" onClick={onLogout}>
           Sign out
@@ -292,65 +296,3 @@ function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; onLogou
   );
 }
 
-function RunPanel({ api, run }: { api: Api; run: RunState }) {
-  const chatNode = run.result?.nodes.find((n) => n.node_type === 'chat' && n.outputs);
-  return (
-    <section className="run" aria-label="Run">
-      <div className="run-col">
-        <h2>
-          Run <span className={`badge ${run.status}`} data-testid="run-status">{run.status}</span>
-        </h2>
-        {run.result?.error && <p className="error">{run.result.error.message}</p>}
-        {run.fineTunedModel && (
-          <p>
-            Fine-tuned model: <code data-testid="ft-model">{run.fineTunedModel}</code>
-          </p>
-        )}
-        <pre className="log" aria-label="Log">{run.log.join('\n') || 'Starting…'}</pre>
-      </div>
-      <div className="run-col">
-        <h2>Loss</h2>
-        {run.loss.length > 0 ? <LossChart points={run.loss} /> : <p className="hint">The curve appears when training starts.</p>}
-      </div>
-      <div className="run-col">
-        <h2>Chat</h2>
-        {chatNode && <blockquote className="reply" data-testid="chat-reply">{String(chatNode.outputs?.reply ?? '')}</blockquote>}
-        {run.fineTunedModel ? <ChatBox api={api} model={run.fineTunedModel} /> : <p className="hint">Chat with the new model here once it is trained.</p>}
-      </div>
-    </section>
-  );
-}
-
-function ChatBox({ api, model }: { api: Api; model: string }) {
-  const [messages, setMessages] = useState<Array<{ role: string; content: string }>>([]);
-  const [text, setText] = useState('');
-  const [busy, setBusy] = useState(false);
-  const send = async () => {
-    const next = [...messages, { role: 'user', content: text }];
-    setMessages(next);
-    setText('');
-    setBusy(true);
-    try {
-      setMessages([...next, { role: 'assistant', content: await api.chat(model, next) }]);
-    } catch (err) {
-      setMessages([...next, { role: 'error', content: (err as Error).message }]);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <div className="chatbox">
-      {messages.map((m, i) => (
-        <p key={i} className={`msg ${m.role}`}>
-          {m.content}
-        </p>
-      ))}
-      <form onSubmit={(e) => (e.preventDefault(), text.trim() && void send())}>
-        <input aria-label="Message" value={text} onChange={(e) => setText(e.target.value)} placeholder="Ask the fine-tuned model…" disabled={busy} />
-        <button type="submit" disabled={busy || !text.trim()}>
-          Send
-        </button>
-      </form>
-    </div>
-  );
-}

@@ -108,6 +108,24 @@ export class Api {
     return this.request('/api/v1/files', { method: 'POST', body: form });
   }
 
+  jobMetrics(jobId: string): Promise<Array<Record<string, unknown>>> {
+    return this.request<{ data: Array<Record<string, unknown>> }>(`/api/v1/jobs/${encodeURIComponent(jobId)}/metrics`).then((r) => r.data);
+  }
+
+  workflows(): Promise<Array<{ id: string; name: string; updated_at: number }>> {
+    return this.request<{ data: Array<{ id: string; name: string; updated_at: number }> }>('/api/v1/workflows').then((r) => r.data);
+  }
+
+  workflow(id: string): Promise<{ id: string; name: string; definition: WorkflowJson }> {
+    return this.request(`/api/v1/workflows/${encodeURIComponent(id)}`);
+  }
+
+  saveWorkflow(workflow: WorkflowJson, id?: string): Promise<{ id: string; name: string }> {
+    return id
+      ? this.request(`/api/v1/workflows/${encodeURIComponent(id)}`, { method: 'PUT', body: JSON.stringify(workflow) })
+      : this.request('/api/v1/workflows', { method: 'POST', body: JSON.stringify(workflow) });
+  }
+
   validate(workflow: WorkflowJson): Promise<{ valid: boolean; issues: Array<{ message: string; node_id: string | null }> }> {
     return this.request('/api/v1/workflows/validate', { method: 'POST', body: JSON.stringify({ workflow }) });
   }
