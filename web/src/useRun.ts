@@ -1,0 +1,132 @@
+// The current run: started from the canvas or found again after a page reload (its ID is kept
+// in localStorage), followed live over SSE — node states, the training job's metrics, the log —
+// with what happened before the page opened read back from the API.
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { Api, ApiRun } from './api.ts';
+import type { LossPoint } from './LossChart.tsx';
+
+export interface RunState {
+  id: string;
+  status: string;
+  log: string[];
+  loss: LossPoint[];
+  result?: ApiRun;
+  fineTunedModel?: string;
+}
+
+export interface NodeUpdate extends Record<string, unknown> {
+  status?: string;
+  detail?: string;
+  progress?: number;
+}
+
+const RUN_KEY = 'nodeai.run';
+export const DONE = new Set(['succeeded', 'failed', 'cancelled']);
+
+type Metrics = { step?: number; total_steps?: number; train_loss?: number; valid_loss?: number; epoch?: number; total_epochs?: number };
+
+const toPoint = (m: Metrics): LossPoint => ({ step: m.step!, train_loss: m.train_loss, valid_loss: m.valid_loss });
+const progressOf = (m: Metrics): NodeUpdate => ({
+  status: 'training',
+  progress: m.total_steps ? m.step! / m.total_steps : undefined,
+  detail: `epoch ${m.epoch}/${m.total_epochs} · loss ${m.train_loss?.toFixed(3) ?? '–'}`,
+});
+
+export function useRun(api: Api, updateNode: (id: string, update: NodeUpdate) => void, onFinished: () => void) {
+  const [run, setRun] = useState<RunState | null>(null);
+  const stop = useRef<(() => void) | null>(null);
+  // Callbacks change identity with the nodes they close over; the stream keeps the latest.
+  const latest = useRef({ updateNode, onFinished });
+  latest.current = { updateNode, onFinished };
+
+  const follow = useCallback(
+    async (runId: string) => {
+      stop.current?.();
+      localStorage.setItem(RUN_KEY, runId);
+      const update = (f: (r: RunState) => RunState) => setRun((r) => (r && r.id === runId ? f(r) : r));
+      const say = (line: string) => update((r) => ({ ...r, log: [...r.log.slice(-300), line] }));
+      let trainingNode: string | undefined;
+      const finish = (result: ApiRun) => {
+        const ft = result.nodes.find((n) => n.node_type === 'finetune' && n.outputs?.fine_tuned_model);
+        update((r) => ({ ...r, status: result.status, result, fineTunedModel: ft?.outputs?.fine_tuned_model as string | undefined }));
+        for (const n of result.nodes) latest.current.updateNode(n.node_id, { status: n.status, detail: n.error?.message.slice(0, 60), progress: n.node_type === 'finetune' && n.status === 'succeeded' ? 1 : undefined });
+        latest.current.onFinished();
+      };
+      setRun({ id: runId, status: 'running', log: [], loss: [] });
+
+      stop.current = api.events(runId, (event, data) => {
+        const node = data.node_id as string | undefined;
+        switch (event) {
+          case 'node.started':
+            latest.current.updateNode(node!, { status: 'running', detail: undefined });
+            break;
+          case 'node.succeeded':
+            latest.current.updateNode(node!, { status: 'succeeded', detail: undefined });
+            break;
+          case 'node.failed': {
+            const message = (data.error as { message?: string } | undefined)?.message ?? '';
+            latest.current.updateNode(node!, { status: 'failed', detail: message.slice(0, 60) });
+            say(`✘ ${node}: ${message}`);
+            break;
+          }
+          case 'node.waiting':
+            trainingNode = node;
+            latest.current.updateNode(node!, { status: 'training', progress: 0 });
+            say(`${node} is training (job ${(data.wait as { jobId?: string } | undefined)?.jobId ?? ''})`);
+            break;
+          case 'node.log':
+            if (data.level !== 'debug') say(`${node}: ${data.message}`);
+            break;
+          case 'job.metrics': {
+            const m = (data.data ?? {}) as Metrics;
+            if (typeof m.step !== 'number') break;
+            update((r) => (r.loss.some((p) => p.step === m.step) ? r : { ...r, loss: [...r.loss, toPoint(m)] }));
+            if (trainingNode) latest.current.updateNode(trainingNode, progressOf(m));
+            break;
+          }
+          case 'job.event':
+            say(String(data.message));
+            break;
+          case 'run.finished':
+            stop.current?.();
+            void api.run(runId).then(finish);
+            break;
+        }
+      });
+
+      // What happened before the stream opened: node states, and the job's loss so far.
+      const current = await api.run(runId);
+      if (DONE.has(current.status)) {
+        stop.current?.();
+        finish(current);
+      } else {
+        for (const n of current.nodes) if (n.status !== 'running') latest.current.updateNode(n.node_id, { status: n.status });
+        if (current.waiting) {
+          trainingNode = current.waiting.node_id;
+          latest.current.updateNode(trainingNode, { status: 'training' });
+        }
+      }
+      const jobId = current.waiting?.job_id ?? (current.nodes.find((n) => n.node_type === 'finetune')?.outputs?.job_id as string | undefined);
+      if (jobId) {
+        const history = (await api.jobMetrics(jobId).catch(() => [])) as Metrics[];
+        const points = history.filter((m) => typeof m.step === 'number');
+        update((r) => {
+          const seen = new Set(r.loss.map((p) => p.step));
+          return { ...r, loss: [...points.filter((m) => !seen.has(m.step!)).map(toPoint), ...r.loss].sort((a, b) => a.step - b.step) };
+        });
+        const lastPoint = points.at(-1);
+        if (lastPoint && trainingNode && !DONE.has(current.status)) latest.current.updateNode(trainingNode, progressOf(lastPoint));
+      }
+    },
+    [api],
+  );
+
+  // A run left open in this browser is followed again after a reload.
+  useEffect(() => {
+    const id = localStorage.getItem(RUN_KEY);
+    if (id) void follow(id).catch(() => localStorage.removeItem(RUN_KEY));
+    return () => stop.current?.();
+  }, [follow]);
+
+  return { run, follow };
+}
