@@ -15,17 +15,9 @@ nodeai_pg_bindir() {
   return 1
 }
 
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 if ! nodeai_pg_bindir >/dev/null; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "postgres.sh: PostgreSQL is not installed and installing it needs root (apt-get install postgresql)." >&2
-    return 1 2>/dev/null || exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  # The package index may be stale in a fresh image: refresh it only if the plain install fails.
-  apt-get install -y -q postgresql >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; } || {
-    echo "postgres.sh: apt-get install postgresql failed." >&2
-    return 1 2>/dev/null || exit 1
-  }
+  nodeai_apt_install postgresql || { return 1 2>/dev/null || exit 1; }
 fi
 
 NODEAI_PG_BIN="$(nodeai_pg_bindir)"
