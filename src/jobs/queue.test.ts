@@ -90,10 +90,12 @@ describeEachDialect('job queue', (dialect) => {
     await worker.runNext();
     expect(specs[0]).toMatchObject({ baseModel: 'nodeai-tiny', loraRank: 4, earlyStoppingPatience: 3 });
     const model = (await queue.get(first.id)).fine_tuned_model!;
-    await queue.create({ model, training_file: file.id });
+    await queue.create({ model, training_file: file.id, hyperparameters: { learning_rate_multiplier: 2 } });
     await worker.runNext();
     expect(specs[1].baseModel).toBe((await queue.models.get(model)).files.model);
     expect(specs[1]).not.toHaveProperty('loraRank');
+    // A GGUF file's automatic rate depends on its size: the trainer applies the multiple.
+    expect(specs[1]).toMatchObject({ learningRate: 'auto', learningRateMultiplier: 2 });
     await expect(queue.create({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { early_stopping_patience: 0 } })).rejects.toThrow(/from 1 to 50/);
   });
 

@@ -245,11 +245,13 @@ export class JobWorker {
 
   private spec(row: JobRow, jobDir: string, trainingFile: string, validationFile: string | null, modelName: string, baseModel: string): LocalFineTuneSpec {
     const hp = parseHyperparameters(row.hyperparameters_json);
+    // OpenAI's knob is a multiple of the model's default rate. nodeai-tiny's is known here; a GGUF
+    // base's depends on its size, which the trainer reads, so it gets the multiple itself.
     let learningRate: number | 'auto' = 'auto';
-    if (typeof hp.learning_rate_multiplier === 'number' && row.base_model === NODEAI_TINY) {
-      // OpenAI's knob is a multiplier of the model's default rate; the trainer wants the rate.
-      // For a GGUF base the default depends on its size, which only the trainer reads: 'auto'.
-      learningRate = hp.learning_rate_multiplier * autoLearningRate(TINY_CONFIG, Boolean(hp.lora_rank));
+    let learningRateMultiplier: number | undefined;
+    if (typeof hp.learning_rate_multiplier === 'number') {
+      if (baseModel === NODEAI_TINY) learningRate = hp.learning_rate_multiplier * autoLearningRate(TINY_CONFIG, Boolean(hp.lora_rank));
+      else learningRateMultiplier = hp.learning_rate_multiplier;
     }
     return {
       jobDir,
@@ -259,6 +261,7 @@ export class JobWorker {
       epochs: hp.n_epochs,
       batchSize: hp.batch_size,
       learningRate,
+      ...(learningRateMultiplier ? { learningRateMultiplier } : {}),
       ...(hp.lora_rank ? { loraRank: hp.lora_rank } : {}),
       ...(hp.early_stopping_patience ? { earlyStoppingPatience: hp.early_stopping_patience } : {}),
       ...(row.seed !== null ? { seed: Number(row.seed) } : {}),

@@ -14,6 +14,8 @@ export interface LocalFineTuneSpec {
   epochs?: number | 'auto';
   batchSize?: number | 'auto';
   learningRate?: number | 'auto';
+  /** Instead of learningRate: a multiple of the base model's automatic rate (OpenAI's learning_rate_multiplier). */
+  learningRateMultiplier?: number;
   /** LoRA rank; absent or 0 means full fine-tuning. */
   loraRank?: number;
   loraAlpha?: number;

@@ -186,7 +186,7 @@ export function trainingIdentity(spec: LocalFineTuneSpec): Record<string, unknow
     baseModel: spec.baseModel,
     epochs: spec.epochs ?? 'auto',
     batchSize: spec.batchSize ?? 'auto',
-    learningRate: spec.learningRate ?? 'auto',
+    learningRate: spec.learningRateMultiplier ? `×${spec.learningRateMultiplier}` : (spec.learningRate ?? 'auto'),
     loraRank: spec.loraRank ?? 0,
     loraAlpha: spec.loraRank ? (spec.loraAlpha ?? spec.loraRank) : null,
     seed: spec.seed ?? 42,

@@ -235,4 +235,20 @@ describe('early stopping', () => {
       await tokenizer.dispose();
     }
   });
+
+  it('remembers its best epoch across a resume and stops where an uninterrupted run stops', async () => {
+    const unlike = join(root, 'unlike.jsonl');
+    const whole = spec('early-whole', { validationFile: unlike, epochs: 40, learningRate: 0.01, earlyStoppingPatience: 2 });
+    expect((await runLocalFineTune(whole, { env })).status).toBe('succeeded');
+    const expected = job(whole.jobDir).nodeai.early_stopping;
+    expect(expected).toBeDefined();
+    // Interrupted right after the best epoch's checkpoint, then the same spec again.
+    const broken = spec('early-broken', { validationFile: unlike, epochs: 40, learningRate: 0.01, earlyStoppingPatience: 2 });
+    const stop = new AbortController();
+    const first = await runLocalFineTune(broken, { env, signal: stop.signal, onEvent: (e) => e.type === 'checkpoint' && e.epoch === expected!.best_epoch + 1 && stop.abort() });
+    expect(first.status).toBe('cancelled');
+    const again = await runLocalFineTune(broken, { env });
+    expect(again).toMatchObject({ status: 'succeeded', resumed: true });
+    expect(job(broken.jobDir).nodeai.early_stopping).toEqual(expected);
+  });
 });

@@ -66,6 +66,9 @@ function checkSpec(spec: LocalFineTuneSpec): void {
   if (typeof spec.baseModel !== 'string' || !spec.baseModel) throw bad("baseModel must be 'nodeai-tiny' or a GGUF path.");
   if (spec.epochs !== undefined && spec.epochs !== 'auto' && !isPositiveInt(spec.epochs)) throw bad(`epochs must be a whole number ≥ 1 or 'auto', got ${String(spec.epochs)}.`);
   if (spec.batchSize !== undefined && spec.batchSize !== 'auto' && !isPositiveInt(spec.batchSize)) throw bad(`batchSize must be a whole number ≥ 1 or 'auto', got ${String(spec.batchSize)}.`);
+  if (spec.learningRateMultiplier !== undefined && !(typeof spec.learningRateMultiplier === 'number' && spec.learningRateMultiplier > 0 && Number.isFinite(spec.learningRateMultiplier))) {
+    throw bad(`learningRateMultiplier must be a positive number, got ${String(spec.learningRateMultiplier)}.`);
+  }
   if (spec.learningRate !== undefined && spec.learningRate !== 'auto' && !(typeof spec.learningRate === 'number' && spec.learningRate > 0 && Number.isFinite(spec.learningRate))) {
     throw bad(`learningRate must be a positive number or 'auto', got ${String(spec.learningRate)}.`);
   }

@@ -44,6 +44,8 @@ export const TINY_BASE_SEED = 0;
 interface Sidecar {
   step: number;
   trainedTokens: number;
+  /** Early stopping's memory, so a resumed run keeps its best epoch (and that epoch's checkpoint). */
+  earlyStopping?: { best?: { step: number; epoch: number; loss: number }; stale: number };
 }
 
 class Cancelled extends Error {}
@@ -175,6 +177,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
   };
 
   let trainer: Trainer | undefined;
+  let resumedEarlyStopping: Sidecar['earlyStopping'];
   let tokenizer: Tokenizer | undefined;
   let trainedTokens = 0;
   const result: LocalFineTuneResult = { status: 'failed', trainedTokens: 0, steps: 0, resumed: false };
@@ -199,7 +202,9 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
         }
         throw e;
       }
-      trainedTokens = readJson<Sidecar>(c.sidecar)?.trainedTokens ?? 0;
+      const sidecar = readJson<Sidecar>(c.sidecar);
+      trainedTokens = sidecar?.trainedTokens ?? 0;
+      resumedEarlyStopping = sidecar?.earlyStopping;
       truncateMetrics(paths.metrics, c.step);
       result.resumed = true;
       break;
@@ -211,7 +216,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
         valid,
         epochs: spec.epochs,
         batchSize: spec.batchSize,
-        learningRate: spec.learningRate,
+        learningRate: spec.learningRateMultiplier ? spec.learningRateMultiplier * autoLearningRate(model.config, Boolean(spec.loraRank)) : spec.learningRate,
         ...(spec.loraRank ? { lora: { rank: spec.loraRank, ...(spec.loraAlpha ? { alpha: spec.loraAlpha } : {}) } } : {}),
         seed: spec.seed ?? 42,
         threads: spec.threads ?? autoThreads(),
@@ -249,7 +254,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       const tr = trainer!;
       const c = checkpointPaths(paths.checkpoints, tr.stepsDone);
       // The sidecar goes first: a checkpoint without one would lose the token count on resume.
-      writeJsonAtomic(c.sidecar, { step: tr.stepsDone, trainedTokens } satisfies Sidecar);
+      writeJsonAtomic(c.sidecar, { step: tr.stepsDone, trainedTokens, ...(patience !== undefined ? { earlyStopping: { best, stale } } : {}) } satisfies Sidecar);
       const info = tr.saveCheckpoint(c.path);
       pruneCheckpoints(paths.checkpoints, undefined, best?.step);
       lastCheckpointAt = Date.now();
@@ -257,11 +262,11 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       emit({ type: 'checkpoint', time: Date.now(), step: info.step, epoch, path: c.path, bytes: info.bytes });
     };
 
-    // Early stopping looks at the validation loss at each epoch's end. (After a resume it starts
-    // counting again from the resumed epoch.)
+    // Early stopping looks at the validation loss at each epoch's end; its state rides in the
+    // checkpoint sidecars, so a resumed run goes on counting from where it was.
     const patience = valid.length > 0 ? spec.earlyStoppingPatience : undefined;
-    let best: { step: number; epoch: number; loss: number } | undefined;
-    let stale = 0;
+    let best = resumedEarlyStopping?.best;
+    let stale = resumedEarlyStopping?.stale ?? 0;
     let stoppedEarly = false;
 
     const startStep = trainer.stepsDone;
@@ -324,8 +329,20 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       }
     }
 
-    // Stopped early: the model to keep is the best epoch's, read back from its checkpoint.
-    const keep = stoppedEarly && best && best.step !== trainer.stepsDone ? resumeTrainer(checkpointPaths(paths.checkpoints, best.step).path, { model, train, valid }) : trainer;
+    // Stopped early: the model to keep is the best epoch's, read back from its checkpoint. The
+    // trainer that stopped goes first, so the two are never in memory together.
+    let keep = trainer;
+    if (stoppedEarly && best && best.step !== trainer.stepsDone) {
+      const stoppedStep = trainer.stepsDone;
+      trainer.dispose();
+      try {
+        keep = resumeTrainer(checkpointPaths(paths.checkpoints, best.step).path, { model, train, valid });
+      } catch (e) {
+        emit({ type: 'message', level: 'warn', message: `The checkpoint of epoch ${best.epoch} could not be read (${(e as Error).message}); keeping the model of the last epoch instead.`, time: Date.now() });
+        keep = resumeTrainer(checkpointPaths(paths.checkpoints, stoppedStep).path, { model, train, valid });
+        best = undefined;
+      }
+    }
     if (stoppedEarly && best) {
       last = { ...last, valid_loss: best.loss };
       job.nodeai.early_stopping = { stopped_at_epoch: trainer.epoch, best_epoch: best.epoch, best_step: best.step, best_valid_loss: best.loss };
@@ -341,6 +358,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     }
     job.result_files.push(basename(paths.metrics));
     if (keep !== trainer) keep.dispose();
+    trainer.dispose();
     result.status = 'succeeded';
     result.steps = trainer.stepsDone;
     result.trainedTokens = trainedTokens;

@@ -522,7 +522,9 @@ class LocalTrainer implements Trainer {
     if (stepCounted > 0) {
       gradNorm = g.gradientNorm();
       if (s.maxGradNorm > 0 && gradNorm > s.maxGradNorm) g.scaleGradients(s.maxGradNorm / (gradNorm + 1e-6));
-      g.runOptimizer();
+      // A NaN or infinite gradient would poison every weight it touches: that step is skipped
+      // (its loss, reported as it is, says why).
+      if (Number.isFinite(gradNorm)) g.runOptimizer();
     }
     st.cursor += chunk.length;
     st.step++;
