@@ -102,6 +102,15 @@ export async function dispatch(args: string[], name: string, usage: string, subs
 export function runUntilSignal(log: (line: string) => void, says: { stopping: () => string; again: string }, shutdown: () => Promise<void>): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
+    // `on`, not `once`: a second signal must reach the handler (else Node's default kills the
+    // process without the message); both are removed when the shutdown is over.
+    const onInt = () => void stop('SIGINT');
+    const onTerm = () => void stop('SIGTERM');
+    const done = (code: number) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve(code);
+    };
     const stop = async (signal: string) => {
       if (stopping) {
         log(`${signal} again: ${says.again}`);
@@ -111,13 +120,13 @@ export function runUntilSignal(log: (line: string) => void, says: { stopping: ()
       log(`${signal}: ${says.stopping()}`);
       try {
         await shutdown();
-        resolve(0);
+        done(0);
       } catch (err) {
         log(`shutdown failed: ${(err as Error).message}`);
-        resolve(1);
+        done(1);
       }
     };
-    process.once('SIGINT', () => void stop('SIGINT'));
-    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
   });
 }

@@ -3,6 +3,7 @@
 import { rm } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Kysely, Transaction } from 'kysely';
+import { findModel } from '../datasets/index.ts';
 import type { Database, JobRow, ModelRow, Store } from '../store/index.ts';
 import { JobError, ModelNotFoundError } from './errors.ts';
 
@@ -154,6 +155,11 @@ export class ModelRegistry {
   async rename(idOrName: string, newName: string): Promise<ModelRecord> {
     if (!NAME.test(newName)) {
       throw new JobError('invalid_model_name', `Model name ${JSON.stringify(newName.slice(0, 80))} is invalid: use 1–200 letters, digits or . _ - : @ / +, no spaces.`);
+    }
+    // Names are looked up before the catalogue and before paths (base_model, chat model): a name
+    // that is a catalogue model or a .gguf path would hide that model or file.
+    if (findModel(newName) || /\.gguf$/i.test(newName) || newName.startsWith('ft:')) {
+      throw new JobError('invalid_model_name', `Model name ${JSON.stringify(newName)} would hide a built-in model, a fine-tuned model ID or a .gguf path; pick another name.`);
     }
     const model = await this.get(idOrName);
     const clash = await this.find(newName);

@@ -83,7 +83,9 @@ describe('the canvas', () => {
     await expect.poll(() => page.locator('#field-file_id').inputValue()).toMatch(/^file-/);
     await page.getByTestId('node-finetune').click();
     await page.locator('#field-epochs').fill('2');
-    await page.locator('#field-validation_split').fill('0.25');
+    // Typed key by key, as a person does: "0." must stay "0." on the way to "0.25".
+    await page.locator('#field-validation_split').pressSequentially('0.25');
+    expect(await page.locator('#field-validation_split').inputValue()).toBe('0.25');
     await page.getByRole('button', { name: 'Run', exact: true }).click();
 
     const status = page.getByTestId('run-status');

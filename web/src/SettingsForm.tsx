@@ -31,6 +31,8 @@ interface Props {
 
 export function SettingsForm({ api, nodeType, config, models, onChange }: Props) {
   const [uploading, setUploading] = useState<string | null>(null);
+  // What is typed into number fields, as typed: "0." on the way to "0.5" must not turn into "0".
+  const [typed, setTyped] = useState<Record<string, string>>({});
   const props = nodeType.configSchema.properties ?? {};
   const set = (key: string, value: unknown) => {
     const next = { ...config };
@@ -105,10 +107,11 @@ export function SettingsForm({ api, nodeType, config, models, onChange }: Props)
               id={id}
               name={key}
               inputMode="decimal"
-              value={value === undefined ? '' : String(value)}
+              value={typed[key] ?? (value === undefined ? '' : String(value))}
               placeholder={placeholder}
               onChange={(e) => {
                 const raw = e.target.value.trim();
+                setTyped((t) => ({ ...t, [key]: e.target.value }));
                 if (raw === '') return set(key, undefined);
                 if (auto && raw === 'auto') return set(key, 'auto');
                 const n = Number(raw);

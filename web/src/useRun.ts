@@ -2,7 +2,7 @@
 // in localStorage), followed live over SSE — node states, the training job's metrics, the log —
 // with what happened before the page opened read back from the API.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { Api, ApiRun } from './api.ts';
+import { ApiError, type Api, type ApiRun } from './api.ts';
 import type { LossPoint } from './LossChart.tsx';
 
 export interface RunState {
@@ -39,14 +39,21 @@ export function useRun(api: Api, updateNode: (id: string, update: NodeUpdate) =>
   const latest = useRef({ updateNode, onFinished });
   latest.current = { updateNode, onFinished };
 
+  const generation = useRef(0);
   const follow = useCallback(
     async (runId: string) => {
       stop.current?.();
+      // A newer follow() (another Run, or the reload's) takes over: this one then touches nothing.
+      const mine = ++generation.current;
+      const isCurrent = () => generation.current === mine;
       localStorage.setItem(RUN_KEY, runId);
-      const update = (f: (r: RunState) => RunState) => setRun((r) => (r && r.id === runId ? f(r) : r));
+      const update = (f: (r: RunState) => RunState) => setRun((r) => (r && r.id === runId && isCurrent() ? f(r) : r));
       const say = (line: string) => update((r) => ({ ...r, log: [...r.log.slice(-300), line] }));
       let trainingNode: string | undefined;
+      let finished = false;
       const finish = (result: ApiRun) => {
+        if (finished || !isCurrent()) return;
+        finished = true;
         const ft = result.nodes.find((n) => n.node_type === 'finetune' && n.outputs?.fine_tuned_model);
         update((r) => ({ ...r, status: result.status, result, fineTunedModel: ft?.outputs?.fine_tuned_model as string | undefined }));
         for (const n of result.nodes) latest.current.updateNode(n.node_id, { status: n.status, detail: n.error?.message.slice(0, 60), progress: n.node_type === 'finetune' && n.status === 'succeeded' ? 1 : undefined });
@@ -54,7 +61,8 @@ export function useRun(api: Api, updateNode: (id: string, update: NodeUpdate) =>
       };
       setRun({ id: runId, status: 'running', log: [], loss: [] });
 
-      stop.current = api.events(runId, (event, data) => {
+      const close = api.events(runId, (event, data) => {
+        if (!isCurrent()) return;
         const node = data.node_id as string | undefined;
         switch (event) {
           case 'node.started':
@@ -88,16 +96,28 @@ export function useRun(api: Api, updateNode: (id: string, update: NodeUpdate) =>
             say(String(data.message));
             break;
           case 'run.finished':
-            stop.current?.();
+            close();
             void api.run(runId).then(finish);
             break;
         }
       });
+      stop.current = close;
 
       // What happened before the stream opened: node states, and the job's loss so far.
-      const current = await api.run(runId);
+      let current: ApiRun;
+      try {
+        current = await api.run(runId);
+      } catch (err) {
+        close();
+        if (!isCurrent()) return;
+        // Gone (another data directory, deleted): forget it. Unreachable for now: keep it for later.
+        if (err instanceof ApiError && err.status === 404) localStorage.removeItem(RUN_KEY);
+        setRun(null);
+        return;
+      }
+      if (!isCurrent()) return;
       if (DONE.has(current.status)) {
-        stop.current?.();
+        close();
         finish(current);
       } else {
         for (const n of current.nodes) if (n.status !== 'running') latest.current.updateNode(n.node_id, { status: n.status });
@@ -115,7 +135,7 @@ export function useRun(api: Api, updateNode: (id: string, update: NodeUpdate) =>
           return { ...r, loss: [...points.filter((m) => !seen.has(m.step!)).map(toPoint), ...r.loss].sort((a, b) => a.step - b.step) };
         });
         const lastPoint = points.at(-1);
-        if (lastPoint && trainingNode && !DONE.has(current.status)) latest.current.updateNode(trainingNode, progressOf(lastPoint));
+        if (lastPoint && trainingNode && !DONE.has(current.status) && isCurrent()) latest.current.updateNode(trainingNode, progressOf(lastPoint));
       }
     },
     [api],
@@ -124,7 +144,7 @@ export function useRun(api: Api, updateNode: (id: string, update: NodeUpdate) =>
   // A run left open in this browser is followed again after a reload.
   useEffect(() => {
     const id = localStorage.getItem(RUN_KEY);
-    if (id) void follow(id).catch(() => localStorage.removeItem(RUN_KEY));
+    if (id) void follow(id);
     return () => stop.current?.();
   }, [follow]);
 

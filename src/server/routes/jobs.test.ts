@@ -81,6 +81,12 @@ describe('/api/v1 jobs and models', () => {
     expect((await (await t.api('/api/v1/models/support-bot')).json()).id).toBe(model.id);
     const bad = await t.api(`/api/v1/models/${enc}`, { method: 'PATCH', json: { name: 'has space' } });
     expect(bad.status).toBe(400);
+    // A name must not hide the built-in model, a fine-tuned model ID or a GGUF path.
+    for (const name of ['nodeai-tiny', 'ft:nodeai-tiny:x:y', 'base.gguf']) {
+      const hiding = await t.api(`/api/v1/models/${enc}`, { method: 'PATCH', json: { name } });
+      expect(hiding.status).toBe(400);
+      expect((await hiding.json()).error.code).toBe('invalid_model_name');
+    }
     expect((await t.api('/api/v1/models/support-bot', { method: 'DELETE' })).status).toBe(200);
     const gone = await t.api(`/api/v1/models/${enc}`);
     expect(gone.status).toBe(404);
