@@ -1,6 +1,6 @@
 // Everything `nodeai serve` runs besides HTTP: the store, the engine with the built-in nodes, the
 // job queue and its worker, wired so finished jobs resume the runs that wait on them.
-import { Engine } from '../engine/index.ts';
+import { Engine, RunStateError } from '../engine/index.ts';
 import { JobQueue, JobWorker, type WorkerOptions } from '../jobs/index.ts';
 import { createNodeRegistry, createNodeServices, type NodeServices } from '../nodes/index.ts';
 import { createStore, type Store, type StoreOptions } from '../store/index.ts';
@@ -49,13 +49,20 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     // Remote (OpenAI-compatible) jobs are followed by polling; adopt those left unfinished.
     await services.remoteJobs.start();
     const pollMs = options.resumePollMs ?? 2000;
+    // Runs are resumed without waiting for them to end, so one slow run holds up neither the
+    // next nor a shutdown; the engine's claim keeps two processes from resuming the same run.
+    const scan = async () => {
+      for (const run of await engine.listRuns({ status: 'waiting', limit: 1000 })) {
+        if (!run.waiting?.jobId) continue;
+        const outcome = await jobs.outcome(run.waiting.jobId);
+        if (outcome) void engine.resumeRun(run.id, outcome).catch((err) => (err instanceof RunStateError ? undefined : onError(err)));
+      }
+    };
     let polling: Promise<unknown> | undefined;
     const poller =
       pollMs > 0
         ? setInterval(() => {
-            // One scan at a time: a resumed run is awaited to its end, which may outlast a tick.
-            polling ??= engine
-              .resumeWaitingRuns((w) => jobs.outcome(w.jobId))
+            polling ??= scan()
               .catch(onError)
               .finally(() => (polling = undefined));
           }, pollMs)

@@ -12,6 +12,9 @@ const Hyperparameters = z.object({
   n_epochs: Auto(z.number().int().min(1).max(50)).optional(),
   batch_size: Auto(z.number().int().min(1).max(256)).optional(),
   learning_rate_multiplier: Auto(z.number().positive().max(100)).optional(),
+  // NodeAI's own, for the local trainer (OpenAI's SDK passes unknown keys through).
+  lora_rank: z.number().int().min(0).max(256).optional(),
+  early_stopping_patience: z.number().int().min(1).max(50).optional(),
 });
 
 /** OpenAI's create-job body; what the local trainer cannot do is refused here, by field. */

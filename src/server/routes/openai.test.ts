@@ -107,8 +107,10 @@ describe('/v1 with the official openai SDK', () => {
   });
 
   it('trains a fine-tuned model further (continued fine-tuning); an unknown one is refused', async () => {
-    const job = await client.fineTuning.jobs.create({ model: fineTuned, training_file: fileId, hyperparameters: { n_epochs: 1 }, suffix: 'more' });
+    const job = await client.fineTuning.jobs.create({ model: fineTuned, training_file: fileId, hyperparameters: { n_epochs: 1, lora_rank: 4 } as never, suffix: 'more' });
     expect(job.model).toBe(fineTuned);
+    // NodeAI's own hyperparameter went through the official SDK and is kept on the job.
+    expect(job.hyperparameters).toMatchObject({ lora_rank: 4 });
     const done = await until(() => client.fineTuning.jobs.retrieve(job.id), { ok: (j) => ['succeeded', 'failed', 'cancelled'].includes(j.status), ms: 90_000, every: 100, what: 'the continued job' });
     expect(done).toMatchObject({ status: 'succeeded', model: fineTuned, fine_tuned_model: expect.stringMatching(/^ft:nodeai-tiny:more:/) });
     await expect(client.fineTuning.jobs.create({ model: 'ft:nodeai-tiny:nope:xxxx', training_file: fileId })).rejects.toMatchObject({ status: 400, param: 'model' });
