@@ -111,9 +111,10 @@ export const fineTuneNode = defineNode({
     const training = await trainingSource(ctx.inputs.data, config, store.files);
     let source = training.source;
     const where = training.where;
-    const local = remote ? null : ggufBase ? await ggufFit(ggufBase) : model.id === NODEAI_TINY ? tinyFit() : null;
     const work = await mkdtemp(join(store.dataDir, 'tmp-finetune-'));
+    let local: LocalFit | null = null;
     try {
+      local = remote ? null : ggufBase ? await ggufFit(ggufBase) : model.id === NODEAI_TINY ? tinyFit() : null;
       const split = { validationSplit: config.validation_split, ...(config.seed !== undefined ? { seed: config.seed } : {}) };
       let report: DatasetReport;
       try {

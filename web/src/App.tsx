@@ -286,7 +286,7 @@ function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; onLogou
         {selectedNode ? (
           <section>
             <h2>{selectedNode.data.title} settings</h2>
-            <SettingsForm key={selectedNode.id} api={api} nodeType={byType.get(selectedNode.data.type)!} config={selectedNode.data.config} models={models} onChange={(config) => patchNode(selectedNode.id, { config })} />
+            <SettingsForm key={selectedNode.id} api={api} nodeType={byType.get(selectedNode.data.type)!} config={selectedNode.data.config} models={models} onChange={(update) => setNodes((ns) => ns.map((n) => (n.id === selectedNode.id ? { ...n, data: { ...n.data, config: update(n.data.config) } } : n)))} />
           </section>
         ) : (
           <p className="hint">Select a node to edit its settings.</p>

@@ -26,7 +26,8 @@ interface Props {
   nodeType: NodeType;
   config: Record<string, unknown>;
   models: ApiModel[];
-  onChange: (config: Record<string, unknown>) => void;
+  /** Given a change to apply to the node's config as it is then (an upload ends after other edits). */
+  onChange: (update: (config: Record<string, unknown>) => Record<string, unknown>) => void;
 }
 
 export function SettingsForm({ api, nodeType, config, models, onChange }: Props) {
@@ -34,12 +35,13 @@ export function SettingsForm({ api, nodeType, config, models, onChange }: Props)
   // What is typed into number fields, as typed: "0." on the way to "0.5" must not turn into "0".
   const [typed, setTyped] = useState<Record<string, string>>({});
   const props = nodeType.configSchema.properties ?? {};
-  const set = (key: string, value: unknown) => {
-    const next = { ...config };
-    if (value === undefined || value === '') delete next[key];
-    else next[key] = value;
-    onChange(next);
-  };
+  const set = (key: string, value: unknown) =>
+    onChange((current) => {
+      const next = { ...current };
+      if (value === undefined || value === '') delete next[key];
+      else next[key] = value;
+      return next;
+    });
 
   return (
     <form className="settings" onSubmit={(e) => e.preventDefault()}>
@@ -67,7 +69,8 @@ export function SettingsForm({ api, nodeType, config, models, onChange }: Props)
                     setUploading(`Uploading ${file.name}…`);
                     try {
                       const stored = await api.upload(file);
-                      onChange({ ...config, file_id: stored.id, path: undefined });
+                      onChange((current) => ({ ...current, file_id: stored.id, path: undefined }));
+                      e.target.value = '';
                       setUploading(`${stored.filename} · ${stored.bytes.toLocaleString()} bytes`);
                     } catch (err) {
                       setUploading(`Upload failed: ${(err as Error).message}`);
