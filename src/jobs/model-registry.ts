@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Kysely, Transaction } from 'kysely';
 import { findModel } from '../datasets/index.ts';
+import { ggufStem, isGgufPath } from '../trainer/gguf.ts';
 import type { Database, JobRow, ModelRow, Store } from '../store/index.ts';
 import { JobError, ModelNotFoundError } from './errors.ts';
 
@@ -49,7 +50,7 @@ const NAME = /^[\w.:@/+-]{1,200}$/;
  * GGUF base given by its path is named by its file name (`/models/SmolLM2-135M.gguf` → SmolLM2-135M).
  */
 export function fineTunedModelName(job: Pick<JobRow, 'id' | 'base_model' | 'suffix'>): string {
-  const base = (/\.gguf$/i.test(job.base_model) ? job.base_model.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, '') : job.base_model.replace(/^ft:/, '').split(':')[0]).replace(/[^\w.-]/g, '-');
+  const base = (isGgufPath(job.base_model) ? ggufStem(job.base_model) : job.base_model.replace(/^ft:/, '').split(':')[0]).replace(/[^\w.-]/g, '-');
   const suffix = (job.suffix ?? '').toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
   const part = job.id.replace(/^ftjob-/, '').slice(0, 8);
   return `ft:${base}:${suffix}:${part}`;
@@ -158,7 +159,7 @@ export class ModelRegistry {
     }
     // Names are looked up before the catalogue and before paths (base_model, chat model): a name
     // that is a catalogue model or a .gguf path would hide that model or file.
-    if (findModel(newName) || /\.gguf$/i.test(newName) || newName.startsWith('ft:')) {
+    if (findModel(newName) || isGgufPath(newName) || newName.startsWith('ft:')) {
       throw new JobError('invalid_model_name', `Model name ${JSON.stringify(newName)} would hide a built-in model, a fine-tuned model ID or a .gguf path; pick another name.`);
     }
     const model = await this.get(idOrName);

@@ -217,11 +217,14 @@ export class JobQueue {
     return { data: rows.slice(0, limit).map(toJobEvent), has_more: rows.length > limit };
   }
 
-  /** The figures of every metrics event, oldest first (step, train_loss, valid_loss, …): the loss curve. */
+  /**
+   * Every metrics event of a job, oldest first, as its figures (step, train_loss, valid_loss, …)
+   * with the event's time in epoch seconds (`created_at`): the loss curve.
+   */
   async metricsHistory(jobId: string): Promise<Array<Record<string, number>>> {
     await this.getRow(jobId);
-    const rows = await this.db.selectFrom('job_events').select('data_json').where('job_id', '=', jobId).where('type', '=', 'metrics').orderBy('seq', 'asc').execute();
-    return rows.flatMap((r) => (r.data_json ? [JSON.parse(r.data_json) as Record<string, number>] : []));
+    const rows = await this.db.selectFrom('job_events').select(['created_at', 'data_json']).where('job_id', '=', jobId).where('type', '=', 'metrics').orderBy('seq', 'asc').execute();
+    return rows.map((r) => ({ created_at: Math.floor(Number(r.created_at) / 1000), ...(r.data_json ? (JSON.parse(r.data_json) as Record<string, number>) : {}) }));
   }
 
   async listCheckpoints(jobId: string, options: { after?: string; limit?: number } = {}): Promise<Page<Checkpoint>> {

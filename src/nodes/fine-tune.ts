@@ -22,7 +22,7 @@ import { findOpenAIKey, OPENAI_KEY_SECRET } from '../providers/openai-key.ts';
 import { OpenAIFineTuneProvider, resolveEndpoint } from '../providers/openai.ts';
 import { isValidFileId } from '../store/index.ts';
 import { renderChat, encodeRendered, type ChatMessage as TrainerMessage } from '../trainer/chat-format.ts';
-import { GgufError } from '../trainer/gguf.ts';
+import { GgufError, ggufStem, isGgufPath } from '../trainer/gguf.ts';
 import { inspectGgufBase } from '../trainer/gguf-model.ts';
 import { parameterCount } from '../trainer/llama-model.ts';
 import type { TokenizerSpec } from '../trainer/llama-model.ts';
@@ -97,7 +97,7 @@ export const fineTuneNode = defineNode({
     }
     const services = servicesOf(ctx);
     // findModel reads "ft:nodeai-tiny:…" as nodeai-tiny, so a registered fine-tuned model is looked up first.
-    const ggufBase = remote ? null : GGUF_PATH.test(config.base_model) ? await localGgufBase(config.base_model, services.workflowDir) : await registeredBase(config.base_model, services.models);
+    const ggufBase = remote ? null : isGgufPath(config.base_model) ? await localGgufBase(config.base_model, services.workflowDir) : await registeredBase(config.base_model, services.models);
     // A remote server may train models the catalogue does not know; they are checked as OpenAI's are.
     const model = ggufBase?.model ?? findModel(config.base_model) ?? (remote ? { ...findModel('gpt-4o-mini')!, id: config.base_model, aliases: [], trainingPricePer1M: 0 } : undefined);
     if (remote && model?.newJobsEnd && !config.base_url && Date.now() >= Date.parse(model.newJobsEnd)) {
@@ -230,7 +230,6 @@ export const fineTuneNode = defineNode({
   },
 });
 
-const GGUF_PATH = /\.gguf$/i;
 
 /** LoRA for a base of real size; a small one (nodeai-tiny's scale) trains every weight. */
 export function defaultLoraRank(parameters: number): number | undefined {
@@ -251,7 +250,7 @@ async function localGgufBase(path: string, workflowDir: string | undefined): Pro
   if (!found?.isFile()) {
     throw nodeError('base_model_not_found', `base_model ${full}: no such GGUF file. Give the path of a Llama-family .gguf model (a relative path starts from the workflow's folder), or use nodeai-tiny.`);
   }
-  return inspectBase(full, full, full.replace(/^.*[\\/]/, '').replace(GGUF_PATH, ''));
+  return inspectBase(full, full, ggufStem(full));
 }
 
 /** A fine-tuned model of this store, trained further from its own model file (continued fine-tuning). */

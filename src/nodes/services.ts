@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineServices, NodeContext } from '../engine/index.ts';
 import { JobQueue, ModelRegistry } from '../jobs/index.ts';
+import { isGgufPath } from '../trainer/gguf.ts';
 import { openAIConnector, RemoteJobTracker } from '../jobs/remote-tracker.ts';
 import type { OpenAIProviderOptions } from '../providers/openai.ts';
 import { LocalChatProvider, type LocalModelFiles } from '../providers/local.ts';
@@ -58,7 +59,7 @@ export function createNodeServices(store: Store, options: { jobs?: JobQueue; wor
     // The trainer's model file already has a LoRA adapter merged in; the adapter is for other tools
     // (and for a record that kept only it, on top of its base).
     if (found.files.model) return { model: found.files.model };
-    if (found.files.adapter) return { model: /\.gguf$/i.test(found.base_model) ? found.base_model : await ensureTinyBaseModel(store.dataDir), lora: found.files.adapter };
+    if (found.files.adapter) return { model: isGgufPath(found.base_model) ? found.base_model : await ensureTinyBaseModel(store.dataDir), lora: found.files.adapter };
     return undefined;
   };
   const remoteJobs = options.remoteJobs ?? new RemoteJobTracker(jobs, { connect: openAIConnector(jobs, { provider: options.openai }) });

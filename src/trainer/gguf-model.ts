@@ -6,6 +6,7 @@ import {
   assertFloatTensors,
   GgufError,
   gguf,
+  ggufStem,
   metaNumber,
   metaString,
   openGguf,
@@ -186,7 +187,7 @@ function checkBaseHeader(h: GgufHeader, path: string): { arch: string; tokenizer
 export async function inspectGgufBase(path: string): Promise<{ name: string; config: LlamaConfig; tokenizer: TokenizerSpec }> {
   const h = await readGgufHeader(path);
   const { tokenizer, config } = checkBaseHeader(h, path);
-  return { name: metaString(h, 'general.name') ?? path.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, ''), config, tokenizer };
+  return { name: metaString(h, 'general.name') ?? ggufStem(path), config, tokenizer };
 }
 
 /**
@@ -226,7 +227,7 @@ export async function readGgufModel(path: string): Promise<LlamaModel> {
 
     const extraMetadata = new Map<string, GgufValue>();
     for (const [k, v] of h.metadata) if (!isDerivedKey(k, arch)) extraMetadata.set(k, v);
-    return { name: metaString(h, 'general.name') ?? path.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, ''), config, tokenizer, tensors, extraMetadata };
+    return { name: metaString(h, 'general.name') ?? ggufStem(path), config, tokenizer, tensors, extraMetadata };
   } finally {
     await reader.close();
   }

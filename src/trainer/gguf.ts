@@ -9,6 +9,16 @@ import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
+/** Whether a model name is a GGUF file's path rather than a model ID. */
+export function isGgufPath(name: string): boolean {
+  return /\.gguf$/i.test(name);
+}
+
+/** A GGUF file's name without folder and extension (`/models/SmolLM2-135M.gguf` → `SmolLM2-135M`). */
+export function ggufStem(path: string): string {
+  return path.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, '');
+}
+
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian uint32
 export const GGUF_VERSION = 3;
 export const GGUF_DEFAULT_ALIGNMENT = 32;

@@ -4,7 +4,8 @@
 // next one.
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { ggufStem } from './gguf.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
 
 export type LocalFineTuneErrorCode =
@@ -77,7 +78,7 @@ export function jobPaths(jobDir: string, outputName: string) {
 }
 
 export function defaultOutputName(baseModel: string): string {
-  const stem = basename(baseModel).replace(/\.gguf$/i, '');
+  const stem = ggufStem(baseModel);
   return `ft-${stem.replace(/[^A-Za-z0-9._-]+/g, '-')}`;
 }
 

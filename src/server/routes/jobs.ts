@@ -73,12 +73,6 @@ export function pageParams(c: Context, defLimit: number, maxLimit: number) {
   return { after: c.req.query('after') || undefined, limit: queryInt(c, 'limit', defLimit, 1, maxLimit) };
 }
 
-/** All metrics events in step order: what a loss chart needs, also for a finished job. */
-async function metrics(store: Store, jobId: string) {
-  const rows = await store.db.selectFrom('job_events').select(['seq', 'created_at', 'data_json']).where('job_id', '=', jobId).where('type', '=', 'metrics').orderBy('seq').execute();
-  return rows.map((r) => ({ created_at: Math.floor(Number(r.created_at) / 1000), ...(r.data_json ? (JSON.parse(r.data_json) as Record<string, unknown>) : {}) }));
-}
-
 export function jobRoutes(jobs: JobQueue, store: Store): Hono {
   const app = new Hono();
   app.get('/', async (c) => {
@@ -97,11 +91,7 @@ export function jobRoutes(jobs: JobQueue, store: Store): Hono {
     const page = await jobs.listCheckpoints(c.req.param('id'), pageParams(c, 10, 1000));
     return c.json(list(page.data, page.has_more));
   });
-  app.get('/:id/metrics', async (c) => {
-    const id = c.req.param('id');
-    await jobs.getRow(id);
-    return c.json(list(await metrics(store, id)));
-  });
+  app.get('/:id/metrics', async (c) => c.json(list(await jobs.metricsHistory(c.req.param('id')))));
   app.post('/:id/cancel', async (c) => c.json(await jobs.cancel(c.req.param('id'))));
   app.post('/:id/pause', async (c) => c.json(await jobs.pause(c.req.param('id'))));
   app.post('/:id/resume', async (c) => c.json(await jobs.resume(c.req.param('id'))));
