@@ -14,23 +14,11 @@ const EXTRA = 4;
 const ROLE_TEXT = 5;
 const KEY = 6;
 
+// Known roles as a number in the tag's upper bits; any other role is hashed as text (ROLE_TEXT).
+const ROLE_CODES = new Map(['system', 'user', 'assistant', 'tool', 'developer', 'function'].map((role, i) => [role, (i + 1) << 4]));
+
 function roleCode(role: string): number {
-  switch (role) {
-    case 'system':
-      return 1 << 4;
-    case 'user':
-      return 2 << 4;
-    case 'assistant':
-      return 3 << 4;
-    case 'tool':
-      return 4 << 4;
-    case 'developer':
-      return 5 << 4;
-    case 'function':
-      return 6 << 4;
-    default:
-      return 0;
-  }
+  return ROLE_CODES.get(role) ?? 0;
 }
 
 /**

@@ -4,7 +4,7 @@
 // so a client that reconnects with Last-Event-ID is sent exactly what it missed.
 import type { Kysely } from 'kysely';
 import type { Engine, EngineEvent } from '../engine/index.ts';
-import type { JobQueue } from '../jobs/index.ts';
+import { toJobEvent, type JobQueue } from '../jobs/index.ts';
 import type { Database, JobEventRow, StoredJobStatus } from '../store/index.ts';
 
 export interface HubEvent {
@@ -71,17 +71,7 @@ export function engineEventData(ev: EngineEvent): Record<string, unknown> {
 }
 
 export function jobEventData(row: JobEventRow): Record<string, unknown> {
-  return {
-    job_id: row.job_id,
-    seq: Number(row.seq),
-    id: row.id,
-    object: 'fine_tuning.job.event',
-    created_at: Math.floor(Number(row.created_at) / 1000),
-    level: row.level,
-    message: row.message,
-    type: row.type,
-    ...(row.data_json ? { data: JSON.parse(row.data_json) } : {}),
-  };
+  return { job_id: row.job_id, seq: Number(row.seq), ...toJobEvent(row) };
 }
 
 interface Watched {
