@@ -1,8 +1,7 @@
 // `nodeai models list|show|rename|rm`: the fine-tuned models in the registry;
 // `nodeai models pull|catalog`: base models from the Hugging Face hub or Ollama, and the catalogue.
 import { ModelRegistry, type ModelRecord } from '../jobs/index.ts';
-import { catalogUri, listCatalog } from '../trainer/base-catalog.ts';
-import { parseModelRef, type RemoteModelRef } from '../trainer/model-ref.ts';
+import { listCatalog, parsePullRef } from '../trainer/base-catalog.ts';
 import { ModelSourceError } from '../trainer/model-source-errors.ts';
 import { resolveModelFile } from '../trainer/model-source.ts';
 import { commonOptions, DATA_DIR_HELP, dataDirOf, dispatch, needArg, openStore, parse, printJson, table, when } from './app.ts';
@@ -106,24 +105,15 @@ export async function run(args: string[]): Promise<number> {
   });
 }
 
-/** The URI of `nodeai models pull`: an hf:/ollama: reference, or a catalogue ID. */
-function remoteRefOf(text: string): RemoteModelRef {
+async function pull(rest: string[]): Promise<number> {
+  const { values, positionals } = parse(rest, commonOptions, USAGE);
   let ref;
   try {
-    ref = parseModelRef(catalogUri(text) ?? text);
+    ref = parsePullRef(needArg(positionals, 0, 'URI', USAGE));
   } catch (e) {
     if (e instanceof ModelSourceError) throw new UsageError(`${e.message}\n\n${USAGE}`);
     throw e;
   }
-  if (ref.kind !== 'hf' && ref.kind !== 'ollama') {
-    throw new UsageError(`${JSON.stringify(text)} is not something to pull: use hf:OWNER/REPO:QUANT, hf:OWNER/REPO/FILE.gguf, ollama:NAME[:TAG] or an ID from "nodeai models catalog".\n\n${USAGE}`);
-  }
-  return ref;
-}
-
-async function pull(rest: string[]): Promise<number> {
-  const { values, positionals } = parse(rest, commonOptions, USAGE);
-  const ref = remoteRefOf(needArg(positionals, 0, 'URI', USAGE));
   const progress = values.json ? undefined : progressPrinter();
   const controller = new AbortController();
   // Ctrl-C stops the download; the partial file stays, so the next pull resumes it.

@@ -15,7 +15,8 @@
 //     (Q4_K_M 0.93 GB, Q8_0 1.54 GB), unsloth/gemma-3-270m-it-GGUF (Q4_K_M 0.16 GB).
 //   A size not found in such a source is null rather than guessed; the pull reports the real one.
 import { findDownloadedHubModel } from './hub-download.ts';
-import { parseModelRef, type HubModelRef } from './model-ref.ts';
+import { parseModelRef, type HubModelRef, type RemoteModelRef } from './model-ref.ts';
+import { ModelSourceError } from './model-source-errors.ts';
 
 export interface CatalogFile {
   quant: string;
@@ -120,4 +121,16 @@ export async function listCatalog(dataDir: string): Promise<CatalogModel[]> {
 export function catalogUri(id: string): string | undefined {
   const e = ENTRIES.find((x) => x.id === id.toLowerCase());
   return e ? uriOf(e, e.default_quant) : undefined;
+}
+
+/**
+ * What `nodeai models pull` and POST /api/v1/models/pull take: an hf: or ollama: reference, or a
+ * catalogue ID. Throws {@link ModelSourceError} `invalid_model_ref` for anything else.
+ */
+export function parsePullRef(text: string): RemoteModelRef {
+  const ref = parseModelRef(catalogUri(text) ?? text);
+  if (ref.kind !== 'hf' && ref.kind !== 'ollama') {
+    throw new ModelSourceError('invalid_model_ref', text, `${JSON.stringify(text.slice(0, 80))} is not something to pull: use hf:OWNER/REPO:QUANT, hf:OWNER/REPO/FILE.gguf, ollama:NAME[:TAG] or an ID from the catalogue ("nodeai models catalog", GET /api/v1/models/catalog).`);
+  }
+  return ref;
 }
