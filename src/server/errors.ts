@@ -102,7 +102,7 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError(status, err.code, err.message, param);
   }
   if (err instanceof ProviderError) {
-    const status = (err.status && [400, 401, 404, 409, 429, 501, 502, 503].includes(err.status) ? err.status : 502) as ErrorStatus;
+    const status = (err.status && [400, 401, 403, 404, 409, 429, 501, 502, 503].includes(err.status) ? err.status : 502) as ErrorStatus;
     return new ApiError(status, err.code, err.message);
   }
   if (err instanceof Error && err.name === 'InferenceError') {
