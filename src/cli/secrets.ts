@@ -1,6 +1,7 @@
 // `nodeai secrets set|list|rm`: the encrypted vault. A value is read from stdin (piped, or
 // typed at a hidden prompt), so it does not land in shell history or the process list.
 import { commonOptions, DATA_DIR_HELP, dispatch, needArg, openStore, parse, printJson, table, when } from './app.ts';
+import { MIN_REDACTABLE_BYTES } from '../store/index.ts';
 import { UsageError } from './usage-error.ts';
 
 const USAGE = `Usage:
@@ -109,7 +110,10 @@ export async function run(args: string[]): Promise<number> {
         const list = await store.secrets.list();
         if (values.json) printJson({ object: 'list', data: list });
         else if (list.length === 0) console.log('No secrets yet. Add one with: nodeai secrets set NAME');
-        else console.log(table(['NAME', 'UPDATED', 'ALLOWED HOSTS'], list.map((s) => [s.name, when(s.updated_at), s.allowed_hosts.join(', ')])));
+        else {
+          console.log(table(['NAME', 'UPDATED', 'ALLOWED HOSTS'], list.map((s) => [s.short ? `${s.name} (short!)` : s.name, when(s.updated_at), s.allowed_hosts.join(', ')])));
+          if (list.some((s) => s.short)) console.log(`(short!) works, but is too short to be masked in logs and results: set it again with a value of at least ${MIN_REDACTABLE_BYTES} bytes.`);
+        }
         return 0;
       } finally {
         await store.close();

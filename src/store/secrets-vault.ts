@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { parseAllowedHost, type VaultKey, type VaultKeyLookup } from '../providers/key-binding.ts';
 import { InvalidInputError, SecretDecryptError, SecretKeyError, SecretNotFoundError } from './errors.ts';
-import { Redactor } from './redact.ts';
+import { isRedactable, MIN_REDACTABLE_BYTES, Redactor } from './redact.ts';
 import type { Database } from './schema.ts';
 
 export const SECRET_KEY_FILENAME = 'secret.key';
@@ -24,6 +24,11 @@ export interface SecretInfo {
   updated_at: number;
   /** Hosts besides its provider's own that the secret, as an API key, may be sent to. */
   allowed_hosts: string[];
+  /**
+   * Stored by an older version with a value shorter than the minimum: it still works, but is not
+   * masked in logs and results (see MIN_REDACTABLE_BYTES). Set it again with a longer value.
+   */
+  short: boolean;
 }
 
 export interface SetSecretOptions {
@@ -111,6 +116,12 @@ export class SecretsVault {
     if (typeof value !== 'string' || value.length === 0) {
       throw new InvalidInputError('value', `Secret ${JSON.stringify(name)} needs a non-empty string value.`);
     }
+    if (!isRedactable(value)) {
+      throw new InvalidInputError(
+        'value',
+        `Secret ${JSON.stringify(name)} is ${Buffer.byteLength(value, 'utf8')} bytes; the minimum is ${MIN_REDACTABLE_BYTES}, since a shorter value cannot be masked in logs and results without masking ordinary text.`,
+      );
+    }
     const hosts = options.allowedHosts === undefined ? undefined : parseAllowedHosts(options.allowedHosts);
     this.redactor.add(value);
     const iv = randomBytes(IV_BYTES);
@@ -171,8 +182,13 @@ export class SecretsVault {
 
   /** Names and times only; values never leave the vault through a listing. */
   async list(): Promise<SecretInfo[]> {
-    const rows = await this.db.selectFrom('secrets').select(['name', 'key_version', 'created_at', 'updated_at', 'allowed_hosts_json']).orderBy('name').execute();
-    return rows.map(({ allowed_hosts_json, ...info }) => ({ ...info, allowed_hosts: hostsOf(allowed_hosts_json) }));
+    const rows = await this.db.selectFrom('secrets').select(['name', 'key_version', 'created_at', 'updated_at', 'allowed_hosts_json', 'ciphertext']).orderBy('name').execute();
+    // GCM keeps the plaintext's length: the ciphertext tells a short value without decrypting it.
+    return rows.map(({ allowed_hosts_json, ciphertext, ...info }) => ({
+      ...info,
+      allowed_hosts: hostsOf(allowed_hosts_json),
+      short: Buffer.from(ciphertext, 'base64').length < MIN_REDACTABLE_BYTES,
+    }));
   }
 
   /** True when a secret was deleted, false when there was none of that name. */

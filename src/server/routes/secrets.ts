@@ -12,6 +12,7 @@ const toApi = (s: SecretInfo) => ({
   created_at: Number(s.created_at),
   updated_at: Number(s.updated_at),
   allowed_hosts: s.allowed_hosts,
+  short: s.short,
 });
 
 // allowed_hosts: where the secret may be sent as an API key besides its provider's own host
