@@ -78,6 +78,7 @@ function isDerivedKey(key: string, arch: string): boolean {
     'tokenizer.ggml.eos_token_id',
     'tokenizer.ggml.padding_token_id',
     'tokenizer.ggml.add_bos_token',
+    'tokenizer.ggml.add_space_prefix',
     'tokenizer.chat_template',
     'general.name',
   ].includes(key);
@@ -189,6 +190,8 @@ export function readTokenizerSpec(h: GgufHeader): TokenizerSpec {
   if (pad !== undefined) spec.padId = pad;
   const addBos = h.metadata.get('tokenizer.ggml.add_bos_token');
   if (addBos?.type === 'bool') spec.addBos = addBos.value;
+  const addSpacePrefix = h.metadata.get('tokenizer.ggml.add_space_prefix');
+  if (addSpacePrefix?.type === 'bool') spec.addSpacePrefix = addSpacePrefix.value;
   return spec;
 }
 
@@ -277,6 +280,7 @@ export function tokenizerMetadata(model: LlamaModel): Map<string, GgufValue> {
   if (t.eosId !== undefined) m.set('tokenizer.ggml.eos_token_id', gguf.u32(t.eosId));
   if (t.padId !== undefined) m.set('tokenizer.ggml.padding_token_id', gguf.u32(t.padId));
   if (t.addBos !== undefined) m.set('tokenizer.ggml.add_bos_token', gguf.bool(t.addBos));
+  if (t.addSpacePrefix !== undefined) m.set('tokenizer.ggml.add_space_prefix', gguf.bool(t.addSpacePrefix));
   if (t.chatTemplate) m.set('tokenizer.chat_template', gguf.str(t.chatTemplate));
   return m;
 }

@@ -69,6 +69,11 @@ export interface TokenizerSpec {
    * (GGUF `tokenizer.ggml.add_bos_token`; llama.cpp's default is true for 'llama', false for 'gpt2').
    */
   addBos?: boolean;
+  /**
+   * Whether an SPM ('llama') vocabulary prepends a space to the text (GGUF
+   * `tokenizer.ggml.add_space_prefix`; llama.cpp's default is true). Gemma's is false.
+   */
+  addSpacePrefix?: boolean;
   /** Jinja chat template (GGUF `tokenizer.chat_template`), rendered with @huggingface/jinja. */
   chatTemplate: string;
 }
