@@ -129,8 +129,10 @@ export function loraTargetTensors(c: LlamaConfig, modules: readonly string[]): s
  * [1024, 4096] and 128 tokens on one Sapphire Rapids core (ggml-cpu-sapphirerapids, busy machine):
  * mul_mat with a Wᵀ copy in BF16 26 ms, Q8_0 30 ms, F16 50 ms, F32 62 ms; ggml's own
  * out_prod(W, dyᵀ) on the weight as stored: Q4_K 436 ms, Q8_0 339 ms, F16 2730 ms, F32 310 ms.
- * BF16 is the fastest, keeps dy at 8 mantissa bits (Q8_0 would quantize dy per 32-block) and
- * costs 2 bytes per weight once, against 4 (F32) three times before.
+ * On AVX2 only (ggml-cpu-haswell, same machine) the copies run alike (BF16 185 ms, F16 165 ms,
+ * Q8_0 116 ms) and out_prod stays 4-25× slower. BF16 is the fastest where the CPU has BF16 dot
+ * products, a tie elsewhere; it keeps dy at 8 mantissa bits where a Q8_0 copy would quantize dy
+ * per 32-block, and costs 2 bytes per weight once, against 4 (F32) three times before.
  */
 export function transposedCopyType(type: number): number {
   return isFloatTensorType(type) ? type : GGML_TYPE_BF16;
