@@ -11,6 +11,7 @@ import { filesRoutes } from './routes/files.ts';
 import { jobRoutes, modelRoutes } from './routes/jobs.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import { secretsRoutes } from './routes/secrets.ts';
+import { templateRoutes } from './routes/templates.ts';
 import { runRoutes, workflowRoutes } from './routes/workflows.ts';
 import { eventsHandler } from './sse.ts';
 import { DEFAULT_WEB_DIR, webRoutes } from './web.ts';
@@ -88,6 +89,7 @@ export function createApp(options: AppOptions): NodeAiApp {
   const api = new Hono();
   api.route('/files', filesRoutes(store, maxUpload));
   api.route('/secrets', secretsRoutes(store));
+  api.route('/templates', templateRoutes(store));
   api.route('/workflows', workflowRoutes(engine));
   api.route('/runs', runRoutes(engine));
   if (options.jobs) {

@@ -7,9 +7,17 @@ export interface NodeType {
   name: string;
   category: string;
   description: string;
-  inputs: Array<{ name: string; description?: string }>;
-  outputs: Array<{ name: string; description?: string }>;
+  inputs: PortSpec[];
+  outputs: PortSpec[];
   configSchema: JsonSchema;
+}
+
+export interface PortSpec {
+  name: string;
+  label?: string;
+  description?: string;
+  required?: boolean;
+  multiple?: boolean;
 }
 
 export interface JsonSchema {
@@ -28,7 +36,7 @@ export interface JsonSchema {
 export interface WorkflowJson {
   name: string;
   nodes: Array<{ id: string; type: string; config: Record<string, unknown>; position?: { x: number; y: number } }>;
-  edges: Array<{ source: string; target: string }>;
+  edges: Array<{ source: string; target: string; sourceHandle?: string | null; targetHandle?: string | null }>;
 }
 
 export interface ApiNodeResult {
