@@ -128,7 +128,8 @@ describe('the canvas as a product', () => {
     const gallery = page.getByRole('dialog', { name: 'Templates' });
     await gallery.getByRole('heading', { name: 'Legal Q&A assistant' }).waitFor();
     await screenshot(page, 'templates-1440');
-    await gallery.getByRole('button', { name: 'Use Customer support bot' }).click();
+    expect(await axeViolations(page)).toEqual([]);
+    await gallery.getByRole('button', { name: 'Use Customer support bot', exact: true }).click();
     await page.getByTestId('notice').getByText('Opened the template "Customer support bot"').waitFor();
     expect(await nodeCount()).toBe(3);
     await page.getByTestId('node-file_loader').click();
@@ -201,8 +202,12 @@ describe('the canvas as a product', () => {
     expect(await side.locator('label').allTextContents()).toEqual(expect.arrayContaining(['Provider', 'Base model', 'Epochs', 'LoRA rank']));
     expect(await side.getByText('API key', { exact: true }).count()).toBe(0);
     expect(await side.getByText(/CLI only/).count()).toBe(0);
-    // No catalog route on this server: the base model is typed.
-    expect(await page.locator('#field-base_model').evaluate((e) => e.tagName)).toBe('INPUT');
+    // Base models from the server's catalogue, the built-in one first.
+    const base = page.locator('#field-base_model');
+    expect(await base.evaluate((e) => e.tagName)).toBe('SELECT');
+    const options = await base.locator('option').allTextContents();
+    expect(options[0]).toMatch(/^nodeai-tiny/);
+    expect(options.some((o) => /Qwen2\.5 0\.5B.*parameters/i.test(o))).toBe(true);
     await page.locator('#field-provider').selectOption('openai');
     expect(await side.locator('label').allTextContents()).toEqual(expect.arrayContaining(['API key', 'Base URL']));
     expect(await side.getByText('LoRA rank', { exact: true }).count()).toBe(0);
@@ -211,9 +216,11 @@ describe('the canvas as a product', () => {
     await page.getByRole('button', { name: 'Keys…' }).click();
     const secrets = page.getByRole('dialog', { name: 'Secrets' });
     await secrets.getByLabel('Value').fill(secret);
+    await secrets.getByLabel('Other hosts it may be sent to').fill('gpu-box.lan:8787');
     await secrets.getByRole('button', { name: 'Add' }).click();
     await secrets.getByText('Stored OPENAI_API_KEY.').waitFor();
     await secrets.getByRole('cell', { name: 'OPENAI_API_KEY' }).waitFor();
+    await secrets.getByRole('cell', { name: 'gpu-box.lan:8787' }).waitFor();
     expect(await secrets.getByLabel('Value').inputValue()).toBe('');
     await screenshot(page, 'secrets-1440');
     expect(await axeViolations(page)).toEqual([]);
@@ -231,6 +238,19 @@ describe('the canvas as a product', () => {
     await page.locator('#field-provider').selectOption('local');
     // Let the change settle into its own undo step.
     await page.waitForTimeout(500);
+  });
+
+  it('falls back to a typed base model on a server without a model catalogue', { timeout: 60_000 }, async () => {
+    // An older server: the catalogue route answers 404.
+    await page.route('**/api/v1/models/catalog', (route) => route.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ error: { message: 'No route GET /api/v1/models/catalog.' } }) }));
+    await page.reload();
+    await page.getByTestId('node-finetune').click();
+    expect(await page.locator('#field-base_model').evaluate((e) => e.tagName)).toBe('INPUT');
+    expect(await page.locator('#field-base_model').inputValue()).toBe('nodeai-tiny');
+    await page.unroute('**/api/v1/models/catalog');
+    await page.reload();
+    await page.getByTestId('node-finetune').click();
+    expect(await page.locator('#field-base_model').evaluate((e) => e.tagName)).toBe('SELECT');
   });
 
   it('follows the editor habits: search, groups, undo/redo, copy/paste, select-all, keyboard and focus ring', { timeout: 60_000 }, async () => {
@@ -360,6 +380,23 @@ describe('the canvas as a product', () => {
     await page.waitForTimeout(500);
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await expect.poll(() => page.getByTestId('node-finetune').getByTestId('node-status').textContent(), { timeout: 60_000 }).toMatch(/^training/);
+    // Pause and resume it from its job screen.
+    await page.getByRole('button', { name: 'job details' }).click();
+    const detail = page.getByRole('dialog', { name: 'Training jobs' });
+    await expect.poll(() => detail.getByTestId('job-status').textContent(), { timeout: 30_000 }).toBe('running');
+    await detail.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(() => detail.getByTestId('job-status').textContent(), { timeout: 30_000 }).toBe('paused');
+    // Resuming waits for the checkpoint the pause writes; the screen says so, and a later try works.
+    await expect
+      .poll(
+        async () => {
+          if ((await detail.getByRole('button', { name: 'Resume' }).count()) > 0) await detail.getByRole('button', { name: 'Resume' }).click();
+          return detail.getByTestId('job-status').textContent();
+        },
+        { timeout: 30_000, interval: 1000 },
+      )
+      .toMatch(/^(queued|running)$/);
+    await detail.getByRole('button', { name: 'Close Training jobs' }).click();
     await page.getByRole('button', { name: 'Stop', exact: true }).click();
     const stop = page.getByRole('dialog', { name: 'Stop the run' });
     await stop.getByRole('button', { name: 'Stop the run and cancel training' }).click();

@@ -105,6 +105,9 @@ describe('the canvas', () => {
   });
 });
 
+// In-process requests name a loopback host, as a browser on this machine does (the host check).
+const LOCAL = { headers: { Host: '127.0.0.1' } };
+
 describe('serving the canvas', () => {
   it('says how to build it when web/dist is missing, and serves nothing outside its assets', async () => {
     const dataDir = tempDir('nodeai-web-');
@@ -113,21 +116,21 @@ describe('serving the canvas', () => {
     const missing = createApp({ store, engine, token: null, webDir: join(dataDir, 'no-such-dir') });
     const served = createApp({ store, engine, token: null });
     try {
-      const res = await missing.app.request('/');
+      const res = await missing.app.request('/', LOCAL);
       expect(res.status).toBe(503);
       expect(await res.text()).toContain('npm run build:web');
-      const page = await served.app.request('/');
+      const page = await served.app.request('/', LOCAL);
       expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
-      for (const path of ['/assets/..%2F..%2Fpackage.json', '/assets/x.exe', '/assets/nope.js']) expect((await served.app.request(path)).status).toBe(404);
+      for (const path of ['/assets/..%2F..%2Fpackage.json', '/assets/x.exe', '/assets/nope.js']) expect((await served.app.request(path, LOCAL)).status).toBe(404);
       // Scripts go out compressed to a browser that takes it, byte for byte the same once unpacked.
       const script = /src="\/assets\/([\w.-]+\.js)"/.exec(await page.text())![1];
-      const plain = Buffer.from(await (await served.app.request(`/assets/${script}`)).arrayBuffer());
-      const br = await served.app.request(`/assets/${script}`, { headers: { 'Accept-Encoding': 'gzip, deflate, br' } });
+      const plain = Buffer.from(await (await served.app.request(`/assets/${script}`, LOCAL)).arrayBuffer());
+      const br = await served.app.request(`/assets/${script}`, { headers: { ...LOCAL.headers, 'Accept-Encoding': 'gzip, deflate, br' } });
       expect(br.headers.get('content-encoding')).toBe('br');
       const brBody = Buffer.from(await br.arrayBuffer());
       expect(brBody.length).toBeLessThan(plain.length / 2);
       expect(brotliDecompressSync(brBody).equals(plain)).toBe(true);
-      const gz = await served.app.request(`/assets/${script}`, { headers: { 'Accept-Encoding': 'gzip' } });
+      const gz = await served.app.request(`/assets/${script}`, { headers: { ...LOCAL.headers, 'Accept-Encoding': 'gzip' } });
       expect(gz.headers.get('content-encoding')).toBe('gzip');
       expect(gunzipSync(Buffer.from(await gz.arrayBuffer())).equals(plain)).toBe(true);
       expect(gz.headers.get('vary')).toBe('Accept-Encoding');

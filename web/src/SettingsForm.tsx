@@ -119,15 +119,17 @@ export function SettingsForm({ api, nodeType, config, models, secrets, catalog, 
       );
     } else if (nodeType.type === 'finetune' && key === 'base_model' && catalog && (config.provider ?? 'local') === 'local') {
       const current = String(value ?? schema.default ?? '');
-      const known = catalog.some((m) => m.id === current);
+      const known = current === 'nodeai-tiny' || catalog.some((m) => m.uri === current) || models.some((m) => m.id === current);
+      const chosen = catalog.find((m) => m.uri === current);
       input = (
-        <select {...common} value={current} onChange={(e) => set(key, e.target.value)}>
+        <select {...common} value={current} onChange={(e) => set(key, e.target.value)} aria-describedby={chosen ? `${id}-about` : common['aria-describedby']}>
           {!known && <option value={current}>{current}</option>}
+          <option value="nodeai-tiny">nodeai-tiny (built in, trains in seconds)</option>
           {catalog.map((m) => (
-            <option key={m.id} value={m.id}>
+            <option key={m.id} value={m.uri}>
               {m.name}
               {m.parameters ? ` · ${formatCount(m.parameters)} parameters` : ''}
-              {m.downloaded === false ? ' · not downloaded' : ''}
+              {m.downloaded ? ' · downloaded' : ' · downloads on first use'}
             </option>
           ))}
           {models.map((m) => (
@@ -137,6 +139,16 @@ export function SettingsForm({ api, nodeType, config, models, secrets, catalog, 
           ))}
         </select>
       );
+      if (chosen) {
+        input = (
+          <>
+            {input}
+            <small id={`${id}-about`}>
+              {[chosen.license && `license ${chosen.license}`, chosen.context_length && `context ${chosen.context_length.toLocaleString()} tokens`, chosen.est_train_tok_s && `about ${Math.round(chosen.est_train_tok_s).toLocaleString()} tokens/s to train here`, chosen.est_peak_rss_mb && `about ${Math.round(chosen.est_peak_rss_mb).toLocaleString()} MB of memory`].filter(Boolean).join(' · ')}
+            </small>
+          </>
+        );
+      }
     } else if (kind === 'enum') {
       input = (
         <select {...common} value={String(value ?? schema.default ?? '')} onChange={(e) => set(key, e.target.value)}>

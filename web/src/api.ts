@@ -104,6 +104,8 @@ export interface ApiCheckpoint {
 export interface ApiSecret {
   name: string;
   updated_at: number;
+  /** Hosts besides the provider's own that this key may be sent to. */
+  allowed_hosts?: string[];
 }
 
 export interface ApiTemplate {
@@ -115,6 +117,8 @@ export interface ApiTemplate {
 
 export interface CatalogModel {
   id: string;
+  /** What a Fine-Tune node's base_model takes, e.g. hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0. */
+  uri: string;
   name: string;
   family?: string;
   parameters?: number;
@@ -263,8 +267,9 @@ export class Api {
     return this.list('/api/v1/secrets');
   }
 
-  setSecret(name: string, value: string): Promise<ApiSecret> {
-    return this.post(`/api/v1/secrets/${encodeURIComponent(name)}`, { value }, 'PUT');
+  /** Stores a key; `allowedHosts` replaces the hosts it may go to (none: its provider's only). */
+  setSecret(name: string, value: string, allowedHosts: string[] = []): Promise<ApiSecret> {
+    return this.post(`/api/v1/secrets/${encodeURIComponent(name)}`, { value, allowed_hosts: allowedHosts }, 'PUT');
   }
 
   deleteSecret(name: string): Promise<unknown> {
