@@ -12,6 +12,7 @@ import { EventTickets } from './event-tickets.ts';
 import { ModelPulls } from './model-pulls.ts';
 import { filesRoutes } from './routes/files.ts';
 import { jobRoutes, modelRoutes } from './routes/jobs.ts';
+import { modelFileRoutes } from './routes/model-files.ts';
 import { modelPullRoutes } from './routes/model-pulls.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import { secretsRoutes } from './routes/secrets.ts';
@@ -112,6 +113,7 @@ export function createApp(options: AppOptions): NodeAiApp {
   if (options.jobs) {
     api.route('/jobs', jobRoutes(options.jobs, store));
     api.route('/models', modelRoutes(options.jobs));
+    api.route('/models', modelFileRoutes(options.jobs, store.dataDir));
   }
   api.get('/node-types', (c) => c.json({ object: 'list', data: registry.describe() }));
   api.post('/events/tickets', (c) => c.json(tickets.issue(), 201));
