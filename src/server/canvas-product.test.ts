@@ -366,6 +366,11 @@ describe('the canvas as a product', () => {
     await models.getByLabel('New name').fill('arithmetic');
     await models.getByLabel('New name').press('Enter');
     await models.getByText('arithmetic', { exact: true }).waitFor();
+    // The GGUF comes down as a file, and it is one.
+    const gguf = page.waitForEvent('download');
+    await models.getByRole('button', { name: 'Download the GGUF of arithmetic' }).click();
+    const saved = await (await gguf).path();
+    expect(readFileSync(saved).subarray(0, 4).toString('latin1')).toBe('GGUF');
     await screenshot(page, 'models-1440');
     expect(await axeViolations(page)).toEqual([]);
     const chats = await page.getByTestId('node-chat').count();

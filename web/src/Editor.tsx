@@ -126,14 +126,17 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
   const history = useRef(new History<WorkflowJson>());
   const settled = useRef<WorkflowJson | null>(null);
   const applying = useRef(false);
+  const latest = useRef(current);
+  latest.current = current;
+  // Keyed on the fingerprint: a run's node states change the nodes often, the drawing not at all.
   useEffect(() => {
     const timer = setTimeout(() => {
       if (applying.current) applying.current = false;
       else if (settled.current && fingerprint(settled.current) !== currentFp) history.current.record(settled.current);
-      settled.current = current;
+      settled.current = latest.current;
     }, 300);
     return () => clearTimeout(timer);
-  }, [current, currentFp]);
+  }, [currentFp]);
   const travel = (direction: 'undo' | 'redo') => {
     // A change made in the last moments is a step of its own.
     if (settled.current && fingerprint(settled.current) !== currentFp) history.current.record(settled.current);

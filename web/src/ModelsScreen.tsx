@@ -1,5 +1,5 @@
 // The model registry: every fine-tuned model with its base, data, hyperparameters and final
-// losses; rename, delete, or put it to use in a Chat node.
+// losses; rename, delete, download its files, or put it to use in a Chat node.
 import { useState } from 'react';
 import type { Api, ApiModel } from './api.ts';
 import { Modal } from './Modal.tsx';
@@ -47,6 +47,11 @@ export function ModelsScreen({ api, models, onChanged, onUse, onClose }: { api: 
               <td>{m.created_at ? new Date(m.created_at).toLocaleString() : '–'}</td>
               <td className="row-actions">
                 <button onClick={() => onUse(m)}>Chat</button>
+                {(m.files ?? []).map((kind) => (
+                  <button key={kind} onClick={() => void guard(api.downloadModelFile(m.id, kind))} aria-label={`Download the ${kind === 'model' ? 'GGUF' : kind} of ${m.name ?? m.id}`}>
+                    {kind === 'model' ? 'GGUF' : kind === 'adapter' ? 'Adapter' : kind} ↓
+                  </button>
+                ))}
                 <button onClick={() => setEditing({ id: m.id, name: m.name ?? '' })}>Rename</button>
                 <button className="danger" onClick={() => void guard(api.deleteModel(m.id))} aria-label={`Delete ${m.name ?? m.id}`}>
                   Delete

@@ -296,6 +296,24 @@ export class Api {
     return this.post(`/api/v1/jobs/${encodeURIComponent(id)}/${action}`);
   }
 
+  /**
+   * Saves a model's file (kind "model": the GGUF, "adapter": a LoRA adapter) through the browser's
+   * download. Fetched with the Authorization header, so it passes through memory once.
+   */
+  async downloadModelFile(id: string, kind: string): Promise<void> {
+    const res = await fetch(`/api/v1/models/${encodeURIComponent(id)}/files/${encodeURIComponent(kind)}`, { headers: { Authorization: `Bearer ${this.token}` } });
+    if (!res.ok) {
+      const body = await res.json().catch(() => null);
+      throw new ApiError(res.status, body?.error?.message ?? `${res.status} ${res.statusText}`);
+    }
+    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${id}-${kind}.gguf`;
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(await res.blob());
+    a.download = name;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  }
+
   renameModel(id: string, name: string): Promise<ApiModel> {
     return this.post(`/api/v1/models/${encodeURIComponent(id)}`, { name }, 'PATCH');
   }

@@ -31,8 +31,10 @@ describe('/api/v1/templates', () => {
     const loader = draft.nodes.find((n: { type: string }) => n.type === 'file_loader');
     expect(loader.config.path).toBeUndefined();
     expect(loader.config.file_id).toMatch(/^file-/);
+    const listed = await (await t.api('/api/v1/templates')).json();
+    const path = listed.data.find((x: { id: string }) => x.id === 'customer-support-bot').workflow.nodes.find((n: { type: string }) => n.type === 'file_loader').config.path as string;
     const file = await (await t.api(`/api/v1/files/${loader.config.file_id}`)).json();
-    expect(file.filename).toBe('customer-support.jsonl');
+    expect(file.filename).toBe(path.split('/').pop());
     // The draft passes the server's own check.
     const check = await (await t.api('/api/v1/workflows/validate', { method: 'POST', json: { workflow: draft } })).json();
     expect(check).toEqual({ valid: true, issues: [] });
