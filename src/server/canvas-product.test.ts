@@ -280,6 +280,11 @@ describe('the canvas as a product', () => {
     await page.keyboard.press(`${mod}+z`);
     await expect.poll(nodeCount).toBe(before);
 
+    // A node reached with the keyboard opens its settings.
+    await page.locator('.react-flow__node', { has: page.getByTestId('node-chat') }).first().focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Chat settings' }).waitFor();
+
     // A visible focus ring for keyboard users.
     await page.getByLabel('Search nodes').focus();
     await page.keyboard.press('Tab');
@@ -378,6 +383,23 @@ describe('the canvas as a product', () => {
     await expect.poll(() => page.getByTestId('node-chat').count()).toBe(chats + 1);
     await page.keyboard.press('Delete');
     await expect.poll(() => page.getByTestId('node-chat').count()).toBe(chats);
+
+    // The fine-tuned model and its base answer the same prompt side by side.
+    await page.getByRole('button', { name: 'compare with the base' }).click();
+    const compare = page.getByRole('dialog', { name: 'Compare models' });
+    expect(await compare.getByLabel('Left model').inputValue()).toBe('nodeai-tiny');
+    expect(await compare.getByLabel('Right model').inputValue()).toMatch(/^ft:nodeai-tiny:/);
+    await compare.getByLabel('Prompt', { exact: true }).fill('What is 2+1?');
+    await compare.getByRole('button', { name: 'Ask both' }).click();
+    await compare.getByTestId('answer-left').waitFor({ timeout: 30_000 });
+    for (const side of ['left', 'right']) {
+      const answer = compare.getByTestId(`answer-${side}`);
+      expect(await answer.getAttribute('class')).not.toContain('error');
+      expect(((await answer.textContent()) ?? '').length).toBeGreaterThan(0);
+    }
+    await screenshot(page, 'compare-1440');
+    expect(await axeViolations(page)).toEqual([]);
+    await compare.getByRole('button', { name: 'Close Compare models' }).click();
 
     // A long run stopped with its training job.
     await page.getByTestId('node-finetune').click();

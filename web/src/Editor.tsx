@@ -5,6 +5,7 @@
 import { Background, Controls, MarkerType, ReactFlow, useEdgesState, useNodesState, useReactFlow, type Connection, type Edge, type FinalConnectionState } from '@xyflow/react';
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from 'react';
 import { type Api, type ApiModel, type ApiSecret, type CatalogModel, type DataReport, type NodeType, type WorkflowJson } from './api.ts';
+import { CompareScreen } from './CompareScreen.tsx';
 import { DataPanel } from './DataPanel.tsx';
 import { FlowNode, type FlowNodeData, type WorkflowNode } from './FlowNode.tsx';
 import { OpenDialog, TemplateGallery } from './Gallery.tsx';
@@ -34,7 +35,7 @@ const newId = (type: string) => `${type.replace(/_/g, '-')}-${Date.now().toStrin
 const edgeId = (e: { source: string; target: string; sourceHandle?: string | null; targetHandle?: string | null }) => `${e.source}:${e.sourceHandle ?? DEFAULT_PORT}->${e.target}:${e.targetHandle ?? DEFAULT_PORT}`;
 const isMac = typeof navigator !== 'undefined' && /Mac|iPhone|iPad/.test(navigator.platform);
 
-type Screen = { kind: 'templates' } | { kind: 'open' } | { kind: 'secrets' } | { kind: 'jobs'; job?: string } | { kind: 'models' } | null;
+type Screen = { kind: 'templates' } | { kind: 'open' } | { kind: 'secrets' } | { kind: 'jobs'; job?: string } | { kind: 'models' } | { kind: 'compare'; model: string } | null;
 interface DataCheck {
   key: string;
   checking: boolean;
@@ -635,6 +636,8 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
             isValidConnection={isValidConnection}
             defaultEdgeOptions={edgeOptions}
             onNodeClick={(_, n) => setSelected(n.id)}
+            // A node chosen with the keyboard (Tab to it, Enter) opens its settings as a click does.
+            onSelectionChange={({ nodes: chosen }) => chosen.length === 1 && setSelected(chosen[0].id)}
             onPaneClick={() => setSelected(null)}
             colorMode="system"
             fitView
@@ -657,7 +660,7 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
           )}
         </div>
       </section>
-      {run && <RunPanel api={api} run={run} onShowJob={(job) => setScreen({ kind: 'jobs', job })} />}
+      {run && <RunPanel api={api} run={run} onShowJob={(job) => setScreen({ kind: 'jobs', job })} onCompare={(model) => (void refreshModels(), setScreen({ kind: 'compare', model }))} />}
       <aside className="side" aria-label="Settings">
         {runIssues.length > 0 && (
           <div className="issues" role="alert">
@@ -707,12 +710,14 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
           models={models}
           onChanged={() => void refreshModels()}
           onClose={() => setScreen(null)}
+          onCompare={(m) => setScreen({ kind: 'compare', model: m.id })}
           onUse={(m) => {
             setScreen(null);
             addNode('chat', undefined, { use_finetuned_model: true, finetuned_model: m.id, prompt: 'Hello!' });
           }}
         />
       )}
+      {screen?.kind === 'compare' && <CompareScreen api={api} models={models} first={models.find((m) => m.id === screen.model)?.base_model ?? 'nodeai-tiny'} second={screen.model} onClose={() => setScreen(null)} />}
       {confirmDialog}
     </div>
   );

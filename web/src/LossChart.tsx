@@ -27,7 +27,8 @@ export function LossChart({ points, height = 240 }: { points: LossPoint[]; heigh
         width: Math.max(200, el.clientWidth),
         height,
         scales: { x: { time: false } },
-        axes: [axis('step'), axis('loss')],
+        // Steps are whole numbers: no tick at 1.5.
+        axes: [{ ...axis('step'), incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000] }, axis('loss')],
         cursor: { drag: { x: true, y: false } },
         series: [
           { label: 'step' },

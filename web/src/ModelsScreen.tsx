@@ -5,7 +5,7 @@ import type { Api, ApiModel } from './api.ts';
 import { Modal } from './Modal.tsx';
 import { Table } from './Table.tsx';
 
-export function ModelsScreen({ api, models, onChanged, onUse, onClose }: { api: Api; models: ApiModel[]; onChanged: () => void; onUse: (model: ApiModel) => void; onClose: () => void }) {
+export function ModelsScreen({ api, models, onChanged, onUse, onCompare, onClose }: { api: Api; models: ApiModel[]; onChanged: () => void; onUse: (model: ApiModel) => void; onCompare: (model: ApiModel) => void; onClose: () => void }) {
   const [editing, setEditing] = useState<{ id: string; name: string } | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const guard = async (what: Promise<unknown>) => {
@@ -47,6 +47,7 @@ export function ModelsScreen({ api, models, onChanged, onUse, onClose }: { api: 
               <td>{m.created_at ? new Date(m.created_at).toLocaleString() : '–'}</td>
               <td className="row-actions">
                 <button onClick={() => onUse(m)}>Chat</button>
+                <button onClick={() => onCompare(m)}>Compare</button>
                 {(m.files ?? []).map((kind) => (
                   <button key={kind} onClick={() => void guard(api.downloadModelFile(m.id, kind))} aria-label={`Download the ${kind === 'model' ? 'GGUF' : kind} of ${m.name ?? m.id}`}>
                     {kind === 'model' ? 'GGUF' : kind === 'adapter' ? 'Adapter' : kind} ↓

@@ -5,7 +5,7 @@ import type { Api } from './api.ts';
 import { LossChart } from './LossChart.tsx';
 import type { RunState, TrainingStats } from './useRun.ts';
 
-export function RunPanel({ api, run, onShowJob }: { api: Api; run: RunState; onShowJob: (jobId: string) => void }) {
+export function RunPanel({ api, run, onShowJob, onCompare }: { api: Api; run: RunState; onShowJob: (jobId: string) => void; onCompare: (model: string) => void }) {
   const chatNode = run.result?.nodes.find((n) => n.node_type === 'chat' && n.outputs);
   return (
     <section className="run" aria-label="Run">
@@ -34,7 +34,14 @@ export function RunPanel({ api, run, onShowJob }: { api: Api; run: RunState; onS
         {run.loss.length > 0 ? <LossChart points={run.loss} height={200} /> : <p className="hint">The curve appears when training starts.</p>}
       </div>
       <div className="run-col">
-        <h2>Chat</h2>
+        <h2>
+          Chat
+          {run.fineTunedModel && (
+            <button className="link small" onClick={() => onCompare(run.fineTunedModel!)}>
+              compare with the base
+            </button>
+          )}
+        </h2>
         {chatNode && <blockquote className="reply" data-testid="chat-reply">{String(chatNode.outputs?.reply ?? '')}</blockquote>}
         {run.fineTunedModel ? <ChatBox api={api} model={run.fineTunedModel} /> : <p className="hint">Chat with the new model here once it is trained.</p>}
       </div>
