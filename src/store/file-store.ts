@@ -99,6 +99,8 @@ export class FileStore {
     const limit = options.maxBytes ?? this.maxBytes;
 
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // Each upload also clears what a killed process left behind, not only the next start.
+    await this.sweepPartials().catch(() => undefined);
     const id = newId(idPrefix.file);
     const finalPath = join(this.dir, id);
     // The writer's process ID in the name tells a sweep whether anyone may still be writing it.

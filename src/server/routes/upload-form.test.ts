@@ -1,6 +1,7 @@
 // Every field of an upload form is checked whatever its order, within the part-header limit,
 // and what a client stored never reaches a terminal as control characters.
-import { existsSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run as filesCli } from '../../cli/files.ts';
@@ -91,5 +92,29 @@ describe('upload forms', () => {
     expect(text).toContain('evil\\x1b]0;pwned\\x07.jsonl');
     // eslint-disable-next-line no-control-regex
     expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+  });
+});
+
+describe('half-uploaded files', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(() => t?.close());
+
+  it('are removed at the next upload once their writer is gone, not an hour later; a live writer keeps its own', async () => {
+    const gone = spawnSync(process.execPath, ['-e', '']).pid!;
+    const dir = join(t.dataDir, 'files');
+    mkdirSync(dir, { recursive: true });
+    const dead = join(dir, `file-BBBBBBBBBBBBBBBBBBBBBBBB.${gone}.part`);
+    // The test runner's own parent: alive, and not this process.
+    const live = join(dir, `file-CCCCCCCCCCCCCCCCCCCCCCCC.${process.ppid}.part`);
+    writeFileSync(dead, 'half');
+    writeFileSync(live, 'half');
+    const fd = new FormData();
+    fd.set('file', new Blob([LINE]), 'a.jsonl');
+    expect((await t.api('/api/v1/files', { method: 'POST', body: fd })).status).toBe(201);
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
   });
 });
