@@ -2,6 +2,7 @@
 // replays, through the real server. Whatever arrives, the server answers in OpenAI's error shape
 // with a 4xx (or a success), never a 500, never hangs, and stays up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../datasets/split.ts';
 import { Engine } from '../engine/index.ts';
 import { JobQueue } from '../jobs/index.ts';
 import { createNodeRegistry, createNodeServices } from '../nodes/index.ts';
@@ -11,18 +12,6 @@ const SEED = 20261130;
 const BODIES_PER_ROUTE = 300;
 /** A bound on the whole run, so a slow machine shortens it instead of timing out. */
 const BUDGET_MS = 40_000;
-
-/** mulberry32: small, fast and the same on every machine. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STRINGS = ['', ' ', 'auto', 'nodeai-tiny', 'fine-tune', '../../etc/passwd', 'file-AAAAAAAAAAAAAAAAAAAAAAAA', '\u0000', '\u001b[31m', '😀', 'ft:nodeai-tiny:x:y', 'OPENAI_API_KEY', 'x'.repeat(70_000), '<script>', '%00', 'null', '{"a":1}'];
 const NUMBERS = [0, -1, 1, 0.5, 1e308, -1e308, 2 ** 53, 1.7976931348623157e308, Number.MIN_VALUE, 256, 257, 51, 4096, 4097];
@@ -97,7 +86,7 @@ describe('JSON API fuzz', () => {
   });
 
   it(`answers ${BODIES_PER_ROUTE} generated bodies per route with no 500, in OpenAI's error shape`, { timeout: BUDGET_MS + 30_000 }, async () => {
-    const gen = generator(random(SEED));
+    const gen = generator(seededRandom(SEED));
     const deadline = Date.now() + BUDGET_MS;
     const failures: string[] = [];
     let sent = 0;
