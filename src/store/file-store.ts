@@ -196,7 +196,7 @@ export class FileStore {
       const handle = await open(path, 'r');
       return handle.createReadStream();
     } catch (err) {
-      throw new StoreError('file_body_missing', `File ${id} is recorded but its data at ${path} cannot be read (${(err as Error).message}). Delete it and upload again.`, { cause: err });
+      throw new StoreError('file_body_missing', `File ${id} is recorded but its data cannot be read (${(err as NodeJS.ErrnoException).code ?? 'read error'}). Delete it and upload again.`, { cause: err });
     }
   }
 

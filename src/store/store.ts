@@ -57,6 +57,7 @@ export async function createStore(options: StoreOptions = {}): Promise<Store> {
   const keys = options.secretKeys ?? [loadSecretKey(dataDir)];
   const opened = await openDatabase({ dataDir, databaseUrl, pgSchema: options.pgSchema });
   const redactor = new Redactor();
+  redactor.hidePath(dataDir);
   const files = new FileStore(opened.db, { dir: join(dataDir, 'files'), maxBytes: maxFileBytes, openWriteStream: options.openWriteStream });
   await files.sweepPartials();
   let closed = false;
