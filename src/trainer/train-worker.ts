@@ -7,7 +7,7 @@
 // Test-only environment (never set in production):
 //   NODEAI_TEST_TINY_CONFIG           JSON overrides of nodeai-tiny's config (smaller, faster models)
 //   NODEAI_TEST_WORKER_ABORT_AT_STEP  process.abort() right after that step, as a native crash would
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { basename } from 'node:path';
 import { DatasetError, InvalidExampleError, isPreferenceExample, readExamples } from '../datasets/index.ts';
@@ -255,7 +255,14 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       const c = checkpointPaths(paths.checkpoints, tr.stepsDone);
       // The sidecar goes first: a checkpoint without one would lose the token count on resume.
       writeJsonAtomic(c.sidecar, { step: tr.stepsDone, trainedTokens, ...(patience !== undefined ? { earlyStopping: { best, stale } } : {}) } satisfies Sidecar);
-      const info = tr.saveCheckpoint(c.path);
+      let info: ReturnType<typeof tr.saveCheckpoint>;
+      try {
+        info = tr.saveCheckpoint(c.path);
+      } catch (e) {
+        // A checkpoint that could not be written (a full disk) leaves no sidecar without it.
+        rmSync(c.sidecar, { force: true });
+        throw e;
+      }
       pruneCheckpoints(paths.checkpoints, undefined, best?.step);
       lastCheckpointAt = Date.now();
       lastCheckpointStep = tr.stepsDone;
