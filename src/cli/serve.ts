@@ -43,7 +43,7 @@ export async function run(args: string[]): Promise<number> {
   const log = (line: string) => console.error(`nodeai serve: ${line}`);
   const runtime = await createRuntime({
     dataDir,
-    worker: values['no-worker'] ? false : {},
+    worker: values['no-worker'] ? false : { onLeaseLost: (jobId) => log(`${jobId} was lost to another process (this one's lease ran out); its trainer was stopped and its late writes refused`) },
     onError: (err) => log(runtime.store.redactor.formatError(err)),
     onReclaimed: (report) => logReclaimed(log, report),
   });

@@ -38,6 +38,7 @@ export async function run(args: string[]): Promise<number> {
     ...(threads ? { threads } : {}),
     onError: (err) => log(`error: ${store.redactor.formatError(err)}`),
     onReclaimed: (report) => logReclaimed(log, report),
+    onLeaseLost: (jobId) => log(`${jobId}  lost to another worker (this one's lease ran out); its trainer was stopped and its late writes refused`),
   });
   const lastMetrics = new Map<string, number>();
   const offEvents = queue.onEvent((jobId, e: JobEvent) => {

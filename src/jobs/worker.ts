@@ -41,6 +41,8 @@ export interface WorkerOptions {
   reclaimMs?: number;
   /** Told when this worker took back jobs whose holder is gone. */
   onReclaimed?: (report: RecoveryReport) => void;
+  /** Told when this worker lost a job to another (its lease ran out while it was frozen or cut off); its trainer was stopped. */
+  onLeaseLost?: (jobId: string) => void;
   /** CPU threads for training; default the trainer's choice. */
   threads?: number;
   /** Problems the worker itself meets (the database went away…). */
@@ -239,7 +241,12 @@ export class JobWorker {
     }
     await writes;
 
-    if (entry.reason === 'lost' || result.error?.code === 'lease_lost') return;
+    // However the trainer ended, a holder that lost the job (its writes were refused, or it was
+    // frozen past its lease) records nothing: the job is its new holder's.
+    if (entry.reason === 'lost' || result.error?.code === 'lease_lost' || !(await queue.checkLease(lease).then((s) => s.held, () => true))) {
+      this.options.onLeaseLost?.(jobId);
+      return;
+    }
     if (result.status === 'succeeded') {
       const examples = trainingPath ? await countLines(trainingPath).catch(() => null) : null;
       const hp = parseHyperparameters(row.hyperparameters_json);
