@@ -288,10 +288,10 @@ describeEachDialect('job queue', (dialect) => {
     expect((await queue.listEvents(job.id, { limit: 100 })).data.map((e) => e.message)).toContain('Fine-tuning job continues from its last checkpoint');
   });
 
-  it('a worker in another process sees a pause through the row on its heartbeat', async () => {
+  it('a worker in another process sees a pause through the row when it checks its lease', async () => {
     const { queue, file } = await setup();
     const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
-    const worker = new JobWorker(queue, { train: fakeTrainer({ hold: true }).run, heartbeatMs: 20 });
+    const worker = new JobWorker(queue, { train: fakeTrainer({ hold: true }).run, checkMs: 20 });
     const running = worker.runNext();
     for (let i = 0; i < 200 && (await queue.listCheckpoints(job.id)).data.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     const other = new JobQueue(await t.reopen());
