@@ -86,3 +86,17 @@ describe('nodeai models pull / catalog (the real CLI)', () => {
     expect(bad.stderr).toMatch(/"my-fine-tuned-model" is not something to pull/);
   });
 });
+
+describe('nodeai chat --model hf:… (the real CLI)', () => {
+  it('downloads the model on first use with progress on stderr, then answers', async () => {
+    const dataDir = join(root, 'data-chat');
+    const r = await nodeai(['chat', '--model', 'hf:bartowski/SmolLM2-360M-Instruct-GGUF:Q8_0', '--prompt', 'Hello', '--max-tokens', '3', '--data-dir', dataDir]);
+    expect(r.stderr).toMatch(/hf:bartowski\/SmolLM2-360M-Instruct-GGUF:Q8_0 \(SmolLM2-360M-Instruct-Q8_0\.gguf\): 100% 3\.4 MB\/3\.4 MB/);
+    expect(r.code).toBe(0);
+    expect(r.stdout.endsWith('\n')).toBe(true);
+
+    const missing = await nodeai(['chat', '--model', 'ollama:nope', '--prompt', 'Hello', '--data-dir', dataDir]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^nodeai chat: ollama:nope:latest is not in Ollama's store .*"ollama pull nope:latest"/m);
+  });
+});
