@@ -224,8 +224,6 @@ interface Expected {
   sha256?: string;
   /** Git blob SHA-1 (the hub's ETag for files not stored in LFS). */
   gitSha1?: string;
-  /** Strong ETag for If-Range, so a resumed download never mixes two versions of the file. */
-  etag?: string;
   commit?: string;
 }
 
@@ -246,7 +244,6 @@ async function headFile(url: string, ref: HubModelRef, endpoint: string, headers
     ...(Number.isSafeInteger(size) && size > 0 ? { bytes: size } : {}),
     ...(etag && /^[0-9a-f]{64}$/i.test(etag) ? { sha256: etag.toLowerCase() } : {}),
     ...(etag && /^[0-9a-f]{40}$/i.test(etag) ? { gitSha1: etag.toLowerCase() } : {}),
-    ...(etag && !(res.headers.get('etag') ?? '').startsWith('W/') ? { etag: `"${etag}"` } : {}),
     ...(commit ? { commit } : {}),
   };
 }
@@ -312,7 +309,9 @@ async function transfer(a: TransferArgs): Promise<{ bytes: number; sha256: strin
   const hashes = new Hashes(expected);
   let res: Response | undefined;
   if (expected.bytes === undefined || have < expected.bytes) {
-    const range: Record<string, string> = have > 0 ? { Range: `bytes=${have}-`, ...(expected.etag ? { 'If-Range': expected.etag } : {}) } : {};
+    // No If-Range: the CDN's ETag is not the hub's sha256, so it would never match; a resume that
+    // mixed two versions of the file fails the checksum below and starts over.
+    const range: Record<string, string> = have > 0 ? { Range: `bytes=${have}-` } : {};
     res = await hubFetch(a.url, ref, { headers: { ...a.headers, ...range }, signal: a.signal, what: `file ${a.file} of ${ref.owner}/${ref.repo}`, endpoint: a.endpoint });
     if (res.status === 200) have = 0; // the server sent the whole file (no Range support, or it changed)
     else if (res.status !== 206) throw hubHttpError(res, ref, `file ${a.file} of ${ref.owner}/${ref.repo}`, a.endpoint, 'Authorization' in a.headers);
