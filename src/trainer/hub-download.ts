@@ -14,7 +14,7 @@
 // the file is written as FILE.part and renamed only once its size, checksum and GGUF header pass.
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, statfs, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { assertLoadableGguf } from './gguf-loadable.ts';
@@ -66,6 +66,7 @@ export interface HubModelFile {
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
 const REVISION = 'main';
 const STATE_FILE = '.nodeai-hub.json';
+const LOCK_FILE = '.nodeai-hub.lock';
 const PROGRESS_INTERVAL_MS = 200;
 
 export function hubEndpoint(env: NodeJS.ProcessEnv = process.env): string {
@@ -385,6 +386,57 @@ async function transfer(a: TransferArgs): Promise<{ bytes: number; sha256: strin
   return { bytes, sha256: got.sha256 };
 }
 
+const LOCK_POLL_MS = 500;
+const LOCK_REFRESH_MS = 10_000;
+const LOCK_STALE_MS = 60_000;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * REPO_DIR/.nodeai-hub.lock holds the PID of the process downloading into the repository's folder,
+ * so two processes (a CLI pull and the server) never write one .part, or the state file, together:
+ * the second waits for the first, then finds its file. A lock left by a dead process is taken over.
+ */
+async function withRepoLock<T>(repoDir: string, ref: HubModelRef, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  const lock = join(repoDir, LOCK_FILE);
+  await mkdir(repoDir, { recursive: true });
+  for (;;) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = Number(await readFile(lock, 'utf8').catch(() => ''));
+      const age = Date.now() - (await stat(lock).then((st) => st.mtimeMs, () => 0));
+      // A holder refreshes its lock every LOCK_REFRESH_MS: an old lock is a dead (or reused) PID's.
+      if (!Number.isInteger(holder) || holder <= 0 || !isAlive(holder) || age > LOCK_STALE_MS) {
+        await rm(lock, { force: true });
+        continue;
+      }
+      if (signal?.aborted) throw abortedError(ref, signal);
+      await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+    }
+  }
+  const refresh = setInterval(() => {
+    const now = new Date();
+    void utimes(lock, now, now).catch(() => {});
+  }, LOCK_REFRESH_MS);
+  refresh.unref();
+  try {
+    return await fn();
+  } finally {
+    clearInterval(refresh);
+    await rm(lock, { force: true });
+  }
+}
+
 const inFlight = new Map<string, { promise: Promise<HubModelFile>; listeners: Set<ProgressListener> }>();
 
 /**
@@ -427,12 +479,22 @@ async function fetchHubModel(ref: HubModelRef, options: HubOptions, onProgress: 
   }
   const repoDir = hubRepoDir(options.dataDir, ref);
   const tag = ref.quant ?? 'latest';
-  // Another quant tag (or the file named directly) may already have brought this file.
-  const already = await findDownloadedHubModel({ ...ref, file }, options.dataDir);
-  if (already) {
-    if (!ref.file) await updateState(repoDir, (s) => void (s.tags[tag] = file));
-    return already;
-  }
+  return withRepoLock(repoDir, ref, signal, async () => {
+    // Another quant tag, the file named directly, or another process may have brought it already.
+    const already = await findDownloadedHubModel({ ...ref, file }, options.dataDir);
+    if (already) {
+      if (!ref.file) await updateState(repoDir, (s) => void (s.tags[tag] = file));
+      return already;
+    }
+    return download(ref, { file, repoDir, tag, endpoint, headers, signal, onProgress, manifest });
+  });
+}
+
+async function download(
+  ref: HubModelRef,
+  a: { file: string; repoDir: string; tag: string; endpoint: string; headers: Record<string, string>; signal: AbortSignal | undefined; onProgress: ProgressListener; manifest: ManifestFile | undefined },
+): Promise<HubModelFile> {
+  const { file, repoDir, tag, endpoint, headers, signal, onProgress, manifest } = a;
   const url = `${endpoint}/${encodeURIComponent(ref.owner)}/${encodeURIComponent(ref.repo)}/resolve/${REVISION}/${file.split('/').map(encodeURIComponent).join('/')}`;
   const head = await headFile(url, ref, endpoint, headers, signal, file);
   const expected: Expected = { ...head, ...(manifest?.size !== undefined ? { bytes: manifest.size } : {}), ...(manifest?.sha256 ? { sha256: manifest.sha256 } : {}) };
