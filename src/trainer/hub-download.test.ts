@@ -62,6 +62,7 @@ beforeEach(async () => {
   hub.dropAfterBytes = undefined;
   hub.corruptNextBody = false;
   hub.stallAfterBytes = undefined;
+  hub.misrangeNext = false;
   hub.forceStatus = undefined;
 });
 
@@ -115,6 +116,18 @@ describe('resolveHubModel against a loopback hub (HF_ENDPOINT)', () => {
     expect(existsSync(`${final}.part`)).toBe(false);
   });
 
+  it('starts over when a resumed download is answered with another byte range', async () => {
+    const ref = hf(`hf:${OWNER}/${REPO}:Q8_0`);
+    const final = join(hubRepoDir(dataDir, ref), Q8);
+    hub.dropAfterBytes = 500_000;
+    await failure(resolveHubModel(ref, { dataDir, env }));
+    hub.misrangeNext = true;
+    const e = await failure(resolveHubModel(ref, { dataDir, env }));
+    expect(e.message).toMatch(/another byte range \(bytes 0-\d+\/\d+\); the partial file was removed/);
+    expect(existsSync(`${final}.part`)).toBe(false);
+    expect(await fileHash((await resolveHubModel(ref, { dataDir, env })).path)).toBe(sha256(gguf));
+  });
+
   it('refuses a corrupt body: checksum mismatch, the .part removed, nothing kept', async () => {
     hub.corruptNextBody = true;
     const ref = hf(`hf:${OWNER}/${REPO}:Q8_0`);
@@ -139,7 +152,10 @@ describe('resolveHubModel against a loopback hub (HF_ENDPOINT)', () => {
     expect(wrong.message).toMatch(/refused the token in HF_TOKEN/);
 
     hub.requests.length = 0;
-    const ok = await resolveHubModel(ref, { dataDir, env: { ...env, HF_TOKEN: 'hf_secret' } });
+    // The token file "huggingface-cli login" writes works as HF_TOKEN does.
+    const tokenFile = join(root, 'hf-token');
+    await writeFile(tokenFile, 'hf_secret\n');
+    const ok = await resolveHubModel(ref, { dataDir, env: { ...env, HF_TOKEN_PATH: tokenFile } });
     expect(await fileHash(ok.path)).toBe(sha256(gguf));
     expect(hub.requests.filter((r) => !r.url.startsWith('/cdn/')).every((r) => r.authorization === 'Bearer hf_secret')).toBe(true);
   });

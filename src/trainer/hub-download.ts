@@ -316,6 +316,12 @@ async function transfer(a: TransferArgs): Promise<{ bytes: number; sha256: strin
     res = await hubFetch(a.url, ref, { headers: { ...a.headers, ...range }, signal: a.signal, what: `file ${a.file} of ${ref.owner}/${ref.repo}`, endpoint: a.endpoint });
     if (res.status === 200) have = 0; // the server sent the whole file (no Range support, or it changed)
     else if (res.status !== 206) throw hubHttpError(res, ref, `file ${a.file} of ${ref.owner}/${ref.repo}`, a.endpoint, 'Authorization' in a.headers);
+    else if (Number(/^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1]) !== have) {
+      // A range other than the one asked for cannot extend the partial file: start it over.
+      await res.body?.cancel().catch(() => {});
+      await rm(part, { force: true });
+      throw new ModelSourceError('hub_unavailable', ref.text, `The server answered a resumed download of ${ref.text} with another byte range (${res.headers.get('content-range') ?? 'none'}); the partial file was removed — run it again to download from the start.`);
+    }
   }
   // A resumed download hashes the bytes already on disk first, so the checksum covers the whole file.
   if (have > 0) for await (const chunk of createReadStream(part, { end: have - 1 })) hashes.update(chunk as Buffer);
