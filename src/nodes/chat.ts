@@ -134,16 +134,16 @@ async function fetchBaseModel(ctx: NodeContext<ChatConfig>, services: NodeServic
 }
 
 async function remoteProvider(ctx: NodeContext<ChatConfig>, services: NodeServices, config: ChatConfig, jobId: string | null): Promise<ChatProvider> {
-  const getSecret = (name: string) => ctx.secrets.get(name).catch(() => undefined);
+  const getSecret = ctx.secrets.lookupKey;
   let baseURL = config.base_url || undefined;
   if (config.provider === 'openai') {
-    const apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret });
-    ctx.store.redactor.add(apiKey);
     // A model NodeAI trained remotely is served where it was trained, unless base_url says otherwise.
     if (!baseURL && jobId) baseURL = remoteBaseUrl(await services.jobs.getRow(jobId).catch(() => ({ metadata_json: null }))) ?? undefined;
+    const apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret, baseURL });
+    ctx.store.redactor.add(apiKey);
     return new OpenAIChatProvider({ ...services.openai, apiKey, baseURL });
   }
-  const apiKey = await findAnthropicKey({ configKey: config.api_key, getSecret });
+  const apiKey = await findAnthropicKey({ configKey: config.api_key, getSecret, baseURL });
   ctx.store.redactor.add(apiKey);
   return new AnthropicChatProvider({ apiKey, baseURL });
 }

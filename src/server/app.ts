@@ -4,9 +4,11 @@ import type { Engine, NodeRegistry } from '../engine/index.ts';
 import type { JobQueue } from '../jobs/index.ts';
 import type { ChatProvider } from '../providers/spec.ts';
 import { DEFAULT_MAX_FILE_BYTES, type Store } from '../store/index.ts';
+import { allowedHostsCheck, type AllowedHosts } from './allowed-hosts.ts';
 import { bearerAuth } from './auth.ts';
 import { ApiError, toApiError } from './errors.ts';
 import { EventHub } from './event-hub.ts';
+import { EventTickets } from './event-tickets.ts';
 import { ModelPulls } from './model-pulls.ts';
 import { filesRoutes } from './routes/files.ts';
 import { jobRoutes, modelRoutes } from './routes/jobs.ts';
@@ -41,6 +43,11 @@ export interface AppOptions {
   modelEnv?: NodeJS.ProcessEnv;
   /** The built canvas served at `/`; default web/dist of this package, `null` serves none. */
   webDir?: string | null;
+  /**
+   * Host names answered besides 127.0.0.1, localhost and [::1] (`--allowed-host`); `['*']` answers
+   * any. Every other Host header is refused with 403, against DNS rebinding.
+   */
+  allowedHosts?: AllowedHosts;
   /** Where unexpected failures are reported (their text never reaches the client). */
   onError?: (err: unknown, c: Context) => void;
 }
@@ -70,9 +77,11 @@ export function createApp(options: AppOptions): NodeAiApp {
   });
   app.notFound((c) => c.json(new ApiError(404, 'route_not_found', `No route ${c.req.method} ${c.req.path}.`).body(), 404));
 
+  app.use('*', allowedHostsCheck(options.allowedHosts ?? []));
   app.get('/health', (c) => c.json({ status: 'ok' }));
+  const tickets = new EventTickets();
   if (options.token !== null) {
-    const auth = bearerAuth(options.token);
+    const auth = bearerAuth(options.token, tickets);
     app.use('/api/*', auth);
     app.use('/v1/*', auth);
   }
@@ -103,6 +112,7 @@ export function createApp(options: AppOptions): NodeAiApp {
     api.route('/models', modelRoutes(options.jobs));
   }
   api.get('/node-types', (c) => c.json({ object: 'list', data: registry.describe() }));
+  api.post('/events/tickets', (c) => c.json(tickets.issue(), 201));
   api.get('/events', eventsHandler({ hub, engine, db: store.db, pingMs: options.sse?.pingMs, maxQueue: options.sse?.maxQueue }));
   app.route('/api/v1', api);
   app.route('/v1', openAiRoutes({ store, jobs: options.jobs, chat: options.chat, maxUploadBytes: maxUpload }));

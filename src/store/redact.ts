@@ -1,17 +1,28 @@
 export const REDACTED = '[REDACTED]';
 
 /**
+ * Secrets shorter than this (in UTF-8 bytes) are never searched for: a value like "e" would mask
+ * every "e" of every name, message and result. The vault refuses to store them; one stored by an
+ * older version still works but is not masked.
+ */
+export const MIN_REDACTABLE_BYTES = 8;
+
+export function isRedactable(secret: string): boolean {
+  return Buffer.byteLength(secret, 'utf8') >= MIN_REDACTABLE_BYTES;
+}
+
+/**
  * Replaces every known secret value in text and JSON-like values. The vault registers each
  * secret it stores or hands out, so whatever a node, provider or error echoes back — the raw
  * value, or the value as it appears inside JSON or a URL — is masked before it is logged or
- * stored.
+ * stored. Keys of JSON objects are names chosen by the program, never rewritten.
  */
 export class Redactor {
   private readonly needles = new Set<string>();
   private sorted: string[] = [];
 
   add(secret: string): void {
-    if (!secret) return;
+    if (!secret || !isRedactable(secret)) return;
     const before = this.needles.size;
     for (const form of [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]) {
       this.needles.add(form);
@@ -32,7 +43,7 @@ export class Redactor {
     return out;
   }
 
-  /** A deep copy of a JSON-like value with secrets masked in every string, keys included. */
+  /** A deep copy of a JSON-like value with secrets masked in every string value (not in keys). */
   redactValue<T>(value: T): T {
     if (this.sorted.length === 0) return value;
     return this.walk(value, new WeakSet()) as T;
@@ -51,7 +62,7 @@ export class Redactor {
     if (Array.isArray(value)) return value.map((v) => this.walk(v, seen));
     if (value instanceof Error) return this.formatError(value);
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[this.redact(k)] = this.walk(v, seen);
+    for (const [k, v] of Object.entries(value)) out[k] = this.walk(v, seen);
     return out;
   }
 }

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import { initial } from './0001-initial.ts';
+import { secretAllowedHosts } from './0002-secret-allowed-hosts.ts';
 
 /**
  * Every migration, in order. Names sort lexically (Kysely runs them by name), so a new one is
@@ -7,4 +8,5 @@ import { initial } from './0001-initial.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-secret-allowed-hosts': secretAllowedHosts,
 };
