@@ -11,6 +11,8 @@ import { createTinyModel } from '../trainer/tiny-model.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodeai.js', import.meta.url));
 const exec = promisify(execFile);
+// Each test spawns the real CLI several times; on a busy two-core machine one start takes seconds.
+const CLI_TEST_MS = 240_000;
 
 let root: string;
 let hub: LoopbackHub;
@@ -69,7 +71,7 @@ describe('nodeai models pull / catalog (the real CLI)', () => {
     const text = await nodeai(['models', 'catalog', '--data-dir', dataDir]);
     expect(text.stdout).toMatch(/^ID\s+PARAMS\s+ARCH\s+LICENSE\s+CONTEXT\s+DEFAULT\s+SIZE\s+DOWNLOADED\s+URI$/m);
     expect(text.stdout).toMatch(/^smollm2-360m-instruct\s+0\.36B\s+llama\s+apache-2\.0\s+8192\s+Q8_0\s+0\.39 GB\s+yes\s+hf:bartowski\/SmolLM2-360M-Instruct-GGUF:Q8_0$/m);
-  });
+  }, CLI_TEST_MS);
 
   it('ends with exit 1 and what to do for a wrong quant or a missing Ollama model, and 2 for a malformed URI', async () => {
     const dataDir = join(root, 'data-bad');
@@ -84,7 +86,7 @@ describe('nodeai models pull / catalog (the real CLI)', () => {
     const bad = await nodeai(['models', 'pull', 'my-fine-tuned-model', '--data-dir', dataDir]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/"my-fine-tuned-model" is not something to pull/);
-  });
+  }, CLI_TEST_MS);
 });
 
 describe('nodeai chat --model hf:… (the real CLI)', () => {
@@ -98,5 +100,5 @@ describe('nodeai chat --model hf:… (the real CLI)', () => {
     const missing = await nodeai(['chat', '--model', 'ollama:nope', '--prompt', 'Hello', '--data-dir', dataDir]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^nodeai chat: ollama:nope:latest is not in Ollama's store .*"ollama pull nope:latest"/m);
-  });
+  }, CLI_TEST_MS);
 });
