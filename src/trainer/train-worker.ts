@@ -86,7 +86,9 @@ async function loadBase(spec: LocalFineTuneSpec): Promise<{ model: LlamaModel; g
   }
   let model: LlamaModel;
   try {
-    model = await readGgufModel(path);
+    // A LoRA run leaves the frozen base as the file stores it (quantized allowed); full
+    // fine-tuning trains every weight, so it reads them as float32 and refuses a quantized file.
+    model = await readGgufModel(path, { weights: spec.loraRank ? 'stored' : 'float32' });
   } catch (e) {
     if (e instanceof GgufError) throw new LocalFineTuneError('invalid_base_model', `Cannot train on ${path}: ${e.message}`, { file: path });
     throw e;
