@@ -2,7 +2,7 @@
 // with the four nodes, and JSON / table output.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Engine } from '../engine/index.ts';
-import { JobQueue } from '../jobs/index.ts';
+import { JobQueue, type RecoveryReport } from '../jobs/index.ts';
 import { createNodeRegistry, createNodeServices, type NodeServices } from '../nodes/index.ts';
 import { createStore, defaultDataDir, type Store } from '../store/index.ts';
 import { printable } from './terminal-text.ts';
@@ -130,4 +130,11 @@ export function runUntilSignal(log: (line: string) => void, says: { stopping: ()
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+}
+
+/** A line for the log of `nodeai serve` / `nodeai worker` when it took back jobs whose holder is gone. */
+export function logReclaimed(log: (line: string) => void, report: RecoveryReport): void {
+  if (report.requeued.length) log(`took back job(s) whose holder stopped, to resume from their checkpoints: ${report.requeued.join(', ')}`);
+  if (report.failed.length) log(`job(s) whose holder stopped could not be resumed and were failed: ${report.failed.join(', ')}`);
+  if (report.cancelled.length) log(`job(s) whose holder stopped while being cancelled are now cancelled: ${report.cancelled.join(', ')}`);
 }

@@ -9,8 +9,10 @@ import { bearerAuth } from './auth.ts';
 import { ApiError, toApiError } from './errors.ts';
 import { EventHub } from './event-hub.ts';
 import { EventTickets } from './event-tickets.ts';
+import { ModelPulls } from './model-pulls.ts';
 import { filesRoutes } from './routes/files.ts';
 import { jobRoutes, modelRoutes } from './routes/jobs.ts';
+import { modelPullRoutes } from './routes/model-pulls.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import { secretsRoutes } from './routes/secrets.ts';
 import { runRoutes, workflowRoutes } from './routes/workflows.ts';
@@ -37,6 +39,8 @@ export interface AppOptions {
   /** How often job changes are read from the store for SSE; default 250 ms. */
   jobPollMs?: number;
   sse?: { pingMs?: number; maxQueue?: number };
+  /** Read for HF_ENDPOINT, HF_TOKEN and OLLAMA_MODELS by model pulls; default process.env. */
+  modelEnv?: NodeJS.ProcessEnv;
   /** The built canvas served at `/`; default web/dist of this package, `null` serves none. */
   webDir?: string | null;
   /**
@@ -62,6 +66,8 @@ export function createApp(options: AppOptions): NodeAiApp {
   const maxJson = options.maxJsonBytes ?? 4 * 1024 * 1024;
   const hub = new EventHub({ db: store.db, engine, jobs: options.jobs, capacity: options.eventCapacity, pollMs: options.jobPollMs });
   const report = options.onError ?? ((err: unknown) => console.error('nodeai serve:', store.redactor.formatError(err)));
+
+  const pulls = new ModelPulls({ dataDir: store.dataDir, ...(options.modelEnv ? { env: options.modelEnv } : {}), publish: (pull) => hub.publish('model.pull', { ...pull }, {}) });
 
   const app = new Hono();
   app.onError((err, c) => {
@@ -100,6 +106,8 @@ export function createApp(options: AppOptions): NodeAiApp {
   api.route('/secrets', secretsRoutes(store));
   api.route('/workflows', workflowRoutes(engine));
   api.route('/runs', runRoutes(engine));
+  // Before the model registry's routes, whose /:id would take "catalog" for a model ID.
+  api.route('/models', modelPullRoutes(pulls, store.dataDir));
   if (options.jobs) {
     api.route('/jobs', jobRoutes(options.jobs, store));
     api.route('/models', modelRoutes(options.jobs));
@@ -114,6 +122,9 @@ export function createApp(options: AppOptions): NodeAiApp {
   return {
     app,
     hub,
-    close: () => hub.close(),
+    close: () => {
+      pulls.close();
+      return hub.close();
+    },
   };
 }

@@ -131,7 +131,7 @@ describe('GGUF v3 reader/writer', () => {
       await expectGgufError(
         r.readTensor(r.header.tensors[0]),
         'GGUF_QUANTIZED',
-        /quantized GGUF bases are not supported yet: Q8_0.*convert to F16\/F32 first/,
+        /quantized \(Q8_0, tensor 'w'\): full fine-tuning needs F32, F16 or BF16 weights — train a LoRA adapter.*or use an F16\/BF16 GGUF/,
       );
     } finally {
       await r.close();
