@@ -209,6 +209,10 @@ export class LlamaGraph {
       }
     }
     for (const [name, type] of opts.weightTypes ?? []) {
+      if (type !== GGML_TYPE_F32 && opts.plainAutodiff) {
+        // ggml-cpu's out_prod has no BF16 kernel and aborts the process on one.
+        throw new TrainerError('BAD_OPTION', `plainAutodiff needs F32 weights, but ${name} is ${ggmlTypeName(type)}.`);
+      }
       if (type !== GGML_TYPE_F32 && !opts.lora) {
         throw new TrainerError(
           'BAD_OPTION',

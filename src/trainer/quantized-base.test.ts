@@ -25,8 +25,8 @@ const FFN = 384;
 const V = 259;
 const THREADS = 2;
 
-function baseModel(): LlamaModel {
-  const m = createTinyModel({ seed: 21, blockCount: 2, embeddingLength: D, headCount: 4, headCountKv: 2, feedForwardLength: FFN, contextLength: 64 });
+function baseModel(tiedEmbeddings = false): LlamaModel {
+  const m = createTinyModel({ seed: 21, tiedEmbeddings, blockCount: 2, embeddingLength: D, headCount: 4, headCountKv: 2, feedForwardLength: FFN, contextLength: 64 });
   m.name = 'quant-base';
   // Larger Q/K weights than the 0.02 init make attention clearly non-uniform, so a wrong head
   // layout or RoPE would show in the log-probs.
@@ -51,6 +51,11 @@ beforeAll(async () => {
     llamaQuantize(files.get('F32')!, p, ftype, { threads: THREADS });
     files.set(ftype, p);
   }
+  // The head tied to a quantized token_embd.weight: the backward goes through its transposed copy.
+  const tied = join(dir, 'tied-F32.gguf');
+  await writeGgufModel(tied, baseModel(true));
+  files.set('tied-Q8_0', join(dir, 'tied-Q8_0.gguf'));
+  llamaQuantize(tied, files.get('tied-Q8_0')!, 'Q8_0', { threads: THREADS });
 }, 120_000);
 afterAll(async () => {
   await disposeInference();
@@ -258,7 +263,7 @@ describe('quantized and half-precision bases', () => {
         graph.dispose();
       }
     };
-    for (const [type, bound] of [['F16', 2e-3], ['Q8_0', 3e-2], ['Q4_K_M', 1e-1]] as const) {
+    for (const [type, bound] of [['F16', 2e-3], ['Q8_0', 3e-2], ['tied-Q8_0', 3e-2], ['Q4_K_M', 1e-1]] as const) {
       const m = await readGgufModel(files.get(type)!, { weights: 'stored' });
       const stored = gradients(m);
       const reference = gradients(m, stored.weights);
