@@ -37,6 +37,7 @@ export const LLAMA_FTYPE = {
   F32: 0,
   F16: 1,
   Q4_0: 2,
+  Q4_1: 3,
   Q8_0: 7,
   Q2_K: 10,
   Q4_K_M: 15,
