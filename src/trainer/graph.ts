@@ -1,17 +1,18 @@
-// The Llama-family decoder as one ggml graph with a fixed [seqLen, batch] shape, built once per
+// The decoder as one ggml graph with a fixed [seqLen, batch] shape, built once per
 // trainer and reused every step: forward (loss + argmax), backward into persistent gradient
 // accumulators, and a separate AdamW graph, so gradient accumulation is "compute the train graph
 // k times, then the optimizer graph once".
 //
-// Everything matches what llama.cpp computes for `general.architecture = llama` (so a model trained
-// here behaves the same in node-llama-cpp): RMSNorm with the config's eps, RoPE mode 0 (NORMAL) with
-// the config's freq base, attention scale 1/sqrt(head_dim), causal mask, SwiGLU, output norm, and
-// `token_embd.weight` as the head when the config says the embeddings are tied. Grouped-query
-// attention relies on ggml_mul_mat broadcasting, which maps query head h to kv head h / (H/Hkv) —
-// llama.cpp's own mapping.
+// Everything matches what llama.cpp computes for the architecture (so a model trained here behaves
+// the same in node-llama-cpp): the shared decoder is Llama's — RMSNorm with the config's eps, RoPE
+// with the config's freq base, causal attention, a gated FFN, output norm, and `token_embd.weight`
+// as the head when the embeddings are tied — and architectures/*.ts say what differs (Q/K/V biases,
+// Q/K norms, RoPE mode, post-norms, GEGLU, embedding and attention scales, sliding windows).
+// Grouped-query attention relies on ggml_mul_mat broadcasting, which maps query head h to kv head
+// h / (H/Hkv) — llama.cpp's own mapping.
+import { architectureSpec, isArchitectureName } from './architectures/index.js';
 import { ggmlTypeName, isFloatTensorType, readStoredBytes } from './gguf.js';
 import {
-  GGML_ROPE_TYPE_NORMAL,
   GGML_TYPE_BF16,
   GGML_TYPE_F32,
   GGML_TYPE_I32,
@@ -23,7 +24,7 @@ import {
   type GgmlTensor,
   type NativePtr,
 } from './ggml/lib.js';
-import { expectedTensors, loraTensorNames, tensorNames, type LlamaConfig, type LlamaModel } from './llama-model.js';
+import { expectedTensors, headDimOf, loraTensorNames, tensorNames, type LlamaConfig, type LlamaModel } from './llama-model.js';
 import { TrainerError } from './train-errors.js';
 
 /** Module kinds LoRA can target; each names a family of weights (`blk.N.<kind>.weight`, or `output.weight`). */
@@ -91,11 +92,15 @@ export function validateLlamaConfig(c: LlamaConfig): void {
   posInt(c.headCount, 'headCount');
   posInt(c.headCountKv, 'headCountKv');
   posInt(c.feedForwardLength, 'feedForwardLength');
-  if (c.embeddingLength % c.headCount !== 0) {
+  if (c.architecture !== undefined && !isArchitectureName(c.architecture)) bad(`architecture '${String(c.architecture)}' is not one the trainer builds`);
+  if (c.headDim !== undefined) posInt(c.headDim, 'headDim');
+  else if (c.embeddingLength % c.headCount !== 0) {
     bad(`embeddingLength ${c.embeddingLength} is not a multiple of headCount ${c.headCount}`);
   }
   if (c.headCount % c.headCountKv !== 0) bad(`headCount ${c.headCount} is not a multiple of headCountKv ${c.headCountKv}`);
-  if ((c.embeddingLength / c.headCount) % 2 !== 0) bad(`head dimension ${c.embeddingLength / c.headCount} must be even for RoPE`);
+  if (headDimOf(c) % 2 !== 0) bad(`head dimension ${headDimOf(c)} must be even for RoPE`);
+  if (c.slidingWindow !== undefined) posInt(c.slidingWindow, 'slidingWindow');
+  if (c.ropeScaleLinear !== undefined && !(c.ropeScaleLinear > 0)) bad(`ropeScaleLinear must be > 0 (got ${c.ropeScaleLinear})`);
   if (!(c.rmsNormEps > 0)) bad(`rmsNormEps must be > 0 (got ${c.rmsNormEps})`);
   if (!(c.ropeFreqBase > 0)) bad(`ropeFreqBase must be > 0 (got ${c.ropeFreqBase})`);
 }
@@ -279,17 +284,12 @@ export class LlamaGraph {
     const B = this.batch;
     const T = this.seqLen;
     const N = B * T;
-    const D = c.embeddingLength;
     const H = c.headCount;
     const Hkv = c.headCountKv;
-    const hd = D / H;
+    const hd = headDimOf(c);
+    const arch = architectureSpec(c.architecture);
 
-    for (const { name, shape } of expectedTensors(c)) {
-      const type = this.weightTypes.get(name) ?? GGML_TYPE_F32;
-      const t = shape.length === 1 ? g.newTensor1d(ctx, type, shape[0]) : g.newTensor2d(ctx, type, shape[0], shape[1]);
-      g.setName(t, name);
-      this.weights.set(name, t);
-    }
+    for (const { name, shape } of expectedTensors(c)) this.weights.set(name, this.createWeight(ctx, name, shape));
     const adapters = new Map<string, { a: GgmlTensor; b: GgmlTensor }>();
     if (this.lora) {
       const shapes = new Map(expectedTensors(c).map((t) => [t.name, t.shape]));
@@ -309,7 +309,7 @@ export class LlamaGraph {
     if (this.lora) {
       for (const [name, tensor] of this.loraTensors) paramList.push({ name, tensor, shape: g.shape(tensor).slice(0, 2) });
     } else {
-      for (const { name, shape } of expectedTensors(c)) paramList.push({ name, tensor: this.weights.get(name)!, shape });
+      for (const { name, shape, frozen } of expectedTensors(c)) if (!frozen) paramList.push({ name, tensor: this.weights.get(name)!, shape });
     }
     for (const p of paramList) g.setParam(p.tensor);
 
@@ -328,29 +328,58 @@ export class LlamaGraph {
       // (exactly, for the usual power-of-two alpha/rank) at a fraction of the memory and work.
       return g.add(ctx, y, g.mulMat(ctx, ad.b, g.scale(ctx, g.mulMat(ctx, ad.a, x), loraScale)));
     };
-    const norm = (x: GgmlTensor, w: string) => g.mul(ctx, g.rmsNorm(ctx, x, c.rmsNormEps), this.weights.get(w)!);
-    const rope = (x: GgmlTensor) =>
-      g.ropeExt(ctx, x, this.positions, null, hd, GGML_ROPE_TYPE_NORMAL, c.contextLength, c.ropeFreqBase, 1, 0, 1, 0, 0);
+    const weight = (name: string) => this.weights.get(name)!;
+    const norm = (x: GgmlTensor, w: string) => g.mul(ctx, g.rmsNorm(ctx, x, c.rmsNormEps), weight(w));
+    const ropeFreqs = c.ropeFreqFactors ? weight(tensorNames.ropeFreqs) : null;
+    // ext_factor 0: no YaRN, so beta_fast/beta_slow are unused (as in llama.cpp for these files).
+    const rope = (x: GgmlTensor, l: number) => {
+      const { ropeFreqBase, ropeFreqScale } = arch.layerAttention(c, l);
+      return g.ropeExt(ctx, x, this.positions, ropeFreqs, hd, arch.ropeMode, c.contextLength, ropeFreqBase, ropeFreqScale, 0, 1, 0, 0);
+    };
+    const withBias = (y: GgmlTensor, bias: string) => (arch.qkvBias ? g.add(ctx, y, weight(bias)) : y);
+    const headNorm = (x: GgmlTensor, w: string) => (arch.qkNorm ? norm(x, w) : x);
+    const postNorm = (x: GgmlTensor, w: string) => (arch.postNorms ? norm(x, w) : x);
+    const attnScale = arch.attentionScale(c);
+    const ffnAct = (gate: GgmlTensor, up: GgmlTensor) =>
+      arch.ffnActivation === 'gelu' ? g.mul(ctx, this.geluTanh(ctx, gate), up) : g.swigluSplit(ctx, gate, up);
+    // One additive mask per window size: -inf where the key is `window` or more positions back
+    // (llama_hparams::is_masked_swa, STANDARD); the causal part stays with diag_mask_inf.
+    const windowMasks = new Map<number, GgmlTensor>();
+    const windowMask = (w: number) => {
+      let m = windowMasks.get(w);
+      if (!m) {
+        m = g.newTensor2d(ctx, GGML_TYPE_F32, T, T);
+        g.setInput(m);
+        windowMasks.set(w, m);
+      }
+      return m;
+    };
 
-    let x = g.getRows(ctx, this.weights.get(tensorNames.tokenEmbd)!, this.tokens); // [D, N]
+    let x = g.getRows(ctx, weight(tensorNames.tokenEmbd), this.tokens); // [D, N]
+    const embScale = arch.embeddingScale(c);
+    if (embScale !== 1) x = g.scale(ctx, x, embScale);
     for (let l = 0; l < c.blockCount; l++) {
       const h = norm(x, tensorNames.attnNorm(l));
-      const q = rope(g.reshape4d(ctx, linear(h, tensorNames.attnQ(l)), hd, H, T, B));
-      const k = rope(g.reshape4d(ctx, linear(h, tensorNames.attnK(l)), hd, Hkv, T, B));
-      const v = g.reshape4d(ctx, linear(h, tensorNames.attnV(l)), hd, Hkv, T, B);
+      const qh = headNorm(g.reshape4d(ctx, withBias(linear(h, tensorNames.attnQ(l)), tensorNames.attnQBias(l)), hd, H, T, B), tensorNames.attnQNorm(l));
+      const kh = headNorm(g.reshape4d(ctx, withBias(linear(h, tensorNames.attnK(l)), tensorNames.attnKBias(l)), hd, Hkv, T, B), tensorNames.attnKNorm(l));
+      const q = rope(qh, l);
+      const k = rope(kh, l);
+      const v = g.reshape4d(ctx, withBias(linear(h, tensorNames.attnV(l)), tensorNames.attnVBias(l)), hd, Hkv, T, B);
       // Heads and batch share dim 2 (head fastest) so the GQA broadcast stays 3-D: ggml's
       // mul_mat backward only un-broadcasts over dim 2.
       const q3 = g.reshape3d(ctx, g.cont(ctx, g.permute(ctx, q, 0, 2, 1, 3)), hd, T, H * B);
       const k3 = g.reshape3d(ctx, g.cont(ctx, g.permute(ctx, k, 0, 2, 1, 3)), hd, T, Hkv * B);
       const vT = g.reshape3d(ctx, g.cont(ctx, g.permute(ctx, v, 1, 2, 0, 3)), T, hd, Hkv * B);
       let att = g.mulMat(ctx, k3, q3); // [T_k, T_q, H*B]
-      att = g.softMaxExt(ctx, g.diagMaskInf(ctx, att, 0), null, 1 / Math.sqrt(hd), 0);
+      const { window } = arch.layerAttention(c, l);
+      const mask = window !== null && window < T ? windowMask(window) : null;
+      att = g.softMaxExt(ctx, g.diagMaskInf(ctx, att, 0), mask, attnScale, 0);
       const o = g.mulMat(ctx, vT, att); // [hd, T_q, H*B]
-      const merged = g.reshape2d(ctx, g.cont(ctx, g.permute(ctx, g.reshape4d(ctx, o, hd, T, H, B), 0, 2, 1, 3)), D, N);
-      x = g.add(ctx, x, linear(merged, tensorNames.attnOutput(l)));
+      const merged = g.reshape2d(ctx, g.cont(ctx, g.permute(ctx, g.reshape4d(ctx, o, hd, T, H, B), 0, 2, 1, 3)), hd * H, N);
+      x = g.add(ctx, x, postNorm(linear(merged, tensorNames.attnOutput(l)), tensorNames.attnPostNorm(l)));
       const h2 = norm(x, tensorNames.ffnNorm(l));
-      const act = g.swigluSplit(ctx, linear(h2, tensorNames.ffnGate(l)), linear(h2, tensorNames.ffnUp(l)));
-      x = g.add(ctx, x, linear(act, tensorNames.ffnDown(l)));
+      const act = ffnAct(linear(h2, tensorNames.ffnGate(l)), linear(h2, tensorNames.ffnUp(l)));
+      x = g.add(ctx, x, postNorm(linear(act, tensorNames.ffnDown(l)), tensorNames.ffnPostNorm(l)));
     }
     const out = norm(x, tensorNames.outputNorm);
     this.logits = c.tiedEmbeddings
@@ -411,12 +440,38 @@ export class LlamaGraph {
       this.i32(this.tokens).fill(0);
       const pos = this.i32(this.positions);
       for (let i = 0; i < T; i++) pos[i] = i;
+      for (const [w, m] of windowMasks) {
+        const a = this.f32(m);
+        for (let qi = 0; qi < T; qi++) for (let ki = 0; ki < T; ki++) a[qi * T + ki] = qi - ki >= w ? -Infinity : 0;
+      }
       for (const t of this.trainables) {
         this.f32(t.gradAcc).fill(0);
         this.f32(t.m).fill(0);
         this.f32(t.v).fill(0);
       }
     }
+  }
+
+  /** A base-model weight as the graph holds it: F32, or the stored type of a frozen LoRA base (filled by the trainer after construction). */
+  private createWeight(ctx: GgmlContext, name: string, shape: number[]): GgmlTensor {
+    const g = this.g;
+    const type = this.weightTypes.get(name) ?? GGML_TYPE_F32;
+    const t = shape.length === 1 ? g.newTensor1d(ctx, type, shape[0]) : g.newTensor2d(ctx, type, shape[0], shape[1]);
+    g.setName(t, name);
+    return t;
+  }
+
+  /**
+   * ggml's tanh-approximated GELU, 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³), from ops
+   * that have a backward in this ggml (ggml_gelu and ggml_tanh have none): 0.5·(1 + tanh(u)) is
+   * σ(2u), and σ(z) = exp(−softplus(−z)) stays finite for every z.
+   */
+  private geluTanh(ctx: GgmlContext, x: GgmlTensor): GgmlTensor {
+    const g = this.g;
+    const cubicTerm = g.add(ctx, x, g.scale(ctx, g.mul(ctx, g.sqr(ctx, x), x), 0.044715));
+    const minusTwoU = g.scale(ctx, cubicTerm, -2 * Math.sqrt(2 / Math.PI));
+    const sigmoid = g.exp(ctx, g.scale(ctx, g.softplus(ctx, minusTwoU), -1));
+    return g.mul(ctx, x, sigmoid);
   }
 
   /**

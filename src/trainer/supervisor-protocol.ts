@@ -28,7 +28,11 @@ export type LocalFineTuneErrorCode =
   /** The child process could not be started. */
   | 'worker_start_failed'
   /** The child process died (a native crash, out of memory, killed). */
-  | 'worker_crashed';
+  | 'worker_crashed'
+  /** The child process made no progress for longer than its steps allow (stuck in native code, stopped) and was killed. */
+  | 'trainer_stalled'
+  /** The job was taken over by another process (this one's lease ran out); the child was killed without a checkpoint. */
+  | 'lease_lost';
 
 /** A failure of a local fine-tuning job; `code` is stable, `file`/`line` point at the data at fault. */
 export class LocalFineTuneError extends Error {

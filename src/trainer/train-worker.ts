@@ -52,6 +52,19 @@ class Cancelled extends Error {}
 
 let cancelRequested = false;
 let started = false;
+const PARENT_PID = process.ppid;
+
+/**
+ * The supervisor died (its process was killed): the job is its next holder's, who resumes it
+ * from the last checkpoint in this same directory — possibly already training there. So an
+ * orphan writes nothing more (no checkpoint, no metrics line) and exits. A step that is all
+ * microtasks keeps the 'disconnect' event from being seen, so each step also asks the kernel.
+ */
+function exitIfOrphaned(): void {
+  if (process.ppid === PARENT_PID && process.connected) return;
+  process.stderr.write('train-worker: the supervisor is gone; exiting without writing, the job resumes from its last checkpoint\n');
+  process.exit(3);
+}
 
 function send(message: WorkerMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -253,6 +266,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     let lastCheckpointAt = Date.now();
     let lastCheckpointStep = result.resumed ? trainer.stepsDone : -1;
     const checkpoint = (epoch: number) => {
+      exitIfOrphaned();
       const tr = trainer!;
       const c = checkpointPaths(paths.checkpoints, tr.stepsDone);
       // The sidecar goes first: a checkpoint without one would lose the token count on resume.
@@ -276,6 +290,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     const recent: Array<{ tokens: number; ms: number }> = [];
     let last: LocalFineTuneResult['finalMetrics'] = {};
     for await (const ev of trainer.steps()) {
+      exitIfOrphaned();
       trainedTokens += ev.tokens;
       recent.push({ tokens: ev.tokens, ms: ev.tokensPerSecond > 0 ? (ev.tokens / ev.tokensPerSecond) * 1000 : 0 });
       if (recent.length > 20) recent.shift();
@@ -397,10 +412,7 @@ process.on('SIGINT', () => {
 process.on('SIGTERM', () => {
   cancelRequested = true;
 });
-process.on('disconnect', () => {
-  // The parent died: stop at the next step with a checkpoint, rather than train for nobody.
-  cancelRequested = true;
-});
+process.on('disconnect', exitIfOrphaned);
 process.on('message', (m: ParentMessage) => {
   if (m.type === 'cancel') cancelRequested = true;
   else if (m.type === 'start' && !started) {
