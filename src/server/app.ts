@@ -75,7 +75,8 @@ export function createApp(options: AppOptions): NodeAiApp {
   app.onError((err, c) => {
     const api = toApiError(err);
     if (api.status >= 500) report(err, c);
-    return c.json(api.body(), api.status);
+    // Every error body goes out with secrets masked and server paths shortened.
+    return c.json(store.redactor.redactValue(api.body()), api.status);
   });
   app.notFound((c) => c.json(new ApiError(404, 'route_not_found', `No route ${c.req.method} ${c.req.path}.`).body(), 404));
 
