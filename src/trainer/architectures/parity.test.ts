@@ -49,6 +49,12 @@ const CASES: ParityCase[] = [
   { label: 'qwen2 (Q/K/V biases, NEOX, tied head)', architecture: 'qwen2', config: { ...SHAPE, tiedEmbeddings: true }, tolerance: 1e-4 },
   { label: 'qwen3 (Q/K norms, NEOX, head size 16)', architecture: 'qwen3', config: { ...SHAPE, headDim: 16 }, tolerance: 1e-4 },
   {
+    label: 'smollm3 (no RoPE on layer 3 of 4)',
+    architecture: 'smollm3',
+    config: { ...SHAPE, blockCount: 4 },
+    tolerance: 1e-4,
+  },
+  {
     label: 'gemma3 (sliding window 4 on layer 0, own RoPE base; GEGLU, post-norms, √d scale)',
     architecture: 'gemma3',
     config: {
@@ -159,6 +165,11 @@ describe('the parity check bites (mutations of the graph fail it)', () => {
       return m;
     });
     expect(g).toBeGreaterThan(10 * c.tolerance);
+  });
+
+  it('smollm3 run as llama (RoPE on its NoPE layer too) fails', async () => {
+    const c = byArch('smollm3');
+    expect(await gap(c, (m) => ({ ...m, config: { ...m.config, architecture: undefined } }))).toBeGreaterThan(100 * c.tolerance);
   });
 
   it('gemma3 without its sliding window (or with the global RoPE base on local layers) fails', async () => {
