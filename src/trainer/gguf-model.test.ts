@@ -130,7 +130,8 @@ describe('LlamaModel ⇄ GGUF', () => {
     await writeFile(path, bytes);
     const [code, msg] = await codeOf(readGgufModel(path));
     expect(code).toBe('GGUF_QUANTIZED');
-    expect(msg).toContain('quantized GGUF bases are not supported yet: Q4_K');
+    expect(msg).toContain("is quantized (Q4_K, tensor 'token_embd.weight'): full fine-tuning needs F32, F16 or BF16 weights");
+    expect(msg).toMatch(/LoRA.*F16\/BF16/);
   });
 });
 

@@ -5,6 +5,7 @@
 
 import {
   assertFloatTensors,
+  assertLoraBaseTensors,
   GgufError,
   gguf,
   ggufStem,
@@ -28,6 +29,7 @@ import {
   type LlamaModel,
   type LoraAdapter,
   type NamedTensor,
+  type StoredTensor,
   type TokenizerSpec,
 } from './llama-model.ts';
 
@@ -195,39 +197,60 @@ export function readTokenizerSpec(h: GgufHeader): TokenizerSpec {
   return spec;
 }
 
+/**
+ * How a base's weights are read: `float32` widens every tensor into a JavaScript array (full
+ * fine-tuning trains them all, so F32/F16/BF16 only); `stored` leaves every tensor as the file
+ * stores it, quantized included ({@link StoredTensor}), for a LoRA run whose base stays frozen.
+ */
+export type BaseWeights = 'float32' | 'stored';
+
 /** What the header alone tells of a base model, after the checks that need no tensor data. */
-function checkBaseHeader(h: GgufHeader, path: string): { arch: ArchitectureName; tokenizer: TokenizerSpec; config: LlamaConfig } {
+function checkBaseHeader(
+  h: GgufHeader,
+  path: string,
+  weights: BaseWeights,
+): { arch: ArchitectureName; tokenizer: TokenizerSpec; config: LlamaConfig } {
   const arch = metaString(h, 'general.architecture');
   if (metaString(h, 'general.type') === 'adapter') {
     throw new GgufError('GGUF_INVALID_MODEL', `${path} is a LoRA adapter, not a base model; pass the base model's GGUF`, path);
   }
   if (!isArchitectureName(arch)) throw unsupportedArch(path, arch);
-  assertFloatTensors(h);
+  if (weights === 'float32') assertFloatTensors(h);
+  else assertLoraBaseTensors(h);
   const tokenizer = readTokenizerSpec(h);
   return { arch, tokenizer, config: readConfig(h, arch, tokenizer.tokens.length) };
 }
 
 /**
- * Checks a base model from its header only (no weights read): a Llama-family GGUF with F32, F16
- * or BF16 tensors. Throws a {@link GgufError} saying what is wrong; the trainer reads and checks
- * the rest when the job runs. For a caller that wants to refuse a wrong file before queuing work.
+ * Checks a base model from its header only (no weights read): a Llama-family GGUF whose tensors
+ * fit `weights` (default `float32`: F32, F16 or BF16, as full fine-tuning needs; `stored`: a LoRA
+ * base, quantized allowed). Throws a {@link GgufError} saying what is wrong; the trainer reads and
+ * checks the rest when the job runs. For a caller that wants to refuse a wrong file before queuing work.
  */
-export async function inspectGgufBase(path: string): Promise<{ name: string; config: LlamaConfig; tokenizer: TokenizerSpec }> {
+export async function inspectGgufBase(
+  path: string,
+  options: { weights?: BaseWeights } = {},
+): Promise<{ name: string; config: LlamaConfig; tokenizer: TokenizerSpec }> {
   const h = await readGgufHeader(path);
-  const { tokenizer, config } = checkBaseHeader(h, path);
+  const { tokenizer, config } = checkBaseHeader(h, path, options.weights ?? 'float32');
   return { name: metaString(h, 'general.name') ?? ggufStem(path), config, tokenizer };
 }
 
 /**
- * Reads a Llama-family base model (F32, F16 or BF16 tensors, widened to float32). Refuses, with
- * a {@link GgufError}, quantized files, other architectures, tensors the trainer's graph does
- * not have (biases, RoPE factors, experts) and files whose shapes do not match their metadata.
+ * Reads a Llama-family base model: with `weights: 'float32'` (the default) F32, F16 or BF16
+ * tensors widened to float32 in `tensors`; with `weights: 'stored'` only the tensors' places and
+ * types, in `stored`, for the trainer to read straight into ggml memory (a LoRA base, quantized
+ * allowed). Refuses, with a {@link GgufError}, types the mode cannot train (a quantized file for
+ * full fine-tuning says to use LoRA or an F16/BF16 file), other architectures, tensors the
+ * trainer's graph does not have (biases, RoPE factors, experts) and files whose shapes do not
+ * match their metadata.
  */
-export async function readGgufModel(path: string): Promise<LlamaModel> {
+export async function readGgufModel(path: string, options: { weights?: BaseWeights } = {}): Promise<LlamaModel> {
+  const weights = options.weights ?? 'float32';
   const reader = await openGguf(path);
   try {
     const h = reader.header;
-    const { arch, tokenizer, config } = checkBaseHeader(h, path);
+    const { arch, tokenizer, config } = checkBaseHeader(h, path, weights);
 
     const expected = expectedTensors(config);
     const byName = new Map(h.tensors.map((t) => [t.name, t]));
@@ -240,6 +263,7 @@ export async function readGgufModel(path: string): Promise<LlamaModel> {
       );
     }
     const tensors = new Map<string, NamedTensor>();
+    const stored = new Map<string, StoredTensor>();
     for (const e of expected) {
       const info = byName.get(e.name);
       if (!info) throw new GgufError('GGUF_INVALID_MODEL', `${path}: missing tensor '${e.name}'`, path);
@@ -250,12 +274,18 @@ export async function readGgufModel(path: string): Promise<LlamaModel> {
           path,
         );
       }
-      tensors.set(e.name, { name: e.name, shape: [...info.shape], data: await reader.readTensor(info) });
+      const shape = [...info.shape];
+      if (weights === 'float32') tensors.set(e.name, { name: e.name, shape, data: await reader.readTensor(info) });
+      else {
+        const { type, typeName, byteLength } = info;
+        stored.set(e.name, { name: e.name, shape, type, typeName, path, offset: h.dataOffset + info.offset, byteLength });
+      }
     }
 
     const extraMetadata = new Map<string, GgufValue>();
     for (const [k, v] of h.metadata) if (!isDerivedKey(k, arch)) extraMetadata.set(k, v);
-    return { name: metaString(h, 'general.name') ?? ggufStem(path), config, tokenizer, tensors, extraMetadata };
+    const name = metaString(h, 'general.name') ?? ggufStem(path);
+    return { name, config, tokenizer, tensors, ...(weights === 'stored' ? { stored } : {}), extraMetadata };
   } finally {
     await reader.close();
   }
@@ -364,7 +394,7 @@ function checkAdapterAgainstBase(adapter: LoraAdapter, base: LlamaModel, path: s
   const bad = (msg: string) => new GgufError('GGUF_ADAPTER_MISMATCH', `${path}: ${msg}`, path);
   if (!(adapter.rank > 0)) throw bad(`LoRA rank must be positive, got ${adapter.rank}`);
   for (const target of adapter.targets) {
-    const w = base.tensors.get(target);
+    const w = base.tensors.get(target) ?? base.stored?.get(target);
     if (!w) {
       const hint = target === tensorNames.output && base.config.tiedEmbeddings ? ' (the base ties the output head to token_embd.weight)' : '';
       throw bad(`LoRA target '${target}' is not a tensor of base model '${base.name}'${hint}`);

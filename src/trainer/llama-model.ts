@@ -53,6 +53,24 @@ export interface NamedTensor {
   data: Float32Array;
 }
 
+/**
+ * A weight left as its GGUF file stores it (any ggml type, quantized included), to be read by the
+ * trainer straight into a ggml tensor of the same type: a frozen LoRA base weight never exists as
+ * a float32 JavaScript array.
+ */
+export interface StoredTensor {
+  name: string;
+  /** ggml order, as in {@link NamedTensor}. */
+  shape: number[];
+  /** ggml_type id (ggml.h), e.g. 12 for Q4_K. */
+  type: number;
+  typeName: string;
+  /** Where its bytes are: `byteLength` bytes at absolute `offset` of the GGUF file `path`. */
+  path: string;
+  offset: number;
+  byteLength: number;
+}
+
 /** Tokenizer facts stored with the model (GGUF `tokenizer.ggml.*`). */
 export interface TokenizerSpec {
   model: 'llama' | 'gpt2';
@@ -83,6 +101,11 @@ export interface LlamaModel {
   config: LlamaConfig;
   tokenizer: TokenizerSpec;
   tensors: Map<string, NamedTensor>;
+  /**
+   * Weights kept as their file stores them (read with `weights: 'stored'`, for LoRA): a tensor
+   * name is in `tensors` or here, never both. Only the trainer's frozen base reads these.
+   */
+  stored?: Map<string, StoredTensor>;
   /**
    * GGUF metadata of the source file that the fields above do not describe (general.license,
    * tokenizer.ggml.add_bos_token, …), carried through unchanged when the model is written again.

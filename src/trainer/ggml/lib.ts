@@ -170,6 +170,12 @@ export interface GgmlApi {
   isView(t: T): boolean;
   f32(t: T): Float32Array;
   i32(t: T): Int32Array;
+  /** The tensor's memory as bytes, whatever its type (a view: writes go straight to ggml). */
+  bytes(t: T): Uint8Array;
+  /** ggml_op_name of an enum ggml_op value ("MUL_MAT", "CPY", …). */
+  opName(op: number): string;
+  /** The tensor's ggml_type. */
+  type(t: T): number;
   /** Numeric address, to compare pointers (koffi hands out a new wrapper object per call). */
   address(p: T | NativePtr | GgmlGraph | GgmlContext): bigint;
 }
@@ -422,6 +428,13 @@ export function loadGgml(): GgmlApi {
       return new Float32Array(koffi.view(p, n(f.nbytes(t))));
     },
     address: (p) => koffi.address(p),
+    bytes: (t) => {
+      const p = f.get_data(t);
+      if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
+      return new Uint8Array(koffi.view(p, n(f.nbytes(t))));
+    },
+    opName: (op) => f.op_name(op) as string,
+    type: (t) => koffi.decode(t, 0, 'int') as number,
     i32: (t) => {
       const p = f.get_data(t);
       if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
