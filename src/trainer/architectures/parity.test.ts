@@ -55,7 +55,7 @@ const CASES: ParityCase[] = [
     tolerance: 1e-4,
   },
   {
-    label: 'gemma3 (sliding window 4 on layer 0, own RoPE base; GEGLU, post-norms, √d scale)',
+    label: 'gemma3 (sliding window 4 on layer 0 with its own RoPE base, linear RoPE ×8 on layer 1; GEGLU, post-norms, √d scale)',
     architecture: 'gemma3',
     config: {
       ...SHAPE,
@@ -67,6 +67,8 @@ const CASES: ParityCase[] = [
       slidingWindow: 4,
       slidingWindowPattern: 2,
       ropeFreqBaseSwa: 50,
+      // Gemma 3 4B+ scales the global layers' RoPE linearly (×8); the local layers never.
+      ropeScaleLinear: 8,
     },
     tolerance: 5e-3,
   },
@@ -172,10 +174,11 @@ describe('the parity check bites (mutations of the graph fail it)', () => {
     expect(await gap(c, (m) => ({ ...m, config: { ...m.config, architecture: undefined } }))).toBeGreaterThan(100 * c.tolerance);
   });
 
-  it('gemma3 without its sliding window (or with the global RoPE base on local layers) fails', async () => {
+  it('gemma3 without its sliding window, with the global RoPE base on local layers, or without the linear RoPE scale fails', async () => {
     const c = byArch('gemma3');
     const withConfig = (over: Partial<LlamaConfig>) => (m: LlamaModel) => ({ ...m, config: { ...m.config, ...over } });
     expect(await gap(c, withConfig({ slidingWindow: undefined }))).toBeGreaterThan(10 * c.tolerance);
     expect(await gap(c, withConfig({ ropeFreqBaseSwa: c.config.ropeFreqBase }))).toBeGreaterThan(10 * c.tolerance);
+    expect(await gap(c, withConfig({ ropeScaleLinear: undefined }))).toBeGreaterThan(10 * c.tolerance);
   });
 });
