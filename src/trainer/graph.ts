@@ -333,7 +333,8 @@ export class LlamaGraph {
     const ropeFreqs = c.ropeFreqFactors ? weight(tensorNames.ropeFreqs) : null;
     // ext_factor 0: no YaRN, so beta_fast/beta_slow are unused (as in llama.cpp for these files).
     const rope = (x: GgmlTensor, l: number) => {
-      const { ropeFreqBase, ropeFreqScale } = arch.layerAttention(c, l);
+      const { rope: positional, ropeFreqBase, ropeFreqScale } = arch.layerAttention(c, l);
+      if (!positional) return x;
       return g.ropeExt(ctx, x, this.positions, ropeFreqs, hd, arch.ropeMode, c.contextLength, ropeFreqBase, ropeFreqScale, 0, 1, 0, 0);
     };
     const withBias = (y: GgmlTensor, bias: string) => (arch.qkvBias ? g.add(ctx, y, weight(bias)) : y);
