@@ -48,6 +48,9 @@ describe('fineTunedModelName', () => {
     // a GGUF base by its file name; a fine-tuned base by its own base
     expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: '/models/SmolLM2-135M.gguf', suffix: 'x' })).toBe('ft:SmolLM2-135M:x:AbCdEfGh');
     expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'ft:nodeai-tiny:support:12345678', suffix: 'more' })).toBe('ft:nodeai-tiny:more:AbCdEfGh');
+    expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0', suffix: 'faq' })).toBe('ft:Qwen2.5-0.5B-Instruct:faq:AbCdEfGh');
+    expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'hf:acme/models/sub/tiny.Q8_0.gguf', suffix: null })).toBe('ft:tiny.Q8_0::AbCdEfGh');
+    expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'ollama:qwen2.5:0.5b', suffix: null })).toBe('ft:qwen2.5-0.5b::AbCdEfGh');
   });
   it('isInside refuses paths outside the directory', () => {
     expect(isInside('/data', '/data/jobs/x/model.gguf')).toBe(true);

@@ -665,7 +665,8 @@ export class JobQueue {
         .updateTable('jobs')
         .set({
           status,
-          error_json: result.error ? JSON.stringify({ param: null, ...result.error }) : null,
+          // Secrets masked and server paths shortened, whichever process or trainer wrote the error.
+          error_json: result.error ? JSON.stringify({ param: null, ...this.store.redactor.redactValue(result.error) }) : null,
           ...(result.trainedTokens !== undefined && result.trainedTokens !== null ? { trained_tokens: result.trainedTokens } : {}),
           locked_by: null,
           locked_until: null,

@@ -91,7 +91,7 @@ export const fineTuneNode = defineNode({
     const remote = config.provider === 'openai';
     let apiKey: string | undefined;
     if (remote) {
-      apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret: (name) => ctx.secrets.get(name).catch(() => undefined) });
+      apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret: ctx.secrets.lookupKey, baseURL: config.base_url });
       store.redactor.add(apiKey);
       resolveEndpoint(config.base_url);
     }
@@ -262,7 +262,9 @@ async function registeredBase(name: string, models: ModelRegistry): Promise<Gguf
 async function inspectBase(path: string, jobModel: string, name: string): Promise<GgufBase> {
   let info: Awaited<ReturnType<typeof inspectGgufBase>>;
   try {
-    info = await inspectGgufBase(path);
+    // Checked as a LoRA base (quantized allowed); a full fine-tuning job (lora_rank 0) of a
+    // quantized file is refused, saying to use LoRA or an F16/BF16 file, when its weights are read.
+    info = await inspectGgufBase(path, { weights: 'stored' });
   } catch (err) {
     if (err instanceof GgufError) throw nodeError('invalid_base_model', `Cannot fine-tune ${jobModel}: ${err.message}.`);
     throw err;

@@ -252,7 +252,7 @@ describe('Fine-Tune and loader errors', () => {
     const r = await run(only({ provider: 'openai' }));
     expect(r.error?.code).toBe('api_key_missing');
     expect(r.error?.message).toMatch(/OpenAI API key not found\. Add it in the node's "api_key" setting, or store it once with "nodeai secrets set OPENAI_API_KEY"/);
-    await t.store.secrets.set('OPENAI_API_KEY', 'sk-test-123456');
+    await t.store.secrets.set('OPENAI_API_KEY', 'sk-test-123456', { allowedHosts: ['127.0.0.1:9'] });
     // Port 9 (discard) has no listener on loopback: the connection is refused at once.
     const r2 = await run(chain({ id: 'load', type: 'data_loader', config: { text: JSONL } }, { provider: 'openai', base_url: 'http://127.0.0.1:9/v1' }));
     expect(r2.error?.code).toBe('connection_error');

@@ -9,7 +9,7 @@ export interface ErrorBody {
   error: { code: string; message: string; param: string | null; type: string; details?: unknown };
 }
 
-export type ErrorStatus = 400 | 401 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500 | 501 | 502 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500 | 501 | 502 | 503;
 
 /** A failure with its HTTP status decided; anything else thrown by a route becomes one in `toApiError`. */
 export class ApiError extends Error {
@@ -34,6 +34,7 @@ export class ApiError extends Error {
 // OpenAI's `type` vocabulary, so SDKs that branch on it behave as they do against OpenAI.
 function errorType(status: number): string {
   if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
   if (status === 404) return 'not_found_error';
   if (status === 429) return 'rate_limit_error';
   if (status >= 500) return 'server_error';
@@ -101,7 +102,7 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError(status, err.code, err.message, param);
   }
   if (err instanceof ProviderError) {
-    const status = (err.status && [400, 401, 404, 409, 429, 501, 502, 503].includes(err.status) ? err.status : 502) as ErrorStatus;
+    const status = (err.status && [400, 401, 403, 404, 409, 429, 501, 502, 503].includes(err.status) ? err.status : 502) as ErrorStatus;
     return new ApiError(status, err.code, err.message);
   }
   if (err instanceof Error && err.name === 'InferenceError') {

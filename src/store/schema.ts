@@ -43,6 +43,8 @@ export interface SecretsTable {
   key_version: number;
   created_at: number;
   updated_at: number;
+  /** JSON array of hosts besides its provider's own that the key may be sent to; null: none. */
+  allowed_hosts_json: string | null;
 }
 
 export interface WorkflowsTable {

@@ -132,11 +132,16 @@ export function pruneCheckpoints(dir: string, keep = CHECKPOINTS_KEPT, alsoKeep?
   }
 }
 
-/** Written through a temporary file and a rename, so a reader never sees half a file. */
+/** Written through a temporary file and a rename, so a reader never sees half a file; a failed write (a full disk) leaves nothing. */
 export function writeJsonAtomic(path: string, value: unknown): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 export function readJson<T>(path: string): T | undefined {

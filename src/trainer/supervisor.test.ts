@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeChatForTraining } from './chat-format.ts';
+import { llamaQuantize } from './ggml/llama-quantize.ts';
 import { readGgufModel, writeGgufModel } from './gguf-model.ts';
 import { disposeInference, generate } from './inference.ts';
 import type { LocalFineTuneEvent, LocalFineTuneSpec } from './supervised-job-types.ts';
@@ -243,6 +244,25 @@ describe('runLocalFineTune', () => {
     } finally {
       await disposeInference();
     }
+  });
+
+  it('trains LoRA on a quantized GGUF base (its adapter runs on that file) and refuses full fine-tuning of it', async () => {
+    const f32 = join(root, 'qbase-f32.gguf');
+    await writeGgufModel(f32, createTinyModel({ seed: 9, embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 }));
+    const base = join(root, 'qbase-q8_0.gguf');
+    llamaQuantize(f32, base, 'Q8_0');
+    const s = spec('from-q8', { baseModel: base, epochs: 1, outputName: 'mine-q8', loraRank: 2 });
+    const r = await runLocalFineTune(s, {});
+    expect(r).toMatchObject({ status: 'succeeded', adapterPath: join(s.jobDir, 'mine-q8.lora.gguf') });
+    try {
+      const g = await generate({ model: base, lora: r.adapterPath!, messages: [{ role: 'user', content: 'Question 1?' }], maxTokens: 3, threads: 1 });
+      expect(g.usage.completionTokens).toBeGreaterThan(0);
+    } finally {
+      await disposeInference();
+    }
+    const full = await runLocalFineTune(spec('full-q8', { baseModel: base, epochs: 1 }), {});
+    expect(full.error?.code).toBe('invalid_base_model');
+    expect(full.error?.message).toMatch(/quantized \(Q8_0.*full fine-tuning needs F32, F16 or BF16 weights — train a LoRA adapter on it instead/);
   });
 
   it('fails with clear typed errors on bad inputs', async () => {

@@ -7,7 +7,7 @@
 // Test-only environment (never set in production):
 //   NODEAI_TEST_TINY_CONFIG           JSON overrides of nodeai-tiny's config (smaller, faster models)
 //   NODEAI_TEST_WORKER_ABORT_AT_STEP  process.abort() right after that step, as a native crash would
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { basename } from 'node:path';
 import { DatasetError, InvalidExampleError, isPreferenceExample, readExamples } from '../datasets/index.ts';
@@ -121,7 +121,9 @@ async function loadBase(spec: LocalFineTuneSpec): Promise<{ model: LlamaModel; g
   }
   let model: LlamaModel;
   try {
-    model = await readGgufModel(path);
+    // A LoRA run leaves the frozen base as the file stores it (quantized allowed); full
+    // fine-tuning trains every weight, so it reads them as float32 and refuses a quantized file.
+    model = await readGgufModel(path, { weights: spec.loraRank ? 'stored' : 'float32' });
   } catch (e) {
     if (e instanceof GgufError) throw new LocalFineTuneError('invalid_base_model', `Cannot train on ${path}: ${e.message}`, { file: path });
     throw e;
@@ -294,7 +296,14 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       const c = checkpointPaths(paths.checkpoints, tr.stepsDone);
       // The sidecar goes first: a checkpoint without one would lose the token count on resume.
       writeJsonAtomic(c.sidecar, { step: tr.stepsDone, trainedTokens, ...(patience !== undefined ? { earlyStopping: { best, stale } } : {}) } satisfies Sidecar);
-      const info = tr.saveCheckpoint(c.path);
+      let info: ReturnType<typeof tr.saveCheckpoint>;
+      try {
+        info = tr.saveCheckpoint(c.path);
+      } catch (e) {
+        // A checkpoint that could not be written (a full disk) leaves no sidecar without it.
+        rmSync(c.sidecar, { force: true });
+        throw e;
+      }
       pruneCheckpoints(paths.checkpoints, undefined, best?.step);
       lastCheckpointAt = Date.now();
       lastCheckpointStep = tr.stepsDone;
