@@ -329,6 +329,7 @@ export class JobWorker {
       ...(hp.early_stopping_patience ? { earlyStoppingPatience: hp.early_stopping_patience } : {}),
       ...(row.seed !== null ? { seed: Number(row.seed) } : {}),
       ...(this.options.threads ? { threads: this.options.threads } : {}),
+      fencingToken: Number(row.fencing_token),
       outputName: modelName.replace(/[^\w.-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, ''),
     };
   }

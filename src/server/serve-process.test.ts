@@ -20,8 +20,8 @@ interface Serve {
   exited: Promise<number | null>;
 }
 
-async function serve(dataDir: string, args: string[] = []): Promise<Serve> {
-  const env = { ...process.env, NODEAI_DATA_DIR: dataDir, NODEAI_API_TOKEN: '' };
+async function serve(dataDir: string, args: string[] = [], extraEnv: NodeJS.ProcessEnv = {}): Promise<Serve> {
+  const env = { ...process.env, NODEAI_DATA_DIR: dataDir, NODEAI_API_TOKEN: '', ...extraEnv };
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const s: Serve = { child, url: '', stdout: '', stderr: '', exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
   child.stderr!.on('data', (d) => (s.stderr += d));
@@ -154,9 +154,11 @@ describe('two nodeai serve processes on one data directory', () => {
   });
 
   it('the survivor takes over the job of the one killed with -9 and finishes it from its checkpoint', async () => {
-    const a = await serve(dataDir);
+    // A smaller nodeai-tiny: each epoch (12 steps, then a checkpoint) takes a fraction of a second.
+    const tiny = { NODEAI_TEST_TINY_CONFIG: JSON.stringify({ embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 }) };
+    const a = await serve(dataDir, [], tiny);
     running.push(a);
-    const b = await serve(dataDir);
+    const b = await serve(dataDir, [], tiny);
     running.push(b);
     const token = (await import('node:fs')).readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
     const api = (url: string, path: string, init: RequestInit = {}) => fetch(url + path, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } });
@@ -168,7 +170,7 @@ describe('two nodeai serve processes on one data directory', () => {
       await api(a.url, '/v1/fine_tuning/jobs', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { n_epochs: 6, batch_size: 1 }, seed: 4 }),
+        body: JSON.stringify({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { n_epochs: 30, batch_size: 1 }, seed: 4 }),
       })
     ).json()) as { id: string };
 
@@ -176,7 +178,7 @@ describe('two nodeai serve processes on one data directory', () => {
     const store = await createStore({ dataDir, databaseUrl: '' });
     try {
       const queue = new JobQueue(store);
-      await until(async () => (await queue.listCheckpoints(job.id)).data.length > 0, { ms: 60_000, every: 100, what: 'a checkpoint' });
+      await until(async () => (await queue.listCheckpoints(job.id)).data.length > 0, { ms: 60_000, every: 20, what: 'a checkpoint' });
       const holderPid = Number((await queue.getRow(job.id)).locked_by?.split(':')[1]);
       const [holder, survivor] = holderPid === a.child.pid ? [a, b] : [b, a];
       expect(holder.child.pid).toBe(holderPid);

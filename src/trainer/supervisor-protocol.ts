@@ -78,7 +78,15 @@ export function jobPaths(jobDir: string, outputName: string) {
     checkpoints: join(dir, 'checkpoints'),
     model: join(dir, `${outputName}.gguf`),
     adapter: join(dir, `${outputName}.lora.gguf`),
+    /** `{token}`: the claim of the job queue that may write here now (see LocalFineTuneSpec.fencingToken). */
+    holder: join(dir, 'holder.json'),
   };
+}
+
+/** The fencing token the job directory names, or 0 when none does. */
+export function holderToken(holderPath: string): number {
+  const token = readJson<{ token?: unknown }>(holderPath)?.token;
+  return typeof token === 'number' && Number.isSafeInteger(token) ? token : 0;
 }
 
 export function defaultOutputName(baseModel: string): string {

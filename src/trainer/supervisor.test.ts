@@ -184,6 +184,26 @@ describe('runLocalFineTune', () => {
     expect(job(s.jobDir).status).not.toBe('failed');
   });
 
+  it('a trainer whose job directory names a newer claim writes nothing more, and an older claim cannot start there', async () => {
+    const s = spec('fenced', { checkpointEverySeconds: 1e-6, fencingToken: 1 });
+    const r = await runLocalFineTune(s, {
+      env,
+      onEvent: (e) => {
+        // Another worker took the job over (its holder was frozen past its lease) and claimed the directory.
+        if (e.type === 'checkpoint' && e.step === 2) writeFileSync(join(s.jobDir, 'holder.json'), JSON.stringify({ token: 2 }));
+      },
+    });
+    expect(r.status).toBe('failed');
+    expect(r.error?.code).toBe('lease_lost');
+    const steps = metrics(events(s.jobDir)).map((e) => e.step);
+    expect(Math.max(...steps)).toBeLessThanOrEqual(3);
+    expect(job(s.jobDir).status).not.toMatch(/failed|succeeded/);
+    expect(existsSync(join(s.jobDir, 'ft-nodeai-tiny.gguf'))).toBe(false);
+
+    expect((await runLocalFineTune(s, { env })).error).toMatchObject({ code: 'lease_lost', message: expect.stringMatching(/newer claim \(2, this one is 1\)/) });
+    expect(await runLocalFineTune({ ...s, fencingToken: 2 }, { env })).toMatchObject({ status: 'succeeded', resumed: true, steps: 24 });
+  });
+
   it('cancels through the AbortSignal with a checkpoint, and trains LoRA adapters', async () => {
     const s = spec('cancel', { loraRank: 4, epochs: 3, learningRate: 1e-2 });
     const ac = new AbortController();

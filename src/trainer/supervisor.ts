@@ -14,6 +14,7 @@ import { StepClock, stallPolicy, type StallPolicy } from './progress-watchdog.ts
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
 import {
   appendEvent,
+  holderToken,
   identityDiff,
   jobPaths,
   defaultOutputName,
@@ -96,6 +97,7 @@ function checkSpec(spec: LocalFineTuneSpec): void {
   if (spec.checkpointEverySeconds !== undefined && !(typeof spec.checkpointEverySeconds === 'number' && spec.checkpointEverySeconds > 0)) {
     throw bad(`checkpointEverySeconds must be a positive number, got ${String(spec.checkpointEverySeconds)}.`);
   }
+  if (spec.fencingToken !== undefined && !isPositiveInt(spec.fencingToken)) throw bad(`fencingToken must be a whole number ≥ 1, got ${String(spec.fencingToken)}.`);
   if (spec.outputName !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(spec.outputName)) {
     throw bad(`outputName must be a file stem of letters, digits, '.', '_' and '-', got ${JSON.stringify(spec.outputName)}.`);
   }
@@ -156,6 +158,12 @@ export async function runLocalFineTune(spec: LocalFineTuneSpec, opts: RunLocalFi
     mkdirSync(paths.dir, { recursive: true });
   } catch (e) {
     return failed(new LocalFineTuneError('invalid_spec', `Cannot create the job directory ${paths.dir}: ${(e as Error).message}`));
+  }
+  if (spec.fencingToken !== undefined) {
+    // Tokens only grow: a holder that wakes up after its job was taken over must not claim the directory back.
+    const recorded = holderToken(paths.holder);
+    if (recorded > spec.fencingToken) return failed(supersededError(spec.fencingToken, recorded));
+    writeJsonAtomic(paths.holder, { token: spec.fencingToken });
   }
 
   let child: ChildProcess;
@@ -252,6 +260,9 @@ export async function runLocalFineTune(spec: LocalFineTuneSpec, opts: RunLocalFi
     // The job directory belongs to the job's new holder now: write nothing there.
     return { status: 'failed', trainedTokens: 0, steps: lastStep, resumed: false, error: killedFor.toJSON() };
   }
+  if (spec.fencingToken !== undefined && holderToken(paths.holder) !== spec.fencingToken) {
+    return { status: 'failed', trainedTokens: 0, steps: lastStep, resumed: false, error: supersededError(spec.fencingToken, holderToken(paths.holder)).toJSON() };
+  }
   // The child died without a result: record the failure (or the cancellation) where the child would have.
   if (cancelSent && exit.signal === 'SIGKILL') {
     return { status: 'cancelled', trainedTokens: 0, steps: lastStep, resumed: false };
@@ -279,6 +290,10 @@ export async function runLocalFineTune(spec: LocalFineTuneSpec, opts: RunLocalFi
   }
   onEvent(event);
   return { status: 'failed', trainedTokens: job.trained_tokens ?? 0, steps: lastStep, resumed: false, error: error.toJSON() };
+}
+
+function supersededError(token: number, recorded: number): LocalFineTuneError {
+  return new LocalFineTuneError('lease_lost', `The job was taken over by a newer claim (${recorded}, this one is ${token}); this trainer writes nothing to its directory.`);
 }
 
 function killedError(kill: AbortSignal): LocalFineTuneError {
