@@ -11,6 +11,8 @@ import { createTinyModel } from '../trainer/tiny-model.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodeai.js', import.meta.url));
 const exec = promisify(execFile);
+// Each test spawns the real CLI several times; on a busy two-core machine one start takes seconds.
+const CLI_TEST_MS = 240_000;
 
 let root: string;
 let hub: LoopbackHub;
@@ -69,7 +71,7 @@ describe('nodeai models pull / catalog (the real CLI)', () => {
     const text = await nodeai(['models', 'catalog', '--data-dir', dataDir]);
     expect(text.stdout).toMatch(/^ID\s+PARAMS\s+ARCH\s+LICENSE\s+CONTEXT\s+DEFAULT\s+SIZE\s+DOWNLOADED\s+URI$/m);
     expect(text.stdout).toMatch(/^smollm2-360m-instruct\s+0\.36B\s+llama\s+apache-2\.0\s+8192\s+Q8_0\s+0\.39 GB\s+yes\s+hf:bartowski\/SmolLM2-360M-Instruct-GGUF:Q8_0$/m);
-  });
+  }, CLI_TEST_MS);
 
   it('ends with exit 1 and what to do for a wrong quant or a missing Ollama model, and 2 for a malformed URI', async () => {
     const dataDir = join(root, 'data-bad');
@@ -84,5 +86,19 @@ describe('nodeai models pull / catalog (the real CLI)', () => {
     const bad = await nodeai(['models', 'pull', 'my-fine-tuned-model', '--data-dir', dataDir]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/"my-fine-tuned-model" is not something to pull/);
-  });
+  }, CLI_TEST_MS);
+});
+
+describe('nodeai chat --model hf:… (the real CLI)', () => {
+  it('downloads the model on first use with progress on stderr, then answers', async () => {
+    const dataDir = join(root, 'data-chat');
+    const r = await nodeai(['chat', '--model', 'hf:bartowski/SmolLM2-360M-Instruct-GGUF:Q8_0', '--prompt', 'Hello', '--max-tokens', '3', '--data-dir', dataDir]);
+    expect(r.stderr).toMatch(/hf:bartowski\/SmolLM2-360M-Instruct-GGUF:Q8_0 \(SmolLM2-360M-Instruct-Q8_0\.gguf\): 100% 3\.4 MB\/3\.4 MB/);
+    expect(r.code).toBe(0);
+    expect(r.stdout.endsWith('\n')).toBe(true);
+
+    const missing = await nodeai(['chat', '--model', 'ollama:nope', '--prompt', 'Hello', '--data-dir', dataDir]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^nodeai chat: ollama:nope:latest is not in Ollama's store .*"ollama pull nope:latest"/m);
+  }, CLI_TEST_MS);
 });

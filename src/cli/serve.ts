@@ -4,7 +4,7 @@ import { LOOPBACK_HOSTS, normalizeAllowedHost } from '../server/allowed-hosts.ts
 import { loadApiToken } from '../server/auth.ts';
 import { createRuntime } from '../server/runtime.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/start.ts';
-import { dataDirOf, runUntilSignal } from './app.ts';
+import { dataDirOf, logReclaimed, runUntilSignal } from './app.ts';
 import { UsageError } from './usage-error.ts';
 
 const USAGE = `Usage: nodeai serve [--host ${DEFAULT_HOST}] [--port ${DEFAULT_PORT}] [--allowed-host NAME]... [--data-dir DIR] [--no-worker]
@@ -48,7 +48,12 @@ export async function run(args: string[]): Promise<number> {
   const dataDir = dataDirOf(values);
   const token = loadApiToken(dataDir);
   const log = (line: string) => console.error(`nodeai serve: ${line}`);
-  const runtime = await createRuntime({ dataDir, worker: values['no-worker'] ? false : {}, onError: (err) => log(runtime.store.redactor.formatError(err)) });
+  const runtime = await createRuntime({
+    dataDir,
+    worker: values['no-worker'] ? false : { onLeaseLost: (jobId) => log(`${jobId} was lost to another process (this one's lease ran out); its trainer was stopped and its late writes refused`) },
+    onError: (err) => log(runtime.store.redactor.formatError(err)),
+    onReclaimed: (report) => logReclaimed(log, report),
+  });
   let server;
   try {
     server = await startServer({ store: runtime.store, engine: runtime.engine, jobs: runtime.jobs, chat: runtime.services.localChat, token: token.token, host, port, allowedHosts });

@@ -3,6 +3,7 @@
 // means is for the caller to say (a resolver over the model registry).
 import { ContextOverflowError } from '../trainer/chat-format.ts';
 import { generate, generateStream, type GenerateOptions } from '../trainer/inference.ts';
+import type { StallPolicy } from '../trainer/progress-watchdog.ts';
 import { runLocalFineTune } from '../trainer/supervisor.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
 import { ProviderError, type ChatProvider, type ChatRequest, type ChatResult } from './spec.ts';
@@ -85,12 +86,17 @@ function contextLengthError(err: unknown, providerId: string): unknown {
 
 export interface LocalTrainingOptions {
   onEvent?: (event: LocalFineTuneEvent) => void;
+  /** Cancels with a checkpoint. */
   signal?: AbortSignal;
+  /** Stops the trainer at once, without a checkpoint (the job was taken over). */
+  kill?: AbortSignal;
+  /** How long the trainer may go without progress before it is killed as stuck. */
+  stall?: Partial<StallPolicy>;
 }
 
 /** The trainer's entry point, as the job queue calls it; a seam so tests can count calls. */
 export type LocalTrainingRunner = (spec: LocalFineTuneSpec, options: LocalTrainingOptions) => Promise<LocalFineTuneResult>;
 
 /** Runs (or resumes, when `spec.jobDir` holds a checkpoint) one local fine-tune in a supervised child process. */
-export const runLocalTraining: LocalTrainingRunner = (spec, options) =>
-  runLocalFineTune(spec, { ...(options.onEvent ? { onEvent: options.onEvent } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+export const runLocalTraining: LocalTrainingRunner = (spec, { onEvent, signal, kill, stall }) =>
+  runLocalFineTune(spec, { ...(onEvent ? { onEvent } : {}), ...(signal ? { signal } : {}), ...(kill ? { kill } : {}), ...(stall ? { stall } : {}) });

@@ -41,7 +41,9 @@ export function allowedHostsCheck(allowed: AllowedHosts): MiddlewareHandler {
   const names = allowed.map(normalizeAllowedHost);
   const shown = [...LOOPBACK_HOSTS, ...names].join(', ');
   return async (c, next) => {
-    const host = c.req.header('host');
+    // Without a Host header (HTTP/1.0, or a request made in-process) the URL's host stands in;
+    // browsers, the only clients DNS rebinding can steer, always send one.
+    const host = c.req.header('host') ?? new URL(c.req.url).host;
     if (!isHostAllowed(host, names)) {
       const given = JSON.stringify((host ?? '').slice(0, 100));
       throw new ApiError(403, 'host_not_allowed', `This server does not answer to Host ${given}; it answers to ${shown}. To allow that name, start it with --allowed-host ${hostName(host ?? '') || 'NAME'}.`);

@@ -12,9 +12,11 @@ import { EventTickets } from './event-tickets.ts';
 import { ModelPulls } from './model-pulls.ts';
 import { filesRoutes } from './routes/files.ts';
 import { jobRoutes, modelRoutes } from './routes/jobs.ts';
+import { modelFileRoutes } from './routes/model-files.ts';
 import { modelPullRoutes } from './routes/model-pulls.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import { secretsRoutes } from './routes/secrets.ts';
+import { templateRoutes } from './routes/templates.ts';
 import { runRoutes, workflowRoutes } from './routes/workflows.ts';
 import { eventsHandler } from './sse.ts';
 import { DEFAULT_WEB_DIR, webRoutes } from './web.ts';
@@ -73,7 +75,8 @@ export function createApp(options: AppOptions): NodeAiApp {
   app.onError((err, c) => {
     const api = toApiError(err);
     if (api.status >= 500) report(err, c);
-    return c.json(api.body(), api.status);
+    // Every error body goes out with secrets masked and server paths shortened.
+    return c.json(store.redactor.redactValue(api.body()), api.status);
   });
   app.notFound((c) => c.json(new ApiError(404, 'route_not_found', `No route ${c.req.method} ${c.req.path}.`).body(), 404));
 
@@ -103,6 +106,7 @@ export function createApp(options: AppOptions): NodeAiApp {
   const api = new Hono();
   api.route('/files', filesRoutes(store, maxUpload));
   api.route('/secrets', secretsRoutes(store));
+  api.route('/templates', templateRoutes(store));
   api.route('/workflows', workflowRoutes(engine));
   api.route('/runs', runRoutes(engine));
   // Before the model registry's routes, whose /:id would take "catalog" for a model ID.
@@ -110,6 +114,7 @@ export function createApp(options: AppOptions): NodeAiApp {
   if (options.jobs) {
     api.route('/jobs', jobRoutes(options.jobs, store));
     api.route('/models', modelRoutes(options.jobs));
+    api.route('/models', modelFileRoutes(options.jobs, store.dataDir));
   }
   api.get('/node-types', (c) => c.json({ object: 'list', data: registry.describe() }));
   api.post('/events/tickets', (c) => c.json(tickets.issue(), 201));

@@ -25,7 +25,7 @@ export function loadApiToken(dataDir: string, envToken: string | undefined = pro
     if (token.length < 16) throw new Error('NODEAI_API_TOKEN is shorter than 16 characters; use a long random value, e.g. from "openssl rand -hex 32".');
     return { token, source: 'env', created: false };
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, TOKEN_FILENAME);
   let created = false;
   try {

@@ -1,57 +1,35 @@
 // The canvas in a real browser (Debian's Chromium through playwright-core) against a real
 // `nodeai serve`: sign in with the API token, draw File Loader → Fine-Tune → Chat, upload the
 // data, run it, watch the loss, read the reply, chat with the new model.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../store/testing.ts';
 import { createApp } from './app.ts';
+import { CANVAS_TOKEN, screenshot, startCanvas, type CanvasServer } from './canvas-testing.ts';
 import { Engine } from '../engine/index.ts';
 import { createNodeRegistry } from '../nodes/index.ts';
 import { createStore } from '../store/index.ts';
-import { DEFAULT_WEB_DIR } from './web.ts';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'nodeai.js');
-const CHROMIUM = '/usr/bin/chromium';
-const TOKEN = 'canvas-test-token-0123456789';
-const TINY = JSON.stringify({ embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 });
 const JSONL = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] })).join('\n') + '\n';
 
 describe('the canvas', () => {
+  let canvas: CanvasServer;
   let dir: string;
-  let server: ChildProcess;
   let url: string;
-  let browser: Browser;
   let page: Page;
 
   beforeAll(async () => {
-    expect(existsSync(join(DEFAULT_WEB_DIR, 'index.html')), 'web/dist is built by npm ci (npm run build:web)').toBe(true);
-    dir = tempDir('nodeai-canvas-');
+    canvas = await startCanvas();
+    ({ dir, url } = canvas);
     writeFileSync(join(dir, 'qa.jsonl'), JSONL);
-    server = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', join(dir, 'data')], {
-      env: { ...process.env, NODEAI_API_TOKEN: TOKEN, NODEAI_TEST_TINY_CONFIG: TINY, DATABASE_URL: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      server.stdout!.on('data', (d) => {
-        out += d;
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      server.on('exit', (code) => reject(new Error(`nodeai serve exited with ${code}`)));
-    });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page = await canvas.browser.newPage({ viewport: { width: 1400, height: 900 } });
   });
 
   afterAll(async () => {
-    await browser?.close();
-    server?.kill('SIGTERM');
-    if (server) await new Promise((r) => server.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await canvas?.close();
   });
 
   it('signs in with the API token and refuses a wrong one', async () => {
@@ -61,7 +39,7 @@ describe('the canvas', () => {
     await page.getByLabel('API token').fill('wrong-token-0123456789');
     await page.getByRole('button', { name: 'Open' }).click();
     await page.getByText('That token was not accepted').waitFor();
-    await page.getByLabel('API token').fill(TOKEN);
+    await page.getByLabel('API token').fill(CANVAS_TOKEN);
     await page.getByRole('button', { name: 'Open' }).click();
     await page.getByRole('heading', { name: 'Nodes' }).waitFor();
     // The palette lists the registry's node types.
@@ -70,7 +48,7 @@ describe('the canvas', () => {
   });
 
   it('refuses to run a workflow that is not valid yet, and says why', async () => {
-    await page.getByRole('button', { name: 'New: File Loader → Fine-Tune → Chat' }).click();
+    await page.getByRole('button', { name: 'File Loader → Fine-Tune → Chat' }).click();
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     const alert = page.getByRole('alert');
     await alert.waitFor();
@@ -102,9 +80,7 @@ describe('the canvas', () => {
     await page.locator('.msg.assistant').waitFor();
     expect(await page.locator('.msg.user').textContent()).toBe('What is 2+1?');
 
-    const shot = join(dir, 'canvas.png');
-    await page.screenshot({ path: shot });
-    expect(statSync(shot).size).toBeGreaterThan(10_000);
+    expect(statSync(await screenshot(page, 'trained-1400')).size).toBeGreaterThan(10_000);
   });
 
   it('keeps the drawing and the run across a page reload, with the loss curve so far', { timeout: 120_000 }, async () => {
@@ -122,11 +98,15 @@ describe('the canvas', () => {
 
     // Saved on the server, listed, and opened again.
     await page.getByRole('button', { name: 'Save' }).click();
-    await page.getByText(/^Saved as wf-/).waitFor();
-    const options = await page.getByLabel('Open a saved workflow').locator('option').allTextContents();
-    expect(options).toContain('File Loader → Fine-Tune → Chat');
+    await page.getByText('Saved "File Loader → Fine-Tune → Chat".').waitFor();
+    await page.getByRole('button', { name: 'Workflow ▾' }).click();
+    await page.getByRole('menuitem', { name: 'Open…' }).click();
+    await page.getByRole('dialog', { name: 'Open a workflow' }).getByRole('cell', { name: 'File Loader → Fine-Tune → Chat', exact: true }).waitFor();
   });
 });
+
+// In-process requests name a loopback host, as a browser on this machine does (the host check).
+const LOCAL = { headers: { Host: '127.0.0.1' } };
 
 describe('serving the canvas', () => {
   it('says how to build it when web/dist is missing, and serves nothing outside its assets', async () => {
@@ -136,12 +116,24 @@ describe('serving the canvas', () => {
     const missing = createApp({ store, engine, token: null, webDir: join(dataDir, 'no-such-dir') });
     const served = createApp({ store, engine, token: null });
     try {
-      const res = await missing.app.request('/');
+      const res = await missing.app.request('/', LOCAL);
       expect(res.status).toBe(503);
       expect(await res.text()).toContain('npm run build:web');
-      const page = await served.app.request('/');
+      const page = await served.app.request('/', LOCAL);
       expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
-      for (const path of ['/assets/..%2F..%2Fpackage.json', '/assets/x.exe', '/assets/nope.js']) expect((await served.app.request(path)).status).toBe(404);
+      for (const path of ['/assets/..%2F..%2Fpackage.json', '/assets/x.exe', '/assets/nope.js']) expect((await served.app.request(path, LOCAL)).status).toBe(404);
+      // Scripts go out compressed to a browser that takes it, byte for byte the same once unpacked.
+      const script = /src="\/assets\/([\w.-]+\.js)"/.exec(await page.text())![1];
+      const plain = Buffer.from(await (await served.app.request(`/assets/${script}`, LOCAL)).arrayBuffer());
+      const br = await served.app.request(`/assets/${script}`, { headers: { ...LOCAL.headers, 'Accept-Encoding': 'gzip, deflate, br' } });
+      expect(br.headers.get('content-encoding')).toBe('br');
+      const brBody = Buffer.from(await br.arrayBuffer());
+      expect(brBody.length).toBeLessThan(plain.length / 2);
+      expect(brotliDecompressSync(brBody).equals(plain)).toBe(true);
+      const gz = await served.app.request(`/assets/${script}`, { headers: { ...LOCAL.headers, 'Accept-Encoding': 'gzip' } });
+      expect(gz.headers.get('content-encoding')).toBe('gzip');
+      expect(gunzipSync(Buffer.from(await gz.arrayBuffer())).equals(plain)).toBe(true);
+      expect(gz.headers.get('vary')).toBe('Accept-Encoding');
     } finally {
       await missing.close();
       await served.close();

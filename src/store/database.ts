@@ -44,7 +44,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenedData
 }
 
 function openSqlite(dataDir: string): OpenedDatabase {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, SQLITE_FILENAME);
   let sqlite: BetterSqlite3.Database;
   try {
@@ -82,6 +82,9 @@ async function openPostgres(url: string, schema: string | undefined): Promise<Op
     connectionString: url,
     max: 10,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    // A process frozen (or cut off) inside one of its short transactions would hold its row
+    // locks for ever, and a job's lease could never be taken back: the server ends such a session.
+    idle_in_transaction_session_timeout: 10_000,
     // bigint columns hold epoch-ms times and byte counts, all far below 2^53: read them as
     // numbers, as SQLite does, instead of pg's default strings.
     types: {
@@ -91,6 +94,9 @@ async function openPostgres(url: string, schema: string | undefined): Promise<Op
   });
   // An idle client's network error must not crash the process; the next query reports it.
   pool.on('error', () => {});
+  // Nor one of a client in use: the server ends a session (the idle-in-transaction timeout above,
+  // a restart) between two queries of a transaction, and the transaction's next query fails.
+  pool.on('connect', (client) => client.on('error', () => {}));
   try {
     const client = await pool.connect();
     client.release();

@@ -20,6 +20,8 @@ export function isRedactable(secret: string): boolean {
 export class Redactor {
   private readonly needles = new Set<string>();
   private sorted: string[] = [];
+  /** Directories whose absolute path is shortened to the part below them: `<dir>/jobs/x` → `jobs/x`. */
+  private readonly hiddenDirs: { dir: string; pattern: RegExp }[] = [];
 
   add(secret: string): void {
     if (!secret || !isRedactable(secret)) return;
@@ -31,6 +33,19 @@ export class Redactor {
     if (this.needles.size !== before) this.sorted = [...this.needles].sort((a, b) => b.length - a.length);
   }
 
+  /**
+   * Messages, events and errors show paths below `dir` relative to it (a job's folder as
+   * `jobs/ftjob-…/…`, an upload by its ID), not where the server keeps its data.
+   */
+  hidePath(dir: string): void {
+    const clean = dir.replace(/[\\/]+$/, '');
+    if (clean.length <= 1 || this.hiddenDirs.some((h) => h.dir === clean)) return;
+    // The directory followed by a separator (dropped), or by nothing that continues a name.
+    const pattern = new RegExp(clean.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '(?:[\\\\/]|(?![\\w-]|\\.[\\w-]))', 'g');
+    this.hiddenDirs.push({ dir: clean, pattern });
+    this.hiddenDirs.sort((a, b) => b.dir.length - a.dir.length);
+  }
+
   get size(): number {
     return this.needles.size;
   }
@@ -40,12 +55,15 @@ export class Redactor {
     for (const needle of this.sorted) {
       if (out.includes(needle)) out = out.split(needle).join(REDACTED);
     }
+    for (const { dir, pattern } of this.hiddenDirs) {
+      if (out.includes(dir)) out = out.replace(pattern, (m) => (m.length > dir.length ? '' : 'the data directory'));
+    }
     return out;
   }
 
   /** A deep copy of a JSON-like value with secrets masked in every string value (not in keys). */
   redactValue<T>(value: T): T {
-    if (this.sorted.length === 0) return value;
+    if (this.sorted.length === 0 && this.hiddenDirs.length === 0) return value;
     return this.walk(value, new WeakSet()) as T;
   }
 

@@ -54,7 +54,7 @@ export function loadSecretKey(dataDir: string, envKey: string | undefined = proc
   if (envKey !== undefined && envKey.trim() !== '') {
     return { version: 1, key: parseKey(envKey, 'NODEAI_SECRET_KEY'), source: 'env' };
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, SECRET_KEY_FILENAME);
   try {
     // 'wx' fails if the file exists, so two processes starting together cannot overwrite

@@ -3,17 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readCheckpointFile, writeCheckpointFile } from './checkpoint.js';
+import { buildRandomModel } from './random-model.js';
+import { tinyTokenizerSpec } from './tiny-model.js';
 import { qaDataset, randomModel, testConfig } from './train-fixtures.js';
 import { createTrainer, resumeTrainer, type TrainerOptions } from './train.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nodeai-ckpt-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const model = randomModel(testConfig(), 1);
+const defaultModel = randomModel(testConfig(), 1);
+const model = defaultModel;
 const data = qaDataset(20);
 const valid = qaDataset(4, 99);
 
-function resumeMatches(extra: Partial<TrainerOptions>, stopAt: number): void {
+function resumeMatches(extra: Partial<TrainerOptions>, stopAt: number, model = defaultModel): void {
   const opts: TrainerOptions = {
     model, train: data, valid, epochs: 3, batchSize: 4, gradAccum: 2, learningRate: 3e-3, seed: 5, threads: 1, ...extra,
   };
@@ -24,7 +27,7 @@ function resumeMatches(extra: Partial<TrainerOptions>, stopAt: number): void {
   const refWeights = extra.lora ? full.exportAdapter().tensors : full.exportModel().tensors;
   full.dispose();
 
-  const path = join(dir, `run-${stopAt}${extra.lora ? '-lora' : ''}.ckpt`);
+  const path = join(dir, `run-${model.config.architecture ?? 'llama'}-${stopAt}${extra.lora ? '-lora' : ''}.ckpt`);
   const first = createTrainer(opts);
   const got: number[] = [];
   for (let i = 0; i < stopAt; i++) got.push(first.step().trainLoss);
@@ -51,6 +54,14 @@ describe('checkpoints', () => {
 
   it('resume is bit-identical for LoRA at an epoch boundary', () => {
     resumeMatches({ lora: { rank: 4, alpha: 4 } }, 3);
+  });
+
+  it('resume is bit-identical for the other architectures (gemma3 full, qwen2 LoRA)', () => {
+    const shape = { ...testConfig(), headCount: 2, headCountKv: 1, headDim: 16 };
+    const gemma3 = buildRandomModel({ architecture: 'gemma3', config: { ...shape, slidingWindow: 4, slidingWindowPattern: 2 }, tokenizer: tinyTokenizerSpec(), seed: 3 });
+    resumeMatches({}, 4, gemma3);
+    const qwen2 = buildRandomModel({ architecture: 'qwen2', config: shape, tokenizer: tinyTokenizerSpec(), seed: 3 });
+    resumeMatches({ lora: { rank: 4, alpha: 4 } }, 3, qwen2);
   });
 
   it('writes atomically with a checksum and refuses damaged or mismatched files', () => {

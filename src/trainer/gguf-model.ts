@@ -53,7 +53,7 @@ function unsupportedArch(path: string, arch: string | undefined): GgufError {
   return new GgufError(
     'GGUF_UNSUPPORTED_ARCHITECTURE',
     `${path}: architecture '${arch ?? '(missing general.architecture)'}' is not supported${why}; ` +
-      `the local trainer supports ${SUPPORTED_ARCHITECTURES.join(', ')} (Llama 1–3, Mistral 7B, SmolLM2, TinyLlama … GGUFs use 'llama'; Qwen2.5 'qwen2'; Qwen3 'qwen3'; Gemma 3 'gemma3')`,
+      `the local trainer supports ${SUPPORTED_ARCHITECTURES.join(', ')} (Llama 1–3, Mistral 7B, SmolLM2, TinyLlama … GGUFs use 'llama'; Qwen2.5 'qwen2'; Qwen3 'qwen3'; Gemma 3 'gemma3'; SmolLM3 'smollm3')`,
     path,
   );
 }

@@ -5,6 +5,21 @@ import { TrainerError } from './train-errors.js';
 import { randomModel, testConfig } from './train-fixtures.js';
 import { createTrainer } from './train.js';
 import { Rng } from './train-rng.js';
+import type { ArchitectureName } from './architectures/index.js';
+import { buildRandomModel } from './random-model.js';
+import { tinyTokenizerSpec } from './tiny-model.js';
+
+const archShape = {
+  contextLength: 32,
+  embeddingLength: 32,
+  blockCount: 2,
+  headCount: 2,
+  headCountKv: 1,
+  feedForwardLength: 48,
+  ropeFreqBase: 1000,
+  rmsNormEps: 1e-6,
+  tiedEmbeddings: false,
+};
 
 /** Plain-JS Llama forward (what llama.cpp computes), returning the masked mean next-token loss. */
 function referenceLoss(model: LlamaModel, seqs: TrainingSequence[]): number {
@@ -202,4 +217,64 @@ describe('Llama graph', () => {
     graph.dispose();
     expect(() => graph.runEval()).toThrow(expect.objectContaining({ code: 'TRAINER_DISPOSED' }));
   });
+});
+
+describe('gradients of every architecture', () => {
+  // ggml's autodiff differentiates the graph as built, so each architecture's extra parts (biases,
+  // Q/K norms, post-norms, the GELU composed of sqr/softplus/exp, sliding-window masks, embedding
+  // scale) are checked against central finite differences of the loss itself.
+  const cases: Array<[string, Parameters<typeof buildRandomModel>[0]['config'], ArchitectureName, string[]]> = [
+    ['qwen2', { ...archShape }, 'qwen2', ['blk.0.attn_q.bias', 'blk.1.attn_k.bias', 'blk.0.attn_v.bias', 'blk.1.ffn_gate.weight']],
+    ['qwen3', { ...archShape, headDim: 16 }, 'qwen3', ['blk.0.attn_q_norm.weight', 'blk.1.attn_k_norm.weight', 'blk.0.attn_q.weight']],
+    [
+      'gemma3',
+      { ...archShape, headDim: 16, tiedEmbeddings: true, slidingWindow: 3, slidingWindowPattern: 2 },
+      'gemma3',
+      ['blk.0.ffn_gate.weight', 'blk.1.ffn_up.weight', 'blk.0.post_attention_norm.weight', 'blk.1.post_ffw_norm.weight', 'token_embd.weight', 'blk.0.attn_k_norm.weight'],
+    ],
+    ['llama 3 (rope_freqs stays frozen)', { ...archShape, ropeFreqFactors: true }, 'llama', ['blk.0.attn_q.weight', 'blk.1.attn_k.weight']],
+  ];
+  for (const [label, config, architecture, probe] of cases) {
+    it(`${label}: backward matches finite differences`, () => {
+      const model = buildRandomModel({ architecture, config, tokenizer: tinyTokenizerSpec(), seed: 2, weightStd: 0.2, biasStd: 0.3, normJitter: 0.2 });
+      const graph = new LlamaGraph({ config: model.config, batch: 1, seqLen: 8, threads: 1 });
+      try {
+        const rng = new Rng(4);
+        for (const [name, t] of graph.weights) graph.f32(t).set(model.tensors.get(name)!.data);
+        const V = model.config.vocabSize;
+        const tok = graph.i32(graph.tokens);
+        for (let i = 0; i < tok.length; i++) {
+          tok[i] = rng.int(V);
+          graph.f32(graph.mask)[i] = 1;
+          graph.f32(graph.labels)[i * V + rng.int(V)] = 1;
+        }
+        expect(graph.trainables.some((t) => t.name === tensorNames.ropeFreqs)).toBe(false);
+        graph.setLossGradScale(1);
+        graph.runTrain();
+        const loss = () => {
+          graph.runEval();
+          return graph.f32(graph.loss)[0];
+        };
+        for (const name of probe) {
+          const t = graph.trainables.find((x) => x.name === name)!;
+          const grad = graph.f32(t.gradAcc);
+          let at = 0;
+          for (let i = 1; i < grad.length; i++) if (Math.abs(grad[i]) > Math.abs(grad[at])) at = i;
+          const w = graph.f32(t.tensor);
+          const w0 = w[at];
+          const h = 1e-2 * Math.max(0.1, Math.abs(w0));
+          w[at] = w0 + h;
+          const up = loss();
+          w[at] = w0 - h;
+          const down = loss();
+          w[at] = w0;
+          const numeric = (up - down) / (2 * h);
+          expect(Math.abs(grad[at]), name).toBeGreaterThan(1e-4);
+          expect(Math.abs(numeric - grad[at]) / Math.abs(grad[at]), name).toBeLessThan(0.03);
+        }
+      } finally {
+        graph.dispose();
+      }
+    });
+  }
 });

@@ -214,6 +214,10 @@ export class LlamaGraph {
       }
     }
     for (const [name, type] of opts.weightTypes ?? []) {
+      if (type !== GGML_TYPE_F32 && opts.plainAutodiff) {
+        // ggml-cpu's out_prod has no BF16 kernel and aborts the process on one.
+        throw new TrainerError('BAD_OPTION', `plainAutodiff needs F32 weights, but ${name} is ${ggmlTypeName(type)}.`);
+      }
       if (type !== GGML_TYPE_F32 && !opts.lora) {
         throw new TrainerError(
           'BAD_OPTION',
@@ -329,7 +333,8 @@ export class LlamaGraph {
     const ropeFreqs = c.ropeFreqFactors ? weight(tensorNames.ropeFreqs) : null;
     // ext_factor 0: no YaRN, so beta_fast/beta_slow are unused (as in llama.cpp for these files).
     const rope = (x: GgmlTensor, l: number) => {
-      const { ropeFreqBase, ropeFreqScale } = arch.layerAttention(c, l);
+      const { rope: positional, ropeFreqBase, ropeFreqScale } = arch.layerAttention(c, l);
+      if (!positional) return x;
       return g.ropeExt(ctx, x, this.positions, ropeFreqs, hd, arch.ropeMode, c.contextLength, ropeFreqBase, ropeFreqScale, 0, 1, 0, 0);
     };
     const withBias = (y: GgmlTensor, bias: string) => (arch.qkvBias ? g.add(ctx, y, weight(bias)) : y);
@@ -560,30 +565,40 @@ export class LlamaGraph {
     for (const { src, dst } of this.transposeJobs) {
       const [n0, n1] = g.shape(src);
       const quantized = !isFloatTensorType(g.type(src));
-      const bytes = (quantized ? n0 * n1 * 4 : 0) + 8 * g.tensorOverhead() + g.graphOverheadCustom(16, false) + 4096;
-      const scratch = g.init(bytes, false);
-      if (!scratch) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_init of ${bytes} bytes failed (out of memory?)`);
-      try {
-        let from = src;
-        if (quantized) from = g.cpy(scratch, src, g.newTensor2d(scratch, GGML_TYPE_F32, n0, n1));
-        const gr = g.newGraphCustom(scratch, 16, false);
-        g.buildForwardExpand(gr, g.cpy(scratch, g.transpose(scratch, from), dst));
-        const plan = g.graphPlan(gr, this.threads);
-        let work: GgmlContext | null = null;
-        if (Number(plan.work_size) > 0) {
-          work = g.init(Number(plan.work_size) + 4096, false);
-          if (!work) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init for the work buffer failed');
-          plan.work_data = g.newBuffer(work, Number(plan.work_size));
-        }
-        try {
-          const status = g.graphCompute(gr, plan);
-          if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_graph_compute returned status ${status}`);
-        } finally {
-          if (work) g.free(work);
-        }
-      } finally {
-        g.free(scratch);
+      this.computeInScratch(quantized ? n0 * n1 * 4 : 0, (scratch) => {
+        const from = quantized ? g.cpy(scratch, src, g.newTensor2d(scratch, GGML_TYPE_F32, n0, n1)) : src;
+        return g.cpy(scratch, g.transpose(scratch, from), dst);
+      }, () => undefined);
+    }
+  }
+
+  /**
+   * Builds a small graph in a scratch context holding `dataBytes` of tensor data, computes it,
+   * reads its result and frees the context, so one-off work never stays in the step's memory.
+   */
+  private computeInScratch<R>(dataBytes: number, build: (scratch: GgmlContext) => GgmlTensor, read: (out: GgmlTensor) => R): R {
+    const g = this.g;
+    this.assertLive();
+    const bytes = dataBytes + 8 * g.tensorOverhead() + g.graphOverheadCustom(16, false) + 4096;
+    const scratch = g.init(bytes, false);
+    if (!scratch) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_init of ${bytes} bytes failed (out of memory?)`);
+    let work: GgmlContext | null = null;
+    try {
+      const out = build(scratch);
+      const gr = g.newGraphCustom(scratch, 16, false);
+      g.buildForwardExpand(gr, out);
+      const plan = g.graphPlan(gr, this.threads);
+      if (Number(plan.work_size) > 0) {
+        work = g.init(Number(plan.work_size) + 4096, false);
+        if (!work) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init for the work buffer failed');
+        plan.work_data = g.newBuffer(work, Number(plan.work_size));
       }
+      const status = g.graphCompute(gr, plan);
+      if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_graph_compute returned status ${status}`);
+      return read(out);
+    } finally {
+      if (work) g.free(work);
+      g.free(scratch);
     }
   }
 
@@ -612,20 +627,8 @@ export class LlamaGraph {
     const w = this.weights.get(name);
     if (!w) throw new TrainerError('MISSING_TENSOR', `The graph has no weight ${name}.`);
     if (g.type(w) === GGML_TYPE_F32) return this.f32(w).slice();
-    const [n0, n1, n2, n3] = g.shape(w);
-    const n = n0 * n1 * n2 * n3;
-    const scratch = g.init(n * 4 + 4 * g.tensorOverhead() + g.graphOverheadCustom(8, false) + 4096, false);
-    if (!scratch) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init failed (out of memory?)');
-    try {
-      const out = g.newTensor1d(scratch, GGML_TYPE_F32, n);
-      const gr = g.newGraphCustom(scratch, 8, false);
-      g.buildForwardExpand(gr, g.cpy(scratch, w, out));
-      const status = g.graphCompute(gr, g.graphPlan(gr, 1));
-      if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_graph_compute returned status ${status}`);
-      return g.f32(out).slice();
-    } finally {
-      g.free(scratch);
-    }
+    const n = g.shape(w).reduce((a, b) => a * b, 1);
+    return this.computeInScratch(n * 4, (scratch) => g.cpy(scratch, w, g.newTensor1d(scratch, GGML_TYPE_F32, n)), (out) => g.f32(out).slice());
   }
 
   /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -62,6 +62,7 @@ beforeEach(async () => {
   hub.dropAfterBytes = undefined;
   hub.corruptNextBody = false;
   hub.stallAfterBytes = undefined;
+  hub.misrangeNext = false;
   hub.forceStatus = undefined;
 });
 
@@ -115,6 +116,18 @@ describe('resolveHubModel against a loopback hub (HF_ENDPOINT)', () => {
     expect(existsSync(`${final}.part`)).toBe(false);
   });
 
+  it('starts over when a resumed download is answered with another byte range', async () => {
+    const ref = hf(`hf:${OWNER}/${REPO}:Q8_0`);
+    const final = join(hubRepoDir(dataDir, ref), Q8);
+    hub.dropAfterBytes = 500_000;
+    await failure(resolveHubModel(ref, { dataDir, env }));
+    hub.misrangeNext = true;
+    const e = await failure(resolveHubModel(ref, { dataDir, env }));
+    expect(e.message).toMatch(/another byte range \(bytes 0-\d+\/\d+\); the partial file was removed/);
+    expect(existsSync(`${final}.part`)).toBe(false);
+    expect(await fileHash((await resolveHubModel(ref, { dataDir, env })).path)).toBe(sha256(gguf));
+  });
+
   it('refuses a corrupt body: checksum mismatch, the .part removed, nothing kept', async () => {
     hub.corruptNextBody = true;
     const ref = hf(`hf:${OWNER}/${REPO}:Q8_0`);
@@ -139,7 +152,10 @@ describe('resolveHubModel against a loopback hub (HF_ENDPOINT)', () => {
     expect(wrong.message).toMatch(/refused the token in HF_TOKEN/);
 
     hub.requests.length = 0;
-    const ok = await resolveHubModel(ref, { dataDir, env: { ...env, HF_TOKEN: 'hf_secret' } });
+    // The token file "huggingface-cli login" writes works as HF_TOKEN does.
+    const tokenFile = join(root, 'hf-token');
+    await writeFile(tokenFile, 'hf_secret\n');
+    const ok = await resolveHubModel(ref, { dataDir, env: { ...env, HF_TOKEN_PATH: tokenFile } });
     expect(await fileHash(ok.path)).toBe(sha256(gguf));
     expect(hub.requests.filter((r) => !r.url.startsWith('/cdn/')).every((r) => r.authorization === 'Bearer hf_secret')).toBe(true);
   });
@@ -201,6 +217,26 @@ describe('resolveHubModel against a loopback hub (HF_ENDPOINT)', () => {
     expect(existsSync(final)).toBe(false);
     expect((await stat(`${final}.part`)).size).toBeGreaterThan(0);
     expect(await fileHash((await resolveHubModel(ref, { dataDir, env })).path)).toBe(sha256(gguf));
+  });
+
+  it('waits while another live process holds the repository lock, and takes over a dead one\'s', async () => {
+    const ref = hf(`hf:${OWNER}/${REPO}:Q8_0`);
+    const lock = join(hubRepoDir(dataDir, ref), '.nodeai-hub.lock');
+    await mkdir(hubRepoDir(dataDir, ref), { recursive: true });
+    // The test runner's parent process is alive: its lock is respected until it goes away.
+    await writeFile(lock, String(process.ppid));
+    const started = Date.now();
+    const pending = resolveHubModel(ref, { dataDir, env });
+    await new Promise((r) => setTimeout(r, 700));
+    expect(cdnGets()).toHaveLength(0);
+    await rm(lock);
+    expect(await fileHash((await pending).path)).toBe(sha256(gguf));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(700);
+    expect(existsSync(lock)).toBe(false);
+
+    // A PID that cannot exist (above Linux's pid_max): the lock is stale and taken over at once.
+    await writeFile(lock, '4194305');
+    expect(await fileHash((await resolveHubModel(hf(`hf:${OWNER}/${REPO}:Q4_K_M`), { dataDir, env })).path)).toBe(sha256(other));
   });
 
   it('with download: false only finds what is already here', async () => {

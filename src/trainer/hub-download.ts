@@ -14,7 +14,7 @@
 // the file is written as FILE.part and renamed only once its size, checksum and GGUF header pass.
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, statfs, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { assertLoadableGguf } from './gguf-loadable.ts';
@@ -66,6 +66,7 @@ export interface HubModelFile {
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
 const REVISION = 'main';
 const STATE_FILE = '.nodeai-hub.json';
+const LOCK_FILE = '.nodeai-hub.lock';
 const PROGRESS_INTERVAL_MS = 200;
 
 export function hubEndpoint(env: NodeJS.ProcessEnv = process.env): string {
@@ -224,8 +225,6 @@ interface Expected {
   sha256?: string;
   /** Git blob SHA-1 (the hub's ETag for files not stored in LFS). */
   gitSha1?: string;
-  /** Strong ETag for If-Range, so a resumed download never mixes two versions of the file. */
-  etag?: string;
   commit?: string;
 }
 
@@ -246,7 +245,6 @@ async function headFile(url: string, ref: HubModelRef, endpoint: string, headers
     ...(Number.isSafeInteger(size) && size > 0 ? { bytes: size } : {}),
     ...(etag && /^[0-9a-f]{64}$/i.test(etag) ? { sha256: etag.toLowerCase() } : {}),
     ...(etag && /^[0-9a-f]{40}$/i.test(etag) ? { gitSha1: etag.toLowerCase() } : {}),
-    ...(etag && !(res.headers.get('etag') ?? '').startsWith('W/') ? { etag: `"${etag}"` } : {}),
     ...(commit ? { commit } : {}),
   };
 }
@@ -312,10 +310,18 @@ async function transfer(a: TransferArgs): Promise<{ bytes: number; sha256: strin
   const hashes = new Hashes(expected);
   let res: Response | undefined;
   if (expected.bytes === undefined || have < expected.bytes) {
-    const range: Record<string, string> = have > 0 ? { Range: `bytes=${have}-`, ...(expected.etag ? { 'If-Range': expected.etag } : {}) } : {};
+    // No If-Range: the CDN's ETag is not the hub's sha256, so it would never match; a resume that
+    // mixed two versions of the file fails the checksum below and starts over.
+    const range: Record<string, string> = have > 0 ? { Range: `bytes=${have}-` } : {};
     res = await hubFetch(a.url, ref, { headers: { ...a.headers, ...range }, signal: a.signal, what: `file ${a.file} of ${ref.owner}/${ref.repo}`, endpoint: a.endpoint });
     if (res.status === 200) have = 0; // the server sent the whole file (no Range support, or it changed)
     else if (res.status !== 206) throw hubHttpError(res, ref, `file ${a.file} of ${ref.owner}/${ref.repo}`, a.endpoint, 'Authorization' in a.headers);
+    else if (Number(/^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1]) !== have) {
+      // A range other than the one asked for cannot extend the partial file: start it over.
+      await res.body?.cancel().catch(() => {});
+      await rm(part, { force: true });
+      throw new ModelSourceError('hub_unavailable', ref.text, `The server answered a resumed download of ${ref.text} with another byte range (${res.headers.get('content-range') ?? 'none'}); the partial file was removed — run it again to download from the start.`);
+    }
   }
   // A resumed download hashes the bytes already on disk first, so the checksum covers the whole file.
   if (have > 0) for await (const chunk of createReadStream(part, { end: have - 1 })) hashes.update(chunk as Buffer);
@@ -386,6 +392,57 @@ async function transfer(a: TransferArgs): Promise<{ bytes: number; sha256: strin
   return { bytes, sha256: got.sha256 };
 }
 
+const LOCK_POLL_MS = 500;
+const LOCK_REFRESH_MS = 10_000;
+const LOCK_STALE_MS = 60_000;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * REPO_DIR/.nodeai-hub.lock holds the PID of the process downloading into the repository's folder,
+ * so two processes (a CLI pull and the server) never write one .part, or the state file, together:
+ * the second waits for the first, then finds its file. A lock left by a dead process is taken over.
+ */
+async function withRepoLock<T>(repoDir: string, ref: HubModelRef, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  const lock = join(repoDir, LOCK_FILE);
+  await mkdir(repoDir, { recursive: true });
+  for (;;) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = Number(await readFile(lock, 'utf8').catch(() => ''));
+      const age = Date.now() - (await stat(lock).then((st) => st.mtimeMs, () => 0));
+      // A holder refreshes its lock every LOCK_REFRESH_MS: an old lock is a dead (or reused) PID's.
+      if (!Number.isInteger(holder) || holder <= 0 || !isAlive(holder) || age > LOCK_STALE_MS) {
+        await rm(lock, { force: true });
+        continue;
+      }
+      if (signal?.aborted) throw abortedError(ref, signal);
+      await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+    }
+  }
+  const refresh = setInterval(() => {
+    const now = new Date();
+    void utimes(lock, now, now).catch(() => {});
+  }, LOCK_REFRESH_MS);
+  refresh.unref();
+  try {
+    return await fn();
+  } finally {
+    clearInterval(refresh);
+    await rm(lock, { force: true });
+  }
+}
+
 const inFlight = new Map<string, { promise: Promise<HubModelFile>; listeners: Set<ProgressListener> }>();
 
 /**
@@ -428,12 +485,22 @@ async function fetchHubModel(ref: HubModelRef, options: HubOptions, onProgress: 
   }
   const repoDir = hubRepoDir(options.dataDir, ref);
   const tag = ref.quant ?? 'latest';
-  // Another quant tag (or the file named directly) may already have brought this file.
-  const already = await findDownloadedHubModel({ ...ref, file }, options.dataDir);
-  if (already) {
-    if (!ref.file) await updateState(repoDir, (s) => void (s.tags[tag] = file));
-    return already;
-  }
+  return withRepoLock(repoDir, ref, signal, async () => {
+    // Another quant tag, the file named directly, or another process may have brought it already.
+    const already = await findDownloadedHubModel({ ...ref, file }, options.dataDir);
+    if (already) {
+      if (!ref.file) await updateState(repoDir, (s) => void (s.tags[tag] = file));
+      return already;
+    }
+    return download(ref, { file, repoDir, tag, endpoint, headers, signal, onProgress, manifest });
+  });
+}
+
+async function download(
+  ref: HubModelRef,
+  a: { file: string; repoDir: string; tag: string; endpoint: string; headers: Record<string, string>; signal: AbortSignal | undefined; onProgress: ProgressListener; manifest: ManifestFile | undefined },
+): Promise<HubModelFile> {
+  const { file, repoDir, tag, endpoint, headers, signal, onProgress, manifest } = a;
   const url = `${endpoint}/${encodeURIComponent(ref.owner)}/${encodeURIComponent(ref.repo)}/resolve/${REVISION}/${file.split('/').map(encodeURIComponent).join('/')}`;
   const head = await headFile(url, ref, endpoint, headers, signal, file);
   const expected: Expected = { ...head, ...(manifest?.size !== undefined ? { bytes: manifest.size } : {}), ...(manifest?.sha256 ? { sha256: manifest.sha256 } : {}) };

@@ -37,6 +37,8 @@ export interface LoopbackHub {
   dropAfterBytes?: number;
   /** Next CDN response sends this many body bytes, then stalls with the connection open. */
   stallAfterBytes?: number;
+  /** Next ranged CDN response starts at byte 0 whatever was asked (a broken proxy). */
+  misrangeNext?: boolean;
   /** Next CDN response has one byte flipped (same length). */
   corruptNextBody?: boolean;
   /** Every request is answered with this status (e.g. 429) until cleared. */
@@ -129,7 +131,8 @@ function serveBytes(req: IncomingMessage, res: ServerResponse, bytes: Buffer | u
   const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
   const ifRange = req.headers['if-range'];
   if (range && (!ifRange || ifRange === etag)) {
-    start = Number(range[1]);
+    start = hub.misrangeNext ? 0 : Number(range[1]);
+    hub.misrangeNext = false;
     end = range[2] ? Math.min(Number(range[2]), end) : end;
     if (start >= bytes.length) {
       res.writeHead(416, { 'Content-Range': `bytes */${bytes.length}` });

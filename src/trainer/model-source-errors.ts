@@ -29,8 +29,29 @@ export type ModelSourceErrorCode =
   /** Not downloaded yet, and downloading was not allowed. */
   | 'not_downloaded';
 
+/**
+ * The HTTP status a server answers with (the server reads `status` of typed errors): the hub's
+ * refusals are the upstream's (502), not this server's own 401; a rate limit stays 429.
+ */
+const STATUS: Record<ModelSourceErrorCode, number> = {
+  invalid_model_ref: 400,
+  hub_not_found: 404,
+  quant_not_found: 404,
+  ollama_not_found: 404,
+  not_downloaded: 404,
+  hub_unauthorized: 502,
+  hub_rate_limited: 429,
+  hub_unavailable: 502,
+  checksum_mismatch: 502,
+  not_gguf: 422,
+  unsupported_model: 422,
+  disk_full: 503,
+  aborted: 503,
+};
+
 export class ModelSourceError extends Error {
   override readonly name = 'ModelSourceError';
+  readonly status: number;
   constructor(
     readonly code: ModelSourceErrorCode,
     /** The model reference as the user wrote it (or its canonical form). */
@@ -39,5 +60,6 @@ export class ModelSourceError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.status = STATUS[code];
   }
 }

@@ -9,7 +9,7 @@ import { getLocalLlama } from './inference-runtime.ts';
 /** log p(next = v | tokens[0..t]) for every position t, from the trainer's forward graph. */
 export function trainerLogProbs(model: LlamaModel, tokens: number[]): Float64Array[] {
   const V = model.config.vocabSize;
-  const graph = new LlamaGraph({ config: model.config, batch: 1, seqLen: tokens.length, threads: 2 });
+  const graph = new LlamaGraph({ config: model.config, batch: 1, seqLen: tokens.length, threads: 1 });
   try {
     for (const [name, t] of graph.weights) graph.f32(t).set(model.tensors.get(name)!.data);
     graph.i32(graph.tokens).set(tokens);
@@ -51,7 +51,7 @@ export async function llamaCppLogProbs(
       flashAttention: false,
       experimentalKvCacheKeyType: 'F32',
       experimentalKvCacheValueType: 'F32',
-      threads: 2,
+      threads: 1,
       ...(options.loraPath ? { lora: { adapters: [{ filePath: options.loraPath }] } } : {}),
     });
     try {

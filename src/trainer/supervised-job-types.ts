@@ -32,6 +32,12 @@ export interface LocalFineTuneSpec {
   checkpointEverySeconds?: number;
   /** Name of the output model file stem, e.g. `ft-nodeai-tiny-support-abc123`. */
   outputName?: string;
+  /**
+   * The job queue's claim (its fencing token) that runs this job. The supervisor records it in
+   * the job directory, unless a newer claim is recorded there already (then it does not start);
+   * the trainer writes nothing once the directory names a newer claim — its holder lost the job.
+   */
+  fencingToken?: number;
 }
 
 /** One structured event, as written to `metrics.jsonl` and sent to the parent. */

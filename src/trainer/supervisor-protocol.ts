@@ -28,7 +28,11 @@ export type LocalFineTuneErrorCode =
   /** The child process could not be started. */
   | 'worker_start_failed'
   /** The child process died (a native crash, out of memory, killed). */
-  | 'worker_crashed';
+  | 'worker_crashed'
+  /** The child process made no progress for longer than its steps allow (stuck in native code, stopped) and was killed. */
+  | 'trainer_stalled'
+  /** The job was taken over by another process (this one's lease ran out); the child was killed without a checkpoint. */
+  | 'lease_lost';
 
 /** A failure of a local fine-tuning job; `code` is stable, `file`/`line` point at the data at fault. */
 export class LocalFineTuneError extends Error {
@@ -74,7 +78,15 @@ export function jobPaths(jobDir: string, outputName: string) {
     checkpoints: join(dir, 'checkpoints'),
     model: join(dir, `${outputName}.gguf`),
     adapter: join(dir, `${outputName}.lora.gguf`),
+    /** `{token}`: the claim of the job queue that may write here now (see LocalFineTuneSpec.fencingToken). */
+    holder: join(dir, 'holder.json'),
   };
+}
+
+/** The fencing token the job directory names, or 0 when none does. */
+export function holderToken(holderPath: string): number {
+  const token = readJson<{ token?: unknown }>(holderPath)?.token;
+  return typeof token === 'number' && Number.isSafeInteger(token) ? token : 0;
 }
 
 export function defaultOutputName(baseModel: string): string {
@@ -120,11 +132,16 @@ export function pruneCheckpoints(dir: string, keep = CHECKPOINTS_KEPT, alsoKeep?
   }
 }
 
-/** Written through a temporary file and a rename, so a reader never sees half a file. */
+/** Written through a temporary file and a rename, so a reader never sees half a file; a failed write (a full disk) leaves nothing. */
 export function writeJsonAtomic(path: string, value: unknown): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 export function readJson<T>(path: string): T | undefined {

@@ -127,6 +127,83 @@ describe('runLocalFineTune', () => {
     expect(events(s.jobDir).at(-1)).toMatchObject({ type: 'status', status: 'failed' });
   });
 
+  it('kills a child that stops making progress (stopped, as if stuck in native code) and resumes from its checkpoint', async () => {
+    const s = spec('stall', { checkpointEverySeconds: 1e-6 });
+    let pid = 0;
+    const started = Date.now();
+    const r = await runLocalFineTune(s, {
+      env,
+      // Steps take milliseconds here, so the floor sets the allowance.
+      stall: { startupMs: 30_000, floorMs: 400, capMs: 1_000 },
+      onSpawn: (p) => (pid = p),
+      onEvent: (e) => {
+        if (e.type === 'checkpoint' && e.step === 3) process.kill(pid, 'SIGSTOP');
+      },
+    });
+    expect(r.status).toBe('failed');
+    expect(r.error?.code).toBe('trainer_stalled');
+    expect(r.error?.message).toMatch(/made no progress for \d+ s after step \d+ \(its steps took up to [\d.]+ s\), so it was stopped\. Its last checkpoint is kept/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(() => process.kill(pid, 0)).toThrow();
+    expect(job(s.jobDir)).toMatchObject({ status: 'failed', error: { code: 'trainer_stalled' } });
+
+    const done = await runLocalFineTune(s, { env });
+    expect(done).toMatchObject({ status: 'succeeded', resumed: true, steps: 24 });
+  });
+
+  it('gives a child the start-up allowance before its first step, and says it stalled while starting', async () => {
+    const s = spec('stall-start');
+    let pid = 0;
+    const r = await runLocalFineTune(s, {
+      env,
+      stall: { startupMs: 1_500, floorMs: 100, capMs: 200 },
+      onSpawn: (p) => {
+        pid = p;
+        // Stopped before it could load anything: only the start-up allowance can notice.
+        process.kill(p, 'SIGSTOP');
+      },
+    });
+    expect(r.error?.code).toBe('trainer_stalled');
+    expect(r.error?.message).toMatch(/made no progress for \d+ s while starting \(loading the model and data; the allowance is 2 s\)/);
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  it('kills the child at once, writing nothing, when its holder lost the job', async () => {
+    const s = spec('lost', { checkpointEverySeconds: 1e-6 });
+    const kill = new AbortController();
+    const r = await runLocalFineTune(s, {
+      env,
+      kill: kill.signal,
+      onEvent: (e) => {
+        if (e.type === 'metrics' && e.step === 2) kill.abort(new Error('job ftjob-x was taken over by another worker'));
+      },
+    });
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatchObject({ code: 'lease_lost', message: 'The training process was stopped at once: job ftjob-x was taken over by another worker.' });
+    // No failure written into the directory: it belongs to the new holder.
+    expect(job(s.jobDir).status).not.toBe('failed');
+  });
+
+  it('a trainer whose job directory names a newer claim writes nothing more, and an older claim cannot start there', async () => {
+    const s = spec('fenced', { checkpointEverySeconds: 1e-6, fencingToken: 1 });
+    const r = await runLocalFineTune(s, {
+      env,
+      onEvent: (e) => {
+        // Another worker took the job over (its holder was frozen past its lease) and claimed the directory.
+        if (e.type === 'checkpoint' && e.step === 2) writeFileSync(join(s.jobDir, 'holder.json'), JSON.stringify({ token: 2 }));
+      },
+    });
+    expect(r.status).toBe('failed');
+    expect(r.error?.code).toBe('lease_lost');
+    const steps = metrics(events(s.jobDir)).map((e) => e.step);
+    expect(Math.max(...steps)).toBeLessThanOrEqual(3);
+    expect(job(s.jobDir).status).not.toMatch(/failed|succeeded/);
+    expect(existsSync(join(s.jobDir, 'ft-nodeai-tiny.gguf'))).toBe(false);
+
+    expect((await runLocalFineTune(s, { env })).error).toMatchObject({ code: 'lease_lost', message: expect.stringMatching(/newer claim \(2, this one is 1\)/) });
+    expect(await runLocalFineTune({ ...s, fencingToken: 2 }, { env })).toMatchObject({ status: 'succeeded', resumed: true, steps: 24 });
+  });
+
   it('cancels through the AbortSignal with a checkpoint, and trains LoRA adapters', async () => {
     const s = spec('cancel', { loraRank: 4, epochs: 3, learningRate: 1e-2 });
     const ac = new AbortController();

@@ -7,7 +7,7 @@
 // Test-only environment (never set in production):
 //   NODEAI_TEST_TINY_CONFIG           JSON overrides of nodeai-tiny's config (smaller, faster models)
 //   NODEAI_TEST_WORKER_ABORT_AT_STEP  process.abort() right after that step, as a native crash would
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { basename } from 'node:path';
 import { DatasetError, InvalidExampleError, isPreferenceExample, readExamples } from '../datasets/index.ts';
@@ -26,6 +26,7 @@ import {
   LocalFineTuneError,
   newJob,
   pruneCheckpoints,
+  holderToken,
   readJson,
   truncateMetrics,
   writeJsonAtomic,
@@ -52,6 +53,40 @@ class Cancelled extends Error {}
 
 let cancelRequested = false;
 let started = false;
+const PARENT_PID = process.ppid;
+
+/**
+ * The supervisor died (its process was killed): the job is its next holder's, who resumes it
+ * from the last checkpoint in this same directory — possibly already training there. So an
+ * orphan writes nothing more (no checkpoint, no metrics line) and exits. A step that is all
+ * microtasks keeps the 'disconnect' event from being seen, so each step also asks the kernel.
+ */
+function exitIfOrphaned(): void {
+  if (process.ppid === PARENT_PID && process.connected) return;
+  process.stderr.write('train-worker: the supervisor is gone; exiting without writing, the job resumes from its last checkpoint\n');
+  process.exit(3);
+}
+
+/** Set by run(): the claim this trainer works for, and where the job directory names its holder. */
+let fence: { holderPath: string; token: number } | undefined;
+
+/**
+ * Called before every write to the job directory: an orphan, or a trainer whose job was taken
+ * over (the directory names a newer claim: its holder was frozen past its lease), writes nothing
+ * more; the orphan exits, the other ends its run with a lease_lost result for its supervisor.
+ */
+function exitUnlessHolder(): void {
+  exitIfOrphaned();
+  if (fence && holderToken(fence.holderPath) !== fence.token) {
+    throw new Superseded(new LocalFineTuneError('lease_lost', `The job directory now belongs to a newer claim than this trainer's (${fence.token}); it stopped without writing.`));
+  }
+}
+
+class Superseded extends Error {
+  constructor(readonly error: LocalFineTuneError) {
+    super(error.message);
+  }
+}
 
 function send(message: WorkerMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -166,14 +201,17 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
   const outputName = spec.outputName ?? defaultOutputName(spec.baseModel);
   const paths = jobPaths(spec.jobDir, outputName);
   mkdirSync(paths.checkpoints, { recursive: true });
+  if (spec.fencingToken !== undefined) fence = { holderPath: paths.holder, token: spec.fencingToken };
   const job: JobObject = newJob(spec, readJson<JobObject>(paths.job));
   const emit = (e: LocalFineTuneEvent) => {
+    exitUnlessHolder();
     appendEvent(paths.metrics, e);
     void send({ type: 'event', event: e });
   };
   const status = (s: JobObject['status'], message: string) => {
     job.status = s;
     if (s === 'succeeded' || s === 'failed' || s === 'cancelled') job.finished_at = Math.floor(Date.now() / 1000);
+    exitUnlessHolder();
     writeJsonAtomic(paths.job, job);
     emit({ type: 'status', status: s, message, time: Date.now() });
   };
@@ -253,11 +291,19 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     let lastCheckpointAt = Date.now();
     let lastCheckpointStep = result.resumed ? trainer.stepsDone : -1;
     const checkpoint = (epoch: number) => {
+      exitUnlessHolder();
       const tr = trainer!;
       const c = checkpointPaths(paths.checkpoints, tr.stepsDone);
       // The sidecar goes first: a checkpoint without one would lose the token count on resume.
       writeJsonAtomic(c.sidecar, { step: tr.stepsDone, trainedTokens, ...(patience !== undefined ? { earlyStopping: { best, stale } } : {}) } satisfies Sidecar);
-      const info = tr.saveCheckpoint(c.path);
+      let info: ReturnType<typeof tr.saveCheckpoint>;
+      try {
+        info = tr.saveCheckpoint(c.path);
+      } catch (e) {
+        // A checkpoint that could not be written (a full disk) leaves no sidecar without it.
+        rmSync(c.sidecar, { force: true });
+        throw e;
+      }
       pruneCheckpoints(paths.checkpoints, undefined, best?.step);
       lastCheckpointAt = Date.now();
       lastCheckpointStep = tr.stepsDone;
@@ -276,6 +322,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     const recent: Array<{ tokens: number; ms: number }> = [];
     let last: LocalFineTuneResult['finalMetrics'] = {};
     for await (const ev of trainer.steps()) {
+      exitUnlessHolder();
       trainedTokens += ev.tokens;
       recent.push({ tokens: ev.tokens, ms: ev.tokensPerSecond > 0 ? (ev.tokens / ev.tokensPerSecond) * 1000 : 0 });
       if (recent.length > 20) recent.shift();
@@ -350,6 +397,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       job.nodeai.early_stopping = { stopped_at_epoch: trainer.epoch, best_epoch: best.epoch, best_step: best.step, best_valid_loss: best.loss };
     }
     const exported = { ...keep.exportModel(), name: outputName };
+    exitUnlessHolder();
     await writeGgufModel(paths.model, exported);
     result.modelPath = paths.model;
     job.result_files = [basename(paths.model)];
@@ -370,6 +418,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     Object.assign(job.nodeai, { model_path: result.modelPath ?? null, adapter_path: result.adapterPath ?? null, steps: result.steps, final_metrics: last });
     status('succeeded', `Wrote ${paths.model}${result.adapterPath ? ` and ${result.adapterPath}` : ''}`);
   } catch (e) {
+    if (e instanceof Superseded) return { status: 'failed', trainedTokens: 0, steps: 0, resumed: false, error: e.error.toJSON() };
     result.steps = trainer?.stepsDone ?? 0;
     result.trainedTokens = trainedTokens;
     job.trained_tokens = trainedTokens;
@@ -397,10 +446,7 @@ process.on('SIGINT', () => {
 process.on('SIGTERM', () => {
   cancelRequested = true;
 });
-process.on('disconnect', () => {
-  // The parent died: stop at the next step with a checkpoint, rather than train for nobody.
-  cancelRequested = true;
-});
+process.on('disconnect', exitIfOrphaned);
 process.on('message', (m: ParentMessage) => {
   if (m.type === 'cancel') cancelRequested = true;
   else if (m.type === 'start' && !started) {

@@ -1,15 +1,25 @@
 // The canvas talks to the same /api/v1 as every other client, with the API token that
-// `nodeai serve` printed; EventSource cannot send headers, so live events are opened with a
-// short-lived single-use ticket asked for with the token (the server takes no token in a URL).
+// `nodeai serve` printed, always in the Authorization header: live events are read with fetch
+// streaming rather than EventSource, which cannot send headers, so the token never sits in a URL.
+import type { ApiIssue } from './lib/issues.ts';
+import { SseParser } from './lib/sse.ts';
 
 export interface NodeType {
   type: string;
   name: string;
   category: string;
   description: string;
-  inputs: Array<{ name: string; description?: string }>;
-  outputs: Array<{ name: string; description?: string }>;
+  inputs: PortSpec[];
+  outputs: PortSpec[];
   configSchema: JsonSchema;
+}
+
+export interface PortSpec {
+  name: string;
+  label?: string;
+  description?: string;
+  required?: boolean;
+  multiple?: boolean;
 }
 
 export interface JsonSchema {
@@ -28,7 +38,7 @@ export interface JsonSchema {
 export interface WorkflowJson {
   name: string;
   nodes: Array<{ id: string; type: string; config: Record<string, unknown>; position?: { x: number; y: number } }>;
-  edges: Array<{ source: string; target: string }>;
+  edges: Array<{ source: string; target: string; sourceHandle?: string | null; targetHandle?: string | null }>;
 }
 
 export interface ApiNodeResult {
@@ -51,6 +61,108 @@ export interface ApiModel {
   id: string;
   name: string | null;
   base_model: string;
+  provider?: string;
+  job_id?: string | null;
+  training_examples?: number | null;
+  epochs?: number | null;
+  metrics?: Record<string, number> | null;
+  files?: string[];
+  created_at?: number;
+}
+
+export interface ApiJob {
+  id: string;
+  status: string;
+  model: string;
+  fine_tuned_model: string | null;
+  created_at: number;
+  finished_at: number | null;
+  trained_tokens: number | null;
+  estimated_finish: number | null;
+  hyperparameters: Record<string, unknown>;
+  error: { code: string; message: string } | null;
+  suffix: string | null;
+}
+
+export interface ApiJobEvent {
+  id: string;
+  created_at: number;
+  level: string;
+  message: string;
+  type: string;
+  data?: Record<string, unknown>;
+}
+
+export interface ApiCheckpoint {
+  id: string;
+  created_at: number;
+  fine_tuned_model_checkpoint: string;
+  step_number: number;
+  metrics: Record<string, number>;
+}
+
+export interface ApiSecret {
+  name: string;
+  updated_at: number;
+  /** Hosts besides the provider's own that this key may be sent to. */
+  allowed_hosts?: string[];
+}
+
+export interface ApiTemplate {
+  id: string;
+  name: string;
+  description: string;
+  workflow: WorkflowJson;
+}
+
+export interface CatalogModel {
+  id: string;
+  /** What a Fine-Tune node's base_model takes, e.g. hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0. */
+  uri: string;
+  name: string;
+  family?: string;
+  parameters?: number;
+  license?: string;
+  context_length?: number;
+  downloaded?: boolean;
+  est_train_tok_s?: number;
+  est_peak_rss_mb?: number;
+}
+
+export interface Distribution {
+  min: number;
+  max: number;
+  mean: number;
+  median: number;
+  p10: number;
+  p90: number;
+}
+
+export interface DataIssue {
+  severity: 'error' | 'warning';
+  code: string;
+  line: number | null;
+  path: string | null;
+  message: string;
+  hint: string;
+}
+
+export interface DataReport {
+  file_id: string;
+  file: string | null;
+  format: string | null;
+  bytes: number;
+  examples: number;
+  valid_examples: number;
+  trainable: boolean;
+  errors: DataIssue[];
+  warnings: DataIssue[];
+  error_count: number;
+  warning_count: number;
+  messages_per_example: Distribution | null;
+  tokens: { model: string; limit: number; total: number; per_example: Distribution | null; over_limit: number } | null;
+  split: { train: number; validation: number; validation_split: number };
+  cost: { model: string; epochs: number; billed_tokens: number; usd: number } | null;
 }
 
 export class ApiError extends Error {
@@ -93,6 +205,14 @@ export class Api {
     return body as T;
   }
 
+  private list<T>(path: string): Promise<T[]> {
+    return this.request<{ data: T[] }>(path).then((r) => r.data);
+  }
+
+  private post<T>(path: string, body?: unknown, method = 'POST'): Promise<T> {
+    return this.request(path, { method, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  }
+
   nodeTypes(): Promise<NodeType[]> {
     return this.request<{ data: NodeType[] }>('/api/v1/node-types').then((r) => r.data);
   }
@@ -126,7 +246,91 @@ export class Api {
       : this.request('/api/v1/workflows', { method: 'POST', body: JSON.stringify(workflow) });
   }
 
-  validate(workflow: WorkflowJson): Promise<{ valid: boolean; issues: Array<{ message: string; node_id: string | null }> }> {
+  deleteWorkflow(id: string): Promise<unknown> {
+    return this.post(`/api/v1/workflows/${encodeURIComponent(id)}`, undefined, 'DELETE');
+  }
+
+  templates(): Promise<ApiTemplate[]> {
+    return this.list('/api/v1/templates');
+  }
+
+  /** The template as a draft whose File Loaders point at stored copies of its data. */
+  useTemplate(id: string): Promise<WorkflowJson> {
+    return this.post(`/api/v1/templates/${encodeURIComponent(id)}/use`);
+  }
+
+  checkFile(fileId: string, options: { model?: string; validation_split?: number; epochs?: number | 'auto' } = {}): Promise<DataReport> {
+    return this.post(`/api/v1/files/${encodeURIComponent(fileId)}/check`, { ...options, max_issues: 1000 });
+  }
+
+  secrets(): Promise<ApiSecret[]> {
+    return this.list('/api/v1/secrets');
+  }
+
+  /** Stores a key; `allowedHosts` replaces the hosts it may go to (none: its provider's only). */
+  setSecret(name: string, value: string, allowedHosts: string[] = []): Promise<ApiSecret> {
+    return this.post(`/api/v1/secrets/${encodeURIComponent(name)}`, { value, allowed_hosts: allowedHosts }, 'PUT');
+  }
+
+  deleteSecret(name: string): Promise<unknown> {
+    return this.post(`/api/v1/secrets/${encodeURIComponent(name)}`, undefined, 'DELETE');
+  }
+
+  jobs(): Promise<ApiJob[]> {
+    return this.list('/api/v1/jobs?limit=100');
+  }
+
+  job(id: string): Promise<ApiJob> {
+    return this.request(`/api/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  jobEvents(id: string): Promise<ApiJobEvent[]> {
+    return this.list(`/api/v1/jobs/${encodeURIComponent(id)}/events?limit=1000`);
+  }
+
+  jobCheckpoints(id: string): Promise<ApiCheckpoint[]> {
+    return this.list(`/api/v1/jobs/${encodeURIComponent(id)}/checkpoints?limit=100`);
+  }
+
+  jobAction(id: string, action: 'cancel' | 'pause' | 'resume'): Promise<ApiJob> {
+    return this.post(`/api/v1/jobs/${encodeURIComponent(id)}/${action}`);
+  }
+
+  /**
+   * Saves a model's file (kind "model": the GGUF, "adapter": a LoRA adapter) through the browser's
+   * download. Fetched with the Authorization header, so it passes through memory once.
+   */
+  async downloadModelFile(id: string, kind: string): Promise<void> {
+    const res = await fetch(`/api/v1/models/${encodeURIComponent(id)}/files/${encodeURIComponent(kind)}`, { headers: { Authorization: `Bearer ${this.token}` } });
+    if (!res.ok) {
+      const body = await res.json().catch(() => null);
+      throw new ApiError(res.status, body?.error?.message ?? `${res.status} ${res.statusText}`);
+    }
+    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${id}-${kind}.gguf`;
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(await res.blob());
+    a.download = name;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  }
+
+  renameModel(id: string, name: string): Promise<ApiModel> {
+    return this.post(`/api/v1/models/${encodeURIComponent(id)}`, { name }, 'PATCH');
+  }
+
+  deleteModel(id: string): Promise<unknown> {
+    return this.post(`/api/v1/models/${encodeURIComponent(id)}`, undefined, 'DELETE');
+  }
+
+  /** Base models this server can train; null when it has no catalog (then any name may be typed). */
+  catalog(): Promise<CatalogModel[] | null> {
+    return this.list<CatalogModel>('/api/v1/models/catalog').catch((err) => {
+      if (err instanceof ApiError && (err.status === 404 || err.status === 501)) return null;
+      throw err;
+    });
+  }
+
+  validate(workflow: WorkflowJson): Promise<{ valid: boolean; issues: ApiIssue[] }> {
     return this.request('/api/v1/workflows/validate', { method: 'POST', body: JSON.stringify({ workflow }) });
   }
 
@@ -149,26 +353,41 @@ export class Api {
     }).then((r) => r.choices[0]?.message.content ?? '');
   }
 
-  /** Live events of one run (its nodes and its training job); returns a function that stops them. */
+  /**
+   * Live events of one run (its nodes and its training job), read with fetch so the token goes in
+   * the Authorization header; reconnects with Last-Event-ID after a dropped connection. Returns
+   * a function that stops them.
+   */
   events(runId: string, on: (event: string, data: Record<string, unknown>) => void): () => void {
-    const names = ['node.started', 'node.succeeded', 'node.failed', 'node.waiting', 'node.log', 'run.resumed', 'run.finished', 'job.metrics', 'job.status', 'job.event'];
-    let source: EventSource | undefined;
-    let stopped = false;
-    // A ticket opens the stream once; after a dropped connection a new one is asked for.
-    const open = () =>
-      this.request<{ ticket: string }>('/api/v1/events/tickets', { method: 'POST' }).then(({ ticket }) => {
-        if (stopped) return;
-        source = new EventSource(`/api/v1/events?run_id=${encodeURIComponent(runId)}&ticket=${encodeURIComponent(ticket)}`);
-        for (const name of names) source.addEventListener(name, (e) => on(name, JSON.parse((e as MessageEvent).data)));
-        source.onerror = () => {
-          source?.close();
-          if (!stopped) setTimeout(() => void open().catch(() => undefined), 1000);
-        };
-      });
-    void open().catch(() => undefined);
-    return () => {
-      stopped = true;
-      source?.close();
+    const abort = new AbortController();
+    const parser = new SseParser();
+    const read = async () => {
+      for (let attempt = 0; !abort.signal.aborted; attempt++) {
+        try {
+          const headers: Record<string, string> = { Authorization: `Bearer ${this.token}`, Accept: 'text/event-stream' };
+          if (parser.lastId) headers['Last-Event-ID'] = parser.lastId;
+          const res = await fetch(`/api/v1/events?run_id=${encodeURIComponent(runId)}`, { headers, signal: abort.signal });
+          if (!res.ok || !res.body) throw new ApiError(res.status, `events: ${res.status}`);
+          attempt = 0;
+          const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            for (const e of parser.push(value)) {
+              try {
+                on(e.event, JSON.parse(e.data) as Record<string, unknown>);
+              } catch {
+                // A handler's failure or a malformed event must not end the stream.
+              }
+            }
+          }
+        } catch (err) {
+          if (abort.signal.aborted || (err instanceof ApiError && (err.status === 401 || err.status === 404))) return;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt)));
+      }
     };
+    void read();
+    return () => abort.abort();
   }
 }

@@ -8,7 +8,8 @@ import { badRequest } from '../errors.ts';
 import { list, queryInt, readJson } from '../http.ts';
 
 const Auto = <T extends z.ZodType>(schema: T) => z.union([z.literal('auto'), schema]);
-const Hyperparameters = z.object({
+// Strict: a misspelt or unsupported hyperparameter is refused by name, not silently dropped.
+const Hyperparameters = z.strictObject({
   n_epochs: Auto(z.number().int().min(1).max(50)).optional(),
   batch_size: Auto(z.number().int().min(1).max(256)).optional(),
   learning_rate_multiplier: Auto(z.number().positive().max(100)).optional(),
@@ -30,7 +31,12 @@ export const CreateJobBody = z.object({
       dpo: z.object({ hyperparameters: z.record(z.string(), z.unknown()).optional() }).optional(),
     })
     .optional(),
-  suffix: z.string().max(64).nullish(),
+  // OpenAI's rule: up to 64 letters, digits, "-" and "_"; anything else is refused, not rewritten.
+  suffix: z
+    .string()
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]*$/, 'use only letters, digits, "-" and "_" (OpenAI\'s suffix rule)')
+    .nullish(),
   seed: z.number().int().min(0).max(2 ** 31 - 1).nullish(),
   metadata: z.record(z.string().max(64), z.string().max(512)).nullish(),
 });

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeGgufModel } from '../../trainer/gguf-model.ts';
 import { startLoopbackHub, type LoopbackHub } from '../../trainer/hub-fixture.ts';
 import { createTinyModel } from '../../trainer/tiny-model.ts';
+import { createNodeServices } from '../../nodes/index.ts';
+import { disposeInference } from '../../trainer/inference.ts';
 import { openSse, startTestServer, type TestServer } from '../testing.ts';
 
 const REPO = 'acme/Tiny-GGUF';
@@ -20,10 +22,12 @@ describe('/api/v1/models: catalog, pull and pulls', () => {
     await writeGgufModel(join(root, 'tiny.gguf'), createTinyModel({ seed: 0 }));
     gguf = await readFile(join(root, 'tiny.gguf'));
     hub = await startLoopbackHub({ [REPO]: { files: { 'tiny-Q8_0.gguf': gguf, 'tiny-Q4_K_M.gguf': gguf } } });
-    t = await startTestServer({ modelEnv: { HF_ENDPOINT: hub.endpoint, HOME: root, OLLAMA_MODELS: join(root, 'ollama') } });
+    const modelEnv = { HF_ENDPOINT: hub.endpoint, HOME: root, OLLAMA_MODELS: join(root, 'ollama') };
+    t = await startTestServer({ modelEnv, wire: (store) => ({ chat: createNodeServices(store, { modelEnv }).localChat }) });
   });
   afterAll(async () => {
     await t?.close();
+    await disposeInference();
     await hub?.close();
     await rm(root, { recursive: true, force: true });
   });
@@ -83,6 +87,16 @@ describe('/api/v1/models: catalog, pull and pulls', () => {
     const b = await (await t.api('/api/v1/models/pull', { method: 'POST', json: { model: `hf:${REPO}:q4_k_m` } })).json();
     expect(b.id).toBe(a.id);
     expect(b.status).toBe('running');
+  });
+
+  it('/v1/chat/completions chats with an hf: model, and a hub refusal keeps its code and a fitting status', async () => {
+    const ok = await t.api('/v1/chat/completions', { method: 'POST', json: { model: `hf:${REPO}:Q8_0`, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2 } });
+    expect(ok.status).toBe(200);
+    expect((await ok.json()).choices[0].message).toMatchObject({ role: 'assistant', content: expect.any(String) });
+
+    const wrong = await t.api('/v1/chat/completions', { method: 'POST', json: { model: `hf:${REPO}:Q3_K_S`, messages: [{ role: 'user', content: 'Hi' }] } });
+    expect(wrong.status).toBe(404);
+    expect((await wrong.json()).error).toMatchObject({ code: 'quant_not_found', message: expect.stringContaining('Quants in the repository') });
   });
 
   it('serves the catalogue in the shape the canvas reads', async () => {

@@ -4,7 +4,7 @@ import type { LlamaConfig } from '../llama-model.ts';
 import type { ArchitectureSpec, LayerAttention } from './types.ts';
 
 export function globalRope(c: LlamaConfig): LayerAttention {
-  return { ropeFreqBase: c.ropeFreqBase, ropeFreqScale: 1 / (c.ropeScaleLinear ?? 1), window: null };
+  return { rope: true, ropeFreqBase: c.ropeFreqBase, ropeFreqScale: 1 / (c.ropeScaleLinear ?? 1), window: null };
 }
 
 export function inverseSqrtHeadDim(c: LlamaConfig): number {

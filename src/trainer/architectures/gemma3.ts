@@ -35,7 +35,7 @@ export const gemma3: ArchitectureSpec = {
   attentionScale: (c) => (c.blockCount === 62 ? 1 / Math.sqrt(c.embeddingLength / c.headCount) : 1 / Math.sqrt(headDimOf(c))),
   layerAttention(c, layer): LayerAttention {
     if (!isSlidingLayer(c, layer)) return globalRope(c);
-    return { ropeFreqBase: c.ropeFreqBaseSwa ?? DEFAULT_SWA_FREQ_BASE, ropeFreqScale: 1, window: c.slidingWindow! };
+    return { rope: true, ropeFreqBase: c.ropeFreqBaseSwa ?? DEFAULT_SWA_FREQ_BASE, ropeFreqScale: 1, window: c.slidingWindow! };
   },
   readConfig(meta) {
     const out: Partial<LlamaConfig> = {};

@@ -4,9 +4,10 @@ import { gemma3 } from './gemma3.ts';
 import { llama } from './llama.ts';
 import { qwen2 } from './qwen2.ts';
 import { qwen3 } from './qwen3.ts';
+import { smollm3 } from './smollm3.ts';
 import type { ArchitectureSpec } from './types.ts';
 
-export const ARCHITECTURES = { llama, qwen2, qwen3, gemma3 } as const satisfies Record<string, ArchitectureSpec>;
+export const ARCHITECTURES = { llama, qwen2, qwen3, gemma3, smollm3 } as const satisfies Record<string, ArchitectureSpec>;
 
 export type ArchitectureName = keyof typeof ARCHITECTURES;
 

@@ -49,7 +49,13 @@ const CASES: ParityCase[] = [
   { label: 'qwen2 (Q/K/V biases, NEOX, tied head)', architecture: 'qwen2', config: { ...SHAPE, tiedEmbeddings: true }, tolerance: 1e-4 },
   { label: 'qwen3 (Q/K norms, NEOX, head size 16)', architecture: 'qwen3', config: { ...SHAPE, headDim: 16 }, tolerance: 1e-4 },
   {
-    label: 'gemma3 (sliding window 4 on layer 0, own RoPE base; GEGLU, post-norms, √d scale)',
+    label: 'smollm3 (no RoPE on layer 3 of 4)',
+    architecture: 'smollm3',
+    config: { ...SHAPE, blockCount: 4 },
+    tolerance: 1e-4,
+  },
+  {
+    label: 'gemma3 (sliding window 4 on layer 0 with its own RoPE base, linear RoPE ×8 on layer 1; GEGLU, post-norms, √d scale)',
     architecture: 'gemma3',
     config: {
       ...SHAPE,
@@ -61,6 +67,8 @@ const CASES: ParityCase[] = [
       slidingWindow: 4,
       slidingWindowPattern: 2,
       ropeFreqBaseSwa: 50,
+      // Gemma 3 4B+ scales the global layers' RoPE linearly (×8); the local layers never.
+      ropeScaleLinear: 8,
     },
     tolerance: 5e-3,
   },
@@ -161,10 +169,16 @@ describe('the parity check bites (mutations of the graph fail it)', () => {
     expect(g).toBeGreaterThan(10 * c.tolerance);
   });
 
-  it('gemma3 without its sliding window (or with the global RoPE base on local layers) fails', async () => {
+  it('smollm3 run as llama (RoPE on its NoPE layer too) fails', async () => {
+    const c = byArch('smollm3');
+    expect(await gap(c, (m) => ({ ...m, config: { ...m.config, architecture: undefined } }))).toBeGreaterThan(100 * c.tolerance);
+  });
+
+  it('gemma3 without its sliding window, with the global RoPE base on local layers, or without the linear RoPE scale fails', async () => {
     const c = byArch('gemma3');
     const withConfig = (over: Partial<LlamaConfig>) => (m: LlamaModel) => ({ ...m, config: { ...m.config, ...over } });
     expect(await gap(c, withConfig({ slidingWindow: undefined }))).toBeGreaterThan(10 * c.tolerance);
     expect(await gap(c, withConfig({ ropeFreqBaseSwa: c.config.ropeFreqBase }))).toBeGreaterThan(10 * c.tolerance);
+    expect(await gap(c, withConfig({ ropeScaleLinear: undefined }))).toBeGreaterThan(10 * c.tolerance);
   });
 });

@@ -13,6 +13,8 @@ export interface ArchMetadataReader {
 }
 
 export interface LayerAttention {
+  /** False for a layer without positional encoding (SmolLM3's NoPE layers). */
+  rope: boolean;
   ropeFreqBase: number;
   /** ggml's freq_scale: 1 / linear scaling factor. */
   ropeFreqScale: number;

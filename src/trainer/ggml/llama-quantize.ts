@@ -8,6 +8,7 @@
 // are C ints, the six bools are packed before the pointers, and max_buf_size closes the struct.
 // The defaults come from llama_model_quantize_default_params(), so only the fields set here change.
 // A different llama.cpp release can change any of this: re-check when the pin moves.
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
 import { TrainerError } from '../train-errors.js';
@@ -36,6 +37,7 @@ export const LLAMA_FTYPE = {
   F32: 0,
   F16: 1,
   Q4_0: 2,
+  Q4_1: 3,
   Q8_0: 7,
   Q2_K: 10,
   Q4_K_M: 15,
@@ -60,7 +62,10 @@ let quantizeFns:
 function load() {
   if (quantizeFns) return quantizeFns;
   const dir = findGgmlLibDir();
-  const path = join(dir, process.platform === 'linux' ? 'libllama.v0.4.0.so' : process.platform === 'darwin' ? 'libllama.dylib' : 'llama.dll');
+  // The file name carries the release on Linux (libllama.v0.4.0.so); take whichever is there.
+  const file = readdirSync(dir).find((f) => /^(lib)?llama(\.v[\d.]+)?\.(so|dylib|dll)$/.test(f));
+  if (!file) throw new TrainerError('GGML_LOAD_FAILED', `No libllama library in ${dir}; reinstall dependencies with \`npm ci\`.`);
+  const path = join(dir, file);
   let lib: ReturnType<typeof koffi.load>;
   try {
     lib = koffi.load(path);

@@ -1,0 +1,66 @@
+// The model registry: every fine-tuned model with its base, data, hyperparameters and final
+// losses; rename, delete, download its files, or put it to use in a Chat node.
+import { useState } from 'react';
+import type { Api, ApiModel } from './api.ts';
+import { Modal } from './Modal.tsx';
+import { Table } from './Table.tsx';
+
+export function ModelsScreen({ api, models, onChanged, onUse, onCompare, onClose }: { api: Api; models: ApiModel[]; onChanged: () => void; onUse: (model: ApiModel) => void; onCompare: (model: ApiModel) => void; onClose: () => void }) {
+  const [editing, setEditing] = useState<{ id: string; name: string } | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const guard = async (what: Promise<unknown>) => {
+    try {
+      await what;
+      setMessage(null);
+      onChanged();
+    } catch (err) {
+      setMessage((err as Error).message);
+    }
+  };
+  return (
+    <Modal title="Models" onClose={onClose} wide>
+      {message && <p className="error">{message}</p>}
+      <Table columns={['Name', 'Base', 'Data', 'Final loss', 'Created']} actions empty="No fine-tuned models yet." rows={models.length}>
+        {models.map((m) => (
+            <tr key={m.id}>
+              <td>
+                {editing?.id === m.id ? (
+                  <form onSubmit={(e) => (e.preventDefault(), void guard(api.renameModel(m.id, editing.name.trim())).then(() => setEditing(null)))}>
+                    <input aria-label="New name" value={editing.name} autoFocus onChange={(e) => setEditing({ id: m.id, name: e.target.value })} />
+                  </form>
+                ) : (
+                  <>
+                    <strong>{m.name ?? m.id}</strong>
+                    <br />
+                    <code className="small">{m.id}</code>
+                  </>
+                )}
+              </td>
+              <td>{m.base_model}</td>
+              <td>
+                {m.training_examples ?? '–'} examples · {m.epochs ?? '–'} epochs
+              </td>
+              <td>
+                {m.metrics?.train_loss !== undefined ? `train ${m.metrics.train_loss.toFixed(3)}` : '–'}
+                {m.metrics?.valid_loss !== undefined ? ` · valid ${m.metrics.valid_loss.toFixed(3)}` : ''}
+              </td>
+              <td>{m.created_at ? new Date(m.created_at).toLocaleString() : '–'}</td>
+              <td className="row-actions">
+                <button onClick={() => onUse(m)}>Chat</button>
+                <button onClick={() => onCompare(m)}>Compare</button>
+                {(m.files ?? []).map((kind) => (
+                  <button key={kind} onClick={() => void guard(api.downloadModelFile(m.id, kind))} aria-label={`Download the ${kind === 'model' ? 'GGUF' : kind} of ${m.name ?? m.id}`}>
+                    {kind === 'model' ? 'GGUF' : kind === 'adapter' ? 'Adapter' : kind} ↓
+                  </button>
+                ))}
+                <button onClick={() => setEditing({ id: m.id, name: m.name ?? '' })}>Rename</button>
+                <button className="danger" onClick={() => void guard(api.deleteModel(m.id))} aria-label={`Delete ${m.name ?? m.id}`}>
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))}
+      </Table>
+    </Modal>
+  );
+}

@@ -1,0 +1,34 @@
+// A plain data table of the screens: column headers, an actions column named for screen readers,
+// and a line that says so when there are no rows.
+import type { ReactNode } from 'react';
+
+export function Table({ columns, actions, empty, rows, children }: { columns: string[]; actions?: boolean; empty: string; rows: number; children: ReactNode }) {
+  return (
+    <table className="table">
+      <thead>
+        <tr>
+          {columns.map((c) => (
+            <th scope="col" key={c}>
+              {c}
+            </th>
+          ))}
+          {actions && (
+            <th scope="col">
+              <span className="sr-only">Actions</span>
+            </th>
+          )}
+        </tr>
+      </thead>
+      <tbody>
+        {rows === 0 && (
+          <tr>
+            <td colSpan={columns.length + (actions ? 1 : 0)} className="hint">
+              {empty}
+            </td>
+          </tr>
+        )}
+        {children}
+      </tbody>
+    </table>
+  );
+}
