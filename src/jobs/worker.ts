@@ -4,9 +4,9 @@
 // process) reaches the trainer as an abort, and a shutdown hands the job back to the queue so
 // the next start resumes it from its checkpoint.
 import { mkdir } from 'node:fs/promises';
-import { autoEpochs } from '../datasets/index.ts';
+import { autoEpochs, autoLearningRate } from '../datasets/index.ts';
 import { runLocalTraining, type LocalTrainingRunner } from '../providers/local.ts';
-import { autoLearningRate } from '../trainer/train.ts';
+import { parameterCount } from '../trainer/llama-model.ts';
 import { NODEAI_TINY, TINY_CONFIG } from '../trainer/tiny-model.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
 import { describeError, type JobRow } from '../store/index.ts';
@@ -250,7 +250,7 @@ export class JobWorker {
     let learningRate: number | 'auto' = 'auto';
     let learningRateMultiplier: number | undefined;
     if (typeof hp.learning_rate_multiplier === 'number') {
-      if (baseModel === NODEAI_TINY) learningRate = hp.learning_rate_multiplier * autoLearningRate(TINY_CONFIG, Boolean(hp.lora_rank));
+      if (baseModel === NODEAI_TINY) learningRate = hp.learning_rate_multiplier * autoLearningRate(parameterCount(TINY_CONFIG), Boolean(hp.lora_rank));
       else learningRateMultiplier = hp.learning_rate_multiplier;
     }
     return {

@@ -2,11 +2,14 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import {
+  autoLoraRank,
   checkDataset,
   convertDataset,
   DatasetError,
   findModel,
+  FULL_FINE_TUNING,
   listModels,
+  loraRankOf,
   NO_TRAINING_DATA,
   type DatasetIssue,
   type DatasetReport,
@@ -142,7 +145,7 @@ export const fineTuneNode = defineNode({
         for (const w of report.warnings.slice(0, 5)) ctx.logger.warn(`${w.line !== null ? `line ${w.line}: ` : ''}${w.message}`);
         if (config.early_stopping_patience && remote) ctx.logger.warn('early_stopping_patience applies to the local trainer only; OpenAI trains every epoch.');
         else if (config.early_stopping_patience && !converted.validation) ctx.logger.warn('early_stopping_patience needs validation examples (validation_split > 0); training runs every epoch.');
-        const loraRank = remote ? undefined : (config.lora_rank ?? (ggufBase ? defaultLoraRank(ggufBase.parameters) : undefined));
+        const loraRank = remote ? undefined : loraRankOf(config.lora_rank ?? (ggufBase ? autoLoraRank(ggufBase.parameters) : FULL_FINE_TUNING));
         const job = await services.jobs.create({
           provider: config.provider,
           model: ggufBase?.jobModel ?? model.id,
@@ -230,11 +233,6 @@ export const fineTuneNode = defineNode({
   },
 });
 
-
-/** LoRA for a base of real size; a small one (nodeai-tiny's scale) trains every weight. */
-export function defaultLoraRank(parameters: number): number | undefined {
-  return parameters > 10e6 ? 8 : undefined;
-}
 
 /**
  * A GGUF base named by its path, checked from its header before anything is queued (the weights

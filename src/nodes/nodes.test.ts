@@ -8,7 +8,6 @@ import type { LocalTrainingRunner } from '../providers/local.ts';
 import { describeEachDialect, type TestDb } from '../store/testing.ts';
 import { writeGgufModel } from '../trainer/gguf-model.ts';
 import { createTinyModel } from '../trainer/tiny-model.ts';
-import { defaultLoraRank } from './fine-tune.ts';
 import { createNodeRegistry, createNodeServices, type NodeServices } from './index.ts';
 
 const example = (i: number) => ({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] });
@@ -139,11 +138,6 @@ describeEachDialect('built-in nodes', (dialect) => {
     await engine.run(chain(data, { early_stopping_patience: 2, validation_split: 0, wait_for_completion: false }));
     expect(warnings.join('\n')).toContain('early_stopping_patience needs validation examples');
     await expect(services.jobs.create({ provider: 'openai', model: 'gpt-4o-mini', training_file: String(withValidation.outputs.ft.training_file_id), hyperparameters: { early_stopping_patience: 2 } })).rejects.toThrow(/for the local trainer/);
-  });
-
-  it('LoRA by default for a base of real size, full fine-tuning for a small one', () => {
-    expect(defaultLoraRank(134_515_008)).toBe(8);
-    expect(defaultLoraRank(900_000)).toBeUndefined();
   });
 
   it("a GGUF base's context: longer examples are left out by name, with its own tokenizer", async () => {
