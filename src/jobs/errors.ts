@@ -30,3 +30,27 @@ export class ModelNotFoundError extends JobError {
     this.name = 'ModelNotFoundError';
   }
 }
+
+/** A fine-tuning request the service refuses; `param` names the FineTuneRequest field at fault. */
+export class FineTuneError extends JobError {
+  readonly param: string | null;
+  readonly status: number;
+  constructor(code: string, message: string, options: { param?: string | null; status?: number; cause?: unknown } = {}) {
+    super(code, message, options.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'FineTuneError';
+    this.param = options.param ?? null;
+    this.status = options.status ?? 400;
+  }
+}
+
+/** The training data failed its check: `report` holds every issue (the CLI prints it whole). */
+export class FineTuneDataError extends FineTuneError {
+  constructor(
+    code: string,
+    message: string,
+    readonly report?: import('../datasets/index.ts').DatasetReport,
+  ) {
+    super(code, message, { param: 'data' });
+    this.name = 'FineTuneDataError';
+  }
+}

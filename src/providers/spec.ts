@@ -8,8 +8,12 @@ export interface Hyperparameters {
   n_epochs: Auto<number>;
   batch_size: Auto<number>;
   learning_rate_multiplier: Auto<number>;
-  /** NodeAI's own, for the local trainer (never sent to OpenAI): rank of a LoRA adapter; 0 or absent trains every weight. */
+  /** NodeAI's own, for the local trainer (never sent to OpenAI): the absolute peak learning rate, instead of a multiplier. */
+  learning_rate?: number;
+  /** NodeAI's own, for the local trainer (never sent to OpenAI): rank of a LoRA adapter; absent trains every weight. */
   lora_rank?: number;
+  /** NodeAI's own, for the local trainer: the LoRA scale's numerator; absent = lora_rank. */
+  lora_alpha?: number;
   /** NodeAI's own, for the local trainer: stop after this many epochs without a better validation loss, keeping the best epoch's model. */
   early_stopping_patience?: number;
 }

@@ -11,7 +11,8 @@ import { NODEAI_TINY } from '../../trainer/tiny-model.ts';
 import { ApiError, badRequest, toApiError } from '../errors.ts';
 import { list, readJson } from '../http.ts';
 import { getFileOr404, toApiFile, uploadFile } from './files.ts';
-import { CreateJobBody, createJob, pageParams } from './jobs.ts';
+import { OpenAIJobBody } from '../../providers/fine-tune-request.ts';
+import { createJob, pageParams } from './jobs.ts';
 
 export interface OpenAiRoutesOptions {
   store: Store;
@@ -73,7 +74,7 @@ export function openAiRoutes(options: OpenAiRoutesOptions): Hono {
     return c.json({ id: row.id, object: 'file', deleted: true });
   });
 
-  app.post('/fine_tuning/jobs', async (c) => c.json(await createJob(needJobs(), store, await readJson(c, CreateJobBody))));
+  app.post('/fine_tuning/jobs', async (c) => c.json(await createJob(needJobs(), store, await readJson(c, OpenAIJobBody))));
   app.get('/fine_tuning/jobs', async (c) => {
     const page = await needJobs().list(pageParams(c, 20, 100));
     return c.json(list(page.data, page.has_more));
