@@ -39,8 +39,10 @@ import type { ModelRegistry } from './model-registry.ts';
 export interface FineTuneDeps {
   /** Who trains: the local queue (LocalFineTuneProvider), OpenAI, or a tracked remote job. */
   provider: FineTuneProvider;
-  files: Pick<FileStore, 'find' | 'path'>;
-  models: Pick<ModelRegistry, 'trainable' | 'find'>;
+  /** This store's files: for data given by file ID. */
+  files?: Pick<FileStore, 'find' | 'path'>;
+  /** This store's fine-tuned models: for continued fine-tuning on the local trainer. */
+  models?: Pick<ModelRegistry, 'trainable' | 'find'>;
   /** Where converted files are written: kept there when given (the CLI's DIR), else a temporary folder under `scratchDir`. */
   outDir?: string;
   scratchDir: string;
@@ -189,9 +191,9 @@ export async function resolveBaseModel(name: string, provider: FineTuneRequest['
     return { model: gguf.model, jobModel: gguf.jobModel, gguf };
   }
   // Looked up before the catalogue, which reads "ft:nodeai-tiny:…" as nodeai-tiny.
-  const registered = await deps.models.find(name);
+  const registered = await deps.models?.find(name);
   if (registered) {
-    const record = await deps.models.trainable(registered.id);
+    const record = await deps.models!.trainable(registered.id);
     if (!record) throw new FineTuneError('model_not_available', `${registered.id} has no local model file to train further (a remote or adapter-only model); start from "nodeai-tiny".`, { param: 'base_model' });
     const gguf = await inspectBase(record.files.model, record.id, record.id);
     return { model: gguf.model, jobModel: gguf.jobModel, gguf };
@@ -310,6 +312,7 @@ async function dataSource(data: Exclude<FineTuneRequest['data'], { kind: 'prepar
       return { source, where: deps.dataName ?? 'The examples (line N = example N)' };
     }
     case 'file': {
+      if (!deps.files) throw new FineTuneError('file_not_found', `Training file ${data.file_id}: no store to read it from; give the file itself.`, { param: 'data.file_id' });
       const record = await deps.files.find(data.file_id);
       if (!record) throw new FineTuneError('file_not_found', `Training file ${data.file_id} is not in this store (deleted, or from another NodeAI data directory). Run "nodeai files list", or upload the file again.`, { param: 'data.file_id' });
       const path = await deps.files.path(data.file_id);
@@ -322,7 +325,7 @@ async function dataSource(data: Exclude<FineTuneRequest['data'], { kind: 'prepar
 
 /** An uploaded file used as the job's data as it is: it must exist and be meant for fine-tuning. */
 async function preparedFile(files: FineTuneDeps['files'], field: 'training_file' | 'validation_file', id: string): Promise<string> {
-  const file = await files.find(id).catch(() => undefined);
+  const file = await files?.find(id).catch(() => undefined);
   const param = `data.${field}`;
   if (!file) throw new FineTuneError('invalid_file', `${field} ${JSON.stringify(id.slice(0, 80))} does not exist. Upload it with purpose "fine-tune" first.`, { param });
   if (file.purpose !== 'fine-tune') throw new FineTuneError('invalid_file', `${field} ${id} was uploaded with purpose "${file.purpose}"; fine-tuning needs purpose "fine-tune".`, { param });

@@ -46,8 +46,15 @@ abstract class QueueFineTuneProvider implements FineTuneProvider {
 export class LocalFineTuneProvider extends QueueFineTuneProvider {
   readonly id = 'local';
 
+  constructor(
+    queue: JobQueue,
+    private readonly options: { priority?: number } = {},
+  ) {
+    super(queue);
+  }
+
   createJob(req: CreateJobRequest): Promise<FineTuningJob> {
-    return this.queue.create({ ...req, provider: 'local', method: 'supervised' });
+    return this.queue.create({ ...req, provider: 'local', method: 'supervised', ...(this.options.priority !== undefined ? { priority: this.options.priority } : {}) });
   }
 }
 

@@ -42,6 +42,8 @@ export interface CreateJobInput extends CreateJobRequest {
   method?: 'supervised' | 'dpo';
   /** Retries after a crash before the job fails; default 3. */
   maxAttempts?: number;
+  /** Lower is claimed first; default 0. A job someone waits for at a terminal (`nodeai finetune`) goes before background ones. */
+  priority?: number;
 }
 
 export interface ListJobsOptions {
@@ -144,6 +146,7 @@ export class JobQueue {
         error_json: null,
         run_after: now,
         max_attempts: input.maxAttempts ?? 3,
+        ...(input.priority !== undefined ? { priority: input.priority } : {}),
         locked_by: null,
         locked_until: null,
         heartbeat_at: null,
