@@ -1,11 +1,23 @@
+import type { DatasetReport } from '../datasets/index.ts';
+import { NodeAIError, statusOf, type HttpStatus } from '../nodeai-error.ts';
+
+// A finished job that cannot be cancelled is 400, as OpenAI answers, not 409: OpenAI's SDKs retry 409s.
+const STATUS: Record<string, HttpStatus> = {
+  job_not_found: 404,
+  model_not_found: 404,
+  base_model_not_found: 404,
+  job_state: 400,
+  job_cancelled: 400,
+  invalid_request: 400,
+  invalid_file_id: 400,
+  invalid_model_name: 400,
+  model_name_taken: 409,
+};
+
 /** Base of every job-layer failure; `code` is stable across releases. */
-export class JobError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class JobError extends NodeAIError {
+  constructor(code: string, message: string, options?: { cause?: unknown; status?: HttpStatus; param?: string | null }) {
+    super(code, message, { status: options?.status ?? statusOf(code, STATUS), param: options?.param ?? null, cause: options?.cause });
     this.name = 'JobError';
   }
 }
@@ -31,15 +43,11 @@ export class ModelNotFoundError extends JobError {
   }
 }
 
-/** A fine-tuning request the service refuses; `param` names the FineTuneRequest field at fault. */
+/** A fine-tuning request the service refuses (400 unless said); `param` names the FineTuneRequest field at fault. */
 export class FineTuneError extends JobError {
-  readonly param: string | null;
-  readonly status: number;
-  constructor(code: string, message: string, options: { param?: string | null; status?: number; cause?: unknown } = {}) {
-    super(code, message, options.cause !== undefined ? { cause: options.cause } : undefined);
+  constructor(code: string, message: string, options: { param?: string | null; status?: HttpStatus; cause?: unknown } = {}) {
+    super(code, message, { ...options, status: options.status ?? 400 });
     this.name = 'FineTuneError';
-    this.param = options.param ?? null;
-    this.status = options.status ?? 400;
   }
 }
 
@@ -48,7 +56,7 @@ export class FineTuneDataError extends FineTuneError {
   constructor(
     code: string,
     message: string,
-    readonly report?: import('../datasets/index.ts').DatasetReport,
+    readonly report?: DatasetReport,
   ) {
     super(code, message, { param: 'data' });
     this.name = 'FineTuneDataError';

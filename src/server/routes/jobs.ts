@@ -5,7 +5,7 @@ import { fineTune } from '../../jobs/fine-tune-service.ts';
 import { LocalFineTuneProvider } from '../../jobs/queue-providers.ts';
 import { fromOpenAIJobBody, OpenAIJobBody, parseFineTuneRequest, toOpenAIParam } from '../../providers/fine-tune-request.ts';
 import { JOB_STATUSES, type StoredJobStatus, type Store } from '../../store/index.ts';
-import { ApiError, badRequest, type ErrorStatus } from '../errors.ts';
+import { ApiError, badRequest } from '../errors.ts';
 import { list, queryInt, readJson } from '../http.ts';
 
 /**
@@ -18,7 +18,7 @@ export async function createJob(jobs: JobQueue, store: Store, body: OpenAIJobBod
     const outcome = await fineTune(request, { provider: new LocalFineTuneProvider(jobs), files: store.files, models: jobs.models, scratchDir: store.dataDir });
     return outcome.job;
   } catch (err) {
-    if (err instanceof FineTuneError) throw new ApiError(err.status as ErrorStatus, err.code, err.message, toOpenAIParam(err.param));
+    if (err instanceof FineTuneError) throw new ApiError(err.status, err.code, err.message, toOpenAIParam(err.param));
     throw err;
   }
 }
