@@ -24,7 +24,7 @@ import {
 export const OPENAI_API_URL = 'https://api.openai.com/v1';
 /** The Azure OpenAI data-plane version that has fine-tuning GA; `?api-version=` in base_url overrides it. */
 export const DEFAULT_AZURE_API_VERSION = '2024-10-21';
-/** OpenAI stops accepting new fine-tuning jobs from this day (DESIGN.md, Facts). */
+/** OpenAI stops accepting new fine-tuning jobs from this day (https://platform.openai.com/docs/deprecations). */
 export const OPENAI_FINE_TUNING_END = '2027-01-06';
 
 export const FINE_TUNING_ENDED_MESSAGE =
