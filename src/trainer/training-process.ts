@@ -414,6 +414,6 @@ process.on('message', (m: ParentMessage) => {
   }
 });
 if (!process.send) {
-  process.stderr.write('train-worker.ts is started by the supervisor (src/trainer/supervisor.ts), not by hand.\n');
+  process.stderr.write('training-process.ts is started by the supervisor (src/trainer/supervisor.ts), not by hand.\n');
   process.exit(2);
 }
