@@ -10,7 +10,7 @@ import { FineTuneDataError, FineTuneError } from '../jobs/errors.ts';
 import { fineTune, type FineTuneDeps, type FineTuneOutcome } from '../jobs/fine-tune-service.ts';
 import { JobQueue, JobWorker } from '../jobs/index.ts';
 import { LocalFineTuneProvider } from '../jobs/queue-providers.ts';
-import { parseFineTuneRequest, type FineTuneRequest, type FineTuneRequestInput } from '../providers/fine-tune-request.ts';
+import { OUTPUT_DIR_METADATA_KEY, parseFineTuneRequest, type FineTuneRequest, type FineTuneRequestInput } from '../providers/fine-tune-request.ts';
 import type { FineTuneProvider, FineTuningJob, JobEvent } from '../providers/spec.ts';
 import type { LocalFineTuneEvent } from '../trainer/supervised-job-types.ts';
 import type { JobObject } from '../trainer/supervisor-protocol.ts';
@@ -356,7 +356,7 @@ async function runLocal(request: FineTuneRequest, o: RunOptions): Promise<number
 /** A job this DIR paused earlier gives way to the new one, which resumes from the same checkpoint. */
 async function supersedePaused(queue: JobQueue, out: string): Promise<void> {
   const paused = await queue.list({ status: 'paused', limit: 1000 });
-  for (const job of paused.data) if (job.metadata?.nodeai_output_dir === out) await queue.cancel(job.id).catch(() => undefined);
+  for (const job of paused.data) if (job.metadata?.[OUTPUT_DIR_METADATA_KEY] === out) await queue.cancel(job.id).catch(() => undefined);
 }
 
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'paused']);

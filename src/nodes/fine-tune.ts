@@ -13,9 +13,8 @@ import {
   LEARNING_RATE,
   LEARNING_RATE_MULTIPLIER,
   LORA_RANK,
-  parseFineTuneRequest,
+  FineTuneRequest,
   type FineTuneData,
-  type FineTuneRequest,
 } from '../providers/fine-tune-request.ts';
 import { findOpenAIKey, OPENAI_KEY_SECRET } from '../providers/openai-key.ts';
 import { OpenAIFineTuneProvider, resolveEndpoint } from '../providers/openai.ts';
@@ -159,7 +158,7 @@ export const fineTuneNode = defineNode({
 
 /** The node's form as a FineTuneRequest: the one place its field names meet the request's. */
 function toRequest(config: FineTuneConfig, data: FineTuneData, ctx: Pick<NodeContext, 'runId' | 'node'>): FineTuneRequest {
-  return parseFineTuneRequest({
+  const parsed = FineTuneRequest.safeParse({
     provider: config.provider === 'openai' ? 'openai' : 'local',
     base_model: config.base_model,
     data,
@@ -176,6 +175,10 @@ function toRequest(config: FineTuneConfig, data: FineTuneData, ctx: Pick<NodeCon
     ...(config.early_stopping_patience && config.provider === 'local' ? { early_stopping_patience: config.early_stopping_patience } : {}),
     metadata: { run_id: ctx.runId, node_id: ctx.node.id },
   });
+  if (parsed.success) return parsed.data;
+  // The form's own ranges are checked before the run; what is left is a setting the provider does not take.
+  const issues = parsed.error.issues.map((i) => `"${String(i.path.at(-1))}": ${i.message}`);
+  throw nodeError('invalid_config', `The Fine-Tune settings do not fit provider "${config.provider}": ${issues.join('; ')}.`);
 }
 
 /** The examples on the "data" input, else the uploaded training_file_id. */

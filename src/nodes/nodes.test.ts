@@ -234,6 +234,13 @@ describe('Fine-Tune and loader errors', () => {
     engine2.close();
   });
 
+  it('a learning rate that does not fit the provider is named', async () => {
+    await t.store.secrets.set('OPENAI_API_KEY', 'sk-test-123456');
+    const r = await run(chain({ id: 'd', type: 'data_loader', config: { text: JSONL } }, { provider: 'openai', learning_rate: 0.001 }));
+    expect(r.error).toMatchObject({ code: 'invalid_config', message: expect.stringMatching(/"learning_rate": learning_rate \(an absolute rate\) is for the local trainer/) });
+    expect((await services.jobs.list()).data).toHaveLength(0);
+  });
+
   it('anthropic explains there is no fine-tuning API', async () => {
     const r = await run(only({ provider: 'anthropic' }));
     expect(r.error?.code).toBe('fine_tuning_not_supported');
