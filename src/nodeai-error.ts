@@ -5,7 +5,7 @@
 const marker = Symbol.for('nodeai.error');
 
 /** The statuses the server answers with. */
-export type HttpStatus = 400 | 401 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500 | 501 | 502 | 503;
+export type HttpStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500 | 501 | 502 | 503;
 
 export interface NodeAIErrorOptions {
   /** Default 500: a failure the caller cannot fix by asking differently. */

@@ -2,9 +2,10 @@
 // with the four nodes, and JSON / table output.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Engine } from '../engine/index.ts';
-import { JobQueue } from '../jobs/index.ts';
+import { JobQueue, type RecoveryReport } from '../jobs/index.ts';
 import { createNodeRegistry, createNodeServices, type NodeServices } from '../nodes/index.ts';
 import { createStore, defaultDataDir, type Store } from '../store/index.ts';
+import { printable } from './terminal-text.ts';
 import { UsageError } from './usage-error.ts';
 
 export const DATA_DIR_HELP = `  --data-dir DIR   where NodeAI keeps its database, uploads, jobs and models
@@ -63,9 +64,9 @@ export function printJson(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
 }
 
-/** A plain left-aligned table; empty cells show as "-". */
+/** A plain left-aligned table; empty cells show as "-", control characters as escapes. */
 export function table(headers: string[], rows: unknown[][]): string {
-  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))));
+  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : printable(String(c)))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
   return [line(headers), ...cells.map(line)].join('\n');
@@ -129,4 +130,11 @@ export function runUntilSignal(log: (line: string) => void, says: { stopping: ()
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+}
+
+/** A line for the log of `nodeai serve` / `nodeai worker` when it took back jobs whose holder is gone. */
+export function logReclaimed(log: (line: string) => void, report: RecoveryReport): void {
+  if (report.requeued.length) log(`took back job(s) whose holder stopped, to resume from their checkpoints: ${report.requeued.join(', ')}`);
+  if (report.failed.length) log(`job(s) whose holder stopped could not be resumed and were failed: ${report.failed.join(', ')}`);
+  if (report.cancelled.length) log(`job(s) whose holder stopped while being cancelled are now cancelled: ${report.cancelled.join(', ')}`);
 }

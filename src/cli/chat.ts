@@ -1,20 +1,27 @@
-// `nodeai chat --model PATH.gguf`: answer one prompt, or chat in the terminal with history,
-// streaming tokens as they come. Runs on node-llama-cpp with the model's own chat template.
+// `nodeai chat --model PATH.gguf|hf:…|ollama:…`: answer one prompt, or chat in the terminal with
+// history, streaming tokens as they come. Runs on node-llama-cpp with the model's own chat template.
 import { existsSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { ChatMessage } from '../trainer/chat-format.ts';
+import { parseModelRef } from '../trainer/model-ref.ts';
+import { ModelSourceError } from '../trainer/model-source-errors.ts';
+import { dataDirOf } from './app.ts';
+import { progressPrinter } from './download-progress.ts';
 import { UsageError } from './usage-error.ts';
 
 const USAGE = `Usage:
-  nodeai chat --model PATH.gguf [--lora PATH.gguf] [--prompt TEXT] [--system TEXT]
-              [--temperature T] [--max-tokens N] [--seed S]
+  nodeai chat --model MODEL [--lora PATH.gguf] [--prompt TEXT] [--system TEXT]
+              [--temperature T] [--max-tokens N] [--seed S] [--data-dir DIR]
 
 With --prompt, prints the model's answer and exits. Without it, chats: type a message and press
 Enter; the conversation is kept (/reset forgets it, /exit or Ctrl-D ends).
 
 Options:
-  --model PATH          a GGUF model (e.g. one 'nodeai finetune' wrote)
+  --model MODEL         a GGUF file (e.g. one 'nodeai finetune' wrote), nodeai-tiny,
+                        hf:OWNER/REPO:QUANT or hf:OWNER/REPO/FILE.gguf (downloaded on first use
+                        into the data dir, with progress), or ollama:NAME[:TAG] (read in place)
+  --data-dir DIR        where hf: downloads are kept (default: NODEAI_DATA_DIR, else ~/.nodeai)
   --lora PATH           a LoRA adapter GGUF for that model
   --system TEXT         a system message first in the conversation
   --temperature T       0 (default) answers greedily; above 0 samples
@@ -41,6 +48,7 @@ export async function run(args: string[]): Promise<number> {
         temperature: { type: 'string' },
         'max-tokens': { type: 'string' },
         seed: { type: 'string' },
+        'data-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -52,8 +60,7 @@ export async function run(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (!v.model) throw new UsageError(`needs --model PATH.gguf\n\n${USAGE}`);
-  checkFile('--model', v.model);
+  if (!v.model) throw new UsageError(`needs --model PATH.gguf (or nodeai-tiny, hf:OWNER/REPO:QUANT, ollama:NAME[:TAG])\n\n${USAGE}`);
   if (v.lora) checkFile('--lora', v.lora);
   const temperature = v.temperature === undefined ? 0 : Number(v.temperature);
   if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new UsageError(`--temperature must be a number ≥ 0, got '${v.temperature}'`);
@@ -62,6 +69,14 @@ export async function run(args: string[]): Promise<number> {
   const seed = v.seed === undefined ? undefined : Number(v.seed);
   if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) throw new UsageError(`--seed must be a whole number ≥ 0, got '${v.seed}'`);
 
+  let modelPath: string;
+  try {
+    modelPath = await localModelPath(v.model, dataDirOf(v));
+  } catch (e) {
+    if (!(e instanceof ModelSourceError)) throw e;
+    console.error(`nodeai chat: ${e.message}`);
+    return 1;
+  }
   const { generateStream, disposeInference, InferenceError } = await import('../trainer/inference.ts');
   const { ContextOverflowError } = await import('../trainer/chat-format.ts');
   const system: ChatMessage[] = v.system ? [{ role: 'system', content: v.system }] : [];
@@ -69,7 +84,7 @@ export async function run(args: string[]): Promise<number> {
   /** Streams one answer to stdout; returns its text. */
   const answer = async (messages: ChatMessage[], signal?: AbortSignal): Promise<string> => {
     const it = generateStream({
-      model: v.model!,
+      model: modelPath,
       ...(v.lora ? { lora: v.lora } : {}),
       messages,
       temperature,
@@ -108,6 +123,32 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     await disposeInference();
   }
+}
+
+/**
+ * The GGUF to load for --model: a file as given, the built-in model, or an hf:/ollama: model
+ * resolved (downloaded on first use) with a progress bar on stderr.
+ */
+async function localModelPath(text: string, dataDir: string): Promise<string> {
+  let ref;
+  try {
+    ref = parseModelRef(text);
+  } catch (e) {
+    if (e instanceof ModelSourceError) throw new UsageError(`--model: ${e.message}\n\n${USAGE}`);
+    throw e;
+  }
+  if (ref.kind === 'builtin') return (await import('../nodes/services.ts')).ensureTinyBaseModel(dataDir);
+  if (ref.kind === 'hf' || ref.kind === 'ollama') {
+    const { resolveModelFile } = await import('../trainer/model-source.ts');
+    const progress = progressPrinter();
+    try {
+      return (await resolveModelFile(ref, { dataDir, onProgress: progress.onProgress })).path;
+    } finally {
+      progress.done();
+    }
+  }
+  checkFile('--model', text);
+  return text;
 }
 
 async function interactive(

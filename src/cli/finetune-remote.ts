@@ -16,7 +16,7 @@ export async function openRemoteProvider(o: { dataDir?: string; baseURL?: string
   let apiKey: string;
   try {
     await store.secrets.primeRedactor();
-    apiKey = await findOpenAIKey({ getSecret: (name) => store.secrets.get(name).catch(() => undefined) });
+    apiKey = await findOpenAIKey({ getSecret: store.secrets.lookupKey, baseURL: o.baseURL });
   } finally {
     await store.close();
   }

@@ -2,6 +2,7 @@
 import { JobQueue, toModelRecord } from '../jobs/index.ts';
 import type { FineTuningJob } from '../providers/spec.ts';
 import { commonOptions, DATA_DIR_HELP, dispatch, needArg, openStore, parse, printJson, table, when } from './app.ts';
+import { printable } from './terminal-text.ts';
 import { lossChart, toLossPoints, useColor } from './loss-chart.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -44,7 +45,7 @@ export function describeJob(job: FineTuningJob): string {
     `  trained tokens:    ${job.trained_tokens ?? '-'}`,
     `  created:           ${when(job.created_at * 1000)}   finished: ${job.finished_at ? when(job.finished_at * 1000) : '-'}`,
   ];
-  if (job.error) lines.push(`  error:             ${job.error.code}: ${job.error.message}`);
+  if (job.error) lines.push(`  error:             ${job.error.code}: ${printable(job.error.message)}`);
   return lines.join('\n');
 }
 
@@ -81,7 +82,7 @@ export async function run(args: string[]): Promise<number> {
       const id = needArg(positionals, 0, 'JOB_ID', USAGE);
       const page = await withQueue(values, (q) => q.listEvents(id, { limit: limitOf(values.limit, 50) }));
       if (values.json) printJson({ object: 'list', ...page });
-      else for (const e of [...page.data].reverse()) console.log(`${when(e.created_at * 1000)}  ${e.level.padEnd(5)}  ${e.message}`);
+      else for (const e of [...page.data].reverse()) console.log(`${when(e.created_at * 1000)}  ${e.level.padEnd(5)}  ${printable(e.message)}`);
       return 0;
     },
     async cancel(rest) {

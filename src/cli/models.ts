@@ -1,14 +1,25 @@
-// `nodeai models list|show|rename|rm`: the fine-tuned models in the registry.
+// `nodeai models list|show|rename|rm`: the fine-tuned models in the registry;
+// `nodeai models pull|catalog`: base models from the Hugging Face hub or Ollama, and the catalogue.
 import { ModelRegistry, type ModelRecord } from '../jobs/index.ts';
-import { commonOptions, DATA_DIR_HELP, dispatch, needArg, openStore, parse, printJson, table, when } from './app.ts';
+import { listCatalog, parsePullRef } from '../trainer/base-catalog.ts';
+import { ModelSourceError } from '../trainer/model-source-errors.ts';
+import { resolveModelFile } from '../trainer/model-source.ts';
+import { commonOptions, DATA_DIR_HELP, dataDirOf, dispatch, needArg, openStore, parse, printJson, table, when } from './app.ts';
+import { progressPrinter } from './download-progress.ts';
+import { UsageError } from './usage-error.ts';
 
 const USAGE = `Usage:
   nodeai models list [--json]
   nodeai models show MODEL [--json]
   nodeai models rename MODEL NEW_NAME [--json]
   nodeai models rm MODEL [--json]        (deletes the model's files in the data dir too)
+  nodeai models pull URI [--json]        download a base model (once; resumes; verified)
+  nodeai models catalog [--json]         recommended small bases, and which are downloaded
 
 MODEL is a model ID (ft:nodeai-tiny:…) or its name.
+URI is hf:OWNER/REPO:QUANT (e.g. hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0), hf:OWNER/REPO/FILE.gguf,
+ollama:NAME[:TAG] (checked in place in Ollama's store), or a catalogue ID (qwen2.5-0.5b-instruct).
+HF_TOKEN authorizes gated repositories; HF_ENDPOINT points at a mirror.
 
 Options:
 ${DATA_DIR_HELP}`;
@@ -74,5 +85,49 @@ export async function run(args: string[]): Promise<number> {
     },
     rm,
     delete: rm,
+    pull: (rest) => pull(rest),
+    async catalog(rest) {
+      const { values } = parse(rest, options, USAGE);
+      const models = await listCatalog(dataDirOf(values));
+      if (values.json) printJson({ object: 'list', data: models });
+      else {
+        const gb = (b: number | null) => (b === null ? '?' : `${(b / 1e9).toFixed(2)} GB`);
+        console.log(
+          table(
+            ['ID', 'PARAMS', 'ARCH', 'LICENSE', 'CONTEXT', 'DEFAULT', 'SIZE', 'DOWNLOADED', 'URI'],
+            models.map((m) => [m.id, `${(m.parameters / 1e9).toFixed(2)}B`, m.architecture, m.license, m.context_length, m.default_quant, gb(m.files.find((f) => f.quant === m.default_quant)?.bytes ?? null), m.downloaded ? 'yes' : 'no', m.uri]),
+          ),
+        );
+        console.log('\nPull one with "nodeai models pull ID" (or its URI). Training speed and memory per model: BENCHMARKS.md.');
+      }
+      return 0;
+    },
   });
+}
+
+async function pull(rest: string[]): Promise<number> {
+  const { values, positionals } = parse(rest, commonOptions, USAGE);
+  let ref;
+  try {
+    ref = parsePullRef(needArg(positionals, 0, 'URI', USAGE));
+  } catch (e) {
+    if (e instanceof ModelSourceError) throw new UsageError(`${e.message}\n\n${USAGE}`);
+    throw e;
+  }
+  const progress = values.json ? undefined : progressPrinter();
+  const controller = new AbortController();
+  // Ctrl-C stops the download; the partial file stays, so the next pull resumes it.
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  try {
+    const file = await resolveModelFile(ref, { dataDir: dataDirOf(values), signal: controller.signal, ...(progress ? { onProgress: progress.onProgress } : {}) });
+    progress?.done();
+    if (values.json) printJson({ object: 'model.pull', model: file.model, source: file.source, status: 'succeeded', path: file.path, bytes: file.bytes, downloaded: file.downloaded });
+    else if (file.source === 'ollama') console.log(`${file.model} is in Ollama's store and llama.cpp can load it: ${file.path}`);
+    else console.log(`${file.downloaded ? 'Downloaded' : 'Already downloaded:'} ${file.model} (${(file.bytes / 1e6).toFixed(1)} MB, verified) → ${file.path}`);
+    return 0;
+  } finally {
+    progress?.done();
+    process.off('SIGINT', onSignal);
+  }
 }

@@ -3,7 +3,7 @@
 // worker under a lease, and a worker that dies hands its job to the next one at its checkpoint.
 import { JobQueue, JobWorker } from '../jobs/index.ts';
 import type { JobEvent } from '../providers/spec.ts';
-import { commonOptions, DATA_DIR_HELP, openStore, parse, runUntilSignal } from './app.ts';
+import { commonOptions, DATA_DIR_HELP, logReclaimed, openStore, parse, runUntilSignal } from './app.ts';
 import { UsageError } from './usage-error.ts';
 
 const USAGE = `Usage: nodeai worker [--data-dir DIR] [--threads N]
@@ -12,7 +12,8 @@ Trains the queued local fine-tuning jobs of the data directory (or of the Postgr
 in DATABASE_URL), one at a time, until stopped. Run it beside "nodeai serve --no-worker", or
 start several on machines that share a Postgres database: each job is trained by one worker.
 Ctrl-C (or SIGTERM) stops after checkpointing the job in training; it goes back to the queue
-and the next worker to start resumes it.
+and the next worker resumes it. A job whose worker died (or whose trainer stopped making
+progress) is taken back within about one lease period and resumed from its checkpoint.
 
 Options:
 ${DATA_DIR_HELP}
@@ -33,7 +34,12 @@ export async function run(args: string[]): Promise<number> {
   const store = await openStore(values);
   const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)}  ${line}`);
   const queue = new JobQueue(store);
-  const worker = new JobWorker(queue, { ...(threads ? { threads } : {}), onError: (err) => log(`error: ${store.redactor.formatError(err)}`) });
+  const worker = new JobWorker(queue, {
+    ...(threads ? { threads } : {}),
+    onError: (err) => log(`error: ${store.redactor.formatError(err)}`),
+    onReclaimed: (report) => logReclaimed(log, report),
+    onLeaseLost: (jobId) => log(`${jobId}  lost to another worker (this one's lease ran out); its trainer was stopped and its late writes refused`),
+  });
   const lastMetrics = new Map<string, number>();
   const offEvents = queue.onEvent((jobId, e: JobEvent) => {
     if (e.type !== 'metrics') return log(`${jobId}  ${e.message}`);

@@ -204,18 +204,4 @@ describe('checkDataset: formats and options', () => {
     expect(r).toMatchObject({ examples: n, valid_examples: n, warning_count: 50_000, error_count: 0 });
     expect(r.warnings[0]).toMatchObject({ line: 150_001, message: 'Same example as line 1' });
   });
-
-  it('hashes JSONL lines on a worker thread with the same duplicates as inline hashing', async () => {
-    const lines = ['\uFEFF' + line('q0', 'a0')];
-    for (let i = 1; i < 3000; i++) lines.push(line(`q${i % 1000}`, `a${i % 1000}`));
-    lines.push('{"messages": 42}', '{"messages": 42}'); // repeated but invalid: not a duplicate warning
-    const p = await file('dupes.jsonl', lines.join('\r\n') + '\r\n');
-    const inline = await checkDataset(p, { countTokens: false, duplicateHashing: 'inline', maxIssues: 5000 });
-    const worker = await checkDataset(p, { countTokens: false, duplicateHashing: 'worker', maxIssues: 5000 });
-    const dupes = (r: typeof inline) => r.warnings.filter((w) => w.code === 'duplicate_example').map((w) => [w.line, w.message]);
-    expect(dupes(worker)).toHaveLength(2000);
-    expect(dupes(worker)).toEqual(dupes(inline));
-    expect(dupes(worker)[0]).toEqual([1001, 'Same example as line 1']);
-    expect(worker.error_count).toBe(2);
-  });
 });

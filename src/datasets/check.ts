@@ -1,4 +1,3 @@
-import { Worker } from 'node:worker_threads';
 import { estimateCost, resolveEpochs, type CostEstimate, type Epochs } from './cost.ts';
 import { DuplicateFinder } from './dedupe.ts';
 import { hints, issue, IssueCollector, NO_TRAINING_DATA, type DatasetIssue, type IssueCode } from './issues.ts';
@@ -36,12 +35,6 @@ export interface CheckOptions extends ReadOptions, SplitOptions {
   maxIssues?: number;
   /** "Today", for the shutdown-date warnings. */
   now?: Date;
-  /**
-   * Where duplicate detection hashes examples. 'worker' hashes raw JSONL lines on a second thread
-   * (a repeat is then a byte-identical line); 'inline' hashes the parsed roles and contents on this
-   * thread (any format). Default 'inline'.
-   */
-  duplicateHashing?: 'worker' | 'inline';
   /** Called after each chunk of the file (64 KiB when reading from disk), for progress bars and heartbeats. */
   onProgress?: (progress: { bytes: number; examples: number }) => void;
 }
@@ -88,52 +81,6 @@ export async function tokenizerFor(model: ModelInfo): Promise<Tokenizer> {
   return model.tokenizer === 'bytes' ? byteTokenizer : openAITokenizer(model.tokenizer);
 }
 
-const MAX_CHUNKS_IN_FLIGHT = 4;
-
-/**
- * Passes chunks through, posting a copy of each to the worker (the reader may reuse its buffer).
- * At most a few chunks wait in the worker's queue: when it falls behind (a busy second core) the
- * reader waits, instead of the queue growing by a megabyte per chunk.
- */
-async function* tee(chunks: AsyncIterable<Uint8Array>, worker: Worker): AsyncGenerator<Uint8Array> {
-  let inFlight = 0;
-  let wake: (() => void) | null = null;
-  const onMessage = (m: unknown) => {
-    if (m !== 'ack') return;
-    inFlight--;
-    wake?.();
-  };
-  worker.on('message', onMessage);
-  try {
-    for await (const c of chunks) {
-      while (inFlight >= MAX_CHUNKS_IN_FLIGHT) await new Promise<void>((resolve) => (wake = resolve));
-      wake = null;
-      const copy = new Uint8Array(c);
-      inFlight++;
-      worker.postMessage(copy, [copy.buffer]);
-      yield c;
-    }
-  } finally {
-    worker.off('message', onMessage);
-  }
-}
-
-/** One byte per line number: which lines held a valid example (a million lines: 1 MB). */
-class LineSet {
-  private bits = new Uint8Array(1 << 16);
-  add(line: number) {
-    if (line >= this.bits.length) {
-      const next = new Uint8Array(Math.max(this.bits.length * 2, line + 1));
-      next.set(this.bits);
-      this.bits = next;
-    }
-    this.bits[line] = 1;
-  }
-  has(line: number) {
-    return this.bits[line] === 1;
-  }
-}
-
 const duplicateIssue = (line: number, first: number) =>
   issue('duplicate_example', line, null, `Same example as line ${first}`, 'Remove the repeat: duplicates over-weight one answer and leak into the validation set');
 
@@ -168,70 +115,44 @@ export async function checkDataset(source: DatasetSource, options: CheckOptions 
   let valid = 0;
   let overLimit = 0;
 
-  // Opt-in only: on the shared 2-core benchmark machine the second thread did not pay for its
-  // ~80 MB (BENCHMARKS.md); on an idle multi-core machine it takes the hashing off the main thread.
-  const inWorker = opened.fileType === 'jsonl' && options.duplicateHashing === 'worker';
-  const worker = inWorker ? new Worker(new URL('./line-digest-worker.js', import.meta.url)) : null;
-  const validLines = new LineSet();
-  try {
-    for await (const batch of readRecords(worker ? tee(opened.chunks, worker) : opened.chunks, opened.fileType, { maxLineBytes: options.maxLineBytes, progress, csv: options.csv })) {
-      abortIfAsked(options.signal);
-      for (const item of batch) {
-        if (item.issue) {
-          // A fatal reading problem (binary file, broken array) is about the file, not one example.
-          if (!item.fatal) examples++;
-          sink(item.issue);
-          continue;
-        }
-        examples++;
-        const line = item.line;
-        const ok = validateRecord(item.value, line, state, sink);
-        if (!ok) continue;
-        valid++;
-        const e = ok.example;
-        const dpo = isPreferenceExample(e);
-        messageCounts.push(dpo ? e.input.messages.length + 1 : e.messages.length);
-        if (worker) validLines.add(line);
-        else {
-          const first = dpo ? dupes.checkExample(e.input.messages, [e.preferred_output, e.non_preferred_output], line) : dupes.checkExample(e.messages, e.tools, line);
-          if (first !== null) sink(duplicateIssue(line, first));
-        }
-        if (tokenizer) {
-          const t = countExampleTokens(tokenizer, e);
-          totals.push(t.total);
-          assistantTotals.push(t.assistant);
-          if (t.total > model.tokenLimit) {
-            overLimit++;
-            sink(
-              issue(
-                'over_token_limit',
-                line,
-                null,
-                `Example has ${t.total} tokens, over ${model.id}'s limit of ${model.tokenLimit}; it will be truncated`,
-                'Shorten or split the example, or choose a model with a longer context',
-              ),
-            );
-          }
+  for await (const batch of readRecords(opened.chunks, opened.fileType, { maxLineBytes: options.maxLineBytes, progress, csv: options.csv })) {
+    abortIfAsked(options.signal);
+    for (const item of batch) {
+      if (item.issue) {
+        // A fatal reading problem (binary file, broken array) is about the file, not one example.
+        if (!item.fatal) examples++;
+        sink(item.issue);
+        continue;
+      }
+      examples++;
+      const line = item.line;
+      const ok = validateRecord(item.value, line, state, sink);
+      if (!ok) continue;
+      valid++;
+      const e = ok.example;
+      const dpo = isPreferenceExample(e);
+      messageCounts.push(dpo ? e.input.messages.length + 1 : e.messages.length);
+      const first = dpo ? dupes.checkExample(e.input.messages, [e.preferred_output, e.non_preferred_output], line) : dupes.checkExample(e.messages, e.tools, line);
+      if (first !== null) sink(duplicateIssue(line, first));
+      if (tokenizer) {
+        const t = countExampleTokens(tokenizer, e);
+        totals.push(t.total);
+        assistantTotals.push(t.assistant);
+        if (t.total > model.tokenLimit) {
+          overLimit++;
+          sink(
+            issue(
+              'over_token_limit',
+              line,
+              null,
+              `Example has ${t.total} tokens, over ${model.id}'s limit of ${model.tokenLimit}; it will be truncated`,
+              'Shorten or split the example, or choose a model with a longer context',
+            ),
+          );
         }
       }
-      options.onProgress?.({ bytes: progress.bytes, examples });
     }
-    if (worker) {
-      const reply = new Promise<{ lines: Uint32Array; hi: Uint32Array; lo: Uint32Array }>((resolve, reject) => {
-        worker.on('message', (m) => typeof m === 'object' && resolve(m));
-        worker.once('error', reject);
-      });
-      worker.postMessage('end');
-      const { lines, hi, lo } = await reply;
-      for (let i = 0; i < lines.length; i++) {
-        const line = lines[i];
-        if (!validLines.has(line)) continue;
-        const first = dupes.checkDigest(hi[i], lo[i], line);
-        if (first !== null) sink(duplicateIssue(line, first));
-      }
-    }
-  } finally {
-    await worker?.terminate();
+    options.onProgress?.({ bytes: progress.bytes, examples });
   }
 
   if (examples === 0 && issues.errorCount === 0) {

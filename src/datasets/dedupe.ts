@@ -66,7 +66,7 @@ export class DuplicateFinder {
     return this.checkDigest(h.hi, h.lo, line);
   }
 
-  /** As `check`, with the digest's two halves computed elsewhere (the line-digest worker). */
+  /** Records a digest's two halves seen on `line`; returns the line of its first occurrence. */
   checkDigest(h: number, l: number, line: number): number | null {
     if ((this.size + 1) * 4 > this.capacity * 3) this.grow();
     const slots = this.slots;

@@ -565,7 +565,7 @@ export class Engine {
       runId,
       store: this.store,
       services: this.services,
-      secrets: { get: (name: string) => this.store.secrets.get(name) },
+      secrets: { get: (name: string) => this.store.secrets.get(name), lookupKey: this.store.secrets.lookupKey },
       logger,
       signal,
       emit: (progress) => this.emit({ type: 'node.progress', runId, at: Date.now(), nodeId: node.id, nodeType: node.type, progress: redactor.redactValue(progress) }),

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { VaultKeyLookup } from '../providers/key-binding.ts';
 import type { Store } from '../store/index.ts';
 import { NodeRegistryError } from './errors.ts';
 
@@ -65,8 +66,11 @@ export interface NodeContext<C = unknown> {
   runId: string;
   store: Store;
   services: EngineServices;
-  /** Reads a secret from the vault; its value is masked from then on in logs, errors and results. */
-  secrets: { get(name: string): Promise<string> };
+  /**
+   * Reads a secret from the vault; its value is masked from then on in logs, errors and results.
+   * `lookupKey` gives an API key with the hosts it may be sent to (undefined when there is none).
+   */
+  secrets: { get(name: string): Promise<string>; lookupKey: VaultKeyLookup };
   logger: NodeLogger;
   /** Aborted when the run is cancelled. */
   signal: AbortSignal;

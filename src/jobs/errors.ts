@@ -62,3 +62,14 @@ export class FineTuneDataError extends FineTuneError {
     this.name = 'FineTuneDataError';
   }
 }
+
+/** A write by a holder whose claim on the job is no longer the newest: it lost the job. */
+export class LeaseLostError extends JobError {
+  constructor(
+    readonly jobId: string,
+    readonly token: number,
+  ) {
+    super('lease_lost', `Job ${jobId} was taken over by another process (this holder's claim ${token} is no longer the newest); its writes are refused and its trainer stopped.`);
+    this.name = 'LeaseLostError';
+  }
+}

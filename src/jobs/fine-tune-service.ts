@@ -230,7 +230,9 @@ async function localGgufBase(path: string, workflowDir: string | undefined): Pro
 async function inspectBase(path: string, jobModel: string, name: string): Promise<GgufBase> {
   let info: Awaited<ReturnType<typeof inspectGgufBase>>;
   try {
-    info = await inspectGgufBase(path);
+    // Checked as a LoRA base (quantized allowed); a full fine-tuning job (lora_rank 0) of a
+    // quantized file is refused, saying to use LoRA or an F16/BF16 file, when its weights are read.
+    info = await inspectGgufBase(path, { weights: 'stored' });
   } catch (err) {
     if (err instanceof GgufError) throw new FineTuneError('invalid_base_model', `Cannot fine-tune ${jobModel}: ${err.message}.`, { param: 'base_model' });
     throw err;

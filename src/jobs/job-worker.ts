@@ -1,28 +1,47 @@
 // The worker: claims queued local jobs one at a time and runs each through the trainer's
 // supervised child process, turning its events into job events, metrics and checkpoints. It
-// holds the job under a lease it renews on every heartbeat; a cancel (here or from another
-// process) reaches the trainer as an abort, and a shutdown hands the job back to the queue so
-// the next start resumes it from its checkpoint.
+// holds the job under a lease that the trainer's progress renews, each write fenced by the
+// claim's token: a trainer that stops making progress is killed by its supervisor and the job
+// resumed from its checkpoint (or failed once out of attempts), and a worker that finds its
+// lease lost stops its trainer at once. A cancel (here or from another process) reaches the
+// trainer as an abort, and a shutdown hands the job back to the queue so the next start resumes
+// it from its checkpoint. It also takes back the jobs of holders that are gone.
 import { mkdir } from 'node:fs/promises';
 import { autoEpochs } from '../datasets/index.ts';
 import { OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
 import { runLocalTraining, type LocalTrainingRunner } from '../providers/local.ts';
+import { StepClock, type StallPolicy } from '../trainer/progress-watchdog.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
 import { describeError, type JobRow } from '../store/index.ts';
 import { fineTunedModelName } from './model-registry.ts';
-import { JobError } from './errors.ts';
-import { countLines, workerIdentity, type JobQueue } from './queue.ts';
+import { JobError, LeaseLostError } from './errors.ts';
+import { leaseMs, leasePolicy, startupLeaseMs, type LeasePolicy } from './lease.ts';
+import { LeaseReclaimer } from './lease-reclaimer.ts';
+import { claimOf, countLines, workerIdentity, type JobQueue, type LeaseWrite, type RecoveryReport } from './queue.ts';
 import { parseHyperparameters } from './render.ts';
 
 export interface WorkerOptions {
   /** The trainer entry point; default the supervised child process (`runLocalFineTune`). */
   train?: LocalTrainingRunner;
   workerId?: string;
-  /** How long a claim lasts without a heartbeat. Default 30 s. */
-  leaseMs?: number;
-  heartbeatMs?: number;
+  /**
+   * How long the trainer may go without progress before it counts as stuck: the start-up
+   * allowance, then a multiple of its measured step time within a floor and a cap. Default
+   * DEFAULT_STALL_POLICY.
+   */
+  stall?: Partial<StallPolicy>;
+  /** The lease lasts the stall allowance plus this, from the last progress. Default 30 s. */
+  leaseGraceMs?: number;
+  /** How often the holder checks that it still holds its job and whether a cancel or pause was asked. Default 2 s. */
+  checkMs?: number;
   /** How often an idle worker looks for work queued by other processes. Default 1 s. */
   pollMs?: number;
+  /** How often to take back the jobs of holders that are gone. Default 5 s. */
+  reclaimMs?: number;
+  /** Told when this worker took back jobs whose holder is gone. */
+  onReclaimed?: (report: RecoveryReport) => void;
+  /** Told when this worker lost a job to another (its lease ran out while it was frozen or cut off); its trainer was stopped. */
+  onLeaseLost?: (jobId: string) => void;
   /** CPU threads for training; default the trainer's choice. */
   threads?: number;
   /** Problems the worker itself meets (the database went away…). */
@@ -31,8 +50,13 @@ export interface WorkerOptions {
 
 type StopReason = 'cancel' | 'pause' | 'shutdown' | 'lost';
 
+/** Trainer failures worth another attempt from the checkpoint: the process, not the job, went wrong. */
+const RETRIED_FAILURES = new Set(['trainer_stalled', 'worker_crashed']);
+
 interface Running {
   controller: AbortController;
+  /** Kills the trainer at once, without a checkpoint: the job is someone else's now. */
+  kill: AbortController;
   reason?: StopReason;
   done: Promise<void>;
 }
@@ -42,9 +66,10 @@ type MetricsEvent = Extract<LocalFineTuneEvent, { type: 'metrics' }>;
 export class JobWorker {
   readonly id: string;
   private readonly train: LocalTrainingRunner;
-  private readonly leaseMs: number;
-  private readonly heartbeatMs: number;
+  private readonly policy: LeasePolicy;
+  private readonly checkMs: number;
   private readonly pollMs: number;
+  private readonly reclaimer: LeaseReclaimer;
   private readonly running = new Map<string, Running>();
   private loop?: Promise<void>;
   private stopping = false;
@@ -56,9 +81,14 @@ export class JobWorker {
   ) {
     this.id = options.workerId ?? workerIdentity();
     this.train = options.train ?? runLocalTraining;
-    this.leaseMs = options.leaseMs ?? 30_000;
-    this.heartbeatMs = options.heartbeatMs ?? Math.min(5_000, Math.floor(this.leaseMs / 3));
+    this.policy = leasePolicy({ ...(options.stall ? { stall: options.stall } : {}), ...(options.leaseGraceMs !== undefined ? { graceMs: options.leaseGraceMs } : {}) });
+    this.checkMs = options.checkMs ?? 2_000;
     this.pollMs = options.pollMs ?? 1_000;
+    this.reclaimer = new LeaseReclaimer(queue, {
+      ...(options.reclaimMs !== undefined ? { everyMs: options.reclaimMs } : {}),
+      ...(options.onReclaimed ? { onReclaimed: options.onReclaimed } : {}),
+      ...(options.onError ? { onError: options.onError } : {}),
+    });
   }
 
   get busy(): boolean {
@@ -69,6 +99,7 @@ export class JobWorker {
   start(): void {
     if (this.loop) return;
     this.stopping = false;
+    this.reclaimer.start();
     const unwake = this.queue.addWaker(() => this.wake?.());
     this.loop = (async () => {
       try {
@@ -93,6 +124,7 @@ export class JobWorker {
    */
   async stop(options: { requeue?: boolean } = {}): Promise<void> {
     this.stopping = true;
+    await this.reclaimer.stop();
     this.wake?.();
     if (options.requeue !== false) {
       for (const r of this.running.values()) {
@@ -107,10 +139,10 @@ export class JobWorker {
 
   /** Claims and runs one job to its end; the job's ID, or undefined when none was due. */
   async runNext(): Promise<string | undefined> {
-    const row = await this.queue.claim(this.id, this.leaseMs);
+    const row = await this.queue.claim(this.id, startupLeaseMs(this.policy));
     if (!row) return undefined;
     const controller = new AbortController();
-    const entry: Running = { controller, done: Promise.resolve() };
+    const entry: Running = { controller, kill: new AbortController(), done: Promise.resolve() };
     this.running.set(row.id, entry);
     const untrack = this.queue.trackLocal(row.id, controller);
     controller.signal.addEventListener('abort', () => {
@@ -138,14 +170,24 @@ export class JobWorker {
   private async runJob(row: JobRow, entry: Running): Promise<void> {
     const { queue } = this;
     const jobId = row.id;
+    const lease = claimOf(row)!;
     const modelName = fineTunedModelName(row);
+    const clock = new StepClock(this.policy.stall);
+    const lost = (why: string) => {
+      entry.reason = 'lost';
+      entry.kill.abort(new Error(why));
+      entry.controller.abort(new Error(why));
+    };
     let writes: Promise<unknown> = Promise.resolve();
     // Events arrive synchronously from the supervisor; writing them in order keeps seq honest.
     const write = (fn: () => Promise<unknown>) => {
-      writes = writes.then(fn).catch((err) => this.options.onError?.(err));
+      writes = writes.then(fn).catch((err) => {
+        if (err instanceof LeaseLostError) lost(`job ${jobId} was taken over by another worker`);
+        else this.options.onError?.(err);
+      });
     };
     let last: MetricsEvent | undefined;
-    let heartbeat: NodeJS.Timeout | undefined;
+    let check: NodeJS.Timeout | undefined;
     let result: LocalFineTuneResult;
     let trainingPath: string;
     try {
@@ -156,42 +198,54 @@ export class JobWorker {
       const spec = this.spec(row, jobDir, trainingPath, validationPath, modelName, await this.baseFile(row));
       // A pause gives its attempt back, so a job resumed after one is told apart by its checkpoints.
       const resumed = Number(row.attempts) <= 1 && (await queue.listCheckpoints(jobId, { limit: 1 })).data.length > 0;
-      await queue.addEvent(jobId, { message: Number(row.attempts) > 1 ? `Fine-tuning job resumed (attempt ${row.attempts})` : resumed ? 'Fine-tuning job continues from its last checkpoint' : 'Fine-tuning job started' });
+      await queue.addEvent(jobId, { message: Number(row.attempts) > 1 ? `Fine-tuning job resumed (attempt ${row.attempts})` : resumed ? 'Fine-tuning job continues from its last checkpoint' : 'Fine-tuning job started' }, { lease });
 
-      heartbeat = setInterval(() => {
+      // Not a heartbeat: progress renews the lease. This notices a lease lost (the holder was
+      // frozen, or cut off from the database, past its lease) and requests made elsewhere.
+      check = setInterval(() => {
         write(async () => {
-          const beat = await queue.heartbeat(jobId, this.id, this.leaseMs, {
-            ...(last?.trained_tokens !== undefined ? { trained_tokens: last.trained_tokens } : {}),
-            ...(last?.eta_seconds !== undefined ? { estimated_finish: Date.now() + Math.round(last.eta_seconds * 1000) } : {}),
-          });
-          if (!beat.held) {
-            entry.reason = 'lost';
-            entry.controller.abort(new Error(`job ${jobId} was taken over by another worker`));
-          } else if (beat.cancelRequested) {
-            entry.reason ??= 'cancel';
+          const state = await queue.checkLease(lease);
+          if (!state.held) return lost(`job ${jobId} was taken over by another worker`);
+          if (entry.reason) {
+            // Stopping (cancel, pause, shutdown): the trainer is checkpointing, watched by its supervisor.
+            await queue.renew({ lease, renewMs: leaseMs(this.policy, clock) });
+          } else if (state.cancelRequested) {
+            entry.reason = 'cancel';
             entry.controller.abort(new Error('cancelled by user'));
-          } else if (beat.pauseRequested) {
-            entry.reason ??= 'pause';
+          } else if (state.pauseRequested) {
+            entry.reason = 'pause';
             entry.controller.abort(new JobError('job_paused', 'paused by user'));
           }
         });
-      }, this.heartbeatMs);
-      heartbeat.unref();
+      }, this.checkMs);
+      check.unref();
 
       const onEvent = (event: LocalFineTuneEvent) => {
+        clock.observe(event);
         if (event.type === 'metrics') last = event;
-        write(() => this.record(jobId, modelName, event, last));
+        const progress: LeaseWrite = {
+          lease,
+          renewMs: leaseMs(this.policy, clock),
+          ...(event.type === 'metrics' && event.trained_tokens !== undefined ? { trainedTokens: event.trained_tokens } : {}),
+          ...(event.type === 'metrics' && event.eta_seconds !== undefined ? { estimatedFinish: Date.now() + Math.round(event.eta_seconds * 1000) } : {}),
+        };
+        write(() => this.record(progress, modelName, event, last));
       };
-      result = await this.train(spec, { onEvent, signal: entry.controller.signal });
+      result = await this.train(spec, { onEvent, signal: entry.controller.signal, kill: entry.kill.signal, stall: this.policy.stall });
     } catch (err) {
       result = { status: 'failed', trainedTokens: 0, steps: 0, resumed: false, error: { code: errorCode(err), message: queue.store.redactor.redact(describeError(err)) } };
       trainingPath ??= '';
     } finally {
-      if (heartbeat) clearInterval(heartbeat);
+      if (check) clearInterval(check);
     }
     await writes;
 
-    if (entry.reason === 'lost') return;
+    // However the trainer ended, a holder that lost the job (its writes were refused, or it was
+    // frozen past its lease) records nothing: the job is its new holder's.
+    if (entry.reason === 'lost' || result.error?.code === 'lease_lost' || !(await queue.checkLease(lease).then((s) => s.held, () => true))) {
+      this.options.onLeaseLost?.(jobId);
+      return;
+    }
     if (result.status === 'succeeded') {
       const examples = trainingPath ? await countLines(trainingPath).catch(() => null) : null;
       const hp = parseHyperparameters(row.hyperparameters_json);
@@ -209,7 +263,7 @@ export class JobWorker {
             metrics: finalMetrics(result, last),
           },
         },
-        this.id,
+        lease,
         ['running', 'paused'],
       );
       return;
@@ -217,21 +271,30 @@ export class JobWorker {
     const pausedAt = result.steps || last?.step || null;
     if (entry.reason === 'shutdown') {
       // A job the user paused while NodeAI stopped stays paused rather than going back to the queue.
-      if (!(await queue.release(jobId, this.id, 'Paused because NodeAI stopped; the job resumes from its last checkpoint on the next start'))) {
-        await queue.settlePause(jobId, this.id, pausedAt, result.trainedTokens);
+      if (!(await queue.release(lease, 'Paused because NodeAI stopped; the job resumes from its last checkpoint on the next start', { giveBackAttempt: true }))) {
+        await queue.settlePause(jobId, lease, pausedAt, result.trainedTokens);
       }
       return;
     }
     if (entry.reason === 'pause' && result.status === 'cancelled') {
-      await queue.settlePause(jobId, this.id, pausedAt, result.trainedTokens);
+      await queue.settlePause(jobId, lease, pausedAt, result.trainedTokens);
       return;
     }
     if (entry.reason === 'cancel' || result.status === 'cancelled') {
-      await queue.finish(jobId, 'cancelled', { trainedTokens: result.trainedTokens }, this.id);
+      await queue.finish(jobId, 'cancelled', { trainedTokens: result.trainedTokens }, lease);
       return;
     }
     const error = result.error ?? { code: 'training_failed', message: 'The trainer stopped without saying why.' };
-    await queue.finish(jobId, 'failed', { trainedTokens: result.trainedTokens, error: { code: error.code, message: error.message, param: null } }, this.id, ['running', 'paused']);
+    const attempts = Number(row.attempts);
+    const maxAttempts = Number(row.max_attempts);
+    if (RETRIED_FAILURES.has(error.code) && entry.reason === undefined) {
+      if (attempts < maxAttempts) {
+        await queue.release(lease, `Attempt ${attempts} of ${maxAttempts} ended: ${error.message} The job resumes from its last checkpoint.`, { giveBackAttempt: false });
+        return;
+      }
+      error.message = `${error.message} The job stopped this way on all ${maxAttempts} attempts; start a new job (or look at the machine's memory and load).`;
+    }
+    await queue.finish(jobId, 'failed', { trainedTokens: result.trainedTokens, error: { code: error.code, message: error.message, param: null } }, lease, ['running', 'paused']);
   }
 
   /** What the trainer loads: nodeai-tiny, a GGUF path, or the file of a registered fine-tuned model. */
@@ -262,21 +325,22 @@ export class JobWorker {
     };
   }
 
-  private async record(jobId: string, modelName: string, event: LocalFineTuneEvent, last: MetricsEvent | undefined): Promise<void> {
+  private async record(write: LeaseWrite, modelName: string, event: LocalFineTuneEvent, last: MetricsEvent | undefined): Promise<void> {
     const { queue } = this;
+    const { jobId } = write.lease;
     switch (event.type) {
       case 'status':
-        await queue.addEvent(jobId, { level: event.status === 'failed' ? 'error' : 'info', message: event.message });
+        await queue.addEvent(jobId, { level: event.status === 'failed' ? 'error' : 'info', message: event.message }, write);
         return;
       case 'message':
-        await queue.addEvent(jobId, { level: event.level, message: event.message });
+        await queue.addEvent(jobId, { level: event.level, message: event.message }, write);
         return;
       case 'metrics': {
         const { type: _type, time: _time, ...data } = event;
         const parts = [`Step ${event.step}/${event.total_steps}`];
         if (event.train_loss !== undefined) parts.push(`training loss=${event.train_loss.toFixed(4)}`);
         if (event.valid_loss !== undefined) parts.push(`validation loss=${event.valid_loss.toFixed(4)}`);
-        await queue.addEvent(jobId, { type: 'metrics', message: parts.join(': ').replace(/: (validation)/, ', $1'), data });
+        await queue.addEvent(jobId, { type: 'metrics', message: parts.join(': ').replace(/: (validation)/, ', $1'), data }, write);
         return;
       }
       case 'checkpoint': {
@@ -285,21 +349,7 @@ export class JobWorker {
         if (last?.valid_loss !== undefined) metrics.valid_loss = last.valid_loss;
         if (last?.train_mean_token_accuracy !== undefined) metrics.train_mean_token_accuracy = last.train_mean_token_accuracy;
         if (last?.valid_mean_token_accuracy !== undefined) metrics.valid_mean_token_accuracy = last.valid_mean_token_accuracy;
-        await queue.store.db
-          .insertInto('job_checkpoints')
-          .values({
-            id: `ftckpt-${jobId.slice(6)}-${event.step}`.slice(0, 64),
-            job_id: jobId,
-            step_number: event.step,
-            fine_tuned_model_checkpoint: `${modelName}:ckpt-step-${event.step}`,
-            metrics_json: JSON.stringify(metrics),
-            path: event.path,
-            created_at: event.time || Date.now(),
-          })
-          // A resumed run can write the checkpoint of a step it already wrote before the crash.
-          .onConflict((oc) => oc.columns(['job_id', 'step_number']).doNothing())
-          .execute();
-        await queue.addEvent(jobId, { message: `Checkpoint saved at step ${event.step}` });
+        await queue.recordCheckpoint(write, { step: event.step, name: `${modelName}:ckpt-step-${event.step}`, path: event.path, metrics, createdAt: event.time || Date.now() });
         return;
       }
     }

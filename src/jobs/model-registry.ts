@@ -5,6 +5,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import type { Kysely, Transaction } from 'kysely';
 import { findModel } from '../datasets/index.ts';
 import { ggufStem, isGgufPath } from '../trainer/gguf.ts';
+import { looksLikeRemoteModelRef, parseModelRef } from '../trainer/model-ref.ts';
 import type { Database, JobRow, ModelRow, Store } from '../store/index.ts';
 import { JobError, ModelNotFoundError } from './errors.ts';
 
@@ -45,12 +46,27 @@ export interface RegisterModelInput {
 
 const NAME = /^[\w.:@/+-]{1,200}$/;
 
+/** The base model's part of a fine-tuned model's name. */
+function baseStem(base: string): string {
+  try {
+    const ref = parseModelRef(base);
+    if (ref.kind === 'path') return ggufStem(ref.path);
+    if (ref.kind === 'hf') return ref.file ? ggufStem(ref.file) : ref.repo.replace(/-GGUF$/i, '');
+    if (ref.kind === 'ollama') return `${ref.name}-${ref.tag}`;
+  } catch {
+    // Not a well-formed reference: named by its text below.
+  }
+  return base.replace(/^ft:/, '').split(':')[0];
+}
+
 /**
  * `ft:nodeai-tiny:<suffix>:<first 8 of the job ID>`, OpenAI's pattern without the organization; a
- * GGUF base given by its path is named by its file name (`/models/SmolLM2-135M.gguf` → SmolLM2-135M).
+ * GGUF base given by its path is named by its file name (`/models/SmolLM2-135M.gguf` → SmolLM2-135M),
+ * an hf: base by its repository (`hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0` → Qwen2.5-0.5B-Instruct)
+ * or file, an ollama: base by name and tag (`ollama:qwen2.5:0.5b` → qwen2.5-0.5b).
  */
 export function fineTunedModelName(job: Pick<JobRow, 'id' | 'base_model' | 'suffix'>): string {
-  const base = (isGgufPath(job.base_model) ? ggufStem(job.base_model) : job.base_model.replace(/^ft:/, '').split(':')[0]).replace(/[^\w.-]/g, '-');
+  const base = baseStem(job.base_model).replace(/[^\w.-]/g, '-');
   const suffix = (job.suffix ?? '').toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
   const part = job.id.replace(/^ftjob-/, '').slice(0, 8);
   return `ft:${base}:${suffix}:${part}`;
@@ -158,9 +174,9 @@ export class ModelRegistry {
       throw new JobError('invalid_model_name', `Model name ${JSON.stringify(newName.slice(0, 80))} is invalid: use 1–200 letters, digits or . _ - : @ / +, no spaces.`);
     }
     // Names are looked up before the catalogue and before paths (base_model, chat model): a name
-    // that is a catalogue model or a .gguf path would hide that model or file.
-    if (findModel(newName) || isGgufPath(newName) || newName.startsWith('ft:')) {
-      throw new JobError('invalid_model_name', `Model name ${JSON.stringify(newName)} would hide a built-in model, a fine-tuned model ID or a .gguf path; pick another name.`);
+    // that is a catalogue model, a .gguf path or an hf:/ollama: reference would hide it.
+    if (findModel(newName) || isGgufPath(newName) || newName.startsWith('ft:') || looksLikeRemoteModelRef(newName)) {
+      throw new JobError('invalid_model_name', `Model name ${JSON.stringify(newName)} would hide a built-in model, a fine-tuned model ID, a .gguf path or an hf:/ollama: model; pick another name.`);
     }
     const model = await this.get(idOrName);
     const clash = await this.find(newName);

@@ -49,6 +49,9 @@ describe('fineTunedModelName', () => {
     // a GGUF base by its file name; a fine-tuned base by its own base
     expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: '/models/SmolLM2-135M.gguf', suffix: 'x' })).toBe('ft:SmolLM2-135M:x:AbCdEfGh');
     expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'ft:nodeai-tiny:support:12345678', suffix: 'more' })).toBe('ft:nodeai-tiny:more:AbCdEfGh');
+    expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0', suffix: 'faq' })).toBe('ft:Qwen2.5-0.5B-Instruct:faq:AbCdEfGh');
+    expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'hf:acme/models/sub/tiny.Q8_0.gguf', suffix: null })).toBe('ft:tiny.Q8_0::AbCdEfGh');
+    expect(fineTunedModelName({ id: 'ftjob-AbCdEfGh12345678abcdefgh', base_model: 'ollama:qwen2.5:0.5b', suffix: null })).toBe('ft:qwen2.5-0.5b::AbCdEfGh');
   });
   it('isInside refuses paths outside the directory', () => {
     expect(isInside('/data', '/data/jobs/x/model.gguf')).toBe(true);
@@ -298,10 +301,10 @@ describeEachDialect('job queue', (dialect) => {
     expect((await queue.listEvents(job.id, { limit: 100 })).data.map((e) => e.message)).toContain('Fine-tuning job continues from its last checkpoint');
   });
 
-  it('a worker in another process sees a pause through the row on its heartbeat', async () => {
+  it('a worker in another process sees a pause through the row when it checks its lease', async () => {
     const { queue, file } = await setup();
     const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
-    const worker = new JobWorker(queue, { train: fakeTrainer({ hold: true }).run, heartbeatMs: 20 });
+    const worker = new JobWorker(queue, { train: fakeTrainer({ hold: true }).run, checkMs: 20 });
     const running = worker.runNext();
     for (let i = 0; i < 200 && (await queue.listCheckpoints(job.id)).data.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     const other = new JobQueue(await t.reopen());

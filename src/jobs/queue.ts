@@ -1,16 +1,20 @@
 // The durable job queue: fine-tuning jobs live in the `jobs` table (SQLite or Postgres), so a
 // job outlives the process that created or ran it. Workers claim a queued job with a
-// conditional update and hold it under a lease (locked_by / locked_until) kept alive by a
-// heartbeat; a job whose holder died is found on start-up and re-queued to resume from its
-// checkpoint, or failed with the reason.
+// conditional update and hold it under a lease (locked_by / locked_until) that the trainer's
+// progress renews. Every claim takes the next fencing token, and a holder's writes (events,
+// metrics, checkpoints, the model it registers) carry its token, so once a job is taken over the
+// old holder's late writes are refused. A job whose holder died or stopped making progress is
+// found by any live process (at start-up and every few seconds) and re-queued to resume from its
+// checkpoint, or failed with the reason once it has used up its attempts.
 import { createReadStream, existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import { idPrefix, isValidFileId, newId, type Database, type JobRow, type StoredJobStatus, type Store } from '../store/index.ts';
 import type { Checkpoint, CreateJobRequest, FineTuningJob, Hyperparameters, JobEvent, Page } from '../providers/spec.ts';
-import { JobError, JobNotFoundError, JobStateError } from './errors.ts';
+import { JobError, JobNotFoundError, JobStateError, LeaseLostError } from './errors.ts';
+import type { JobLease } from './lease.ts';
 import { ModelRegistry } from './model-registry.ts';
 import { toCheckpoint, toFineTuningJob, toJobEvent } from './render.ts';
 
@@ -51,6 +55,25 @@ export interface ListJobsOptions {
   /** Job ID: list those created before it (OpenAI's cursor). */
   after?: string;
   status?: StoredJobStatus;
+}
+
+/** A write by the holder of a job: refused once its lease is lost; progress also renews the lease. */
+export interface LeaseWrite {
+  lease: JobLease;
+  /** The trainer made progress: the lease now lasts this long from now. */
+  renewMs?: number;
+  trainedTokens?: number;
+  estimatedFinish?: number | null;
+}
+
+/** A checkpoint the trainer wrote, as the queue lists it. */
+export interface NewCheckpoint {
+  step: number;
+  /** `<fine-tuned model>:ckpt-step-<step>`. */
+  name: string;
+  path: string;
+  metrics: Record<string, number>;
+  createdAt: number;
 }
 
 export interface RecoveryReport {
@@ -312,7 +335,7 @@ export class JobQueue {
       .set({ status: 'queued', locked_by: null, locked_until: null, estimated_finish: null, run_after: now, updated_at: now })
       .where('id', '=', jobId)
       .where('status', '=', 'paused')
-      .where((eb) => (row.locked_by === null ? eb('locked_by', 'is', null) : eb('locked_by', '=', row.locked_by)))
+      .where(heldBy(row.locked_by))
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) === 0) return this.resume(jobId);
     await this.addEvent(jobId, { message: 'Fine-tuning job resumed' });
@@ -320,36 +343,104 @@ export class JobQueue {
     return this.get(jobId);
   }
 
-  /** Appends an event; `seq` orders a job's events even within one millisecond. */
-  async addEvent(jobId: string, event: NewEvent): Promise<JobEvent> {
+  /**
+   * Appends an event; `seq` orders a job's events even within one millisecond. With `write`, only
+   * while that lease holds the job (else LeaseLostError), renewing it when the write says so.
+   */
+  async addEvent(jobId: string, event: NewEvent, write?: LeaseWrite): Promise<JobEvent> {
+    const rendered = await this.retryingSeq(() => (write ? this.fenced(write, (trx) => this.insertEvent(trx, jobId, event)) : this.insertEvent(this.db, jobId, event)));
+    this.tellEvent(jobId, rendered);
+    return rendered;
+  }
+
+  /** @internal Records a checkpoint of the job `write.lease` holds, with its event; LeaseLostError once lost. */
+  async recordCheckpoint(write: LeaseWrite, checkpoint: NewCheckpoint): Promise<void> {
+    const { jobId } = write.lease;
+    const rendered = await this.retryingSeq(() =>
+      this.fenced(write, async (trx) => {
+        await trx
+          .insertInto('job_checkpoints')
+          .values({
+            id: `ftckpt-${jobId.slice(6)}-${checkpoint.step}`.slice(0, 64),
+            job_id: jobId,
+            step_number: checkpoint.step,
+            fine_tuned_model_checkpoint: checkpoint.name,
+            metrics_json: JSON.stringify(checkpoint.metrics),
+            path: checkpoint.path,
+            created_at: checkpoint.createdAt,
+          })
+          // A resumed run can write the checkpoint of a step it already wrote before the crash.
+          .onConflict((oc) => oc.columns(['job_id', 'step_number']).doNothing())
+          .execute();
+        return this.insertEvent(trx, jobId, { message: `Checkpoint saved at step ${checkpoint.step}` });
+      }),
+    );
+    this.tellEvent(jobId, rendered);
+  }
+
+  private async insertEvent(db: Kysely<Database>, jobId: string, event: NewEvent): Promise<JobEvent> {
+    const max = await db.selectFrom('job_events').select((eb) => eb.fn.max('seq').as('m')).where('job_id', '=', jobId).executeTakeFirst();
+    const row = {
+      id: event.id ?? newId(idPrefix.jobEvent),
+      job_id: jobId,
+      seq: Number(max?.m ?? 0) + 1,
+      created_at: event.createdAt ?? Date.now(),
+      level: event.level ?? 'info',
+      type: event.type ?? 'message',
+      message: this.store.redactor.redact(event.message),
+      data_json: event.data ? JSON.stringify(this.store.redactor.redactValue(event.data)) : null,
+    };
+    await db.insertInto('job_events').values(row).execute();
+    return toJobEvent(row);
+  }
+
+  /** Another writer may take an event's seq a moment before (unique job_id+seq): try the next one. */
+  private async retryingSeq<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const max = await this.db.selectFrom('job_events').select((eb) => eb.fn.max('seq').as('m')).where('job_id', '=', jobId).executeTakeFirst();
-      const row = {
-        id: event.id ?? newId(idPrefix.jobEvent),
-        job_id: jobId,
-        seq: Number(max?.m ?? 0) + 1,
-        created_at: event.createdAt ?? Date.now(),
-        level: event.level ?? 'info',
-        type: event.type ?? 'message',
-        message: this.store.redactor.redact(event.message),
-        data_json: event.data ? JSON.stringify(this.store.redactor.redactValue(event.data)) : null,
-      };
       try {
-        await this.db.insertInto('job_events').values(row).execute();
-        const rendered = toJobEvent(row);
-        for (const fn of this.eventListeners) {
-          try {
-            fn(jobId, rendered);
-          } catch {
-            // a listener's failure is its own
-          }
-        }
-        return rendered;
+        return await fn();
       } catch (err) {
-        // Another writer took this seq a moment ago (unique job_id+seq): take the next one.
-        if (attempt >= 5) throw err;
+        if (err instanceof LeaseLostError || attempt >= 5) throw err;
       }
     }
+  }
+
+  private tellEvent(jobId: string, event: JobEvent): void {
+    for (const fn of this.eventListeners) {
+      try {
+        fn(jobId, event);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+  }
+
+  /**
+   * Runs `fn` in a transaction that first checks (and, for progress, renews) the lease with an
+   * update of the job's row. The update takes the row's write lock, so a claim by another worker
+   * either commits before it — and this write is refused — or waits until this one committed.
+   */
+  private fenced<T>(write: LeaseWrite, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
+      await this.fence(trx, write);
+      return fn(trx);
+    });
+  }
+
+  private async fence(db: Kysely<Database>, write: LeaseWrite): Promise<void> {
+    const now = Date.now();
+    const res = await db
+      .updateTable('jobs')
+      .set((eb) => ({
+        fencing_token: eb.ref('fencing_token'),
+        ...(write.renewMs !== undefined ? { locked_until: now + write.renewMs, heartbeat_at: now } : {}),
+        ...(write.trainedTokens !== undefined ? { trained_tokens: write.trainedTokens } : {}),
+        ...(write.estimatedFinish !== undefined ? { estimated_finish: write.estimatedFinish } : {}),
+      }))
+      .where(heldBy(write.lease))
+      .where('status', 'in', ['running', 'paused'])
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) throw new LeaseLostError(write.lease.jobId, write.lease.token);
   }
 
   /** Called with every job that ends (in this process). */
@@ -373,10 +464,12 @@ export class JobQueue {
   }
 
   /**
-   * Start-up recovery: a job left `running` by a process that is gone is re-queued to resume
-   * from the checkpoint in its job directory, or failed when it cannot be (too many attempts,
-   * its training file is gone). A holder is gone when its lease expired or, on this host, its
-   * process no longer exists.
+   * Takes back jobs whose holder is gone, at start-up and then every few seconds in every live
+   * server and worker: a job left `running` is re-queued to resume from the checkpoint in its job
+   * directory, or failed when it cannot be (out of attempts, its training file is gone). A holder
+   * is gone when its lease ran out (its process died, or its trainer stopped making progress) or,
+   * on this host, its process no longer exists. Only a row nobody touched since it was read is
+   * taken, so a holder's last-moment renewal wins.
    */
   async recoverInterrupted(): Promise<RecoveryReport> {
     const report: RecoveryReport = { requeued: [], failed: [], cancelled: [] };
@@ -396,7 +489,7 @@ export class JobQueue {
       if (Number(row.attempts) >= Number(row.max_attempts)) reason = `it was interrupted ${row.attempts} times (the limit is ${row.max_attempts}); start a new job`;
       else if (!trainingPath || !existsSync(trainingPath)) reason = `its training file ${row.training_file} is gone; upload it again and start a new job`;
       if (reason) {
-        const ok = await this.finish(row.id, 'failed', { error: { code: 'job_interrupted', message: `The process running job ${row.id} stopped and the job cannot be resumed: ${reason}.`, param: null } }, row.locked_by);
+        const ok = await this.finish(row.id, 'failed', { error: { code: 'job_interrupted', message: `The process running job ${row.id} stopped and the job cannot be resumed: ${reason}.`, param: null } }, claimOf(row));
         if (ok) report.failed.push(row.id);
         continue;
       }
@@ -405,7 +498,8 @@ export class JobQueue {
         .set({ status: 'queued', locked_by: null, locked_until: null, run_after: now, updated_at: now })
         .where('id', '=', row.id)
         .where('status', '=', 'running')
-        .where((eb) => (row.locked_by === null ? eb('locked_by', 'is', null) : eb('locked_by', '=', row.locked_by)))
+        .where(heldBy(claimOf(row)))
+        .where((eb) => (row.locked_until === null ? eb('locked_until', 'is', null) : eb('locked_until', '=', row.locked_until)))
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) > 0) {
         report.requeued.push(row.id);
@@ -418,7 +512,7 @@ export class JobQueue {
 
   // ---- used by the worker ------------------------------------------------------------------
 
-  /** @internal Claims the next due queued job for `workerId`, or returns undefined. */
+  /** @internal Claims the next due queued job for `workerId` (its lease: `leaseOf(row)`), or returns undefined. */
   async claim(workerId: string, leaseMs: number, provider = 'local'): Promise<JobRow | undefined> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const now = Date.now();
@@ -443,6 +537,7 @@ export class JobQueue {
           locked_until: now + leaseMs,
           heartbeat_at: now,
           attempts: eb('attempts', '+', 1),
+          fencing_token: eb('fencing_token', '+', 1),
           started_at: eb.fn.coalesce('started_at', eb.val(now)),
           updated_at: now,
         }))
@@ -454,25 +549,21 @@ export class JobQueue {
     return undefined;
   }
 
-  /** @internal Extends the lease; false when this worker no longer holds the job. */
-  async heartbeat(
-    jobId: string,
-    workerId: string,
-    leaseMs: number,
-    extra: { trained_tokens?: number; estimated_finish?: number | null } = {},
-  ): Promise<{ held: boolean; cancelRequested: boolean; pauseRequested: boolean }> {
-    const now = Date.now();
-    // A paused job is still held until its trainer has stopped; the lease must not lapse meanwhile.
-    const res = await this.db
-      .updateTable('jobs')
-      .set({ locked_until: now + leaseMs, heartbeat_at: now, updated_at: now, ...extra })
-      .where('id', '=', jobId)
-      .where('status', 'in', ['running', 'paused'])
-      .where('locked_by', '=', workerId)
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) return { held: false, cancelRequested: false, pauseRequested: false };
-    const row = await this.db.selectFrom('jobs').select(['status', 'cancel_requested_at']).where('id', '=', jobId).executeTakeFirst();
-    return { held: true, cancelRequested: row?.cancel_requested_at !== null && row?.cancel_requested_at !== undefined, pauseRequested: row?.status === 'paused' };
+  /** @internal The trainer made progress: renews the lease (LeaseLostError once it is lost). */
+  async renew(write: LeaseWrite): Promise<void> {
+    await this.fence(this.db, write);
+  }
+
+  /**
+   * @internal What the holder must act on: whether it still holds the job, and whether another
+   * process asked for a cancel or a pause. Reads only: a lease is renewed by progress, not by
+   * asking.
+   */
+  async checkLease(lease: JobLease): Promise<{ held: boolean; cancelRequested: boolean; pauseRequested: boolean }> {
+    const row = await this.db.selectFrom('jobs').select(['status', 'cancel_requested_at', 'locked_by', 'fencing_token']).where('id', '=', lease.jobId).executeTakeFirst();
+    const held = row !== undefined && (row.status === 'running' || row.status === 'paused') && row.locked_by === lease.holder && Number(row.fencing_token) === lease.token;
+    if (!held) return { held: false, cancelRequested: false, pauseRequested: false };
+    return { held, cancelRequested: row.cancel_requested_at !== null, pauseRequested: row.status === 'paused' };
   }
 
   /**
@@ -480,7 +571,7 @@ export class JobQueue {
    * the job can be resumed. A pause is not a failed attempt, so it does not count towards
    * `max_attempts`. False when `lockedBy` no longer holds a paused job.
    */
-  async settlePause(jobId: string, lockedBy: string | null, step: number | null, trainedTokens?: number): Promise<boolean> {
+  async settlePause(jobId: string, lockedBy: JobLease | string | null, step: number | null, trainedTokens?: number): Promise<boolean> {
     const now = Date.now();
     const res = await this.db
       .updateTable('jobs')
@@ -494,7 +585,7 @@ export class JobQueue {
       }))
       .where('id', '=', jobId)
       .where('status', '=', 'paused')
-      .where((eb) => (lockedBy === null ? eb('locked_by', 'is', null) : eb('locked_by', '=', lockedBy)))
+      .where(heldBy(lockedBy))
       .executeTakeFirst();
     const ok = Number(res.numUpdatedRows) > 0;
     if (ok) await this.addEvent(jobId, { message: step !== null ? `Fine-tuning job paused at step ${step}` : 'Fine-tuning job paused; it resumes from its last checkpoint' });
@@ -515,25 +606,40 @@ export class JobQueue {
     return () => this.wakers.delete(fn);
   }
 
-  /** @internal Puts a job this worker holds back in the queue (a shutdown, not a failure). */
-  async release(jobId: string, workerId: string, message: string): Promise<boolean> {
+  /**
+   * @internal Puts a job this worker holds back in the queue to resume from its checkpoint. A
+   * shutdown gives its attempt back (`giveBackAttempt`); a trainer that stalled or crashed used
+   * one. False when the lease is lost.
+   */
+  async release(lease: JobLease, message: string, options: { giveBackAttempt: boolean }): Promise<boolean> {
     const now = Date.now();
     const res = await this.db
       .updateTable('jobs')
-      .set((eb) => ({ status: 'queued', locked_by: null, locked_until: null, run_after: now, updated_at: now, attempts: eb('attempts', '-', 1) }))
-      .where('id', '=', jobId)
+      .set((eb) => ({
+        status: 'queued',
+        locked_by: null,
+        locked_until: null,
+        estimated_finish: null,
+        run_after: now,
+        updated_at: now,
+        ...(options.giveBackAttempt ? { attempts: eb('attempts', '-', 1) } : {}),
+      }))
+      .where(heldBy(lease))
       .where('status', '=', 'running')
-      .where('locked_by', '=', workerId)
       .executeTakeFirst();
     const ok = Number(res.numUpdatedRows) > 0;
-    if (ok) await this.addEvent(jobId, { level: 'warn', message });
+    if (ok) {
+      await this.addEvent(lease.jobId, { level: 'warn', message });
+      for (const wake of this.wakers) wake();
+    }
     return ok;
   }
 
   /**
    * @internal Moves a job to its end state — only from `fromStatuses` and, when `lockedBy` is
-   * given, only while that worker holds it — registers the model of a succeeded local job in
-   * the same transaction, then tells the listeners. False when the job was not in that state.
+   * given, only while that worker (with a lease: that very claim) holds it — registers the model
+   * of a succeeded local job in the same transaction, then tells the listeners. False when the
+   * job was not in that state: a holder that lost its lease registers nothing.
    */
   async finish(
     jobId: string,
@@ -543,7 +649,7 @@ export class JobQueue {
       trainedTokens?: number | null;
       model?: { files: Record<string, string | undefined>; name?: string; trainingExamples?: number | null; epochs?: number | null; metrics?: Record<string, number> | null };
     },
-    lockedBy: string | null | undefined,
+    lockedBy: JobLease | string | null | undefined,
     fromStatuses: StoredJobStatus[] = ['running'],
   ): Promise<boolean> {
     const now = Date.now();
@@ -552,7 +658,8 @@ export class JobQueue {
         .updateTable('jobs')
         .set({
           status,
-          error_json: result.error ? JSON.stringify({ param: null, ...result.error }) : null,
+          // Secrets masked and server paths shortened, whichever process or trainer wrote the error.
+          error_json: result.error ? JSON.stringify({ param: null, ...this.store.redactor.redactValue(result.error) }) : null,
           ...(result.trainedTokens !== undefined && result.trainedTokens !== null ? { trained_tokens: result.trainedTokens } : {}),
           locked_by: null,
           locked_until: null,
@@ -562,7 +669,7 @@ export class JobQueue {
         })
         .where('id', '=', jobId)
         .where('status', 'in', fromStatuses);
-      if (lockedBy !== undefined) q = q.where((eb) => (lockedBy === null ? eb('locked_by', 'is', null) : eb('locked_by', '=', lockedBy)));
+      if (lockedBy !== undefined) q = q.where(heldBy(lockedBy));
       const res = await q.executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) return false;
       if (status === 'succeeded' && result.model) {
@@ -618,6 +725,20 @@ export class JobQueue {
       },
     };
   }
+}
+
+/** The claim a job row records: its holder and fencing token, or null when nobody holds it. */
+export function claimOf(row: JobRow): JobLease | null {
+  return row.locked_by === null ? null : { jobId: row.id, holder: row.locked_by, token: Number(row.fencing_token) };
+}
+
+/** Rows held by `holder`: nobody (null), a worker by name, or exactly one claim of a job (a lease). */
+function heldBy(holder: JobLease | string | null) {
+  return (eb: ExpressionBuilder<Database, 'jobs'>) => {
+    if (holder === null) return eb('locked_by', 'is', null);
+    if (typeof holder === 'string') return eb('locked_by', '=', holder);
+    return eb.and([eb('id', '=', holder.jobId), eb('locked_by', '=', holder.holder), eb('fencing_token', '=', holder.token)]);
+  };
 }
 
 export function checkJobId(jobId: string): void {

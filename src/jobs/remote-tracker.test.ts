@@ -130,7 +130,7 @@ describeEachDialect('RemoteJobTracker', (dialect) => {
   });
 
   it('survives a restart: a new store over the same database adopts the job, mirrors each event once, and finishes it', async () => {
-    await t.store.secrets.set('OPENAI_API_KEY', 'sk-vault-key-99');
+    await t.store.secrets.set('OPENAI_API_KEY', 'sk-vault-key-99', { allowedHosts: [new URL(fake.url).host] });
     const job = await newJob();
     const first = tracker();
     await first.submit(job.id, client(), { training: { path: trainingPath, filename: 'train.jsonl' } });
@@ -160,7 +160,7 @@ describeEachDialect('RemoteJobTracker', (dialect) => {
   });
 
   it('a job whose holder stopped without handing it back (lease expired) is adopted too', async () => {
-    await t.store.secrets.set('OPENAI_API_KEY', 'sk-vault-key-99');
+    await t.store.secrets.set('OPENAI_API_KEY', 'sk-vault-key-99', { allowedHosts: [new URL(fake.url).host] });
     const job = await newJob();
     remote.status = 'running';
     await t.store.db.updateTable('jobs').set({ provider_job_id: 'ftjob-remote1', status: 'running', locked_by: 'elsewhere:1:gone', locked_until: Date.now() - 1 }).where('id', '=', job.id).execute();
@@ -192,7 +192,7 @@ describeEachDialect('RemoteJobTracker', (dialect) => {
   });
 
   it('a remote that keeps failing while polled: the job fails after the bounded number of polls, not never', async () => {
-    await t.store.secrets.set('OPENAI_API_KEY', 'sk-vault-key-99');
+    await t.store.secrets.set('OPENAI_API_KEY', 'sk-vault-key-99', { allowedHosts: [new URL(fake.url).host] });
     const job = await newJob();
     await t.store.db.updateTable('jobs').set({ provider_job_id: 'ftjob-remote1', status: 'running' }).where('id', '=', job.id).execute();
     remote.override = (req) => (req.method === 'GET' ? openAIError(503, 'Service unavailable') : undefined);

@@ -37,8 +37,9 @@ export function openAIConnector(queue: JobQueue, options: { env?: NodeJS.Process
   const secrets = queue.store.secrets;
   return async (row) => {
     const jobKey = await secrets.get(jobKeySecretName(row.id)).catch(() => undefined);
-    const apiKey = await findOpenAIKey({ configKey: jobKey, getSecret: (name) => secrets.get(name).catch(() => undefined), ...(options.env ? { env: options.env } : {}) });
-    return new OpenAIFineTuneProvider({ ...options.provider, apiKey, baseURL: remoteBaseUrl(row) });
+    const baseURL = remoteBaseUrl(row);
+    const apiKey = await findOpenAIKey({ configKey: jobKey, getSecret: secrets.lookupKey, baseURL, ...(options.env ? { env: options.env } : {}) });
+    return new OpenAIFineTuneProvider({ ...options.provider, apiKey, baseURL });
   };
 }
 

@@ -5,13 +5,29 @@ import { AnthropicChatProvider, findAnthropicKey } from '../providers/anthropic.
 import { OpenAIChatProvider } from '../providers/openai.ts';
 import { findOpenAIKey } from '../providers/openai-key.ts';
 import type { ChatMessage, ChatProvider } from '../providers/spec.ts';
+import { looksLikeRemoteModelRef, parseModelRef } from '../trainer/model-ref.ts';
+import { ModelSourceError } from '../trainer/model-source-errors.ts';
 import { nodeError, servicesOf, type NodeServices } from './services.ts';
 
 const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
 
 const config = z.object({
   provider: z.enum(['local', 'openai', 'anthropic']).default('local').describe('Who answers: local (this machine, the default), openai or anthropic.'),
-  model: z.string().trim().min(1).default('nodeai-tiny').describe('The model to chat with when no fine-tuned model is used.'),
+  model: z
+    .string()
+    .trim()
+    .min(1)
+    .default('nodeai-tiny')
+    .superRefine((text, ctx) => {
+      // A malformed hf:/ollama: reference is refused when the workflow is saved, not when it runs.
+      if (!looksLikeRemoteModelRef(text)) return;
+      try {
+        parseModelRef(text);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      }
+    })
+    .describe('The model to chat with when no fine-tuned model is used: nodeai-tiny, hf:OWNER/REPO:QUANT (downloaded on first use), or ollama:NAME[:TAG] (read from Ollama\'s store).'),
   use_finetuned_model: z.boolean().default(false).describe('Chat with a fine-tuned model from the model registry (or the one a connected Fine-Tune node produced).'),
   finetuned_model: z.string().trim().optional().describe('Name or ID of a fine-tuned model ("nodeai models list"); a model wired from an upstream Fine-Tune node takes precedence.'),
   system_prompt: z.string().optional().describe('Instructions put before the conversation as a system message.'),
@@ -69,6 +85,7 @@ export const chatNode = defineNode({
     const messages = buildMessages(config.system_prompt, inputs, data, config.prompt);
 
     const services = servicesOf(ctx);
+    if (!fineTuned && config.provider === 'local' && looksLikeRemoteModelRef(model)) await fetchBaseModel(ctx, services, model);
     const registered = fineTuned ? await services.models.find(model) : undefined;
     // A remote server may know fine-tuned models this registry never saw; the local one cannot.
     if (fineTuned && !registered && config.provider === 'local') {
@@ -90,17 +107,43 @@ export const chatNode = defineNode({
   },
 });
 
+const PROGRESS_LOG_MS = 5000;
+
+/** Downloads an hf: model on first use (reads an ollama: one in place), logging progress on the run. */
+async function fetchBaseModel(ctx: NodeContext<ChatConfig>, services: NodeServices, model: string): Promise<void> {
+  const ref = parseModelRef(model);
+  if (ref.kind !== 'hf' && ref.kind !== 'ollama') return;
+  let lastLog = 0;
+  try {
+    const file = await services.modelFile(ref, {
+      signal: ctx.signal,
+      onProgress: (p) => {
+        const now = Date.now();
+        const finished = p.total > 0 && p.bytes >= p.total;
+        if (!finished && now - lastLog < PROGRESS_LOG_MS) return;
+        lastLog = now;
+        const pct = p.total > 0 ? ` ${Math.floor((100 * p.bytes) / p.total)}%` : '';
+        ctx.logger.info(`downloading ${ref.text}:${pct} ${(p.bytes / 1e6).toFixed(1)}/${(p.total / 1e6).toFixed(1)} MB, ${(p.bytesPerSecond / 1e6).toFixed(1)} MB/s${p.etaSeconds !== null ? `, ${Math.round(p.etaSeconds)} s left` : ''}`);
+      },
+    });
+    if (file.downloaded) ctx.logger.info(`${ref.text} downloaded and verified (${(file.bytes / 1e6).toFixed(1)} MB)`);
+  } catch (e) {
+    if (e instanceof ModelSourceError) throw nodeError(e.code, e.message);
+    throw e;
+  }
+}
+
 async function remoteProvider(ctx: NodeContext<ChatConfig>, services: NodeServices, config: ChatConfig, jobId: string | null): Promise<ChatProvider> {
-  const getSecret = (name: string) => ctx.secrets.get(name).catch(() => undefined);
+  const getSecret = ctx.secrets.lookupKey;
   let baseURL = config.base_url || undefined;
   if (config.provider === 'openai') {
-    const apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret });
-    ctx.store.redactor.add(apiKey);
     // A model NodeAI trained remotely is served where it was trained, unless base_url says otherwise.
     if (!baseURL && jobId) baseURL = remoteBaseUrl(await services.jobs.getRow(jobId).catch(() => ({ metadata_json: null }))) ?? undefined;
+    const apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret, baseURL });
+    ctx.store.redactor.add(apiKey);
     return new OpenAIChatProvider({ ...services.openai, apiKey, baseURL });
   }
-  const apiKey = await findAnthropicKey({ configKey: config.api_key, getSecret });
+  const apiKey = await findAnthropicKey({ configKey: config.api_key, getSecret, baseURL });
   ctx.store.redactor.add(apiKey);
   return new AnthropicChatProvider({ apiKey, baseURL });
 }

@@ -83,7 +83,7 @@ export const fineTuneNode = defineNode({
     const remote = config.provider === 'openai';
     let apiKey: string | undefined;
     if (remote) {
-      apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret: (name) => ctx.secrets.get(name).catch(() => undefined) });
+      apiKey = await findOpenAIKey({ configKey: config.api_key, getSecret: ctx.secrets.lookupKey, baseURL: config.base_url });
       store.redactor.add(apiKey);
       resolveEndpoint(config.base_url);
     }

@@ -46,7 +46,7 @@ describe('a workflow that fine-tunes and chats on another NodeAI through provide
 
   it('Data Loader → Fine-Tune (openai, base_url = NodeAI) → Chat (openai) completes with a reply; the key stays out of the run', async () => {
     // The remote NodeAI's API token is this NodeAI's "OpenAI key", kept in the vault.
-    await t.store.secrets.set('OPENAI_API_KEY', TEST_TOKEN);
+    await t.store.secrets.set('OPENAI_API_KEY', TEST_TOKEN, { allowedHosts: [new URL(remote.url).host] });
     const baseUrl = `${remote.url}/v1`;
     const wf = {
       name: 'remote fine-tune',
@@ -133,7 +133,7 @@ describe('Chat node with provider anthropic (local server speaking the Messages 
     expect(missing.error).toMatchObject({ code: 'api_key_missing' });
     expect(missing.error!.message).toMatch(/Anthropic API key not found\. Add it in the node's "api_key" setting, or store it once with "nodeai secrets set ANTHROPIC_API_KEY"/);
 
-    await t.store.secrets.set('ANTHROPIC_API_KEY', 'sk-ant-test-key');
+    await t.store.secrets.set('ANTHROPIC_API_KEY', 'sk-ant-test-key', { allowedHosts: [new URL(fake.url).host] });
     const ok = await engine.run(wf);
     expect(ok.error).toBeUndefined();
     expect(ok.status).toBe('succeeded');

@@ -14,6 +14,8 @@ import { LocalChatProvider, type LocalModelFiles } from '../providers/local.ts';
 import type { ChatProvider } from '../providers/spec.ts';
 import type { Store } from '../store/index.ts';
 import { writeGgufModel } from '../trainer/gguf-model.ts';
+import { parseModelRef, type RemoteModelRef } from '../trainer/model-ref.ts';
+import { resolveModelFile, type ModelFile, type ModelFileOptions } from '../trainer/model-source.ts';
 import { createTinyModel, NODEAI_TINY } from '../trainer/tiny-model.ts';
 
 export interface NodeServices {
@@ -22,6 +24,11 @@ export interface NodeServices {
   localChat: ChatProvider;
   /** Submits and follows jobs of remote providers (OpenAI and compatible); the application stops it on shutdown. */
   remoteJobs: RemoteJobTracker;
+  /**
+   * The local GGUF of an hf: or ollama: model: downloaded into the data dir on first use (with
+   * progress), read in place from Ollama's store. Throws ModelSourceError.
+   */
+  modelFile: (ref: RemoteModelRef, options?: Pick<ModelFileOptions, 'onProgress' | 'signal'>) => Promise<ModelFile>;
   /** Timeouts and retries for OpenAI clients the nodes build (tests shorten them). */
   openai?: Partial<OpenAIProviderOptions>;
   /**
@@ -50,11 +57,24 @@ export async function ensureTinyBaseModel(dataDir: string): Promise<string> {
   return path;
 }
 
-export function createNodeServices(store: Store, options: { jobs?: JobQueue; workflowDir?: string; remoteJobs?: RemoteJobTracker; openai?: Partial<OpenAIProviderOptions> } = {}): NodeServices {
+export function createNodeServices(
+  store: Store,
+  options: { jobs?: JobQueue; workflowDir?: string; remoteJobs?: RemoteJobTracker; openai?: Partial<OpenAIProviderOptions>; modelEnv?: NodeJS.ProcessEnv } = {},
+): NodeServices {
   const jobs = options.jobs ?? new JobQueue(store);
   const models = jobs.models;
+  const modelFile: NodeServices['modelFile'] = (ref, o = {}) => resolveModelFile(ref, { dataDir: store.dataDir, ...(options.modelEnv ? { env: options.modelEnv } : {}), ...o });
   const resolve = async (name: string): Promise<LocalModelFiles | undefined> => {
     if (name === NODEAI_TINY || name === 'tiny') return { model: await ensureTinyBaseModel(store.dataDir) };
+    // hf: and ollama: models (a malformed one is simply not found here; the node says why).
+    const ref = (() => {
+      try {
+        return parseModelRef(name);
+      } catch {
+        return undefined;
+      }
+    })();
+    if (ref?.kind === 'hf' || ref?.kind === 'ollama') return { model: (await modelFile(ref)).path };
     const found = await models.find(name);
     if (!found || found.provider !== 'local') return undefined;
     // The trainer's model file already has a LoRA adapter merged in; the adapter is for other tools
@@ -64,7 +84,7 @@ export function createNodeServices(store: Store, options: { jobs?: JobQueue; wor
     return undefined;
   };
   const remoteJobs = options.remoteJobs ?? new RemoteJobTracker(jobs, { connect: openAIConnector(jobs, { provider: options.openai }) });
-  return { jobs, models, localChat: new LocalChatProvider(resolve), remoteJobs, ...(options.openai ? { openai: options.openai } : {}), ...(options.workflowDir ? { workflowDir: options.workflowDir } : {}) };
+  return { jobs, models, localChat: new LocalChatProvider(resolve), modelFile, remoteJobs, ...(options.openai ? { openai: options.openai } : {}), ...(options.workflowDir ? { workflowDir: options.workflowDir } : {}) };
 }
 
 /** The services, or a clear error naming what the application forgot to wire. */

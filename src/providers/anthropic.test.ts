@@ -100,7 +100,7 @@ describe('AnthropicChatProvider', () => {
   });
 
   it('finds the key in the node setting, then the vault, then the environment, else says where to add it', async () => {
-    const vault = async (name: string) => (name === 'ANTHROPIC_API_KEY' ? 'from-vault' : undefined);
+    const vault = async (name: string) => (name === 'ANTHROPIC_API_KEY' ? { value: 'from-vault', allowedHosts: [] } : undefined);
     expect(await findAnthropicKey({ configKey: ' from-node ', getSecret: vault, env: {} })).toBe('from-node');
     expect(await findAnthropicKey({ getSecret: vault, env: { ANTHROPIC_API_KEY: 'from-env' } })).toBe('from-vault');
     expect(await findAnthropicKey({ getSecret: async () => undefined, env: { ANTHROPIC_API_KEY: 'from-env' } })).toBe('from-env');

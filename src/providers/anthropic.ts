@@ -1,5 +1,6 @@
 // Anthropic: chat only, through the official SDK. Fine-tuning gets an honest refusal.
 import Anthropic from '@anthropic-ai/sdk';
+import { findBoundKey, type FindKeyOptions, type KeyRule } from './key-binding.ts';
 import { ProviderError, type ChatProvider, type ChatRequest, type ChatResult } from './spec.ts';
 
 export const ANTHROPIC_PROVIDER_ID = 'anthropic';
@@ -35,15 +36,14 @@ export class AnthropicKeyMissingError extends ProviderError {
   }
 }
 
-/** The node setting first, then the vault, then the environment; throws AnthropicKeyMissingError. */
-export async function findAnthropicKey(options: { configKey?: string | null; getSecret?: (name: string) => Promise<string | undefined>; env?: NodeJS.ProcessEnv }): Promise<string> {
-  const fromConfig = options.configKey?.trim();
-  if (fromConfig) return fromConfig;
-  const fromVault = (await options.getSecret?.(ANTHROPIC_KEY_SECRET))?.trim();
-  if (fromVault) return fromVault;
-  const fromEnv = (options.env ?? process.env)[ANTHROPIC_KEY_SECRET]?.trim();
-  if (fromEnv) return fromEnv;
-  throw new AnthropicKeyMissingError();
+const ANTHROPIC_KEY_RULE: KeyRule = { provider: ANTHROPIC_PROVIDER_ID, secretName: ANTHROPIC_KEY_SECRET, officialHost: 'api.anthropic.com', missing: () => new AnthropicKeyMissingError() };
+
+/**
+ * The node setting first, then the vault, then the environment; a stored key only for Anthropic's
+ * own API or the hosts allowed for it (KeyNotAllowedError); throws AnthropicKeyMissingError.
+ */
+export function findAnthropicKey(options: FindKeyOptions): Promise<string> {
+  return findBoundKey(ANTHROPIC_KEY_RULE, options);
 }
 
 export interface AnthropicChatOptions {

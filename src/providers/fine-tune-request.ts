@@ -105,7 +105,8 @@ export function parseFineTuneRequest(input: FineTuneRequestInput): FineTuneReque
   return FineTuneRequest.parse(input);
 }
 
-const OpenAIHyperparameters = z.object({
+// Strict: a misspelt or unsupported hyperparameter is refused by name, not silently dropped.
+const OpenAIHyperparameters = z.strictObject({
   n_epochs: auto(EPOCHS).optional(),
   batch_size: auto(BATCH_SIZE).optional(),
   learning_rate_multiplier: auto(LEARNING_RATE_MULTIPLIER).optional(),
@@ -127,7 +128,12 @@ export const OpenAIJobBody = z.object({
       dpo: z.object({ hyperparameters: z.record(z.string(), z.unknown()).optional() }).optional(),
     })
     .optional(),
-  suffix: z.string().max(64).nullish(),
+  // OpenAI's rule: up to 64 letters, digits, "-" and "_"; anything else is refused, not rewritten.
+  suffix: z
+    .string()
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]*$/, 'use only letters, digits, "-" and "_" (OpenAI\'s suffix rule)')
+    .nullish(),
   seed: SEED.nullish(),
   metadata: z.record(z.string().max(64), z.string().max(512)).nullish(),
 });

@@ -1,7 +1,9 @@
 // The local provider: chat on GGUF files through node-llama-cpp, and fine-tuning through the
 // trainer's supervised child process. Providers sit below the store, so which file a model name
 // means is for the caller to say (a resolver over the model registry).
+import { ContextOverflowError } from '../trainer/chat-format.ts';
 import { generate, generateStream, type GenerateOptions } from '../trainer/inference.ts';
+import type { StallPolicy } from '../trainer/progress-watchdog.ts';
 import { runLocalFineTune } from '../trainer/supervisor.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
 import { ProviderError, type ChatProvider, type ChatRequest, type ChatResult } from './spec.ts';
@@ -23,7 +25,9 @@ export class LocalChatProvider implements ChatProvider {
   constructor(private readonly resolve: LocalModelResolver) {}
 
   async chat(req: ChatRequest): Promise<ChatResult> {
-    const result = await generate(await this.options(req));
+    const result = await generate(await this.options(req)).catch((err: unknown) => {
+      throw contextLengthError(err, this.id);
+    });
     return {
       text: result.text,
       model: req.model,
@@ -33,7 +37,11 @@ export class LocalChatProvider implements ChatProvider {
   }
 
   async *stream(req: ChatRequest): AsyncIterable<string> {
-    yield* generateStream(await this.options(req));
+    try {
+      yield* generateStream(await this.options(req));
+    } catch (err) {
+      throw contextLengthError(err, this.id);
+    }
   }
 
   private async options(req: ChatRequest): Promise<GenerateOptions> {
@@ -62,14 +70,33 @@ export class LocalChatProvider implements ChatProvider {
   }
 }
 
+/**
+ * A prompt longer than the model's context is the caller's mistake, answered as OpenAI answers
+ * it: 400 `context_length_exceeded`, saying how long the prompt and the context are.
+ */
+function contextLengthError(err: unknown, providerId: string): unknown {
+  if (!(err instanceof ContextOverflowError)) return err;
+  return new ProviderError(
+    'context_length_exceeded',
+    `This model's maximum context length is ${err.contextLength} tokens, but the messages (plus one reply token) are ${err.tokens} tokens. Shorten the messages or the system prompt.`,
+    providerId,
+    400,
+  );
+}
+
 export interface LocalTrainingOptions {
   onEvent?: (event: LocalFineTuneEvent) => void;
+  /** Cancels with a checkpoint. */
   signal?: AbortSignal;
+  /** Stops the trainer at once, without a checkpoint (the job was taken over). */
+  kill?: AbortSignal;
+  /** How long the trainer may go without progress before it is killed as stuck. */
+  stall?: Partial<StallPolicy>;
 }
 
 /** The trainer's entry point, as the job queue calls it; a seam so tests can count calls. */
 export type LocalTrainingRunner = (spec: LocalFineTuneSpec, options: LocalTrainingOptions) => Promise<LocalFineTuneResult>;
 
 /** Runs (or resumes, when `spec.jobDir` holds a checkpoint) one local fine-tune in a supervised child process. */
-export const runLocalTraining: LocalTrainingRunner = (spec, options) =>
-  runLocalFineTune(spec, { ...(options.onEvent ? { onEvent: options.onEvent } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+export const runLocalTraining: LocalTrainingRunner = (spec, { onEvent, signal, kill, stall }) =>
+  runLocalFineTune(spec, { ...(onEvent ? { onEvent } : {}), ...(signal ? { signal } : {}), ...(kill ? { kill } : {}), ...(stall ? { stall } : {}) });

@@ -1,4 +1,5 @@
 // Finding the OpenAI API key. Providers sit below the store, so the vault is reached through a getter.
+import { findBoundKey, type FindKeyOptions, type KeyRule } from './key-binding.ts';
 import { ProviderError } from './spec.ts';
 
 export const OPENAI_PROVIDER_ID = 'openai';
@@ -16,21 +17,14 @@ export class OpenAIKeyMissingError extends ProviderError {
   }
 }
 
-export interface FindOpenAIKeyOptions {
-  /** The node's `api_key` setting, if any. */
-  configKey?: string | null;
-  /** Reads a secret from the vault; resolves undefined when there is none of that name. */
-  getSecret?: (name: string) => Promise<string | undefined>;
-  env?: NodeJS.ProcessEnv;
-}
+export type FindOpenAIKeyOptions = FindKeyOptions;
 
-/** The node setting first, then the vault, then the environment; throws OpenAIKeyMissingError. */
-export async function findOpenAIKey(options: FindOpenAIKeyOptions): Promise<string> {
-  const fromConfig = options.configKey?.trim();
-  if (fromConfig) return fromConfig;
-  const fromVault = (await options.getSecret?.(OPENAI_KEY_SECRET))?.trim();
-  if (fromVault) return fromVault;
-  const fromEnv = (options.env ?? process.env)[OPENAI_KEY_SECRET]?.trim();
-  if (fromEnv) return fromEnv;
-  throw new OpenAIKeyMissingError();
+const OPENAI_KEY_RULE: KeyRule = { provider: OPENAI_PROVIDER_ID, secretName: OPENAI_KEY_SECRET, officialHost: 'api.openai.com', missing: () => new OpenAIKeyMissingError() };
+
+/**
+ * The node setting first, then the vault, then the environment; a stored key only for OpenAI's
+ * own API or the hosts allowed for it (KeyNotAllowedError); throws OpenAIKeyMissingError.
+ */
+export function findOpenAIKey(options: FindOpenAIKeyOptions): Promise<string> {
+  return findBoundKey(OPENAI_KEY_RULE, options);
 }

@@ -139,7 +139,7 @@ export interface ChatProvider {
 }
 
 // A provider's answer NodeAI passes on with its own status; anything else (its 5xx, no answer) is a bad gateway.
-const PASSED_ON: readonly HttpStatus[] = [400, 401, 404, 409, 429, 501, 502, 503];
+const PASSED_ON: readonly HttpStatus[] = [400, 401, 403, 404, 409, 429, 501, 502, 503];
 
 /** A provider failure a user can act on; `code` is stable across releases. */
 export class ProviderError extends NodeAIError {

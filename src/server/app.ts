@@ -4,11 +4,15 @@ import type { Engine, NodeRegistry } from '../engine/index.ts';
 import type { JobQueue } from '../jobs/index.ts';
 import type { ChatProvider } from '../providers/spec.ts';
 import { DEFAULT_MAX_FILE_BYTES, type Store } from '../store/index.ts';
+import { allowedHostsCheck, type AllowedHosts } from './allowed-hosts.ts';
 import { bearerAuth } from './auth.ts';
 import { ApiError, toApiError } from './errors.ts';
 import { EventHub } from './event-hub.ts';
+import { EventTickets } from './event-tickets.ts';
+import { ModelPulls } from './model-pulls.ts';
 import { filesRoutes } from './routes/files.ts';
 import { jobRoutes, modelRoutes } from './routes/jobs.ts';
+import { modelPullRoutes } from './routes/model-pulls.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import { secretsRoutes } from './routes/secrets.ts';
 import { runRoutes, workflowRoutes } from './routes/workflows.ts';
@@ -35,8 +39,15 @@ export interface AppOptions {
   /** How often job changes are read from the store for SSE; default 250 ms. */
   jobPollMs?: number;
   sse?: { pingMs?: number; maxQueue?: number };
+  /** Read for HF_ENDPOINT, HF_TOKEN and OLLAMA_MODELS by model pulls; default process.env. */
+  modelEnv?: NodeJS.ProcessEnv;
   /** The built canvas served at `/`; default web/dist of this package, `null` serves none. */
   webDir?: string | null;
+  /**
+   * Host names answered besides 127.0.0.1, localhost and [::1] (`--allowed-host`); `['*']` answers
+   * any. Every other Host header is refused with 403, against DNS rebinding.
+   */
+  allowedHosts?: AllowedHosts;
   /** Where unexpected failures are reported (their text never reaches the client). */
   onError?: (err: unknown, c: Context) => void;
 }
@@ -56,17 +67,22 @@ export function createApp(options: AppOptions): NodeAiApp {
   const hub = new EventHub({ db: store.db, engine, jobs: options.jobs, capacity: options.eventCapacity, pollMs: options.jobPollMs });
   const report = options.onError ?? ((err: unknown) => console.error('nodeai serve:', store.redactor.formatError(err)));
 
+  const pulls = new ModelPulls({ dataDir: store.dataDir, ...(options.modelEnv ? { env: options.modelEnv } : {}), publish: (pull) => hub.publish('model.pull', { ...pull }, {}) });
+
   const app = new Hono();
   app.onError((err, c) => {
     const api = toApiError(err);
     if (api.status >= 500) report(err, c);
-    return c.json(api.body(), api.status);
+    // Every error body goes out with secrets masked and server paths shortened.
+    return c.json(store.redactor.redactValue(api.body()), api.status);
   });
   app.notFound((c) => c.json(new ApiError(404, 'route_not_found', `No route ${c.req.method} ${c.req.path}.`).body(), 404));
 
+  app.use('*', allowedHostsCheck(options.allowedHosts ?? []));
   app.get('/health', (c) => c.json({ status: 'ok' }));
+  const tickets = new EventTickets();
   if (options.token !== null) {
-    const auth = bearerAuth(options.token);
+    const auth = bearerAuth(options.token, tickets);
     app.use('/api/*', auth);
     app.use('/v1/*', auth);
   }
@@ -90,11 +106,14 @@ export function createApp(options: AppOptions): NodeAiApp {
   api.route('/secrets', secretsRoutes(store));
   api.route('/workflows', workflowRoutes(engine));
   api.route('/runs', runRoutes(engine));
+  // Before the model registry's routes, whose /:id would take "catalog" for a model ID.
+  api.route('/models', modelPullRoutes(pulls, store.dataDir));
   if (options.jobs) {
     api.route('/jobs', jobRoutes(options.jobs, store));
     api.route('/models', modelRoutes(options.jobs));
   }
   api.get('/node-types', (c) => c.json({ object: 'list', data: registry.describe() }));
+  api.post('/events/tickets', (c) => c.json(tickets.issue(), 201));
   api.get('/events', eventsHandler({ hub, engine, db: store.db, pingMs: options.sse?.pingMs, maxQueue: options.sse?.maxQueue }));
   app.route('/api/v1', api);
   app.route('/v1', openAiRoutes({ store, jobs: options.jobs, chat: options.chat, maxUploadBytes: maxUpload }));
@@ -103,6 +122,9 @@ export function createApp(options: AppOptions): NodeAiApp {
   return {
     app,
     hub,
-    close: () => hub.close(),
+    close: () => {
+      pulls.close();
+      return hub.close();
+    },
   };
 }

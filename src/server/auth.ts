@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import type { MiddlewareHandler } from 'hono';
 import { ApiError } from './errors.ts';
+import type { EventTickets } from './event-tickets.ts';
 
 export const TOKEN_FILENAME = 'api-token';
 
@@ -24,7 +25,7 @@ export function loadApiToken(dataDir: string, envToken: string | undefined = pro
     if (token.length < 16) throw new Error('NODEAI_API_TOKEN is shorter than 16 characters; use a long random value, e.g. from "openssl rand -hex 32".');
     return { token, source: 'env', created: false };
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, TOKEN_FILENAME);
   let created = false;
   try {
@@ -53,15 +54,22 @@ export function tokensEqual(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
-/** Bearer auth; a wrong or missing token gets a bare 401 that does not say which it was. */
-export function bearerAuth(token: string): MiddlewareHandler {
+/** The one route a ticket opens: the events stream, for browsers' EventSource. */
+export const EVENTS_PATH = '/api/v1/events';
+
+/**
+ * Bearer auth; a wrong or missing token gets a bare 401 that does not say which it was. The token
+ * is read from the Authorization header only: a token in a URL ends up in logs and histories. The
+ * events stream also takes a single-use `?ticket=` from `tickets`.
+ */
+export function bearerAuth(token: string, tickets?: EventTickets): MiddlewareHandler {
   const expected = digest(token);
   return async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    // EventSource cannot set headers; the canvas passes the token as a query parameter instead.
-    const given = match?.[1] ?? (c.req.method === 'GET' ? c.req.query('access_token') : undefined);
-    if (!given || !timingSafeEqual(digest(given), expected)) {
+    const header = c.req.header('authorization');
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    const ticket = header === undefined && c.req.method === 'GET' && c.req.path === EVENTS_PATH ? c.req.query('ticket') : undefined;
+    const ok = ticket !== undefined ? tickets?.redeem(ticket) === true : match !== null && timingSafeEqual(digest(match[1]), expected);
+    if (!ok) {
       c.header('WWW-Authenticate', 'Bearer');
       throw new ApiError(401, 'unauthorized', 'Missing or invalid API token.');
     }

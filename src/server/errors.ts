@@ -25,6 +25,7 @@ export class ApiError extends NodeAIError {
 // OpenAI's `type` vocabulary, so SDKs that branch on it behave as they do against OpenAI.
 function errorType(status: number): string {
   if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
   if (status === 404) return 'not_found_error';
   if (status === 429) return 'rate_limit_error';
   if (status >= 500) return 'server_error';

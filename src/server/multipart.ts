@@ -1,11 +1,15 @@
-// A streaming multipart/form-data reader: file parts flow to their consumer chunk by chunk, so an
-// upload of any size is never held in memory (Hono's parseBody and undici's formData buffer it).
+// multipart/form-data uploads through @fastify/busboy: file parts flow to their consumer as
+// streams, so an upload of any size is never held in memory (Hono's parseBody and undici's
+// formData buffer it). The form is read whole before anything is kept, so every field is checked
+// whatever its order: a file part is staged by its consumer and committed only after that.
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Busboy } from '@fastify/busboy';
 import { ApiError } from './errors.ts';
 
 export interface PartInfo {
   name: string;
-  filename?: string;
-  contentType?: string;
+  filename: string;
+  contentType: string;
 }
 
 export interface MultipartLimits {
@@ -15,166 +19,157 @@ export interface MultipartLimits {
   maxParts?: number;
 }
 
-const MAX_HEADER_BYTES = 16 * 1024;
-const CRLF = Buffer.from('\r\n');
-const HEADER_END = Buffer.from('\r\n\r\n');
+/** Largest header block of one part; busboy would quietly cut a longer one short, so it is refused here. */
+export const MAX_PART_HEADER_BYTES = 16 * 1024;
 
-export function boundaryOf(contentType: string | undefined): string {
+export function checkMultipartType(contentType: string | undefined): string {
   const type = contentType ?? '';
   if (!/^multipart\/form-data\b/i.test(type)) {
     throw new ApiError(415, 'unsupported_media_type', 'Send the upload as multipart/form-data with a "file" field.', 'file');
   }
-  const m = /;\s*boundary=(?:"([^"]{1,70})"|([^\s;]{1,70}))/i.exec(type);
-  const boundary = m?.[1] ?? m?.[2];
-  if (!boundary) throw new ApiError(400, 'invalid_multipart', 'The multipart Content-Type has no boundary.', 'file');
-  return boundary;
+  if (!/;\s*boundary=(?:"[^"]{1,70}"|[^\s;]{1,70})/i.test(type)) throw new ApiError(400, 'invalid_multipart', 'The multipart Content-Type has no boundary.', 'file');
+  return type;
 }
 
 const truncated = () => new ApiError(400, 'upload_incomplete', 'The upload ended before the multipart body was complete; nothing was stored. Send the file again.', 'file');
+const headerTooLarge = () => new ApiError(400, 'invalid_multipart', `A multipart part has headers over ${MAX_PART_HEADER_BYTES / 1024} KiB.`, null);
 
-class Reader {
-  buf: Buffer = Buffer.alloc(0);
-  private done = false;
-  constructor(private readonly it: AsyncIterator<Uint8Array>) {}
+const CRLF2 = Buffer.from('\r\n\r\n');
 
-  async pull(): Promise<boolean> {
-    if (this.done) return false;
-    const next = await this.it.next();
-    if (next.done) {
-      this.done = true;
-      return false;
-    }
-    this.buf = this.buf.length === 0 ? Buffer.from(next.value) : Buffer.concat([this.buf, next.value]);
-    return true;
+/**
+ * Passes the body through unchanged while measuring each part's header block: the bytes from a
+ * boundary to the blank line that ends the part's headers. Positions are counted from the start
+ * of the body, so a block split over any number of chunks is measured whole.
+ */
+class PartHeaderLimit extends Transform {
+  private readonly delimiter: Buffer;
+  /** Bytes at the end of what was seen where a delimiter or a blank line may have begun. */
+  private pending = Buffer.from('\r\n');
+  /** Body offset of `pending[0]`; the body is read as if it began with CRLF, as RFC 2046 frames every boundary but the first. */
+  private pendingOffset = -2;
+  /** Body offset where the current header block began; -1 outside one. */
+  private headerStart = -1;
+  /** Past the closing boundary: the epilogue is not looked at. */
+  private ended = false;
+
+  constructor(boundary: string) {
+    super();
+    this.delimiter = Buffer.from(`\r\n--${boundary}`);
   }
 
-  /** Index of `needle`, pulling until found; -1 at end of input or past `max` bytes. */
-  async find(needle: Buffer, max: number): Promise<number> {
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (this.ended) return done(null, chunk);
+    const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const base = this.pendingOffset;
+    let at = 0;
+    let keepFrom: number;
     for (;;) {
-      const i = this.buf.indexOf(needle);
-      if (i >= 0) return i;
-      if (this.buf.length > max) return -1;
-      if (!(await this.pull())) return -1;
+      if (this.headerStart < 0) {
+        const i = buf.indexOf(this.delimiter, at);
+        if (i < 0) {
+          keepFrom = Math.max(at, buf.length - (this.delimiter.length - 1));
+          break;
+        }
+        const after = i + this.delimiter.length;
+        if (buf.length < after + 2) {
+          keepFrom = i;
+          break;
+        }
+        if (buf[after] === 0x2d && buf[after + 1] === 0x2d) {
+          this.ended = true;
+          keepFrom = buf.length;
+          break;
+        }
+        this.headerStart = base + after;
+        at = after;
+      } else {
+        const end = buf.indexOf(CRLF2, at);
+        if (base + (end < 0 ? buf.length : end) - this.headerStart > MAX_PART_HEADER_BYTES) return done(headerTooLarge());
+        if (end < 0) {
+          keepFrom = Math.max(at, buf.length - (CRLF2.length - 1));
+          break;
+        }
+        this.headerStart = -1;
+        at = end + CRLF2.length;
+      }
     }
+    this.pending = Buffer.from(buf.subarray(keepFrom));
+    this.pendingOffset = base + keepFrom;
+    done(null, chunk);
   }
-
-  async ensure(n: number): Promise<boolean> {
-    while (this.buf.length < n) if (!(await this.pull())) return false;
-    return true;
-  }
-
-  async cancel(): Promise<void> {
-    await this.it.return?.();
-  }
-}
-
-function parseHeaders(block: string): PartInfo {
-  let disposition = '';
-  let contentType: string | undefined;
-  for (const line of block.split('\r\n')) {
-    const colon = line.indexOf(':');
-    if (colon < 0) continue;
-    const key = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    if (key === 'content-disposition') disposition = value;
-    else if (key === 'content-type') contentType = value;
-  }
-  const param = (name: string) => {
-    const m = new RegExp(`(?:^|;)\\s*${name}="((?:[^"\\\\]|\\\\.)*)"`, 'i').exec(disposition) ?? new RegExp(`(?:^|;)\\s*${name}=([^;\\s]*)`, 'i').exec(disposition);
-    return m ? m[1].replace(/\\(.)/g, '$1') : undefined;
-  };
-  const name = param('name');
-  if (!/^form-data/i.test(disposition) || name === undefined) {
-    throw new ApiError(400, 'invalid_multipart', 'A multipart part has no Content-Disposition form-data name.', null);
-  }
-  const filenameStar = param('filename\\*');
-  let filename = param('filename');
-  if (filenameStar) {
-    const m = /^[^']*'[^']*'(.*)$/.exec(filenameStar);
-    try {
-      filename = decodeURIComponent(m ? m[1] : filenameStar);
-    } catch {
-      // A malformed RFC 5987 name falls back to the plain one.
-    }
-  }
-  return { name, filename, contentType };
 }
 
 /**
- * Reads a multipart body part by part. Non-file fields are collected into `fields`; each file part
- * is handed to `onFile` as a stream that must be consumed (or thrown out of) before the next part
- * is read. A body that ends early fails with 400 `upload_incomplete` from inside that stream, so
- * whatever consumes it sees the failure and keeps nothing.
+ * Reads a whole multipart body. Non-file fields are collected into `fields`; each file part is
+ * handed to `onFile`, which must consume (or stage) its stream. Resolves when the form has ended
+ * and every `onFile` has settled, with the fields and what each `onFile` returned. Rejects with
+ * 400 `upload_incomplete` for a body cut short, 400 `invalid_multipart` for one that breaks the
+ * limits, or the first `onFile` failure; then `onDiscard` is called for every `onFile` result, so
+ * nothing staged is kept.
  */
-export async function readMultipart(
-  body: AsyncIterable<Uint8Array>,
-  boundary: string,
-  onFile: (part: PartInfo, data: AsyncIterable<Buffer>, fields: Record<string, string>) => Promise<void>,
+export async function readMultipart<T>(
+  contentType: string,
+  body: Readable,
+  handlers: { onFile: (part: PartInfo, data: Readable) => Promise<T>; onDiscard: (staged: T) => Promise<void> },
   limits: MultipartLimits = {},
-): Promise<Record<string, string>> {
+): Promise<{ fields: Record<string, string>; files: T[] }> {
   const maxField = limits.maxFieldBytes ?? 64 * 1024;
   const maxParts = limits.maxParts ?? 16;
-  const dash = Buffer.from(`--${boundary}`);
-  const delimiter = Buffer.from(`\r\n--${boundary}`);
-  const reader = new Reader(body[Symbol.asyncIterator]());
-  const fields: Record<string, string> = {};
-  try {
-    // The preamble before the first boundary is allowed by RFC 2046 and ignored.
-    const first = await reader.find(dash, MAX_HEADER_BYTES);
-    if (first < 0) throw reader.buf.length > MAX_HEADER_BYTES ? new ApiError(400, 'invalid_multipart', 'No multipart boundary found at the start of the body.', null) : truncated();
-    reader.buf = reader.buf.subarray(first + dash.length);
-    for (let parts = 0; ; parts++) {
-      if (!(await reader.ensure(2))) throw truncated();
-      if (reader.buf[0] === 0x2d && reader.buf[1] === 0x2d) return fields;
-      if (parts >= maxParts) throw new ApiError(400, 'invalid_multipart', `Too many multipart parts (more than ${maxParts}).`, null);
-      const lineEnd = await reader.find(CRLF, 256);
-      if (lineEnd < 0) throw truncated();
-      reader.buf = reader.buf.subarray(lineEnd + 2);
-      const headerEnd = await reader.find(HEADER_END, MAX_HEADER_BYTES);
-      if (headerEnd < 0) {
-        if (reader.buf.length > MAX_HEADER_BYTES) throw new ApiError(400, 'invalid_multipart', 'A multipart part has headers over 16 KiB.', null);
-        throw truncated();
-      }
-      const part = parseHeaders(reader.buf.subarray(0, headerEnd).toString('utf8'));
-      reader.buf = reader.buf.subarray(headerEnd + HEADER_END.length);
+  const boundary = /;\s*boundary=(?:"([^"]{1,70})"|([^\s;]{1,70}))/i.exec(checkMultipartType(contentType))!;
+  const guard = new PartHeaderLimit(boundary[1] ?? boundary[2]);
+  const parser = Busboy({ headers: { 'content-type': contentType }, limits: { fieldSize: maxField, parts: maxParts, headerSize: MAX_PART_HEADER_BYTES } });
+  const fields: Record<string, string> = Object.create(null);
+  const pending: Promise<T>[] = [];
+  const open = new Set<Readable>();
+  let failure: unknown;
 
-      let finished = false;
-      const data = (async function* (): AsyncGenerator<Buffer> {
-        for (;;) {
-          const i = reader.buf.indexOf(delimiter);
-          if (i >= 0) {
-            if (i > 0) yield reader.buf.subarray(0, i);
-            reader.buf = reader.buf.subarray(i + delimiter.length);
-            finished = true;
-            return;
-          }
-          // Keep a tail that could be the start of a delimiter split across chunks.
-          const safe = reader.buf.length - (delimiter.length - 1);
-          if (safe > 0) {
-            const out = reader.buf.subarray(0, safe);
-            reader.buf = reader.buf.subarray(safe);
-            yield out;
-          }
-          if (!(await reader.pull())) throw truncated();
-        }
-      })();
-
-      if (part.filename !== undefined) {
-        await onFile(part, data, fields);
-        if (!finished) for await (const _ of data) void _;
-        if (!finished) throw truncated();
-      } else {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        for await (const chunk of data) {
-          size += chunk.length;
-          if (size > maxField) throw new ApiError(400, 'invalid_multipart', `Form field "${part.name}" is longer than ${maxField} bytes.`, part.name);
-          chunks.push(chunk);
-        }
-        fields[part.name] = Buffer.concat(chunks).toString('utf8');
-      }
-    }
-  } finally {
-    await reader.cancel();
+  await new Promise<void>((resolve) => {
+    const fail = (err: unknown) => {
+      failure ??= err;
+      body.unpipe(guard);
+      guard.unpipe(parser);
+      // A file part still flowing would wait forever for the rest of a body no longer read.
+      for (const stream of open) stream.destroy(truncated());
+      resolve();
+    };
+    body.on('error', () => fail(truncated()));
+    guard.on('error', fail);
+    parser.on('error', (err) => {
+      const message = String((err as Error)?.message ?? err);
+      fail(/unexpected end|terminated early/i.test(message) ? truncated() : new ApiError(400, 'invalid_multipart', `The multipart body is malformed: ${message}.`, null));
+    });
+    parser.on('partsLimit', () => fail(new ApiError(400, 'invalid_multipart', `Too many multipart parts (more than ${maxParts}).`, null)));
+    parser.on('field', (name, value, _nameCut, valueCut) => {
+      if (valueCut) return fail(new ApiError(400, 'invalid_multipart', `Form field ${JSON.stringify(name.slice(0, 40))} is longer than ${maxField} bytes.`, name.slice(0, 40)));
+      fields[name] = value;
+    });
+    parser.on('file', (name, stream, filename, _encoding, mimeType) => {
+      open.add(stream);
+      // busboy may report one failure on a file stream more than once, after its consumer has
+      // stopped listening; the consumer sees the first through its own listener.
+      stream.on('error', () => undefined);
+      stream.once('close', () => open.delete(stream));
+      stream.once('end', () => open.delete(stream));
+      const handled = handlers.onFile({ name, filename, contentType: mimeType }, stream);
+      // A consumer that stops reading early must not stall the rest of the form.
+      handled.then(
+        () => stream.resume(),
+        (err: unknown) => {
+          stream.resume();
+          fail(err);
+        },
+      );
+      pending.push(handled);
+    });
+    parser.on('finish', resolve);
+    body.pipe(guard).pipe(parser);
+  });
+  const settled = await Promise.allSettled(pending);
+  const staged = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure !== undefined || rejected) {
+    await Promise.all(staged.map((t) => handlers.onDiscard(t).catch(() => undefined)));
+    throw failure ?? rejected!.reason;
   }
+  return { fields: { ...fields }, files: staged };
 }

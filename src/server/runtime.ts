@@ -1,7 +1,7 @@
 // Everything `nodeai serve` runs besides HTTP: the store, the engine with the built-in nodes, the
 // job queue and its worker, wired so finished jobs resume the runs that wait on them.
 import { Engine, RunStateError } from '../engine/index.ts';
-import { JobQueue, JobWorker, type WorkerOptions } from '../jobs/index.ts';
+import { JobQueue, JobWorker, LeaseReclaimer, type RecoveryReport, type WorkerOptions } from '../jobs/index.ts';
 import { createNodeRegistry, createNodeServices, type NodeServices } from '../nodes/index.ts';
 import { createStore, type Store, type StoreOptions } from '../store/index.ts';
 
@@ -25,6 +25,8 @@ export interface RuntimeOptions extends StoreOptions {
    * jobs finished here resume their runs at once. Default 2000 ms; 0 turns it off.
    */
   resumePollMs?: number;
+  /** Told when this process took back jobs whose holder is gone (after start-up; `recovered` has those). */
+  onReclaimed?: (report: RecoveryReport) => void;
   onError?: (err: unknown) => void;
 }
 
@@ -42,9 +44,15 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     // Runs whose job ended while no process was there to resume them.
     await engine.resumeWaitingRuns((w) => jobs.outcome(w.jobId));
     let worker: JobWorker | undefined;
+    // Jobs whose holder died are taken back by every live process, training here or not.
+    let reclaimer: LeaseReclaimer | undefined;
+    const onReclaimed = options.onReclaimed;
     if (options.worker !== false) {
-      worker = new JobWorker(jobs, { onError, ...(typeof options.worker === 'object' ? options.worker : {}) });
+      worker = new JobWorker(jobs, { onError, ...(onReclaimed ? { onReclaimed } : {}), ...(typeof options.worker === 'object' ? options.worker : {}) });
       worker.start();
+    } else {
+      reclaimer = new LeaseReclaimer(jobs, { onError, ...(onReclaimed ? { onReclaimed } : {}) });
+      reclaimer.start();
     }
     // Remote (OpenAI-compatible) jobs are followed by polling; adopt those left unfinished.
     await services.remoteJobs.start();
@@ -79,6 +87,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         if (poller) clearInterval(poller);
         await polling;
         await worker?.stop();
+        await reclaimer?.stop();
         await services.remoteJobs.stop();
         engine.close();
         await store.close();

@@ -4,7 +4,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../store/testing.ts';
+import { JobQueue } from '../jobs/index.ts';
+import { createStore } from '../store/index.ts';
+import { tempDir, until } from '../store/testing.ts';
 
 const BIN = new URL('../../bin/nodeai.js', import.meta.url).pathname;
 const example = (i: number) => ({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] });
@@ -141,4 +143,60 @@ describe('nodeai serve (process)', () => {
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   }, 200_000);
+});
+
+describe('two nodeai serve processes on one data directory', () => {
+  const dataDir = tempDir('nodeai-serve-two-');
+  const running: Serve[] = [];
+  afterAll(() => {
+    for (const s of running) s.child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('the survivor takes over the job of the one killed with -9 and finishes it from its checkpoint', async () => {
+    const a = await serve(dataDir);
+    running.push(a);
+    const b = await serve(dataDir);
+    running.push(b);
+    const token = (await import('node:fs')).readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
+    const api = (url: string, path: string, init: RequestInit = {}) => fetch(url + path, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } });
+    const form = new FormData();
+    form.set('purpose', 'fine-tune');
+    form.set('file', new Blob([JSONL]), 'math.jsonl');
+    const file = (await (await api(a.url, '/v1/files', { method: 'POST', body: form })).json()) as { id: string };
+    const job = (await (
+      await api(a.url, '/v1/fine_tuning/jobs', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { n_epochs: 6, batch_size: 1 }, seed: 4 }),
+      })
+    ).json()) as { id: string };
+
+    // Whichever server claimed the job holds it; kill that one outright once it has a checkpoint.
+    const store = await createStore({ dataDir, databaseUrl: '' });
+    try {
+      const queue = new JobQueue(store);
+      await until(async () => (await queue.listCheckpoints(job.id)).data.length > 0, { ms: 60_000, every: 100, what: 'a checkpoint' });
+      const holderPid = Number((await queue.getRow(job.id)).locked_by?.split(':')[1]);
+      const [holder, survivor] = holderPid === a.child.pid ? [a, b] : [b, a];
+      expect(holder.child.pid).toBe(holderPid);
+      holder.child.kill('SIGKILL');
+      await holder.exited;
+
+      // Not a restart: the survivor, which was idle all along, notices and takes the job.
+      const done = await until(() => queue.getRow(job.id), { ok: (r) => ['succeeded', 'failed', 'cancelled'].includes(r.status), ms: 150_000, every: 300, what: 'the job to end' });
+      expect(done.status).toBe('succeeded');
+      expect(Number(done.fencing_token)).toBe(2);
+      expect(survivor.stderr).toMatch(/took back job\(s\) whose holder stopped, to resume from their checkpoints: ftjob-/);
+      const events = (await queue.listEvents(job.id, { limit: 5000 })).data.map((e) => e.message);
+      expect(events.join('\n')).toMatch(/Resuming from the checkpoint at step [1-9]\d*/);
+      expect(events).toContain('Fine-tuning job resumed (attempt 2)');
+      expect(await queue.models.list()).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+    const survivor = running.find((s) => s.child.exitCode === null && s.child.signalCode === null)!;
+    survivor.child.kill('SIGTERM');
+    expect(await survivor.exited).toBe(0);
+  }, 240_000);
 });

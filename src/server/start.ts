@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
+import { LOOPBACK_HOSTS } from './allowed-hosts.ts';
 import { isLoopbackHost } from './auth.ts';
 import { createApp, type AppOptions, type NodeAiApp } from './app.ts';
 
@@ -26,6 +27,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const host = options.host ?? DEFAULT_HOST;
   if (!isLoopbackHost(host) && !options.token) {
     throw new Error(`Refusing to listen on ${host} without an API token: anyone on the network could train, read files and use secrets. Set NODEAI_API_TOKEN or listen on 127.0.0.1.`);
+  }
+  if (!isLoopbackHost(host) && !options.allowedHosts?.length) {
+    throw new Error(
+      `Listening on ${host} needs the host names clients will use: pass --allowed-host NAME (repeatable; e.g. the machine's name or address), or --allowed-host '*' to answer any name. Without it the server answers only to ${LOOPBACK_HOSTS.join(', ')}, which no other machine can reach.`,
+    );
   }
   const built = createApp(options);
   const server = await new Promise<Server>((resolve, reject) => {

@@ -101,7 +101,7 @@ it.skipIf(!TEST_PG_URL)('keeps two instances apart in one Postgres database thro
   const a = await createStore({ dataDir, databaseUrl: TEST_PG_URL, pgSchema: 'nodeai_schema_a' });
   const b = await createStore({ dataDir, databaseUrl: TEST_PG_URL, pgSchema: 'nodeai_schema_b' });
   try {
-    await a.secrets.set('ONLY_IN_A', 'value-a');
+    await a.secrets.set('ONLY_IN_A', 'value-only-in-a');
     expect((await a.secrets.list()).map((s) => s.name)).toEqual(['ONLY_IN_A']);
     expect(await b.secrets.list()).toEqual([]);
   } finally {

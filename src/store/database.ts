@@ -44,7 +44,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenedData
 }
 
 function openSqlite(dataDir: string): OpenedDatabase {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, SQLITE_FILENAME);
   let sqlite: BetterSqlite3.Database;
   try {

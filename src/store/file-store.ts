@@ -37,6 +37,17 @@ export interface PutFileOptions {
   signal?: AbortSignal;
 }
 
+/** A body written to the store under a temporary name, waiting to be committed or discarded. */
+export interface StagedFile {
+  readonly filename: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  /** Renames it into place and records it; the purpose is checked first. */
+  commit(meta: { purpose: string }): Promise<FileRecord>;
+  /** Removes the temporary body; a no-op after commit. */
+  discard(): Promise<void>;
+}
+
 export type FileSource = Readable | AsyncIterable<Uint8Array | string> | string;
 
 export function isValidFileId(id: unknown): id is string {
@@ -47,6 +58,8 @@ export class FileStore {
   readonly dir: string;
   readonly maxBytes: number;
   private readonly openWriteStream: (path: string) => Writable;
+  /** Temporary bodies this process is writing or holding staged; a sweep leaves them alone. */
+  private readonly writing = new Set<string>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -63,10 +76,17 @@ export class FileStore {
    * before its row is inserted, so a failure at any point leaves neither a row nor a file.
    */
   async put(source: FileSource, options: PutFileOptions = {}): Promise<FileRecord> {
-    const purpose = options.purpose ?? 'fine-tune';
-    if (!PURPOSE.test(purpose)) {
-      throw new InvalidInputError('purpose', `Invalid file purpose ${JSON.stringify(purpose.slice(0, 80))}: use lower-case letters, digits, "_" or "-", e.g. "fine-tune".`);
-    }
+    const purpose = checkPurpose(options.purpose ?? 'fine-tune');
+    const staged = await this.stage(source, options);
+    return staged.commit({ purpose });
+  }
+
+  /**
+   * The first half of `put`: the body written under a temporary name, with its size and hash,
+   * but no row yet. An upload whose other form fields arrive after the file is staged, checked
+   * once the form is complete, then committed or discarded: nothing is kept on any failure.
+   */
+  async stage(source: FileSource, options: Omit<PutFileOptions, 'purpose'> = {}): Promise<StagedFile> {
     let input: Readable | AsyncIterable<Uint8Array | string>;
     let defaultName = 'upload';
     if (typeof source === 'string') {
@@ -78,10 +98,13 @@ export class FileStore {
     const filename = cleanFilename(options.filename ?? defaultName);
     const limit = options.maxBytes ?? this.maxBytes;
 
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // Each upload also clears what a killed process left behind, not only the next start.
+    await this.sweepPartials().catch(() => undefined);
     const id = newId(idPrefix.file);
     const finalPath = join(this.dir, id);
-    const partialPath = finalPath + PARTIAL_SUFFIX;
+    // The writer's process ID in the name tells a sweep whether anyone may still be writing it.
+    const partialPath = `${finalPath}.${process.pid}${PARTIAL_SUFFIX}`;
     const hash = createHash('sha256');
     let bytes = 0;
     const meter = new Transform({
@@ -94,23 +117,51 @@ export class FileStore {
       },
     });
 
+    this.writing.add(partialPath);
     try {
       await pipeline(input, meter, this.openWriteStream(partialPath), ...(options.signal ? [{ signal: options.signal }] : []));
-      await rename(partialPath, finalPath);
     } catch (err) {
-      await rm(partialPath, { force: true });
+      await this.discardPartial(partialPath);
       if (err instanceof StoreError || (err as Error).name === 'AbortError') throw err;
       throw new FileWriteError(filename, err);
     }
+    const sha256 = hash.digest('hex');
+    let settled = false;
+    return {
+      filename,
+      bytes,
+      sha256,
+      commit: async ({ purpose }) => {
+        if (settled) throw new StoreError('upload_failed', `Upload ${JSON.stringify(filename)} was already committed or discarded.`);
+        checkPurpose(purpose);
+        settled = true;
+        try {
+          await rename(partialPath, finalPath);
+        } catch (err) {
+          await this.discardPartial(partialPath);
+          throw new FileWriteError(filename, err);
+        }
+        this.writing.delete(partialPath);
+        const record: FileRecord = { id, filename, purpose, bytes, sha256, created_at: Date.now() };
+        try {
+          await this.db.insertInto('files').values(record).execute();
+        } catch (err) {
+          await rm(finalPath, { force: true });
+          throw new StoreError('file_record_failed', `Upload ${JSON.stringify(filename)} was written but its record could not be saved: ${(err as Error).message}. Nothing was kept; upload again.`, { cause: err });
+        }
+        return record;
+      },
+      discard: async () => {
+        if (settled) return;
+        settled = true;
+        await this.discardPartial(partialPath);
+      },
+    };
+  }
 
-    const record: FileRecord = { id, filename, purpose, bytes, sha256: hash.digest('hex'), created_at: Date.now() };
-    try {
-      await this.db.insertInto('files').values(record).execute();
-    } catch (err) {
-      await rm(finalPath, { force: true });
-      throw new StoreError('file_record_failed', `Upload ${JSON.stringify(filename)} was written but its record could not be saved: ${(err as Error).message}. Nothing was kept; upload again.`, { cause: err });
-    }
-    return record;
+  private async discardPartial(path: string): Promise<void> {
+    await rm(path, { force: true });
+    this.writing.delete(path);
   }
 
   async find(id: string): Promise<FileRecord | undefined> {
@@ -145,7 +196,7 @@ export class FileStore {
       const handle = await open(path, 'r');
       return handle.createReadStream();
     } catch (err) {
-      throw new StoreError('file_body_missing', `File ${id} is recorded but its data at ${path} cannot be read (${(err as Error).message}). Delete it and upload again.`, { cause: err });
+      throw new StoreError('file_body_missing', `File ${id} is recorded but its data cannot be read (${(err as NodeJS.ErrnoException).code ?? 'read error'}). Delete it and upload again.`, { cause: err });
     }
   }
 
@@ -158,8 +209,10 @@ export class FileStore {
   }
 
   /**
-   * Removes temporary upload files left by a process that died mid-upload. Only old ones: a
-   * young one may belong to an upload that another process is writing right now.
+   * Removes temporary upload files nobody is writing: this process's own that no upload holds,
+   * and those of processes that are gone (a server or CLI killed mid-upload). Another live
+   * process's are kept unless they have not changed for an hour; so are unnamed ones of older
+   * versions, which cannot say who writes them.
    */
   async sweepPartials(olderThanMs = STALE_PARTIAL_MS): Promise<number> {
     let names: string[];
@@ -172,14 +225,38 @@ export class FileStore {
     for (const name of names) {
       if (!name.endsWith(PARTIAL_SUFFIX)) continue;
       const path = join(this.dir, name);
-      const info = await stat(path).catch(() => undefined);
-      if (info && Date.now() - info.mtimeMs > olderThanMs) {
+      const pid = /\.(\d+)\.part$/.exec(name)?.[1];
+      let abandoned: boolean;
+      if (pid !== undefined && Number(pid) === process.pid) abandoned = !this.writing.has(path);
+      else if (pid !== undefined && !isProcessAlive(Number(pid))) abandoned = true;
+      else {
+        const info = await stat(path).catch(() => undefined);
+        abandoned = info !== undefined && Date.now() - info.mtimeMs > olderThanMs;
+      }
+      if (abandoned) {
         await rm(path, { force: true });
         removed++;
       }
     }
     return removed;
   }
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function checkPurpose(purpose: string): string {
+  if (typeof purpose !== 'string' || !PURPOSE.test(purpose)) {
+    throw new InvalidInputError('purpose', `Invalid file purpose ${JSON.stringify(String(purpose).slice(0, 80))}: use lower-case letters, digits, "_" or "-" (at most 64), e.g. "fine-tune".`);
+  }
+  return purpose;
 }
 
 function checkId(id: string): void {

@@ -1,23 +1,49 @@
 export const REDACTED = '[REDACTED]';
 
 /**
+ * Secrets shorter than this (in UTF-8 bytes) are never searched for: a value like "e" would mask
+ * every "e" of every name, message and result. The vault refuses to store them; one stored by an
+ * older version still works but is not masked.
+ */
+export const MIN_REDACTABLE_BYTES = 8;
+
+export function isRedactable(secret: string): boolean {
+  return Buffer.byteLength(secret, 'utf8') >= MIN_REDACTABLE_BYTES;
+}
+
+/**
  * Replaces every known secret value in text and JSON-like values. The vault registers each
  * secret it stores or hands out, so whatever a node, provider or error echoes back — the raw
  * value, or the value as it appears inside JSON or a URL — is masked before it is logged or
- * stored.
+ * stored. Keys of JSON objects are names chosen by the program, never rewritten.
  */
 export class Redactor {
   private readonly needles = new Set<string>();
   private sorted: string[] = [];
+  /** Directories whose absolute path is shortened to the part below them: `<dir>/jobs/x` → `jobs/x`. */
+  private readonly hiddenDirs: { dir: string; pattern: RegExp }[] = [];
 
   add(secret: string): void {
-    if (!secret) return;
+    if (!secret || !isRedactable(secret)) return;
     const before = this.needles.size;
     for (const form of [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]) {
       this.needles.add(form);
     }
     // Longest first, so a secret that contains another is masked whole.
     if (this.needles.size !== before) this.sorted = [...this.needles].sort((a, b) => b.length - a.length);
+  }
+
+  /**
+   * Messages, events and errors show paths below `dir` relative to it (a job's folder as
+   * `jobs/ftjob-…/…`, an upload by its ID), not where the server keeps its data.
+   */
+  hidePath(dir: string): void {
+    const clean = dir.replace(/[\\/]+$/, '');
+    if (clean.length <= 1 || this.hiddenDirs.some((h) => h.dir === clean)) return;
+    // The directory followed by a separator (dropped), or by nothing that continues a name.
+    const pattern = new RegExp(clean.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '(?:[\\\\/]|(?![\\w-]|\\.[\\w-]))', 'g');
+    this.hiddenDirs.push({ dir: clean, pattern });
+    this.hiddenDirs.sort((a, b) => b.dir.length - a.dir.length);
   }
 
   get size(): number {
@@ -29,12 +55,15 @@ export class Redactor {
     for (const needle of this.sorted) {
       if (out.includes(needle)) out = out.split(needle).join(REDACTED);
     }
+    for (const { dir, pattern } of this.hiddenDirs) {
+      if (out.includes(dir)) out = out.replace(pattern, (m) => (m.length > dir.length ? '' : 'the data directory'));
+    }
     return out;
   }
 
-  /** A deep copy of a JSON-like value with secrets masked in every string, keys included. */
+  /** A deep copy of a JSON-like value with secrets masked in every string value (not in keys). */
   redactValue<T>(value: T): T {
-    if (this.sorted.length === 0) return value;
+    if (this.sorted.length === 0 && this.hiddenDirs.length === 0) return value;
     return this.walk(value, new WeakSet()) as T;
   }
 
@@ -51,7 +80,7 @@ export class Redactor {
     if (Array.isArray(value)) return value.map((v) => this.walk(v, seen));
     if (value instanceof Error) return this.formatError(value);
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[this.redact(k)] = this.walk(v, seen);
+    for (const [k, v] of Object.entries(value)) out[k] = this.walk(v, seen);
     return out;
   }
 }

@@ -43,6 +43,8 @@ export interface SecretsTable {
   key_version: number;
   created_at: number;
   updated_at: number;
+  /** JSON array of hosts besides its provider's own that the key may be sent to; null: none. */
+  allowed_hosts_json: string | null;
 }
 
 export interface WorkflowsTable {
@@ -123,6 +125,8 @@ export interface JobsTable {
   locked_by: string | null;
   locked_until: number | null;
   heartbeat_at: number | null;
+  /** Raised by every claim; a write carrying an older token comes from a holder that lost the job. */
+  fencing_token: Generated<number>;
   cancel_requested_at: number | null;
   estimated_finish: number | null;
   created_at: number;

@@ -39,7 +39,7 @@ describeEachDialect('secrets vault', (dialect) => {
     await secrets.set('B_KEY', 'value-three');
     const list = await secrets.list();
     expect(list.map((s) => s.name)).toEqual(['A_KEY', 'B_KEY']);
-    expect(Object.keys(list[0]).sort()).toEqual(['created_at', 'key_version', 'name', 'updated_at']);
+    expect(Object.keys(list[0]).sort()).toEqual(['allowed_hosts', 'created_at', 'key_version', 'name', 'short', 'updated_at']);
     expect(JSON.stringify(list)).not.toMatch(/value-/);
     expect(await secrets.get('B_KEY')).toBe('value-three');
     expect(await secrets.delete('B_KEY')).toBe(true);

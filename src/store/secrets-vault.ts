@@ -2,8 +2,9 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
+import { parseAllowedHost, type VaultKey, type VaultKeyLookup } from '../providers/key-binding.ts';
 import { InvalidInputError, SecretDecryptError, SecretKeyError, SecretNotFoundError } from './errors.ts';
-import { Redactor } from './redact.ts';
+import { isRedactable, MIN_REDACTABLE_BYTES, Redactor } from './redact.ts';
 import type { Database } from './schema.ts';
 
 export const SECRET_KEY_FILENAME = 'secret.key';
@@ -21,6 +22,21 @@ export interface SecretInfo {
   key_version: number;
   created_at: number;
   updated_at: number;
+  /** Hosts besides its provider's own that the secret, as an API key, may be sent to. */
+  allowed_hosts: string[];
+  /**
+   * Stored by an older version with a value shorter than the minimum: it still works, but is not
+   * masked in logs and results (see MIN_REDACTABLE_BYTES). Set it again with a longer value.
+   */
+  short: boolean;
+}
+
+export interface SetSecretOptions {
+  /**
+   * Hosts (`host` or `host:port`) besides its provider's own that the secret may be sent to as
+   * an API key. Omitted on an update: the ones stored before stay.
+   */
+  allowedHosts?: readonly string[];
 }
 
 export interface LoadedKey extends SecretKey {
@@ -38,7 +54,7 @@ export function loadSecretKey(dataDir: string, envKey: string | undefined = proc
   if (envKey !== undefined && envKey.trim() !== '') {
     return { version: 1, key: parseKey(envKey, 'NODEAI_SECRET_KEY'), source: 'env' };
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, SECRET_KEY_FILENAME);
   try {
     // 'wx' fails if the file exists, so two processes starting together cannot overwrite
@@ -95,11 +111,18 @@ export class SecretsVault {
     this.redactor = redactor;
   }
 
-  async set(name: string, value: string): Promise<void> {
+  async set(name: string, value: string, options: SetSecretOptions = {}): Promise<void> {
     checkName(name);
     if (typeof value !== 'string' || value.length === 0) {
       throw new InvalidInputError('value', `Secret ${JSON.stringify(name)} needs a non-empty string value.`);
     }
+    if (!isRedactable(value)) {
+      throw new InvalidInputError(
+        'value',
+        `Secret ${JSON.stringify(name)} is ${Buffer.byteLength(value, 'utf8')} bytes; the minimum is ${MIN_REDACTABLE_BYTES}, since a shorter value cannot be masked in logs and results without masking ordinary text.`,
+      );
+    }
+    const hosts = options.allowedHosts === undefined ? undefined : parseAllowedHosts(options.allowedHosts);
     this.redactor.add(value);
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.current.key, iv);
@@ -112,6 +135,7 @@ export class SecretsVault {
       auth_tag: cipher.getAuthTag().toString('base64'),
       key_version: this.current.version,
       updated_at: now,
+      ...(hosts !== undefined ? { allowed_hosts_json: hosts.length ? JSON.stringify(hosts) : null } : {}),
     };
     await this.db
       .insertInto('secrets')
@@ -121,6 +145,11 @@ export class SecretsVault {
   }
 
   async get(name: string): Promise<string> {
+    return (await this.getKey(name)).value;
+  }
+
+  /** The secret with the hosts it may be sent to as an API key. */
+  async getKey(name: string): Promise<VaultKey> {
     checkName(name);
     const row = await this.db.selectFrom('secrets').selectAll().where('name', '=', name).executeTakeFirst();
     if (!row) throw new SecretNotFoundError(name);
@@ -139,8 +168,11 @@ export class SecretsVault {
       throw new SecretDecryptError(name);
     }
     this.redactor.add(value);
-    return value;
+    return { value, allowedHosts: hostsOf(row.allowed_hosts_json) };
   }
+
+  /** For the providers' key search: a missing or unreadable secret is no key. */
+  readonly lookupKey: VaultKeyLookup = (name) => this.getKey(name).catch(() => undefined);
 
   async has(name: string): Promise<boolean> {
     checkName(name);
@@ -150,7 +182,13 @@ export class SecretsVault {
 
   /** Names and times only; values never leave the vault through a listing. */
   async list(): Promise<SecretInfo[]> {
-    return this.db.selectFrom('secrets').select(['name', 'key_version', 'created_at', 'updated_at']).orderBy('name').execute();
+    const rows = await this.db.selectFrom('secrets').select(['name', 'key_version', 'created_at', 'updated_at', 'allowed_hosts_json', 'ciphertext']).orderBy('name').execute();
+    // GCM keeps the plaintext's length: the ciphertext tells a short value without decrypting it.
+    return rows.map(({ allowed_hosts_json, ciphertext, ...info }) => ({
+      ...info,
+      allowed_hosts: hostsOf(allowed_hosts_json),
+      short: Buffer.from(ciphertext, 'base64').length < MIN_REDACTABLE_BYTES,
+    }));
   }
 
   /** True when a secret was deleted, false when there was none of that name. */
@@ -188,6 +226,23 @@ export class SecretsVault {
   formatError(err: unknown): string {
     return this.redactor.formatError(err);
   }
+}
+
+function hostsOf(json: string | null): string[] {
+  return json ? (JSON.parse(json) as string[]) : [];
+}
+
+function parseAllowedHosts(given: readonly string[]): string[] {
+  const hosts = new Set<string>();
+  for (const text of given) {
+    const host = typeof text === 'string' ? parseAllowedHost(text) : undefined;
+    if (!host) {
+      throw new InvalidInputError('allowed_hosts', `Invalid allowed host ${JSON.stringify(String(text).slice(0, 80))}: write a host name or address with an optional port, e.g. nodeai.lan, 10.0.0.5:8787 or [::1]:8787.`);
+    }
+    hosts.add(host);
+  }
+  if (hosts.size > 32) throw new InvalidInputError('allowed_hosts', `At most 32 allowed hosts per secret, got ${hosts.size}.`);
+  return [...hosts];
 }
 
 function aad(name: string): Buffer {

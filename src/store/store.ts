@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import { openDatabase, type DialectName } from './database.ts';
 import { InvalidInputError } from './errors.ts';
 import { FileStore, type FileStoreOptions } from './file-store.ts';
+import { makeDataDirPrivate, privateDirNotice } from './private-data-dir.ts';
 import { Redactor } from './redact.ts';
 import type { Database } from './schema.ts';
 import { loadSecretKey, SecretsVault, type SecretKey } from './secrets-vault.ts';
@@ -24,6 +25,8 @@ export interface StoreOptions {
   maxFileBytes?: number;
   /** Fault-injection seam for the file store. */
   openWriteStream?: FileStoreOptions['openWriteStream'];
+  /** Where a one-line notice goes (the data directory made private); default stderr. */
+  onNotice?: (line: string) => void;
 }
 
 export interface Store {
@@ -48,10 +51,13 @@ export async function createStore(options: StoreOptions = {}): Promise<Store> {
   const dataDir = options.dataDir ? resolve(options.dataDir) : defaultDataDir();
   const databaseUrl = (options.databaseUrl !== undefined ? options.databaseUrl : process.env.DATABASE_URL) || undefined;
   const maxFileBytes = options.maxFileBytes ?? parseLimit(process.env.NODEAI_MAX_FILE_BYTES);
+  const tightened = makeDataDirPrivate(dataDir);
+  if (tightened.length) (options.onNotice ?? ((line) => process.stderr.write(`nodeai: ${line}\n`)))(privateDirNotice(dataDir, tightened));
   // The key is checked before the database is touched so a bad key fails fast and cleanly.
   const keys = options.secretKeys ?? [loadSecretKey(dataDir)];
   const opened = await openDatabase({ dataDir, databaseUrl, pgSchema: options.pgSchema });
   const redactor = new Redactor();
+  redactor.hidePath(dataDir);
   const files = new FileStore(opened.db, { dir: join(dataDir, 'files'), maxBytes: maxFileBytes, openWriteStream: options.openWriteStream });
   await files.sweepPartials();
   let closed = false;

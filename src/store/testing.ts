@@ -65,7 +65,8 @@ async function admin(statement: string): Promise<void> {
   }
 }
 
-function makeDialect(name: 'sqlite' | 'postgres'): TestDialect {
+/** One database kind for tests that need that one (multi-process tests on Postgres); most use describeEachDialect. */
+export function testDialect(name: 'sqlite' | 'postgres'): TestDialect {
   return {
     name,
     async open(extra = {}) {
@@ -107,7 +108,7 @@ function makeDialect(name: 'sqlite' | 'postgres'): TestDialect {
  * set (CI sets it). Locally without it, the Postgres block shows up as skipped with the reason.
  */
 export function describeEachDialect(title: string, body: (dialect: TestDialect) => void): void {
-  describe(`${title} [sqlite]`, () => body(makeDialect('sqlite')));
+  describe(`${title} [sqlite]`, () => body(testDialect('sqlite')));
   const pgTitle = TEST_PG_URL ? `${title} [postgres]` : `${title} [postgres] — skipped: NODEAI_TEST_DATABASE_URL is not set (.ci/postgres.sh sets it)`;
-  describe.skipIf(!TEST_PG_URL)(pgTitle, () => body(makeDialect('postgres')));
+  describe.skipIf(!TEST_PG_URL)(pgTitle, () => body(testDialect('postgres')));
 }

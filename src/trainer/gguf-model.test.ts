@@ -100,23 +100,23 @@ describe('LlamaModel ⇄ GGUF', () => {
     await writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
     expect(await codeOf(readGgufModel(truncated))).toEqual(['GGUF_CORRUPT', expect.stringMatching(/truncated\.gguf.*truncated/)]);
 
-    const qwen = join(dir, 'qwen.gguf');
-    await writeGguf(qwen, [['general.architecture', gguf.str('qwen2')]], []);
-    expect(await codeOf(readGgufModel(qwen))).toEqual(['GGUF_UNSUPPORTED_ARCHITECTURE', expect.stringMatching(/'qwen2'.*biases/)]);
+    const gemma2 = join(dir, 'gemma2.gguf');
+    await writeGguf(gemma2, [['general.architecture', gguf.str('gemma2')]], []);
+    expect(await codeOf(readGgufModel(gemma2))).toEqual(['GGUF_UNSUPPORTED_ARCHITECTURE', expect.stringMatching(/'gemma2'.*soft-caps.*llama, qwen2, qwen3, gemma3/)]);
 
     const gpt = join(dir, 'gptneox.gguf');
     await writeGguf(gpt, [['general.architecture', gguf.str('gptneox')]], []);
     expect((await codeOf(readGgufModel(gpt)))[0]).toBe('GGUF_UNSUPPORTED_ARCHITECTURE');
 
-    // A Llama file with a tensor our graph lacks (Llama 3.1's RoPE factors).
+    // A Llama file with a tensor our graph lacks (an output bias).
     const header = await readGgufHeader(good);
-    const ropeFreqs = join(dir, 'rope-freqs.gguf');
+    const outputBias = join(dir, 'output-bias.gguf');
     const r = await readGgufModel(good);
-    await writeGguf(ropeFreqs, header.metadata, [
+    await writeGguf(outputBias, header.metadata, [
       ...[...r.tensors.values()].map((t) => ({ name: t.name, shape: t.shape, data: t.data })),
-      { name: 'rope_freqs.weight', shape: [4], data: new Float32Array(4) },
+      { name: 'output.bias', shape: [259], data: new Float32Array(259) },
     ]);
-    expect(await codeOf(readGgufModel(ropeFreqs))).toEqual(['GGUF_UNSUPPORTED_MODEL', expect.stringMatching(/rope_freqs\.weight/)]);
+    expect(await codeOf(readGgufModel(outputBias))).toEqual(['GGUF_UNSUPPORTED_MODEL', expect.stringMatching(/llama graph does not have: output\.bias/)]);
   });
 
   it('refuses a quantized base with the type named', async () => {
@@ -130,7 +130,8 @@ describe('LlamaModel ⇄ GGUF', () => {
     await writeFile(path, bytes);
     const [code, msg] = await codeOf(readGgufModel(path));
     expect(code).toBe('GGUF_QUANTIZED');
-    expect(msg).toContain('quantized GGUF bases are not supported yet: Q4_K');
+    expect(msg).toContain("is quantized (Q4_K, tensor 'token_embd.weight'): full fine-tuning needs F32, F16 or BF16 weights");
+    expect(msg).toMatch(/LoRA.*F16\/BF16/);
   });
 });
 

@@ -1,9 +1,11 @@
-// LlamaModel and LoraAdapter in and out of GGUF, in the layout llama.cpp reads for
-// `general.architecture = llama` (src/models/llama.cpp, src/llama-vocab.cpp) and for LoRA
-// adapters (src/llama-adapter.cpp) at the release node-llama-cpp 3.21.1 ships.
+// LlamaModel and LoraAdapter in and out of GGUF, in the layout llama.cpp reads for the
+// architectures in architectures/ (src/models/<arch>.cpp, src/llama-model.cpp's common keys,
+// src/llama-vocab.cpp) and for LoRA adapters (src/llama-adapter.cpp) at the release
+// node-llama-cpp 3.21.1 ships.
 
 import {
   assertFloatTensors,
+  assertLoraBaseTensors,
   GgufError,
   gguf,
   ggufStem,
@@ -17,29 +19,33 @@ import {
   type GgufTensorToWrite,
   type GgufValue,
 } from './gguf.ts';
+import { ARCHITECTURE_NAMES, architectureSpec, isArchitectureName, type ArchitectureName } from './architectures/index.ts';
 import {
   expectedTensors,
+  headDimOf,
   loraTensorNames,
   tensorNames,
   type LlamaConfig,
   type LlamaModel,
   type LoraAdapter,
   type NamedTensor,
+  type StoredTensor,
   type TokenizerSpec,
 } from './llama-model.ts';
 
-/** Architectures whose GGUF tensors and graph are exactly the Llama family this trainer builds. */
-export const SUPPORTED_ARCHITECTURES = ['llama'] as const;
+/** Architectures whose GGUF tensors and graph this trainer builds exactly (architectures/). */
+export const SUPPORTED_ARCHITECTURES: readonly ArchitectureName[] = ARCHITECTURE_NAMES;
 
-// Architectures that look Llama-like but differ in a way that would silently train the wrong
-// model; named in the error so the user knows why.
+// Architectures that look like a supported one but differ in a way that would silently train the
+// wrong model; named in the error so the user knows why.
 const NEAR_MISSES: Record<string, string> = {
-  qwen2: 'it has Q/K/V biases',
-  qwen3: 'it has per-head Q/K norms',
   mistral3: 'it is a vision-language model',
-  gemma: 'it scales embeddings and uses a different norm',
+  gemma: 'it is Gemma 1, whose GGUF norms and graph differ from Gemma 3',
+  gemma2: 'it soft-caps attention logits',
   phi3: 'it fuses QKV and uses different RoPE',
   llama4: 'it is a mixture-of-experts model with a different attention layout',
+  qwen2moe: 'it is a mixture-of-experts model',
+  qwen3moe: 'it is a mixture-of-experts model',
 };
 
 function unsupportedArch(path: string, arch: string | undefined): GgufError {
@@ -47,7 +53,7 @@ function unsupportedArch(path: string, arch: string | undefined): GgufError {
   return new GgufError(
     'GGUF_UNSUPPORTED_ARCHITECTURE',
     `${path}: architecture '${arch ?? '(missing general.architecture)'}' is not supported${why}; ` +
-      `the local trainer supports ${SUPPORTED_ARCHITECTURES.join(', ')} (Llama, Mistral 7B, SmolLM, TinyLlama … GGUFs use 'llama')`,
+      `the local trainer supports ${SUPPORTED_ARCHITECTURES.join(', ')} (Llama 1–3, Mistral 7B, SmolLM2, TinyLlama … GGUFs use 'llama'; Qwen2.5 'qwen2'; Qwen3 'qwen3'; Gemma 3 'gemma3')`,
     path,
   );
 }
@@ -74,12 +80,13 @@ function isDerivedKey(key: string, arch: string): boolean {
     'tokenizer.ggml.eos_token_id',
     'tokenizer.ggml.padding_token_id',
     'tokenizer.ggml.add_bos_token',
+    'tokenizer.ggml.add_space_prefix',
     'tokenizer.chat_template',
     'general.name',
   ].includes(key);
 }
 
-function readConfig(h: GgufHeader, arch: string, vocabFromTokens: number): LlamaConfig {
+function readConfig(h: GgufHeader, arch: ArchitectureName, vocabFromTokens: number): LlamaConfig {
   const p = h.path;
   const req = (key: string): number => {
     const v = h.metadata.get(`${arch}.${key}`);
@@ -105,20 +112,41 @@ function readConfig(h: GgufHeader, arch: string, vocabFromTokens: number): Llama
     rmsNormEps: req('attention.layer_norm_rms_epsilon'),
     tiedEmbeddings: !h.tensors.some((t) => t.name === tensorNames.output),
   };
-  const headDim = embeddingLength / headCount;
   const unsupported = (what: string) =>
     new GgufError('GGUF_UNSUPPORTED_MODEL', `${p}: ${what} is not supported by the local trainer yet`, p);
-  if (!Number.isInteger(headDim) || headCount % config.headCountKv !== 0) {
-    throw new GgufError('GGUF_INVALID_MODEL', `${p}: head counts ${headCount}/${config.headCountKv} do not divide d_model ${embeddingLength}`, p);
+  if (headCount % config.headCountKv !== 0) {
+    throw new GgufError('GGUF_INVALID_MODEL', `${p}: ${headCount} heads are not a multiple of ${config.headCountKv} KV heads`, p);
   }
-  for (const k of ['attention.key_length', 'attention.value_length', 'rope.dimension_count']) {
-    const v = opt(k, headDim);
-    if (v !== headDim) throw unsupported(`'${arch}.${k}' = ${v} (≠ head dim ${headDim})`);
+  // Head size: llama.cpp takes key_length/value_length when present, else d_model / heads.
+  const defaultHeadDim = embeddingLength / headCount;
+  const keyLength = opt('attention.key_length', defaultHeadDim);
+  const valueLength = opt('attention.value_length', defaultHeadDim);
+  if (keyLength !== valueLength) throw unsupported(`key length ${keyLength} ≠ value length ${valueLength}`);
+  if (!Number.isInteger(keyLength)) {
+    throw new GgufError('GGUF_INVALID_MODEL', `${p}: ${headCount} heads do not divide d_model ${embeddingLength} and no key_length is set`, p);
   }
+  if (keyLength !== defaultHeadDim) config.headDim = keyLength;
+  const rotated = opt('rope.dimension_count', keyLength);
+  if (rotated !== keyLength) throw unsupported(`partial RoPE ('${arch}.rope.dimension_count' = ${rotated} of head size ${keyLength})`);
   if (opt('expert_count', 0) > 0) throw unsupported('a mixture-of-experts model');
-  const scaling = metaString(h, `${arch}.rope.scaling.type`);
-  if (scaling && scaling !== 'none' && !(scaling === 'linear' && opt('rope.scaling.factor', 1) === 1)) {
-    throw unsupported(`RoPE scaling '${scaling}'`);
+  const scaling = metaString(h, `${arch}.rope.scaling.type`) ?? 'linear';
+  const factor = h.metadata.has(`${arch}.rope.scaling.factor`) ? req('rope.scaling.factor') : opt('rope.scale_linear', 0);
+  if (scaling !== 'none' && scaling !== 'linear' && factor !== 0 && factor !== 1) throw unsupported(`RoPE scaling '${scaling}'`);
+  if (scaling === 'linear' && factor !== 0 && factor !== 1) config.ropeScaleLinear = factor;
+  if (arch !== 'llama') config.architecture = arch;
+  const spec = architectureSpec(arch);
+  const archKeys = spec.readConfig(
+    {
+      num: (key) => (h.metadata.has(`${arch}.${key}`) ? req(key) : undefined),
+      str: (key) => metaString(h, `${arch}.${key}`),
+      unsupported,
+    },
+    config,
+  );
+  Object.assign(config, archKeys);
+  if (h.tensors.some((t) => t.name === tensorNames.ropeFreqs)) {
+    if (!spec.allowsRopeFreqs) throw unsupported(`'${tensorNames.ropeFreqs}' in a ${arch} model`);
+    config.ropeFreqFactors = true;
   }
   return config;
 }
@@ -164,42 +192,65 @@ export function readTokenizerSpec(h: GgufHeader): TokenizerSpec {
   if (pad !== undefined) spec.padId = pad;
   const addBos = h.metadata.get('tokenizer.ggml.add_bos_token');
   if (addBos?.type === 'bool') spec.addBos = addBos.value;
+  const addSpacePrefix = h.metadata.get('tokenizer.ggml.add_space_prefix');
+  if (addSpacePrefix?.type === 'bool') spec.addSpacePrefix = addSpacePrefix.value;
   return spec;
 }
 
+/**
+ * How a base's weights are read: `float32` widens every tensor into a JavaScript array (full
+ * fine-tuning trains them all, so F32/F16/BF16 only); `stored` leaves every tensor as the file
+ * stores it, quantized included ({@link StoredTensor}), for a LoRA run whose base stays frozen.
+ */
+export type BaseWeights = 'float32' | 'stored';
+
 /** What the header alone tells of a base model, after the checks that need no tensor data. */
-function checkBaseHeader(h: GgufHeader, path: string): { arch: string; tokenizer: TokenizerSpec; config: LlamaConfig } {
+function checkBaseHeader(
+  h: GgufHeader,
+  path: string,
+  weights: BaseWeights,
+): { arch: ArchitectureName; tokenizer: TokenizerSpec; config: LlamaConfig } {
   const arch = metaString(h, 'general.architecture');
   if (metaString(h, 'general.type') === 'adapter') {
     throw new GgufError('GGUF_INVALID_MODEL', `${path} is a LoRA adapter, not a base model; pass the base model's GGUF`, path);
   }
-  if (!arch || !(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) throw unsupportedArch(path, arch);
-  assertFloatTensors(h);
+  if (!isArchitectureName(arch)) throw unsupportedArch(path, arch);
+  if (weights === 'float32') assertFloatTensors(h);
+  else assertLoraBaseTensors(h);
   const tokenizer = readTokenizerSpec(h);
   return { arch, tokenizer, config: readConfig(h, arch, tokenizer.tokens.length) };
 }
 
 /**
- * Checks a base model from its header only (no weights read): a Llama-family GGUF with F32, F16
- * or BF16 tensors. Throws a {@link GgufError} saying what is wrong; the trainer reads and checks
- * the rest when the job runs. For a caller that wants to refuse a wrong file before queuing work.
+ * Checks a base model from its header only (no weights read): a Llama-family GGUF whose tensors
+ * fit `weights` (default `float32`: F32, F16 or BF16, as full fine-tuning needs; `stored`: a LoRA
+ * base, quantized allowed). Throws a {@link GgufError} saying what is wrong; the trainer reads and
+ * checks the rest when the job runs. For a caller that wants to refuse a wrong file before queuing work.
  */
-export async function inspectGgufBase(path: string): Promise<{ name: string; config: LlamaConfig; tokenizer: TokenizerSpec }> {
+export async function inspectGgufBase(
+  path: string,
+  options: { weights?: BaseWeights } = {},
+): Promise<{ name: string; config: LlamaConfig; tokenizer: TokenizerSpec }> {
   const h = await readGgufHeader(path);
-  const { tokenizer, config } = checkBaseHeader(h, path);
+  const { tokenizer, config } = checkBaseHeader(h, path, options.weights ?? 'float32');
   return { name: metaString(h, 'general.name') ?? ggufStem(path), config, tokenizer };
 }
 
 /**
- * Reads a Llama-family base model (F32, F16 or BF16 tensors, widened to float32). Refuses, with
- * a {@link GgufError}, quantized files, other architectures, tensors the trainer's graph does
- * not have (biases, RoPE factors, experts) and files whose shapes do not match their metadata.
+ * Reads a Llama-family base model: with `weights: 'float32'` (the default) F32, F16 or BF16
+ * tensors widened to float32 in `tensors`; with `weights: 'stored'` only the tensors' places and
+ * types, in `stored`, for the trainer to read straight into ggml memory (a LoRA base, quantized
+ * allowed). Refuses, with a {@link GgufError}, types the mode cannot train (a quantized file for
+ * full fine-tuning says to use LoRA or an F16/BF16 file), other architectures, tensors the
+ * trainer's graph does not have (biases, RoPE factors, experts) and files whose shapes do not
+ * match their metadata.
  */
-export async function readGgufModel(path: string): Promise<LlamaModel> {
+export async function readGgufModel(path: string, options: { weights?: BaseWeights } = {}): Promise<LlamaModel> {
+  const weights = options.weights ?? 'float32';
   const reader = await openGguf(path);
   try {
     const h = reader.header;
-    const { arch, tokenizer, config } = checkBaseHeader(h, path);
+    const { arch, tokenizer, config } = checkBaseHeader(h, path, weights);
 
     const expected = expectedTensors(config);
     const byName = new Map(h.tensors.map((t) => [t.name, t]));
@@ -207,11 +258,12 @@ export async function readGgufModel(path: string): Promise<LlamaModel> {
     if (extra.length) {
       throw new GgufError(
         'GGUF_UNSUPPORTED_MODEL',
-        `${path}: tensors the local trainer's Llama graph does not have: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ` (+${extra.length - 5} more)` : ''}`,
+        `${path}: tensors the local trainer's ${arch} graph does not have: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ` (+${extra.length - 5} more)` : ''}`,
         path,
       );
     }
     const tensors = new Map<string, NamedTensor>();
+    const stored = new Map<string, StoredTensor>();
     for (const e of expected) {
       const info = byName.get(e.name);
       if (!info) throw new GgufError('GGUF_INVALID_MODEL', `${path}: missing tensor '${e.name}'`, path);
@@ -222,12 +274,18 @@ export async function readGgufModel(path: string): Promise<LlamaModel> {
           path,
         );
       }
-      tensors.set(e.name, { name: e.name, shape: [...info.shape], data: await reader.readTensor(info) });
+      const shape = [...info.shape];
+      if (weights === 'float32') tensors.set(e.name, { name: e.name, shape, data: await reader.readTensor(info) });
+      else {
+        const { type, typeName, byteLength } = info;
+        stored.set(e.name, { name: e.name, shape, type, typeName, path, offset: h.dataOffset + info.offset, byteLength });
+      }
     }
 
     const extraMetadata = new Map<string, GgufValue>();
     for (const [k, v] of h.metadata) if (!isDerivedKey(k, arch)) extraMetadata.set(k, v);
-    return { name: metaString(h, 'general.name') ?? ggufStem(path), config, tokenizer, tensors, extraMetadata };
+    const name = metaString(h, 'general.name') ?? ggufStem(path);
+    return { name, config, tokenizer, tensors, ...(weights === 'stored' ? { stored } : {}), extraMetadata };
   } finally {
     await reader.close();
   }
@@ -252,30 +310,42 @@ export function tokenizerMetadata(model: LlamaModel): Map<string, GgufValue> {
   if (t.eosId !== undefined) m.set('tokenizer.ggml.eos_token_id', gguf.u32(t.eosId));
   if (t.padId !== undefined) m.set('tokenizer.ggml.padding_token_id', gguf.u32(t.padId));
   if (t.addBos !== undefined) m.set('tokenizer.ggml.add_bos_token', gguf.bool(t.addBos));
+  if (t.addSpacePrefix !== undefined) m.set('tokenizer.ggml.add_space_prefix', gguf.bool(t.addSpacePrefix));
   if (t.chatTemplate) m.set('tokenizer.chat_template', gguf.str(t.chatTemplate));
   return m;
 }
 
 function modelMetadata(model: LlamaModel, fileType: number): Map<string, GgufValue> {
   const c = model.config;
+  const arch = c.architecture ?? 'llama';
   const m = new Map<string, GgufValue>();
-  m.set('general.architecture', gguf.str('llama'));
+  m.set('general.architecture', gguf.str(arch));
   m.set('general.type', gguf.str('model'));
   m.set('general.name', gguf.str(model.name));
   m.set('general.file_type', gguf.u32(fileType));
   for (const [k, v] of model.extraMetadata ?? []) {
-    if (!isDerivedKey(k, 'llama') && !k.startsWith('tokenizer.')) m.set(k, v);
+    if (!isDerivedKey(k, arch) && !k.startsWith('tokenizer.')) m.set(k, v);
   }
-  m.set('llama.vocab_size', gguf.u32(c.vocabSize));
-  m.set('llama.context_length', gguf.u32(c.contextLength));
-  m.set('llama.embedding_length', gguf.u32(c.embeddingLength));
-  m.set('llama.block_count', gguf.u32(c.blockCount));
-  m.set('llama.feed_forward_length', gguf.u32(c.feedForwardLength));
-  m.set('llama.attention.head_count', gguf.u32(c.headCount));
-  m.set('llama.attention.head_count_kv', gguf.u32(c.headCountKv));
-  m.set('llama.rope.dimension_count', gguf.u32(c.embeddingLength / c.headCount));
-  m.set('llama.rope.freq_base', gguf.f32(c.ropeFreqBase));
-  m.set('llama.attention.layer_norm_rms_epsilon', gguf.f32(c.rmsNormEps));
+  const hd = headDimOf(c);
+  m.set(`${arch}.vocab_size`, gguf.u32(c.vocabSize));
+  m.set(`${arch}.context_length`, gguf.u32(c.contextLength));
+  m.set(`${arch}.embedding_length`, gguf.u32(c.embeddingLength));
+  m.set(`${arch}.block_count`, gguf.u32(c.blockCount));
+  m.set(`${arch}.feed_forward_length`, gguf.u32(c.feedForwardLength));
+  m.set(`${arch}.attention.head_count`, gguf.u32(c.headCount));
+  m.set(`${arch}.attention.head_count_kv`, gguf.u32(c.headCountKv));
+  if (c.headDim !== undefined) {
+    m.set(`${arch}.attention.key_length`, gguf.u32(hd));
+    m.set(`${arch}.attention.value_length`, gguf.u32(hd));
+  }
+  m.set(`${arch}.rope.dimension_count`, gguf.u32(hd));
+  m.set(`${arch}.rope.freq_base`, gguf.f32(c.ropeFreqBase));
+  if (c.ropeScaleLinear !== undefined) {
+    m.set(`${arch}.rope.scaling.type`, gguf.str('linear'));
+    m.set(`${arch}.rope.scaling.factor`, gguf.f32(c.ropeScaleLinear));
+  }
+  m.set(`${arch}.attention.layer_norm_rms_epsilon`, gguf.f32(c.rmsNormEps));
+  for (const [k, v] of architectureSpec(c.architecture).writeMetadata(c)) m.set(`${arch}.${k}`, v);
   for (const [k, v] of tokenizerMetadata(model)) m.set(k, v);
   return m;
 }
@@ -283,7 +353,7 @@ function modelMetadata(model: LlamaModel, fileType: number): Map<string, GgufVal
 export function validateModel(model: LlamaModel, path = model.name): void {
   const bad = (msg: string) => new GgufError('GGUF_INVALID_MODEL', `model '${model.name}': ${msg}`, path);
   const c = model.config;
-  if (c.embeddingLength % c.headCount !== 0 || c.headCount % c.headCountKv !== 0) {
+  if (!Number.isInteger(headDimOf(c)) || c.headCount % c.headCountKv !== 0) {
     throw bad(`head counts ${c.headCount}/${c.headCountKv} do not divide d_model ${c.embeddingLength}`);
   }
   if (model.tokenizer.tokens.length !== c.vocabSize) {
@@ -324,7 +394,7 @@ function checkAdapterAgainstBase(adapter: LoraAdapter, base: LlamaModel, path: s
   const bad = (msg: string) => new GgufError('GGUF_ADAPTER_MISMATCH', `${path}: ${msg}`, path);
   if (!(adapter.rank > 0)) throw bad(`LoRA rank must be positive, got ${adapter.rank}`);
   for (const target of adapter.targets) {
-    const w = base.tensors.get(target);
+    const w = base.tensors.get(target) ?? base.stored?.get(target);
     if (!w) {
       const hint = target === tensorNames.output && base.config.tiedEmbeddings ? ' (the base ties the output head to token_embd.weight)' : '';
       throw bad(`LoRA target '${target}' is not a tensor of base model '${base.name}'${hint}`);
@@ -356,7 +426,7 @@ function checkAdapterAgainstBase(adapter: LoraAdapter, base: LlamaModel, path: s
 export async function writeGgufAdapter(path: string, adapter: LoraAdapter, baseModel: LlamaModel): Promise<void> {
   checkAdapterAgainstBase(adapter, baseModel, path);
   const m = new Map<string, GgufValue>();
-  m.set('general.architecture', gguf.str('llama'));
+  m.set('general.architecture', gguf.str(baseModel.config.architecture ?? 'llama'));
   m.set('general.type', gguf.str('adapter'));
   m.set('general.name', gguf.str(`${baseModel.name}-lora`));
   m.set('adapter.type', gguf.str('lora'));
@@ -385,7 +455,10 @@ export async function readGgufAdapter(path: string, baseModel?: LlamaModel): Pro
       );
     }
     const arch = metaString(h, 'general.architecture');
-    if (!arch || !(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) throw unsupportedArch(path, arch);
+    if (!isArchitectureName(arch)) throw unsupportedArch(path, arch);
+    if (baseModel && arch !== (baseModel.config.architecture ?? 'llama')) {
+      throw new GgufError('GGUF_ADAPTER_MISMATCH', `${path}: a ${arch} adapter cannot apply to ${baseModel.config.architecture ?? 'llama'} base '${baseModel.name}'`, path);
+    }
     reader.assertFloatTensors();
     const tensors = new Map<string, NamedTensor>();
     const targets: string[] = [];

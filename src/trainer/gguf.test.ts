@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { f16ToF32, f32ToF16, gguf, GgufError, openGguf, readGgufHeader, writeGguf, type GgufValue } from './gguf.ts';
+import { f16ToF32, f32ToF16, gguf, GgufError, openGguf, readGgufHeader, readStoredBytes, writeGguf, type GgufValue } from './gguf.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -131,11 +131,26 @@ describe('GGUF v3 reader/writer', () => {
       await expectGgufError(
         r.readTensor(r.header.tensors[0]),
         'GGUF_QUANTIZED',
-        /quantized GGUF bases are not supported yet: Q8_0.*convert to F16\/F32 first/,
+        /quantized \(Q8_0, tensor 'w'\): full fine-tuning needs F32, F16 or BF16 weights — train a LoRA adapter.*or use an F16\/BF16 GGUF/,
       );
     } finally {
       await r.close();
     }
+  });
+
+  it("reads a tensor's stored bytes into a given buffer, and says when the file is short or gone", async () => {
+    const path = join(dir, 'stored.gguf');
+    const data = Float32Array.from({ length: 64 }, (_, i) => i / 8);
+    await writeGguf(path, [], [{ name: 'w', shape: [16, 4], data, type: 'F16' }]);
+    const h = await readGgufHeader(path);
+    const t = h.tensors[0];
+    const into = new Uint8Array(t.byteLength);
+    readStoredBytes(path, h.dataOffset + t.offset, into, "tensor 'w'");
+    const halves = new Uint16Array(into.buffer);
+    expect(Array.from(halves, f16ToF32)).toEqual(Array.from(data));
+    const call = (p: string, offset: number) => () => readStoredBytes(p, offset, new Uint8Array(t.byteLength), "tensor 'w'");
+    expect(call(path, h.fileSize - 10)).toThrow(/stored\.gguf: short read of tensor 'w'/);
+    expect(call(join(dir, 'gone.gguf'), 0)).toThrow(/cannot open GGUF file .*gone\.gguf to read tensor 'w'/);
   });
 
   it('writes atomically: a failed write leaves no file and no temp file', async () => {

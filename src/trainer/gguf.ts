@@ -3,7 +3,7 @@
 // ships. The reader parses the header and tensor infos only; tensor data is read by offset, so a
 // multi-GB file is never loaded whole.
 
-import { constants as fsConstants } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -429,9 +429,45 @@ export function isFloatTensorType(type: number): boolean {
   return type === 0 || type === 1 || type === 30;
 }
 
-/** Throws a clear {@link GgufError} unless every tensor is F32, F16 or BF16. */
+/**
+ * ggml types a LoRA base may have: the floats and the quantizations ggml-cpu has mul_mat and
+ * get_rows kernels for that llama.cpp's K_M/K_S and Q8_0/Q4_0 files are made of (the 32-block
+ * Q4_1/Q5_0/Q5_1 are what llama.cpp's quantizer falls back to for rows that are not a multiple
+ * of 256, so real Q4_K_M/Q5_K_M files hold them). Others (Q2_K, Q3_K, IQ*, TQ*, MXFP4) are
+ * refused: untested here.
+ */
+const LORA_BASE_TYPE_IDS = new Set([0, 1, 30, 2, 3, 6, 7, 8, 12, 13, 14]);
+export const LORA_BASE_TYPE_NAMES = [...LORA_BASE_TYPE_IDS].map(ggmlTypeName);
+
+/** True for the ggml types a frozen (LoRA) base weight may have. */
+export function isLoraBaseTensorType(type: number): boolean {
+  return LORA_BASE_TYPE_IDS.has(type);
+}
+
+/** Bytes of a tensor of this ggml type and shape (ggml_row_size × rows), or NaN for an unknown type. */
+export function ggmlTensorBytes(type: number, shape: readonly number[]): number {
+  const t = GGML_TYPES[type];
+  if (!t) return Number.NaN;
+  const n = shape.reduce((a, b) => a * b, 1);
+  return (n / t.blck) * t.size;
+}
+
+/** Throws a clear {@link GgufError} unless every tensor is F32, F16 or BF16 (so full fine-tuning can train it). */
 export function assertFloatTensors(header: GgufHeader): void {
   for (const t of header.tensors) assertReadableType(header, t);
+}
+
+/** Throws a clear {@link GgufError} unless every tensor has a type a LoRA base may have. */
+export function assertLoraBaseTensors(header: GgufHeader): void {
+  for (const t of header.tensors) {
+    if (isLoraBaseTensorType(t.type)) continue;
+    throw new GgufError(
+      'GGUF_UNSUPPORTED_TENSOR_TYPE',
+      `tensor '${t.name}' in ${header.path} has type ${t.typeName}, which the local trainer cannot train on; ` +
+        `base weights must be ${LORA_BASE_TYPE_NAMES.join(', ')} — use a Q4_K_M, Q5_K_M, Q6_K, Q8_0 or F16 file of the model`,
+      header.path,
+    );
+  }
 }
 
 function assertReadableType(header: GgufHeader, t: GgufTensorInfo): void {
@@ -440,7 +476,8 @@ function assertReadableType(header: GgufHeader, t: GgufTensorInfo): void {
   if (known && known.blck > 1) {
     throw new GgufError(
       'GGUF_QUANTIZED',
-      `quantized GGUF bases are not supported yet: ${known.name} (tensor '${t.name}' in ${header.path}), convert to F16/F32 first`,
+      `${header.path} is quantized (${known.name}, tensor '${t.name}'): full fine-tuning needs F32, F16 or BF16 weights — ` +
+        'train a LoRA adapter on it instead (set a LoRA rank), or use an F16/BF16 GGUF of the model',
       header.path,
     );
   }
@@ -480,10 +517,7 @@ export class GgufReader {
     assertReadableType(this.header, info);
     const n = info.shape.reduce((a, b) => a * b, 1);
     const raw = Buffer.allocUnsafe(info.byteLength);
-    const { bytesRead } = await this.fh.read(raw, 0, info.byteLength, this.header.dataOffset + info.offset);
-    if (bytesRead !== info.byteLength) {
-      throw new GgufError('GGUF_CORRUPT', `${this.header.path}: short read of tensor '${info.name}' (truncated?)`, this.header.path);
-    }
+    await readExactly(this.fh, this.header, info, raw);
     const out = new Float32Array(n);
     if (info.type === 0) {
       for (let i = 0; i < n; i++) out[i] = raw.readFloatLE(i * 4);
@@ -502,6 +536,43 @@ export class GgufReader {
 
   async close(): Promise<void> {
     await this.fh.close();
+  }
+}
+
+/**
+ * Reads `into.byteLength` bytes stored at absolute `offset` of the GGUF file `path` into `into` —
+ * e.g. a tensor's data straight into the memory of a ggml tensor of the same type, so no
+ * JavaScript copy is made. Synchronous: the trainer reads its frozen weights while it is built.
+ */
+export function readStoredBytes(path: string, offset: number, into: Uint8Array, what: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new GgufError('GGUF_NOT_FOUND', `cannot open GGUF file ${path} to read ${what}: ${(e as Error).message}`, path, { cause: e });
+  }
+  try {
+    const chunk = 1 << 30;
+    for (let done = 0; done < into.byteLength; ) {
+      const n = readSync(fd, into, done, Math.min(chunk, into.byteLength - done), offset + done);
+      if (n === 0) throw new GgufError('GGUF_CORRUPT', `${path}: short read of ${what} (truncated, or changed since it was opened?)`, path);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads a tensor's data in chunks (a single read() is capped near 2 GiB), or says the file is short. */
+async function readExactly(fh: FileHandle, header: GgufHeader, info: GgufTensorInfo, into: Uint8Array): Promise<void> {
+  const chunk = 1 << 30;
+  for (let done = 0; done < info.byteLength; ) {
+    const len = Math.min(chunk, info.byteLength - done);
+    const { bytesRead } = await fh.read(into, done, len, header.dataOffset + info.offset + done);
+    if (bytesRead === 0) {
+      throw new GgufError('GGUF_CORRUPT', `${header.path}: short read of tensor '${info.name}' (truncated?)`, header.path);
+    }
+    done += bytesRead;
   }
 }
 

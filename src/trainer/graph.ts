@@ -1,16 +1,19 @@
-// The Llama-family decoder as one ggml graph with a fixed [seqLen, batch] shape, built once per
+// The decoder as one ggml graph with a fixed [seqLen, batch] shape, built once per
 // trainer and reused every step: forward (loss + argmax), backward into persistent gradient
 // accumulators, and a separate AdamW graph, so gradient accumulation is "compute the train graph
 // k times, then the optimizer graph once".
 //
-// Everything matches what llama.cpp computes for `general.architecture = llama` (so a model trained
-// here behaves the same in node-llama-cpp): RMSNorm with the config's eps, RoPE mode 0 (NORMAL) with
-// the config's freq base, attention scale 1/sqrt(head_dim), causal mask, SwiGLU, output norm, and
-// `token_embd.weight` as the head when the config says the embeddings are tied. Grouped-query
-// attention relies on ggml_mul_mat broadcasting, which maps query head h to kv head h / (H/Hkv) —
-// llama.cpp's own mapping.
+// Everything matches what llama.cpp computes for the architecture (so a model trained here behaves
+// the same in node-llama-cpp): the shared decoder is Llama's — RMSNorm with the config's eps, RoPE
+// with the config's freq base, causal attention, a gated FFN, output norm, and `token_embd.weight`
+// as the head when the embeddings are tied — and architectures/*.ts say what differs (Q/K/V biases,
+// Q/K norms, RoPE mode, post-norms, GEGLU, embedding and attention scales, sliding windows).
+// Grouped-query attention relies on ggml_mul_mat broadcasting, which maps query head h to kv head
+// h / (H/Hkv) — llama.cpp's own mapping.
+import { architectureSpec, isArchitectureName } from './architectures/index.js';
+import { ggmlTypeName, isFloatTensorType, readStoredBytes } from './gguf.js';
 import {
-  GGML_ROPE_TYPE_NORMAL,
+  GGML_TYPE_BF16,
   GGML_TYPE_F32,
   GGML_TYPE_I32,
   loadGgml,
@@ -21,7 +24,7 @@ import {
   type GgmlTensor,
   type NativePtr,
 } from './ggml/lib.js';
-import { expectedTensors, loraTensorNames, tensorNames, type LlamaConfig } from './llama-model.js';
+import { expectedTensors, headDimOf, loraTensorNames, tensorNames, type LlamaConfig, type LlamaModel } from './llama-model.js';
 import { TrainerError } from './train-errors.js';
 
 /** Module kinds LoRA can target; each names a family of weights (`blk.N.<kind>.weight`, or `output.weight`). */
@@ -51,6 +54,11 @@ export interface LlamaGraphOptions {
   /** With LoRA only the adapters are trainable; without, every model tensor is. */
   lora?: GraphLoraSpec;
   threads: number;
+  /**
+   * ggml type of each base weight as its file stores it (ggml_type ids; missing: F32). Only a
+   * frozen weight (a LoRA run) may be other than F32: it stays in that type in ggml memory.
+   */
+  weightTypes?: ReadonlyMap<string, number>;
   /**
    * Keep ggml's own backward (out_prod) instead of rewriting it into mul_mat; slower, and only
    * there so tests can check the rewritten gradients against ggml's.
@@ -84,11 +92,15 @@ export function validateLlamaConfig(c: LlamaConfig): void {
   posInt(c.headCount, 'headCount');
   posInt(c.headCountKv, 'headCountKv');
   posInt(c.feedForwardLength, 'feedForwardLength');
-  if (c.embeddingLength % c.headCount !== 0) {
+  if (c.architecture !== undefined && !isArchitectureName(c.architecture)) bad(`architecture '${String(c.architecture)}' is not one the trainer builds`);
+  if (c.headDim !== undefined) posInt(c.headDim, 'headDim');
+  else if (c.embeddingLength % c.headCount !== 0) {
     bad(`embeddingLength ${c.embeddingLength} is not a multiple of headCount ${c.headCount}`);
   }
   if (c.headCount % c.headCountKv !== 0) bad(`headCount ${c.headCount} is not a multiple of headCountKv ${c.headCountKv}`);
-  if ((c.embeddingLength / c.headCount) % 2 !== 0) bad(`head dimension ${c.embeddingLength / c.headCount} must be even for RoPE`);
+  if (headDimOf(c) % 2 !== 0) bad(`head dimension ${headDimOf(c)} must be even for RoPE`);
+  if (c.slidingWindow !== undefined) posInt(c.slidingWindow, 'slidingWindow');
+  if (c.ropeScaleLinear !== undefined && !(c.ropeScaleLinear > 0)) bad(`ropeScaleLinear must be > 0 (got ${c.ropeScaleLinear})`);
   if (!(c.rmsNormEps > 0)) bad(`rmsNormEps must be > 0 (got ${c.rmsNormEps})`);
   if (!(c.ropeFreqBase > 0)) bad(`ropeFreqBase must be > 0 (got ${c.ropeFreqBase})`);
 }
@@ -116,6 +128,21 @@ export function loraTargetTensors(c: LlamaConfig, modules: readonly string[]): s
   return out;
 }
 
+/**
+ * The type a frozen weight's transpose is kept in for the backward mul_mat (dx = Wᵀ·dy): its own
+ * type when it is a float (a lossless copy), else BF16. bench/frozen-backward.ts, dx for W
+ * [1024, 4096] and 128 tokens on one Sapphire Rapids core (ggml-cpu-sapphirerapids, busy machine):
+ * mul_mat with a Wᵀ copy in BF16 26 ms, Q8_0 30 ms, F16 50 ms, F32 62 ms; ggml's own
+ * out_prod(W, dyᵀ) on the weight as stored: Q4_K 436 ms, Q8_0 339 ms, F16 2730 ms, F32 310 ms.
+ * On AVX2 only (ggml-cpu-haswell, same machine) the copies run alike (BF16 185 ms, F16 165 ms,
+ * Q8_0 116 ms) and out_prod stays 4-25× slower. BF16 is the fastest where the CPU has BF16 dot
+ * products, a tie elsewhere; it keeps dy at 8 mantissa bits where a Q8_0 copy would quantize dy
+ * per 32-block, and costs 2 bytes per weight once, against 4 (F32) three times before.
+ */
+export function transposedCopyType(type: number): number {
+  return isFloatTensorType(type) ? type : GGML_TYPE_BF16;
+}
+
 const GRAPH_SIZE_BASE = 4096;
 const GRAPH_SIZE_PER_LAYER = 1024;
 
@@ -131,6 +158,7 @@ export class LlamaGraph {
   readonly threads: number;
   readonly lora?: GraphLoraSpec;
   private readonly plainAutodiff: boolean;
+  private readonly weightTypes: ReadonlyMap<string, number>;
   /** Base model tensors (frozen under LoRA). */
   readonly weights = new Map<string, GgmlTensor>();
   /** LoRA tensors by adapter tensor name (`X.weight.lora_a` / `.lora_b`). */
@@ -156,8 +184,8 @@ export class LlamaGraph {
   private evalGraph!: GgmlGraph;
   private trainGraph: GgmlGraph | null = null;
   private optGraph: GgmlGraph | null = null;
-  /** Copies frozen weights into their transposed layout; run once before the first training pass. */
-  private prepGraph: GgmlGraph | null = null;
+  /** Frozen weights and the tensors their transposes are copied into once, before the first training pass. */
+  private transposeJobs: Array<{ src: GgmlTensor; dst: GgmlTensor }> = [];
   private prepared = false;
   private plans = new Map<GgmlGraph, CPlan>();
   private lossGrad: GgmlTensor | null = null;
@@ -185,8 +213,21 @@ export class LlamaGraph {
         }
       }
     }
+    for (const [name, type] of opts.weightTypes ?? []) {
+      if (type !== GGML_TYPE_F32 && opts.plainAutodiff) {
+        // ggml-cpu's out_prod has no BF16 kernel and aborts the process on one.
+        throw new TrainerError('BAD_OPTION', `plainAutodiff needs F32 weights, but ${name} is ${ggmlTypeName(type)}.`);
+      }
+      if (type !== GGML_TYPE_F32 && !opts.lora) {
+        throw new TrainerError(
+          'BAD_OPTION',
+          `Full fine-tuning trains every weight in F32, but ${name} is ${ggmlTypeName(type)}: train a LoRA adapter on this base, or use an F32/F16/BF16 file.`,
+        );
+      }
+    }
     this.g = loadGgml();
     this.config = opts.config;
+    this.weightTypes = opts.weightTypes ?? new Map();
     this.batch = opts.batch;
     this.seqLen = opts.seqLen;
     this.threads = Math.max(1, Math.floor(opts.threads));
@@ -213,6 +254,7 @@ export class LlamaGraph {
     this.weights.clear();
     this.loraTensors.clear();
     this.trainables.length = 0;
+    this.transposeJobs = [];
 
     this.memBytes = used + dataBytes + (1 << 20);
     const ctx = this.g.init(this.memBytes, false);
@@ -221,7 +263,7 @@ export class LlamaGraph {
     this.define(ctx, graphSize, true);
 
     let work = 0;
-    for (const gr of [this.evalGraph, this.trainGraph, this.optGraph, this.prepGraph]) {
+    for (const gr of [this.evalGraph, this.trainGraph, this.optGraph]) {
       if (!gr) continue;
       const plan = this.g.graphPlan(gr, this.threads);
       this.plans.set(gr, plan);
@@ -242,16 +284,12 @@ export class LlamaGraph {
     const B = this.batch;
     const T = this.seqLen;
     const N = B * T;
-    const D = c.embeddingLength;
     const H = c.headCount;
     const Hkv = c.headCountKv;
-    const hd = D / H;
+    const hd = headDimOf(c);
+    const arch = architectureSpec(c.architecture);
 
-    for (const { name, shape } of expectedTensors(c)) {
-      const t = shape.length === 1 ? g.newTensor1d(ctx, GGML_TYPE_F32, shape[0]) : g.newTensor2d(ctx, GGML_TYPE_F32, shape[0], shape[1]);
-      g.setName(t, name);
-      this.weights.set(name, t);
-    }
+    for (const { name, shape } of expectedTensors(c)) this.weights.set(name, this.createWeight(ctx, name, shape));
     const adapters = new Map<string, { a: GgmlTensor; b: GgmlTensor }>();
     if (this.lora) {
       const shapes = new Map(expectedTensors(c).map((t) => [t.name, t.shape]));
@@ -271,7 +309,7 @@ export class LlamaGraph {
     if (this.lora) {
       for (const [name, tensor] of this.loraTensors) paramList.push({ name, tensor, shape: g.shape(tensor).slice(0, 2) });
     } else {
-      for (const { name, shape } of expectedTensors(c)) paramList.push({ name, tensor: this.weights.get(name)!, shape });
+      for (const { name, shape, frozen } of expectedTensors(c)) if (!frozen) paramList.push({ name, tensor: this.weights.get(name)!, shape });
     }
     for (const p of paramList) g.setParam(p.tensor);
 
@@ -290,29 +328,58 @@ export class LlamaGraph {
       // (exactly, for the usual power-of-two alpha/rank) at a fraction of the memory and work.
       return g.add(ctx, y, g.mulMat(ctx, ad.b, g.scale(ctx, g.mulMat(ctx, ad.a, x), loraScale)));
     };
-    const norm = (x: GgmlTensor, w: string) => g.mul(ctx, g.rmsNorm(ctx, x, c.rmsNormEps), this.weights.get(w)!);
-    const rope = (x: GgmlTensor) =>
-      g.ropeExt(ctx, x, this.positions, null, hd, GGML_ROPE_TYPE_NORMAL, c.contextLength, c.ropeFreqBase, 1, 0, 1, 0, 0);
+    const weight = (name: string) => this.weights.get(name)!;
+    const norm = (x: GgmlTensor, w: string) => g.mul(ctx, g.rmsNorm(ctx, x, c.rmsNormEps), weight(w));
+    const ropeFreqs = c.ropeFreqFactors ? weight(tensorNames.ropeFreqs) : null;
+    // ext_factor 0: no YaRN, so beta_fast/beta_slow are unused (as in llama.cpp for these files).
+    const rope = (x: GgmlTensor, l: number) => {
+      const { ropeFreqBase, ropeFreqScale } = arch.layerAttention(c, l);
+      return g.ropeExt(ctx, x, this.positions, ropeFreqs, hd, arch.ropeMode, c.contextLength, ropeFreqBase, ropeFreqScale, 0, 1, 0, 0);
+    };
+    const withBias = (y: GgmlTensor, bias: string) => (arch.qkvBias ? g.add(ctx, y, weight(bias)) : y);
+    const headNorm = (x: GgmlTensor, w: string) => (arch.qkNorm ? norm(x, w) : x);
+    const postNorm = (x: GgmlTensor, w: string) => (arch.postNorms ? norm(x, w) : x);
+    const attnScale = arch.attentionScale(c);
+    const ffnAct = (gate: GgmlTensor, up: GgmlTensor) =>
+      arch.ffnActivation === 'gelu' ? g.mul(ctx, this.geluTanh(ctx, gate), up) : g.swigluSplit(ctx, gate, up);
+    // One additive mask per window size: -inf where the key is `window` or more positions back
+    // (llama_hparams::is_masked_swa, STANDARD); the causal part stays with diag_mask_inf.
+    const windowMasks = new Map<number, GgmlTensor>();
+    const windowMask = (w: number) => {
+      let m = windowMasks.get(w);
+      if (!m) {
+        m = g.newTensor2d(ctx, GGML_TYPE_F32, T, T);
+        g.setInput(m);
+        windowMasks.set(w, m);
+      }
+      return m;
+    };
 
-    let x = g.getRows(ctx, this.weights.get(tensorNames.tokenEmbd)!, this.tokens); // [D, N]
+    let x = g.getRows(ctx, weight(tensorNames.tokenEmbd), this.tokens); // [D, N]
+    const embScale = arch.embeddingScale(c);
+    if (embScale !== 1) x = g.scale(ctx, x, embScale);
     for (let l = 0; l < c.blockCount; l++) {
       const h = norm(x, tensorNames.attnNorm(l));
-      const q = rope(g.reshape4d(ctx, linear(h, tensorNames.attnQ(l)), hd, H, T, B));
-      const k = rope(g.reshape4d(ctx, linear(h, tensorNames.attnK(l)), hd, Hkv, T, B));
-      const v = g.reshape4d(ctx, linear(h, tensorNames.attnV(l)), hd, Hkv, T, B);
+      const qh = headNorm(g.reshape4d(ctx, withBias(linear(h, tensorNames.attnQ(l)), tensorNames.attnQBias(l)), hd, H, T, B), tensorNames.attnQNorm(l));
+      const kh = headNorm(g.reshape4d(ctx, withBias(linear(h, tensorNames.attnK(l)), tensorNames.attnKBias(l)), hd, Hkv, T, B), tensorNames.attnKNorm(l));
+      const q = rope(qh, l);
+      const k = rope(kh, l);
+      const v = g.reshape4d(ctx, withBias(linear(h, tensorNames.attnV(l)), tensorNames.attnVBias(l)), hd, Hkv, T, B);
       // Heads and batch share dim 2 (head fastest) so the GQA broadcast stays 3-D: ggml's
       // mul_mat backward only un-broadcasts over dim 2.
       const q3 = g.reshape3d(ctx, g.cont(ctx, g.permute(ctx, q, 0, 2, 1, 3)), hd, T, H * B);
       const k3 = g.reshape3d(ctx, g.cont(ctx, g.permute(ctx, k, 0, 2, 1, 3)), hd, T, Hkv * B);
       const vT = g.reshape3d(ctx, g.cont(ctx, g.permute(ctx, v, 1, 2, 0, 3)), T, hd, Hkv * B);
       let att = g.mulMat(ctx, k3, q3); // [T_k, T_q, H*B]
-      att = g.softMaxExt(ctx, g.diagMaskInf(ctx, att, 0), null, 1 / Math.sqrt(hd), 0);
+      const { window } = arch.layerAttention(c, l);
+      const mask = window !== null && window < T ? windowMask(window) : null;
+      att = g.softMaxExt(ctx, g.diagMaskInf(ctx, att, 0), mask, attnScale, 0);
       const o = g.mulMat(ctx, vT, att); // [hd, T_q, H*B]
-      const merged = g.reshape2d(ctx, g.cont(ctx, g.permute(ctx, g.reshape4d(ctx, o, hd, T, H, B), 0, 2, 1, 3)), D, N);
-      x = g.add(ctx, x, linear(merged, tensorNames.attnOutput(l)));
+      const merged = g.reshape2d(ctx, g.cont(ctx, g.permute(ctx, g.reshape4d(ctx, o, hd, T, H, B), 0, 2, 1, 3)), hd * H, N);
+      x = g.add(ctx, x, postNorm(linear(merged, tensorNames.attnOutput(l)), tensorNames.attnPostNorm(l)));
       const h2 = norm(x, tensorNames.ffnNorm(l));
-      const act = g.swigluSplit(ctx, linear(h2, tensorNames.ffnGate(l)), linear(h2, tensorNames.ffnUp(l)));
-      x = g.add(ctx, x, linear(act, tensorNames.ffnDown(l)));
+      const act = ffnAct(linear(h2, tensorNames.ffnGate(l)), linear(h2, tensorNames.ffnUp(l)));
+      x = g.add(ctx, x, postNorm(linear(act, tensorNames.ffnDown(l)), tensorNames.ffnPostNorm(l)));
     }
     const out = norm(x, tensorNames.outputNorm);
     this.logits = c.tiedEmbeddings
@@ -373,12 +440,38 @@ export class LlamaGraph {
       this.i32(this.tokens).fill(0);
       const pos = this.i32(this.positions);
       for (let i = 0; i < T; i++) pos[i] = i;
+      for (const [w, m] of windowMasks) {
+        const a = this.f32(m);
+        for (let qi = 0; qi < T; qi++) for (let ki = 0; ki < T; ki++) a[qi * T + ki] = qi - ki >= w ? -Infinity : 0;
+      }
       for (const t of this.trainables) {
         this.f32(t.gradAcc).fill(0);
         this.f32(t.m).fill(0);
         this.f32(t.v).fill(0);
       }
     }
+  }
+
+  /** A base-model weight as the graph holds it: F32, or the stored type of a frozen LoRA base (filled by the trainer after construction). */
+  private createWeight(ctx: GgmlContext, name: string, shape: number[]): GgmlTensor {
+    const g = this.g;
+    const type = this.weightTypes.get(name) ?? GGML_TYPE_F32;
+    const t = shape.length === 1 ? g.newTensor1d(ctx, type, shape[0]) : g.newTensor2d(ctx, type, shape[0], shape[1]);
+    g.setName(t, name);
+    return t;
+  }
+
+  /**
+   * ggml's tanh-approximated GELU, 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³), from ops
+   * that have a backward in this ggml (ggml_gelu and ggml_tanh have none): 0.5·(1 + tanh(u)) is
+   * σ(2u), and σ(z) = exp(−softplus(−z)) stays finite for every z.
+   */
+  private geluTanh(ctx: GgmlContext, x: GgmlTensor): GgmlTensor {
+    const g = this.g;
+    const cubicTerm = g.add(ctx, x, g.scale(ctx, g.mul(ctx, g.sqr(ctx, x), x), 0.044715));
+    const minusTwoU = g.scale(ctx, cubicTerm, -2 * Math.sqrt(2 / Math.PI));
+    const sigmoid = g.exp(ctx, g.scale(ctx, g.softplus(ctx, minusTwoU), -1));
+    return g.mul(ctx, x, sigmoid);
   }
 
   /**
@@ -394,6 +487,11 @@ export class LlamaGraph {
    * by a rough cost model (measured on AVX-512: tinyBLAS ~40 flop/ns when K is a multiple of 16,
    * out_prod ~12 flop/ns on long rows, ~1 ns per transposed element). Returns a graph holding the
    * nodes in their original order, any new node before its first user.
+   *
+   * A frozen weight stored as F16, BF16 or a quantized type always takes the mul_mat path: its
+   * transpose is copied once (see {@link transposedCopyType}), because ggml-cpu's out_prod for
+   * such a weight converts every row of it again for every token (out_prod_q_f32 /
+   * out_prod_f16_f32 in ops.cpp) and has no BF16 kernel at all.
    */
   private backwardAsMulMat(ctx: GgmlContext, train: GgmlGraph, graphSize: number, params: Set<bigint>): GgmlGraph {
     const g = this.g;
@@ -402,10 +500,8 @@ export class LlamaGraph {
     const n = g.graphNNodes(train);
     let outProds = 0;
     for (let i = 0; i < n; i++) if (g.op(g.graphNode(train, i)) === g.ops.OUT_PROD) outProds++;
-    const prep = g.newGraphCustom(ctx, Math.max(64, 2 * this.weights.size + 8), false);
     const out = g.newGraphCustom(ctx, graphSize + 4 * outProds, false);
     const transposed = new Map<bigint, GgmlTensor>();
-    let nFrozen = 0;
     const freeSource = (v: GgmlTensor): GgmlTensor | null => {
       if (g.op(v) === g.ops.TRANSPOSE && g.isContiguous(g.src(v, 0)!)) return g.src(v, 0)!;
       return transposed.get(g.address(v)) ?? null;
@@ -428,9 +524,8 @@ export class LlamaGraph {
           : g.cont(ctx, g.transpose(ctx, v));
       } else {
         const [n0, n1] = g.shape(v);
-        t = g.newTensor2d(ctx, GGML_TYPE_F32, n1, n0);
-        g.buildForwardExpand(prep, g.cpy(ctx, g.transpose(ctx, v), t));
-        nFrozen++;
+        t = g.newTensor2d(ctx, transposedCopyType(g.type(v)), n1, n0);
+        this.transposeJobs.push({ src: v, dst: t });
       }
       transposed.set(key, t);
       return t;
@@ -450,12 +545,112 @@ export class LlamaGraph {
           a2 === b2 && a3 === b3 && g.strides(b)[0] === 4 && g.strides(b)[0] <= g.strides(b)[1]
             ? flops / axpyRate(N) + 3 * M * N * b2 * b3
             : Infinity;
-        if (viaMulMat <= kept && viaMulMat <= swapped) g.rewriteAsMulMat(node, T(a), T(b));
+        const compactFrozen = frozen.has(g.address(a)) && g.type(a) !== GGML_TYPE_F32;
+        if (compactFrozen || (viaMulMat <= kept && viaMulMat <= swapped)) g.rewriteAsMulMat(node, T(a), T(b));
         else if (swapped < kept) g.rewriteAsCont(node, g.transpose(ctx, g.outProd(ctx, b, a)));
       }
       g.buildForwardExpand(out, node);
     }
-    this.prepGraph = nFrozen > 0 ? prep : null;
+    return out;
+  }
+
+  /**
+   * Copies each frozen weight's transpose into its tensor, once: in a scratch context per weight
+   * (freed at once), which also holds the F32 dequantization a quantized weight needs first, since
+   * ggml can only transpose float tensors — so the peak is one weight's F32 copy, not all of them.
+   */
+  private copyFrozenTransposes(): void {
+    const g = this.g;
+    for (const { src, dst } of this.transposeJobs) {
+      const [n0, n1] = g.shape(src);
+      const quantized = !isFloatTensorType(g.type(src));
+      this.computeInScratch(quantized ? n0 * n1 * 4 : 0, (scratch) => {
+        const from = quantized ? g.cpy(scratch, src, g.newTensor2d(scratch, GGML_TYPE_F32, n0, n1)) : src;
+        return g.cpy(scratch, g.transpose(scratch, from), dst);
+      }, () => undefined);
+    }
+  }
+
+  /**
+   * Builds a small graph in a scratch context holding `dataBytes` of tensor data, computes it,
+   * reads its result and frees the context, so one-off work never stays in the step's memory.
+   */
+  private computeInScratch<R>(dataBytes: number, build: (scratch: GgmlContext) => GgmlTensor, read: (out: GgmlTensor) => R): R {
+    const g = this.g;
+    this.assertLive();
+    const bytes = dataBytes + 8 * g.tensorOverhead() + g.graphOverheadCustom(16, false) + 4096;
+    const scratch = g.init(bytes, false);
+    if (!scratch) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_init of ${bytes} bytes failed (out of memory?)`);
+    let work: GgmlContext | null = null;
+    try {
+      const out = build(scratch);
+      const gr = g.newGraphCustom(scratch, 16, false);
+      g.buildForwardExpand(gr, out);
+      const plan = g.graphPlan(gr, this.threads);
+      if (Number(plan.work_size) > 0) {
+        work = g.init(Number(plan.work_size) + 4096, false);
+        if (!work) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init for the work buffer failed');
+        plan.work_data = g.newBuffer(work, Number(plan.work_size));
+      }
+      const status = g.graphCompute(gr, plan);
+      if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_graph_compute returned status ${status}`);
+      return read(out);
+    } finally {
+      if (work) g.free(work);
+      g.free(scratch);
+    }
+  }
+
+  /**
+   * Writes every base weight into ggml memory: float32 arrays (`model.tensors`) as they are, and
+   * stored tensors (`model.stored`) read from their file straight into a ggml tensor of their
+   * own type, never through a JavaScript array. Call once, before the first step.
+   */
+  loadWeights(model: LlamaModel): void {
+    for (const [name, t] of this.weights) {
+      const data = model.tensors.get(name)?.data;
+      const stored = model.stored?.get(name);
+      if (data && this.g.type(t) === GGML_TYPE_F32) this.f32(t).set(data);
+      else if (stored && stored.type === this.g.type(t)) {
+        this.assertLive();
+        readStoredBytes(stored.path, stored.offset, this.g.bytes(t), `tensor '${name}'`);
+      } else {
+        throw new TrainerError('MISSING_TENSOR', `Model ${model.name} has no ${ggmlTypeName(this.g.type(t))} data for tensor ${name}.`);
+      }
+    }
+  }
+
+  /** A base weight's current values as float32 (a copy; quantized and half weights are dequantized by ggml). */
+  weightF32(name: string): Float32Array {
+    const g = this.g;
+    const w = this.weights.get(name);
+    if (!w) throw new TrainerError('MISSING_TENSOR', `The graph has no weight ${name}.`);
+    if (g.type(w) === GGML_TYPE_F32) return this.f32(w).slice();
+    const n = g.shape(w).reduce((a, b) => a * b, 1);
+    return this.computeInScratch(n * 4, (scratch) => g.cpy(scratch, w, g.newTensor1d(scratch, GGML_TYPE_F32, n)), (out) => g.f32(out).slice());
+  }
+
+  /**
+   * For each frozen base weight, the ops of the training graph that read it or its transposed
+   * copy: with compact frozen weights only MUL_MAT, GET_ROWS and MUL may appear (a CPY or CONT
+   * would be a per-step copy of the weight).
+   */
+  frozenWeightReaders(): Map<string, string[]> {
+    const g = this.g;
+    const params = new Set(this.trainables.map((t) => g.address(t.tensor)));
+    const names = new Map<bigint, string>();
+    for (const [name, w] of this.weights) if (!params.has(g.address(w))) names.set(g.address(w), name);
+    for (const { src, dst } of this.transposeJobs) names.set(g.address(dst), `${names.get(g.address(src))}ᵀ`);
+    const out = new Map<string, string[]>();
+    const graph = this.trainGraph!;
+    for (let i = 0; i < g.graphNNodes(graph); i++) {
+      const node = g.graphNode(graph, i);
+      for (let k = 0; k < 10; k++) {
+        const src = g.src(node, k);
+        const name = src && names.get(g.address(src));
+        if (name) out.set(name, [...(out.get(name) ?? []), g.opName(g.op(node))]);
+      }
+    }
     return out;
   }
 
@@ -502,8 +697,8 @@ export class LlamaGraph {
   /** Forward + backward; gradients add into the accumulators. */
   runTrain(): void {
     // Frozen base weights are written once, after construction and before the first step
-    // (train.ts), and never change afterwards, so their transposes are copied once here.
-    if (!this.prepared && this.prepGraph) this.compute(this.prepGraph);
+    // (loadWeights), and never change afterwards, so their transposes are copied once here.
+    if (!this.prepared) this.copyFrozenTransposes();
     this.prepared = true;
     this.compute(this.trainGraph!);
   }

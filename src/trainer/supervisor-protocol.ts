@@ -29,7 +29,11 @@ export type LocalFineTuneErrorCode =
   /** The child process could not be started. */
   | 'worker_start_failed'
   /** The child process died (a native crash, out of memory, killed). */
-  | 'worker_crashed';
+  | 'worker_crashed'
+  /** The child process made no progress for longer than its steps allow (stuck in native code, stopped) and was killed. */
+  | 'trainer_stalled'
+  /** The job was taken over by another process (this one's lease ran out); the child was killed without a checkpoint. */
+  | 'lease_lost';
 
 /** A failure of a local fine-tuning job; `code` is stable, `file`/`line` point at the data at fault. */
 export class LocalFineTuneError extends NodeAIError {
@@ -121,11 +125,16 @@ export function pruneCheckpoints(dir: string, keep = CHECKPOINTS_KEPT, alsoKeep?
   }
 }
 
-/** Written through a temporary file and a rename, so a reader never sees half a file. */
+/** Written through a temporary file and a rename, so a reader never sees half a file; a failed write (a full disk) leaves nothing. */
 export function writeJsonAtomic(path: string, value: unknown): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 export function readJson<T>(path: string): T | undefined {

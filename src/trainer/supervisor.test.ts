@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeChatForTraining } from './chat-format.ts';
+import { llamaQuantize } from './ggml/llama-quantize.ts';
 import { readGgufModel, writeGgufModel } from './gguf-model.ts';
 import { disposeInference, generate } from './inference.ts';
 import type { LocalFineTuneEvent, LocalFineTuneSpec } from './supervised-job-types.ts';
@@ -126,6 +127,63 @@ describe('runLocalFineTune', () => {
     expect(events(s.jobDir).at(-1)).toMatchObject({ type: 'status', status: 'failed' });
   });
 
+  it('kills a child that stops making progress (stopped, as if stuck in native code) and resumes from its checkpoint', async () => {
+    const s = spec('stall', { checkpointEverySeconds: 1e-6 });
+    let pid = 0;
+    const started = Date.now();
+    const r = await runLocalFineTune(s, {
+      env,
+      // Steps take milliseconds here, so the floor sets the allowance.
+      stall: { startupMs: 30_000, floorMs: 400, capMs: 1_000 },
+      onSpawn: (p) => (pid = p),
+      onEvent: (e) => {
+        if (e.type === 'checkpoint' && e.step === 3) process.kill(pid, 'SIGSTOP');
+      },
+    });
+    expect(r.status).toBe('failed');
+    expect(r.error?.code).toBe('trainer_stalled');
+    expect(r.error?.message).toMatch(/made no progress for \d+ s after step \d+ \(its steps took up to [\d.]+ s\), so it was stopped\. Its last checkpoint is kept/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(() => process.kill(pid, 0)).toThrow();
+    expect(job(s.jobDir)).toMatchObject({ status: 'failed', error: { code: 'trainer_stalled' } });
+
+    const done = await runLocalFineTune(s, { env });
+    expect(done).toMatchObject({ status: 'succeeded', resumed: true, steps: 24 });
+  });
+
+  it('gives a child the start-up allowance before its first step, and says it stalled while starting', async () => {
+    const s = spec('stall-start');
+    let pid = 0;
+    const r = await runLocalFineTune(s, {
+      env,
+      stall: { startupMs: 1_500, floorMs: 100, capMs: 200 },
+      onSpawn: (p) => {
+        pid = p;
+        // Stopped before it could load anything: only the start-up allowance can notice.
+        process.kill(p, 'SIGSTOP');
+      },
+    });
+    expect(r.error?.code).toBe('trainer_stalled');
+    expect(r.error?.message).toMatch(/made no progress for \d+ s while starting \(loading the model and data; the allowance is 2 s\)/);
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  it('kills the child at once, writing nothing, when its holder lost the job', async () => {
+    const s = spec('lost', { checkpointEverySeconds: 1e-6 });
+    const kill = new AbortController();
+    const r = await runLocalFineTune(s, {
+      env,
+      kill: kill.signal,
+      onEvent: (e) => {
+        if (e.type === 'metrics' && e.step === 2) kill.abort(new Error('job ftjob-x was taken over by another worker'));
+      },
+    });
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatchObject({ code: 'lease_lost', message: 'The training process was stopped at once: job ftjob-x was taken over by another worker.' });
+    // No failure written into the directory: it belongs to the new holder.
+    expect(job(s.jobDir).status).not.toBe('failed');
+  });
+
   it('cancels through the AbortSignal with a checkpoint, and trains LoRA adapters', async () => {
     const s = spec('cancel', { loraRank: 4, epochs: 3, learningRate: 1e-2 });
     const ac = new AbortController();
@@ -166,6 +224,25 @@ describe('runLocalFineTune', () => {
     } finally {
       await disposeInference();
     }
+  });
+
+  it('trains LoRA on a quantized GGUF base (its adapter runs on that file) and refuses full fine-tuning of it', async () => {
+    const f32 = join(root, 'qbase-f32.gguf');
+    await writeGgufModel(f32, createTinyModel({ seed: 9, embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 }));
+    const base = join(root, 'qbase-q8_0.gguf');
+    llamaQuantize(f32, base, 'Q8_0');
+    const s = spec('from-q8', { baseModel: base, epochs: 1, outputName: 'mine-q8', loraRank: 2 });
+    const r = await runLocalFineTune(s, {});
+    expect(r).toMatchObject({ status: 'succeeded', adapterPath: join(s.jobDir, 'mine-q8.lora.gguf') });
+    try {
+      const g = await generate({ model: base, lora: r.adapterPath!, messages: [{ role: 'user', content: 'Question 1?' }], maxTokens: 3, threads: 1 });
+      expect(g.usage.completionTokens).toBeGreaterThan(0);
+    } finally {
+      await disposeInference();
+    }
+    const full = await runLocalFineTune(spec('full-q8', { baseModel: base, epochs: 1 }), {});
+    expect(full.error?.code).toBe('invalid_base_model');
+    expect(full.error?.message).toMatch(/quantized \(Q8_0.*full fine-tuning needs F32, F16 or BF16 weights — train a LoRA adapter on it instead/);
   });
 
   it('fails with clear typed errors on bad inputs', async () => {

@@ -10,6 +10,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { StepClock, stallPolicy, type StallPolicy } from './progress-watchdog.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
 import {
   appendEvent,
@@ -34,6 +35,18 @@ export interface RunLocalFineTuneOptions {
   onEvent?: (event: LocalFineTuneEvent) => void;
   /** Aborting cancels the job: the child saves a checkpoint and exits; the result is `cancelled`. */
   signal?: AbortSignal;
+  /**
+   * Aborting kills the child at once, without a checkpoint: for a holder that lost the job to
+   * another process, whose trainer must not write the job directory any more. The result is
+   * `failed` with the abort's reason.
+   */
+  kill?: AbortSignal;
+  /**
+   * The watchdog: a child that sends nothing (no step, no event) for longer than this allows is
+   * stuck — in native code, or stopped — and is killed; the result is `failed` with code
+   * `trainer_stalled`. Defaults: DEFAULT_STALL_POLICY.
+   */
+  stall?: Partial<StallPolicy>;
   /** Called once the child process runs (its pid), e.g. to record it or, in tests, to kill it. */
   onSpawn?: (pid: number) => void;
   /** How long a cancelled child may take to checkpoint and exit before it is killed. Default 120 s. */
@@ -111,10 +124,12 @@ function resultFromJob(job: JobObject): LocalFineTuneResult {
  */
 export async function runLocalFineTune(spec: LocalFineTuneSpec, opts: RunLocalFineTuneOptions = {}): Promise<LocalFineTuneResult> {
   const onEvent = opts.onEvent ?? (() => {});
+  let policy: StallPolicy;
   try {
     checkSpec(spec);
+    policy = stallPolicy(opts.stall);
   } catch (e) {
-    return failed(e as LocalFineTuneError);
+    return failed(e instanceof LocalFineTuneError ? e : new LocalFineTuneError('invalid_spec', (e as Error).message));
   }
   const outputName = spec.outputName ?? defaultOutputName(spec.baseModel);
   const paths = jobPaths(spec.jobDir, outputName);
@@ -136,6 +151,7 @@ export async function runLocalFineTune(spec: LocalFineTuneSpec, opts: RunLocalFi
     }
   }
   if (opts.signal?.aborted) return { status: 'cancelled', trainedTokens: 0, steps: 0, resumed: false };
+  if (opts.kill?.aborted) return failed(killedError(opts.kill));
   try {
     mkdirSync(paths.dir, { recursive: true });
   } catch (e) {
@@ -170,6 +186,26 @@ export async function runLocalFineTune(spec: LocalFineTuneSpec, opts: RunLocalFi
   let lastStep = 0;
   let cancelSent = false;
   let killTimer: NodeJS.Timeout | undefined;
+  // Why the parent killed the child itself (a stall, a lost lease): the result says that, not "crashed".
+  let killedFor: LocalFineTuneError | undefined;
+  const clock = new StepClock(policy);
+  let watchdog: NodeJS.Timeout | undefined;
+  let armedFor = Infinity;
+  const watch = () => {
+    // Progress moves the deadline later and the timer re-checks it when it fires; only a deadline
+    // brought earlier (the first measured steps end the start-up allowance) re-arms it at once.
+    if (watchdog) clearTimeout(watchdog);
+    armedFor = clock.deadline();
+    watchdog = setTimeout(() => {
+      if (Date.now() < clock.deadline()) return watch();
+      killedFor ??= new LocalFineTuneError('trainer_stalled', `The training process ${clock.describeStall()}, so it was stopped.`);
+      child.kill('SIGKILL');
+    }, Math.max(10, armedFor - Date.now()));
+  };
+  const onKill = () => {
+    killedFor ??= killedError(opts.kill!);
+    child.kill('SIGKILL');
+  };
   const sendToChild = (m: ParentMessage) => {
     if (child.connected) child.send(m, (err) => void err);
   };
@@ -180,6 +216,8 @@ export async function runLocalFineTune(spec: LocalFineTuneSpec, opts: RunLocalFi
     killTimer = setTimeout(() => child.kill('SIGKILL'), opts.cancelGraceMs ?? 120_000);
   };
   child.on('message', (m: WorkerMessage) => {
+    clock.observe(m.type === 'event' ? m.event : null);
+    if (watchdog && clock.deadline() < armedFor) watch();
     if (m.type === 'event') {
       if (m.event.type === 'metrics') lastStep = m.event.step;
       try {
@@ -195,16 +233,25 @@ export async function runLocalFineTune(spec: LocalFineTuneSpec, opts: RunLocalFi
     child.once('spawn', () => {
       if (child.pid !== undefined) opts.onSpawn?.(child.pid);
       sendToChild({ type: 'start', spec });
+      watch();
       if (opts.signal?.aborted) onAbort();
       else opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.kill?.aborted) onKill();
+      else opts.kill?.addEventListener('abort', onKill, { once: true });
     });
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
   opts.signal?.removeEventListener('abort', onAbort);
+  opts.kill?.removeEventListener('abort', onKill);
   if (killTimer) clearTimeout(killTimer);
+  if (watchdog) clearTimeout(watchdog);
   if (partial.trim()) tail.push(partial);
 
   if (result) return result;
+  if (killedFor?.code === 'lease_lost') {
+    // The job directory belongs to the job's new holder now: write nothing there.
+    return { status: 'failed', trainedTokens: 0, steps: lastStep, resumed: false, error: killedFor.toJSON() };
+  }
   // The child died without a result: record the failure (or the cancellation) where the child would have.
   if (cancelSent && exit.signal === 'SIGKILL') {
     return { status: 'cancelled', trainedTokens: 0, steps: lastStep, resumed: false };
@@ -215,10 +262,10 @@ export async function runLocalFineTune(spec: LocalFineTuneSpec, opts: RunLocalFi
       ? `was killed by ${exit.signal}${exit.signal === 'SIGABRT' ? ' (a native abort, e.g. a failed GGML_ASSERT)' : exit.signal === 'SIGKILL' ? ' (out of memory, or killed)' : exit.signal === 'SIGSEGV' ? ' (a crash in native code)' : ''}`
       : `exited with code ${exit.code} without a result`;
   const lastLines = tail.slice(-10).join('\n');
-  const error = new LocalFineTuneError(
-    exit.error ? 'worker_start_failed' : 'worker_crashed',
-    `The training process ${how} after step ${lastStep}.${hasCheckpointNow(paths.checkpoints) ? ' Its last checkpoint is kept: run the job again to resume.' : ''}${lastLines ? `\nIts last output:\n${lastLines}` : ''}`,
-  );
+  const kept = hasCheckpointNow(paths.checkpoints) ? ' Its last checkpoint is kept: run the job again to resume.' : '';
+  const error = killedFor
+    ? new LocalFineTuneError(killedFor.code, `${killedFor.message}${kept}${lastLines ? `\nIts last output:\n${lastLines}` : ''}`)
+    : new LocalFineTuneError(exit.error ? 'worker_start_failed' : 'worker_crashed', `The training process ${how} after step ${lastStep}.${kept}${lastLines ? `\nIts last output:\n${lastLines}` : ''}`);
   const job = readJson<JobObject>(paths.job) ?? newJob(spec, previous);
   job.status = 'failed';
   job.error = error.toJSON();
@@ -232,6 +279,11 @@ export async function runLocalFineTune(spec: LocalFineTuneSpec, opts: RunLocalFi
   }
   onEvent(event);
   return { status: 'failed', trainedTokens: job.trained_tokens ?? 0, steps: lastStep, resumed: false, error: error.toJSON() };
+}
+
+function killedError(kill: AbortSignal): LocalFineTuneError {
+  const reason = kill.reason as { message?: unknown } | undefined;
+  return new LocalFineTuneError('lease_lost', `The training process was stopped at once: ${typeof reason?.message === 'string' ? reason.message : 'its job was taken over by another process'}.`);
 }
 
 function hasCheckpointNow(dir: string): boolean {

@@ -402,11 +402,12 @@ class LocalTrainer implements Trainer {
       );
     }
     for (const { name, shape } of expectedTensors(c)) {
-      const t = o.model.tensors.get(name);
+      const t = o.model.tensors.get(name) ?? o.model.stored?.get(name);
       if (!t) throw new TrainerError('MISSING_TENSOR', `Model ${o.model.name} lacks tensor ${name}.`);
       const size = shape.reduce((a, b) => a * b, 1);
-      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]) || t.data.length !== size) {
-        throw new TrainerError('BAD_TENSOR_SHAPE', `Tensor ${name} has shape [${t.shape}] (${t.data.length} values); expected [${shape}].`);
+      const values = 'data' in t ? t.data.length : size;
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]) || values !== size) {
+        throw new TrainerError('BAD_TENSOR_SHAPE', `Tensor ${name} has shape [${t.shape}] (${values} values); expected [${shape}].`);
       }
     }
     this.settings = resolveSettings(o);
@@ -422,10 +423,11 @@ class LocalTrainer implements Trainer {
       seqLen: s.seqLen,
       threads: s.threads,
       lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
+      weightTypes: new Map([...(o.model.stored ?? [])].map(([name, t]) => [name, t.type])),
     });
     this.lastLabel = new Int32Array(s.batchSize * s.seqLen).fill(-1);
     try {
-      for (const [name, t] of this.graph.weights) this.graph.f32(t).set(o.model.tensors.get(name)!.data);
+      this.graph.loadWeights(o.model);
       this.rng = new Rng(s.seed);
       if (s.lora) {
         // PEFT's default: A ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), B = 0, so training starts at the base model.
@@ -637,7 +639,7 @@ class LocalTrainer implements Trainer {
     const g = this.graph;
     const tensors = new Map<string, NamedTensor>();
     for (const { name, shape } of expectedTensors(this.model.config)) {
-      tensors.set(name, { name, shape: [...shape], data: g.f32(g.weights.get(name)!).slice() });
+      tensors.set(name, { name, shape: [...shape], data: g.weightF32(name) });
     }
     const lora = this.settings.lora;
     if (lora) {

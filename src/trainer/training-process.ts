@@ -7,7 +7,7 @@
 // Test-only environment (never set in production):
 //   NODEAI_TEST_TINY_CONFIG           JSON overrides of nodeai-tiny's config (smaller, faster models)
 //   NODEAI_TEST_WORKER_ABORT_AT_STEP  process.abort() right after that step, as a native crash would
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { basename } from 'node:path';
 import { DatasetError, InvalidExampleError, isPreferenceExample, readExamples } from '../datasets/index.ts';
@@ -53,6 +53,19 @@ class Cancelled extends Error {}
 
 let cancelRequested = false;
 let started = false;
+const PARENT_PID = process.ppid;
+
+/**
+ * The supervisor died (its process was killed): the job is its next holder's, who resumes it
+ * from the last checkpoint in this same directory — possibly already training there. So an
+ * orphan writes nothing more (no checkpoint, no metrics line) and exits. A step that is all
+ * microtasks keeps the 'disconnect' event from being seen, so each step also asks the kernel.
+ */
+function exitIfOrphaned(): void {
+  if (process.ppid === PARENT_PID && process.connected) return;
+  process.stderr.write('train-worker: the supervisor is gone; exiting without writing, the job resumes from its last checkpoint\n');
+  process.exit(3);
+}
 
 function send(message: WorkerMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -87,7 +100,9 @@ async function loadBase(spec: LocalFineTuneSpec): Promise<{ model: LlamaModel; g
   }
   let model: LlamaModel;
   try {
-    model = await readGgufModel(path);
+    // A LoRA run leaves the frozen base as the file stores it (quantized allowed); full
+    // fine-tuning trains every weight, so it reads them as float32 and refuses a quantized file.
+    model = await readGgufModel(path, { weights: spec.loraRank ? 'stored' : 'float32' });
   } catch (e) {
     if (e instanceof GgufError) throw new LocalFineTuneError('invalid_base_model', `Cannot train on ${path}: ${e.message}`, { file: path });
     throw e;
@@ -252,11 +267,19 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     let lastCheckpointAt = Date.now();
     let lastCheckpointStep = result.resumed ? trainer.stepsDone : -1;
     const checkpoint = (epoch: number) => {
+      exitIfOrphaned();
       const tr = trainer!;
       const c = checkpointPaths(paths.checkpoints, tr.stepsDone);
       // The sidecar goes first: a checkpoint without one would lose the token count on resume.
       writeJsonAtomic(c.sidecar, { step: tr.stepsDone, trainedTokens, ...(patience !== undefined ? { earlyStopping: { best, stale } } : {}) } satisfies Sidecar);
-      const info = tr.saveCheckpoint(c.path);
+      let info: ReturnType<typeof tr.saveCheckpoint>;
+      try {
+        info = tr.saveCheckpoint(c.path);
+      } catch (e) {
+        // A checkpoint that could not be written (a full disk) leaves no sidecar without it.
+        rmSync(c.sidecar, { force: true });
+        throw e;
+      }
       pruneCheckpoints(paths.checkpoints, undefined, best?.step);
       lastCheckpointAt = Date.now();
       lastCheckpointStep = tr.stepsDone;
@@ -275,6 +298,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     const recent: Array<{ tokens: number; ms: number }> = [];
     let last: LocalFineTuneResult['finalMetrics'] = {};
     for await (const ev of trainer.steps()) {
+      exitIfOrphaned();
       trainedTokens += ev.tokens;
       recent.push({ tokens: ev.tokens, ms: ev.tokensPerSecond > 0 ? (ev.tokens / ev.tokensPerSecond) * 1000 : 0 });
       if (recent.length > 20) recent.shift();
@@ -396,10 +420,7 @@ process.on('SIGINT', () => {
 process.on('SIGTERM', () => {
   cancelRequested = true;
 });
-process.on('disconnect', () => {
-  // The parent died: stop at the next step with a checkpoint, rather than train for nobody.
-  cancelRequested = true;
-});
+process.on('disconnect', exitIfOrphaned);
 process.on('message', (m: ParentMessage) => {
   if (m.type === 'cancel') cancelRequested = true;
   else if (m.type === 'start' && !started) {

@@ -1,6 +1,6 @@
 // The canvas talks to the same /api/v1 as every other client, with the API token that
-// `nodeai serve` printed; EventSource cannot send headers, so live events take it as a query
-// parameter (the server accepts that for GET only).
+// `nodeai serve` printed; EventSource cannot send headers, so live events are opened with a
+// short-lived single-use ticket asked for with the token (the server takes no token in a URL).
 
 export interface NodeType {
   type: string;
@@ -151,9 +151,24 @@ export class Api {
 
   /** Live events of one run (its nodes and its training job); returns a function that stops them. */
   events(runId: string, on: (event: string, data: Record<string, unknown>) => void): () => void {
-    const source = new EventSource(`/api/v1/events?run_id=${encodeURIComponent(runId)}&access_token=${encodeURIComponent(this.token)}`);
     const names = ['node.started', 'node.succeeded', 'node.failed', 'node.waiting', 'node.log', 'run.resumed', 'run.finished', 'job.metrics', 'job.status', 'job.event'];
-    for (const name of names) source.addEventListener(name, (e) => on(name, JSON.parse((e as MessageEvent).data)));
-    return () => source.close();
+    let source: EventSource | undefined;
+    let stopped = false;
+    // A ticket opens the stream once; after a dropped connection a new one is asked for.
+    const open = () =>
+      this.request<{ ticket: string }>('/api/v1/events/tickets', { method: 'POST' }).then(({ ticket }) => {
+        if (stopped) return;
+        source = new EventSource(`/api/v1/events?run_id=${encodeURIComponent(runId)}&ticket=${encodeURIComponent(ticket)}`);
+        for (const name of names) source.addEventListener(name, (e) => on(name, JSON.parse((e as MessageEvent).data)));
+        source.onerror = () => {
+          source?.close();
+          if (!stopped) setTimeout(() => void open().catch(() => undefined), 1000);
+        };
+      });
+    void open().catch(() => undefined);
+    return () => {
+      stopped = true;
+      source?.close();
+    };
   }
 }

@@ -76,7 +76,7 @@ describe('/api/v1/files', () => {
   it('answers 413 when the size only shows while streaming (chunked, no Content-Length)', async () => {
     const before = bodies();
     const boundary = 'XyZ123';
-    const head = `POST /api/v1/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const head = `POST /api/v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`;
     const part = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n\r\n${'b'.repeat(100 * 1024)}\r\n--${boundary}--\r\n`);
     const chunked = Buffer.concat([Buffer.from(part.length.toString(16) + '\r\n'), part, Buffer.from('\r\n0\r\n\r\n')]);
     const res = await rawRequest(t.url, head, chunked, false);
@@ -88,7 +88,7 @@ describe('/api/v1/files', () => {
     const before = bodies();
     const boundary = 'AbC987';
     const start = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="half.jsonl"\r\n\r\n${'{"messages":[]}\n'.repeat(500)}`);
-    const head = `POST /api/v1/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const head = `POST /api/v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`;
     // A complete chunk, then the terminating chunk: the multipart body itself never closes.
     const chunked = Buffer.concat([Buffer.from(start.length.toString(16) + '\r\n'), start, Buffer.from('\r\n0\r\n\r\n')]);
     const res = await rawRequest(t.url, head, chunked, false);
@@ -101,7 +101,7 @@ describe('/api/v1/files', () => {
     const before = bodies();
     const boundary = 'Cut0ff';
     const start = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.jsonl"\r\n\r\n${'x'.repeat(10_000)}`);
-    const head = `POST /api/v1/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 50000\r\n\r\n`;
+    const head = `POST /api/v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 50000\r\n\r\n`;
     await rawRequest(t.url, head, start, true);
     // The server notices the closed socket asynchronously; a loaded machine may take a while.
     await expect.poll(() => bodies().filter((n) => n.endsWith('.part')), { timeout: 5000 }).toEqual([]);

@@ -3,10 +3,10 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { checkDataset } from '../../datasets/index.ts';
-import { FileTooLargeError, isValidFileId, StoreError, type FileRecord, type Store } from '../../store/index.ts';
+import { FileTooLargeError, isValidFileId, StoreError, type FileRecord, type StagedFile, type Store } from '../../store/index.ts';
 import { ApiError, badRequest, notFound } from '../errors.ts';
 import { list, queryInt, readJson } from '../http.ts';
-import { boundaryOf, readMultipart } from '../multipart.ts';
+import { checkMultipartType, readMultipart } from '../multipart.ts';
 
 export interface UploadLimits {
   /** Largest file body accepted. */
@@ -29,13 +29,18 @@ export const toApiFile = (f: FileRecord) => ({
 // Room for the multipart framing around the file itself.
 const FRAMING_BYTES = 64 * 1024;
 
+// Every non-file field of an upload form, checked once the whole form is read, whatever the
+// order of its parts (OpenAI's SDK sends `purpose` after the file).
+const UploadFields = z.strictObject({ purpose: z.string().max(64, 'at most 64 characters').optional() }, { error: (issue) => (issue.code === 'unrecognized_keys' ? `Unknown form field(s) ${issue.keys.map((k) => JSON.stringify(k.slice(0, 40))).join(', ')}; an upload takes "file" and "purpose"` : undefined) });
+
 /**
  * Streams the `file` part of a multipart request into the file store. The body is counted as it
- * flows; over the limit the request ends with 413 and the store keeps nothing (the file store
- * writes to a temporary name and removes it on any failure).
+ * flows; over the limit the request ends with 413. The file is staged under a temporary name and
+ * kept only when the whole form has arrived and every field passed: a failure at any point leaves
+ * nothing.
  */
 export async function uploadFile(c: Context, store: Store, limits: UploadLimits): Promise<FileRecord> {
-  const boundary = boundaryOf(c.req.header('content-type'));
+  const contentType = checkMultipartType(c.req.header('content-type'));
   const declared = Number(c.req.header('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > limits.maxBytes + FRAMING_BYTES) {
     c.header('Connection', 'close');
@@ -43,20 +48,19 @@ export async function uploadFile(c: Context, store: Store, limits: UploadLimits)
   }
   const body = c.req.raw.body;
   if (!body) throw badRequest('missing_file', 'The request has no body; send the file as multipart/form-data field "file".', 'file');
-  let record: FileRecord | undefined;
-  let fields: Record<string, string>;
+  let form: { fields: Record<string, string>; files: StagedFile[] };
   try {
-    fields = await readMultipart(body as unknown as AsyncIterable<Uint8Array>, boundary, async (part, data, seen) => {
-      if (part.name !== 'file' || record) {
-        for await (const _ of data) void _;
-        return;
-      }
-      const purpose = seen.purpose ?? 'fine-tune';
-      checkPurpose(purpose, limits);
-      record = await store.files.put(Readable.from(data), { filename: part.filename || 'upload', purpose, maxBytes: limits.maxBytes });
+    form = await readMultipart(contentType, Readable.fromWeb(body as import('node:stream/web').ReadableStream), {
+      onFile: async (part, data) => {
+        if (part.name !== 'file') {
+          data.resume();
+          throw badRequest('invalid_multipart', `Unexpected file field ${JSON.stringify(part.name.slice(0, 40))}; send the file as field "file".`, part.name.slice(0, 40));
+        }
+        return store.files.stage(data, { filename: part.filename || 'upload', maxBytes: limits.maxBytes });
+      },
+      onDiscard: (staged) => staged.discard(),
     });
   } catch (err) {
-    if (record) await store.files.delete(record.id).catch(() => undefined);
     // The file store wraps a failing source; the request's own failure (cut off, too many
     // parts) is what the client must hear.
     const cause = err instanceof StoreError && err.cause instanceof ApiError ? err.cause : err;
@@ -67,19 +71,18 @@ export async function uploadFile(c: Context, store: Store, limits: UploadLimits)
     }
     throw cause;
   }
-  if (!record) throw badRequest('missing_file', 'The multipart body has no "file" field with a filename.', 'file');
-  // OpenAI's SDK may send `purpose` after the file; the row is corrected once it is known.
-  if (fields.purpose !== undefined && fields.purpose !== record.purpose) {
-    try {
-      checkPurpose(fields.purpose, limits);
-    } catch (err) {
-      await store.files.delete(record.id);
-      throw err;
-    }
-    await store.db.updateTable('files').set({ purpose: fields.purpose }).where('id', '=', record.id).execute();
-    record = { ...record, purpose: fields.purpose };
+  const [staged, ...extra] = form.files;
+  try {
+    if (!staged) throw badRequest('missing_file', 'The multipart body has no "file" field with a filename.', 'file');
+    if (extra.length) throw badRequest('invalid_multipart', `The form has ${form.files.length} "file" parts; send one file per upload.`, 'file');
+    const fields = UploadFields.parse(form.fields);
+    const purpose = fields.purpose ?? 'fine-tune';
+    checkPurpose(purpose, limits);
+    return await staged.commit({ purpose });
+  } catch (err) {
+    await Promise.all(form.files.map((f) => f.discard()));
+    throw err;
   }
-  return record;
 }
 
 function checkPurpose(purpose: string, limits: UploadLimits): void {

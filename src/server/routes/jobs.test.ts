@@ -81,8 +81,8 @@ describe('/api/v1 jobs and models', () => {
     expect((await (await t.api('/api/v1/models/support-bot')).json()).id).toBe(model.id);
     const bad = await t.api(`/api/v1/models/${enc}`, { method: 'PATCH', json: { name: 'has space' } });
     expect(bad.status).toBe(400);
-    // A name must not hide the built-in model, a fine-tuned model ID or a GGUF path.
-    for (const name of ['nodeai-tiny', 'ft:nodeai-tiny:x:y', 'base.gguf']) {
+    // A name must not hide the built-in model, a fine-tuned model ID, a GGUF path or an hf:/ollama: model.
+    for (const name of ['nodeai-tiny', 'ft:nodeai-tiny:x:y', 'base.gguf', 'hf:acme/Tiny-GGUF:Q8_0', 'ollama:llama3.2']) {
       const hiding = await t.api(`/api/v1/models/${enc}`, { method: 'PATCH', json: { name } });
       expect(hiding.status).toBe(400);
       expect((await hiding.json()).error.code).toBe('invalid_model_name');

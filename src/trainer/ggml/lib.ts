@@ -28,6 +28,8 @@ export const GGML_TYPE_BF16 = 30;
 export const GGML_TYPE_I32 = 26;
 // #define GGML_ROPE_TYPE_NORMAL 0 — what llama.cpp applies to LLM_ARCH_LLAMA
 export const GGML_ROPE_TYPE_NORMAL = 0;
+// #define GGML_ROPE_TYPE_NEOX 2 — rotates the two halves of a head (Qwen, Gemma)
+export const GGML_ROPE_TYPE_NEOX = 2;
 // enum ggml_status
 export const GGML_STATUS_SUCCESS = 0;
 export const GGML_MAX_DIMS = 4;
@@ -111,6 +113,9 @@ export interface GgmlApi {
   mulMat(ctx: C, a: T, b: T): T;
   rmsNorm(ctx: C, a: T, eps: number): T;
   silu(ctx: C, a: T): T;
+  sqr(ctx: C, a: T): T;
+  exp(ctx: C, a: T): T;
+  softplus(ctx: C, a: T): T;
   swigluSplit(ctx: C, a: T, b: T): T;
   getRows(ctx: C, a: T, idx: T): T;
   reshape2d(ctx: C, a: T, ne0: number, ne1: number): T;
@@ -165,6 +170,12 @@ export interface GgmlApi {
   isView(t: T): boolean;
   f32(t: T): Float32Array;
   i32(t: T): Int32Array;
+  /** The tensor's memory as bytes, whatever its type (a view: writes go straight to ggml). */
+  bytes(t: T): Uint8Array;
+  /** ggml_op_name of an enum ggml_op value ("MUL_MAT", "CPY", …). */
+  opName(op: number): string;
+  /** The tensor's ggml_type. */
+  type(t: T): number;
   /** Numeric address, to compare pointers (koffi hands out a new wrapper object per call). */
   address(p: T | NativePtr | GgmlGraph | GgmlContext): bigint;
 }
@@ -261,6 +272,9 @@ export function loadGgml(): GgmlApi {
     mul_mat: b('void *ggml_mul_mat(void *ctx, void *a, void *b)'),
     rms_norm: b('void *ggml_rms_norm(void *ctx, void *a, float eps)'),
     silu: b('void *ggml_silu(void *ctx, void *a)'),
+    sqr: b('void *ggml_sqr(void *ctx, void *a)'),
+    exp: b('void *ggml_exp(void *ctx, void *a)'),
+    softplus: b('void *ggml_softplus(void *ctx, void *a)'),
     swiglu_split: b('void *ggml_swiglu_split(void *ctx, void *a, void *b)'),
     get_rows: b('void *ggml_get_rows(void *ctx, void *a, void *b)'),
     reshape_2d: b('void *ggml_reshape_2d(void *ctx, void *a, int64_t ne0, int64_t ne1)'),
@@ -352,6 +366,9 @@ export function loadGgml(): GgmlApi {
     mulMat: (ctx, a, bb) => f.mul_mat(ctx, a, bb),
     rmsNorm: (ctx, a, eps) => f.rms_norm(ctx, a, eps),
     silu: (ctx, a) => f.silu(ctx, a),
+    sqr: (ctx, a) => f.sqr(ctx, a),
+    exp: (ctx, a) => f.exp(ctx, a),
+    softplus: (ctx, a) => f.softplus(ctx, a),
     swigluSplit: (ctx, a, bb) => f.swiglu_split(ctx, a, bb),
     getRows: (ctx, a, idx) => f.get_rows(ctx, a, idx),
     reshape2d: (ctx, a, ne0, ne1) => f.reshape_2d(ctx, a, ne0, ne1),
@@ -411,6 +428,13 @@ export function loadGgml(): GgmlApi {
       return new Float32Array(koffi.view(p, n(f.nbytes(t))));
     },
     address: (p) => koffi.address(p),
+    bytes: (t) => {
+      const p = f.get_data(t);
+      if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
+      return new Uint8Array(koffi.view(p, n(f.nbytes(t))));
+    },
+    opName: (op) => f.op_name(op) as string,
+    type: (t) => koffi.decode(t, 0, 'int') as number,
     i32: (t) => {
       const p = f.get_data(t);
       if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');

@@ -1,0 +1,163 @@
+// Leases renewed by the trainer's progress, fenced writes, takeover of jobs whose holder is gone,
+// and the attempts cap — on SQLite and (with NODEAI_TEST_DATABASE_URL) Postgres, with the real
+// supervised trainer where a stall must be noticed.
+import { existsSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import type { LocalTrainingRunner } from '../providers/local.ts';
+import { describeEachDialect, until, type TestDb } from '../store/testing.ts';
+import { runLocalFineTune } from '../trainer/supervisor.ts';
+import { claimOf, JobQueue, JobWorker, LeaseReclaimer } from './index.ts';
+
+const TRAIN = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] })).join('\n') + '\n';
+// A smaller nodeai-tiny so a real run takes about a second.
+const TINY_ENV = { NODEAI_TEST_TINY_CONFIG: JSON.stringify({ embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 }) };
+/** Steps of nodeai-tiny take milliseconds: the floor sets the allowance, so these make a stall show in about a second. */
+const FAST = { stall: { startupMs: 60_000, floorMs: 800, capMs: 1_500 }, leaseGraceMs: 300, checkMs: 50 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describeEachDialect('job leases', (dialect) => {
+  let t: TestDb;
+  let queue: JobQueue;
+  let file: { id: string };
+  beforeEach(async () => {
+    t = await dialect.open();
+    queue = new JobQueue(t.store);
+    file = await t.store.files.put(Readable.from([TRAIN]), { filename: 'train.jsonl' });
+  });
+  afterEach(() => t.cleanup());
+
+  it("refuses a stale holder's late writes once another worker took the job over: events, metrics, checkpoints, the model", async () => {
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    // A holder that is alive (this test's parent process) but stopped renewing: its lease ran out.
+    const stale = claimOf((await queue.claim(`${hostname()}:${process.ppid}:stale`, 1))!)!;
+    await sleep(5);
+    const other = new JobQueue(await t.reopen());
+    expect((await other.recoverInterrupted()).requeued).toEqual([job.id]);
+    const fresh = claimOf((await other.claim('w2', 60_000))!)!;
+    expect(fresh.token).toBe(stale.token + 1);
+
+    await expect(queue.addEvent(job.id, { type: 'metrics', message: 'Step 9/9', data: { step: 9 } }, { lease: stale })).rejects.toMatchObject({ code: 'lease_lost' });
+    await expect(queue.recordCheckpoint({ lease: stale }, { step: 9, name: 'x:ckpt-step-9', path: '/nowhere', metrics: { step: 9 }, createdAt: Date.now() })).rejects.toMatchObject({ code: 'lease_lost' });
+    await expect(queue.renew({ lease: stale, renewMs: 60_000 })).rejects.toMatchObject({ code: 'lease_lost' });
+    expect(await queue.finish(job.id, 'succeeded', { model: { files: { model: '/stale/model.gguf' } } }, stale, ['running', 'paused'])).toBe(false);
+    expect(await queue.release(stale, 'stale', { giveBackAttempt: true })).toBe(false);
+    expect(await queue.checkLease(stale)).toEqual({ held: false, cancelRequested: false, pauseRequested: false });
+    expect((await queue.listEvents(job.id, { limit: 100 })).data.map((e) => e.message)).not.toContain('Step 9/9');
+    expect((await queue.listCheckpoints(job.id)).data).toEqual([]);
+    expect(await queue.models.list()).toEqual([]);
+
+    // The new holder's writes go through, and its lease is its own.
+    await other.recordCheckpoint({ lease: fresh, renewMs: 60_000 }, { step: 2, name: 'x:ckpt-step-2', path: '/ckpt', metrics: { step: 2 }, createdAt: Date.now() });
+    expect((await other.listCheckpoints(job.id)).data.map((c) => c.step_number)).toEqual([2]);
+    expect(await other.checkLease(fresh)).toEqual({ held: true, cancelRequested: false, pauseRequested: false });
+    const row = await other.getRow(job.id);
+    expect(row).toMatchObject({ status: 'running', locked_by: 'w2', attempts: 2 });
+  });
+
+  it('renews the lease from the trainer’s progress, to its stall allowance plus the grace, never from a timer', async () => {
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    let release!: () => void;
+    let go!: () => void;
+    const started = new Promise<void>((resolve) => (go = resolve));
+    const steps: LocalTrainingRunner = async (_spec, { onEvent, signal }) => {
+      await started;
+      for (let step = 1; step <= 3; step++) onEvent?.({ type: 'metrics', time: Date.now(), step, total_steps: 9, epoch: 1, total_epochs: 3, trained_tokens: step * 10 });
+      await new Promise<void>((resolve) => {
+        release = resolve;
+        signal?.addEventListener('abort', () => resolve());
+      });
+      return { status: 'cancelled', trainedTokens: 30, steps: 3, resumed: false };
+    };
+    const worker = new JobWorker(queue, { train: steps, ...FAST });
+    const running = worker.runNext();
+    const claimed = await until(() => queue.getRow(job.id), { ok: (r) => r.status === 'running', what: 'the claim' });
+    // Before the first step: the start-up allowance.
+    expect(Number(claimed.locked_until) - Number(claimed.heartbeat_at)).toBe(60_000 + 300);
+    go();
+    const renewed = await until(() => queue.getRow(job.id), { ok: (r) => Number(r.trained_tokens) === 30, what: 'the third step' });
+    // Steps measured (milliseconds each): the floor rules.
+    expect(Number(renewed.locked_until) - Number(renewed.heartbeat_at)).toBe(800 + 300);
+    // No progress, no renewal, however often the worker checks its lease.
+    await sleep(300);
+    expect((await queue.getRow(job.id)).heartbeat_at).toBe(renewed.heartbeat_at);
+    release();
+    await queue.cancel(job.id);
+    await running;
+  });
+
+  it('kills a stalled trainer and resumes the job from its checkpoint, on the real supervisor', { timeout: 60_000 }, async () => {
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { n_epochs: 3, batch_size: 4 } });
+    let runs = 0;
+    const train: LocalTrainingRunner = (spec, options) => {
+      const first = ++runs === 1;
+      let pid = 0;
+      return runLocalFineTune(spec, {
+        ...options,
+        env: TINY_ENV,
+        onSpawn: (p) => (pid = p),
+        onEvent: (e) => {
+          options.onEvent?.(e);
+          // Frozen after its first checkpoint, as a trainer stuck in native code: it sends nothing more.
+          if (first && e.type === 'checkpoint') process.kill(pid, 'SIGSTOP');
+        },
+      });
+    };
+    const worker = new JobWorker(queue, { train, ...FAST });
+    expect(await worker.runNext()).toBe(job.id);
+    const released = await queue.getRow(job.id);
+    expect(released).toMatchObject({ status: 'queued', locked_by: null, attempts: 1 });
+    expect(await worker.runNext()).toBe(job.id);
+    const done = await queue.get(job.id);
+    expect(done.status).toBe('succeeded');
+    const messages = (await queue.listEvents(job.id, { limit: 1000 })).data.map((e) => e.message).reverse();
+    expect(messages).toContainEqual(expect.stringMatching(/^Attempt 1 of 3 ended: The training process made no progress for \d+ s after step \d+ .*so it was stopped\. Its last checkpoint is kept.* The job resumes from its last checkpoint\.$/s));
+    expect(messages).toContain('Fine-tuning job resumed (attempt 2)');
+    expect(messages.join('\n')).toMatch(/Resuming from the checkpoint at step [1-9]/);
+    expect(await queue.models.list()).toHaveLength(1);
+  });
+
+  it('fails a job whose trainer keeps stalling or crashing once it used its attempts, with the reason', async () => {
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id, maxAttempts: 2 });
+    const dirs: boolean[] = [];
+    const dies: LocalTrainingRunner = async (spec, { onEvent }) => {
+      dirs.push(existsSync(join(spec.jobDir, 'ckpt')));
+      writeFileSync(join(spec.jobDir, 'ckpt'), 'x');
+      onEvent?.({ type: 'checkpoint', time: Date.now(), step: dirs.length, epoch: 1, path: join(spec.jobDir, 'ckpt'), bytes: 1 });
+      return { status: 'failed', trainedTokens: 0, steps: dirs.length, resumed: false, error: { code: 'worker_crashed', message: 'The training process was killed by SIGKILL (out of memory, or killed) after step 1.' } };
+    };
+    const worker = new JobWorker(queue, { train: dies });
+    await worker.runNext();
+    expect(await queue.getRow(job.id)).toMatchObject({ status: 'queued', attempts: 1 });
+    await worker.runNext();
+    expect(await worker.runNext()).toBeUndefined();
+    const failed = await queue.get(job.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toEqual({
+      code: 'worker_crashed',
+      message: "The training process was killed by SIGKILL (out of memory, or killed) after step 1. The job stopped this way on all 2 attempts; start a new job (or look at the machine's memory and load).",
+      param: null,
+    });
+    // The second attempt went on from the first one's checkpoint.
+    expect(dirs).toEqual([false, true]);
+  });
+
+  it('a live process takes back a job whose holder is gone, within about a lease period, not only at start-up', async () => {
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    await queue.claim(`${hostname()}:${process.ppid}:frozen`, 400);
+    const other = new JobQueue(await t.reopen());
+    const reclaimed: string[] = [];
+    const reclaimer = new LeaseReclaimer(other, { everyMs: 50, onReclaimed: (r) => reclaimed.push(...r.requeued) });
+    reclaimer.start();
+    try {
+      expect((await other.getRow(job.id)).status).toBe('running');
+      await until(() => reclaimed.length > 0, { ms: 3_000, what: 'the takeover' });
+      expect(reclaimed).toEqual([job.id]);
+      expect((await other.getRow(job.id)).status).toBe('queued');
+    } finally {
+      await reclaimer.stop();
+    }
+  });
+});

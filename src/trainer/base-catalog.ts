@@ -1,0 +1,136 @@
+// The catalogue of recommended small bases to fine-tune: what `nodeai models catalog` prints, what
+// GET /api/v1/models/catalog serves and what the canvas offers as the Fine-Tune node's base models.
+//
+// Where the figures come from (looked up 2026-11-30; the hub's own answer wins when a file is pulled):
+// - parameters, context length, architecture and license: each model's card on huggingface.co
+//   (HuggingFaceTB/SmolLM2-*-Instruct, Qwen/Qwen2.5-*-Instruct, Qwen/Qwen3-*, meta-llama/Llama-3.2-*-Instruct,
+//   google/gemma-3-*-it) and the GGUF header fields those models convert to.
+// - file sizes: the hub's file listings and the quantizer's model cards, in decimal units as the hub
+//   shows them, so they are approximate (±0.5 %):
+//     bartowski/SmolLM2-360M-Instruct-GGUF "Files" tab (Q4_K_M 271 MB, Q6_K 367 MB, Q8_0 386 MB);
+//     bartowski/Llama-3.2-1B-Instruct-GGUF model card (f16 2.48 GB, Q8_0 1.32 GB, Q6_K 1.02 GB, Q4_K_M 0.81 GB);
+//     bartowski/Qwen_Qwen3-1.7B-GGUF model card (bf16 4.07 GB, Q8_0 2.17 GB, Q6_K 1.67 GB);
+//     bartowski/google_gemma-3-1b-it-qat-GGUF model card (bf16 2.01 GB, Q8_0 1.07 GB, Q6_K 1.01 GB, Q4_K_M 0.81 GB, Q4_0 0.72 GB);
+//     llmrun.dev's per-quant tables (a third party that lists the hub's files): Qwen2.5-1.5B-Instruct
+//     (Q4_K_M 0.93 GB, Q8_0 1.54 GB), unsloth/gemma-3-270m-it-GGUF (Q4_K_M 0.16 GB).
+//   A size not found in such a source is null rather than guessed; the pull reports the real one.
+import { findDownloadedHubModel } from './hub-download.ts';
+import { parseModelRef, type HubModelRef, type RemoteModelRef } from './model-ref.ts';
+import { ModelSourceError } from './model-source-errors.ts';
+
+export interface CatalogFile {
+  quant: string;
+  /** Approximate size from the sources above; null when no source gave one. */
+  bytes: number | null;
+  uri: string;
+}
+
+export interface CatalogModel {
+  id: string;
+  /** The default quant's reference, what a base-model field takes. */
+  uri: string;
+  name: string;
+  family: string;
+  /** GGUF general.architecture. */
+  architecture: string;
+  /** Parameter count. */
+  parameters: number;
+  license: string;
+  context_length: number;
+  files: CatalogFile[];
+  default_quant: string;
+  /** A file of this model is in the data dir (any quant; `local_path` says which). */
+  downloaded: boolean;
+  local_path: string | null;
+  /** Training tokens per second on this machine's class of hardware, from BENCHMARKS.md; null until measured. */
+  est_train_tok_s: number | null;
+  /** Peak resident memory while training, MiB, from BENCHMARKS.md; null until measured. */
+  est_peak_rss_mb: number | null;
+}
+
+const GB = 1e9;
+const MB = 1e6;
+
+/** A catalogue line as written below: the model's facts, its repository and per-quant sizes. */
+type Entry = Pick<CatalogModel, 'id' | 'name' | 'family' | 'architecture' | 'parameters' | 'license' | 'context_length' | 'default_quant'> & {
+  /** OWNER/REPO on the hub, whose files are named …-QUANT.gguf. */
+  repo: string;
+  files: Record<string, number | null>;
+};
+
+const ENTRIES: Entry[] = [
+  { id: 'smollm2-135m-instruct', name: 'SmolLM2 135M Instruct', family: 'SmolLM2', architecture: 'llama', parameters: 135e6, license: 'apache-2.0', context_length: 8192, repo: 'bartowski/SmolLM2-135M-Instruct-GGUF', files: { Q8_0: null, Q4_K_M: null }, default_quant: 'Q8_0' },
+  { id: 'smollm2-360m-instruct', name: 'SmolLM2 360M Instruct', family: 'SmolLM2', architecture: 'llama', parameters: 362e6, license: 'apache-2.0', context_length: 8192, repo: 'bartowski/SmolLM2-360M-Instruct-GGUF', files: { Q8_0: 386 * MB, Q6_K: 367 * MB, Q4_K_M: 271 * MB }, default_quant: 'Q8_0' },
+  { id: 'smollm2-1.7b-instruct', name: 'SmolLM2 1.7B Instruct', family: 'SmolLM2', architecture: 'llama', parameters: 1.71e9, license: 'apache-2.0', context_length: 8192, repo: 'bartowski/SmolLM2-1.7B-Instruct-GGUF', files: { Q8_0: null, Q4_K_M: null }, default_quant: 'Q4_K_M' },
+  { id: 'qwen2.5-0.5b-instruct', name: 'Qwen2.5 0.5B Instruct', family: 'Qwen2.5', architecture: 'qwen2', parameters: 494e6, license: 'apache-2.0', context_length: 32768, repo: 'Qwen/Qwen2.5-0.5B-Instruct-GGUF', files: { Q8_0: null, Q4_K_M: null }, default_quant: 'Q8_0' },
+  { id: 'qwen2.5-1.5b-instruct', name: 'Qwen2.5 1.5B Instruct', family: 'Qwen2.5', architecture: 'qwen2', parameters: 1.54e9, license: 'apache-2.0', context_length: 32768, repo: 'Qwen/Qwen2.5-1.5B-Instruct-GGUF', files: { Q8_0: 1.54 * GB, Q4_K_M: 0.93 * GB }, default_quant: 'Q4_K_M' },
+  { id: 'qwen3-0.6b', name: 'Qwen3 0.6B', family: 'Qwen3', architecture: 'qwen3', parameters: 0.6e9, license: 'apache-2.0', context_length: 32768, repo: 'bartowski/Qwen_Qwen3-0.6B-GGUF', files: { Q8_0: null, Q4_K_M: null }, default_quant: 'Q8_0' },
+  { id: 'qwen3-1.7b', name: 'Qwen3 1.7B', family: 'Qwen3', architecture: 'qwen3', parameters: 1.7e9, license: 'apache-2.0', context_length: 32768, repo: 'bartowski/Qwen_Qwen3-1.7B-GGUF', files: { Q8_0: 2.17 * GB, Q6_K: 1.67 * GB, Q4_K_M: null, BF16: 4.07 * GB }, default_quant: 'Q4_K_M' },
+  { id: 'llama-3.2-1b-instruct', name: 'Llama 3.2 1B Instruct', family: 'Llama 3.2', architecture: 'llama', parameters: 1.24e9, license: 'llama3.2', context_length: 131072, repo: 'bartowski/Llama-3.2-1B-Instruct-GGUF', files: { Q8_0: 1.32 * GB, Q6_K: 1.02 * GB, Q4_K_M: 0.81 * GB, F16: 2.48 * GB }, default_quant: 'Q4_K_M' },
+  { id: 'llama-3.2-3b-instruct', name: 'Llama 3.2 3B Instruct', family: 'Llama 3.2', architecture: 'llama', parameters: 3.21e9, license: 'llama3.2', context_length: 131072, repo: 'bartowski/Llama-3.2-3B-Instruct-GGUF', files: { Q4_K_M: null, Q8_0: null }, default_quant: 'Q4_K_M' },
+  { id: 'gemma-3-270m-it', name: 'Gemma 3 270M it', family: 'Gemma 3', architecture: 'gemma3', parameters: 268e6, license: 'gemma', context_length: 32768, repo: 'unsloth/gemma-3-270m-it-GGUF', files: { Q8_0: null, Q4_K_M: 0.16 * GB }, default_quant: 'Q8_0' },
+  { id: 'gemma-3-1b-it', name: 'Gemma 3 1B it (QAT)', family: 'Gemma 3', architecture: 'gemma3', parameters: 1.0e9, license: 'gemma', context_length: 32768, repo: 'bartowski/google_gemma-3-1b-it-qat-GGUF', files: { Q8_0: 1.07 * GB, Q6_K: 1.01 * GB, Q4_K_M: 0.81 * GB, Q4_0: 0.72 * GB, BF16: 2.01 * GB }, default_quant: 'Q4_K_M' },
+];
+
+/**
+ * Measured training speed and memory per catalogue model: THE place to fill in from BENCHMARKS.md
+ * (`npm run bench:trainer`, LoRA r=16, context 512, batch 4) once the trainer runs these
+ * architectures. Empty until then, so the catalogue says null instead of inventing a figure.
+ */
+export const BENCHMARK_FIGURES: Record<string, { est_train_tok_s: number; est_peak_rss_mb: number }> = {};
+
+function uriOf(e: Entry, quant: string): string {
+  return `hf:${e.repo}:${quant}`;
+}
+
+/** The catalogue with what is already downloaded into `dataDir`; reads the disk, never the network. */
+export async function listCatalog(dataDir: string): Promise<CatalogModel[]> {
+  return Promise.all(
+    ENTRIES.map(async (e): Promise<CatalogModel> => {
+      const quants = [e.default_quant, ...Object.keys(e.files).filter((q) => q !== e.default_quant)];
+      let localPath: string | null = null;
+      for (const q of quants) {
+        const found = await findDownloadedHubModel(parseModelRef(uriOf(e, q)) as HubModelRef, dataDir);
+        if (found) {
+          localPath = found.path;
+          break;
+        }
+      }
+      const bench = BENCHMARK_FIGURES[e.id];
+      return {
+        id: e.id,
+        uri: uriOf(e, e.default_quant),
+        name: e.name,
+        family: e.family,
+        architecture: e.architecture,
+        parameters: e.parameters,
+        license: e.license,
+        context_length: e.context_length,
+        files: Object.entries(e.files).map(([quant, bytes]) => ({ quant, bytes: bytes === null ? null : Math.round(bytes), uri: uriOf(e, quant) })),
+        default_quant: e.default_quant,
+        downloaded: localPath !== null,
+        local_path: localPath,
+        est_train_tok_s: bench?.est_train_tok_s ?? null,
+        est_peak_rss_mb: bench?.est_peak_rss_mb ?? null,
+      };
+    }),
+  );
+}
+
+/** A catalogue model by ID (`qwen2.5-0.5b-instruct`), for "nodeai models pull ID". */
+export function catalogUri(id: string): string | undefined {
+  const e = ENTRIES.find((x) => x.id === id.toLowerCase());
+  return e ? uriOf(e, e.default_quant) : undefined;
+}
+
+/**
+ * What `nodeai models pull` and POST /api/v1/models/pull take: an hf: or ollama: reference, or a
+ * catalogue ID. Throws {@link ModelSourceError} `invalid_model_ref` for anything else.
+ */
+export function parsePullRef(text: string): RemoteModelRef {
+  const ref = parseModelRef(catalogUri(text) ?? text);
+  if (ref.kind !== 'hf' && ref.kind !== 'ollama') {
+    throw new ModelSourceError('invalid_model_ref', text, `${JSON.stringify(text.slice(0, 80))} is not something to pull: use hf:OWNER/REPO:QUANT, hf:OWNER/REPO/FILE.gguf, ollama:NAME[:TAG] or an ID from the catalogue ("nodeai models catalog", GET /api/v1/models/catalog).`);
+  }
+  return ref;
+}
