@@ -177,7 +177,11 @@ describe('nodeai finetune --provider openai (against a real NodeAI /v1 server)',
       let err = '';
       vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
       vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (err += a.join(' ') + '\n'));
-      vi.stubEnv('OPENAI_API_KEY', TEST_TOKEN);
+      // A stored key goes to another host only when it was stored with that host allowed.
+      const { createStore } = await import('../store/index.ts');
+      const vault = await createStore({ dataDir: join(root, 'remote-vault'), databaseUrl: '' });
+      await vault.secrets.set('OPENAI_API_KEY', TEST_TOKEN, { allowedHosts: [new URL(t.url).host] });
+      await vault.close();
       const data = join(root, 'remote.jsonl');
       writeFileSync(data, QA.slice(0, 12).map(([q, a]) => line(q, a)).join('\n') + '\n');
       const out = join(root, 'remote-out');
