@@ -1,33 +1,17 @@
-// `nodeai finetune --provider openai`: the same checked, split data as a local run, trained by
-// OpenAI or any OpenAI-compatible server (Azure OpenAI, another NodeAI with a GPU). The job is
-// polled until it ends; DIR receives job.json in the provider's own shape.
+// `nodeai finetune --provider openai`: the fine-tune service submits the same checked, split data
+// as a local run to OpenAI or any OpenAI-compatible server (Azure OpenAI, another NodeAI with a
+// GPU); the job is then polled until it ends, and DIR receives job.json in the provider's own shape.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OpenAIFineTuneProvider } from '../providers/openai.ts';
 import { findOpenAIKey } from '../providers/openai-key.ts';
-import type { FineTuningJob, Hyperparameters } from '../providers/spec.ts';
+import type { FineTuneProvider, FineTuningJob } from '../providers/spec.ts';
 import { ProviderError } from '../providers/spec.ts';
 import { openStore } from './app.ts';
 
-export interface RemoteFineTuneOptions {
-  out: string;
-  trainingFile: string;
-  validationFile: string | null;
-  model: string;
-  baseURL?: string;
-  hyperparameters: Partial<Hyperparameters>;
-  seed?: number;
-  suffix?: string;
-  dataDir?: string;
-  pollMs?: number;
-  signal?: AbortSignal;
-  log: (line: string) => void;
-}
-
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
-
-export async function runRemoteFineTune(o: RemoteFineTuneOptions): Promise<FineTuningJob> {
+/** The OpenAI (or compatible) provider `nodeai finetune --provider openai` submits to; the key from the vault or the environment. */
+export async function openRemoteProvider(o: { dataDir?: string; baseURL?: string }): Promise<OpenAIFineTuneProvider> {
   const store = await openStore({ 'data-dir': o.dataDir });
   let apiKey: string;
   try {
@@ -36,22 +20,22 @@ export async function runRemoteFineTune(o: RemoteFineTuneOptions): Promise<FineT
   } finally {
     await store.close();
   }
-  const provider = new OpenAIFineTuneProvider({ apiKey, baseURL: o.baseURL ?? null });
+  return new OpenAIFineTuneProvider({ apiKey, baseURL: o.baseURL ?? null });
+}
+
+export interface FollowOptions {
+  out: string;
+  pollMs?: number;
+  signal?: AbortSignal;
+  log: (line: string) => void;
+}
+
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** Polls a remote job until it ends, printing its messages and metrics and keeping DIR/job.json current; an abort cancels it. */
+export async function followRemoteJob(provider: FineTuneProvider, created: FineTuningJob, o: FollowOptions): Promise<FineTuningJob> {
+  let job = created;
   const signal = o.signal;
-  o.log(`Uploading ${o.trainingFile}${o.validationFile ? ' and the validation file' : ''} to ${o.baseURL ?? 'OpenAI'}…`);
-  const training = await provider.uploadFile({ path: o.trainingFile, filename: 'train.jsonl' }, { signal });
-  const validation = o.validationFile ? await provider.uploadFile({ path: o.validationFile, filename: 'validation.jsonl' }, { signal }) : null;
-  let job = await provider.createJob(
-    {
-      model: o.model,
-      training_file: training.id,
-      validation_file: validation?.id ?? null,
-      hyperparameters: o.hyperparameters,
-      ...(o.seed !== undefined ? { seed: o.seed } : {}),
-      ...(o.suffix ? { suffix: o.suffix } : {}),
-    },
-    { signal },
-  );
   o.log(`Created ${job.id} (${job.status}); following it until it ends. Ctrl-C cancels the remote job.`);
   const save = () => writeFileSync(join(o.out, 'job.json'), JSON.stringify(job, null, 2) + '\n');
   save();

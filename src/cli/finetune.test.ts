@@ -44,7 +44,7 @@ function nodeai(args: string[], opts: { input?: string; onStart?: (kill: (s: Nod
 describe('nodeai finetune + nodeai chat (real processes, real files)', () => {
   it('trains nodeai-tiny until it answers a training question; Ctrl-C keeps a checkpoint and the same command resumes', async () => {
     writeFileSync(join(root, 'qa.jsonl'), QA.map(([q, a]) => line(q, a)).join('\n') + '\n');
-    const args = ['finetune', 'qa.jsonl', '--provider', 'local', '--out', 'out', '--epochs', '50', '--batch-size', '4', '--seed', '1', '--threads', '1'];
+    const args = ['finetune', 'qa.jsonl', '--provider', 'local', '--out', 'out', '--epochs', '50', '--batch-size', '4', '--seed', '1', '--threads', '1', '--data-dir', 'data'];
     const ckpts = join(root, 'out', 'checkpoints');
 
     const first = await nodeai(args, {
@@ -52,7 +52,7 @@ describe('nodeai finetune + nodeai chat (real processes, real files)', () => {
     });
     expect(first.stderr).toMatch(/Fine-tuning nodeai-tiny on 16 examples \(\+4 for validation\)/);
     expect(first.stderr).toMatch(/epoch \d+\/50 step \d+\/200 \(\d+%\) · loss [\d.]+/);
-    expect(first.stdout).toMatch(/Cancelled at step \d+\. The checkpoint is kept in .*run the same command again to resume/);
+    expect(first.stdout).toMatch(/Paused at step \d+\. The checkpoint is kept in .*run the same command again to resume \(or "nodeai jobs resume ftjob-\w+"/);
     expect(first.code).toBe(130);
     expect(JSON.parse(readFileSync(join(root, 'out', 'job.json'), 'utf8')).status).toBe('cancelled');
 
@@ -64,6 +64,9 @@ describe('nodeai finetune + nodeai chat (real processes, real files)', () => {
     expect(job.trained_tokens).toBeGreaterThan(10_000);
     expect(readFileSync(join(root, 'out', 'job.json'), 'utf8')).toContain('"status": "succeeded"');
     expect(readFileSync(join(root, 'out', 'ft-nodeai-tiny.gguf')).subarray(0, 4).toString()).toBe('GGUF');
+    // Both runs are jobs of the data dir's queue: the paused one gave way to the one that finished.
+    const listed = JSON.parse((await nodeai(['jobs', 'list', '--json', '--data-dir', 'data'])).stdout).data;
+    expect(listed.map((j: { status: string }) => j.status)).toEqual(['succeeded', 'cancelled']);
 
     const metrics = readFileSync(join(root, 'out', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'metrics');
     expect(metrics.map((m) => m.step)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
@@ -98,6 +101,7 @@ describe('nodeai finetune: bad input', () => {
   afterEach(() => vi.restoreAllMocks());
   const data = join(root, 'bad-data.jsonl');
   writeFileSync(data, QA.slice(0, 12).map(([q, a]) => line(q, a)).join('\n') + '\n');
+  const dataDir = ['--data-dir', join(root, 'bad-input-data')];
 
   it('explains usage errors, other providers and a missing base with exit 2 or 1', async () => {
     capture();
@@ -119,15 +123,15 @@ describe('nodeai finetune: bad input', () => {
     expect(existsSync(join(root, 'x', 'job.json'))).toBe(false);
   });
 
-  it('prints dataset errors with their lines, and names the user line of an example too long for the context', async () => {
+  it('prints dataset errors with their lines, and leaves out an example too long for the context by its line', async () => {
     capture();
     writeFileSync(join(root, 'empty.jsonl'), '\n');
-    expect(await main(['finetune', join(root, 'empty.jsonl'), '--out', join(root, 'e')])).toBe(1);
+    expect(await main(['finetune', join(root, 'empty.jsonl'), '--out', join(root, 'e'), ...dataDir])).toBe(1);
     expect(out + err).toMatch(/no training data|no examples/i);
 
     const broken = join(root, 'broken.jsonl');
     writeFileSync(broken, [...QA.slice(0, 11).map(([q, a]) => line(q, a)), JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] })].join('\n') + '\n');
-    expect(await main(['finetune', broken, '--out', join(root, 'b')])).toBe(1);
+    expect(await main(['finetune', broken, '--out', join(root, 'b'), ...dataDir])).toBe(1);
     expect(out).toMatch(/line 12/);
     expect(err).toMatch(/Nothing was trained/);
 
@@ -135,17 +139,24 @@ describe('nodeai finetune: bad input', () => {
     const rows = QA.slice(0, 12).map(([q, a]) => line(q, a));
     rows[6] = line('Tell me everything.', 'y'.repeat(300));
     writeFileSync(long, rows.join('\n') + '\n');
-    expect(await main(['finetune', long, '--out', join(root, 'l'), '--threads', '1'])).toBe(1);
-    expect(err).toMatch(/Training failed \(example_too_long\): .*long\.jsonl line 7: the example is \d+ tokens, \d+ more than the model's context of 256/);
+    expect(await main(['finetune', long, '--out', join(root, 'l'), '--threads', '1', '--epochs', '1', ...dataDir])).toBe(0);
+    expect(err).toMatch(/Left out 1 example longer than nodeai-tiny's context of 256 tokens: line 7 \(\d+ tokens\)/);
+    expect(err).toMatch(/Fine-tuning nodeai-tiny on 9 examples \(\+2 for validation\)/);
   });
 
-  it('reports a corrupt GGUF base as a failed job', async () => {
+  it('refuses a corrupt GGUF base before any job', async () => {
     capture();
     const corrupt = join(root, 'corrupt.gguf');
     writeFileSync(corrupt, Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(64, 0x7f)]));
-    expect(await main(['finetune', data, '--out', join(root, 'c'), '--base', corrupt, '--threads', '1'])).toBe(1);
-    expect(err).toMatch(/Training failed \(invalid_base_model\): Cannot train on .*corrupt\.gguf/);
-    expect(JSON.parse(readFileSync(join(root, 'c', 'job.json'), 'utf8'))).toMatchObject({ status: 'failed', error: { code: 'invalid_base_model' } });
+    expect(await main(['finetune', data, '--out', join(root, 'c'), '--base', corrupt, '--threads', '1', ...dataDir])).toBe(1);
+    expect(err).toMatch(/Nothing was trained \(invalid_base_model\): Cannot fine-tune .*corrupt\.gguf/);
+    expect(existsSync(join(root, 'c', 'job.json'))).toBe(false);
+  });
+
+  it('offers the learning rate that fits the provider', async () => {
+    capture();
+    await expect(main(['finetune', data, '--out', join(root, 'x'), '--provider', 'openai', '--learning-rate', '0.001'])).resolves.toBe(2);
+    expect(err).toMatch(/--learning-rate: learning_rate \(an absolute rate\) is for the local trainer/);
   });
 });
 
@@ -166,7 +177,11 @@ describe('nodeai finetune --provider openai (against a real NodeAI /v1 server)',
       let err = '';
       vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
       vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (err += a.join(' ') + '\n'));
-      vi.stubEnv('OPENAI_API_KEY', TEST_TOKEN);
+      // A stored key goes to another host only when it was stored with that host allowed.
+      const { createStore } = await import('../store/index.ts');
+      const vault = await createStore({ dataDir: join(root, 'remote-vault'), databaseUrl: '' });
+      await vault.secrets.set('OPENAI_API_KEY', TEST_TOKEN, { allowedHosts: [new URL(t.url).host] });
+      await vault.close();
       const data = join(root, 'remote.jsonl');
       writeFileSync(data, QA.slice(0, 12).map(([q, a]) => line(q, a)).join('\n') + '\n');
       const out = join(root, 'remote-out');
@@ -187,30 +202,27 @@ describe('nodeai finetune --provider openai: Ctrl-C', () => {
   it('cancels the remote job at once, not at the next poll', async () => {
     const { startTestServer, TEST_TOKEN } = await import('../server/testing.ts');
     const { JobQueue } = await import('../jobs/index.ts');
-    const { runRemoteFineTune } = await import('./finetune-remote.ts');
+    const { followRemoteJob } = await import('./finetune-remote.ts');
+    const { fineTune } = await import('../jobs/fine-tune-service.ts');
+    const { OpenAIFineTuneProvider } = await import('../providers/openai.ts');
+    const { parseFineTuneRequest } = await import('../providers/fine-tune-request.ts');
     // No worker: the job stays queued until cancelled.
     const t = await startTestServer({ wire: (store) => ({ jobs: new JobQueue(store) }) });
     try {
-      vi.stubEnv('OPENAI_API_KEY', TEST_TOKEN);
       const data = join(root, 'cancel.jsonl');
       writeFileSync(data, QA.slice(0, 12).map(([q, a]) => line(q, a)).join('\n') + '\n');
       const out = join(root, 'cancel-out');
       mkdirSync(out, { recursive: true });
+      const provider = new OpenAIFineTuneProvider({ apiKey: TEST_TOKEN, baseURL: `${t.url}/v1` });
+      const request = parseFineTuneRequest({ provider: 'openai', base_model: 'nodeai-tiny', data: { kind: 'path', path: data }, validation_split: 0, hyperparameters: { n_epochs: 1 } });
+      const { job: created } = await fineTune(request, { provider, outDir: out, scratchDir: out });
       const controller = new AbortController();
-      const lines: string[] = [];
       const started = Date.now();
-      const done = runRemoteFineTune({
+      const done = followRemoteJob(provider, created, {
         out,
-        trainingFile: data,
-        validationFile: null,
-        model: 'nodeai-tiny',
-        baseURL: `${t.url}/v1`,
-        hyperparameters: { n_epochs: 1 },
-        dataDir: join(root, 'cancel-vault'),
         pollMs: 60_000,
         signal: controller.signal,
         log: (l) => {
-          lines.push(l);
           if (l.startsWith('Created')) setTimeout(() => controller.abort(), 50);
         },
       });

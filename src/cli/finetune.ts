@@ -4,18 +4,18 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  convertDataset,
-  createSplitter,
-  DatasetError,
-  DEFAULT_SEED,
-  DEFAULT_VALIDATION_SPLIT,
-  formatReport,
-  readExamples,
-  type DatasetReport,
-} from '../datasets/index.ts';
-import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
-import { describeRemoteError, runRemoteFineTune, type RemoteFineTuneOptions } from './finetune-remote.ts';
+import { ZodError } from 'zod';
+import { DEFAULT_SEED, DEFAULT_VALIDATION_SPLIT, formatReport, type DatasetReport } from '../datasets/index.ts';
+import { FineTuneDataError, FineTuneError } from '../jobs/errors.ts';
+import { fineTune, type FineTuneDeps, type FineTuneOutcome } from '../jobs/fine-tune-service.ts';
+import { JobQueue, JobWorker } from '../jobs/index.ts';
+import { LocalFineTuneProvider } from '../jobs/queue-providers.ts';
+import { OUTPUT_DIR_METADATA_KEY, parseFineTuneRequest, type FineTuneRequest, type FineTuneRequestInput } from '../providers/fine-tune-request.ts';
+import type { FineTuneProvider, FineTuningJob, JobEvent } from '../providers/spec.ts';
+import type { LocalFineTuneEvent } from '../trainer/supervised-job-types.ts';
+import type { JobObject } from '../trainer/supervisor-protocol.ts';
+import { DATA_DIR_HELP, openStore } from './app.ts';
+import { describeRemoteError, followRemoteJob, openRemoteProvider } from './finetune-remote.ts';
 import { UsageError } from './usage-error.ts';
 
 const OPENAI_DEFAULT_BASE = 'gpt-4o-mini-2024-07-18';
@@ -28,9 +28,11 @@ const USAGE = `Usage:
   nodeai finetune FILE --out DIR --provider openai [--base MODEL] [--base-url URL] [--name SUFFIX] ...
 
 Fine-tunes a model on FILE (chat JSONL, JSON array, CSV/TSV) on this machine. The file is checked
-first (errors are printed with their line numbers); DIR receives train.jsonl and validation.jsonl,
-the model (NAME.gguf, and NAME.lora.gguf with --lora-rank), metrics.jsonl and job.json.
-Ctrl-C stops with a checkpoint in DIR; running the same command again resumes from it.
+first (errors are printed with their line numbers; examples longer than the model's context are
+left out, by line); DIR receives train.jsonl and validation.jsonl, the model (NAME.gguf, and
+NAME.lora.gguf with --lora-rank), metrics.jsonl and job.json. The job goes through the data dir's
+queue, so it shows in 'nodeai jobs list'. Ctrl-C pauses it with a checkpoint in DIR; running the
+same command again resumes from it.
 
 Options:
   --provider P          local (default), openai (OpenAI, Azure OpenAI or any OpenAI-compatible
@@ -41,8 +43,9 @@ Options:
   --base-url URL        openai only: the server's /v1 URL (default OpenAI's)
   --epochs N|auto       passes over the data (default auto: 3, more for small sets)
   --batch-size N|auto   examples per step (default auto)
-  --learning-rate X     peak learning rate (default auto: 3e-3 for small models); with openai
-                        the learning-rate multiplier
+  --learning-rate X     local: the peak learning rate (default auto: 3e-3 for small models)
+  --learning-rate-multiplier X
+                        openai: a multiple of the base model's default rate (default auto)
   --lora-rank R         train a rank-R LoRA adapter instead of every weight (default 0: full)
   --lora-alpha A        LoRA scale numerator (default R)
   --early-stopping N    stop when the validation loss has not improved for N epochs, and keep
@@ -53,6 +56,7 @@ Options:
   --name NAME           file name of the model (default ft-<base>); with openai the suffix
   --json                print the final job (job.json) as JSON on stdout
   --out DIR             output folder (created when missing)
+${DATA_DIR_HELP}
 
 Exit status: 0 trained, 1 the data or the training failed, 2 usage error, 130 cancelled.`;
 
@@ -60,33 +64,6 @@ const ANTHROPIC = `Anthropic offers no fine-tuning API: its only route, Claude 3
 Fine-tune locally instead (--provider local, the default), then chat with the result with 'nodeai chat';
 Anthropic models remain available for chat in workflows.`;
 
-
-async function runRemote(o: Omit<RemoteFineTuneOptions, 'log' | 'signal'> & { json: boolean }): Promise<number> {
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.on('SIGINT', onSigint);
-  try {
-    const job = await runRemoteFineTune({ ...o, signal: controller.signal, log: (line) => process.stderr.write(line + '\n') });
-    if (o.json) process.stdout.write(JSON.stringify(job) + '\n');
-    if (job.status === 'succeeded') {
-      (o.json ? (s: string) => process.stderr.write(s + '\n') : console.log)(`Done: ${job.fine_tuned_model} (${job.trained_tokens ?? 0} trained tokens); job.json is in ${o.out}`);
-      return 0;
-    }
-    if (job.status === 'cancelled') {
-      console.error(`Cancelled ${job.id}.`);
-      return 130;
-    }
-    console.error(`Training failed (${job.error?.code ?? 'failed'}): ${job.error?.message ?? 'the provider gave no reason'}`);
-    return 1;
-  } catch (e) {
-    const message = describeRemoteError(e);
-    if (message === null) throw e;
-    console.error(`Training failed: ${message}`);
-    return 1;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-}
 
 function num(name: string, raw: string | undefined, ok: (n: number) => boolean, expect: string): number | undefined {
   if (raw === undefined) return undefined;
@@ -169,18 +146,7 @@ export class Progress {
   }
 }
 
-/**
- * Line of the user's FILE for line `k` of DIR/train.jsonl (or validation.jsonl): the split is
- * replayed from the seed over the valid examples in file order, exactly as convertDataset made it.
- */
-async function originalLine(file: string, side: 'train' | 'validation', k: number, valid: number, split: { validationSplit: number; seed: number }): Promise<number | undefined> {
-  const splitter = createSplitter(valid, split);
-  let n = 0;
-  for await (const rec of readExamples(file, { onInvalid: 'skip' })) {
-    if (splitter.next() === side && ++n === k) return rec.line;
-  }
-  return undefined;
-}
+const ANTHROPIC_PROVIDER = 'anthropic';
 
 export async function run(args: string[]): Promise<number> {
   let parsed;
@@ -195,6 +161,7 @@ export async function run(args: string[]): Promise<number> {
         epochs: { type: 'string' },
         'batch-size': { type: 'string' },
         'learning-rate': { type: 'string' },
+        'learning-rate-multiplier': { type: 'string' },
         'lora-rank': { type: 'string' },
         'lora-alpha': { type: 'string' },
         'early-stopping': { type: 'string' },
@@ -218,7 +185,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const provider = v.provider ?? 'local';
-  if (provider === 'anthropic') {
+  if (provider === ANTHROPIC_PROVIDER) {
     console.error(ANTHROPIC);
     return 1;
   }
@@ -228,62 +195,104 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`${positionals.length ? 'takes one FILE' : 'needs a FILE'}\n\n${USAGE}`);
   if (!v.out) throw new UsageError(`needs --out DIR\n\n${USAGE}`);
   const file = positionals[0];
+  if (!existsSync(file) || statSync(file).isDirectory()) throw new UsageError(`${file}: no such file`);
   const out = resolve(v.out);
   const base = v.base ?? (remote ? OPENAI_DEFAULT_BASE : 'nodeai-tiny');
   const basePath = base === 'nodeai-tiny' || remote ? base : resolve(base);
   if (!remote && basePath !== 'nodeai-tiny' && (!existsSync(basePath) || statSync(basePath).isDirectory())) {
     throw new UsageError(`--base ${base}: no such GGUF file; use nodeai-tiny or the path of a .gguf model`);
   }
+  if (v.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v.name)) {
+    throw new UsageError(`--name must be a file name of letters, digits, '.', '_' and '-' (at most 64), got '${v.name}'`);
+  }
   const validationSplit = num('validation-split', v['validation-split'], (n) => n >= 0 && n < 1, 'a number from 0 to below 1') ?? DEFAULT_VALIDATION_SPLIT;
   const seed = num('seed', v.seed, int(0), 'a whole number ≥ 0') ?? DEFAULT_SEED;
   const loraRank = num('lora-rank', v['lora-rank'], int(0), 'a whole number ≥ 0');
-  const spec: LocalFineTuneSpec = {
-    jobDir: out,
-    trainingFile: join(out, 'train.jsonl'),
-    validationFile: null,
-    baseModel: basePath,
-    epochs: numOrAuto('epochs', v.epochs, int(1), 'a whole number ≥ 1'),
-    batchSize: numOrAuto('batch-size', v['batch-size'], int(1), 'a whole number ≥ 1'),
-    learningRate: numOrAuto('learning-rate', v['learning-rate'], (n) => n > 0, 'a positive number'),
-    loraRank,
-    loraAlpha: num('lora-alpha', v['lora-alpha'], (n) => n > 0, 'a positive number'),
-    seed,
-    threads: num('threads', v.threads, int(1), 'a whole number ≥ 1'),
-    earlyStoppingPatience: num('early-stopping', v['early-stopping'], int(1), 'a whole number ≥ 1'),
-    outputName: v.name,
+  const loraAlpha = num('lora-alpha', v['lora-alpha'], (n) => n > 0, 'a positive number');
+  const threads = num('threads', v.threads, int(1), 'a whole number ≥ 1');
+  const patience = num('early-stopping', v['early-stopping'], int(1), 'a whole number ≥ 1');
+  const input: FineTuneRequestInput = {
+    provider,
+    base_model: basePath,
+    data: { kind: 'path', path: file },
+    validation_split: validationSplit,
+    hyperparameters: {
+      n_epochs: numOrAuto('epochs', v.epochs, int(1), 'a whole number ≥ 1') ?? 'auto',
+      batch_size: numOrAuto('batch-size', v['batch-size'], int(1), 'a whole number ≥ 1') ?? 'auto',
+      learning_rate: numOrAuto('learning-rate', v['learning-rate'], (n) => n > 0, 'a positive number') ?? 'auto',
+      learning_rate_multiplier: numOrAuto('learning-rate-multiplier', v['learning-rate-multiplier'], (n) => n > 0, 'a positive number') ?? 'auto',
+    },
+    method: { type: 'supervised', ...(loraRank !== undefined ? { lora_rank: loraRank } : {}), ...(loraAlpha !== undefined ? { lora_alpha: loraAlpha } : {}) },
+    // The split and the local trainer take the seed, so the same command makes the same model.
+    ...(v.seed !== undefined || !remote ? { seed } : {}),
+    ...(v.name ? { suffix: v.name } : {}),
+    ...(patience !== undefined ? { early_stopping_patience: patience } : {}),
+    ...(threads !== undefined ? { device: { threads } } : {}),
+    ...(remote ? {} : { output_dir: out }),
   };
-  for (const k of Object.keys(spec) as Array<keyof LocalFineTuneSpec>) if (spec[k] === undefined) delete spec[k];
-  if (v.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(v.name)) {
-    throw new UsageError(`--name must be a file name of letters, digits, '.', '_' and '-', got '${v.name}'`);
-  }
-
-  const err = process.stderr;
-  let report: DatasetReport;
+  let request: FineTuneRequest;
   try {
-    report = (
-      await convertDataset(file, {
-        outDir: out,
-        validationSplit,
-        seed,
-        // The trainer measures GGUF bases' tokens exactly; the byte count fits nodeai-tiny only.
-        countTokens: base === 'nodeai-tiny' || remote,
-        ...(remote ? { model: base } : {}),
-      })
-    ).report;
+    request = parseFineTuneRequest(input);
   } catch (e) {
-    if (DatasetError.isInstance(e) && e.code === 'invalid_dataset') {
-      console.log(formatReport((e as DatasetError & { report: DatasetReport }).report));
-      console.error(`\nNothing was trained: ${file} has errors. Fix the lines above and run the command again.`);
-      return 1;
-    }
-    if (DatasetError.isInstance(e) && e.code !== 'invalid_example') throw new UsageError(e.message);
+    if (e instanceof ZodError) throw new UsageError(e.issues.map((i) => `--${cliOption(i.path)}: ${i.message}`).join('\n'));
     throw e;
   }
-  spec.validationFile = report.split.validation > 0 ? join(out, 'validation.jsonl') : null;
-  // One line per kind of warning: twenty 'no system message' lines would hide the progress.
+  const dataDir = typeof v['data-dir'] === 'string' ? v['data-dir'] : undefined;
+  return remote ? runRemote(request, { out, file, dataDir, baseURL: v['base-url'], json: v.json === true }) : runLocal(request, { out, file, dataDir, json: v.json === true });
+}
+
+/** The CLI option a FineTuneRequest field comes from, for usage errors. */
+function cliOption(path: readonly PropertyKey[]): string {
+  const field = String(path.at(-1));
+  const options: Record<string, string> = { lora_rank: 'lora-rank', lora_alpha: 'lora-alpha', early_stopping_patience: 'early-stopping', learning_rate: 'learning-rate', learning_rate_multiplier: 'learning-rate-multiplier', suffix: 'name' };
+  return options[field] ?? field.replace(/_/g, '-');
+}
+
+interface RunOptions {
+  out: string;
+  file: string;
+  dataDir?: string;
+  json: boolean;
+}
+
+/** The service's checks as the CLI shows them: a data report whole, anything else as one line. */
+async function submit(request: FineTuneRequest, provider: FineTuneProvider, o: RunOptions, deps: Partial<FineTuneDeps> = {}): Promise<FineTuneOutcome | number> {
+  const err = process.stderr;
+  try {
+    const outcome = await fineTune(request, {
+      provider,
+      outDir: o.out,
+      scratchDir: o.out,
+      workflowDir: process.cwd(),
+      noDataFix: 'Add examples to the file, one JSON object per line.',
+      warn: (message) => err.write(`warning: ${message}\n`),
+      ...deps,
+    });
+    if (outcome.report) printWarnings(outcome.report);
+    err.write(
+      `Fine-tuning ${request.base_model} on ${outcome.training_examples} example${outcome.training_examples === 1 ? '' : 's'}` +
+        `${outcome.validation_examples ? ` (+${outcome.validation_examples} for validation)` : ''} from ${o.file}; output in ${relative(process.cwd(), o.out) || '.'}\n`,
+    );
+    return outcome;
+  } catch (e) {
+    if (e instanceof FineTuneDataError && e.report && e.report.error_count > 0) {
+      console.log(formatReport(e.report));
+      console.error(`\nNothing was trained: ${o.file} has errors. Fix the lines above and run the command again.`);
+      return 1;
+    }
+    if (e instanceof FineTuneError) {
+      console.error(`Nothing was trained (${e.code}): ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** One line per kind of warning: twenty 'no system message' lines would hide the progress. */
+function printWarnings(report: DatasetReport): void {
   const byCode = new Map<string, { message: string; lines: number[] }>();
   for (const w of report.warnings) {
-    if (w.code === 'over_token_limit') continue; // the trainer checks lengths exactly and fails on them, naming the line
+    if (w.code === 'over_token_limit') continue; // examples longer than the context are left out by name
     const g = byCode.get(w.code) ?? { message: w.message, lines: [] };
     if (w.line !== null) g.lines.push(w.line);
     byCode.set(w.code, g);
@@ -291,85 +300,127 @@ export async function run(args: string[]): Promise<number> {
   for (const [code, g] of byCode) {
     const n = report.issue_counts[code as keyof typeof report.issue_counts] ?? g.lines.length;
     const where = g.lines.length ? ` (${n} example${n === 1 ? '' : 's'}: line${g.lines.length === 1 ? '' : 's'} ${g.lines.slice(0, 5).join(', ')}${n > 5 ? ', …' : ''})` : '';
-    err.write(`warning: ${g.message}${where}\n`);
+    process.stderr.write(`warning: ${g.message}${where}\n`);
   }
-  err.write(
-    `Fine-tuning ${base} on ${report.split.train} example${report.split.train === 1 ? '' : 's'}` +
-      `${report.split.validation ? ` (+${report.split.validation} for validation)` : ''} from ${file}; output in ${relative(process.cwd(), out) || '.'}\n`,
-  );
+}
 
-  if (remote) {
-    return runRemote({
-      out,
-      trainingFile: spec.trainingFile,
-      validationFile: spec.validationFile ?? null,
-      model: base,
-      ...(v['base-url'] ? { baseURL: v['base-url'] } : {}),
-      hyperparameters: {
-        ...(spec.epochs !== undefined ? { n_epochs: spec.epochs } : {}),
-        ...(spec.batchSize !== undefined ? { batch_size: spec.batchSize } : {}),
-        ...(spec.learningRate !== undefined ? { learning_rate_multiplier: spec.learningRate } : {}),
-      },
-      ...(v.seed !== undefined ? { seed } : {}),
-      ...(v.name ? { suffix: v.name } : {}),
-      ...(typeof v['data-dir'] === 'string' ? { dataDir: v['data-dir'] } : {}),
-      json: v.json === true,
-    });
-  }
-
-  const progress = new Progress(err);
+async function runRemote(request: FineTuneRequest, o: RunOptions & { baseURL?: string }): Promise<number> {
   const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.on('SIGINT', onSigint);
+  try {
+    const provider = await openRemoteProvider({ ...(o.dataDir ? { dataDir: o.dataDir } : {}), ...(o.baseURL ? { baseURL: o.baseURL } : {}) });
+    process.stderr.write(`Uploading the checked data to ${o.baseURL ?? 'OpenAI'}…\n`);
+    const submitted = await submit(request, provider, o, { signal: controller.signal });
+    if (typeof submitted === 'number') return submitted;
+    const job = await followRemoteJob(provider, submitted.job, { out: o.out, signal: controller.signal, log: (line) => process.stderr.write(line + '\n') });
+    if (o.json) process.stdout.write(JSON.stringify(job) + '\n');
+    if (job.status === 'succeeded') {
+      (o.json ? (s: string) => process.stderr.write(s + '\n') : console.log)(`Done: ${job.fine_tuned_model} (${job.trained_tokens ?? 0} trained tokens); job.json is in ${o.out}`);
+      return 0;
+    }
+    if (job.status === 'cancelled') {
+      console.error(`Cancelled ${job.id}.`);
+      return 130;
+    }
+    console.error(`Training failed (${job.error?.code ?? 'failed'}): ${job.error?.message ?? 'the provider gave no reason'}`);
+    return 1;
+  } catch (e) {
+    const message = describeRemoteError(e);
+    if (message === null) throw e;
+    console.error(`Training failed: ${message}`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/**
+ * A local run is a job of the data dir's queue, trained by a worker in this process (or by any
+ * `nodeai worker` of the same data dir that claims it first), with its files in DIR.
+ */
+async function runLocal(request: FineTuneRequest, o: RunOptions): Promise<number> {
+  const store = await openStore({ 'data-dir': o.dataDir });
+  try {
+    const queue = new JobQueue(store);
+    await supersedePaused(queue, o.out);
+    // A job someone waits for at a terminal goes before background jobs queued in the same data dir.
+    const submitted = await submit(request, new LocalFineTuneProvider(queue, { priority: -1 }), o, { files: store.files, models: queue.models });
+    if (typeof submitted === 'number') return submitted;
+    return await trainHere(queue, submitted.job, request, o);
+  } finally {
+    await store.close();
+  }
+}
+
+/** A job this DIR paused earlier gives way to the new one, which resumes from the same checkpoint. */
+async function supersedePaused(queue: JobQueue, out: string): Promise<void> {
+  const paused = await queue.list({ status: 'paused', limit: 1000 });
+  for (const job of paused.data) if (job.metadata?.[OUTPUT_DIR_METADATA_KEY] === out) await queue.cancel(job.id).catch(() => undefined);
+}
+
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'paused']);
+
+async function trainHere(queue: JobQueue, created: FineTuningJob, request: FineTuneRequest, o: RunOptions): Promise<number> {
+  const err = process.stderr;
+  const progress = new Progress(err);
+  let lastStep = 0;
+  const unsubscribe = queue.onEvent((jobId, event: JobEvent) => {
+    if (jobId !== created.id) return;
+    if (event.type === 'metrics') {
+      const m = { type: 'metrics', time: event.created_at, ...event.data } as Metrics;
+      lastStep = m.step;
+      progress.update(m);
+    } else progress.line(event.level === 'info' ? event.message : `${event.level}: ${event.message}`);
+  });
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;
     if (interrupts === 1) {
-      progress.line('Cancelling: saving a checkpoint… (Ctrl-C again to stop at once)');
-      controller.abort();
+      progress.line('Pausing: saving a checkpoint… (Ctrl-C again to stop at once)');
+      void queue.pause(created.id).catch(() => undefined);
     } else {
       process.exit(130);
     }
   };
   process.on('SIGINT', onSigint);
-  let result: LocalFineTuneResult;
+  const worker = new JobWorker(queue, { ...(request.device.threads ? { threads: request.device.threads } : {}), onError: (e) => progress.line(`error: ${queue.store.redactor.formatError(e)}`) });
+  let job = created;
   try {
-    const { runLocalFineTune } = await import('../trainer/supervisor.ts');
-    result = await runLocalFineTune(spec, {
-      signal: controller.signal,
-      onEvent: (e) => {
-        if (e.type === 'metrics') progress.update(e);
-        else if (e.type === 'message') progress.line(e.level === 'info' ? e.message : `${e.level}: ${e.message}`);
-        else if (e.type === 'status' && e.status === 'running') progress.line(e.message);
-      },
-    });
+    while (!FINISHED.has(job.status)) {
+      // Another process's worker may claim it first; this one then only watches.
+      if (!(await worker.runNext())) await new Promise((r) => setTimeout(r, 500));
+      job = await queue.get(created.id);
+    }
   } finally {
     process.off('SIGINT', onSigint);
+    unsubscribe();
     progress.end();
   }
 
-  const job = existsSync(join(out, 'job.json')) ? readFileSync(join(out, 'job.json'), 'utf8') : null;
-  if (v.json && job) process.stdout.write(JSON.stringify(JSON.parse(job)) + '\n');
-  const show = v.json ? (s: string) => err.write(s + '\n') : (s: string) => console.log(s);
-  if (result.status === 'succeeded') {
-    const m = result.finalMetrics ?? {};
+  const jobFile = join(o.out, 'job.json');
+  const trained = existsSync(jobFile) ? (JSON.parse(readFileSync(jobFile, 'utf8')) as JobObject) : null;
+  if (o.json && trained) process.stdout.write(JSON.stringify(trained) + '\n');
+  const show = o.json ? (s: string) => err.write(s + '\n') : (s: string) => console.log(s);
+  if (job.status === 'succeeded') {
+    const m = trained?.nodeai.final_metrics ?? {};
+    const model = trained?.nodeai.model_path;
+    const adapter = trained?.nodeai.adapter_path;
     show(
-      `Done: ${result.modelPath}${result.adapterPath ? ` and the adapter ${result.adapterPath}` : ''}\n` +
-        `  ${result.steps} steps · ${fmtInt(result.trainedTokens)} tokens · train loss ${fmtLoss(m.train_loss)}` +
+      `Done: ${model}${adapter ? ` and the adapter ${adapter}` : ''} (job ${job.id}, model ${job.fine_tuned_model})\n` +
+        `  ${trained?.nodeai.steps ?? lastStep} steps · ${fmtInt(job.trained_tokens ?? 0)} tokens · train loss ${fmtLoss(m.train_loss)}` +
         `${m.valid_loss !== undefined ? ` · valid loss ${fmtLoss(m.valid_loss)}` : ''}\n` +
-        `  Chat with it: nodeai chat --model ${result.modelPath}`,
+        `  Chat with it: nodeai chat --model ${model}`,
     );
     return 0;
   }
-  if (result.status === 'cancelled') {
-    show(`Cancelled at step ${result.steps}. The checkpoint is kept in ${join(out, 'checkpoints')}; run the same command again to resume.`);
+  if (job.status === 'paused' || job.status === 'cancelled') {
+    show(
+      `${job.status === 'paused' ? 'Paused' : 'Cancelled'} at step ${lastStep}. The checkpoint is kept in ${join(o.out, 'checkpoints')}; run the same command again to resume` +
+        `${job.status === 'paused' ? ` (or "nodeai jobs resume ${job.id}" with a worker running)` : ''}.`,
+    );
     return 130;
   }
-  const e = result.error ?? { code: 'training_failed', message: 'unknown error' };
-  let message = e.message;
-  if (e.line !== undefined && e.file !== undefined) {
-    const side = resolve(e.file) === join(out, 'train.jsonl') ? 'train' : resolve(e.file) === join(out, 'validation.jsonl') ? 'validation' : null;
-    const line = side ? await originalLine(file, side, e.line, report.valid_examples, { validationSplit, seed }) : undefined;
-    if (line !== undefined) message = `${file} line ${line}: ${message.replace(/^.*? line \d+: /, '')}`;
-  }
-  console.error(`Training failed (${e.code}): ${message}`);
+  console.error(`Training failed (${job.error?.code ?? 'training_failed'}): ${job.error?.message ?? 'unknown error'}`);
   return 1;
 }

@@ -33,7 +33,7 @@ function workflow(epochs: number, extra: Record<string, unknown> = {}) {
     name: `qa-${epochs}`,
     nodes: [
       { id: 'load', type: 'file_loader', config: { path: 'qa.jsonl' } },
-      { id: 'ft', type: 'finetune', config: { epochs, batch_size: 4, validation_split: 0, seed: 1, model_name: 'qa', learning_rate: 1, ...extra } },
+      { id: 'ft', type: 'finetune', config: { epochs, batch_size: 4, validation_split: 0, seed: 1, model_name: 'qa', learning_rate: 3e-3, ...extra } },
       { id: 'chat', type: 'chat', config: { prompt: 'What is the capital of France?', max_tokens: 16 } },
     ],
     edges: [

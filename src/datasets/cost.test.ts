@@ -1,23 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { autoEpochs, estimateCost, resolveEpochs } from './cost.ts';
+import { estimateCost, resolveEpochs } from './cost.ts';
 import { getModel } from './models.ts';
-
-describe('autoEpochs (the cookbook rule)', () => {
-  it.each([
-    [1, 25],
-    [4, 25],
-    [5, 20],
-    [10, 10],
-    [33, 4],
-    [34, 3],
-    [100, 3],
-    [8333, 3],
-    [8334, 2],
-    [12_500, 2],
-    [25_001, 1],
-    [1_000_000, 1],
-  ])('%i examples → %i epochs', (n, epochs) => expect(autoEpochs(n)).toBe(epochs));
-});
 
 describe('estimateCost', () => {
   it('bills each example up to the limit, times epochs, at the model price', () => {

@@ -1,20 +1,6 @@
 import { InvalidArgumentError } from './errors.ts';
+import { autoEpochs } from './auto-hyperparameters.ts';
 import type { ModelInfo } from './models.ts';
-
-// OpenAI's 'auto' epochs, as its cookbook computes them: aim for 3 passes, but at least ~100
-// example-passes for small sets and at most ~25,000 for large ones, within 1..25 epochs.
-const TARGET_EPOCHS = 3;
-const MIN_TARGET_EXAMPLES = 100;
-const MAX_TARGET_EXAMPLES = 25_000;
-const MIN_DEFAULT_EPOCHS = 1;
-const MAX_DEFAULT_EPOCHS = 25;
-
-export function autoEpochs(examples: number): number {
-  if (examples <= 0) return TARGET_EPOCHS;
-  if (examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES) return Math.min(MAX_DEFAULT_EPOCHS, Math.ceil(MIN_TARGET_EXAMPLES / examples));
-  if (examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES) return Math.max(MIN_DEFAULT_EPOCHS, Math.floor(MAX_TARGET_EXAMPLES / examples));
-  return TARGET_EPOCHS;
-}
 
 export type Epochs = number | 'auto';
 

@@ -1,6 +1,8 @@
 // Typed errors in the style of the Vercel AI SDK provider packages: one base class with a stable
 // `code`, and an `isInstance` check that works across duplicated copies of this module (a symbol
 // marker instead of `instanceof`, which breaks when two versions of the package are loaded).
+import { NodeAIError, statusOf, type HttpStatus } from '../nodeai-error.ts';
+
 const marker = Symbol.for('nodeai.datasets.error');
 
 export type DatasetErrorCode =
@@ -11,20 +13,22 @@ export type DatasetErrorCode =
   | 'invalid_dataset'
   | 'invalid_example';
 
-export class DatasetError extends Error {
+// A data file the server cannot read is its own failure; every other dataset error is the request's.
+const STATUS: Record<string, HttpStatus> = { file_not_found: 404, read_failed: 500 };
+
+export class DatasetError extends NodeAIError {
   readonly [marker] = true;
-  readonly code: DatasetErrorCode;
+  declare readonly code: DatasetErrorCode;
   /** What the user can do about it. */
   readonly hint: string | undefined;
 
-  constructor(code: DatasetErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
-    super(options.hint ? `${message}. ${options.hint}` : message, { cause: options.cause });
+  constructor(code: DatasetErrorCode, message: string, options: { hint?: string; cause?: unknown; param?: string } = {}) {
+    super(code, options.hint ? `${message}. ${options.hint}` : message, { status: statusOf(code, STATUS, 400), param: options.param ?? null, cause: options.cause });
     this.name = 'DatasetError';
-    this.code = code;
     this.hint = options.hint;
   }
 
-  static isInstance(error: unknown): error is DatasetError {
+  static override isInstance(error: unknown): error is DatasetError {
     return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[marker] === true;
   }
 }
@@ -43,7 +47,7 @@ export class DatasetReadError extends DatasetError {
 export class InvalidArgumentError extends DatasetError {
   readonly argument: string;
   constructor(argument: string, message: string, hint?: string) {
-    super('invalid_argument', message, { hint });
+    super('invalid_argument', message, { hint, param: argument });
     this.name = 'InvalidArgumentError';
     this.argument = argument;
   }

@@ -30,8 +30,8 @@ export interface ModelInfo {
 // per-example token limits from https://platform.openai.com/docs/guides/fine-tuning#token-limits
 // (gpt-4o / gpt-4o-mini 65,536 — also Azure's fine-tune-models table, MicrosoftDocs/azure-ai-docs
 // PR #544; gpt-4.1 / gpt-4.1-mini 65,536 as in tensorzero PR #2029; gpt-3.5-turbo-0125 16,385 as
-// in the OpenAI cookbook's data-prep notebook). Shutdown dates: OpenAI deprecations page, as
-// recorded in DESIGN.md — new fine-tuning jobs refused for everyone from 2027-01-06; gpt-4o,
+// in the OpenAI cookbook's data-prep notebook). Shutdown dates: OpenAI deprecations page
+// (https://platform.openai.com/docs/deprecations) — new fine-tuning jobs refused for everyone from 2027-01-06; gpt-4o,
 // gpt-4o-mini, gpt-4.1 and gpt-4.1-mini snapshots shut down 2027-01-14.
 const OPENAI_NEW_JOBS_END = '2027-01-06';
 const OPENAI_SNAPSHOT_SHUTDOWN = '2027-01-14';

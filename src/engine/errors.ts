@@ -1,11 +1,9 @@
-/** Base of every engine failure; `code` is stable across releases. */
-export class EngineError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+import { NodeAIError, type NodeAIErrorOptions } from '../nodeai-error.ts';
+
+/** Base of every engine failure; `code` is stable across releases. A failed run or node is 500 unless said otherwise. */
+export class EngineError extends NodeAIError {
+  constructor(code: string, message: string, options?: NodeAIErrorOptions) {
+    super(code, message, options);
     this.name = 'EngineError';
   }
 }
@@ -33,7 +31,8 @@ export interface WorkflowIssue {
 export class WorkflowValidationError extends EngineError {
   constructor(readonly issues: WorkflowIssue[]) {
     const lines = issues.map((i) => `- ${i.message}`).join('\n');
-    super('workflow_invalid', `The workflow is not valid (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines}`);
+    const first = issues[0];
+    super('workflow_invalid', `The workflow is not valid (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines}`, { status: 400, param: first?.path ?? first?.nodeId ?? null, details: issues });
     this.name = 'WorkflowValidationError';
   }
 }
@@ -65,7 +64,7 @@ export class RunCancelledError extends EngineError {
 
 export class RunNotFoundError extends EngineError {
   constructor(readonly runId: string) {
-    super('run_not_found', `No run with ID ${JSON.stringify(runId.slice(0, 80))}. List runs to find its ID.`);
+    super('run_not_found', `No run with ID ${JSON.stringify(runId.slice(0, 80))}. List runs to find its ID.`, { status: 404 });
     this.name = 'RunNotFoundError';
   }
 }
@@ -73,7 +72,7 @@ export class RunNotFoundError extends EngineError {
 /** The run is not in a state that allows what was asked (resume a run that is not waiting, …). */
 export class RunStateError extends EngineError {
   constructor(code: string, message: string) {
-    super(code, message);
+    super(code, message, { status: 409 });
     this.name = 'RunStateError';
   }
 }

@@ -1,4 +1,4 @@
-export { Engine, type EngineOptions, type StartRunOptions, type RunResult, type RunRecord, type RunSummary, type NodeRecord, type WaitingOn, type JobStateLookup, type LogEntry } from './executor.ts';
+export { Engine, type EngineOptions, type StartRunOptions, type RunResult, type RunRecord, type RunSummary, type NodeRecord, type WaitingOn, type JobStateLookup, type LogEntry } from './engine.ts';
 export {
   defineNode,
   isWaitResult,

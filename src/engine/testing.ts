@@ -1,4 +1,4 @@
-// Small node types for the engine's own tests and benchmark: they exercise the executor
+// Small node types for the engine's own tests and benchmark: they exercise the engine
 // without any real work.
 import { z } from 'zod';
 import { defineNode } from './node.ts';

@@ -1,11 +1,23 @@
+import type { DatasetReport } from '../datasets/index.ts';
+import { NodeAIError, statusOf, type HttpStatus } from '../nodeai-error.ts';
+
+// A finished job that cannot be cancelled is 400, as OpenAI answers, not 409: OpenAI's SDKs retry 409s.
+const STATUS: Record<string, HttpStatus> = {
+  job_not_found: 404,
+  model_not_found: 404,
+  base_model_not_found: 404,
+  job_state: 400,
+  job_cancelled: 400,
+  invalid_request: 400,
+  invalid_file_id: 400,
+  invalid_model_name: 400,
+  model_name_taken: 409,
+};
+
 /** Base of every job-layer failure; `code` is stable across releases. */
-export class JobError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class JobError extends NodeAIError {
+  constructor(code: string, message: string, options?: { cause?: unknown; status?: HttpStatus; param?: string | null }) {
+    super(code, message, { status: options?.status ?? statusOf(code, STATUS), param: options?.param ?? null, cause: options?.cause });
     this.name = 'JobError';
   }
 }
@@ -28,6 +40,26 @@ export class ModelNotFoundError extends JobError {
   constructor(readonly model: string) {
     super('model_not_found', `No fine-tuned model named ${JSON.stringify(String(model).slice(0, 120))}. Run "nodeai models list" to see the models.`);
     this.name = 'ModelNotFoundError';
+  }
+}
+
+/** A fine-tuning request the service refuses (400 unless said); `param` names the FineTuneRequest field at fault. */
+export class FineTuneError extends JobError {
+  constructor(code: string, message: string, options: { param?: string | null; status?: HttpStatus; cause?: unknown } = {}) {
+    super(code, message, { ...options, status: options.status ?? 400 });
+    this.name = 'FineTuneError';
+  }
+}
+
+/** The training data failed its check: `report` holds every issue (the CLI prints it whole). */
+export class FineTuneDataError extends FineTuneError {
+  constructor(
+    code: string,
+    message: string,
+    readonly report?: DatasetReport,
+  ) {
+    super(code, message, { param: 'data' });
+    this.name = 'FineTuneDataError';
   }
 }
 

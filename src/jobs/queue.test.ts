@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeEachDialect, type TestDb } from '../store/testing.ts';
+import { OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
 import type { LocalTrainingRunner } from '../providers/local.ts';
 import type { LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
 import { fineTunedModelName, isInside, JobQueue, JobWorker, type JobFinished } from './index.ts';
@@ -99,7 +100,16 @@ describeEachDialect('job queue', (dialect) => {
     expect(specs[1]).not.toHaveProperty('loraRank');
     // A GGUF file's automatic rate depends on its size: the trainer applies the multiple.
     expect(specs[1]).toMatchObject({ learningRate: 'auto', learningRateMultiplier: 2 });
-    await expect(queue.create({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { early_stopping_patience: 0 } })).rejects.toThrow(/from 1 to 50/);
+    // An absolute rate (the local trainer's learning_rate) goes as it is; the LoRA scale with its rank.
+    await queue.create({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { learning_rate: 1e-3, lora_rank: 2, lora_alpha: 4 } });
+    await worker.runNext();
+    expect(specs[2]).toMatchObject({ learningRate: 1e-3, loraRank: 2, loraAlpha: 4 });
+    expect(specs[2]).not.toHaveProperty('learningRateMultiplier');
+    // `nodeai finetune --out DIR`: the job keeps its files in DIR, the model named by the suffix.
+    const out = join(queue.store.dataDir, 'cli-out');
+    await queue.create({ model: 'nodeai-tiny', training_file: file.id, suffix: 'mine', metadata: { [OUTPUT_DIR_METADATA_KEY]: out } });
+    await worker.runNext();
+    expect(specs[3]).toMatchObject({ jobDir: out, outputName: 'mine' });
   });
 
   it('fails a job whose file is missing or not a file ID, and says which', async () => {

@@ -46,6 +46,8 @@ export interface CreateJobInput extends CreateJobRequest {
   method?: 'supervised' | 'dpo';
   /** Retries after a crash before the job fails; default 3. */
   maxAttempts?: number;
+  /** Lower is claimed first; default 0. A job someone waits for at a terminal (`nodeai finetune`) goes before background ones. */
+  priority?: number;
 }
 
 export interface ListJobsOptions {
@@ -137,23 +139,13 @@ export class JobQueue {
       }
       if (!isValidFileId(id)) throw new JobError('invalid_file_id', `${field} ${JSON.stringify(String(id).slice(0, 80))} is not a file ID; IDs look like "file-" followed by 24 letters or digits (see "nodeai files list").`);
     }
+    // The request was parsed at its edge (FineTuneRequest); the row keeps OpenAI's three and NodeAI's own that are set.
     const hyperparameters: Hyperparameters = {
+      ...input.hyperparameters,
       n_epochs: input.hyperparameters?.n_epochs ?? 'auto',
       batch_size: input.hyperparameters?.batch_size ?? 'auto',
       learning_rate_multiplier: input.hyperparameters?.learning_rate_multiplier ?? 'auto',
     };
-    const loraRank = input.hyperparameters?.lora_rank;
-    if (loraRank !== undefined && loraRank !== 0) {
-      if (provider !== 'local') throw new JobError('invalid_request', 'lora_rank is for the local trainer; remove it, or use provider "local".');
-      if (!Number.isInteger(loraRank) || loraRank < 0 || loraRank > 256) throw new JobError('invalid_request', `lora_rank must be a whole number from 0 to 256, got ${String(loraRank)}.`);
-      hyperparameters.lora_rank = loraRank;
-    }
-    const patience = input.hyperparameters?.early_stopping_patience;
-    if (patience !== undefined) {
-      if (provider !== 'local') throw new JobError('invalid_request', 'early_stopping_patience is for the local trainer; remove it, or use provider "local".');
-      if (!Number.isInteger(patience) || patience < 1 || patience > 50) throw new JobError('invalid_request', `early_stopping_patience must be a whole number from 1 to 50, got ${String(patience)}.`);
-      hyperparameters.early_stopping_patience = patience;
-    }
     const id = newId(idPrefix.job);
     const now = Date.now();
     await this.db
@@ -177,6 +169,7 @@ export class JobQueue {
         error_json: null,
         run_after: now,
         max_attempts: input.maxAttempts ?? 3,
+        ...(input.priority !== undefined ? { priority: input.priority } : {}),
         locked_by: null,
         locked_until: null,
         heartbeat_at: null,

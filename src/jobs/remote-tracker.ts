@@ -8,14 +8,15 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { findOpenAIKey, OPENAI_KEY_SECRET, OPENAI_PROVIDER_ID } from '../providers/openai-key.ts';
 import { OpenAIFineTuneProvider, type OpenAIProviderOptions } from '../providers/openai.ts';
+import { BASE_URL_METADATA_KEY } from '../providers/fine-tune-request.ts';
 import { ProviderError, type FineTuneProvider, type FineTuningJob, type JobEvent } from '../providers/spec.ts';
 import { describeError, idPrefix, type JobRow, type StoredJobStatus } from '../store/index.ts';
 import { JobError } from './errors.ts';
 import { countLines, FINISHED_STATUSES, holderIsDeadHere, workerIdentity, type JobQueue } from './queue.ts';
 import { parseHyperparameters } from './render.ts';
 
-/** Local metadata key that remembers where a remote job lives (never sent to the provider). */
-export const BASE_URL_METADATA_KEY = 'provider_base_url';
+// BASE_URL_METADATA_KEY: the local metadata key that remembers where a remote job lives (never sent to the provider).
+export { BASE_URL_METADATA_KEY };
 const OPEN_STATUSES: StoredJobStatus[] = ['validating_files', 'queued', 'running', 'paused'];
 const RETRYABLE = new Set(['rate_limited', 'server_error', 'connection_error']);
 

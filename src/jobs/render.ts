@@ -13,7 +13,8 @@ export function parseHyperparameters(json: string): Hyperparameters {
     n_epochs: h.n_epochs ?? 'auto',
     batch_size: h.batch_size ?? 'auto',
     learning_rate_multiplier: h.learning_rate_multiplier ?? 'auto',
-    ...(typeof h.lora_rank === 'number' && h.lora_rank > 0 ? { lora_rank: h.lora_rank } : {}),
+    ...(typeof h.learning_rate === 'number' ? { learning_rate: h.learning_rate } : {}),
+    ...(typeof h.lora_rank === 'number' && h.lora_rank > 0 ? { lora_rank: h.lora_rank, ...(typeof h.lora_alpha === 'number' ? { lora_alpha: h.lora_alpha } : {}) } : {}),
     ...(typeof h.early_stopping_patience === 'number' ? { early_stopping_patience: h.early_stopping_patience } : {}),
   };
 }

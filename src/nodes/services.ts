@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineServices, NodeContext } from '../engine/index.ts';
+import { NodeAIError } from '../nodeai-error.ts';
 import { JobQueue, ModelRegistry } from '../jobs/index.ts';
 import { isGgufPath } from '../trainer/gguf.ts';
 import { openAIConnector, RemoteJobTracker } from '../jobs/remote-tracker.ts';
@@ -94,6 +95,6 @@ export function servicesOf(ctx: Pick<NodeContext, 'services'>): NodeServices {
 }
 
 /** An error with a stable code; the engine keeps the code and prefixes the node. */
-export function nodeError(code: string, message: string): Error & { code: string } {
-  return Object.assign(new Error(message), { code });
+export function nodeError(code: string, message: string): NodeAIError {
+  return new NodeAIError(code, message);
 }

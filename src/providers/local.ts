@@ -46,7 +46,7 @@ export class LocalChatProvider implements ChatProvider {
 
   private async options(req: ChatRequest): Promise<GenerateOptions> {
     if (!req.messages || req.messages.length === 0) {
-      throw new ProviderError('invalid_request', 'A chat request needs at least one message, e.g. [{"role": "user", "content": "Hello"}].', this.id);
+      throw new ProviderError('invalid_request', 'A chat request needs at least one message, e.g. [{"role": "user", "content": "Hello"}].', this.id, 400);
     }
     const files = await this.resolve(req.model);
     if (!files) {

@@ -124,7 +124,7 @@ describe('OpenAI provider faults (scripted HTTP server on 127.0.0.1)', () => {
   it('500 every time: bounded retries with growing jittered backoff, then server_error', async () => {
     reset(() => openAIError(500, 'The server had an error while processing your request.'));
     const err = await new OpenAIFineTuneProvider(options()).getJob('ftjob-1').catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'server_error', status: 500, retryable: true });
+    expect(err).toMatchObject({ code: 'server_error', status: 502, upstreamStatus: 500, retryable: true });
     expect((err as Error).message).toMatch(/failed while reading the fine-tuning job \(500: The server had an error/);
     expect(fake.requests).toHaveLength(4);
     // initial 100 ms doubling, each half fixed + half jitter (random 0.5 → 75 %).

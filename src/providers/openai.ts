@@ -24,7 +24,7 @@ import {
 export const OPENAI_API_URL = 'https://api.openai.com/v1';
 /** The Azure OpenAI data-plane version that has fine-tuning GA; `?api-version=` in base_url overrides it. */
 export const DEFAULT_AZURE_API_VERSION = '2024-10-21';
-/** OpenAI stops accepting new fine-tuning jobs from this day (DESIGN.md, Facts). */
+/** OpenAI stops accepting new fine-tuning jobs from this day (https://platform.openai.com/docs/deprecations). */
 export const OPENAI_FINE_TUNING_END = '2027-01-06';
 
 export const FINE_TUNING_ENDED_MESSAGE =
@@ -102,9 +102,9 @@ export class OpenAIProviderError extends ProviderError {
     status: number | undefined,
     readonly retryable: boolean,
     readonly retryAfterMs?: number,
-    readonly param?: string | null,
+    param?: string | null,
   ) {
-    super(code, message, OPENAI_PROVIDER_ID, status);
+    super(code, message, OPENAI_PROVIDER_ID, status, { param: param ?? null });
     this.name = 'OpenAIProviderError';
   }
 }
@@ -266,7 +266,7 @@ class OpenAIConnection {
         const wait = err.retryAfterMs !== undefined ? err.retryAfterMs : backoff / 2 + (backoff / 2) * this.random();
         if (Date.now() - started + wait > this.retry.maxElapsedMs) {
           const why = err.retryAfterMs !== undefined ? ` The server asked to wait ${Math.ceil(err.retryAfterMs / 1000)} s, beyond the ${Math.round(this.retry.maxElapsedMs / 1000)} s NodeAI allows.` : '';
-          throw new OpenAIProviderError(err.code as OpenAIErrorCode, err.message + why, err.status, err.retryable, err.retryAfterMs, err.param);
+          throw new OpenAIProviderError(err.code as OpenAIErrorCode, err.message + why, err.upstreamStatus, err.retryable, err.retryAfterMs, err.param);
         }
         await this.sleep(wait, signal);
       }

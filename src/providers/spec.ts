@@ -1,3 +1,5 @@
+import { NodeAIError, type HttpStatus } from '../nodeai-error.ts';
+
 // The provider contract. Job objects use OpenAI's fine-tuning shapes, so a remote platform is a
 // thin adapter and the embedded local trainer is a peer behind the same interface.
 
@@ -8,8 +10,12 @@ export interface Hyperparameters {
   n_epochs: Auto<number>;
   batch_size: Auto<number>;
   learning_rate_multiplier: Auto<number>;
-  /** NodeAI's own, for the local trainer (never sent to OpenAI): rank of a LoRA adapter; 0 or absent trains every weight. */
+  /** NodeAI's own, for the local trainer (never sent to OpenAI): the absolute peak learning rate, instead of a multiplier. */
+  learning_rate?: number;
+  /** NodeAI's own, for the local trainer (never sent to OpenAI): rank of a LoRA adapter; absent trains every weight. */
   lora_rank?: number;
+  /** NodeAI's own, for the local trainer: the LoRA scale's numerator; absent = lora_rank. */
+  lora_alpha?: number;
   /** NodeAI's own, for the local trainer: stop after this many epochs without a better validation loss, keeping the best epoch's model. */
   early_stopping_patience?: number;
 }
@@ -132,15 +138,23 @@ export interface ChatProvider {
   stream(req: ChatRequest): AsyncIterable<string>;
 }
 
+// A provider's answer NodeAI passes on with its own status; anything else (its 5xx, no answer) is a bad gateway.
+const PASSED_ON: readonly HttpStatus[] = [400, 401, 403, 404, 409, 429, 501, 502, 503];
+
 /** A provider failure a user can act on; `code` is stable across releases. */
-export class ProviderError extends Error {
+export class ProviderError extends NodeAIError {
+  /** The provider's own HTTP status, when it answered. */
+  readonly upstreamStatus: number | undefined;
+
   constructor(
-    readonly code: string,
+    code: string,
     message: string,
     readonly provider: string,
-    readonly status?: number,
+    upstreamStatus?: number,
+    options: { param?: string | null; cause?: unknown } = {},
   ) {
-    super(message);
+    super(code, message, { status: PASSED_ON.find((s) => s === upstreamStatus) ?? 502, param: options.param ?? null, cause: options.cause });
     this.name = 'ProviderError';
+    this.upstreamStatus = upstreamStatus;
   }
 }

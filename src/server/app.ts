@@ -18,7 +18,7 @@ import { openAiRoutes } from './routes/openai.ts';
 import { secretsRoutes } from './routes/secrets.ts';
 import { templateRoutes } from './routes/templates.ts';
 import { runRoutes, workflowRoutes } from './routes/workflows.ts';
-import { eventsHandler } from './sse.ts';
+import { eventsHandler } from './routes/events.ts';
 import { DEFAULT_WEB_DIR, webRoutes } from './web.ts';
 
 export interface AppOptions {

@@ -1,14 +1,23 @@
+import { NodeAIError, statusOf, type HttpStatus } from '../nodeai-error.ts';
+
+// A file ID the store cannot hold is as good as a missing file (404); storage's own failures are 500.
+const STATUS: Record<string, HttpStatus> = {
+  invalid_file_id: 404,
+  file_not_found: 404,
+  secret_not_found: 404,
+  file_too_large: 413,
+  invalid_input: 400,
+  file_source_invalid: 400,
+};
+const PARAM: Record<string, string> = { invalid_file_id: 'file_id', file_not_found: 'file_id' };
+
 /**
  * Base of every storage failure. `code` is stable across releases so callers (CLI, server,
  * nodes) can branch on it; the message says what was wrong, where, and what to do.
  */
-export class StoreError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class StoreError extends NodeAIError {
+  constructor(code: string, message: string, options?: { cause?: unknown; param?: string }) {
+    super(code, message, { status: statusOf(code, STATUS), param: options?.param ?? PARAM[code] ?? null, cause: options?.cause });
     this.name = 'StoreError';
   }
 }
@@ -72,7 +81,7 @@ export class InvalidInputError extends StoreError {
     readonly field: string,
     message: string,
   ) {
-    super('invalid_input', message);
+    super('invalid_input', message, { param: field });
     this.name = 'InvalidInputError';
   }
 }

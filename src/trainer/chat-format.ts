@@ -4,6 +4,7 @@
 import { Template } from '@huggingface/jinja';
 import type { LlamaModel, TokenizerSpec, TrainingSequence } from './llama-model.ts';
 import type { Tokenizer } from './tokenizer.ts';
+import { NodeAIError } from '../nodeai-error.ts';
 
 export type ChatContentPart = { type: 'text'; text: string } | { type: string; [k: string]: unknown };
 
@@ -25,14 +26,15 @@ export interface ChatFormatOptions {
 
 export type ChatFormatErrorCode = 'NO_CHAT_TEMPLATE' | 'TEMPLATE_ERROR' | 'TEMPLATE_NOT_INCREMENTAL' | 'CONTEXT_OVERFLOW';
 
-export class ChatFormatError extends Error {
+export class ChatFormatError extends NodeAIError {
   override readonly name = 'ChatFormatError';
   constructor(
-    readonly code: ChatFormatErrorCode,
+    override readonly code: ChatFormatErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    // A prompt longer than the context is the request's to fix; a broken template is the model's.
+    super(code, message, { status: code === 'CONTEXT_OVERFLOW' ? 400 : 500, cause: options?.cause });
   }
 }
 

@@ -8,6 +8,7 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { NodeAIError } from '../nodeai-error.ts';
 
 /** Whether a model name is a GGUF file's path rather than a model ID. */
 export function isGgufPath(name: string): boolean {
@@ -40,15 +41,15 @@ export type GgufErrorCode =
   | 'GGUF_WRITE_FAILED';
 
 /** Every problem with a GGUF file a user can meet; `code` is stable, `path` names the file. */
-export class GgufError extends Error {
+export class GgufError extends NodeAIError {
   override readonly name = 'GgufError';
   constructor(
-    readonly code: GgufErrorCode,
+    override readonly code: GgufErrorCode,
     message: string,
     readonly path?: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, { cause: options?.cause });
   }
 }
 

@@ -12,6 +12,7 @@ import { readTokenizerSpec } from './gguf-model.ts';
 import { getLocalLlama, disposeLocalLlama, recentLlamaLogs } from './inference-runtime.ts';
 import type { TokenizerSpec } from './llama-model.ts';
 import { ByteLevelTokenizer, isByteLevelSpec, LlamaCppTokenizer, type Tokenizer } from './tokenizer.ts';
+import { NodeAIError } from '../nodeai-error.ts';
 
 export interface GenerateOptions {
   /** Path of the model GGUF. */
@@ -47,14 +48,14 @@ export interface GenerateResult {
 
 export type InferenceErrorCode = 'MODEL_LOAD_FAILED' | 'ADAPTER_LOAD_FAILED' | 'BAD_REQUEST';
 
-export class InferenceError extends Error {
+export class InferenceError extends NodeAIError {
   override readonly name = 'InferenceError';
   constructor(
-    readonly code: InferenceErrorCode,
+    override readonly code: InferenceErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, { status: code === 'BAD_REQUEST' ? 400 : 500, cause: options?.cause });
   }
 }
 

@@ -1,5 +1,6 @@
 // Errors met while naming, downloading or reading in place a model: each names the model and says
 // what to do, and carries a stable code for the API and the CLI.
+import { NodeAIError, type HttpStatus } from '../nodeai-error.ts';
 
 export type ModelSourceErrorCode =
   /** The reference text is malformed. */
@@ -30,10 +31,10 @@ export type ModelSourceErrorCode =
   | 'not_downloaded';
 
 /**
- * The HTTP status a server answers with (the server reads `status` of typed errors): the hub's
+ * The HTTP status a server answers with: the hub's
  * refusals are the upstream's (502), not this server's own 401; a rate limit stays 429.
  */
-const STATUS: Record<ModelSourceErrorCode, number> = {
+const STATUS: Record<ModelSourceErrorCode, HttpStatus> = {
   invalid_model_ref: 400,
   hub_not_found: 404,
   quant_not_found: 404,
@@ -49,17 +50,15 @@ const STATUS: Record<ModelSourceErrorCode, number> = {
   aborted: 503,
 };
 
-export class ModelSourceError extends Error {
+export class ModelSourceError extends NodeAIError {
   override readonly name = 'ModelSourceError';
-  readonly status: number;
   constructor(
-    readonly code: ModelSourceErrorCode,
+    override readonly code: ModelSourceErrorCode,
     /** The model reference as the user wrote it (or its canonical form). */
     readonly model: string,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
-    this.status = STATUS[code];
+    super(code, message, { status: STATUS[code], cause: options?.cause });
   }
 }

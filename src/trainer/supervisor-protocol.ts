@@ -7,6 +7,7 @@ import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileS
 import { join, resolve } from 'node:path';
 import { ggufStem } from './gguf.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
+import { NodeAIError } from '../nodeai-error.ts';
 
 export type LocalFineTuneErrorCode =
   /** A spec field is missing or out of range. */
@@ -35,14 +36,14 @@ export type LocalFineTuneErrorCode =
   | 'lease_lost';
 
 /** A failure of a local fine-tuning job; `code` is stable, `file`/`line` point at the data at fault. */
-export class LocalFineTuneError extends Error {
+export class LocalFineTuneError extends NodeAIError {
   override readonly name = 'LocalFineTuneError';
   constructor(
-    readonly code: LocalFineTuneErrorCode,
+    override readonly code: LocalFineTuneErrorCode,
     message: string,
     readonly where: { file?: string; line?: number } = {},
   ) {
-    super(message);
+    super(code, message);
   }
 
   toJSON(): JobError {

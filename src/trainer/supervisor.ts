@@ -1,4 +1,4 @@
-// Runs a local fine-tuning job in a child process (train-worker.ts) and supervises it: relays its
+// Runs a local fine-tuning job in a child process (training-process.ts) and supervises it: relays its
 // events, forwards cancellation, and turns any death of the child — a failed GGML_ASSERT, a
 // segfault, the OOM killer — into a failed result with the signal and the child's last stderr
 // lines. The parent never trains, so nothing the native code does can take it down.
@@ -57,7 +57,7 @@ export interface RunLocalFineTuneOptions {
 }
 
 const STDERR_TAIL_LINES = 20;
-const WORKER = fileURLToPath(new URL('./train-worker.ts', import.meta.url));
+const WORKER = fileURLToPath(new URL('./training-process.ts', import.meta.url));
 
 /**
  * How the child loads TypeScript: tsx's loader, by absolute URL resolved from this file, so it

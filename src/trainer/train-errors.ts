@@ -1,5 +1,6 @@
 // Typed errors of the trainer core. `code` is stable: callers (the child-process runner, the CLI,
 // the job tracker) switch on it; `message` says what was wrong, where, and what to do.
+import { NodeAIError } from '../nodeai-error.ts';
 
 export type TrainerErrorCode =
   | 'GGML_LOAD_FAILED'
@@ -16,13 +17,16 @@ export type TrainerErrorCode =
   | 'CHECKPOINT_CORRUPT'
   | 'CHECKPOINT_MISMATCH';
 
-export class TrainerError extends Error {
+export class TrainerError extends NodeAIError {
   override readonly name = 'TrainerError';
   constructor(
-    readonly code: TrainerErrorCode,
+    override readonly code: TrainerErrorCode,
     message: string,
-    readonly details?: Record<string, unknown>,
+    details?: Record<string, unknown>,
   ) {
-    super(message);
+    super(code, message, { details });
   }
+
+  /** Where the failure is (the split and example index…), when the trainer knows. */
+  declare readonly details: Record<string, unknown> | undefined;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { tensorNames } from './llama-model.js';
 import { createTinyModel } from './tiny-model.js';
 import { qaDataset, qaSequence, randomModel, testConfig } from './train-fixtures.js';
-import { autoEpochs, autoWarmupSteps, createTrainer, learningRateAt, type TrainerOptions, type TrainStepEvent } from './train.js';
+import { autoWarmupSteps, createTrainer, learningRateAt, type TrainerOptions, type TrainStepEvent } from './train.js';
 
 const config = testConfig(); // byte vocab + specials, 2 layers, d 64, 4 heads
 const model = randomModel(config, 1);
@@ -167,9 +167,6 @@ describe('trainer', () => {
     expect(tr.settings.epochs).toBe(4);
     expect(tr.settings.seqLen).toBe(Math.max(...data.map((s) => s.tokens.length - 1)));
     tr.dispose();
-    expect(autoEpochs(10)).toBe(10);
-    expect(autoEpochs(1000)).toBe(3);
-    expect(autoEpochs(100000)).toBe(1);
     const s = { ...tr.settings, warmupSteps: 2, totalSteps: 10, learningRate: 1, schedule: 'cosine' as const };
     expect(learningRateAt(s, 0)).toBe(0.5);
     expect(learningRateAt(s, 1)).toBe(1);

@@ -10,6 +10,7 @@
 // nor produce gradients).
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { autoBatchSize, autoEpochs, autoLearningRate } from '../datasets/auto-hyperparameters.ts';
 import { readCheckpointFile, writeCheckpointFile, type CheckpointTensor } from './checkpoint.js';
 import { LlamaGraph, loraTargetTensors, validateLlamaConfig, type LoraTargetModule } from './graph.js';
 import {
@@ -44,7 +45,7 @@ export interface TrainerOptions {
   epochs?: number | 'auto';
   /** Sequences per micro-batch (one graph compute). Default 'auto'. */
   batchSize?: number | 'auto';
-  /** Peak learning rate. Default 'auto' (by model size and LoRA, see autoLearningRate). */
+  /** Peak learning rate. Default 'auto' (by model size and LoRA, see datasets/auto-hyperparameters.ts). */
   learningRate?: number | 'auto';
   /** Default 'cosine' (to 0). */
   schedule?: LrSchedule;
@@ -152,34 +153,6 @@ export const DEFAULT_LORA_TARGETS: LoraTargetModule[] = [
 
 export { parameterCount };
 
-/**
- * Small models trained (almost) from scratch need ~3e-3 (research/README.md: a 0.9M-parameter
- * byte model learned 24 Q→A pairs at 3e-3, half of them at 1e-3); pretrained bases want the usual
- * fine-tuning range, LoRA about 10× more than full fine-tuning.
- */
-export function autoLearningRate(config: LlamaConfig, lora: boolean): number {
-  const p = parameterCount(config);
-  if (p <= 10e6) return 3e-3;
-  if (lora) return p <= 1e9 ? 1e-3 : 2e-4;
-  return p <= 100e6 ? 3e-4 : p <= 1e9 ? 5e-5 : 2e-5;
-}
-
-/** Up to 8 rows for small data (≈ n/6, a power of two), fewer when the logits would be large. */
-export function autoBatchSize(n: number, config: LlamaConfig, seqLen: number): number {
-  let b = 1;
-  while (b * 2 <= Math.min(8, n / 6)) b *= 2;
-  // Dense labels and logits (+ their gradients) cost ~6 copies of vocab × positions floats.
-  const perRow = seqLen * (6 * config.vocabSize + 40 * config.embeddingLength * config.blockCount) * 4;
-  while (b > 1 && b * perRow > 2 * 1024 ** 3) b /= 2;
-  return b;
-}
-
-export function autoEpochs(n: number): number {
-  if (n * 3 < 100) return Math.min(25, Math.ceil(100 / n));
-  if (n * 3 > 25000) return Math.max(1, Math.floor(25000 / n));
-  return 3;
-}
-
 export function learningRateAt(s: TrainerSettings, step: number): number {
   const peak = s.learningRate;
   const W = s.warmupSteps;
@@ -262,7 +235,7 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
   const batchSize = o.batchSize === undefined || o.batchSize === 'auto' ? autoBatchSize(n, c, seqLen) : posInt(o.batchSize, 'batchSize');
   const gradAccum = o.gradAccum === undefined ? 1 : posInt(o.gradAccum, 'gradAccum');
   const learningRate =
-    o.learningRate === undefined || o.learningRate === 'auto' ? autoLearningRate(c, !!o.lora) : o.learningRate;
+    o.learningRate === undefined || o.learningRate === 'auto' ? autoLearningRate(parameterCount(c), !!o.lora) : o.learningRate;
   if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
     throw new TrainerError('BAD_OPTION', `learningRate must be a positive number or 'auto' (got ${String(o.learningRate)}).`);
   }

@@ -1,10 +1,10 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { Kysely } from 'kysely';
-import type { Engine } from '../engine/index.ts';
-import type { Database } from '../store/index.ts';
-import { badRequest } from './errors.ts';
-import { jobEventData, type EventFilter, type EventHub, type HubEvent } from './event-hub.ts';
+import type { Engine } from '../../engine/index.ts';
+import type { Database } from '../../store/index.ts';
+import { badRequest } from '../errors.ts';
+import { jobEventData, type EventFilter, type EventHub, type HubEvent } from '../event-hub.ts';
 
 export interface SseDeps {
   hub: EventHub;

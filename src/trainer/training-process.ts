@@ -37,7 +37,8 @@ import {
 import { createTinyModel, NODEAI_TINY } from './tiny-model.ts';
 import { createTokenizer, type Tokenizer } from './tokenizer.ts';
 import { TrainerError } from './train-errors.ts';
-import { autoLearningRate, createTrainer, resumeTrainer, type Trainer } from './train.ts';
+import { autoLearningRate } from '../datasets/auto-hyperparameters.ts';
+import { createTrainer, parameterCount, resumeTrainer, type Trainer } from './train.ts';
 
 /** nodeai-tiny is one fixed model: every job starts from the weights this seed gives. */
 export const TINY_BASE_SEED = 0;
@@ -256,7 +257,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
         valid,
         epochs: spec.epochs,
         batchSize: spec.batchSize,
-        learningRate: spec.learningRateMultiplier ? spec.learningRateMultiplier * autoLearningRate(model.config, Boolean(spec.loraRank)) : spec.learningRate,
+        learningRate: spec.learningRateMultiplier ? spec.learningRateMultiplier * autoLearningRate(parameterCount(model.config), Boolean(spec.loraRank)) : spec.learningRate,
         ...(spec.loraRank ? { lora: { rank: spec.loraRank, ...(spec.loraAlpha ? { alpha: spec.loraAlpha } : {}) } } : {}),
         seed: spec.seed ?? 42,
         threads: spec.threads ?? autoThreads(),
@@ -266,7 +267,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     const hp = {
       n_epochs: s.epochs,
       batch_size: s.batchSize,
-      learning_rate_multiplier: s.learningRate / autoLearningRate(model.config, !!s.lora),
+      learning_rate_multiplier: s.learningRate / autoLearningRate(parameterCount(model.config), !!s.lora),
       learning_rate: s.learningRate,
       ...(s.lora ? { lora_rank: s.lora.rank, lora_alpha: s.lora.alpha } : {}),
     };
@@ -461,6 +462,6 @@ process.on('message', (m: ParentMessage) => {
   }
 });
 if (!process.send) {
-  process.stderr.write('train-worker.ts is started by the supervisor (src/trainer/supervisor.ts), not by hand.\n');
+  process.stderr.write('training-process.ts is started by the supervisor (src/trainer/supervisor.ts), not by hand.\n');
   process.exit(2);
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chainWorkflow } from '../engine/testing.ts';
-import { JobQueue } from '../jobs/index.ts';
-import { openSse, startTestServer, type SseMessage, type TestServer } from './testing.ts';
+import { chainWorkflow } from '../../engine/testing.ts';
+import { JobQueue } from '../../jobs/index.ts';
+import { openSse, startTestServer, type SseMessage, type TestServer } from '../testing.ts';
 
 const ids = (ms: SseMessage[]) => ms.filter((m) => m.id !== undefined).map((m) => Number(m.id));
 const data = (m: SseMessage) => JSON.parse(m.data);

@@ -3,7 +3,7 @@ import { REDACTED } from '../store/index.ts';
 import { describeEachDialect, type TestDb } from '../store/testing.ts';
 import { NodeExecutionError, RunCancelledError, RunNotFoundError, RunStateError, WorkflowValidationError } from './errors.ts';
 import type { EngineEvent } from './events.ts';
-import { Engine, type LogEntry } from './executor.ts';
+import { Engine, type LogEntry } from './engine.ts';
 import { chainWorkflow, testRegistry } from './testing.ts';
 
 const trainFlow = (jobId: string, type = 'test_wait') => ({

@@ -8,9 +8,8 @@
 // it from its checkpoint. It also takes back the jobs of holders that are gone.
 import { mkdir } from 'node:fs/promises';
 import { autoEpochs } from '../datasets/index.ts';
+import { OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
 import { runLocalTraining, type LocalTrainingRunner } from '../providers/local.ts';
-import { autoLearningRate } from '../trainer/train.ts';
-import { NODEAI_TINY, TINY_CONFIG } from '../trainer/tiny-model.ts';
 import { StepClock, type StallPolicy } from '../trainer/progress-watchdog.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
 import { describeError, type JobRow } from '../store/index.ts';
@@ -194,7 +193,7 @@ export class JobWorker {
     try {
       trainingPath = await queue.store.files.path(row.training_file);
       const validationPath = row.validation_file ? await queue.store.files.path(row.validation_file) : null;
-      const jobDir = queue.jobDir(jobId);
+      const jobDir = outputDir(row) ?? queue.jobDir(jobId);
       await mkdir(jobDir, { recursive: true });
       const spec = this.spec(row, jobDir, trainingPath, validationPath, modelName, await this.baseFile(row));
       // A pause gives its attempt back, so a job resumed after one is told apart by its checkpoints.
@@ -308,14 +307,6 @@ export class JobWorker {
 
   private spec(row: JobRow, jobDir: string, trainingFile: string, validationFile: string | null, modelName: string, baseModel: string): LocalFineTuneSpec {
     const hp = parseHyperparameters(row.hyperparameters_json);
-    // OpenAI's knob is a multiple of the model's default rate. nodeai-tiny's is known here; a GGUF
-    // base's depends on its size, which the trainer reads, so it gets the multiple itself.
-    let learningRate: number | 'auto' = 'auto';
-    let learningRateMultiplier: number | undefined;
-    if (typeof hp.learning_rate_multiplier === 'number') {
-      if (baseModel === NODEAI_TINY) learningRate = hp.learning_rate_multiplier * autoLearningRate(TINY_CONFIG, Boolean(hp.lora_rank));
-      else learningRateMultiplier = hp.learning_rate_multiplier;
-    }
     return {
       jobDir,
       trainingFile,
@@ -323,14 +314,15 @@ export class JobWorker {
       baseModel,
       epochs: hp.n_epochs,
       batchSize: hp.batch_size,
-      learningRate,
-      ...(learningRateMultiplier ? { learningRateMultiplier } : {}),
-      ...(hp.lora_rank ? { loraRank: hp.lora_rank } : {}),
+      // The absolute rate, or OpenAI's multiple of the base's automatic one (the trainer knows the base's size).
+      learningRate: hp.learning_rate ?? 'auto',
+      ...(typeof hp.learning_rate_multiplier === 'number' ? { learningRateMultiplier: hp.learning_rate_multiplier } : {}),
+      ...(hp.lora_rank ? { loraRank: hp.lora_rank, ...(hp.lora_alpha ? { loraAlpha: hp.lora_alpha } : {}) } : {}),
       ...(hp.early_stopping_patience ? { earlyStoppingPatience: hp.early_stopping_patience } : {}),
       ...(row.seed !== null ? { seed: Number(row.seed) } : {}),
       ...(this.options.threads ? { threads: this.options.threads } : {}),
       fencingToken: Number(row.fencing_token),
-      outputName: modelName.replace(/[^\w.-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, ''),
+      ...outputName(row, modelName),
     };
   }
 
@@ -373,6 +365,21 @@ function finalMetrics(result: LocalFineTuneResult, last: MetricsEvent | undefine
   }
   out.steps = result.steps;
   return out;
+}
+
+/** The folder a job asked to keep its files in (`nodeai finetune --out DIR`), set only by the fine-tune service. */
+function outputDir(row: JobRow): string | undefined {
+  const dir = row.metadata_json ? (JSON.parse(row.metadata_json) as Record<string, unknown>)[OUTPUT_DIR_METADATA_KEY] : undefined;
+  return typeof dir === 'string' ? dir : undefined;
+}
+
+/**
+ * The model file's stem: in the data dir, the fine-tuned model's name made a file name; in a
+ * folder of the user's, the suffix they chose, or the trainer's ft-<base> as `nodeai finetune` names it.
+ */
+function outputName(row: JobRow, modelName: string): { outputName?: string } {
+  if (outputDir(row) === undefined) return { outputName: modelName.replace(/[^\w.-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '') };
+  return row.suffix ? { outputName: row.suffix } : {};
 }
 
 function errorCode(err: unknown): string {
