@@ -12,9 +12,12 @@ import { JobQueue, JobWorker } from '../jobs/index.ts';
 import { LocalFineTuneProvider } from '../jobs/queue-providers.ts';
 import { OUTPUT_DIR_METADATA_KEY, parseFineTuneRequest, type FineTuneRequest, type FineTuneRequestInput } from '../providers/fine-tune-request.ts';
 import type { FineTuneProvider, FineTuningJob, JobEvent } from '../providers/spec.ts';
+import type { RemoteModelRef } from '../trainer/model-ref.ts';
+import { resolveModelFile, type ModelFile } from '../trainer/model-source.ts';
 import type { LocalFineTuneEvent } from '../trainer/supervised-job-types.ts';
 import type { JobObject } from '../trainer/supervisor-protocol.ts';
 import { DATA_DIR_HELP, openStore } from './app.ts';
+import { progressPrinter } from './download-progress.ts';
 import { describeRemoteError, followRemoteJob, openRemoteProvider } from './finetune-remote.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -345,11 +348,25 @@ async function runLocal(request: FineTuneRequest, o: RunOptions): Promise<number
     const queue = new JobQueue(store);
     await supersedePaused(queue, o.out);
     // A job someone waits for at a terminal goes before background jobs queued in the same data dir.
-    const submitted = await submit(request, new LocalFineTuneProvider(queue, { priority: -1 }), o, { files: store.files, models: queue.models });
+    const submitted = await submit(request, new LocalFineTuneProvider(queue, { priority: -1 }), o, {
+      files: store.files,
+      models: queue.models,
+      modelFile: (ref) => downloadWithProgress(ref, store.dataDir),
+    });
     if (typeof submitted === 'number') return submitted;
     return await trainHere(queue, submitted.job, request, o);
   } finally {
     await store.close();
+  }
+}
+
+/** The file of an hf:/ollama: base, downloaded on first use with a progress bar on stderr. */
+async function downloadWithProgress(ref: RemoteModelRef, dataDir: string): Promise<ModelFile> {
+  const progress = progressPrinter();
+  try {
+    return await resolveModelFile(ref, { dataDir, onProgress: progress.onProgress });
+  } finally {
+    progress.done();
   }
 }
 

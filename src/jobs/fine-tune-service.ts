@@ -30,6 +30,8 @@ import type { FileStore } from '../store/index.ts';
 import { encodeRendered, renderChat, type ChatMessage as TrainerMessage } from '../trainer/chat-format.ts';
 import { GgufError, ggufStem, isGgufPath } from '../trainer/gguf.ts';
 import { inspectGgufBase } from '../trainer/gguf-model.ts';
+import { parseModelRef, type RemoteModelRef } from '../trainer/model-ref.ts';
+import { resolveModelFile, type ModelFile } from '../trainer/model-source.ts';
 import { parameterCount, type TokenizerSpec } from '../trainer/llama-model.ts';
 import { NODEAI_TINY, TINY_CONFIG, tinyTokenizerSpec } from '../trainer/tiny-model.ts';
 import { ByteLevelTokenizer, ggufTokenizer, type Tokenizer as TrainerTokenizer } from '../trainer/tokenizer.ts';
@@ -48,12 +50,26 @@ export interface FineTuneDeps {
   scratchDir: string;
   /** Where a relative GGUF path is resolved; unset on a server, which may not read its own disk for a request. */
   workflowDir?: string;
+  /**
+   * The local file of an hf: or ollama: base (downloaded on first use where the caller allows it,
+   * with its own progress display); unset where such bases cannot be fetched.
+   */
+  modelFile?: (ref: RemoteModelRef) => Promise<ModelFile>;
   /** How raw data is named in messages, e.g. 'The "data" input (line N = example N)'. */
   dataName?: string;
   /** Says what to do when nothing is connected or uploaded (the node's inputs, the CLI's FILE…). */
   noDataFix?: string;
   signal?: AbortSignal;
   warn?: (message: string) => void;
+}
+
+/**
+ * The `modelFile` of an API request, which must not hang for minutes on a download: an hf:/ollama:
+ * base that is already here (pulled with `nodeai models pull` or POST /api/v1/models/pull), else
+ * `not_downloaded` saying how to pull it.
+ */
+export function downloadedModelFile(dataDir: string): NonNullable<FineTuneDeps['modelFile']> {
+  return (ref) => resolveModelFile(ref, { dataDir, download: false });
 }
 
 /** What a fine-tune started: the provider's job and what the service learned on the way. */
@@ -180,11 +196,18 @@ export interface BaseModel {
  * of this store (continued fine-tuning), or the path of a GGUF file (the CLI and CLI-run
  * workflows). Other references (hf:, ollama:) plug in here.
  */
-export async function resolveBaseModel(name: string, provider: FineTuneRequest['provider'], deps: Pick<FineTuneDeps, 'models' | 'workflowDir'>): Promise<BaseModel> {
+export async function resolveBaseModel(name: string, provider: FineTuneRequest['provider'], deps: Pick<FineTuneDeps, 'models' | 'workflowDir' | 'modelFile'>): Promise<BaseModel> {
   if (provider === 'openai') {
     // A remote server may train models the catalogue does not know; they are checked as OpenAI's are.
     const model = findModel(name) ?? { ...findModel('gpt-4o-mini')!, id: name, aliases: [], trainingPricePer1M: 0 };
     return { model, jobModel: model.id };
+  }
+  const ref = parseModelRef(name);
+  if (ref.kind === 'hf' || ref.kind === 'ollama') {
+    if (!deps.modelFile) throw new FineTuneError('model_not_available', `${ref.text} cannot be fetched here; give the path of its GGUF file instead.`, { param: 'base_model' });
+    // The job records the reference, not the file: the worker finds the same file again from it.
+    const gguf = await inspectBase((await deps.modelFile(ref)).path, ref.text, ref.text);
+    return { model: gguf.model, jobModel: gguf.jobModel, gguf };
   }
   if (isGgufPath(name)) {
     const gguf = await localGgufBase(name, deps.workflowDir);

@@ -10,6 +10,8 @@ import { mkdir } from 'node:fs/promises';
 import { autoEpochs } from '../datasets/index.ts';
 import { OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
 import { runLocalTraining, type LocalTrainingRunner } from '../providers/local.ts';
+import { parseModelRef } from '../trainer/model-ref.ts';
+import { resolveModelFile } from '../trainer/model-source.ts';
 import { StepClock, type StallPolicy } from '../trainer/progress-watchdog.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from '../trainer/supervised-job-types.ts';
 import { describeError, type JobRow } from '../store/index.ts';
@@ -44,6 +46,8 @@ export interface WorkerOptions {
   onLeaseLost?: (jobId: string) => void;
   /** CPU threads for training; default the trainer's choice. */
   threads?: number;
+  /** Read for HF_ENDPOINT, HF_TOKEN and OLLAMA_MODELS when a base is an hf:/ollama: reference; default process.env. */
+  modelEnv?: NodeJS.ProcessEnv;
   /** Problems the worker itself meets (the database went away…). */
   onError?: (err: unknown) => void;
 }
@@ -297,8 +301,11 @@ export class JobWorker {
     await queue.finish(jobId, 'failed', { trainedTokens: result.trainedTokens, error: { code: error.code, message: error.message, param: null } }, lease, ['running', 'paused']);
   }
 
-  /** What the trainer loads: nodeai-tiny, a GGUF path, or the file of a registered fine-tuned model. */
+  /** What the trainer loads: nodeai-tiny, a GGUF path, the file of an hf:/ollama: reference, or of a registered fine-tuned model. */
   private async baseFile(row: JobRow): Promise<string> {
+    const ref = parseModelRef(row.base_model);
+    // Fetched when the job was created; found again here (and fetched again only if it was removed since).
+    if (ref.kind === 'hf' || ref.kind === 'ollama') return (await resolveModelFile(ref, { dataDir: this.queue.store.dataDir, ...(this.options.modelEnv ? { env: this.options.modelEnv } : {}) })).path;
     if (!row.base_model.startsWith('ft:')) return row.base_model;
     const model = await this.queue.models.trainable(row.base_model);
     if (!model) throw new JobError('base_model_not_found', `The base model ${row.base_model} is no longer a registered local model (deleted?); start from another model.`);

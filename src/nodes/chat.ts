@@ -6,8 +6,7 @@ import { OpenAIChatProvider } from '../providers/openai.ts';
 import { findOpenAIKey } from '../providers/openai-key.ts';
 import type { ChatMessage, ChatProvider } from '../providers/spec.ts';
 import { looksLikeRemoteModelRef, parseModelRef } from '../trainer/model-ref.ts';
-import { ModelSourceError } from '../trainer/model-source-errors.ts';
-import { nodeError, servicesOf, type NodeServices } from './services.ts';
+import { fetchModelFile, nodeError, servicesOf, type NodeServices } from './services.ts';
 
 const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
 
@@ -107,30 +106,10 @@ export const chatNode = defineNode({
   },
 });
 
-const PROGRESS_LOG_MS = 5000;
-
 /** Downloads an hf: model on first use (reads an ollama: one in place), logging progress on the run. */
 async function fetchBaseModel(ctx: NodeContext<ChatConfig>, services: NodeServices, model: string): Promise<void> {
   const ref = parseModelRef(model);
-  if (ref.kind !== 'hf' && ref.kind !== 'ollama') return;
-  let lastLog = 0;
-  try {
-    const file = await services.modelFile(ref, {
-      signal: ctx.signal,
-      onProgress: (p) => {
-        const now = Date.now();
-        const finished = p.total > 0 && p.bytes >= p.total;
-        if (!finished && now - lastLog < PROGRESS_LOG_MS) return;
-        lastLog = now;
-        const pct = p.total > 0 ? ` ${Math.floor((100 * p.bytes) / p.total)}%` : '';
-        ctx.logger.info(`downloading ${ref.text}:${pct} ${(p.bytes / 1e6).toFixed(1)}/${(p.total / 1e6).toFixed(1)} MB, ${(p.bytesPerSecond / 1e6).toFixed(1)} MB/s${p.etaSeconds !== null ? `, ${Math.round(p.etaSeconds)} s left` : ''}`);
-      },
-    });
-    if (file.downloaded) ctx.logger.info(`${ref.text} downloaded and verified (${(file.bytes / 1e6).toFixed(1)} MB)`);
-  } catch (e) {
-    if (e instanceof ModelSourceError) throw nodeError(e.code, e.message);
-    throw e;
-  }
+  if (ref.kind === 'hf' || ref.kind === 'ollama') await fetchModelFile(ctx, services, ref);
 }
 
 async function remoteProvider(ctx: NodeContext<ChatConfig>, services: NodeServices, config: ChatConfig, jobId: string | null): Promise<ChatProvider> {

@@ -20,7 +20,7 @@ import { findOpenAIKey, OPENAI_KEY_SECRET } from '../providers/openai-key.ts';
 import { OpenAIFineTuneProvider, resolveEndpoint } from '../providers/openai.ts';
 import { isValidFileId } from '../store/index.ts';
 import { defineNode, type NodeContext } from '../engine/index.ts';
-import { nodeError, servicesOf } from './services.ts';
+import { fetchModelFile, nodeError, servicesOf } from './services.ts';
 
 // A blank form field arrives as '' (or null from JSON); both mean "auto", as does the word.
 const autoNumber = (schema: z.ZodNumber) => z.preprocess((v) => (v === '' || v === null || v === 'auto' ? undefined : v), schema.optional());
@@ -104,6 +104,7 @@ export const fineTuneNode = defineNode({
         models: services.models,
         scratchDir: store.dataDir,
         ...(services.workflowDir ? { workflowDir: services.workflowDir } : {}),
+        modelFile: (ref) => fetchModelFile(ctx, services, ref),
         dataName: 'The "data" input (line N = example N)',
         noDataFix: NO_DATA_FIX,
         signal: ctx.signal,

@@ -16,6 +16,7 @@ import type { Store } from '../store/index.ts';
 import { writeGgufModel } from '../trainer/gguf-model.ts';
 import { parseModelRef, type RemoteModelRef } from '../trainer/model-ref.ts';
 import { resolveModelFile, type ModelFile, type ModelFileOptions } from '../trainer/model-source.ts';
+import { ModelSourceError } from '../trainer/model-source-errors.ts';
 import { createTinyModel, NODEAI_TINY } from '../trainer/tiny-model.ts';
 
 export interface NodeServices {
@@ -97,4 +98,32 @@ export function servicesOf(ctx: Pick<NodeContext, 'services'>): NodeServices {
 /** An error with a stable code; the engine keeps the code and prefixes the node. */
 export function nodeError(code: string, message: string): NodeAIError {
   return new NodeAIError(code, message);
+}
+
+const PROGRESS_LOG_MS = 5000;
+
+/**
+ * The file of an hf:/ollama: model for a node's run: downloaded on first use (an ollama: one is
+ * read in place), with the progress in the run's log every few seconds.
+ */
+export async function fetchModelFile(ctx: Pick<NodeContext<unknown>, 'logger' | 'signal'>, services: NodeServices, ref: RemoteModelRef): Promise<ModelFile> {
+  let lastLog = 0;
+  try {
+    const file = await services.modelFile(ref, {
+      signal: ctx.signal,
+      onProgress: (p) => {
+        const now = Date.now();
+        const finished = p.total > 0 && p.bytes >= p.total;
+        if (!finished && now - lastLog < PROGRESS_LOG_MS) return;
+        lastLog = now;
+        const pct = p.total > 0 ? ` ${Math.floor((100 * p.bytes) / p.total)}%` : '';
+        ctx.logger.info(`downloading ${ref.text}:${pct} ${(p.bytes / 1e6).toFixed(1)}/${(p.total / 1e6).toFixed(1)} MB, ${(p.bytesPerSecond / 1e6).toFixed(1)} MB/s${p.etaSeconds !== null ? `, ${Math.round(p.etaSeconds)} s left` : ''}`);
+      },
+    });
+    if (file.downloaded) ctx.logger.info(`${ref.text} downloaded and verified (${(file.bytes / 1e6).toFixed(1)} MB)`);
+    return file;
+  } catch (e) {
+    if (e instanceof ModelSourceError) throw nodeError(e.code, e.message);
+    throw e;
+  }
 }

@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { FineTuneError, type JobQueue, type ModelRecord } from '../../jobs/index.ts';
-import { fineTune } from '../../jobs/fine-tune-service.ts';
+import { downloadedModelFile, fineTune } from '../../jobs/fine-tune-service.ts';
 import { LocalFineTuneProvider } from '../../jobs/queue-providers.ts';
 import { fromOpenAIJobBody, OpenAIJobBody, parseFineTuneRequest, toOpenAIParam } from '../../providers/fine-tune-request.ts';
 import { JOB_STATUSES, type StoredJobStatus, type Store } from '../../store/index.ts';
@@ -15,7 +15,7 @@ import { list, queryInt, readJson } from '../http.ts';
 export async function createJob(jobs: JobQueue, store: Store, body: OpenAIJobBody) {
   try {
     const request = parseFineTuneRequest(fromOpenAIJobBody(body));
-    const outcome = await fineTune(request, { provider: new LocalFineTuneProvider(jobs), files: store.files, models: jobs.models, scratchDir: store.dataDir });
+    const outcome = await fineTune(request, { provider: new LocalFineTuneProvider(jobs), files: store.files, models: jobs.models, scratchDir: store.dataDir, modelFile: downloadedModelFile(store.dataDir) });
     return outcome.job;
   } catch (err) {
     if (err instanceof FineTuneError) throw new ApiError(err.status, err.code, err.message, toOpenAIParam(err.param));
