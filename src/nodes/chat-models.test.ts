@@ -5,12 +5,14 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Engine, type EngineEvent, WorkflowValidationError } from '../engine/index.ts';
+import { downloadedModelFile, resolveBaseModel } from '../jobs/fine-tune-service.ts';
+import { JobWorker } from '../jobs/index.ts';
 import type { TestDb } from '../store/testing.ts';
 import { writeGgufModel } from '../trainer/gguf-model.ts';
 import { startLoopbackHub, type LoopbackHub } from '../trainer/hub-fixture.ts';
 import { disposeInference } from '../trainer/inference.ts';
 import { createTinyModel } from '../trainer/tiny-model.ts';
-import { createNodeRegistry, createNodeServices } from './index.ts';
+import { createNodeRegistry, createNodeServices, type NodeServices } from './index.ts';
 import { makeSqlite } from './test-support.ts';
 
 describe('Chat node with hf: and ollama: models', () => {
@@ -19,6 +21,8 @@ describe('Chat node with hf: and ollama: models', () => {
   let engine: Engine;
   let gguf: Buffer;
   let ollamaDir: string;
+  let services: NodeServices;
+  const modelEnv = () => ({ HF_ENDPOINT: hub.endpoint, HOME: t.dataDir, OLLAMA_MODELS: ollamaDir });
 
   beforeAll(async () => {
     const fixture = await makeSqlite();
@@ -35,8 +39,9 @@ describe('Chat node with hf: and ollama: models', () => {
   beforeEach(async () => {
     t = await makeSqlite();
     ollamaDir = join(t.dataDir, 'ollama');
-    const services = createNodeServices(t.store, { modelEnv: { HF_ENDPOINT: hub.endpoint, HOME: t.dataDir, OLLAMA_MODELS: ollamaDir } });
+    services = createNodeServices(t.store, { modelEnv: modelEnv() });
     engine = new Engine({ store: t.store, registry: createNodeRegistry(), services: { nodeai: services } });
+    services.jobs.onFinished((o) => void engine.resumeRunsForJob(o));
   });
   afterEach(async () => {
     engine.close();
@@ -82,4 +87,34 @@ describe('Chat node with hf: and ollama: models', () => {
     const wrong = await engine.run(chatWith('hf:acme/Tiny-GGUF:Q2_K'));
     expect(wrong.error).toMatchObject({ code: 'quant_not_found', message: expect.stringContaining('Quants in the repository: Q8_0') });
   });
+
+  it('fine-tunes an hf: base: the Fine-Tune node downloads it, the job records the reference, the worker trains from the same file', async () => {
+    const data = Array.from({ length: 12 }, (_, i) => ({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}` }] }));
+    const wf = {
+      name: 'ft',
+      nodes: [
+        { id: 'd', type: 'data_loader', config: { text: data.map((x) => JSON.stringify(x)).join('\n') } },
+        { id: 'ft', type: 'finetune', config: { base_model: 'hf:acme/Tiny-GGUF:Q8_0', epochs: 1, model_name: 'sums' } },
+      ],
+      edges: [{ source: 'd', target: 'ft' }],
+    };
+    const started = await engine.run(wf);
+    expect(started.status).toBe('waiting');
+    const jobId = started.waiting!.jobId;
+    expect(await services.jobs.get(jobId)).toMatchObject({ model: 'hf:acme/Tiny-GGUF:Q8_0' });
+
+    hub.requests.length = 0;
+    const finished = new Promise<string>((resolve) => engine.subscribe((e) => e.type === 'run.finished' && resolve(e.status)));
+    await new JobWorker(services.jobs, { threads: 1, modelEnv: modelEnv() }).runNext();
+    expect(await finished).toBe('succeeded');
+    expect(hub.requests).toEqual([]);
+    const ft = (await engine.getRun(started.runId)).nodes.find((n) => n.nodeId === 'ft')!.outputs!;
+    expect(ft).toMatchObject({ base_model: 'hf:acme/Tiny-GGUF:Q8_0', fine_tuned_model: expect.stringMatching(/^ft:Tiny:sums:/) });
+
+    // An API request does not wait for a download: a model not pulled yet is refused, saying how to pull it.
+    await expect(resolveBaseModel('hf:acme/Other-GGUF:Q8_0', 'local', { modelFile: downloadedModelFile(t.dataDir) })).rejects.toMatchObject({
+      code: 'not_downloaded',
+      message: expect.stringContaining('nodeai models pull hf:acme/Other-GGUF:Q8_0'),
+    });
+  }, 120_000);
 });
