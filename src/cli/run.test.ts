@@ -145,7 +145,7 @@ describe('nodeai run, end to end', () => {
     expect((await nodeai(['files', 'rm', fileId], { dataDir })).code).toBe(1);
 
     const set = await nodeai(['secrets', 'set', 'OPENAI_API_KEY', '--json'], { dataDir, input: 'sk-e2e-secret-value\n' });
-    expect(JSON.parse(set.stdout)).toEqual({ name: 'OPENAI_API_KEY', set: true });
+    expect(JSON.parse(set.stdout)).toMatchObject({ name: 'OPENAI_API_KEY', set: true });
     const secrets = await nodeai(['secrets', 'list', '--json'], { dataDir });
     expect(secrets.stdout).toContain('OPENAI_API_KEY');
     expect(secrets.stdout).not.toContain('sk-e2e-secret-value');

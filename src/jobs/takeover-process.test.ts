@@ -57,7 +57,7 @@ function shortLeaseWorker(t: TestDb): Proc {
   return track(spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, detached: true, env: { ...process.env, ...TINY_ENV }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
-/** The trainer processes (train-worker.ts) in a process group: a worker's trainer. */
+/** The trainer processes (training-process.ts) in a process group: a worker's trainer. */
 function trainersIn(pgid: number): number[] {
   const pids: number[] = [];
   for (const name of readdirSync('/proc')) {
@@ -67,7 +67,7 @@ function trainersIn(pgid: number): number[] {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
       // Not the esbuild service that tsx starts beside the worker.
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('train-worker')) pids.push(Number(name));
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('training-process')) pids.push(Number(name));
     } catch {
       // gone meanwhile
     }

@@ -251,9 +251,8 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
       name: 'File Loader → Fine-Tune → Chat',
       nodes: [
         { id: load, type: 'file_loader', config: {}, position: { x: 0, y: 80 } },
-        // Settings under which nodeai-tiny learns a short FAQ (examples/data/support-faq.jsonl) word for word.
-        { id: ft, type: 'finetune', config: { epochs: 40, batch_size: 4, validation_split: 0.15, seed: 4 }, position: { x: 300, y: 80 } },
-        { id: chat, type: 'chat', config: { system_prompt: "You are Lumen's support agent.", prompt: 'How do I reset my password?', max_tokens: 64 }, position: { x: 600, y: 80 } },
+        { id: ft, type: 'finetune', config: { epochs: 3 }, position: { x: 300, y: 80 } },
+        { id: chat, type: 'chat', config: { prompt: 'How do I reset my password?', max_tokens: 64 }, position: { x: 600, y: 80 } },
       ],
       edges: [
         { source: load, target: ft },
