@@ -41,7 +41,8 @@ Options:
   --provider P          local (default), openai (OpenAI, Azure OpenAI or any OpenAI-compatible
                         server such as another NodeAI; key from the vault's OPENAI_API_KEY or
                         the environment), anthropic (explains that it has no fine-tuning API)
-  --base B              nodeai-tiny (default, built in) or a Llama-family GGUF (F32/F16/BF16);
+  --base B              nodeai-tiny (default, built in), hf:OWNER/REPO:QUANT, ollama:NAME[:TAG],
+                        a GGUF path or a fine-tuned model's name (see nodeai models catalog);
                         with openai a model id (default ${OPENAI_DEFAULT_BASE})
   --base-url URL        openai only: the server's /v1 URL (default OpenAI's)
   --epochs N|auto       passes over the data (default auto: 3, more for small sets)

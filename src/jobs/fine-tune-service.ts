@@ -227,7 +227,7 @@ export async function resolveBaseModel(name: string, provider: FineTuneRequest['
     const hint = info ? ` ${info.id} is trained by ${info.provider}; the local trainer trains local models.` : '';
     throw new FineTuneError(
       'model_not_available',
-      `Model ${JSON.stringify(name.slice(0, 80))} cannot be fine-tuned by the local provider.${hint} Use one of: ${local.join(', ')}, a local fine-tuned model ("nodeai models list"), or the path of a Llama-family .gguf file.`,
+      `Model ${JSON.stringify(name.slice(0, 80))} cannot be fine-tuned by the local provider.${hint} Use one of: ${local.join(', ')}, a local fine-tuned model ("nodeai models list"), an hf:OWNER/REPO:QUANT or ollama:NAME reference ("nodeai models catalog" lists good ones), or the path of a .gguf file.`,
       { param: 'base_model' },
     );
   }
@@ -245,7 +245,7 @@ async function localGgufBase(path: string, workflowDir: string | undefined): Pro
   const full = isAbsolute(path) ? path : resolve(workflowDir, path);
   const found = await stat(full).catch(() => null);
   if (!found?.isFile()) {
-    throw new FineTuneError('base_model_not_found', `base_model ${full}: no such GGUF file. Give the path of a Llama-family .gguf model (a relative path starts from the workflow's folder), or use nodeai-tiny.`, { param: 'base_model' });
+    throw new FineTuneError('base_model_not_found', `base_model ${full}: no such GGUF file. Give the path of a .gguf model (a relative path starts from the workflow's folder), or use nodeai-tiny.`, { param: 'base_model' });
   }
   return inspectBase(full, full, ggufStem(full));
 }

@@ -32,7 +32,7 @@ const config = z.object({
     .trim()
     .min(1)
     .default('nodeai-tiny')
-    .describe("The model to fine-tune: nodeai-tiny (built in), the path of a Llama-family GGUF file (F32/F16/BF16; local provider, relative to the workflow's folder), or the provider's model ID."),
+    .describe("The model to fine-tune: nodeai-tiny (built in); hf:OWNER/REPO:QUANT or ollama:NAME[:TAG] (Llama 3, Qwen2.5, Qwen3, Gemma 3, SmolLM2…; downloaded on first use); a GGUF file's path (local provider, relative to the workflow's folder); a fine-tuned model's name; or the provider's model ID."),
   training_file_id: z.string().trim().optional().describe('An uploaded training file ("nodeai files upload FILE"), used when nothing is connected to the data input.'),
   validation_split: z.number().min(0).max(1).default(0.2).describe('Share of the examples held out to measure validation loss, 0..1.'),
   epochs: z.union([EPOCHS, z.literal('auto')]).default(3).describe('Passes over the training data, 1..50, or auto.'),
