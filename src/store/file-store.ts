@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { FileNotFoundError, FileSourceError, FileTooLargeError, FileWriteError, InvalidFileIdError, InvalidInputError, StoreError } from './errors.ts';
 import { ID_BODY_LENGTH, idPrefix, newId } from './ids.ts';
@@ -118,9 +120,13 @@ export class FileStore {
     });
 
     this.writing.add(partialPath);
+    const out = this.openWriteStream(partialPath);
     try {
-      await pipeline(input, meter, this.openWriteStream(partialPath), ...(options.signal ? [{ signal: options.signal }] : []));
+      await pipeline(input, meter, out, ...(options.signal ? [{ signal: options.signal }] : []));
     } catch (err) {
+      // A source that fails at once can beat the file's open: the file would then appear after
+      // the removal below. Wait (briefly) for the stream to close first.
+      if (!out.closed) await Promise.race([once(out, 'close'), setTimeout(2000)]).catch(() => undefined);
       await this.discardPartial(partialPath);
       if (err instanceof StoreError || (err as Error).name === 'AbortError') throw err;
       throw new FileWriteError(filename, err);
