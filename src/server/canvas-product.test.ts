@@ -254,6 +254,10 @@ describe('the canvas as a product', () => {
   });
 
   it('follows the editor habits: search, groups, undo/redo, copy/paste, select-all, keyboard and focus ring', { timeout: 60_000 }, async () => {
+    // Undo steps are the drawing's settled states: let the reloads and fetches of the test before
+    // (the model catalogue filling the Fine-Tune form) settle first, or they land as a step of their own.
+    await page.waitForLoadState('networkidle');
+    await page.waitForTimeout(600);
     await page.getByLabel('Search nodes').fill('chat');
     expect(await page.locator('.palette-item').allTextContents()).toEqual(['Chat']);
     await page.getByLabel('Search nodes').fill('');
