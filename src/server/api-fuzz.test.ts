@@ -3,10 +3,7 @@
 // with a 4xx (or a success), never a 500, never hangs, and stays up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../datasets/split.ts';
-import { Engine } from '../engine/index.ts';
-import { JobQueue } from '../jobs/index.ts';
-import { createNodeRegistry, createNodeServices } from '../nodes/index.ts';
-import { startTestServer, type TestServer } from './testing.ts';
+import { builtInNodes, startTestServer, type TestServer } from './testing.ts';
 
 const SEED = 20261130;
 const BODIES_PER_ROUTE = 300;
@@ -69,20 +66,13 @@ const ROUTES: { method: string; path: string; template: Record<string, unknown> 
 
 describe('JSON API fuzz', () => {
   let t: TestServer;
-  let engine: Engine;
   beforeAll(async () => {
     t = await startTestServer({
-      wire: (store) => {
-        const jobs = new JobQueue(store);
-        const services = createNodeServices(store, { jobs });
-        engine = new Engine({ store, registry: createNodeRegistry(), services: { nodeai: services } });
-        return { jobs, engine, chat: services.localChat };
-      },
+      wire: builtInNodes,
     });
   });
   afterAll(async () => {
     await t?.close();
-    engine?.close();
   });
 
   it(`answers ${BODIES_PER_ROUTE} generated bodies per route with no 500, in OpenAI's error shape`, { timeout: BUDGET_MS + 30_000 }, async () => {

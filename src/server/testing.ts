@@ -2,6 +2,8 @@
 import { rmSync } from 'node:fs';
 import { Engine, NodeRegistry } from '../engine/index.ts';
 import { testNodes } from '../engine/testing.ts';
+import { JobQueue } from '../jobs/index.ts';
+import { createNodeRegistry, createNodeServices } from '../nodes/index.ts';
 import { createStore, type Store } from '../store/index.ts';
 import { tempDir } from '../store/testing.ts';
 import { startServer, type RunningServer, type StartOptions } from './start.ts';
@@ -27,7 +29,8 @@ export async function startTestServer(extra: Partial<StartOptions> & { wire?: (s
   const store = await createStore({ dataDir, databaseUrl: '' });
   const { wire, ...rest } = extra;
   extra = { ...rest, ...(wire ? wire(store) : {}) };
-  const engine = new Engine({ store, registry: extra.registry ?? new NodeRegistry(testNodes), heartbeatMs: 60_000 });
+  // The engine the server runs (the wired one, if any), so `engine` and close() mean that one.
+  const engine = extra.engine ?? new Engine({ store, registry: extra.registry ?? new NodeRegistry(testNodes), heartbeatMs: 60_000 });
   const server = await startServer({ store, engine, token: TEST_TOKEN, host: '127.0.0.1', port: 0, jobPollMs: 50, onError: () => undefined, ...extra });
   return {
     server,
@@ -52,6 +55,13 @@ export async function startTestServer(extra: Partial<StartOptions> & { wire?: (s
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A `wire` for startTestServer: the built-in nodes with their services, a job queue and local chat. */
+export function builtInNodes(store: Store): Partial<StartOptions> {
+  const jobs = new JobQueue(store);
+  const services = createNodeServices(store, { jobs });
+  return { jobs, engine: new Engine({ store, registry: createNodeRegistry(), services: { nodeai: services } }), chat: services.localChat };
 }
 
 export interface SseMessage {

@@ -2,11 +2,8 @@
 // on /v1 (OpenAI's shape, streamed or not), and the same code on a Chat node's failed run.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../engine/index.ts';
-import { JobQueue } from '../../jobs/index.ts';
-import { createNodeRegistry, createNodeServices } from '../../nodes/index.ts';
 import { until } from '../../store/testing.ts';
-import { startTestServer, TEST_TOKEN, type TestServer } from '../testing.ts';
+import { builtInNodes, startTestServer, TEST_TOKEN, type TestServer } from '../testing.ts';
 
 // nodeai-tiny has a 256-token context and a byte-level vocabulary: 2,000 characters overflow it.
 const LONG_PROMPT = 'Tell me about this: ' + 'lorem ipsum '.repeat(170);
@@ -14,23 +11,16 @@ const CONTEXT_MESSAGE = /maximum context length is 256 tokens, but the messages 
 
 describe('a chat prompt longer than the context', () => {
   let t: TestServer;
-  let engine: Engine;
   let client: OpenAI;
 
   beforeAll(async () => {
     t = await startTestServer({
-      wire: (store) => {
-        const jobs = new JobQueue(store);
-        const services = createNodeServices(store, { jobs });
-        engine = new Engine({ store, registry: createNodeRegistry(), services: { nodeai: services } });
-        return { jobs, engine, chat: services.localChat };
-      },
+      wire: builtInNodes,
     });
     client = new OpenAI({ apiKey: TEST_TOKEN, baseURL: t.url + '/v1', maxRetries: 0 });
   });
   afterAll(async () => {
     await t?.close();
-    engine?.close();
   });
 
   it('is 400 context_length_exceeded on /v1/chat/completions, with both lengths', async () => {
