@@ -284,7 +284,10 @@ describe('the canvas as a product', () => {
     await page.keyboard.press(`${mod}+z`);
     await expect.poll(nodeCount).toBe(before);
 
-    // A node reached with the keyboard opens its settings.
+    // A node reached with the keyboard opens its settings, also when it is already selected
+    // (here with all the others, so the keypress changes no selection).
+    await page.keyboard.press(`${mod}+a`);
+    await expect.poll(() => page.locator('.react-flow__node.selected').count()).toBe(before);
     await page.locator('.react-flow__node', { has: page.getByTestId('node-chat') }).first().focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Chat settings' }).waitFor();

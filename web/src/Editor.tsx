@@ -624,7 +624,17 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
         </p>
       </aside>
       <section className="canvas-col" aria-label="Canvas">
-        <div className="canvas" onDrop={onDrop} onDragOver={(e) => e.preventDefault()}>
+        <div
+          className="canvas"
+          onDrop={onDrop}
+          onDragOver={(e) => e.preventDefault()}
+          onKeyDown={(e) => {
+            // Enter on a focused node opens its settings even when that node is already selected
+            // (React Flow then changes no selection, so onSelectionChange alone would not fire).
+            const id = e.key === 'Enter' && e.target instanceof HTMLElement && e.target.classList.contains('react-flow__node') ? e.target.dataset.id : undefined;
+            if (id) setSelected(id);
+          }}
+        >
           <ReactFlow
             nodes={nodes}
             edges={edges}
