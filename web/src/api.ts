@@ -2,13 +2,14 @@
 // `nodeai serve` printed, always in the Authorization header: live events are read with fetch
 // streaming rather than EventSource, which cannot send headers, so the token never sits in a URL.
 import type { Distribution } from '../../src/datasets/stats.ts';
+import type { PortSpec } from '../../src/engine/port-spec.ts';
 import type { Checkpoint, FineTuningJob, JobEvent } from '../../src/trainer/fine-tuning-job.ts';
 import type { ApiIssue } from './lib/issues.ts';
+import { SseParser } from './lib/sse.ts';
 
 // The server's own types where the canvas reads the same objects (type-only imports: nothing of
 // src/ enters the bundle).
-export type { Checkpoint, Distribution, FineTuningJob, JobEvent };
-import { SseParser } from './lib/sse.ts';
+export type { Checkpoint, Distribution, FineTuningJob, JobEvent, PortSpec };
 
 export interface NodeType {
   type: string;
@@ -18,14 +19,6 @@ export interface NodeType {
   inputs: PortSpec[];
   outputs: PortSpec[];
   configSchema: JsonSchema;
-}
-
-export interface PortSpec {
-  name: string;
-  label?: string;
-  description?: string;
-  required?: boolean;
-  multiple?: boolean;
 }
 
 export interface JsonSchema {
