@@ -197,8 +197,12 @@ describe.skipIf(skip)(
     beforeAll(() => {
       workDir = mkdtempSync(join(tmpdir(), 'nodeai-go-template-'));
       binary = join(workDir, 'go-template');
-      const built = spawnSync('go', ['build', '-o', binary, '.'], { cwd: join(repoRoot, 'tools', 'go-template'), encoding: 'utf8' });
-      if (built.status !== 0) throw new Error(`go build of tools/go-template failed (is golang-go installed? . .ci/golang.sh):\n${built.stderr}${built.error ?? ''}`);
+      // Its own build cache (no $HOME needed) and no cgo (no C compiler needed): stdlib only.
+      const env = { ...process.env, GOCACHE: join(workDir, 'go-cache'), CGO_ENABLED: '0', GOTOOLCHAIN: 'local' };
+      const built = spawnSync('go', ['build', '-o', binary, '.'], { cwd: join(repoRoot, 'tools', 'go-template'), env, encoding: 'utf8' });
+      if (built.status !== 0) {
+        throw new Error(`go build of tools/go-template failed (install Debian's golang-go with \`. .ci/golang.sh\`): ${built.error?.message ?? built.stderr}`);
+      }
     }, 120_000);
     afterAll(() => {
       if (workDir) rmSync(workDir, { recursive: true, force: true });

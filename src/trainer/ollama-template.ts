@@ -16,6 +16,15 @@
 // BOS is left out of every Go template: Ollama's tokenizer adds it when the vocabulary says so
 // (tokenizer/vocabulary.go, addSpecials), as llama.cpp does for the training prompt
 // (chat-format.ts, encodeRendered); the probes render with an empty bos_token.
+//
+// Where Ollama cannot say what the Jinja template says (left as they are, on purpose):
+// - tools: tool definitions and tool calls are not rendered (Ollama writes tool JSON with Go's
+//   encoder, which spaces and orders keys unlike Jinja's tojson, so it could not match anyway);
+// - Llama 3 and Gemma trim message content; Ollama has no trim, so text with whitespace at its ends
+//   keeps it;
+// - Ollama merges consecutive messages of one role with "\n\n" (template.go, collate);
+// - Qwen3 drops the <think> part of earlier assistant messages; here they are kept as sent.
+// The Go conditions rely on `and` stopping at its first false argument (Go 1.18 and later).
 
 import { renderChat, type ChatMessage } from './chat-format.ts';
 
