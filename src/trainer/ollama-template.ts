@@ -11,7 +11,9 @@
 // template (the training renderer, chat-format.ts) on probe conversations and comparing with the
 // layout the family's Go template writes. A template that has a family's markers but renders the
 // probes differently is reported as unknown, with what differed: never guessed. What the probes
-// show (a default system prompt, Llama 3.1's system preamble) is copied into the Go template.
+// show is copied into the Go template as text: a default system prompt (Qwen2.5, SmolLM2), a system
+// block around the system prompt (Llama 3.1's preamble, SmolLM3's metadata; a date in it is the day
+// of the export), text after the assistant's opener (Qwen3.5's "<think>\n").
 //
 // BOS is left out of every Go template: Ollama's tokenizer adds it when the vocabulary says so
 // (tokenizer/vocabulary.go, addSpecials), as llama.cpp does for the training prompt
@@ -23,7 +25,9 @@
 // - Llama 3 and Gemma trim message content; Ollama has no trim, so text with whitespace at its ends
 //   keeps it;
 // - Ollama merges consecutive messages of one role with "\n\n" (template.go, collate);
-// - Qwen3 drops the <think> part of earlier assistant messages; here they are kept as sent.
+// - Qwen3 drops the <think> part of earlier assistant messages; here they are kept as sent;
+// - SmolLM3 takes "/think" and "/no_think" out of the system prompt and switches mode; here the
+//   system prompt is written as sent, in the mode the probe rendered (thinking).
 // The Go conditions rely on `and` stopping at its first false argument (Go 1.18 and later).
 
 import { renderChat, type ChatMessage } from './chat-format.ts';
@@ -40,8 +44,11 @@ const PROBE_TURNS: ChatMessage[] = [
 ];
 const PROBE_WITH_SYSTEM: ChatMessage[] = [{ role: 'system', content: PROBE.system }, ...PROBE_TURNS];
 
-/** Go template text that prints `s` verbatim (a quoted constant, so `{{` in it is not an action). */
-const goLiteral = (s: string) => (s ? `{{ ${JSON.stringify(s)} }}` : '');
+/**
+ * Go template text that prints `s` verbatim: as is, unless it holds `{{` (then as a quoted
+ * constant). The templates put no whitespace-trimming `{{-` next to such text, so none is lost.
+ */
+const goLiteral = (s: string) => (s.includes('{{') ? `{{ ${JSON.stringify(s)} }}` : s);
 /** Go template condition: the first message is a system message. */
 const FIRST_IS_SYSTEM = '(and .Messages (eq (index .Messages 0).Role "system"))';
 
@@ -49,87 +56,95 @@ const FIRST_IS_SYSTEM = '(and .Messages (eq (index .Messages 0).Role "system"))'
 type Render = (messages: ChatMessage[]) => string | Error;
 
 interface Layout {
-  /** The family's name when this variant has one of its own (Llama 3.1's system preamble). */
-  variant?: string;
   template: string;
   stop: string[];
-  /** What the Jinja template renders for PROBE_WITH_SYSTEM if it has this layout. */
-  withSystem: string;
-  /** The family's own templates may reject system messages (Gemma 2 raises an exception). */
-  systemMayBeRejected?: boolean;
+  /** Set when this variant has a name of its own (Llama 3.1's system preamble). */
+  variant?: string;
+}
+
+/** What the Jinja template renders for the probe chats without and with a system message. */
+interface Probes {
+  turns: string;
+  withSystem: string | Error;
 }
 
 interface Family {
   family: string;
   /** Every one must occur in the Jinja template text. */
   markers: string[];
-  /** The layout this template should have, read from the no-system probe; a string says why none fits. */
-  layout(turnsRendered: string): Layout | string;
+  /** The layout the probes show, or why they fit none of this family's. */
+  layout(probes: Probes): Layout | string;
 }
 
-/** `rendered` minus the known ending `tail`, or undefined when it does not end so. */
-const before = (rendered: string, tail: string) => (rendered.endsWith(tail) ? rendered.slice(0, rendered.length - tail.length) : undefined);
-
-const chatmlTurn = (role: string, content: string) => `<|im_start|>${role}\n${content}<|im_end|>\n`;
-const chatmlTurns = chatmlTurn('user', PROBE.user1) + chatmlTurn('assistant', PROBE.assistant) + chatmlTurn('user', PROBE.user2) + '<|im_start|>assistant\n';
-
-/** ChatML (Qwen2/2.5/3, SmolLM2, nodeai-tiny): a default system prompt when the chat has none (Qwen2/2.5, SmolLM2). */
-const chatml: Family = {
-  family: 'chatml',
-  markers: ['<|im_start|>', '<|im_end|>'],
-  layout(turnsRendered) {
-    const head = before(turnsRendered, chatmlTurns);
-    if (head === undefined) return 'the turns are not laid out as <|im_start|>ROLE\\nTEXT<|im_end|>\\n';
-    const defaultSystem = head === '' ? undefined : /^<\|im_start\|>system\n([\s\S]*)<\|im_end\|>\n$/.exec(head)?.[1];
-    if (head !== '' && defaultSystem === undefined) return `the chat starts with ${JSON.stringify(head.slice(0, 80))} when it has no system message`;
-    const template =
-      (defaultSystem === undefined ? '' : `{{- if not ${FIRST_IS_SYSTEM} }}<|im_start|>system\n${goLiteral(defaultSystem)}<|im_end|>\n{{ end }}`) +
-      '{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n';
-    return {
-      template,
-      stop: ['<|im_end|>', '<|im_start|>'],
-      withSystem: chatmlTurn('system', PROBE.system) + chatmlTurns,
-    };
-  },
-};
-
-const llama3Turn = (role: string, content: string) => `<|start_header_id|>${role}<|end_header_id|>\n\n${content}<|eot_id|>`;
-const llama3Turns = llama3Turn('user', PROBE.user1) + llama3Turn('assistant', PROBE.assistant) + llama3Turn('user', PROBE.user2) + '<|start_header_id|>assistant<|end_header_id|>\n\n';
-const llama3Range = (skipFirstSystem: boolean) =>
-  `{{- range $i, $m := .Messages }}${skipFirstSystem ? '{{- if or $i (ne .Role "system") }}' : ''}` +
-  '<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>' +
-  `${skipFirstSystem ? '{{- end }}' : ''}{{- end }}<|start_header_id|>assistant<|end_header_id|>\n\n`;
+/** Where two renderings part, for the note. */
+function firstDifference(expected: string, got: string): string {
+  let i = 0;
+  while (i < expected.length && expected[i] === got[i]) i++;
+  return `at character ${i}, expected ${JSON.stringify(expected.slice(i, i + 40))} but the chat template renders ${JSON.stringify(got.slice(i, i + 40))}`;
+}
 
 /**
- * Llama 3 (a header per message) and Llama 3.1/3.2/3.3 (a system block always, opened by a
- * preamble: knowledge cutoff and date). Llama 3.2's template dates the preamble with
- * strftime_now, so training prompts carry the day they were rendered on; Ollama's templates cannot
- * format a date that way, so the date the probe renders (the export day) is written in.
+ * A family whose messages are turns of one shape, `open ROLE mid CONTENT close`, and whose prompt
+ * ends with the assistant's opener. What comes before the turns (a system turn, or a system block
+ * with a preamble and a default prompt: Qwen2.5, SmolLM2/3, Llama 3.1) and what follows the opener
+ * (Qwen3.5's "<think>\n") are read from the probes and written into the Go template as text.
  */
-const llama3: Family = {
-  family: 'llama3',
-  markers: ['<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'],
-  layout(turnsRendered) {
-    const head = before(turnsRendered, llama3Turns);
-    if (head === undefined) return 'the turns are not laid out as <|start_header_id|>ROLE<|end_header_id|>\\n\\nTEXT<|eot_id|>';
-    const stop = ['<|eot_id|>', '<|start_header_id|>', '<|end_header_id|>'];
-    if (head === '') {
-      return { template: llama3Range(false), stop, withSystem: llama3Turn('system', PROBE.system) + llama3Turns };
-    }
-    const preamble = /^<\|start_header_id\|>system<\|end_header_id\|>\n\n([\s\S]*)<\|eot_id\|>$/.exec(head)?.[1];
-    if (preamble === undefined) return `the chat starts with ${JSON.stringify(head.slice(0, 80))} when it has no system message`;
-    const template =
-      `<|start_header_id|>system<|end_header_id|>\n\n${goLiteral(preamble)}{{ if ${FIRST_IS_SYSTEM} }}{{ (index .Messages 0).Content }}{{ end }}<|eot_id|>` +
-      llama3Range(true);
-    return {
-      variant: 'llama3.1',
-      template,
-      // Llama 3.1 ends a tool-calling turn with <|eom_id|>.
-      stop: [...stop, '<|eom_id|>'],
-      withSystem: llama3Turn('system', preamble + PROBE.system) + llama3Turns,
-    };
-  },
-};
+function turnFamily(
+  family: string,
+  markers: string[],
+  turn: { open: string; mid: string; close: string },
+  stop: string[],
+  variant?: (head: string) => string | undefined,
+): Family {
+  const text = (role: string, content: string) => turn.open + role + turn.mid + content + turn.close;
+  const opener = turn.open + 'assistant' + turn.mid;
+  const body = text('user', PROBE.user1) + text('assistant', PROBE.assistant) + text('user', PROBE.user2) + opener;
+  const shape = JSON.stringify(text('ROLE', 'TEXT'));
+  return {
+    family,
+    markers,
+    layout({ turns, withSystem }) {
+      const at = turns.indexOf(body);
+      if (at < 0) return `the turns are not laid out as ${shape} followed by ${JSON.stringify(opener)}`;
+      const head = turns.slice(0, at);
+      const tail = turns.slice(at + body.length);
+      if (tail.includes(turn.open)) return `the prompt ends with ${JSON.stringify(tail)} after the assistant's opener`;
+      if (withSystem instanceof Error) return `rendering a chat with a system message failed (${withSystem.message})`;
+      const expectedEnd = body + tail;
+      if (!withSystem.endsWith(expectedEnd)) return `it renders a chat with a system message differently (${firstDifference(expectedEnd, withSystem.slice(-expectedEnd.length))})`;
+      const systemHead = withSystem.slice(0, withSystem.length - expectedEnd.length).split(PROBE.system);
+      if (systemHead.length === 1) return 'it leaves the system message out';
+      if (systemHead.length > 2) return 'it writes the system message more than once';
+      const [beforeSystem, afterSystem] = systemHead;
+      const template =
+        `{{ if ${FIRST_IS_SYSTEM} }}${goLiteral(beforeSystem)}{{ (index .Messages 0).Content }}${goLiteral(afterSystem)}{{ else }}${goLiteral(head)}{{ end }}` +
+        `{{ range $i, $m := .Messages }}{{ if or $i (ne .Role "system") }}${goLiteral(turn.open)}{{ .Role }}${goLiteral(turn.mid)}{{ .Content }}${goLiteral(turn.close)}{{ end }}{{ end }}` +
+        goLiteral(opener + tail);
+      return { template, stop, variant: variant?.(head) };
+    },
+  };
+}
+
+/** ChatML (Qwen2/2.5/3/3.5, SmolLM2/3, nodeai-tiny, …). */
+const chatml = turnFamily('chatml', ['<|im_start|>', '<|im_end|>'], { open: '<|im_start|>', mid: '\n', close: '<|im_end|>\n' }, ['<|im_end|>', '<|im_start|>']);
+
+/**
+ * Llama 3 (a header per message) and Llama 3.1/3.2/3.3 (a system block always, with a preamble:
+ * knowledge cutoff and date; 3.1 ends a tool-calling turn with <|eom_id|>). Llama 3.2's template
+ * dates the preamble with strftime_now, so training prompts carry the day they were rendered on;
+ * Ollama's templates cannot format a date that way, so the date the probe renders (the export day)
+ * is written in. SmolLM3's system block is dated the same way.
+ */
+const llama3 = turnFamily(
+  'llama3',
+  ['<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'],
+  { open: '<|start_header_id|>', mid: '<|end_header_id|>\n\n', close: '<|eot_id|>' },
+  ['<|eot_id|>', '<|eom_id|>', '<|start_header_id|>', '<|end_header_id|>'],
+  (head) => (head ? 'llama3.1' : undefined),
+);
+
+/** Phi-3/3.5: <|ROLE|>\nTEXT<|end|>\n. */
+const phi3 = turnFamily('phi3', ['<|assistant|>', '<|end|>'], { open: '<|', mid: '|>\n', close: '<|end|>\n' }, ['<|end|>', '<|endoftext|>', '<|user|>', '<|assistant|>', '<|system|>']);
 
 const gemmaTurns = (firstUserPrefix: string) =>
   `<start_of_turn>user\n${firstUserPrefix}${PROBE.user1}<end_of_turn>\n<start_of_turn>model\n${PROBE.assistant}<end_of_turn>\n` +
@@ -143,8 +158,13 @@ const gemmaTurns = (firstUserPrefix: string) =>
 const gemma: Family = {
   family: 'gemma',
   markers: ['<start_of_turn>', '<end_of_turn>'],
-  layout(turnsRendered) {
-    if (turnsRendered !== gemmaTurns('')) return 'the turns are not laid out as <start_of_turn>user|model\\nTEXT<end_of_turn>\\n';
+  layout({ turns, withSystem }) {
+    if (turns !== gemmaTurns('')) return 'the turns are not laid out as <start_of_turn>user|model\\nTEXT<end_of_turn>\\n';
+    const expected = gemmaTurns(`${PROBE.system}\n\n`);
+    // Gemma 2's template raises on a system message; any other rendering must be Gemma 3's.
+    if (!(withSystem instanceof Error) && withSystem !== expected) {
+      return `it renders a chat with a system message differently (${firstDifference(expected, withSystem)})`;
+    }
     const template =
       '{{- $system := "" }}{{- $hasSystem := false }}{{- $first := true }}' +
       '{{- range $i, $m := .Messages }}' +
@@ -152,29 +172,7 @@ const gemma: Family = {
       '{{- else }}<start_of_turn>{{ if eq .Role "assistant" }}model{{ else }}{{ .Role }}{{ end }}\n' +
       '{{ if $first }}{{ if $hasSystem }}{{ $system }}\n\n{{ end }}{{ $first = false }}{{ end }}' +
       '{{ .Content }}<end_of_turn>\n{{ end }}{{- end }}<start_of_turn>model\n';
-    return {
-      template,
-      stop: ['<end_of_turn>', '<start_of_turn>'],
-      withSystem: gemmaTurns(`${PROBE.system}\n\n`),
-      systemMayBeRejected: true,
-    };
-  },
-};
-
-const phi3Turn = (role: string, content: string) => `<|${role}|>\n${content}<|end|>\n`;
-const phi3Turns = phi3Turn('user', PROBE.user1) + phi3Turn('assistant', PROBE.assistant) + phi3Turn('user', PROBE.user2) + '<|assistant|>\n';
-
-/** Phi-3/3.5: <|ROLE|>\nTEXT<|end|>\n. */
-const phi3: Family = {
-  family: 'phi3',
-  markers: ['<|assistant|>', '<|end|>'],
-  layout(turnsRendered) {
-    if (turnsRendered !== phi3Turns) return 'the turns are not laid out as <|ROLE|>\\nTEXT<|end|>\\n';
-    return {
-      template: '{{- range .Messages }}<|{{ .Role }}|>\n{{ .Content }}<|end|>\n{{ end }}<|assistant|>\n',
-      stop: ['<|end|>', '<|endoftext|>', '<|user|>', '<|assistant|>', '<|system|>'],
-      withSystem: phi3Turn('system', PROBE.system) + phi3Turns,
-    };
+    return { template, stop: ['<end_of_turn>', '<start_of_turn>'] };
   },
 };
 
@@ -194,13 +192,6 @@ function render(chatTemplate: string): Render {
   };
 }
 
-/** Where two renderings part, for the note. */
-function firstDifference(expected: string, got: string): string {
-  let i = 0;
-  while (i < expected.length && expected[i] === got[i]) i++;
-  return `at character ${i}, expected ${JSON.stringify(expected.slice(i, i + 40))} but the chat template renders ${JSON.stringify(got.slice(i, i + 40))}`;
-}
-
 /**
  * The Ollama TEMPLATE and `stop` parameters for a model's Jinja chat template (GGUF
  * `tokenizer.chat_template`), or `family: null` with a note saying why there is none and what to do.
@@ -218,13 +209,7 @@ export function ollamaTemplateFor(chatTemplate: string | undefined): OllamaTempl
   const renderJinja = render(chatTemplate);
   const turns = renderJinja(PROBE_TURNS);
   if (turns instanceof Error) return unlike(`rendering a user/assistant/user chat with it failed (${turns.message})`);
-  const layout = family.layout(turns);
+  const layout = family.layout({ turns, withSystem: renderJinja(PROBE_WITH_SYSTEM) });
   if (typeof layout === 'string') return unlike(layout);
-  const withSystem = renderJinja(PROBE_WITH_SYSTEM);
-  if (withSystem instanceof Error) {
-    if (!layout.systemMayBeRejected) return unlike(`rendering a chat with a system message failed (${withSystem.message})`);
-  } else if (withSystem !== layout.withSystem) {
-    return unlike(`it renders a chat with a system message differently (${firstDifference(layout.withSystem, withSystem)})`);
-  }
   return { family: layout.variant ?? family.family, template: layout.template, stop: layout.stop };
 }
