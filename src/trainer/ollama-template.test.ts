@@ -43,6 +43,15 @@ const FIXTURES: ChatTemplateFixture[] = [
   await packagedTemplate('gemma3', 'gemma'),
   await packagedTemplate('llama3_1', 'llama3'),
   { name: 'nodeai-tiny', source: 'src/trainer/tiny-model.ts', family: 'chatml', template: CHATML_TEMPLATE },
+  {
+    // A default system prompt holding Go template syntax must come out as text.
+    name: 'default system prompt with {{',
+    source: 'this test',
+    family: 'chatml',
+    template:
+      "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nKeep {{ .System }} and }} as text.<|im_end|>\\n' }}{% endif %}" +
+      "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+  },
 ];
 const fixture = (name: string) => FIXTURES.find((f) => f.name === name)!.template;
 
