@@ -34,8 +34,8 @@ async function packagedTemplate(name: PackagedTokenizerName, family: string): Pr
  * template/index.json and in @huggingface/jinja's end-to-end tests (verbatim), plus three
  * transcriptions (SmolLM2, Phi-3.5, Llama 3.2's dated preamble). Their expected families were
  * read from the templates: e.g. index-29/30 (early Phi-3) leave system messages out, Llama 3.2
- * Vision needs list content, Hermes 2 Pro needs tools; they get notes. Every template recognised
- * is proved below against Go.
+ * Vision needs list content, Hermes 2 Pro needs tools, llama.cpp's Phi-4-mini template loops over
+ * a missing tool_calls; they get notes. Every template recognised is proved below against Go.
  */
 const FIXTURES: ChatTemplateFixture[] = [
   ...(JSON.parse(readFileSync(join(here, 'testdata', 'chat-templates.json'), 'utf8')) as ChatTemplateFixture[]),

@@ -144,7 +144,13 @@ const llama3 = turnFamily(
 );
 
 /** Phi-3/3.5: <|ROLE|>\nTEXT<|end|>\n. */
-const phi3 = turnFamily('phi3', ['<|assistant|>', '<|end|>'], { open: '<|', mid: '|>\n', close: '<|end|>\n' }, ['<|end|>', '<|endoftext|>', '<|user|>', '<|assistant|>', '<|system|>']);
+const phi3 = turnFamily('phi3', ['<|assistant|>', '<|end|>'], { open: '<|', mid: '|>\n', close: '<|end|>\n' }, [
+  '<|end|>',
+  '<|endoftext|>',
+  '<|user|>',
+  '<|assistant|>',
+  '<|system|>',
+]);
 
 const gemmaTurns = (firstUserPrefix: string) =>
   `<start_of_turn>user\n${firstUserPrefix}${PROBE.user1}<end_of_turn>\n<start_of_turn>model\n${PROBE.assistant}<end_of_turn>\n` +
@@ -177,6 +183,7 @@ const gemma: Family = {
 };
 
 const FAMILIES: Family[] = [chatml, llama3, gemma, phi3];
+const FAMILY_NAMES = 'ChatML, Llama 3, Gemma, Phi-3';
 
 const WRITE_YOUR_OWN =
   "The Modelfile gets no TEMPLATE, so Ollama picks a template by similarity to the GGUF's chat template, which may not match training; " +
@@ -198,18 +205,22 @@ function render(chatTemplate: string): Render {
  */
 export function ollamaTemplateFor(chatTemplate: string | undefined): OllamaTemplate | NoOllamaTemplate {
   if (!chatTemplate) return { family: null, note: `The model has no chat template. ${WRITE_YOUR_OWN}` };
-  const family = FAMILIES.find((f) => f.markers.every((m) => chatTemplate.includes(m)));
-  if (!family) {
-    return { family: null, note: `The chat template is none of the known families (ChatML, Llama 3, Gemma, Phi-3). ${WRITE_YOUR_OWN}` };
+  // A template may carry the markers of more than one family: each is tried in turn.
+  const candidates = FAMILIES.filter((f) => f.markers.every((m) => chatTemplate.includes(m)));
+  if (!candidates.length) {
+    return { family: null, note: `The chat template is none of the known families (${FAMILY_NAMES}). ${WRITE_YOUR_OWN}` };
   }
-  const unlike = (why: string): NoOllamaTemplate => ({
-    family: null,
-    note: `The chat template has ${family.family} markers but ${why}, so it is not treated as ${family.family}. ${WRITE_YOUR_OWN}`,
-  });
+  const names = candidates.map((f) => f.family).join(' or ');
+  const unlike = (why: string): NoOllamaTemplate => ({ family: null, note: `The chat template has ${why}, so it is not treated as ${names}. ${WRITE_YOUR_OWN}` });
   const renderJinja = render(chatTemplate);
   const turns = renderJinja(PROBE_TURNS);
-  if (turns instanceof Error) return unlike(`rendering a user/assistant/user chat with it failed (${turns.message})`);
-  const layout = family.layout({ turns, withSystem: renderJinja(PROBE_WITH_SYSTEM) });
-  if (typeof layout === 'string') return unlike(layout);
-  return { family: layout.variant ?? family.family, template: layout.template, stop: layout.stop };
+  if (turns instanceof Error) return unlike(`${names} markers but rendering a user/assistant/user chat with it failed (${turns.message})`);
+  const withSystem = renderJinja(PROBE_WITH_SYSTEM);
+  const misfits: string[] = [];
+  for (const family of candidates) {
+    const layout = family.layout({ turns, withSystem });
+    if (typeof layout !== 'string') return { family: layout.variant ?? family.family, template: layout.template, stop: layout.stop };
+    misfits.push(`${family.family} markers but ${layout}`);
+  }
+  return unlike(misfits.join('; and '));
 }
