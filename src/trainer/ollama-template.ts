@@ -25,7 +25,9 @@
 // - Llama 3 and Gemma trim message content; Ollama has no trim, so text with whitespace at its ends
 //   keeps it;
 // - Ollama merges consecutive messages of one role with "\n\n" (template.go, collate);
-// - Qwen3 drops the <think> part of earlier assistant messages; here they are kept as sent;
+// - Qwen3 and Qwen3.5 drop the <think> part of earlier assistant messages; Ollama does the same
+//   only for models of family qwen3 (server/routes.go, filterThinkTags), so a Qwen3.5 model sees
+//   the thinking of earlier answers;
 // - SmolLM3 takes "/think" and "/no_think" out of the system prompt and switches mode; here the
 //   system prompt is written as sent, in the mode the probe rendered (thinking).
 // The Go conditions rely on `and` stopping at its first false argument (Go 1.18 and later).
