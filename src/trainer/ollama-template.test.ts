@@ -70,6 +70,13 @@ describe('ollamaTemplateFor', () => {
     expect(result.family === null && result.note).toMatch(/^The chat template has phi3 markers but it leaves the system message out, so it is not treated as phi3\./);
   });
 
+  it('gives a note for a template that repeats message text outside the turns', () => {
+    const echo =
+      "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}" +
+      "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' + messages[-1]['content'] }}{% endif %}";
+    expect(ollamaTemplateFor(echo)).toEqual({ family: null, note: expect.stringContaining('chatml markers but it writes message text outside the turns') });
+  });
+
   it('gives a note for a model without a chat template', () => {
     for (const t of [undefined, '']) expect(ollamaTemplateFor(t)).toEqual({ family: null, note: expect.stringMatching(/^The model has no chat template\./) });
   });

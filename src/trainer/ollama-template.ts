@@ -38,7 +38,8 @@ export type OllamaTemplate = { family: string; template: string; stop: string[] 
 export type NoOllamaTemplate = { family: null; note: string };
 
 /** Probe texts: distinct, without whitespace at the ends (Llama 3 and Gemma trim message content). */
-const PROBE = { system: 'NODEAI-PROBE-SYSTEM', user1: 'NODEAI-PROBE-USER-1', assistant: 'NODEAI-PROBE-ANSWER', user2: 'NODEAI-PROBE-USER-2' };
+const PROBE_MARK = 'NODEAI-PROBE-';
+const PROBE = { system: `${PROBE_MARK}SYSTEM`, user1: `${PROBE_MARK}USER-1`, assistant: `${PROBE_MARK}ANSWER`, user2: `${PROBE_MARK}USER-2` };
 const PROBE_TURNS: ChatMessage[] = [
   { role: 'user', content: PROBE.user1 },
   { role: 'assistant', content: PROBE.assistant },
@@ -118,6 +119,8 @@ function turnFamily(
       if (systemHead.length === 1) return 'it leaves the system message out';
       if (systemHead.length > 2) return 'it writes the system message more than once';
       const [beforeSystem, afterSystem] = systemHead;
+      // What is copied as text must not hold the chat itself (a template that repeats a message elsewhere).
+      if ([head, beforeSystem, afterSystem, tail].some((t) => t.includes(PROBE_MARK))) return 'it writes message text outside the turns';
       const template =
         `{{ if ${FIRST_IS_SYSTEM} }}${goLiteral(beforeSystem)}{{ (index .Messages 0).Content }}${goLiteral(afterSystem)}{{ else }}${goLiteral(head)}{{ end }}` +
         `{{ range $i, $m := .Messages }}{{ if or $i (ne .Role "system") }}${goLiteral(turn.open)}{{ .Role }}${goLiteral(turn.mid)}{{ .Content }}${goLiteral(turn.close)}{{ end }}{{ end }}` +
