@@ -78,7 +78,7 @@ export async function run(args: string[]): Promise<number> {
           download.done();
         }
       },
-      remoteChat: openAIRemoteChat(store),
+      remoteChat: openAIRemoteChat({ getSecret: store.secrets.lookupKey, redactor: store.redactor }),
       onProgress: (p) => bar.update(p),
     });
   } finally {

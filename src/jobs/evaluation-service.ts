@@ -10,6 +10,7 @@ import { DatasetError, InvalidExampleError, isPreferenceExample, openAITokenizer
 import { OpenAIChatProvider } from '../providers/openai.ts';
 import { findOpenAIKey } from '../providers/openai-key.ts';
 import type { ChatProvider } from '../providers/spec.ts';
+import type { VaultKeyLookup } from '../providers/key-binding.ts';
 import type { FileStore, Store } from '../store/index.ts';
 import type { ChatMessage } from '../trainer/chat-format.ts';
 import { evaluateModels, EvaluationError, localEvalModel, type EvalExample, type EvalJudge, type EvalModel } from '../trainer/evaluate.ts';
@@ -192,11 +193,14 @@ export async function readEvaluationData(data: z.output<typeof EvaluationData>, 
  * Remote models through OpenAI's API (or a compatible server at `baseURL`), with the key from the
  * vault (OPENAI_API_KEY) or the environment; a model a remote job trained is asked where it was trained.
  */
-export function openAIRemoteChat(store: Pick<Store, 'secrets' | 'redactor'>, options: { baseURL?: string; jobBaseURL?: (jobId: string) => Promise<string | undefined> } = {}): NonNullable<EvaluationDeps['remoteChat']> {
+export function openAIRemoteChat(
+  keys: { getSecret: VaultKeyLookup; redactor: Pick<Store['redactor'], 'add'> },
+  options: { baseURL?: string; jobBaseURL?: (jobId: string) => Promise<string | undefined> } = {},
+): NonNullable<EvaluationDeps['remoteChat']> {
   return async (_model, record) => {
     const baseURL = options.baseURL ?? (record?.job_id && options.jobBaseURL ? await options.jobBaseURL(record.job_id) : undefined);
-    const apiKey = await findOpenAIKey({ getSecret: store.secrets.lookupKey, baseURL });
-    store.redactor.add(apiKey);
+    const apiKey = await findOpenAIKey({ getSecret: keys.getSecret, baseURL });
+    keys.redactor.add(apiKey);
     return new OpenAIChatProvider({ apiKey, ...(baseURL ? { baseURL } : {}) });
   };
 }
