@@ -20,6 +20,11 @@ export type GgmlContext = { readonly __brand: 'ggml_context' };
 export type GgmlTensor = { readonly __brand: 'ggml_tensor' };
 export type GgmlGraph = { readonly __brand: 'ggml_cgraph' };
 export type NativePtr = { readonly __brand: 'void*' };
+/** ggml-backend handles (ggml-backend.h, ggml-alloc.h). */
+export type GgmlBackend = { readonly __brand: 'ggml_backend_t' };
+export type GgmlBuffer = { readonly __brand: 'ggml_backend_buffer_t' };
+export type GgmlBufferType = { readonly __brand: 'ggml_backend_buffer_type_t' };
+export type GgmlGallocr = { readonly __brand: 'ggml_gallocr_t' };
 
 // enum ggml_type (ggml.h)
 export const GGML_TYPE_F32 = 0;
@@ -178,6 +183,28 @@ export interface GgmlApi {
   type(t: T): number;
   /** Numeric address, to compare pointers (koffi hands out a new wrapper object per call). */
   address(p: T | NativePtr | GgmlGraph | GgmlContext): bigint;
+
+  // ggml-backend: compute on a backend, tensors in backend buffers, a graph allocator for activations.
+  /** A CPU backend (ggml_backend_cpu_init) computing with `threads` threads. */
+  cpuBackend(threads: number): GgmlBackend;
+  backendName(backend: GgmlBackend): string;
+  backendFree(backend: GgmlBackend): void;
+  backendBufferType(backend: GgmlBackend): GgmlBufferType;
+  /** enum ggml_status of ggml_backend_graph_compute (0: success). */
+  backendGraphCompute(backend: GgmlBackend, g: GgmlGraph): number;
+  backendSupportsOp(backend: GgmlBackend, t: T): boolean;
+  /** Allocates every tensor of a no_alloc context in one backend buffer; null when there is nothing to allocate. */
+  allocCtxTensors(ctx: C, backend: GgmlBackend): GgmlBuffer | null;
+  bufferFree(buffer: GgmlBuffer): void;
+  bufferSize(buffer: GgmlBuffer): number;
+  bufferIsHost(buffer: GgmlBuffer): boolean;
+  /** The backend buffer a tensor lives in, or null. */
+  tensorBuffer(t: T): GgmlBuffer | null;
+  gallocrNew(buft: GgmlBufferType): GgmlGallocr;
+  /** Places every tensor of the graph that has no memory yet; false when it cannot. */
+  gallocrAllocGraph(galloc: GgmlGallocr, g: GgmlGraph): boolean;
+  gallocrBufferSize(galloc: GgmlGallocr): number;
+  gallocrFree(galloc: GgmlGallocr): void;
 }
 
 function platformPackage(): string {
@@ -307,7 +334,22 @@ export function loadGgml(): GgmlApi {
     graph_n_nodes: b('int ggml_graph_n_nodes(void *cgraph)'),
     graph_node: b('void *ggml_graph_node(void *cgraph, int i)'),
     graph_reset: b('void ggml_graph_reset(void *cgraph)'),
+    backend_name: b('const char *ggml_backend_name(void *backend)'),
+    backend_free: b('void ggml_backend_free(void *backend)'),
+    backend_get_default_buffer_type: b('void *ggml_backend_get_default_buffer_type(void *backend)'),
+    backend_graph_compute: b('int ggml_backend_graph_compute(void *backend, void *cgraph)'),
+    backend_supports_op: b('bool ggml_backend_supports_op(void *backend, void *op)'),
+    backend_alloc_ctx_tensors: b('void *ggml_backend_alloc_ctx_tensors(void *ctx, void *backend)'),
+    backend_buffer_free: b('void ggml_backend_buffer_free(void *buffer)'),
+    backend_buffer_get_size: b('size_t ggml_backend_buffer_get_size(void *buffer)'),
+    backend_buffer_is_host: b('bool ggml_backend_buffer_is_host(void *buffer)'),
+    gallocr_new: b('void *ggml_gallocr_new(void *buft)'),
+    gallocr_alloc_graph: b('bool ggml_gallocr_alloc_graph(void *galloc, void *cgraph)'),
+    gallocr_get_buffer_size: b('size_t ggml_gallocr_get_buffer_size(void *galloc, int buffer_id)'),
+    gallocr_free: b('void ggml_gallocr_free(void *galloc)'),
     cpu_init: cpu.func('void ggml_cpu_init()'),
+    backend_cpu_init: cpu.func('void *ggml_backend_cpu_init()'),
+    backend_cpu_set_n_threads: cpu.func('void ggml_backend_cpu_set_n_threads(void *backend, int n_threads)'),
     graph_plan: cpu.func('nodeai_ggml_cplan ggml_graph_plan(void *cgraph, int n_threads, void *threadpool)'),
     graph_compute: cpu.func('int ggml_graph_compute(void *cgraph, nodeai_ggml_cplan *cplan)'),
   };
@@ -327,6 +369,7 @@ export function loadGgml(): GgmlApi {
   const opOffset = koffi.offsetof(tensorStruct, 'op');
   const srcOffset = koffi.offsetof(tensorStruct, 'src');
   const nbOffset = koffi.offsetof(tensorStruct, 'nb');
+  const bufferOffset = koffi.offsetof(tensorStruct, 'buffer');
   const ptrSize = koffi.sizeof('void *');
   const opCode = (name: string): number => {
     // GGML_OP_COUNT is below 128 in every ggml release; ggml_op_name indexes a table, so stay inside it.
@@ -440,6 +483,30 @@ export function loadGgml(): GgmlApi {
       if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
       return new Int32Array(koffi.view(p, n(f.nbytes(t))));
     },
+    cpuBackend: (threads) => {
+      const backend = f.backend_cpu_init();
+      if (!backend) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_cpu_init failed (out of memory?)');
+      f.backend_cpu_set_n_threads(backend, threads);
+      return backend;
+    },
+    backendName: (backend) => f.backend_name(backend) as string,
+    backendFree: (backend) => f.backend_free(backend),
+    backendBufferType: (backend) => f.backend_get_default_buffer_type(backend),
+    backendGraphCompute: (backend, gr) => f.backend_graph_compute(backend, gr),
+    backendSupportsOp: (backend, t) => f.backend_supports_op(backend, t),
+    allocCtxTensors: (ctx, backend) => f.backend_alloc_ctx_tensors(ctx, backend),
+    bufferFree: (buffer) => f.backend_buffer_free(buffer),
+    bufferSize: (buffer) => n(f.backend_buffer_get_size(buffer)),
+    bufferIsHost: (buffer) => f.backend_buffer_is_host(buffer),
+    tensorBuffer: (t) => koffi.decode(t, bufferOffset, 'void *') as GgmlBuffer | null,
+    gallocrNew: (buft) => {
+      const galloc = f.gallocr_new(buft);
+      if (!galloc) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_gallocr_new failed (out of memory?)');
+      return galloc;
+    },
+    gallocrAllocGraph: (galloc, gr) => f.gallocr_alloc_graph(galloc, gr),
+    gallocrBufferSize: (galloc) => n(f.gallocr_get_buffer_size(galloc, 0)),
+    gallocrFree: (galloc) => f.gallocr_free(galloc),
   };
   cached = api;
   return api;
