@@ -138,6 +138,12 @@ export interface Distribution {
   p90: number;
 }
 
+/** Bin i counts the values v with edges[i] <= v < edges[i + 1]. */
+export interface Histogram {
+  edges: number[];
+  counts: number[];
+}
+
 export interface DataIssue {
   severity: 'error' | 'warning';
   code: string;
@@ -160,7 +166,7 @@ export interface DataReport {
   error_count: number;
   warning_count: number;
   messages_per_example: Distribution | null;
-  tokens: { model: string; limit: number; total: number; per_example: Distribution | null; over_limit: number } | null;
+  tokens: { model: string; limit: number; total: number; per_example: Distribution | null; per_example_histogram: Histogram | null; over_limit: number } | null;
   split: { train: number; validation: number; validation_split: number };
   cost: { model: string; epochs: number; billed_tokens: number; usd: number } | null;
 }
