@@ -138,6 +138,12 @@ describe('the canvas as a product', () => {
     await panel.waitFor({ timeout: 30_000 });
     expect(await panel.getByTestId('data-examples').textContent()).toMatch(/^\d[\d,]* valid of \d[\d,]*$/);
     expect(await panel.textContent()).toContain('ready to train');
+    // Tokens per example as a histogram whose bars hold every valid example once.
+    const bars = await panel.getByTestId('token-histogram').locator('li').allTextContents();
+    expect(bars.length).toBeGreaterThan(1);
+    expect(bars.every((b) => /^\d[\d,]*(–\d[\d,]*)? tokens: \d+ examples?$/.test(b))).toBe(true);
+    const valid = Number(/^([\d,]+) valid/.exec((await panel.getByTestId('data-examples').textContent()) ?? '')![1].replace(/,/g, ''));
+    expect(bars.reduce((sum, b) => sum + Number(/: (\d+) example/.exec(b)![1]), 0)).toBe(valid);
     await screenshot(page, 'template-data-check-1440');
   });
 
@@ -236,8 +242,6 @@ describe('the canvas as a product', () => {
     expect(await page.content()).not.toContain(secret);
     await screenshot(page, 'settings-openai-1440');
     await page.locator('#field-provider').selectOption('local');
-    // Let the change settle into its own undo step.
-    await page.waitForTimeout(500);
   });
 
   it('falls back to a typed base model on a server without a model catalogue', { timeout: 60_000 }, async () => {
@@ -254,26 +258,22 @@ describe('the canvas as a product', () => {
   });
 
   it('follows the editor habits: search, groups, undo/redo, copy/paste, select-all, keyboard and focus ring', { timeout: 60_000 }, async () => {
-    // Undo steps are the drawing's settled states: let the reloads and fetches of the test before
-    // (the model catalogue filling the Fine-Tune form) settle first, or they land as a step of their own.
-    await page.waitForLoadState('networkidle');
-    await page.waitForTimeout(600);
-    await page.getByLabel('Search nodes').fill('chat');
-    expect(await page.locator('.palette-item').allTextContents()).toEqual(['Chat']);
-    await page.getByLabel('Search nodes').fill('');
-    expect(await page.getByRole('complementary', { name: 'Nodes' }).getByRole('group').evaluateAll((gs) => gs.map((g) => g.getAttribute('aria-label')))).toEqual(['AI', 'Data']);
-
+    // Straight after a reload, with the model catalogue answering late: every edit is one undo step
+    // even when the next key comes before anything settled, and neither the restored draft nor the
+    // late answer is a step (the test used to wait for the network to be idle to get this).
+    await page.route('**/api/v1/models/catalog', async (route) => (await new Promise((r) => setTimeout(r, 1000)), route.continue()));
+    const lateCatalogue = page.waitForResponse('**/api/v1/models/catalog');
+    await page.reload();
+    await page.getByTestId('node-finetune').waitFor();
     const before = await nodeCount();
     await page.locator('.palette-item', { hasText: 'Chat' }).focus();
     await page.keyboard.press(' ');
     await expect.poll(nodeCount).toBe(before + 1);
     await page.locator('.react-flow__pane').click({ position: { x: 5, y: 5 } });
-    await page.waitForTimeout(400);
     await page.keyboard.press(`${mod}+z`);
     await expect.poll(nodeCount).toBe(before);
     await page.keyboard.press(`${mod}+Shift+z`);
     await expect.poll(nodeCount).toBe(before + 1);
-
     await page.keyboard.press(`${mod}+a`);
     await expect.poll(() => page.locator('.react-flow__node.selected').count()).toBe(before + 1);
     await page.keyboard.press(`${mod}+c`);
@@ -283,9 +283,21 @@ describe('the canvas as a product', () => {
     await expect.poll(nodeCount).toBe(before + 1);
     await page.keyboard.press(`${mod}+z`);
     await expect.poll(nodeCount).toBe(before);
+    await lateCatalogue;
+    await page.unroute('**/api/v1/models/catalog');
+    await page.waitForTimeout(400);
+    await page.keyboard.press(`${mod}+z`);
+    await page.waitForTimeout(200);
+    expect(await nodeCount()).toBe(before);
+
+    await page.getByLabel('Search nodes').fill('chat');
+    expect(await page.locator('.palette-item').allTextContents()).toEqual(['Chat']);
+    await page.getByLabel('Search nodes').fill('');
+    expect(await page.getByRole('complementary', { name: 'Nodes' }).getByRole('group').evaluateAll((gs) => gs.map((g) => g.getAttribute('aria-label')))).toEqual(['AI', 'Data']);
 
     // A node reached with the keyboard opens its settings, also when it is already selected
     // (here with all the others, so the keypress changes no selection).
+    await page.locator('.react-flow__pane').click({ position: { x: 5, y: 5 } });
     await page.keyboard.press(`${mod}+a`);
     await expect.poll(() => page.locator('.react-flow__node.selected').count()).toBe(before);
     await page.locator('.react-flow__node', { has: page.getByTestId('node-chat') }).first().focus();
