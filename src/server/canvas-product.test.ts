@@ -254,7 +254,7 @@ describe('the canvas as a product', () => {
     await page.unroute('**/api/v1/models/catalog');
     await page.reload();
     await page.getByTestId('node-finetune').click();
-    expect(await page.locator('#field-base_model').evaluate((e) => e.tagName)).toBe('SELECT');
+    await expect.poll(() => page.locator('#field-base_model').evaluate((e) => e.tagName)).toBe('SELECT');
   });
 
   it('follows the editor habits: search, groups, undo/redo, copy/paste, select-all, keyboard and focus ring', { timeout: 60_000 }, async () => {
@@ -393,8 +393,13 @@ describe('the canvas as a product', () => {
     // The GGUF comes down as a file, and it is one.
     const gguf = page.waitForEvent('download');
     await models.getByRole('button', { name: 'Download the GGUF of arithmetic' }).click();
-    const saved = await (await gguf).path();
-    expect(readFileSync(saved).subarray(0, 4).toString('latin1')).toBe('GGUF');
+    const download = await gguf;
+    expect(readFileSync(await download.path()).subarray(0, 4).toString('latin1')).toBe('GGUF');
+    // Through a plain link with a single-use ticket (streamed to disk, not fetched into the page's
+    // memory), which the next try cannot use again.
+    expect(download.url()).toMatch(/\/api\/v1\/models\/[^/]+\/files\/model\?ticket=tkt-[\w-]+$/);
+    expect(requested.filter((u) => u.includes('/files/model'))).toEqual([]);
+    expect((await fetch(download.url())).status).toBe(401);
     await screenshot(page, 'models-1440');
     expect(await axeViolations(page)).toEqual([]);
     const chats = await page.getByTestId('node-chat').count();

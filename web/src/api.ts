@@ -1,6 +1,7 @@
 // The canvas talks to the same /api/v1 as every other client, with the API token that
 // `nodeai serve` printed, always in the Authorization header: live events are read with fetch
-// streaming rather than EventSource, which cannot send headers, so the token never sits in a URL.
+// streaming rather than EventSource, which cannot send headers, and big downloads are plain links
+// opened with a single-use ticket, so the token never sits in a URL.
 import type { ApiIssue } from './lib/issues.ts';
 import { SseParser } from './lib/sse.ts';
 
@@ -304,20 +305,15 @@ export class Api {
 
   /**
    * Saves a model's file (kind "model": the GGUF, "adapter": a LoRA adapter) through the browser's
-   * download. Fetched with the Authorization header, so it passes through memory once.
+   * own download: a plain link opened with a single-use ticket, so a file of gigabytes streams to
+   * disk instead of through the page's memory, and the token stays out of the URL.
    */
   async downloadModelFile(id: string, kind: string): Promise<void> {
-    const res = await fetch(`/api/v1/models/${encodeURIComponent(id)}/files/${encodeURIComponent(kind)}`, { headers: { Authorization: `Bearer ${this.token}` } });
-    if (!res.ok) {
-      const body = await res.json().catch(() => null);
-      throw new ApiError(res.status, body?.error?.message ?? `${res.status} ${res.statusText}`);
-    }
-    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${id}-${kind}.gguf`;
+    const { url } = await this.post<{ url: string }>('/api/v1/tickets', { path: `/api/v1/models/${encodeURIComponent(id)}/files/${encodeURIComponent(kind)}` });
     const a = document.createElement('a');
-    a.href = URL.createObjectURL(await res.blob());
-    a.download = name;
+    a.href = url;
+    a.download = '';
     a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
   }
 
   renameModel(id: string, name: string): Promise<ApiModel> {
