@@ -79,6 +79,8 @@ export function jobPaths(jobDir: string, outputName: string) {
     checkpoints: join(dir, 'checkpoints'),
     model: join(dir, `${outputName}.gguf`),
     adapter: join(dir, `${outputName}.lora.gguf`),
+    /** The automatic evaluation's report (LocalFineTuneSpec.evaluate). */
+    evaluation: join(dir, 'evaluation.json'),
     /** `{token}`: the claim of the job queue that may write here now (see LocalFineTuneSpec.fencingToken). */
     holder: join(dir, 'holder.json'),
   };

@@ -39,6 +39,8 @@ import { createTokenizer, type Tokenizer } from './tokenizer.ts';
 import { TrainerError } from './train-errors.ts';
 import { autoLearningRate } from '../datasets/auto-hyperparameters.ts';
 import { createTrainer, parameterCount, resumeTrainer, type Trainer } from './train.ts';
+import { evaluateAfterTraining } from './evaluate-after-training.ts';
+import type { EvaluationReport } from './evaluation-report.ts';
 
 /** nodeai-tiny is one fixed model: every job starts from the weights this seed gives. */
 export const TINY_BASE_SEED = 0;
@@ -172,6 +174,50 @@ async function encodeFile(path: string, split: string, model: LlamaModel, tokeni
     throw e;
   }
   return out;
+}
+
+/** Throttle of the evaluation's progress messages. */
+const EVALUATION_PROGRESS_MS = 1000;
+
+/**
+ * The base and the fine-tuned model side by side on the validation examples. A failure (or a
+ * cancel) here costs the report, not the trained model: it is said in the job's events.
+ */
+async function evaluateTrained(
+  setting: NonNullable<LocalFineTuneSpec['evaluate']>,
+  validationFile: string,
+  base: { model: LlamaModel; path?: string },
+  paths: ReturnType<typeof jobPaths>,
+  emit: (e: LocalFineTuneEvent) => void,
+): Promise<EvaluationReport | undefined> {
+  const message = (level: 'info' | 'warn', text: string) => emit({ type: 'message', level, message: text, time: Date.now() });
+  let lastMessage = 0;
+  try {
+    const report = await evaluateAfterTraining({
+      validationFile,
+      maxExamples: setting.maxExamples,
+      base: { name: setting.baseName, ...base },
+      tuned: { name: setting.modelName, path: paths.model },
+      scratchDir: paths.dir,
+      threads: autoThreads(),
+      onProgress: (p) => {
+        if (cancelRequested) throw new Cancelled();
+        const now = Date.now();
+        if (p.done < p.total && now - lastMessage < EVALUATION_PROGRESS_MS) return;
+        lastMessage = now;
+        message('info', `Evaluating ${p.model}: ${p.done}/${p.total} answers`);
+      },
+    });
+    if (!report) return undefined;
+    exitUnlessHolder();
+    writeJsonAtomic(paths.evaluation, report);
+    const line = report.models.map((m) => `${m}: loss ${report.summary[m].loss?.toFixed(4) ?? 'n/a'}, exact ${(100 * report.summary[m].exact_match).toFixed(0)}%`).join('; ');
+    message('info', `Evaluated on ${report.examples.length} validation examples. ${line}`);
+    return report;
+  } catch (e) {
+    message('warn', e instanceof Cancelled ? 'Evaluation stopped by the cancel; the trained model is kept.' : `The evaluation after training failed (${(e as Error).message}); the trained model is kept.`);
+    return undefined;
+  }
 }
 
 function asJobError(e: unknown): LocalFineTuneError {
@@ -410,6 +456,10 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     job.result_files.push(basename(paths.metrics));
     if (keep !== trainer) keep.dispose();
     trainer.dispose();
+    if (spec.evaluate && spec.validationFile && valid.length > 0) {
+      result.evaluation = await evaluateTrained(spec.evaluate, spec.validationFile, { model, ...(ggufPath ? { path: ggufPath } : {}) }, paths, emit);
+      if (result.evaluation) job.result_files.push(basename(paths.evaluation));
+    }
     result.status = 'succeeded';
     result.steps = trainer.stepsDone;
     result.trainedTokens = trainedTokens;
