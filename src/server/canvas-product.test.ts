@@ -421,8 +421,28 @@ describe('the canvas as a product', () => {
       expect(await answer.getAttribute('class')).not.toContain('error');
       expect(((await answer.textContent()) ?? '').length).toBeGreaterThan(0);
     }
+    // The evaluation made when training ended: base and fine-tuned over the validation examples.
+    const tuned = await compare.getByLabel('Right model').inputValue();
+    const report = (await api(`/api/v1/models/${encodeURIComponent(tuned)}/evaluation`)) as { models: string[]; summary: Record<string, { exact_match: number }>; examples: Array<{ expected: string; answers: Record<string, string> }> };
+    expect(report.models).toEqual(['nodeai-tiny', tuned]);
+    const evaluation = compare.getByTestId('evaluation');
+    await evaluation.waitFor();
+    expect(report.examples.length).toBe(3); // 12 examples, a quarter held out
+    await expect.poll(() => evaluation.getByTestId('evaluation-row').count()).toBe(3);
+    const summary = evaluation.getByRole('table').first();
+    expect(await summary.getByRole('row').nth(1).getByRole('cell').first().textContent()).toBe('Base: nodeai-tiny');
+    expect(await summary.getByRole('row').nth(2).getByRole('cell').nth(3).textContent()).toBe(`${Math.round(report.summary[tuned].exact_match * 1000) / 10}%`);
+    const first = evaluation.getByTestId('evaluation-row').first().getByRole('cell');
+    expect(await first.nth(0).textContent()).toMatch(/^What is \d+\+1\?$/);
+    expect(await first.nth(1).textContent()).toBe(report.examples[0].expected);
+    expect(await first.nth(3).textContent()).toContain(report.examples[0].answers[tuned]);
     await screenshot(page, 'compare-1440');
     expect(await axeViolations(page)).toEqual([]);
+    await evaluation.getByRole('region', { name: 'Validation examples' }).scrollIntoViewIfNeeded();
+    await screenshot(page, 'compare-evaluation-1440');
+    await page.setViewportSize({ width: 1024, height: 700 });
+    await screenshot(page, 'compare-evaluation-1024');
+    await page.setViewportSize({ width: 1440, height: 900 });
     await compare.getByRole('button', { name: 'Close Compare models' }).click();
 
     // A long run stopped with its training job.

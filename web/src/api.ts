@@ -3,6 +3,7 @@
 // streaming rather than EventSource, which cannot send headers, and big downloads are plain links
 // opened with a single-use ticket, so the token never sits in a URL.
 import type { ApiIssue } from './lib/issues.ts';
+import type { EvaluationReport } from './lib/evaluation.ts';
 import { SseParser } from './lib/sse.ts';
 
 export interface NodeType {
@@ -314,6 +315,11 @@ export class Api {
     a.href = url;
     a.download = '';
     a.click();
+  }
+
+  /** Base vs fine-tuned on the validation examples, made when local training ended (404 when none). */
+  evaluation(id: string): Promise<EvaluationReport> {
+    return this.request(`/api/v1/models/${encodeURIComponent(id)}/evaluation`);
   }
 
   renameModel(id: string, name: string): Promise<ApiModel> {
