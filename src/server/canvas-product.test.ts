@@ -217,6 +217,19 @@ describe('the canvas as a product', () => {
     await page.locator('#field-provider').selectOption('openai');
     expect(await side.locator('label').allTextContents()).toEqual(expect.arrayContaining(['API key', 'Base URL']));
     expect(await side.getByText('LoRA rank', { exact: true }).count()).toBe(0);
+    // The data check prices the file for the provider's model; a model it does not know leaves the
+    // data checked and says so, without marking the File Loader for it.
+    await page.locator('#field-base_model').fill('gpt-4o-mini');
+    await page.getByTestId('node-file_loader').click();
+    await expect.poll(() => page.getByTestId('data-cost').textContent(), { timeout: 15_000 }).toMatch(/^about \$\d+\.\d\d · [\d,]+ tokens over \d+ epochs \(gpt-4o-mini-2024-07-18\)$/);
+    await page.getByTestId('node-finetune').click();
+    await page.locator('#field-base_model').fill('my-own-model');
+    await page.getByTestId('node-file_loader').click();
+    await expect.poll(() => page.getByTestId('data-cost').textContent(), { timeout: 15_000 }).toMatch(/^No cost for my-own-model: Unknown model 'my-own-model'/);
+    expect(await page.getByTestId('node-file_loader').getByTestId('node-message').textContent()).not.toContain('my-own-model');
+    await page.getByTestId('node-finetune').click();
+    // Back to the template's base model.
+    await page.locator('#field-base_model').fill('nodeai-tiny');
 
     const secret = 'sk-test-never-shown-0123456789';
     await page.getByRole('button', { name: 'Keys…' }).click();

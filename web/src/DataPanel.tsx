@@ -4,7 +4,7 @@
 import { useMemo, useState } from 'react';
 import type { DataIssue, DataReport } from './api.ts';
 
-export function DataPanel({ report, error, checking }: { report: DataReport | null; error: string | null; checking: boolean }) {
+export function DataPanel({ report, error, note, checking }: { report: DataReport | null; error: string | null; note?: string; checking: boolean }) {
   const [filter, setFilter] = useState('');
   const [severity, setSeverity] = useState<'all' | 'error' | 'warning'>('all');
   const issues = useMemo(() => {
@@ -41,11 +41,11 @@ export function DataPanel({ report, error, checking }: { report: DataReport | nu
             </dd>
           </>
         )}
-        {report.cost && (
+        {(report.cost || note) && (
           <>
             <dt>Cost</dt>
-            <dd>
-              {report.cost.usd === 0 ? 'free (trains on this machine)' : `about $${report.cost.usd.toFixed(2)}`} · {report.cost.billed_tokens.toLocaleString()} tokens over {report.cost.epochs} epochs ({report.cost.model})
+            <dd data-testid="data-cost">
+              {note ?? (report.cost && `${report.cost.usd === 0 ? 'free (trains on this machine)' : `about $${report.cost.usd.toFixed(2)}`} · ${report.cost.billed_tokens.toLocaleString()} tokens over ${report.cost.epochs} epochs (${report.cost.model})`)}
             </dd>
           </>
         )}

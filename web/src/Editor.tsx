@@ -43,6 +43,8 @@ interface DataCheck {
   checking: boolean;
   report: DataReport | null;
   error: string | null;
+  /** Why the cost is not for the Fine-Tune's model (one the check does not know). */
+  note?: string;
 }
 
 export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; onLogout: () => void }) {
@@ -194,7 +196,8 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
     // Keyed on the fingerprint: node statuses changing during a run are no reason to re-check.
   }, [api, currentFp]);
 
-  // The data check of each File Loader's file, with the split and epochs of the Fine-Tune it feeds.
+  // The data check of each File Loader's file, with the split and epochs of the Fine-Tune it feeds
+  // and, for a remote provider, its model (so the cost is that provider's price).
   useEffect(() => {
     for (const n of nodes) {
       if (n.data.type !== 'file_loader') continue;
@@ -202,17 +205,26 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
       if (typeof fileId !== 'string' || !/^file-[A-Za-z0-9]+$/.test(fileId)) continue;
       const downstream = nodes.find((t) => t.data.type === 'finetune' && edges.some((e) => e.source === n.id && e.target === t.id));
       const cfg = downstream?.data.config ?? {};
+      const model = (cfg.provider ?? 'local') !== 'local' && typeof cfg.base_model === 'string' && cfg.base_model.trim() ? cfg.base_model.trim() : undefined;
       const options = {
         ...(typeof cfg.validation_split === 'number' && cfg.validation_split >= 0 && cfg.validation_split <= 0.5 ? { validation_split: cfg.validation_split } : {}),
         ...((Number.isInteger(cfg.epochs) && (cfg.epochs as number) >= 1 && (cfg.epochs as number) <= 50) || cfg.epochs === 'auto' ? { epochs: cfg.epochs as number | 'auto' } : {}),
       };
-      const key = `${fileId}|${JSON.stringify(options)}`;
+      const key = `${fileId}|${model ?? ''}|${JSON.stringify(options)}`;
       if (checks[n.id]?.key === key) continue;
       setChecks((c) => ({ ...c, [n.id]: { key, checking: true, report: null, error: null } }));
-      api.checkFile(fileId, options).then(
-        (report) => setChecks((c) => (c[n.id]?.key === key ? { ...c, [n.id]: { key, checking: false, report, error: null } } : c)),
-        (err: Error) => setChecks((c) => (c[n.id]?.key === key ? { ...c, [n.id]: { key, checking: false, report: null, error: err.message } } : c)),
-      );
+      const settle = (done: Omit<DataCheck, 'key' | 'checking'>) => setChecks((c) => (c[n.id]?.key === key ? { ...c, [n.id]: { key, checking: false, ...done } } : c));
+      const check = async (): Promise<Omit<DataCheck, 'key' | 'checking'>> => {
+        if (!model) return { report: await api.checkFile(fileId, options), error: null };
+        try {
+          return { report: await api.checkFile(fileId, { ...options, model }), error: null };
+        } catch (err) {
+          // A model the check does not know (one being typed, say) is the Fine-Tune's problem, not
+          // the data's: the file is checked all the same, without that model's cost.
+          return { report: await api.checkFile(fileId, options), error: null, note: `No cost for ${model}: ${(err as Error).message}` };
+        }
+      };
+      check().then(settle, (err: Error) => settle({ report: null, error: err.message }));
     }
   }, [api, nodes, edges, checks]);
 
@@ -717,7 +729,7 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
               onManageSecrets={() => setScreen({ kind: 'secrets' })}
               onChange={(update) => (edited(), setNodes((ns) => ns.map((n) => (n.id === selectedNode.id ? { ...n, data: { ...n.data, config: update(n.data.config) } } : n))))}
             />
-            {selectedNode.data.type === 'file_loader' && checks[selectedNode.id] && <DataPanel report={checks[selectedNode.id].report} error={checks[selectedNode.id].error} checking={checks[selectedNode.id].checking} />}
+            {selectedNode.data.type === 'file_loader' && checks[selectedNode.id] && <DataPanel report={checks[selectedNode.id].report} error={checks[selectedNode.id].error} note={checks[selectedNode.id].note} checking={checks[selectedNode.id].checking} />}
           </section>
         ) : (
           <p className="hint">Select a node to edit its settings.</p>
