@@ -34,14 +34,13 @@ import {
   type ParentMessage,
   type WorkerMessage,
 } from './supervisor-protocol.ts';
+import { TINY_BASE_SEED } from './tiny-base-file.ts';
 import { createTinyModel, NODEAI_TINY } from './tiny-model.ts';
 import { createTokenizer, type Tokenizer } from './tokenizer.ts';
 import { TrainerError } from './train-errors.ts';
 import { autoLearningRate } from '../datasets/auto-hyperparameters.ts';
 import { createTrainer, parameterCount, resumeTrainer, type Trainer } from './train.ts';
 
-/** nodeai-tiny is one fixed model: every job starts from the weights this seed gives. */
-export const TINY_BASE_SEED = 0;
 
 interface Sidecar {
   step: number;
