@@ -110,7 +110,12 @@ describe('nodeai finetune: bad input', () => {
     expect(await main(['finetune', data])).toBe(2);
     expect(err).toMatch(/needs --out DIR/);
     expect(await main(['finetune', data, '--out', join(root, 'x'), '--epochs', 'many'])).toBe(2);
-    expect(err).toMatch(/--epochs must be a whole number ≥ 1 or 'auto', got 'many'/);
+    expect(err).toMatch(/--epochs must be a number or 'auto', got 'many'/);
+    // Ranges are the FineTuneRequest's, named by the option.
+    expect(await main(['finetune', data, '--out', join(root, 'x'), '--epochs', '51'])).toBe(2);
+    expect(err).toMatch(/--epochs: .*<=50/);
+    expect(await main(['finetune', data, '--out', join(root, 'x'), '--validation-split', '1'])).toBe(2);
+    expect(err).toMatch(/--validation-split: .*<=0\.99/);
     expect(await main(['finetune', data, '--out', join(root, 'x'), '--provider', 'anthropic'])).toBe(1);
     expect(err).toMatch(/Anthropic offers no fine-tuning API/);
     vi.stubEnv('OPENAI_API_KEY', '');

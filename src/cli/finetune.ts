@@ -69,18 +69,17 @@ Fine-tune locally instead (--provider local, the default), then chat with the re
 Anthropic models remain available for chat in workflows.`;
 
 
-function num(name: string, raw: string | undefined, ok: (n: number) => boolean, expect: string): number | undefined {
+/** A number option as typed; its range is the FineTuneRequest's, checked when the request is parsed. */
+function num(name: string, raw: string | undefined, expect = 'a number'): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new UsageError(`--${name} must be ${expect}, got '${raw}'`);
+  if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be ${expect}, got '${raw}'`);
   return n;
 }
 
-function numOrAuto(name: string, raw: string | undefined, ok: (n: number) => boolean, expect: string): number | 'auto' | undefined {
-  return raw === 'auto' ? 'auto' : num(name, raw, ok, `${expect} or 'auto'`);
+function numOrAuto(name: string, raw: string | undefined): number | 'auto' | undefined {
+  return raw === 'auto' ? 'auto' : num(name, raw, "a number or 'auto'");
 }
-
-const int = (min: number) => (n: number) => Number.isInteger(n) && n >= min;
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmtLoss = (x: number | undefined) => (x === undefined ? '–' : x < 0.01 ? x.toExponential(1) : x.toFixed(3));
@@ -209,22 +208,22 @@ export async function run(args: string[]): Promise<number> {
   if (v.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v.name)) {
     throw new UsageError(`--name must be a file name of letters, digits, '.', '_' and '-' (at most 64), got '${v.name}'`);
   }
-  const validationSplit = num('validation-split', v['validation-split'], (n) => n >= 0 && n < 1, 'a number from 0 to below 1') ?? DEFAULT_VALIDATION_SPLIT;
-  const seed = num('seed', v.seed, int(0), 'a whole number ≥ 0') ?? DEFAULT_SEED;
-  const loraRank = num('lora-rank', v['lora-rank'], int(0), 'a whole number ≥ 0');
-  const loraAlpha = num('lora-alpha', v['lora-alpha'], (n) => n > 0, 'a positive number');
-  const threads = num('threads', v.threads, int(1), 'a whole number ≥ 1');
-  const patience = num('early-stopping', v['early-stopping'], int(1), 'a whole number ≥ 1');
+  const validationSplit = num('validation-split', v['validation-split']) ?? DEFAULT_VALIDATION_SPLIT;
+  const seed = num('seed', v.seed) ?? DEFAULT_SEED;
+  const loraRank = num('lora-rank', v['lora-rank']);
+  const loraAlpha = num('lora-alpha', v['lora-alpha']);
+  const threads = num('threads', v.threads);
+  const patience = num('early-stopping', v['early-stopping']);
   const input: FineTuneRequestInput = {
     provider,
     base_model: basePath,
     data: { kind: 'path', path: file },
     validation_split: validationSplit,
     hyperparameters: {
-      n_epochs: numOrAuto('epochs', v.epochs, int(1), 'a whole number ≥ 1') ?? 'auto',
-      batch_size: numOrAuto('batch-size', v['batch-size'], int(1), 'a whole number ≥ 1') ?? 'auto',
-      learning_rate: numOrAuto('learning-rate', v['learning-rate'], (n) => n > 0, 'a positive number') ?? 'auto',
-      learning_rate_multiplier: numOrAuto('learning-rate-multiplier', v['learning-rate-multiplier'], (n) => n > 0, 'a positive number') ?? 'auto',
+      n_epochs: numOrAuto('epochs', v.epochs) ?? 'auto',
+      batch_size: numOrAuto('batch-size', v['batch-size']) ?? 'auto',
+      learning_rate: numOrAuto('learning-rate', v['learning-rate']) ?? 'auto',
+      learning_rate_multiplier: numOrAuto('learning-rate-multiplier', v['learning-rate-multiplier']) ?? 'auto',
     },
     method: { type: 'supervised', ...(loraRank !== undefined ? { lora_rank: loraRank } : {}), ...(loraAlpha !== undefined ? { lora_alpha: loraAlpha } : {}) },
     // The split and the local trainer take the seed, so the same command makes the same model.
@@ -248,7 +247,7 @@ export async function run(args: string[]): Promise<number> {
 /** The CLI option a FineTuneRequest field comes from, for usage errors. */
 function cliOption(path: readonly PropertyKey[]): string {
   const field = String(path.at(-1));
-  const options: Record<string, string> = { lora_rank: 'lora-rank', lora_alpha: 'lora-alpha', early_stopping_patience: 'early-stopping', learning_rate: 'learning-rate', learning_rate_multiplier: 'learning-rate-multiplier', suffix: 'name' };
+  const options: Record<string, string> = { n_epochs: 'epochs', lora_rank: 'lora-rank', lora_alpha: 'lora-alpha', early_stopping_patience: 'early-stopping', learning_rate: 'learning-rate', learning_rate_multiplier: 'learning-rate-multiplier', suffix: 'name' };
   return options[field] ?? field.replace(/_/g, '-');
 }
 

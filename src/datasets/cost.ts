@@ -4,9 +4,12 @@ import type { ModelInfo } from './models.ts';
 
 export type Epochs = number | 'auto';
 
+/** The most epochs a job may ask for (OpenAI's limit); FineTuneRequest's range uses it too. */
+export const MAX_EPOCHS = 50;
+
 export function resolveEpochs(epochs: Epochs | undefined, examples: number): number {
   if (epochs === undefined || epochs === 'auto') return autoEpochs(examples);
-  if (!Number.isInteger(epochs) || epochs < 1 || epochs > 50) throw new InvalidArgumentError('epochs', `epochs must be a whole number from 1 to 50 or 'auto', got ${epochs}`);
+  if (!Number.isInteger(epochs) || epochs < 1 || epochs > MAX_EPOCHS) throw new InvalidArgumentError('epochs', `epochs must be a whole number from 1 to ${MAX_EPOCHS} or 'auto', got ${epochs}`);
   return epochs;
 }
 

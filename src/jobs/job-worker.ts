@@ -325,7 +325,9 @@ export class JobWorker {
       // The absolute rate, or OpenAI's multiple of the base's automatic one (the trainer knows the base's size).
       learningRate: hp.learning_rate ?? 'auto',
       ...(typeof hp.learning_rate_multiplier === 'number' ? { learningRateMultiplier: hp.learning_rate_multiplier } : {}),
-      ...(hp.lora_rank ? { loraRank: hp.lora_rank, ...(hp.lora_alpha ? { loraAlpha: hp.lora_alpha } : {}) } : {}),
+      // Rank 0 or none trains every weight: the trainer's loraOf decides, as for every spec.
+      ...(hp.lora_rank !== undefined ? { loraRank: hp.lora_rank } : {}),
+      ...(hp.lora_alpha !== undefined ? { loraAlpha: hp.lora_alpha } : {}),
       ...(hp.early_stopping_patience ? { earlyStoppingPatience: hp.early_stopping_patience } : {}),
       ...(row.seed !== null ? { seed: Number(row.seed) } : {}),
       ...(this.options.threads ? { threads: this.options.threads } : {}),

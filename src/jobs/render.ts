@@ -1,4 +1,5 @@
 // Rows → OpenAI's wire shapes. Stored times are milliseconds; OpenAI shows seconds.
+import { loraRankOf } from '../datasets/auto-hyperparameters.ts';
 import type { JobCheckpointRow, JobEventRow, JobRow } from '../store/index.ts';
 import type { Checkpoint, FineTuningJob, Hyperparameters, JobEvent, JobStatus } from '../providers/spec.ts';
 
@@ -14,7 +15,7 @@ export function parseHyperparameters(json: string): Hyperparameters {
     batch_size: h.batch_size ?? 'auto',
     learning_rate_multiplier: h.learning_rate_multiplier ?? 'auto',
     ...(typeof h.learning_rate === 'number' ? { learning_rate: h.learning_rate } : {}),
-    ...(typeof h.lora_rank === 'number' && h.lora_rank > 0 ? { lora_rank: h.lora_rank, ...(typeof h.lora_alpha === 'number' ? { lora_alpha: h.lora_alpha } : {}) } : {}),
+    ...(typeof h.lora_rank === 'number' && loraRankOf(h.lora_rank) !== undefined ? { lora_rank: h.lora_rank, ...(typeof h.lora_alpha === 'number' ? { lora_alpha: h.lora_alpha } : {}) } : {}),
     ...(typeof h.early_stopping_patience === 'number' ? { early_stopping_patience: h.early_stopping_patience } : {}),
   };
 }

@@ -1,7 +1,7 @@
 // The Fine-Tune node: its settings are a form (the zod schema below); run() turns them into a
 // FineTuneRequest and hands it to the fine-tune service with the provider the node names.
 import { z } from 'zod';
-import { NO_TRAINING_DATA } from '../datasets/index.ts';
+import { DEFAULT_VALIDATION_SPLIT, NO_TRAINING_DATA } from '../datasets/index.ts';
 import { fineTune, type FineTuneOutcome } from '../jobs/fine-tune-service.ts';
 import { JobError } from '../jobs/errors.ts';
 import { LocalFineTuneProvider, TrackedRemoteProvider } from '../jobs/queue-providers.ts';
@@ -13,6 +13,8 @@ import {
   LEARNING_RATE,
   LEARNING_RATE_MULTIPLIER,
   LORA_RANK,
+  SEED,
+  VALIDATION_SPLIT,
   FineTuneRequest,
   type FineTuneData,
 } from '../providers/fine-tune-request.ts';
@@ -34,7 +36,7 @@ const config = z.object({
     .default('nodeai-tiny')
     .describe("The model to fine-tune: nodeai-tiny (built in); hf:OWNER/REPO:QUANT or ollama:NAME[:TAG] (Llama 3, Qwen2.5, Qwen3, Gemma 3, SmolLM2…; downloaded on first use); a GGUF file's path (local provider, relative to the workflow's folder); a fine-tuned model's name; or the provider's model ID."),
   training_file_id: z.string().trim().optional().describe('An uploaded training file ("nodeai files upload FILE"), used when nothing is connected to the data input.'),
-  validation_split: z.number().min(0).max(1).default(0.2).describe('Share of the examples held out to measure validation loss, 0..1.'),
+  validation_split: VALIDATION_SPLIT.default(DEFAULT_VALIDATION_SPLIT).describe('Share of the examples held out to measure validation loss, 0..0.99.'),
   epochs: z.union([EPOCHS, z.literal('auto')]).default(3).describe('Passes over the training data, 1..50, or auto.'),
   batch_size: autoNumber(BATCH_SIZE).describe('Examples per step; empty = auto.'),
   learning_rate: autoNumber(LEARNING_RATE).describe('Local provider: the peak learning rate, e.g. 0.0003; empty = auto (by the model\'s size and LoRA).'),
@@ -50,7 +52,7 @@ const config = z.object({
     .regex(/^[A-Za-z0-9_ -]*$/, 'use letters, digits, spaces, "_" or "-"')
     .optional()
     .describe('A suffix for the new model\'s name: ft:<base>:<model_name>:<id>.'),
-  seed: z.number().int().min(0).optional().describe('Makes the split and the training reproducible.'),
+  seed: SEED.optional().describe('Makes the split and the training reproducible.'),
   evaluate: z
     .boolean()
     .optional()

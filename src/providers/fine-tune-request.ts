@@ -8,22 +8,26 @@
 // local trainer also honours, as the OpenAI-shaped /v1 promises).
 import { z } from 'zod';
 import { FULL_FINE_TUNING, loraRankOf } from '../datasets/auto-hyperparameters.ts';
+import { MAX_EPOCHS } from '../datasets/cost.ts';
+import { DEFAULT_VALIDATION_SPLIT } from '../datasets/split.ts';
 
 export const FINE_TUNE_PROVIDERS = ['local', 'openai'] as const;
 export type FineTuneProviderId = (typeof FINE_TUNE_PROVIDERS)[number];
 
 const auto = <T extends z.ZodType>(schema: T) => z.union([z.literal('auto'), schema]);
 
-export const EPOCHS = z.number().int().min(1).max(50);
+export const EPOCHS = z.number().int().min(1).max(MAX_EPOCHS);
 export const BATCH_SIZE = z.number().int().min(1).max(256);
 export const LEARNING_RATE = z.number().positive().max(1);
 export const LEARNING_RATE_MULTIPLIER = z.number().positive().max(100);
 /** 0 = full fine-tuning (FULL_FINE_TUNING); absent = the base model's automatic choice. */
 export const LORA_RANK = z.number().int().min(FULL_FINE_TUNING).max(256);
 export const LORA_ALPHA = z.number().positive().max(4096);
-export const EARLY_STOPPING_PATIENCE = z.number().int().min(1).max(50);
+export const EARLY_STOPPING_PATIENCE = z.number().int().min(1).max(MAX_EPOCHS); // never more epochs to wait than a job can have
 export const SEED = z.number().int().min(0).max(2 ** 31 - 1);
 export const THREADS = z.number().int().min(1).max(1024);
+/** Share of raw data held out for validation loss; the training set keeps at least 1 %. */
+export const VALIDATION_SPLIT = z.number().min(0).max(0.99);
 
 const FileId = z.string().trim().min(1);
 
@@ -45,8 +49,7 @@ export const FineTuneRequest = z
     provider: z.enum(FINE_TUNE_PROVIDERS).default('local'),
     base_model: z.string().trim().min(1),
     data: FineTuneData,
-    /** Share of raw data held out for validation loss. */
-    validation_split: z.number().min(0).max(0.99).default(0.2),
+    validation_split: VALIDATION_SPLIT.default(DEFAULT_VALIDATION_SPLIT),
     hyperparameters: z
       .object({
         n_epochs: auto(EPOCHS).default('auto'),

@@ -12,10 +12,12 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { TokenizerSpec } from './llama-model.ts';
 import { TOKEN_TYPE } from './tiny-model.ts';
+import { NodeAIError } from '../nodeai-error.ts';
 
-export class HfTokenizerError extends Error {
+/** tokenizer.json / tokenizer_config.json that cannot be turned into GGUF tokenizer metadata. */
+export class HfTokenizerError extends NodeAIError {
   constructor(message: string) {
-    super(message);
+    super('invalid_hf_tokenizer', message);
     this.name = 'HfTokenizerError';
   }
 }

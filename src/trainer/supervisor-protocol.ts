@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { FULL_FINE_TUNING, loraRankOf } from '../datasets/auto-hyperparameters.ts';
 import { ggufStem } from './gguf.ts';
 import type { FineTuningJob, Hyperparameters, JobStatus } from './fine-tuning-job.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
@@ -201,6 +202,12 @@ function fileDigest(path: string | null | undefined): string | null {
   }
 }
 
+/** The adapter a spec asks for, its alpha defaulted to the rank; undefined for full fine-tuning (no rank, or 0). */
+export function loraOf(spec: Pick<LocalFineTuneSpec, 'loraRank' | 'loraAlpha'>): { rank: number; alpha: number } | undefined {
+  const rank = loraRankOf(spec.loraRank);
+  return rank === undefined ? undefined : { rank, alpha: spec.loraAlpha ?? rank };
+}
+
 /** The spec fields and data that decide what is trained; a resumed run must agree on all of them. */
 export function trainingIdentity(spec: LocalFineTuneSpec): Record<string, unknown> {
   return {
@@ -209,8 +216,8 @@ export function trainingIdentity(spec: LocalFineTuneSpec): Record<string, unknow
     epochs: spec.epochs ?? 'auto',
     batchSize: spec.batchSize ?? 'auto',
     learningRate: spec.learningRateMultiplier ? `×${spec.learningRateMultiplier}` : (spec.learningRate ?? 'auto'),
-    loraRank: spec.loraRank ?? 0,
-    loraAlpha: spec.loraRank ? (spec.loraAlpha ?? spec.loraRank) : null,
+    loraRank: loraOf(spec)?.rank ?? FULL_FINE_TUNING,
+    loraAlpha: loraOf(spec)?.alpha ?? null,
     seed: spec.seed ?? 42,
     outputName: spec.outputName ?? defaultOutputName(spec.baseModel),
   };
@@ -251,11 +258,12 @@ export interface JobObject extends Omit<FineTuningJob, 'status' | 'error' | 'met
 }
 
 export function newJob(spec: LocalFineTuneSpec, previous: JobObject | undefined): JobObject {
+  const lora = loraOf(spec);
   const hp: Hyperparameters = {
     n_epochs: spec.epochs ?? 'auto',
     batch_size: spec.batchSize ?? 'auto',
     learning_rate_multiplier: spec.learningRate === undefined || spec.learningRate === 'auto' ? 'auto' : 1,
-    ...(spec.loraRank ? { lora_rank: spec.loraRank, lora_alpha: spec.loraAlpha ?? spec.loraRank } : {}),
+    ...(lora ? { lora_rank: lora.rank, lora_alpha: lora.alpha } : {}),
   };
   return {
     object: 'fine_tuning.job',

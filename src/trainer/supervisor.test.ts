@@ -309,9 +309,15 @@ describe('runLocalFineTune', () => {
     expect(tooLong.error?.message).toMatch(/line 2: .*context of 256 tokens/);
     expect(job(join(root, 'long'))).toMatchObject({ status: 'failed', error: { code: 'example_too_long', line: 2 } });
 
-    const invalid = await runLocalFineTune(spec('invalid', { epochs: 0 }), {});
+    // What the supervisor uses itself is refused before anything is written…
+    const invalid = await runLocalFineTune(spec('invalid', { outputName: '../escape' }), {});
     expect(invalid.error?.code).toBe('invalid_spec');
+    expect(invalid.error?.message).toMatch(/outputName must be a file stem/);
     expect(existsSync(join(root, 'invalid'))).toBe(false);
+    // …and a hyperparameter the trainer cannot take is the trainer's refusal, with the same code.
+    const zeroEpochs = await runLocalFineTune(spec('zero-epochs', { epochs: 0 }), {});
+    expect(zeroEpochs.error).toMatchObject({ code: 'invalid_spec', message: expect.stringMatching(/epochs must be a positive integer \(got 0\)/) });
+    expect(job(join(root, 'zero-epochs'))).toMatchObject({ status: 'failed', error: { code: 'invalid_spec' } });
   });
 });
 

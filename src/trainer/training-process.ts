@@ -20,6 +20,7 @@ import {
   jobPaths,
   listCheckpoints,
   LocalFineTuneError,
+  loraOf,
   newJob,
   pruneCheckpoints,
   holderToken,
@@ -116,7 +117,7 @@ async function loadBase(spec: LocalFineTuneSpec): Promise<{ model: LlamaModel; g
   try {
     // A LoRA run leaves the frozen base as the file stores it (quantized allowed); full
     // fine-tuning trains every weight, so it reads them as float32 and refuses a quantized file.
-    model = await readGgufModel(path, { weights: spec.loraRank ? 'stored' : 'float32' });
+    model = await readGgufModel(path, { weights: loraOf(spec) ? 'stored' : 'float32' });
   } catch (e) {
     if (e instanceof GgufError) throw new LocalFineTuneError('invalid_base_model', `Cannot train on ${path}: ${e.message}`, { file: path });
     throw e;
@@ -301,14 +302,15 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       break;
     }
     if (!trainer) {
+      const lora = loraOf(spec);
       trainer = createTrainer({
         model,
         train,
         valid,
         epochs: spec.epochs,
         batchSize: spec.batchSize,
-        learningRate: spec.learningRateMultiplier ? spec.learningRateMultiplier * autoLearningRate(parameterCount(model.config), Boolean(spec.loraRank)) : spec.learningRate,
-        ...(spec.loraRank ? { lora: { rank: spec.loraRank, ...(spec.loraAlpha ? { alpha: spec.loraAlpha } : {}) } } : {}),
+        learningRate: spec.learningRateMultiplier ? spec.learningRateMultiplier * autoLearningRate(parameterCount(model.config), lora !== undefined) : spec.learningRate,
+        ...(lora ? { lora } : {}),
         seed: spec.seed ?? 42,
         threads: spec.threads ?? autoThreads(),
       });
