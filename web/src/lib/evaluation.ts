@@ -27,6 +27,13 @@ export interface EvaluationReport {
   examples: EvaluationExample[];
 }
 
+/** The Fine-Tune node's `evaluation` output: the totals, and how many examples they cover. */
+export interface EvaluationTotals {
+  models: string[];
+  summary: Record<string, EvaluationSummary>;
+  examples: number;
+}
+
 export interface SummaryRow {
   model: string;
   loss: string;
@@ -52,7 +59,7 @@ export type ExampleFilter = 'all' | 'changed' | 'missed';
 const percent = (share: number) => `${Math.round(share * 1000) / 10}%`;
 const fixed = (n: number | null, digits: number) => (n === null || !Number.isFinite(n) ? '–' : n.toFixed(digits));
 
-export function summaryRows(report: EvaluationReport): SummaryRow[] {
+export function summaryRows(report: Pick<EvaluationReport, 'models' | 'summary'>): SummaryRow[] {
   return report.models.map((model) => {
     const s = report.summary[model];
     return s
