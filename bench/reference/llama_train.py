@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from llama_ops import rope
+
 cfg = json.loads(sys.argv[1])
 torch.manual_seed(0)
 torch.set_num_threads(cfg.get("threads", 2))
@@ -51,19 +53,6 @@ class Linear(nn.Module):
         if R:
             y = y + (x @ self.a.t()) @ self.b.t() * self.scale
         return y
-
-
-def rope(x, pos):
-    # Interleaved pairs, as ggml_rope mode 0 rotates them.
-    d = x.shape[-1]
-    inv = 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)
-    ang = pos[:, None] * inv[None, :]
-    cos, sin = ang.cos(), ang.sin()
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    out = torch.empty_like(x)
-    out[..., 0::2] = x1 * cos - x2 * sin
-    out[..., 1::2] = x1 * sin + x2 * cos
-    return out
 
 
 class Block(nn.Module):

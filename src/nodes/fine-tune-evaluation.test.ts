@@ -28,23 +28,24 @@ describe('Fine-Tune node: evaluation after training', () => {
     await t.cleanup();
   });
 
-  const workflow = (fineTune: Record<string, unknown>) => ({
+  const workflow = (fineTune: Record<string, unknown>, evaluate?: Record<string, unknown>) => ({
     name: 'eval',
     nodes: [
       { id: 'load', type: 'file_loader', config: { path: 'ok.jsonl' } },
       { id: 'ft', type: 'finetune', config: { epochs: 30, batch_size: 4, learning_rate: 0.003, seed: 1, ...fineTune } },
+      ...(evaluate ? [{ id: 'eval', type: 'evaluate', config: evaluate }] : []),
     ],
-    edges: [{ source: 'load', target: 'ft' }],
+    edges: [{ source: 'load', target: 'ft' }, ...(evaluate ? [{ source: 'ft', target: 'eval' }] : [])],
   });
 
-  async function train(fineTune: Record<string, unknown>) {
-    const started = await engine.run(workflow(fineTune));
+  async function train(fineTune: Record<string, unknown>, evaluate?: Record<string, unknown>) {
+    const started = await engine.run(workflow(fineTune, evaluate));
     expect(started.status).toBe('waiting');
     const finished = new Promise<string>((resolve) => engine.subscribe((e) => e.type === 'run.finished' && resolve(e.status)));
     await new JobWorker(services.jobs, { train: realTrainer }).runNext();
     expect(await finished).toBe('succeeded');
     const run = await engine.getRun(started.runId);
-    return { jobId: started.waiting!.jobId, outputs: run.nodes.find((n) => n.nodeId === 'ft')!.outputs! };
+    return { jobId: started.waiting!.jobId, outputs: run.nodes.find((n) => n.nodeId === 'ft')!.outputs!, evaluated: run.nodes.find((n) => n.nodeId === 'eval')?.outputs };
   }
 
   it('compares base and fine-tuned on the validation split; the loss is the trainer\'s validation loss', { timeout: 240_000 }, async () => {
@@ -64,6 +65,41 @@ describe('Fine-Tune node: evaluation after training', () => {
     const events = (await services.jobs.listEvents(jobId, { limit: 1000 })).data.map((e) => e.message);
     expect(events.join('\n')).toMatch(/Evaluating .*: 4\/4 answers/);
     expect(events.join('\n')).toMatch(/Evaluated on 2 validation examples/);
+  });
+
+  it('an Evaluate node after Fine-Tune compares the new model with its base on the validation split', { timeout: 240_000 }, async () => {
+    const { outputs, evaluated } = await train({ evaluate: false }, {});
+    expect(outputs.evaluation).toBeUndefined();
+    const name = String(outputs.fine_tuned_model);
+    const summary = evaluated!.summary as Record<string, { loss: number; exact_match: number }>;
+    expect(evaluated!.models).toEqual(['nodeai-tiny', name]);
+    expect(summary[name].exact_match).toBe(1);
+    expect(summary['nodeai-tiny'].exact_match).toBe(0);
+    expect(summary[name].loss).toBeCloseTo(Number(outputs.valid_loss), 4);
+    expect((evaluated!.data as { examples: unknown[] }).examples).toHaveLength(2);
+  });
+
+  it('says what is missing: no model, no examples, a bad file ID, an unknown model', async () => {
+    const only = (config: Record<string, unknown>, data?: unknown) => ({
+      name: 'x',
+      nodes: [...(data ? [{ id: 'd', type: 'data_loader', config: { text: JSONL } }] : []), { id: 'e', type: 'evaluate', config }],
+      edges: data ? [{ source: 'd', target: 'e' }] : [],
+    });
+    const message = async (wf: ReturnType<typeof only>) => (await engine.run(wf)).error?.message;
+    expect(await message(only({}))).toMatch(/has no model: set "model", or connect a Fine-Tune node/);
+    expect(await message(only({ model: 'nodeai-tiny' }))).toMatch(/Nothing to evaluate on\. Connect a File Loader or Data Loader/);
+    expect(await message(only({ model: 'nodeai-tiny', file_id: '../x' }))).toMatch(/"file_id" "\.\.\/x" is not a file ID/);
+    expect(await message(only({ model: 'ft:nope:x:y' }, true))).toMatch(/Model "ft:nope:x:y" is not a registered fine-tuned model/);
+    expect(await message(only({ model: 'base.gguf' }, true))).toMatch(/works from the CLI only|no such file/);
+  });
+
+  it('evaluates the examples of a Data Loader', { timeout: 120_000 }, async () => {
+    const r = await engine.run({ name: 'x', nodes: [{ id: 'd', type: 'data_loader', config: { text: JSONL } }, { id: 'e', type: 'evaluate', config: { model: 'nodeai-tiny', max_examples: 3 } }], edges: [{ source: 'd', target: 'e' }] });
+    expect(r.status).toBe('succeeded');
+    const report = r.outputs.e.data as { models: string[]; examples: { expected: string }[]; summary: Record<string, { loss: number }> };
+    expect(report.models).toEqual(['nodeai-tiny']);
+    expect(report.examples.map((e) => e.expected)).toEqual(['OK.', 'OK.', 'OK.']);
+    expect(report.summary['nodeai-tiny'].loss).toBeGreaterThan(1);
   });
 
   it('skips it when "evaluate" is off', { timeout: 240_000 }, async () => {

@@ -285,7 +285,7 @@ describe('Fine-Tune and loader errors', () => {
 
   it('every node describes its settings as JSON Schema for the form', () => {
     const described = createNodeRegistry().describe();
-    expect(described.map((d) => d.type)).toEqual(['chat', 'data_loader', 'file_loader', 'finetune']);
+    expect(described.map((d) => d.type)).toEqual(['chat', 'data_loader', 'evaluate', 'file_loader', 'finetune']);
     const ft = described.find((d) => d.type === 'finetune')!.configSchema as { properties: Record<string, { default?: unknown; description?: string }> };
     expect(ft.properties.provider).toMatchObject({ default: 'local', enum: ['local', 'openai', 'anthropic'] });
     expect(ft.properties.base_model.default).toBe('nodeai-tiny');

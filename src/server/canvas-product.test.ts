@@ -238,7 +238,7 @@ describe('the canvas as a product', () => {
     await secrets.getByLabel('Other hosts it may be sent to').fill('gpu-box.lan:8787');
     await secrets.getByRole('button', { name: 'Add' }).click();
     await secrets.getByText('Stored OPENAI_API_KEY.').waitFor();
-    await secrets.getByRole('cell', { name: 'OPENAI_API_KEY' }).waitFor();
+    await secrets.getByRole('cell', { name: 'OPENAI_API_KEY', exact: true }).waitFor();
     await secrets.getByRole('cell', { name: 'gpu-box.lan:8787' }).waitFor();
     expect(await secrets.getByLabel('Value').inputValue()).toBe('');
     await screenshot(page, 'secrets-1440');

@@ -2,49 +2,32 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeChatForTraining } from './chat-format.ts';
-import { evaluateModels, localEvalModel, parseJudgeScore, type EvalExample } from './evaluate.ts';
+import { evaluateModels, localEvalModel, parseJudgeScore } from './evaluate.ts';
 import { isContainsMatch, isExactMatch, maxNewTokens } from './evaluation-report.ts';
-import { writeGgufAdapter, writeGgufModel } from './gguf-model.ts';
+import { writeGgufAdapter } from './gguf-model.ts';
+import { qa, trainTinyPair } from './evaluation-fixture.ts';
 import { disposeInference } from './inference.ts';
-import { createTinyModel } from './tiny-model.ts';
-import { createTokenizer } from './tokenizer.ts';
 import { createTrainer } from './train.ts';
 
-const SMALL = { embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 };
-const chat = (q: string, a: string): EvalExample => ({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] });
-const SET = [chat('1+1?', 'two'), chat('2+2?', 'four'), chat('color of sky?', 'blue')];
+const SET = [qa('1+1?', 'two'), qa('2+2?', 'four'), qa('color of sky?', 'blue')];
 
 let dir: string;
 let basePath: string;
 let tunedPath: string;
-let loraBase: string;
 let adapterPath: string;
 let trainerLoss: number;
 let loraLoss: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'nodeai-eval-'));
-  const base = { ...createTinyModel({ seed: 3, ...SMALL }), name: 'base' };
-  basePath = join(dir, 'base.gguf');
-  await writeGgufModel(basePath, base);
-  const tokenizer = await createTokenizer(base);
-  const seqs = SET.map((e) => encodeChatForTraining(base, tokenizer, e.messages));
-  // Trained to reproduce the set; the trainer's own validation loss on it is the reference.
-  const full = createTrainer({ model: base, train: seqs, valid: seqs, epochs: 150, batchSize: 3, learningRate: 0.01, seed: 1, threads: 1 });
-  while (!full.done) full.step();
-  trainerLoss = full.evaluate().validLoss;
-  tunedPath = join(dir, 'tuned.gguf');
-  await writeGgufModel(tunedPath, { ...full.exportModel(), name: 'tuned' });
-  full.dispose();
-  const lora = createTrainer({ model: base, train: seqs, valid: seqs, epochs: 5, batchSize: 3, learningRate: 0.01, seed: 1, threads: 1, lora: { rank: 4 } });
+  const pair = await trainTinyPair(dir, SET);
+  ({ basePath, tunedPath, trainerLoss } = pair);
+  const lora = createTrainer({ model: pair.base, train: pair.sequences, valid: pair.sequences, epochs: 5, batchSize: 3, learningRate: 0.01, seed: 1, threads: 1, lora: { rank: 4 } });
   while (!lora.done) lora.step();
   loraLoss = lora.evaluate().validLoss;
-  loraBase = basePath;
   adapterPath = join(dir, 'adapter.gguf');
-  await writeGgufAdapter(adapterPath, lora.exportAdapter(), base);
+  await writeGgufAdapter(adapterPath, lora.exportAdapter(), pair.base);
   lora.dispose();
-  await tokenizer.dispose();
 }, 120_000);
 
 afterAll(async () => {
@@ -69,7 +52,7 @@ describe('evaluateModels', () => {
   }, 120_000);
 
   it('applies a LoRA adapter to both the loss and the answers', async () => {
-    const withAdapter = await localEvalModel({ name: 'lora', path: loraBase, lora: adapterPath, threads: 1 });
+    const withAdapter = await localEvalModel({ name: 'lora', path: basePath, lora: adapterPath, threads: 1 });
     const report = await evaluateModels([withAdapter], SET);
     await withAdapter.dispose();
     expect(report.summary.lora.loss!).toBeCloseTo(loraLoss, 4);

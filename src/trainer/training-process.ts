@@ -3,10 +3,6 @@
 // and reports the crash. The worker owns the job directory while it runs: it appends every event
 // to metrics.jsonl, writes checkpoints and job.json, and sends events and the final result to the
 // parent over IPC.
-//
-// Test-only environment (never set in production):
-//   NODEAI_TEST_TINY_CONFIG           JSON overrides of nodeai-tiny's config (smaller, faster models)
-//   NODEAI_TEST_WORKER_ABORT_AT_STEP  process.abort() right after that step, as a native crash would
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { basename } from 'node:path';
@@ -14,7 +10,7 @@ import { DatasetError, InvalidExampleError, isPreferenceExample, readExamples } 
 import { ChatFormatError, ContextOverflowError, encodeChatForTraining, type ChatMessage } from './chat-format.ts';
 import { GgufError } from './gguf.ts';
 import { readGgufModel, writeGgufAdapter, writeGgufModel } from './gguf-model.ts';
-import type { LlamaConfig, LlamaModel, TrainingSequence } from './llama-model.ts';
+import type { LlamaModel, TrainingSequence } from './llama-model.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
 import {
   appendEvent,
@@ -66,7 +62,7 @@ const PARENT_PID = process.ppid;
  */
 function exitIfOrphaned(): void {
   if (process.ppid === PARENT_PID && process.connected) return;
-  process.stderr.write('train-worker: the supervisor is gone; exiting without writing, the job resumes from its last checkpoint\n');
+  process.stderr.write('training-process: the supervisor is gone; exiting without writing, the job resumes from its last checkpoint\n');
   process.exit(3);
 }
 
@@ -108,13 +104,8 @@ export function autoThreads(): number {
   return Math.max(1, Math.min(cores, cores - Math.round(loadavg()[0])));
 }
 
-function tinyOverrides(): Partial<LlamaConfig> {
-  const raw = process.env.NODEAI_TEST_TINY_CONFIG;
-  return raw ? (JSON.parse(raw) as Partial<LlamaConfig>) : {};
-}
-
 async function loadBase(spec: LocalFineTuneSpec): Promise<{ model: LlamaModel; ggufPath?: string }> {
-  if (spec.baseModel === NODEAI_TINY) return { model: createTinyModel({ seed: TINY_BASE_SEED, ...tinyOverrides() }) };
+  if (spec.baseModel === NODEAI_TINY) return { model: createTinyModel({ seed: TINY_BASE_SEED }) };
   const path = spec.baseModel;
   if (!existsSync(path)) {
     throw new LocalFineTuneError('base_model_not_found', `Base model ${path} does not exist; pass '${NODEAI_TINY}' or the path of a GGUF file.`, { file: path });
@@ -334,7 +325,6 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
 
     const evalEvery = spec.evalEvery ?? Math.max(1, Math.ceil(s.totalSteps / 20));
     const checkpointEveryMs = (spec.checkpointEverySeconds ?? DEFAULT_CHECKPOINT_EVERY_SECONDS) * 1000;
-    const abortAt = Number(process.env.NODEAI_TEST_WORKER_ABORT_AT_STEP ?? NaN);
     let lastCheckpointAt = Date.now();
     let lastCheckpointStep = result.resumed ? trainer.stepsDone : -1;
     const checkpoint = (epoch: number) => {
@@ -399,10 +389,6 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       const perStep = (performance.now() - t0) / 1000 / (ev.step - startStep);
       metrics.eta_seconds = perStep * (ev.totalSteps - ev.step);
       emit(metrics);
-      if (ev.step === abortAt) {
-        process.stderr.write(`train-worker: NODEAI_TEST_WORKER_ABORT_AT_STEP=${abortAt}: aborting as a native crash would\n`);
-        process.abort();
-      }
       const improved = patience !== undefined && epochEnded && metrics.valid_loss !== undefined && (best === undefined || metrics.valid_loss < best.loss - EARLY_STOPPING_MIN_DELTA);
       if (improved) {
         best = { step: ev.step, epoch: ev.epoch, loss: metrics.valid_loss! };
@@ -506,7 +492,7 @@ process.on('message', (m: ParentMessage) => {
       .then((result) => send({ type: 'result', result }))
       .then(() => process.exit(0))
       .catch((e: unknown) => {
-        process.stderr.write(`train-worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.stderr.write(`training-process: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
         process.exit(1);
       });
   }

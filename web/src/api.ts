@@ -2,9 +2,16 @@
 // `nodeai serve` printed, always in the Authorization header: live events are read with fetch
 // streaming rather than EventSource, which cannot send headers, and big downloads are plain links
 // opened with a single-use ticket, so the token never sits in a URL.
+import type { Distribution, Histogram } from '../../src/datasets/stats.ts';
+import type { PortSpec } from '../../src/engine/port-spec.ts';
+import type { Checkpoint, FineTuningJob, JobEvent } from '../../src/trainer/fine-tuning-job.ts';
 import type { ApiIssue } from './lib/issues.ts';
 import type { EvaluationReport } from './lib/evaluation.ts';
 import { SseParser } from './lib/sse.ts';
+
+// The server's own types where the canvas reads the same objects (type-only imports: nothing of
+// src/ enters the bundle).
+export type { Checkpoint, Distribution, FineTuningJob, Histogram, JobEvent, PortSpec };
 
 export interface NodeType {
   type: string;
@@ -14,14 +21,6 @@ export interface NodeType {
   inputs: PortSpec[];
   outputs: PortSpec[];
   configSchema: JsonSchema;
-}
-
-export interface PortSpec {
-  name: string;
-  label?: string;
-  description?: string;
-  required?: boolean;
-  multiple?: boolean;
 }
 
 export interface JsonSchema {
@@ -72,37 +71,6 @@ export interface ApiModel {
   created_at?: number;
 }
 
-export interface ApiJob {
-  id: string;
-  status: string;
-  model: string;
-  fine_tuned_model: string | null;
-  created_at: number;
-  finished_at: number | null;
-  trained_tokens: number | null;
-  estimated_finish: number | null;
-  hyperparameters: Record<string, unknown>;
-  error: { code: string; message: string } | null;
-  suffix: string | null;
-}
-
-export interface ApiJobEvent {
-  id: string;
-  created_at: number;
-  level: string;
-  message: string;
-  type: string;
-  data?: Record<string, unknown>;
-}
-
-export interface ApiCheckpoint {
-  id: string;
-  created_at: number;
-  fine_tuned_model_checkpoint: string;
-  step_number: number;
-  metrics: Record<string, number>;
-}
-
 export interface ApiSecret {
   name: string;
   updated_at: number;
@@ -129,21 +97,6 @@ export interface CatalogModel {
   downloaded?: boolean;
   est_train_tok_s?: number;
   est_peak_rss_mb?: number;
-}
-
-export interface Distribution {
-  min: number;
-  max: number;
-  mean: number;
-  median: number;
-  p10: number;
-  p90: number;
-}
-
-/** Bin i counts the values v with edges[i] <= v < edges[i + 1]. */
-export interface Histogram {
-  edges: number[];
-  counts: number[];
 }
 
 export interface DataIssue {
@@ -284,23 +237,23 @@ export class Api {
     return this.post(`/api/v1/secrets/${encodeURIComponent(name)}`, undefined, 'DELETE');
   }
 
-  jobs(): Promise<ApiJob[]> {
+  jobs(): Promise<FineTuningJob[]> {
     return this.list('/api/v1/jobs?limit=100');
   }
 
-  job(id: string): Promise<ApiJob> {
+  job(id: string): Promise<FineTuningJob> {
     return this.request(`/api/v1/jobs/${encodeURIComponent(id)}`);
   }
 
-  jobEvents(id: string): Promise<ApiJobEvent[]> {
+  jobEvents(id: string): Promise<JobEvent[]> {
     return this.list(`/api/v1/jobs/${encodeURIComponent(id)}/events?limit=1000`);
   }
 
-  jobCheckpoints(id: string): Promise<ApiCheckpoint[]> {
+  jobCheckpoints(id: string): Promise<Checkpoint[]> {
     return this.list(`/api/v1/jobs/${encodeURIComponent(id)}/checkpoints?limit=100`);
   }
 
-  jobAction(id: string, action: 'cancel' | 'pause' | 'resume'): Promise<ApiJob> {
+  jobAction(id: string, action: 'cancel' | 'pause' | 'resume'): Promise<FineTuningJob> {
     return this.post(`/api/v1/jobs/${encodeURIComponent(id)}/${action}`);
   }
 
