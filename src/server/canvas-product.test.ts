@@ -405,6 +405,7 @@ describe('the canvas as a product', () => {
     await models.getByLabel('New name').fill('arithmetic');
     await models.getByLabel('New name').press('Enter');
     await models.getByText('arithmetic', { exact: true }).waitFor();
+    expect(await models.getByTestId('model-evaluation').first().textContent()).toMatch(/^exact match [\d.]+% → [\d.]+%, loss [\d.]+ → [\d.]+ \(3 examples\)$/);
     // The GGUF comes down as a file, and it is one.
     const gguf = page.waitForEvent('download');
     await models.getByRole('button', { name: 'Download the GGUF of arithmetic' }).click();

@@ -2,7 +2,7 @@
 // accuracy, learning rate) and log, the loss curve, the reply and a chat with the model it trained.
 import { useState } from 'react';
 import type { Api } from './api.ts';
-import { summaryRows, type EvaluationTotals } from './lib/evaluation.ts';
+import { changeLine, type EvaluationTotals } from './lib/evaluation.ts';
 import { LossChart } from './LossChart.tsx';
 import type { RunState, TrainingStats } from './useRun.ts';
 
@@ -53,14 +53,13 @@ export function RunPanel({ api, run, onShowJob, onCompare }: { api: Api; run: Ru
   );
 }
 
-/** Base → fine-tuned in one line: exact match and loss on the validation examples. */
+/** Base → fine-tuned in one line, on the validation examples. */
 function EvaluationLine({ report, onOpen }: { report: EvaluationTotals; onOpen: () => void }) {
-  const rows = summaryRows(report);
-  if (rows.length < 2) return null;
-  const [base, tuned] = [rows[0], rows[rows.length - 1]];
+  const change = changeLine(report);
+  if (!change) return null;
   return (
     <p className="evaluation-line" data-testid="run-evaluation">
-      On {report.examples} validation examples: exact match {base.exact} → {tuned.exact}, loss {base.loss} → {tuned.loss}.{' '}
+      On {report.examples} validation examples: {change}.{' '}
       <button className="link small" onClick={onOpen}>
         see the answers
       </button>

@@ -90,3 +90,11 @@ export function exampleRows(report: EvaluationReport, filter: ExampleFilter = 'a
   });
   return rows;
 }
+
+/** Base → fine-tuned in words: exact match and loss, from the first and last model of the totals. */
+export function changeLine(totals: Pick<EvaluationReport, 'models' | 'summary'>): string | null {
+  const rows = summaryRows(totals);
+  if (rows.length < 2) return null;
+  const [base, tuned] = [rows[0], rows[rows.length - 1]];
+  return `exact match ${base.exact} → ${tuned.exact}, loss ${base.loss} → ${tuned.loss}`;
+}
