@@ -1,10 +1,11 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeChatForTraining } from './chat-format.ts';
 import { llamaQuantize } from './ggml/llama-quantize.ts';
 import { readGgufModel, writeGgufModel } from './gguf-model.ts';
+import { readGgufHeader } from './gguf.ts';
 import { disposeInference, generate } from './inference.ts';
 import type { LocalFineTuneEvent, LocalFineTuneSpec } from './supervised-job-types.ts';
 import { runLocalFineTune } from './supervisor.ts';
@@ -265,6 +266,15 @@ describe('runLocalFineTune', () => {
     const s = spec('from-q8', { baseModel: quantized, epochs: 1, outputName: 'mine-q8', loraRank: 2 });
     const r = await runLocalFineTune(s, {});
     expect(r).toMatchObject({ status: 'succeeded', adapterPath: join(s.jobDir, 'mine-q8.lora.gguf') });
+    // The merged model keeps the base's Q8_0 weights as they were and writes the LoRA targets
+    // (merged) as F16: no float32 copy of the model.
+    const merged = await readGgufHeader(r.modelPath!);
+    const types = new Map(merged.tensors.map((t) => [t.name, t.typeName]));
+    expect(types.get('blk.0.attn_q.weight')).toBe('F16');
+    expect(types.get('blk.0.ffn_down.weight')).toBe('F16');
+    expect(types.get('token_embd.weight')).toBe('Q8_0');
+    expect(types.get('blk.0.attn_norm.weight')).toBe('F32');
+    expect(statSync(r.modelPath!).size).toBeLessThan(statSync(f32).size);
     try {
       const g = await generate({ model: quantized, lora: r.adapterPath!, messages: [{ role: 'user', content: 'Question 1?' }], maxTokens: 3, threads: 1 });
       expect(g.usage.completionTokens).toBeGreaterThan(0);

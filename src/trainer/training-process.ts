@@ -8,8 +8,8 @@ import { availableParallelism, loadavg } from 'node:os';
 import { basename } from 'node:path';
 import { DatasetError, InvalidExampleError, isPreferenceExample, readExamples } from '../datasets/index.ts';
 import { ChatFormatError, ContextOverflowError, encodeChatForTraining, type ChatMessage } from './chat-format.ts';
-import { GgufError } from './gguf.ts';
-import { readGgufModel, writeGgufAdapter, writeGgufModel } from './gguf-model.ts';
+import { GgufError, gguf } from './gguf.ts';
+import { readGgufModel, TRAINED_SYSTEM_PROMPT_KEY, writeGgufAdapter, writeGgufModelWeights } from './gguf-model.ts';
 import type { LlamaModel, TrainingSequence } from './llama-model.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
 import {
@@ -30,6 +30,7 @@ import {
   type ParentMessage,
   type WorkerMessage,
 } from './supervisor-protocol.ts';
+import { TINY_BASE_SEED } from './tiny-model-file.ts';
 import { createTinyModel, NODEAI_TINY } from './tiny-model.ts';
 import { createTokenizer, type Tokenizer } from './tokenizer.ts';
 import { TrainerError } from './train-errors.ts';
@@ -38,8 +39,6 @@ import { createTrainer, parameterCount, resumeTrainer, type Trainer } from './tr
 import { evaluateAfterTraining } from './evaluate-after-training.ts';
 import type { EvaluationReport } from './evaluation-report.ts';
 
-/** nodeai-tiny is one fixed model: every job starts from the weights this seed gives. */
-export const TINY_BASE_SEED = 0;
 
 interface Sidecar {
   step: number;
@@ -132,7 +131,19 @@ async function loadBase(spec: LocalFineTuneSpec): Promise<{ model: LlamaModel; g
   return { model, ggufPath: path };
 }
 
-async function encodeFile(path: string, split: string, model: LlamaModel, tokenizer: Tokenizer): Promise<TrainingSequence[]> {
+/** The system prompt of an example: its first message's text when that is a system message. */
+function systemPromptOf(messages: ChatMessage[]): string | null {
+  const first = messages[0];
+  return first?.role === 'system' && typeof first.content === 'string' ? first.content : null;
+}
+
+async function encodeFile(
+  path: string,
+  split: string,
+  model: LlamaModel,
+  tokenizer: Tokenizer,
+  systemPrompts?: Set<string | null>,
+): Promise<TrainingSequence[]> {
   const out: TrainingSequence[] = [];
   try {
     for await (const rec of readExamples(path, { onInvalid: 'throw' })) {
@@ -145,6 +156,7 @@ async function encodeFile(path: string, split: string, model: LlamaModel, tokeni
           where,
         );
       }
+      systemPrompts?.add(systemPromptOf(rec.example.messages as ChatMessage[]));
       try {
         out.push(encodeChatForTraining(model, tokenizer, rec.example.messages as ChatMessage[], { tools: rec.example.tools }));
       } catch (e) {
@@ -263,7 +275,8 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     status('validating_files', `Reading ${basename(spec.trainingFile)}${spec.validationFile ? ` and ${basename(spec.validationFile)}` : ''}`);
     const { model, ggufPath } = await loadBase(spec);
     tokenizer = await createTokenizer(model, ggufPath ? { ggufPath } : {});
-    const train = await encodeFile(spec.trainingFile, 'training', model, tokenizer);
+    const systemPrompts = new Set<string | null>();
+    const train = await encodeFile(spec.trainingFile, 'training', model, tokenizer, systemPrompts);
     if (train.length === 0) {
       throw new LocalFineTuneError('empty_dataset', `The training file ${spec.trainingFile} has no examples.`, { file: spec.trainingFile });
     }
@@ -429,9 +442,15 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       last = { ...last, valid_loss: best.loss };
       job.nodeai.early_stopping = { stopped_at_epoch: trainer.epoch, best_epoch: best.epoch, best_step: best.step, best_valid_loss: best.loss };
     }
-    const exported = { ...keep.exportModel(), name: outputName };
+    // The merged model is written tensor by tensor in the base's types (a LoRA target of a
+    // quantized base as F16), never as a whole-model float32 copy.
+    const exported = keep.exportMerged();
+    const extraMetadata = new Map(exported.extraMetadata);
+    const [systemPrompt] = systemPrompts;
+    if (systemPrompts.size === 1 && systemPrompt) extraMetadata.set(TRAINED_SYSTEM_PROMPT_KEY, gguf.str(systemPrompt));
+    else extraMetadata.delete(TRAINED_SYSTEM_PROMPT_KEY);
     exitUnlessHolder();
-    await writeGgufModel(paths.model, exported);
+    await writeGgufModelWeights(paths.model, { ...exported, name: outputName, extraMetadata });
     result.modelPath = paths.model;
     job.result_files = [basename(paths.model)];
     if (s.lora) {
