@@ -49,6 +49,7 @@ describe('nodeai data (real process)', () => {
     const r = await nodeai('data', 'check', 'examples/data/customer-support.jsonl');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Tokens (nodeai-tiny · bytes tokenizer · limit 256 per example)');
+    expect(r.stdout).toMatch(/^ {2}histogram {5}\d+ [▁▂▃▄▅▆▇█ ]+ \d+ tokens \(\d+ bins of \d+\)$/m);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('✓ Ready to train: 62 examples, no errors, 0 warnings.');
     expect(r.stderr).toBe('');
   });

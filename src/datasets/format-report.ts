@@ -1,6 +1,6 @@
 import type { DatasetReport } from './check.ts';
 import { severityOf, type DatasetIssue, type IssueCode } from './issues.ts';
-import type { Distribution } from './stats.ts';
+import type { Distribution, Histogram } from './stats.ts';
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const num = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 1 });
@@ -61,6 +61,15 @@ export interface FormatOptions {
   shown?: number;
 }
 
+const BLOCKS = '▁▂▃▄▅▆▇█';
+
+/** Tokens per example in one line: a bar per histogram bin, tallest for the fullest, blank for none. */
+export function sparkline(h: Histogram): string {
+  const top = Math.max(...h.counts);
+  const bars = h.counts.map((c) => (c === 0 ? ' ' : BLOCKS[Math.min(BLOCKS.length - 1, Math.floor((c / top) * BLOCKS.length - 1e-9))])).join('');
+  return `${int(h.edges[0])} ${bars} ${int(h.edges[h.edges.length - 1])} tokens (${h.counts.length} bins of ${int(h.edges[1] - h.edges[0])})`;
+}
+
 /** The report as a person reads it in a terminal: aligned columns and one verdict line at the end. */
 export function formatReport(r: DatasetReport, options: FormatOptions = {}): string {
   const shown = options.shown ?? 20;
@@ -88,6 +97,7 @@ export function formatReport(r: DatasetReport, options: FormatOptions = {}): str
     const t = r.tokens;
     out.push('', `Tokens (${t.model} · ${t.tokenizer} tokenizer · limit ${int(t.limit)} per example)`);
     out.push(...table([['per example', t.per_example], ['assistant', t.assistant_per_example]]));
+    if (t.per_example_histogram && t.per_example_histogram.counts.length > 1) out.push(`  histogram     ${sparkline(t.per_example_histogram)}`);
     out.push(`  total ${int(t.total)} tokens · ${int(t.over_limit)} example${t.over_limit === 1 ? '' : 's'} over the limit`);
   }
   out.push(...section('Errors', 'error', r.errors, r.error_count, r.issue_counts, shown));

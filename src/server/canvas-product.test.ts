@@ -375,6 +375,8 @@ describe('the canvas as a product', () => {
     expect(stats).toMatch(/Step\d+ \/ \d+/);
     expect(stats).toMatch(/Speed[\d,]+ tokens\/s/);
     expect(stats).toMatch(/Learning rate/);
+    // The evaluation the Fine-Tune node made of base vs fine-tuned, in one line.
+    expect(await page.getByTestId('run-evaluation').textContent()).toMatch(/^On 3 validation examples: exact match [\d.]+% → [\d.]+%, loss [\d.]+ → [\d.]+\. see the answers$/);
     // Hovering the chart shows the values at that step.
     const chart = page.locator('.loss-chart .u-over');
     const box = await chart.boundingBox();
@@ -403,6 +405,7 @@ describe('the canvas as a product', () => {
     await models.getByLabel('New name').fill('arithmetic');
     await models.getByLabel('New name').press('Enter');
     await models.getByText('arithmetic', { exact: true }).waitFor();
+    expect(await models.getByTestId('model-evaluation').first().textContent()).toMatch(/^exact match [\d.]+% → [\d.]+%, loss [\d.]+ → [\d.]+ \(3 examples\)$/);
     // The GGUF comes down as a file, and it is one.
     const gguf = page.waitForEvent('download');
     await models.getByRole('button', { name: 'Download the GGUF of arithmetic' }).click();

@@ -56,6 +56,8 @@ describe('tokens in URLs and link tickets', () => {
     expect(opened.status).toBe(404);
     expect(((await opened.json()) as { error: { code: string } }).error.code).not.toBe('unauthorized');
     expect((await fetch(t.url + url)).status).toBe(401);
+    const whole = await t.api('/api/v1/tickets', { method: 'POST', body: JSON.stringify({ path: '/api/v1/models/gone/download' }) });
+    expect((await fetch(t.url + ((await whole.json()) as { url: string }).url)).status).toBe(404);
 
     for (const refused of ['/api/v1/secrets', '/api/v1/models/x/files/model?kind=1', '/v1/files/file-abc/content', '/api/v1/models/x/files/model/../../../secrets']) {
       const res = await t.api('/api/v1/tickets', { method: 'POST', body: JSON.stringify({ path: refused }) });

@@ -1,7 +1,8 @@
-// The model registry: every fine-tuned model with its base, data, hyperparameters and final
-// losses; rename, delete, download its files, or put it to use in a Chat node.
+// The model registry: every fine-tuned model with its base, data, final losses and how it did
+// against its base; rename, delete, download its files, or put it to use in a Chat node.
 import { useState } from 'react';
 import type { Api, ApiModel } from './api.ts';
+import { changeLine } from './lib/evaluation.ts';
 import { Modal } from './Modal.tsx';
 import { DeleteButton, Table } from './Table.tsx';
 
@@ -20,7 +21,7 @@ export function ModelsScreen({ api, models, onChanged, onUse, onCompare, onClose
   return (
     <Modal title="Models" onClose={onClose} wide>
       {message && <p className="error">{message}</p>}
-      <Table columns={['Name', 'Base', 'Data', 'Final loss', 'Created']} actions empty="No fine-tuned models yet." rows={models.length}>
+      <Table columns={['Name', 'Base', 'Data', 'Final loss', 'Evaluation', 'Created']} actions empty="No fine-tuned models yet." rows={models.length}>
         {models.map((m) => (
             <tr key={m.id}>
               <td>
@@ -44,6 +45,7 @@ export function ModelsScreen({ api, models, onChanged, onUse, onCompare, onClose
                 {m.metrics?.train_loss !== undefined ? `train ${m.metrics.train_loss.toFixed(3)}` : '–'}
                 {m.metrics?.valid_loss !== undefined ? ` · valid ${m.metrics.valid_loss.toFixed(3)}` : ''}
               </td>
+              <td data-testid="model-evaluation">{m.evaluation ? `${changeLine(m.evaluation) ?? '–'} (${m.evaluation.examples} examples)` : '–'}</td>
               <td>{m.created_at ? new Date(m.created_at).toLocaleString() : '–'}</td>
               <td className="row-actions">
                 <button onClick={() => onUse(m)}>Chat</button>

@@ -2,11 +2,14 @@
 // accuracy, learning rate) and log, the loss curve, the reply and a chat with the model it trained.
 import { useState } from 'react';
 import type { Api } from './api.ts';
+import { changeLine, type EvaluationTotals } from './lib/evaluation.ts';
 import { LossChart } from './LossChart.tsx';
 import type { RunState, TrainingStats } from './useRun.ts';
 
 export function RunPanel({ api, run, onShowJob, onCompare }: { api: Api; run: RunState; onShowJob: (jobId: string) => void; onCompare: (model: string) => void }) {
   const chatNode = run.result?.nodes.find((n) => n.node_type === 'chat' && n.outputs);
+  // The Fine-Tune node's evaluation of base vs fine-tuned on the validation split, when it ran.
+  const evaluation = run.result?.nodes.find((n) => n.node_type === 'finetune' && n.outputs?.evaluation)?.outputs?.evaluation as EvaluationTotals | undefined;
   return (
     <section className="run" aria-label="Run">
       <div className="run-col">
@@ -25,6 +28,7 @@ export function RunPanel({ api, run, onShowJob, onCompare }: { api: Api; run: Ru
           </p>
         )}
         {run.stats && <Stats stats={run.stats} />}
+        {evaluation && run.fineTunedModel && <EvaluationLine report={evaluation} onOpen={() => onCompare(run.fineTunedModel!)} />}
         <pre className="log" aria-label="Log" tabIndex={0}>
           {run.log.join('\n') || 'Starting…'}
         </pre>
@@ -46,6 +50,20 @@ export function RunPanel({ api, run, onShowJob, onCompare }: { api: Api; run: Ru
         {run.fineTunedModel ? <ChatBox api={api} model={run.fineTunedModel} /> : <p className="hint">Chat with the new model here once it is trained.</p>}
       </div>
     </section>
+  );
+}
+
+/** Base → fine-tuned in one line, on the validation examples. */
+function EvaluationLine({ report, onOpen }: { report: EvaluationTotals; onOpen: () => void }) {
+  const change = changeLine(report);
+  if (!change) return null;
+  return (
+    <p className="evaluation-line" data-testid="run-evaluation">
+      On {report.examples} validation examples: {change}.{' '}
+      <button className="link small" onClick={onOpen}>
+        see the answers
+      </button>
+    </p>
   );
 }
 

@@ -6,7 +6,7 @@ import type { Distribution, Histogram } from '../../src/datasets/stats.ts';
 import type { PortSpec } from '../../src/engine/port-spec.ts';
 import type { Checkpoint, FineTuningJob, JobEvent } from '../../src/trainer/fine-tuning-job.ts';
 import type { ApiIssue } from './lib/issues.ts';
-import type { EvaluationReport } from './lib/evaluation.ts';
+import type { EvaluationReport, EvaluationTotals } from './lib/evaluation.ts';
 import { SseParser } from './lib/sse.ts';
 
 // The server's own types where the canvas reads the same objects (type-only imports: nothing of
@@ -67,6 +67,8 @@ export interface ApiModel {
   training_examples?: number | null;
   epochs?: number | null;
   metrics?: Record<string, number> | null;
+  /** Base vs fine-tuned on the validation examples, when the job evaluated its model. */
+  evaluation?: EvaluationTotals | null;
   files?: string[];
   created_at?: number;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exampleRows, summaryRows, type EvaluationReport } from './evaluation.ts';
+import { changeLine, exampleRows, summaryRows, type EvaluationReport } from './evaluation.ts';
 
 const BASE = 'nodeai-tiny';
 const TUNED = 'ft:nodeai-tiny:faq:abc';
@@ -46,6 +46,8 @@ describe('the evaluation report in the compare view', () => {
     const remote = summaryRows({ ...report, models: [BASE, 'gpt-x'], summary: { [BASE]: { ...report.summary[BASE], loss: null, perplexity: null } } });
     expect(remote[0]).toMatchObject({ loss: '–', perplexity: '–', exact: '0%' });
     expect(remote[1]).toEqual({ model: 'gpt-x', loss: '–', perplexity: '–', exact: '–', contains: '–' });
+    expect(changeLine(report)).toBe('exact match 0% → 66.7%, loss 4.512 → 0.200');
+    expect(changeLine({ models: [BASE], summary: report.summary })).toBeNull();
   });
 
   it('lists each example with its last user message as the prompt and every answer with its marks', () => {

@@ -27,6 +27,13 @@ export interface EvaluationReport {
   examples: EvaluationExample[];
 }
 
+/** The Fine-Tune node's `evaluation` output: the totals, and how many examples they cover. */
+export interface EvaluationTotals {
+  models: string[];
+  summary: Record<string, EvaluationSummary>;
+  examples: number;
+}
+
 export interface SummaryRow {
   model: string;
   loss: string;
@@ -52,7 +59,7 @@ export type ExampleFilter = 'all' | 'changed' | 'missed';
 const percent = (share: number) => `${Math.round(share * 1000) / 10}%`;
 const fixed = (n: number | null, digits: number) => (n === null || !Number.isFinite(n) ? '–' : n.toFixed(digits));
 
-export function summaryRows(report: EvaluationReport): SummaryRow[] {
+export function summaryRows(report: Pick<EvaluationReport, 'models' | 'summary'>): SummaryRow[] {
   return report.models.map((model) => {
     const s = report.summary[model];
     return s
@@ -82,4 +89,12 @@ export function exampleRows(report: EvaluationReport, filter: ExampleFilter = 'a
     rows.push(row);
   });
   return rows;
+}
+
+/** Base → fine-tuned in words: exact match and loss, from the first and last model of the totals. */
+export function changeLine(totals: Pick<EvaluationReport, 'models' | 'summary'>): string | null {
+  const rows = summaryRows(totals);
+  if (rows.length < 2) return null;
+  const [base, tuned] = [rows[0], rows[rows.length - 1]];
+  return `exact match ${base.exact} → ${tuned.exact}, loss ${base.loss} → ${tuned.loss}`;
 }
