@@ -132,14 +132,14 @@ async function exportOllama(req: ExportRequest, stem: string): Promise<ExportRes
   let from: string;
   let adapterLine: string | undefined;
   if (req.adapter) {
-    const adapterFile = join(dir, 'adapter.gguf');
-    await copyWithProgress(req.adapter.path, adapterFile, req.onProgress);
-    files.push(adapterFile);
-    adapterLine = 'ADAPTER ./adapter.gguf';
     const base = req.adapter.base;
     if (base.ollamaName) from = base.ollamaName;
     else if (base.path) from = base.path;
     else throw new ModelExportError(`The base ${base.ref} is neither on this machine nor known to Ollama by name; export the merged model instead (leave out --adapter).`);
+    const adapterFile = join(dir, 'adapter.gguf');
+    await copyWithProgress(req.adapter.path, adapterFile, req.onProgress);
+    files.push(adapterFile);
+    adapterLine = 'ADAPTER ./adapter.gguf';
     notes.push('Recent Ollama versions refuse some LoRA adapter files; if `ollama create` fails on the ADAPTER line, export the merged model instead (leave out --adapter).');
   } else {
     const gguf = join(dir, 'model.gguf');
