@@ -7,10 +7,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../jobs/index.ts';
 import { createStore } from '../store/index.ts';
+import { BENCHMARK_FIGURES } from '../trainer/base-catalog.ts';
 import { encodeChatForTraining } from '../trainer/chat-format.ts';
 import { writeGgufAdapter, writeGgufModel, writeGgufModelWeights } from '../trainer/gguf-model.ts';
 import { startLoopbackHub, type LoopbackHub } from '../trainer/hub-fixture.ts';
-import { TINY_BASE_SEED } from '../trainer/tiny-base-file.ts';
+import { TINY_BASE_SEED } from '../trainer/tiny-model-file.ts';
 import { createTinyModel } from '../trainer/tiny-model.ts';
 import { createTokenizer } from '../trainer/tokenizer.ts';
 import { createTrainer } from '../trainer/train.ts';
@@ -75,8 +76,15 @@ describe('nodeai models pull / catalog (the real CLI)', () => {
     expect(list.data.find((m) => m.id === 'qwen3-0.6b')).toMatchObject({ downloaded: false, local_path: null });
 
     const text = await nodeai(['models', 'catalog', '--data-dir', dataDir]);
-    expect(text.stdout).toMatch(/^ID\s+PARAMS\s+ARCH\s+LICENSE\s+CONTEXT\s+DEFAULT\s+SIZE\s+DOWNLOADED\s+URI$/m);
-    expect(text.stdout).toMatch(/^smollm2-360m-instruct\s+0\.36B\s+llama\s+apache-2\.0\s+8192\s+Q8_0\s+0\.39 GB\s+yes\s+hf:bartowski\/SmolLM2-360M-Instruct-GGUF:Q8_0$/m);
+    expect(text.stdout).toMatch(/^ID\s+PARAMS\s+ARCH\s+LICENSE\s+CONTEXT\s+DEFAULT\s+SIZE\s+TRAIN TOK\/S\s+TRAIN PEAK\s+DOWNLOADED\s+URI$/m);
+    // No benchmark config has SmolLM2-360M's shapes, so its training figures are unknown, not guessed.
+    expect(text.stdout).toMatch(/^smollm2-360m-instruct\s+0\.36B\s+llama\s+apache-2\.0\s+8192\s+Q8_0\s+0\.39 GB\s+\?\s+\?\s+yes\s+hf:bartowski\/SmolLM2-360M-Instruct-GGUF:Q8_0$/m);
+    // A model with recorded figures shows them, and says what they were measured on.
+    for (const [id, fig] of Object.entries(BENCHMARK_FIGURES)) {
+      const row = text.stdout.split('\n').find((l) => l.startsWith(`${id} `));
+      expect(row?.split(/\s{2,}/)).toEqual(expect.arrayContaining([fig.est_train_tok_s.toLocaleString('en-US'), `${fig.est_peak_rss_mb.toLocaleString('en-US')} MB`]));
+      expect(text.stdout).toContain(`  ${id}: ${fig.benchmark.setup}; ${fig.benchmark.machine};`);
+    }
   }, CLI_TEST_MS);
 
   it('ends with exit 1 and what to do for a wrong quant or a missing Ollama model, and 2 for a malformed URI', async () => {

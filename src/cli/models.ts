@@ -111,12 +111,16 @@ export async function run(args: string[]): Promise<number> {
       if (values.json) printJson({ object: 'list', data: models });
       else {
         const gb = (b: number | null) => (b === null ? '?' : `${(b / 1e9).toFixed(2)} GB`);
+        const measured = (x: number | null, unit: string) => (x === null ? '?' : `${Math.round(x).toLocaleString('en-US')}${unit}`);
         console.log(
           table(
-            ['ID', 'PARAMS', 'ARCH', 'LICENSE', 'CONTEXT', 'DEFAULT', 'SIZE', 'DOWNLOADED', 'URI'],
-            models.map((m) => [m.id, `${(m.parameters / 1e9).toFixed(2)}B`, m.architecture, m.license, m.context_length, m.default_quant, gb(m.files.find((f) => f.quant === m.default_quant)?.bytes ?? null), m.downloaded ? 'yes' : 'no', m.uri]),
+            ['ID', 'PARAMS', 'ARCH', 'LICENSE', 'CONTEXT', 'DEFAULT', 'SIZE', 'TRAIN TOK/S', 'TRAIN PEAK', 'DOWNLOADED', 'URI'],
+            models.map((m) => [m.id, `${(m.parameters / 1e9).toFixed(2)}B`, m.architecture, m.license, m.context_length, m.default_quant, gb(m.files.find((f) => f.quant === m.default_quant)?.bytes ?? null), measured(m.est_train_tok_s, ''), measured(m.est_peak_rss_mb, ' MB'), m.downloaded ? 'yes' : 'no', m.uri]),
           ),
         );
+        const benched = models.filter((m) => m.benchmark);
+        if (benched.length) console.log('\nTraining figures: the trainer benchmark (npm run bench:trainer), measured here:');
+        for (const m of benched) console.log(`  ${m.id}: ${m.benchmark!.setup}; ${m.benchmark!.machine}; ${m.benchmark!.date.slice(0, 16).replace('T', ' ')} UTC, 1-minute load ${m.benchmark!.loads_before.join(', ')}.`);
         console.log('\nPull one with "nodeai models pull ID" (or its URI). Training speed and memory per model: BENCHMARKS.md.');
       }
       return 0;

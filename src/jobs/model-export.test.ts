@@ -29,6 +29,7 @@ beforeAll(async () => {
     training_examples: 3,
     epochs: 1,
     metrics: null,
+    evaluation: null,
     files,
     path: files.model ?? null,
     usage_count: 0,

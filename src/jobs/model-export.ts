@@ -7,7 +7,7 @@ import { delimiter, join } from 'node:path';
 import { exportModel, ModelExportError, type ExportBase, type ExportProgress, type ExportQuant, type ExportResult, type ExportTarget } from '../trainer/model-export.ts';
 import { parseModelRef } from '../trainer/model-ref.ts';
 import { findModelFile } from '../trainer/model-source.ts';
-import { ensureTinyBaseModel } from '../trainer/tiny-base-file.ts';
+import { ensureTinyBaseModel } from '../trainer/tiny-model-file.ts';
 import type { ModelRecord } from './model-registry.ts';
 
 export interface RegisteredExportOptions {

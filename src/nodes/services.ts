@@ -13,8 +13,10 @@ import type { Store } from '../store/index.ts';
 import { parseModelRef, type RemoteModelRef } from '../trainer/model-ref.ts';
 import { resolveModelFile, type ModelFile, type ModelFileOptions } from '../trainer/model-source.ts';
 import { ModelSourceError } from '../trainer/model-source-errors.ts';
-import { ensureTinyBaseModel } from '../trainer/tiny-base-file.ts';
 import { NODEAI_TINY } from '../trainer/tiny-model.ts';
+import { ensureTinyBaseModel } from '../trainer/tiny-model-file.ts';
+
+export { ensureTinyBaseModel, TINY_BASE_SEED } from '../trainer/tiny-model-file.ts';
 
 export interface NodeServices {
   jobs: JobQueue;
@@ -41,8 +43,6 @@ declare module '../engine/node.ts' {
     nodeai?: NodeServices;
   }
 }
-
-export { ensureTinyBaseModel, TINY_BASE_SEED } from '../trainer/tiny-base-file.ts';
 
 export function createNodeServices(
   store: Store,

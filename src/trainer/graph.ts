@@ -17,12 +17,13 @@ import {
   GGML_TYPE_F32,
   GGML_TYPE_I32,
   loadGgml,
-  type CPlan,
   type GgmlApi,
+  type GgmlBackend,
+  type GgmlBuffer,
   type GgmlContext,
+  type GgmlGallocr,
   type GgmlGraph,
   type GgmlTensor,
-  type NativePtr,
 } from './ggml/lib.js';
 import { expectedTensors, headDimOf, loraTensorNames, tensorNames, type LlamaConfig, type LlamaModel } from './llama-model.js';
 import { TrainerError } from './train-errors.js';
@@ -64,6 +65,13 @@ export interface LlamaGraphOptions {
    * there so tests can check the rewritten gradients against ggml's.
    */
   plainAutodiff?: boolean;
+  /**
+   * Compute the loss over the dense logits with ggml's cross-entropy even when the head is frozen;
+   * bigger and slower, only there so tests can check the chunked loss and gradients against ggml's.
+   */
+  denseHead?: boolean;
+  /** Tokens per chunk of the chunked cross-entropy (default: as many as fit HEAD_CHUNK_BYTES of logits). */
+  headChunkTokens?: number;
 }
 
 /** Trainable tensor plus its optimizer state. */
@@ -75,6 +83,11 @@ export interface TrainableTensor {
   m: GgmlTensor;
   v: GgmlTensor;
   decay: boolean;
+}
+
+/** The weight the output head multiplies by: the token embeddings when they are tied. */
+function headWeightName(c: LlamaConfig): string {
+  return c.tiedEmbeddings ? tensorNames.tokenEmbd : tensorNames.output;
 }
 
 /** Throws UNSUPPORTED_CONFIG for configurations the graph cannot express. */
@@ -143,12 +156,34 @@ export function transposedCopyType(type: number): number {
   return isFloatTensorType(type) ? type : GGML_TYPE_BF16;
 }
 
+/**
+ * Bytes of logits one chunk of the cross-entropy holds ([vocab, tokens per chunk] F32): with a
+ * frozen head the loss and its gradient are computed a few tokens at a time, so the full
+ * [vocab, tokens] logits never exist (0.6 GB per 1,000 tokens of a 150k vocabulary).
+ */
+const HEAD_CHUNK_BYTES = 32 << 20;
 const GRAPH_SIZE_BASE = 4096;
 const GRAPH_SIZE_PER_LAYER = 1024;
 
 /**
- * Owns one ggml context holding weights, optimizer state, activations and graphs. Not thread-safe;
- * call dispose() to free the native memory.
+ * The no_alloc ggml contexts a graph's tensors are described in. Each static one gets its own
+ * backend buffer, allocated once; the compute context's tensors (activations, gradients) get their
+ * memory from the graph allocator, which lets tensors whose lifetimes do not overlap share it.
+ */
+interface GraphContexts {
+  /** Frozen base weights and their transposed copies: written once, never changed. */
+  frozen: GgmlContext;
+  /** Trainable tensors, their gradient accumulators, the AdamW moments and the AdamW parameters. */
+  params: GgmlContext;
+  /** Tokens, positions, labels, masks: written by the trainer before each compute. */
+  inputs: GgmlContext;
+  /** Every op of the graphs, and the graphs themselves. */
+  compute: GgmlContext;
+}
+
+/**
+ * Owns the ggml contexts, backend buffers, graph allocators and graphs of one decoder. Not
+ * thread-safe; call dispose() to free the native memory.
  */
 export class LlamaGraph {
   readonly g: GgmlApi;
@@ -158,37 +193,60 @@ export class LlamaGraph {
   readonly threads: number;
   readonly lora?: GraphLoraSpec;
   private readonly plainAutodiff: boolean;
+  private readonly headChunkTokens: number;
   private readonly weightTypes: ReadonlyMap<string, number>;
   /** Base model tensors (frozen under LoRA). */
   readonly weights = new Map<string, GgmlTensor>();
   /** LoRA tensors by adapter tensor name (`X.weight.lora_a` / `.lora_b`). */
   readonly loraTensors = new Map<string, GgmlTensor>();
   readonly trainables: TrainableTensor[] = [];
+  /** Native memory for tensor data: the static buffers plus the graph allocator's compute buffer. */
   readonly memBytes: number;
+  /** Bytes of the compute buffer the graph allocator placed activations and gradients in. */
+  readonly computeBytes: number;
 
   /** I32 [seqLen*batch], row-major by sequence: index b*seqLen + t. */
   tokens!: GgmlTensor;
   positions!: GgmlTensor;
-  /** F32 [vocab, seqLen*batch] dense one-hot targets; all-zero rows where nothing counts. */
-  labels!: GgmlTensor;
+  /** I32 [1, seqLen*batch]: the next token at each position (any valid id where the mask is 0). */
+  labelIds!: GgmlTensor;
   /** F32 [1, seqLen*batch]: 1 where the loss counts. */
   mask!: GgmlTensor;
-  logits!: GgmlTensor;
+  /** I32 [seqLen*batch]: the most likely next token at each position, after a compute. */
   argmax!: GgmlTensor;
+  /** F32 [1]: the summed cross-entropy of the counted positions over seqLen*batch, after a compute. */
   loss!: GgmlTensor;
+  /**
+   * Whether the loss is computed in token chunks from label ids (a frozen head: no gradient for
+   * the head weight to build), or over the dense [vocab, tokens] logits by ggml's cross-entropy.
+   */
+  readonly chunkedHead: boolean;
   optParamsDecay!: GgmlTensor;
   optParamsNoDecay!: GgmlTensor;
 
-  private ctx: GgmlContext | null = null;
-  private workCtx: GgmlContext | null = null;
+  private ctxs: GraphContexts | null = null;
+  private backend: GgmlBackend | null = null;
+  private buffers: GgmlBuffer[] = [];
+  private gallocs: GgmlGallocr[] = [];
   private evalGraph!: GgmlGraph;
   private trainGraph: GgmlGraph | null = null;
   private optGraph: GgmlGraph | null = null;
   /** Frozen weights and the tensors their transposes are copied into once, before the first training pass. */
   private transposeJobs: Array<{ src: GgmlTensor; dst: GgmlTensor }> = [];
   private prepared = false;
-  private plans = new Map<GgmlGraph, CPlan>();
   private lossGrad: GgmlTensor | null = null;
+  /** Chunked head: F32 [1], d(reported loss)/d(loss) divided by the token count; the final normed hidden state. */
+  private lossScale: GgmlTensor | null = null;
+  private hidden!: GgmlTensor;
+  private head!: GgmlTensor;
+  /** Dense head: the logits, and the one-hot targets written from labelIds before each compute. */
+  private logits: GgmlTensor | null = null;
+  private denseLabels: GgmlTensor | null = null;
+  private denseLabelSet: Int32Array | null = null;
+  /** Input tensors holding a constant, written once their buffer exists. */
+  private readonly constants: Array<{ tensor: GgmlTensor; value: number }> = [];
+  /** Transposed copies of frozen weights by the weight's address. */
+  private readonly frozenTransposes = new Map<bigint, GgmlTensor>();
 
   constructor(opts: LlamaGraphOptions) {
     validateLlamaConfig(opts.config);
@@ -233,52 +291,85 @@ export class LlamaGraph {
     this.threads = Math.max(1, Math.floor(opts.threads));
     this.lora = opts.lora;
     this.plainAutodiff = opts.plainAutodiff ?? false;
+    this.chunkedHead = !opts.denseHead && opts.lora !== undefined && !opts.lora.targets.includes(headWeightName(opts.config));
+    this.headChunkTokens = opts.headChunkTokens ?? Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (4 * opts.config.vocabSize)));
 
-    // Pass 1 only measures: a no_alloc context records every tensor, so the real context can be
-    // sized exactly (views own no data) instead of guessing a large arena.
     const graphSize = GRAPH_SIZE_BASE + GRAPH_SIZE_PER_LAYER * opts.config.blockCount * (opts.lora ? 2 : 1);
-    const metaBytes = 6 * this.g.graphOverheadCustom(graphSize, true) + 200_000 * this.g.tensorOverhead();
-    const probe = this.g.init(metaBytes, true);
-    if (!probe) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init failed (out of memory?)');
-    let dataBytes = 0;
-    let used = 0;
+    const nWeights = expectedTensors(opts.config).length;
+    // no_alloc contexts hold only tensor and graph descriptions; the data lives in backend buffers.
+    const meta = (tensors: number, graphs = 0) => tensors * this.g.tensorOverhead() + graphs * this.g.graphOverheadCustom(graphSize, true);
+    const init = (bytes: number): GgmlContext => {
+      const ctx = this.g.init(bytes, true);
+      if (!ctx) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init failed (out of memory?)');
+      return ctx;
+    };
+    this.backend = this.g.cpuBackend(this.threads);
     try {
-      this.define(probe, graphSize, false);
-      used = this.g.usedMem(probe);
-      for (let t = this.g.getFirstTensor(probe); t; t = this.g.getNextTensor(probe, t)) {
-        if (!this.g.isView(t)) dataBytes += this.g.nbytesPad(t);
+      this.ctxs = {
+        frozen: init(meta(2 * nWeights + 16)),
+        params: init(meta(4 * (nWeights + 14 * opts.config.blockCount + 16) + 16)),
+        inputs: init(meta(64)),
+        compute: init(meta(200_000, 6)),
+      };
+      this.define(this.ctxs, graphSize);
+      for (const ctx of [this.ctxs.frozen, this.ctxs.params, this.ctxs.inputs]) {
+        const buffer = this.g.allocCtxTensors(ctx, this.backend);
+        if (buffer) this.buffers.push(buffer);
       }
-    } finally {
-      this.g.free(probe);
-    }
-    this.weights.clear();
-    this.loraTensors.clear();
-    this.trainables.length = 0;
-    this.transposeJobs = [];
-
-    this.memBytes = used + dataBytes + (1 << 20);
-    const ctx = this.g.init(this.memBytes, false);
-    if (!ctx) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_init of ${this.memBytes} bytes failed (out of memory?)`);
-    this.ctx = ctx;
-    this.define(ctx, graphSize, true);
-
-    let work = 0;
-    for (const gr of [this.evalGraph, this.trainGraph, this.optGraph]) {
-      if (!gr) continue;
-      const plan = this.g.graphPlan(gr, this.threads);
-      this.plans.set(gr, plan);
-      work = Math.max(work, Number(plan.work_size));
-    }
-    if (work > 0) {
-      this.workCtx = this.g.init(work + 4096, false);
-      if (!this.workCtx) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init for the work buffer failed');
-      const buf: NativePtr = this.g.newBuffer(this.workCtx, work);
-      for (const plan of this.plans.values()) plan.work_data = buf;
+      // Every tensor the trainer reads or writes between computes lives in a static buffer, except
+      // the loss, argmax and d(loss) scale: graph outputs and inputs, which the allocator never reuses.
+      const trainAlloc = this.allocate(this.trainGraph!);
+      // The eval graph is the train graph's forward prefix, in the same order, so the train graph's
+      // placement is valid for it: two forward tensors alive together in the prefix are alive
+      // together in the whole graph.
+      const optAlloc = this.allocate(this.optGraph!);
+      this.computeBytes = this.g.gallocrBufferSize(trainAlloc) + this.g.gallocrBufferSize(optAlloc);
+      this.memBytes = this.buffers.reduce((sum, b) => sum + this.g.bufferSize(b), 0) + this.computeBytes;
+      this.initialize();
+    } catch (e) {
+      this.dispose();
+      throw e;
     }
   }
 
-  /** Creates every tensor and graph in ctx; `live` is false for the measuring pass. */
-  private define(ctx: GgmlContext, graphSize: number, live: boolean): void {
+  /** A graph allocator of its own for `gr`, which places every tensor of it that has no memory yet. */
+  private allocate(gr: GgmlGraph): GgmlGallocr {
+    const galloc = this.g.gallocrNew(this.g.backendBufferType(this.backend!));
+    this.gallocs.push(galloc);
+    if (!this.g.gallocrAllocGraph(galloc, gr)) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_gallocr_alloc_graph failed (out of memory?)');
+    return galloc;
+  }
+
+  /** Initial values of the inputs and optimizer state, once their buffers exist. */
+  private initialize(): void {
+    if (this.denseLabels) this.f32(this.denseLabels).fill(0);
+    this.denseLabelSet = this.denseLabels ? new Int32Array(this.batch * this.seqLen).fill(-1) : null;
+    for (const { tensor, value } of this.constants) this.f32(tensor).fill(value);
+    this.i32(this.labelIds).fill(0);
+    this.f32(this.mask).fill(0);
+    this.i32(this.tokens).fill(0);
+    const T = this.seqLen;
+    const pos = this.i32(this.positions);
+    for (let i = 0; i < T; i++) pos[i] = i;
+    for (const [w, m] of this.windowMasks) {
+      const a = this.f32(m);
+      for (let qi = 0; qi < T; qi++) for (let ki = 0; ki < T; ki++) a[qi * T + ki] = qi - ki >= w ? -Infinity : 0;
+    }
+    for (const t of this.trainables) {
+      this.f32(t.gradAcc).fill(0);
+      this.f32(t.m).fill(0);
+      this.f32(t.v).fill(0);
+    }
+    this.f32(this.optParamsDecay).fill(0);
+    this.f32(this.optParamsNoDecay).fill(0);
+  }
+
+  /** One additive mask per sliding-window size, by window. */
+  private readonly windowMasks = new Map<number, GgmlTensor>();
+
+  /** Describes every tensor and graph: static tensors in their contexts, ops in the compute one. */
+  private define(ctxs: GraphContexts, graphSize: number): void {
+    const ctx = ctxs.compute;
     const g = this.g;
     const c = this.config;
     const B = this.batch;
@@ -289,15 +380,17 @@ export class LlamaGraph {
     const hd = headDimOf(c);
     const arch = architectureSpec(c.architecture);
 
-    for (const { name, shape } of expectedTensors(c)) this.weights.set(name, this.createWeight(ctx, name, shape));
+    for (const { name, shape, frozen } of expectedTensors(c)) {
+      this.weights.set(name, this.createWeight(this.lora || frozen ? ctxs.frozen : ctxs.params, name, shape));
+    }
     const adapters = new Map<string, { a: GgmlTensor; b: GgmlTensor }>();
     if (this.lora) {
       const shapes = new Map(expectedTensors(c).map((t) => [t.name, t.shape]));
       for (const target of this.lora.targets) {
         const [nIn, nOut] = shapes.get(target)!;
         const names = loraTensorNames(target);
-        const a = g.newTensor2d(ctx, GGML_TYPE_F32, nIn, this.lora.rank);
-        const b = g.newTensor2d(ctx, GGML_TYPE_F32, this.lora.rank, nOut);
+        const a = g.newTensor2d(ctxs.params, GGML_TYPE_F32, nIn, this.lora.rank);
+        const b = g.newTensor2d(ctxs.params, GGML_TYPE_F32, this.lora.rank, nOut);
         g.setName(a, names.a);
         g.setName(b, names.b);
         this.loraTensors.set(names.a, a);
@@ -313,11 +406,11 @@ export class LlamaGraph {
     }
     for (const p of paramList) g.setParam(p.tensor);
 
-    this.tokens = g.newTensor1d(ctx, GGML_TYPE_I32, N);
-    this.positions = g.newTensor1d(ctx, GGML_TYPE_I32, T);
-    this.labels = g.newTensor2d(ctx, GGML_TYPE_F32, c.vocabSize, N);
-    this.mask = g.newTensor2d(ctx, GGML_TYPE_F32, 1, N);
-    for (const t of [this.tokens, this.positions, this.labels, this.mask]) g.setInput(t);
+    this.tokens = g.newTensor1d(ctxs.inputs, GGML_TYPE_I32, N);
+    this.positions = g.newTensor1d(ctxs.inputs, GGML_TYPE_I32, T);
+    this.labelIds = g.newTensor2d(ctxs.inputs, GGML_TYPE_I32, 1, N);
+    this.mask = g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, 1, N);
+    for (const t of [this.tokens, this.positions, this.labelIds, this.mask]) g.setInput(t);
 
     const loraScale = this.lora ? this.lora.alpha / this.lora.rank : 0;
     const linear = (x: GgmlTensor, name: string): GgmlTensor => {
@@ -345,13 +438,12 @@ export class LlamaGraph {
       arch.ffnActivation === 'gelu' ? g.mul(ctx, this.geluTanh(ctx, gate), up) : g.swigluSplit(ctx, gate, up);
     // One additive mask per window size: -inf where the key is `window` or more positions back
     // (llama_hparams::is_masked_swa, STANDARD); the causal part stays with diag_mask_inf.
-    const windowMasks = new Map<number, GgmlTensor>();
     const windowMask = (w: number) => {
-      let m = windowMasks.get(w);
+      let m = this.windowMasks.get(w);
       if (!m) {
-        m = g.newTensor2d(ctx, GGML_TYPE_F32, T, T);
+        m = g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, T, T);
         g.setInput(m);
-        windowMasks.set(w, m);
+        this.windowMasks.set(w, m);
       }
       return m;
     };
@@ -382,28 +474,17 @@ export class LlamaGraph {
       const act = ffnAct(linear(h2, tensorNames.ffnGate(l)), linear(h2, tensorNames.ffnUp(l)));
       x = g.add(ctx, x, postNorm(linear(act, tensorNames.ffnDown(l)), tensorNames.ffnPostNorm(l)));
     }
-    const out = norm(x, tensorNames.outputNorm);
-    this.logits = c.tiedEmbeddings
-      ? g.mulMat(ctx, this.weights.get(tensorNames.tokenEmbd)!, out)
-      : linear(out, tensorNames.output); // [V, N]
-    this.argmax = g.argmax(ctx, this.logits);
-    // Masked rows get zero logits *and* zero labels: ggml's cross-entropy backward is
-    // (softmax - label)/N even for an all-zero label row, so without zeroing the logits through
-    // the mask a prompt token would still push gradients. Multiplying by the 0/1 mask makes the
-    // gradient of a masked row exactly 0.
-    const masked = g.mul(ctx, this.logits, this.mask);
-    this.loss = g.crossEntropyLoss(ctx, masked, this.labels);
-    g.setLoss(this.loss);
-    g.setOutput(this.argmax);
+    this.hidden = norm(x, tensorNames.outputNorm); // [D, N]
+    this.head = weight(headWeightName(c));
+    const { order, trainLoss, evalOutputs } = this.chunkedHead
+      ? this.chunkedCrossEntropy(ctxs)
+      : this.denseCrossEntropy(ctxs, linear(this.hidden, headWeightName(c)));
+    g.setLoss(trainLoss);
     g.setOutput(this.loss);
 
-    this.evalGraph = g.newGraphCustom(ctx, graphSize, false);
-    g.buildForwardExpand(this.evalGraph, this.loss);
-    g.buildForwardExpand(this.evalGraph, this.argmax);
-
     const train = g.newGraphCustom(ctx, graphSize, true);
-    g.buildForwardExpand(train, this.loss);
-    g.buildForwardExpand(train, this.argmax);
+    for (const t of order) g.buildForwardExpand(train, t);
+    g.buildForwardExpand(train, trainLoss);
     const nFwd = g.graphNNodes(train);
     const accs: Array<GgmlTensor | null> = new Array(nFwd).fill(null);
     const byAddr = new Map<bigint, number>();
@@ -412,45 +493,151 @@ export class LlamaGraph {
     for (const p of paramList) {
       const idx = byAddr.get(g.address(p.tensor));
       if (idx === undefined) throw new TrainerError('GGML_COMPUTE_FAILED', `parameter ${p.name} is not in the graph`);
-      const acc = g.dupTensor(ctx, p.tensor);
+      const acc = g.dupTensor(ctxs.params, p.tensor);
       accs[idx] = acc;
       accFor.set(p.name, acc);
     }
     g.buildBackwardExpand(ctx, train, accs);
-    this.lossGrad = g.graphGetGradAcc(train, this.loss);
+    this.lossGrad = g.graphGetGradAcc(train, trainLoss);
+    // An input, so the allocator places it before any node and never lets one overwrite it.
+    if (this.lossGrad) g.setInput(this.lossGrad);
     this.trainGraph = this.plainAutodiff
       ? train
-      : this.backwardAsMulMat(ctx, train, graphSize, new Set(paramList.map((p) => g.address(p.tensor))));
+      : this.backwardAsMulMat(ctx, ctxs.frozen, train, graphSize, new Set(paramList.map((p) => g.address(p.tensor))));
+    this.evalGraph = this.forwardPart(ctx, this.trainGraph, evalOutputs, graphSize);
 
-    this.optParamsDecay = g.newTensor1d(ctx, GGML_TYPE_F32, 7);
-    this.optParamsNoDecay = g.newTensor1d(ctx, GGML_TYPE_F32, 7);
+    this.optParamsDecay = g.newTensor1d(ctxs.params, GGML_TYPE_F32, 7);
+    this.optParamsNoDecay = g.newTensor1d(ctxs.params, GGML_TYPE_F32, 7);
     const opt = g.newGraphCustom(ctx, Math.max(256, paramList.length * 4), false);
     for (const p of paramList) {
-      const m = g.dupTensor(ctx, p.tensor);
-      const v = g.dupTensor(ctx, p.tensor);
+      const m = g.dupTensor(ctxs.params, p.tensor);
+      const v = g.dupTensor(ctxs.params, p.tensor);
       const decay = p.shape.length >= 2;
       const gradAcc = accFor.get(p.name)!;
       g.buildForwardExpand(opt, g.optStepAdamw(ctx, p.tensor, gradAcc, m, v, decay ? this.optParamsDecay : this.optParamsNoDecay));
       this.trainables.push({ name: p.name, shape: p.shape, tensor: p.tensor, gradAcc, m, v, decay });
     }
     this.optGraph = opt;
+  }
 
-    if (live) {
-      this.f32(this.labels).fill(0);
-      this.f32(this.mask).fill(0);
-      this.i32(this.tokens).fill(0);
-      const pos = this.i32(this.positions);
-      for (let i = 0; i < T; i++) pos[i] = i;
-      for (const [w, m] of windowMasks) {
-        const a = this.f32(m);
-        for (let qi = 0; qi < T; qi++) for (let ki = 0; ki < T; ki++) a[qi * T + ki] = qi - ki >= w ? -Infinity : 0;
-      }
-      for (const t of this.trainables) {
-        this.f32(t.gradAcc).fill(0);
-        this.f32(t.m).fill(0);
-        this.f32(t.v).fill(0);
-      }
+  /**
+   * The loss over the dense [vocab, tokens] logits with ggml's cross-entropy, so autodiff also
+   * differentiates the head (a trained or LoRA-adapted head weight needs that).
+   */
+  private denseCrossEntropy(ctxs: GraphContexts, logits: GgmlTensor): { order: GgmlTensor[]; trainLoss: GgmlTensor; evalOutputs: GgmlTensor[] } {
+    const g = this.g;
+    const ctx = ctxs.compute;
+    const [V, N] = g.shape(logits);
+    this.logits = logits;
+    this.denseLabels = g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, V, N);
+    g.setInput(this.denseLabels);
+    this.argmax = g.argmax(ctx, logits);
+    // Masked rows get zero logits *and* zero labels: ggml's cross-entropy backward is
+    // (softmax - label)/N even for an all-zero label row, so without zeroing the logits through
+    // the mask a prompt token would still push gradients. Multiplying by the 0/1 mask makes the
+    // gradient of a masked row exactly 0. ggml's loss is the mean over all N rows.
+    const meanLoss = g.crossEntropyLoss(ctx, g.mul(ctx, logits, this.mask), this.denseLabels);
+    this.loss = g.scale(ctx, meanLoss, N);
+    g.setOutput(this.argmax);
+    return { order: [this.loss, this.argmax], trainLoss: meanLoss, evalOutputs: [this.loss, this.argmax] };
+  }
+
+  /**
+   * The loss of a frozen head, and its gradient by the hidden state, a chunk of tokens at a time
+   * and from label ids (no one-hot): per chunk the logits z = W·h and p = softmax(z), the loss
+   * log Σ exp z − z[label] = z[argmax] − log p[argmax] − z[label] (p[argmax] ≥ 1/vocab, so the
+   * log never underflows), and dL/dz = (p − onehot(label))·mask·scale, written over p in place
+   * (p[label] − 1 by set_rows), then dL/dh = Wᵀ·dL/dz into a static buffer. Autodiff then runs
+   * from the surrogate Σ h ⊙ dL/dh, whose gradient by h is exactly dL/dh, so at most one chunk of
+   * logits is alive at a time. The chunks are expanded one after the other, each loss part before
+   * its gradient part, because set_rows overwrites the probabilities the loss reads.
+   */
+  private chunkedCrossEntropy(ctxs: GraphContexts): { order: GgmlTensor[]; trainLoss: GgmlTensor; evalOutputs: GgmlTensor[] } {
+    const g = this.g;
+    const ctx = ctxs.compute;
+    const [D, N] = g.shape(this.hidden);
+    const V = this.config.vocabSize;
+    const perChunk = this.headChunkTokens;
+    this.argmax = g.newTensor1d(ctxs.inputs, GGML_TYPE_I32, N);
+    this.lossScale = g.newTensor1d(ctxs.inputs, GGML_TYPE_F32, 1);
+    const minusOne = g.newTensor1d(ctxs.inputs, GGML_TYPE_F32, 1);
+    const dHidden = g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, D, N);
+    this.constants.push({ tensor: minusOne, value: -1 });
+    const headT = this.frozenTranspose(ctxs.frozen, this.head);
+    const rowWeight = g.mul(ctx, this.mask, this.lossScale); // [1, N]
+    // Columns [from, from + n) of a [rows, N] tensor, as [rows, n].
+    const columns = (t: GgmlTensor, rows: number, from: number, n: number) =>
+      g.view3d(ctx, t, rows, n, 1, rows * 4, rows * 4 * n, from * rows * 4);
+    const order: GgmlTensor[] = [];
+    const evalOutputs: GgmlTensor[] = [];
+    let lossSum: GgmlTensor | null = null;
+    for (let from = 0; from < N; from += perChunk) {
+      const n = Math.min(perChunk, N - from);
+      const logits = g.mulMat(ctx, this.head, columns(this.hidden, D, from, n)); // [V, n]
+      const argmax = g.argmax(ctx, logits); // I32 [n]
+      const argmaxOut = g.cpy(ctx, argmax, g.view3d(ctx, this.argmax, n, 1, 1, n * 4, n * 4, from * 4));
+      const p = g.softMaxExt(ctx, logits, null, 1, 0);
+      const z3 = g.reshape3d(ctx, logits, 1, V, n);
+      const p3 = g.reshape3d(ctx, p, 1, V, n);
+      const labels = columns(this.labelIds, 1, from, n); // [1, n]: one row index per token
+      const best = g.reshape2d(ctx, argmax, 1, n);
+      const logSumExp = g.sub(ctx, g.getRows(ctx, z3, best), g.log(ctx, g.getRows(ctx, p3, best)));
+      const nll = g.sub(ctx, logSumExp, g.getRows(ctx, z3, labels)); // [1, 1, n]
+      const part = g.sum(ctx, g.mul(ctx, g.reshape2d(ctx, nll, 1, n), columns(this.mask, 1, from, n)));
+      lossSum = lossSum ? g.add(ctx, lossSum, part) : part;
+      order.push(argmaxOut, lossSum);
+      evalOutputs.push(argmaxOut);
+      const dLogits3 = g.setRows(ctx, p3, g.add(ctx, g.getRows(ctx, p3, labels), minusOne), labels);
+      const dLogits = g.mul(ctx, g.reshape2d(ctx, dLogits3, V, n), columns(rowWeight, 1, from, n));
+      order.push(g.cpy(ctx, g.mulMat(ctx, headT, dLogits), columns(dHidden, D, from, n)));
     }
+    this.loss = lossSum!;
+    evalOutputs.push(this.loss);
+    // Kept after the computes so the logits can be recomputed from it (logitsF32).
+    g.setOutput(this.hidden);
+    return { order, trainLoss: g.sum(ctx, g.mul(ctx, this.hidden, dHidden)), evalOutputs };
+  }
+
+  /**
+   * The nodes of `from` that `outputs` depend on, in from's order: computing them under from's
+   * placement is safe, since two of them alive together here are alive together in from.
+   */
+  private forwardPart(ctx: GgmlContext, from: GgmlGraph, outputs: GgmlTensor[], graphSize: number): GgmlGraph {
+    const g = this.g;
+    const needed = new Set<bigint>();
+    const stack = [...outputs];
+    while (stack.length > 0) {
+      const t = stack.pop()!;
+      const key = g.address(t);
+      if (needed.has(key)) continue;
+      needed.add(key);
+      for (let k = 0; k < 10; k++) {
+        const src = g.src(t, k);
+        if (src) stack.push(src);
+      }
+      const viewed = g.viewSrc(t);
+      if (viewed) stack.push(viewed);
+    }
+    const out = g.newGraphCustom(ctx, graphSize, false);
+    for (let i = 0; i < g.graphNNodes(from); i++) {
+      const node = g.graphNode(from, i);
+      if (needed.has(g.address(node))) g.buildForwardExpand(out, node);
+    }
+    return out;
+  }
+
+  /** The transposed copy of a frozen weight, filled once before the first training pass. */
+  private frozenTranspose(frozenCtx: GgmlContext, v: GgmlTensor): GgmlTensor {
+    const g = this.g;
+    const key = g.address(v);
+    let t = this.frozenTransposes.get(key);
+    if (!t) {
+      const [n0, n1] = g.shape(v);
+      t = g.newTensor2d(frozenCtx, transposedCopyType(g.type(v)), n1, n0);
+      this.transposeJobs.push({ src: v, dst: t });
+      this.frozenTransposes.set(key, t);
+    }
+    return t;
   }
 
   /** A base-model weight as the graph holds it: F32, or the stored type of a frozen LoRA base (filled by the trainer after construction). */
@@ -494,7 +681,7 @@ export class LlamaGraph {
    * such a weight converts every row of it again for every token (out_prod_q_f32 /
    * out_prod_f16_f32 in ops.cpp) and has no BF16 kernel at all.
    */
-  private backwardAsMulMat(ctx: GgmlContext, train: GgmlGraph, graphSize: number, params: Set<bigint>): GgmlGraph {
+  private backwardAsMulMat(ctx: GgmlContext, frozenCtx: GgmlContext, train: GgmlGraph, graphSize: number, params: Set<bigint>): GgmlGraph {
     const g = this.g;
     const frozen = new Set<bigint>();
     for (const w of this.weights.values()) if (!params.has(g.address(w))) frozen.add(g.address(w));
@@ -524,9 +711,7 @@ export class LlamaGraph {
           ? g.concat(ctx, g.transpose(ctx, v), g.view3d(ctx, v, n1, n0, 0, n1 * 4, n1 * n0 * 4, 0), 2)
           : g.cont(ctx, g.transpose(ctx, v));
       } else {
-        const [n0, n1] = g.shape(v);
-        t = g.newTensor2d(ctx, transposedCopyType(g.type(v)), n1, n0);
-        this.transposeJobs.push({ src: v, dst: t });
+        t = this.frozenTranspose(frozenCtx, v);
       }
       transposed.set(key, t);
       return t;
@@ -565,7 +750,7 @@ export class LlamaGraph {
     for (const { src, dst } of this.transposeJobs) {
       const [n0, n1] = g.shape(src);
       const quantized = !isFloatTensorType(g.type(src));
-      this.computeInScratch(quantized ? n0 * n1 * 4 : 0, (scratch) => {
+      this.computeInScratch((scratch) => {
         const from = quantized ? g.cpy(scratch, src, g.newTensor2d(scratch, GGML_TYPE_F32, n0, n1)) : src;
         return g.cpy(scratch, g.transpose(scratch, from), dst);
       }, () => undefined);
@@ -573,31 +758,26 @@ export class LlamaGraph {
   }
 
   /**
-   * Builds a small graph in a scratch context holding `dataBytes` of tensor data, computes it,
-   * reads its result and frees the context, so one-off work never stays in the step's memory.
+   * Builds a small graph in a scratch context, gives its new tensors a buffer of their own,
+   * computes it on the graph's backend, reads its result and frees both, so one-off work never
+   * stays in the step's memory.
    */
-  private computeInScratch<R>(dataBytes: number, build: (scratch: GgmlContext) => GgmlTensor, read: (out: GgmlTensor) => R): R {
+  private computeInScratch<R>(build: (scratch: GgmlContext) => GgmlTensor, read: (out: GgmlTensor) => R): R {
     const g = this.g;
     this.assertLive();
-    const bytes = dataBytes + 8 * g.tensorOverhead() + g.graphOverheadCustom(16, false) + 4096;
-    const scratch = g.init(bytes, false);
-    if (!scratch) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_init of ${bytes} bytes failed (out of memory?)`);
-    let work: GgmlContext | null = null;
+    const scratch = g.init(16 * g.tensorOverhead() + g.graphOverheadCustom(16, false), true);
+    if (!scratch) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init failed (out of memory?)');
+    let buffer: GgmlBuffer | null = null;
     try {
       const out = build(scratch);
+      buffer = g.allocCtxTensors(scratch, this.backend!);
       const gr = g.newGraphCustom(scratch, 16, false);
       g.buildForwardExpand(gr, out);
-      const plan = g.graphPlan(gr, this.threads);
-      if (Number(plan.work_size) > 0) {
-        work = g.init(Number(plan.work_size) + 4096, false);
-        if (!work) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init for the work buffer failed');
-        plan.work_data = g.newBuffer(work, Number(plan.work_size));
-      }
-      const status = g.graphCompute(gr, plan);
-      if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_graph_compute returned status ${status}`);
+      const status = g.backendGraphCompute(this.backend!, gr);
+      if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_graph_compute returned status ${status}`);
       return read(out);
     } finally {
-      if (work) g.free(work);
+      if (buffer) g.bufferFree(buffer);
       g.free(scratch);
     }
   }
@@ -628,7 +808,7 @@ export class LlamaGraph {
     if (!w) throw new TrainerError('MISSING_TENSOR', `The graph has no weight ${name}.`);
     if (g.type(w) === GGML_TYPE_F32) return this.f32(w).slice();
     const n = g.shape(w).reduce((a, b) => a * b, 1);
-    return this.computeInScratch(n * 4, (scratch) => g.cpy(scratch, w, g.newTensor1d(scratch, GGML_TYPE_F32, n)), (out) => g.f32(out).slice());
+    return this.computeInScratch((scratch) => g.cpy(scratch, w, g.newTensor1d(scratch, GGML_TYPE_F32, n)), (out) => g.f32(out).slice());
   }
 
   /** A weight's bytes in ggml memory, in its own type (a view: valid until the next step or dispose). */
@@ -673,9 +853,35 @@ export class LlamaGraph {
     return this.g.i32(t);
   }
 
-  /** Sets the scale of d(loss) used by the next backward pass. */
+  /** Sets the scale of d(loss) used by the next backward pass: the gradients are those of s·loss/(seqLen·batch). */
   setLossGradScale(s: number): void {
-    this.f32(this.lossGrad!)[0] = s;
+    const N = this.batch * this.seqLen;
+    if (this.lossScale) {
+      this.f32(this.lossGrad!)[0] = 1;
+      this.f32(this.lossScale)[0] = s / N;
+    } else this.f32(this.lossGrad!)[0] = s;
+  }
+
+  /** Next-token logits [vocab] per position (position-major) of the last compute; a copy. */
+  logitsF32(): Float32Array {
+    if (this.logits) return this.f32(this.logits).slice();
+    const g = this.g;
+    return this.computeInScratch((scratch) => g.mulMat(scratch, this.head, g.viewTensor(scratch, this.hidden)), (out) => g.f32(out).slice());
+  }
+
+  /** Dense head: the one-hot targets of the counted positions, from labelIds and mask. */
+  private writeDenseLabels(): void {
+    if (!this.denseLabels || !this.denseLabelSet) return;
+    const dense = this.f32(this.denseLabels);
+    const ids = this.i32(this.labelIds);
+    const mask = this.f32(this.mask);
+    const V = this.config.vocabSize;
+    const set = this.denseLabelSet;
+    for (let i = 0; i < set.length; i++) {
+      if (set[i] >= 0) dense[set[i]] = 0;
+      set[i] = mask[i] !== 0 ? i * V + ids[i] : -1;
+      if (set[i] >= 0) dense[set[i]] = 1;
+    }
   }
 
   zeroGradients(): void {
@@ -700,6 +906,7 @@ export class LlamaGraph {
   }
 
   runEval(): void {
+    this.writeDenseLabels();
     this.compute(this.evalGraph);
   }
 
@@ -709,6 +916,7 @@ export class LlamaGraph {
     // (loadWeights), and never change afterwards, so their transposes are copied once here.
     if (!this.prepared) this.copyFrozenTransposes();
     this.prepared = true;
+    this.writeDenseLabels();
     this.compute(this.trainGraph!);
   }
 
@@ -718,22 +926,27 @@ export class LlamaGraph {
 
   private compute(gr: GgmlGraph): void {
     this.assertLive();
-    const status = this.g.graphCompute(gr, this.plans.get(gr)!);
-    if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_graph_compute returned status ${status}`);
+    const status = this.g.backendGraphCompute(this.backend!, gr);
+    if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_graph_compute returned status ${status}`);
   }
 
   private assertLive(): void {
-    if (!this.ctx) throw new TrainerError('TRAINER_DISPOSED', 'The trainer was disposed; create a new one.');
+    if (!this.ctxs) throw new TrainerError('TRAINER_DISPOSED', 'The trainer was disposed; create a new one.');
   }
 
   get disposed(): boolean {
-    return this.ctx === null;
+    return this.ctxs === null;
   }
 
   dispose(): void {
-    if (this.ctx) this.g.free(this.ctx);
-    if (this.workCtx) this.g.free(this.workCtx);
-    this.ctx = null;
-    this.workCtx = null;
+    const g = this.g;
+    for (const galloc of this.gallocs) g.gallocrFree(galloc);
+    for (const buffer of this.buffers) g.bufferFree(buffer);
+    if (this.ctxs) for (const ctx of Object.values(this.ctxs)) g.free(ctx);
+    if (this.backend) g.backendFree(this.backend);
+    this.gallocs = [];
+    this.buffers = [];
+    this.ctxs = null;
+    this.backend = null;
   }
 }

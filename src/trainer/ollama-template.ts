@@ -25,7 +25,9 @@
 // - Llama 3 and Gemma trim message content; Ollama has no trim, so text with whitespace at its ends
 //   keeps it;
 // - Ollama merges consecutive messages of one role with "\n\n" (template.go, collate);
-// - Qwen3 drops the <think> part of earlier assistant messages; here they are kept as sent;
+// - Qwen3 and Qwen3.5 drop the <think> part of earlier assistant messages; Ollama does the same
+//   only for models of family qwen3 (server/routes.go, filterThinkTags), so a Qwen3.5 model sees
+//   the thinking of earlier answers;
 // - SmolLM3 takes "/think" and "/no_think" out of the system prompt and switches mode; here the
 //   system prompt is written as sent, in the mode the probe rendered (thinking).
 // The Go conditions rely on `and` stopping at its first false argument (Go 1.18 and later).
@@ -36,7 +38,8 @@ export type OllamaTemplate = { family: string; template: string; stop: string[] 
 export type NoOllamaTemplate = { family: null; note: string };
 
 /** Probe texts: distinct, without whitespace at the ends (Llama 3 and Gemma trim message content). */
-const PROBE = { system: 'NODEAI-PROBE-SYSTEM', user1: 'NODEAI-PROBE-USER-1', assistant: 'NODEAI-PROBE-ANSWER', user2: 'NODEAI-PROBE-USER-2' };
+const PROBE_MARK = 'NODEAI-PROBE-';
+const PROBE = { system: `${PROBE_MARK}SYSTEM`, user1: `${PROBE_MARK}USER-1`, assistant: `${PROBE_MARK}ANSWER`, user2: `${PROBE_MARK}USER-2` };
 const PROBE_TURNS: ChatMessage[] = [
   { role: 'user', content: PROBE.user1 },
   { role: 'assistant', content: PROBE.assistant },
@@ -116,6 +119,8 @@ function turnFamily(
       if (systemHead.length === 1) return 'it leaves the system message out';
       if (systemHead.length > 2) return 'it writes the system message more than once';
       const [beforeSystem, afterSystem] = systemHead;
+      // What is copied as text must not hold the chat itself (a template that repeats a message elsewhere).
+      if ([head, beforeSystem, afterSystem, tail].some((t) => t.includes(PROBE_MARK))) return 'it writes message text outside the turns';
       const template =
         `{{ if ${FIRST_IS_SYSTEM} }}${goLiteral(beforeSystem)}{{ (index .Messages 0).Content }}${goLiteral(afterSystem)}{{ else }}${goLiteral(head)}{{ end }}` +
         `{{ range $i, $m := .Messages }}{{ if or $i (ne .Role "system") }}${goLiteral(turn.open)}{{ .Role }}${goLiteral(turn.mid)}{{ .Content }}${goLiteral(turn.close)}{{ end }}{{ end }}` +
@@ -144,7 +149,13 @@ const llama3 = turnFamily(
 );
 
 /** Phi-3/3.5: <|ROLE|>\nTEXT<|end|>\n. */
-const phi3 = turnFamily('phi3', ['<|assistant|>', '<|end|>'], { open: '<|', mid: '|>\n', close: '<|end|>\n' }, ['<|end|>', '<|endoftext|>', '<|user|>', '<|assistant|>', '<|system|>']);
+const phi3 = turnFamily('phi3', ['<|assistant|>', '<|end|>'], { open: '<|', mid: '|>\n', close: '<|end|>\n' }, [
+  '<|end|>',
+  '<|endoftext|>',
+  '<|user|>',
+  '<|assistant|>',
+  '<|system|>',
+]);
 
 const gemmaTurns = (firstUserPrefix: string) =>
   `<start_of_turn>user\n${firstUserPrefix}${PROBE.user1}<end_of_turn>\n<start_of_turn>model\n${PROBE.assistant}<end_of_turn>\n` +
@@ -177,6 +188,7 @@ const gemma: Family = {
 };
 
 const FAMILIES: Family[] = [chatml, llama3, gemma, phi3];
+const FAMILY_NAMES = 'ChatML, Llama 3, Gemma, Phi-3';
 
 const WRITE_YOUR_OWN =
   "The Modelfile gets no TEMPLATE, so Ollama picks a template by similarity to the GGUF's chat template, which may not match training; " +
@@ -198,18 +210,22 @@ function render(chatTemplate: string): Render {
  */
 export function ollamaTemplateFor(chatTemplate: string | undefined): OllamaTemplate | NoOllamaTemplate {
   if (!chatTemplate) return { family: null, note: `The model has no chat template. ${WRITE_YOUR_OWN}` };
-  const family = FAMILIES.find((f) => f.markers.every((m) => chatTemplate.includes(m)));
-  if (!family) {
-    return { family: null, note: `The chat template is none of the known families (ChatML, Llama 3, Gemma, Phi-3). ${WRITE_YOUR_OWN}` };
+  // A template may carry the markers of more than one family: each is tried in turn.
+  const candidates = FAMILIES.filter((f) => f.markers.every((m) => chatTemplate.includes(m)));
+  if (!candidates.length) {
+    return { family: null, note: `The chat template is none of the known families (${FAMILY_NAMES}). ${WRITE_YOUR_OWN}` };
   }
-  const unlike = (why: string): NoOllamaTemplate => ({
-    family: null,
-    note: `The chat template has ${family.family} markers but ${why}, so it is not treated as ${family.family}. ${WRITE_YOUR_OWN}`,
-  });
+  const names = candidates.map((f) => f.family).join(' or ');
+  const unlike = (why: string): NoOllamaTemplate => ({ family: null, note: `The chat template has ${why}, so it is not treated as ${names}. ${WRITE_YOUR_OWN}` });
   const renderJinja = render(chatTemplate);
   const turns = renderJinja(PROBE_TURNS);
-  if (turns instanceof Error) return unlike(`rendering a user/assistant/user chat with it failed (${turns.message})`);
-  const layout = family.layout({ turns, withSystem: renderJinja(PROBE_WITH_SYSTEM) });
-  if (typeof layout === 'string') return unlike(layout);
-  return { family: layout.variant ?? family.family, template: layout.template, stop: layout.stop };
+  if (turns instanceof Error) return unlike(`${names} markers but rendering a user/assistant/user chat with it failed (${turns.message})`);
+  const withSystem = renderJinja(PROBE_WITH_SYSTEM);
+  const misfits: string[] = [];
+  for (const family of candidates) {
+    const layout = family.layout({ turns, withSystem });
+    if (typeof layout !== 'string') return { family: layout.variant ?? family.family, template: layout.template, stop: layout.stop };
+    misfits.push(`${family.family} markers but ${layout}`);
+  }
+  return unlike(misfits.join('; and '));
 }

@@ -17,6 +17,7 @@ import { tensorNames, type LlamaModel, type LoraAdapter, type TrainingSequence }
 import { createTinyModel } from './tiny-model.ts';
 import { createTrainer } from './train.ts';
 import { TrainerError } from './train-errors.ts';
+import { trainLosses } from './train-fixtures.ts';
 
 // Rows of 256 (d_model) fit every K-quant block; ffn_down's rows of 384 do not, so llama.cpp's
 // quantizer falls back to a 32-block type for it (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0).
@@ -99,7 +100,7 @@ function trainerLogProbs(m: LlamaModel, tokens: number[], adapter?: LoraAdapter)
     }
     graph.i32(graph.tokens).set(tokens);
     graph.runEval();
-    const logits = graph.f32(graph.logits);
+    const logits = graph.logitsF32();
     return tokens.map((_, t) => {
       const row = logits.subarray(t * V, (t + 1) * V);
       let max = -Infinity;
@@ -250,10 +251,9 @@ describe('quantized and half-precision bases', () => {
         else graph.loadWeights(m);
         let seed = 1;
         for (const t of graph.loraTensors.values()) graph.f32(t).forEach((_, i, a) => (a[i] = ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.1));
-        const labels = graph.f32(graph.labels);
         PROBE.slice(0, 16).forEach((tok, i) => {
           graph.i32(graph.tokens)[i] = tok;
-          labels[i * V + PROBE[i + 1]] = 1;
+          graph.i32(graph.labelIds)[i] = PROBE[i + 1];
           graph.f32(graph.mask)[i] = 1;
         });
         graph.setLossGradScale(1);
@@ -279,8 +279,8 @@ describe('quantized and half-precision bases', () => {
   }, 60_000);
 
   it('F16 and BF16 frozen weights train within a bounded loss difference of F32', async () => {
-    const run = async (type: string) => {
-      const trainer = createTrainer({
+    const run = async (type: string) =>
+      trainLosses({
         model: await readGgufModel(files.get(type)!, { weights: 'stored' }),
         lora: { rank: 8 },
         train: DATA,
@@ -290,14 +290,6 @@ describe('quantized and half-precision bases', () => {
         warmup: 0,
         threads: THREADS,
       });
-      try {
-        const losses: number[] = [];
-        while (!trainer.done) losses.push(trainer.step().trainLoss);
-        return losses;
-      } finally {
-        trainer.dispose();
-      }
-    };
     const f32 = await run('F32');
     expect(f32.at(-1)!).toBeLessThan(0.8 * f32[0]);
     // Worst relative loss difference per step over the run: the weights' rounding alone moves the

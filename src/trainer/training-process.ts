@@ -3,10 +3,6 @@
 // and reports the crash. The worker owns the job directory while it runs: it appends every event
 // to metrics.jsonl, writes checkpoints and job.json, and sends events and the final result to the
 // parent over IPC.
-//
-// Test-only environment (never set in production):
-//   NODEAI_TEST_TINY_CONFIG           JSON overrides of nodeai-tiny's config (smaller, faster models)
-//   NODEAI_TEST_WORKER_ABORT_AT_STEP  process.abort() right after that step, as a native crash would
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { basename } from 'node:path';
@@ -14,7 +10,7 @@ import { DatasetError, InvalidExampleError, isPreferenceExample, readExamples } 
 import { ChatFormatError, ContextOverflowError, encodeChatForTraining, type ChatMessage } from './chat-format.ts';
 import { GgufError, gguf } from './gguf.ts';
 import { readGgufModel, TRAINED_SYSTEM_PROMPT_KEY, writeGgufAdapter, writeGgufModelWeights } from './gguf-model.ts';
-import type { LlamaConfig, LlamaModel, TrainingSequence } from './llama-model.ts';
+import type { LlamaModel, TrainingSequence } from './llama-model.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
 import {
   appendEvent,
@@ -34,12 +30,14 @@ import {
   type ParentMessage,
   type WorkerMessage,
 } from './supervisor-protocol.ts';
-import { TINY_BASE_SEED } from './tiny-base-file.ts';
+import { TINY_BASE_SEED } from './tiny-model-file.ts';
 import { createTinyModel, NODEAI_TINY } from './tiny-model.ts';
 import { createTokenizer, type Tokenizer } from './tokenizer.ts';
 import { TrainerError } from './train-errors.ts';
 import { autoLearningRate } from '../datasets/auto-hyperparameters.ts';
 import { createTrainer, parameterCount, resumeTrainer, type Trainer } from './train.ts';
+import { evaluateAfterTraining } from './evaluate-after-training.ts';
+import type { EvaluationReport } from './evaluation-report.ts';
 
 
 interface Sidecar {
@@ -63,7 +61,7 @@ const PARENT_PID = process.ppid;
  */
 function exitIfOrphaned(): void {
   if (process.ppid === PARENT_PID && process.connected) return;
-  process.stderr.write('train-worker: the supervisor is gone; exiting without writing, the job resumes from its last checkpoint\n');
+  process.stderr.write('training-process: the supervisor is gone; exiting without writing, the job resumes from its last checkpoint\n');
   process.exit(3);
 }
 
@@ -105,13 +103,8 @@ export function autoThreads(): number {
   return Math.max(1, Math.min(cores, cores - Math.round(loadavg()[0])));
 }
 
-function tinyOverrides(): Partial<LlamaConfig> {
-  const raw = process.env.NODEAI_TEST_TINY_CONFIG;
-  return raw ? (JSON.parse(raw) as Partial<LlamaConfig>) : {};
-}
-
 async function loadBase(spec: LocalFineTuneSpec): Promise<{ model: LlamaModel; ggufPath?: string }> {
-  if (spec.baseModel === NODEAI_TINY) return { model: createTinyModel({ seed: TINY_BASE_SEED, ...tinyOverrides() }) };
+  if (spec.baseModel === NODEAI_TINY) return { model: createTinyModel({ seed: TINY_BASE_SEED }) };
   const path = spec.baseModel;
   if (!existsSync(path)) {
     throw new LocalFineTuneError('base_model_not_found', `Base model ${path} does not exist; pass '${NODEAI_TINY}' or the path of a GGUF file.`, { file: path });
@@ -184,6 +177,50 @@ async function encodeFile(
     throw e;
   }
   return out;
+}
+
+/** Throttle of the evaluation's progress messages. */
+const EVALUATION_PROGRESS_MS = 1000;
+
+/**
+ * The base and the fine-tuned model side by side on the validation examples. A failure (or a
+ * cancel) here costs the report, not the trained model: it is said in the job's events.
+ */
+async function evaluateTrained(
+  setting: NonNullable<LocalFineTuneSpec['evaluate']>,
+  validationFile: string,
+  base: { model: LlamaModel; path?: string },
+  paths: ReturnType<typeof jobPaths>,
+  emit: (e: LocalFineTuneEvent) => void,
+): Promise<EvaluationReport | undefined> {
+  const message = (level: 'info' | 'warn', text: string) => emit({ type: 'message', level, message: text, time: Date.now() });
+  let lastMessage = 0;
+  try {
+    const report = await evaluateAfterTraining({
+      validationFile,
+      maxExamples: setting.maxExamples,
+      base: { name: setting.baseName, ...base },
+      tuned: { name: setting.modelName, path: paths.model },
+      scratchDir: paths.dir,
+      threads: autoThreads(),
+      onProgress: (p) => {
+        if (cancelRequested) throw new Cancelled();
+        const now = Date.now();
+        if (p.done < p.total && now - lastMessage < EVALUATION_PROGRESS_MS) return;
+        lastMessage = now;
+        message('info', `Evaluating ${p.model}: ${p.done}/${p.total} answers`);
+      },
+    });
+    if (!report) return undefined;
+    exitUnlessHolder();
+    writeJsonAtomic(paths.evaluation, report);
+    const line = report.models.map((m) => `${m}: loss ${report.summary[m].loss?.toFixed(4) ?? 'n/a'}, exact ${(100 * report.summary[m].exact_match).toFixed(0)}%`).join('; ');
+    message('info', `Evaluated on ${report.examples.length} validation examples. ${line}`);
+    return report;
+  } catch (e) {
+    message('warn', e instanceof Cancelled ? 'Evaluation stopped by the cancel; the trained model is kept.' : `The evaluation after training failed (${(e as Error).message}); the trained model is kept.`);
+    return undefined;
+  }
 }
 
 function asJobError(e: unknown): LocalFineTuneError {
@@ -301,7 +338,6 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
 
     const evalEvery = spec.evalEvery ?? Math.max(1, Math.ceil(s.totalSteps / 20));
     const checkpointEveryMs = (spec.checkpointEverySeconds ?? DEFAULT_CHECKPOINT_EVERY_SECONDS) * 1000;
-    const abortAt = Number(process.env.NODEAI_TEST_WORKER_ABORT_AT_STEP ?? NaN);
     let lastCheckpointAt = Date.now();
     let lastCheckpointStep = result.resumed ? trainer.stepsDone : -1;
     const checkpoint = (epoch: number) => {
@@ -366,10 +402,6 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       const perStep = (performance.now() - t0) / 1000 / (ev.step - startStep);
       metrics.eta_seconds = perStep * (ev.totalSteps - ev.step);
       emit(metrics);
-      if (ev.step === abortAt) {
-        process.stderr.write(`train-worker: NODEAI_TEST_WORKER_ABORT_AT_STEP=${abortAt}: aborting as a native crash would\n`);
-        process.abort();
-      }
       const improved = patience !== undefined && epochEnded && metrics.valid_loss !== undefined && (best === undefined || metrics.valid_loss < best.loss - EARLY_STOPPING_MIN_DELTA);
       if (improved) {
         best = { step: ev.step, epoch: ev.epoch, loss: metrics.valid_loss! };
@@ -429,6 +461,10 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     job.result_files.push(basename(paths.metrics));
     if (keep !== trainer) keep.dispose();
     trainer.dispose();
+    if (spec.evaluate && spec.validationFile && valid.length > 0) {
+      result.evaluation = await evaluateTrained(spec.evaluate, spec.validationFile, { model, ...(ggufPath ? { path: ggufPath } : {}) }, paths, emit);
+      if (result.evaluation) job.result_files.push(basename(paths.evaluation));
+    }
     result.status = 'succeeded';
     result.steps = trainer.stepsDone;
     result.trainedTokens = trainedTokens;
@@ -475,7 +511,7 @@ process.on('message', (m: ParentMessage) => {
       .then((result) => send({ type: 'result', result }))
       .then(() => process.exit(0))
       .catch((e: unknown) => {
-        process.stderr.write(`train-worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.stderr.write(`training-process: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
         process.exit(1);
       });
   }

@@ -2,13 +2,17 @@
 // NodeAI's tests can compare a Modelfile's TEMPLATE with the Jinja chat template the model was
 // trained with. Standard library only, no network.
 //
-// Input (stdin): a JSON array of cases {"template": "...", "system": "...", "messages": [{"role",
-// "content"}]}; "system" is the Modelfile's SYSTEM (optional). Output (stdout): a JSON array with,
+// Input (stdin): a JSON array of cases {"template": "...", "system": "...", "modelFamily": "...",
+// "messages": [{"role", "content"}]}; "system" is the Modelfile's SYSTEM and "modelFamily" the
+// model's architecture as Ollama records it (both optional). Output (stdout): a JSON array with,
 // per case, {"text": "..."} or {"error": "..."}.
 //
 // What is modelled, from github.com/ollama/ollama (read at fb30760, 2026-08-21):
 //   - server/routes.go (ChatHandler): the Modelfile's SYSTEM is put in front of the request's
 //     messages as a system message when the first request message is not a system message;
+//   - server/routes.go (filterThinkTags, thinking/parser.go): for a model of family qwen3, the
+//     <think>…</think> part of each assistant message before the last user message is dropped,
+//     with the whitespace around it;
 //   - template/template.go (Parse): text/template with Option("missingkey=zero") and Ollama's
 //     template functions (json, currentDate, yesterdayDate; toTypeScriptType needs Ollama's API
 //     types and is left out: a template using it fails to parse here, loudly);
@@ -28,6 +32,7 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
+	"unicode"
 )
 
 type message struct {
@@ -36,9 +41,10 @@ type message struct {
 }
 
 type renderCase struct {
-	Template string    `json:"template"`
-	System   string    `json:"system"`
-	Messages []message `json:"messages"`
+	Template    string    `json:"template"`
+	System      string    `json:"system"`
+	ModelFamily string    `json:"modelFamily"`
+	Messages    []message `json:"messages"`
 }
 
 type result struct {
@@ -135,6 +141,50 @@ func usesMessages(t *template.Template) bool {
 	return found
 }
 
+// withoutThinking is an assistant message's content as Ollama's thinking parser leaves it when
+// given the whole message at once: after leading whitespace, a <think> block (to its closing tag,
+// or to the end when it has none) and the whitespace after it are taken out; content that is only
+// whitespace or the start of "<think>" comes out empty (the parser waits for more); other content
+// is kept as it is.
+func withoutThinking(content string) string {
+	const open, close = "<think>", "</think>"
+	rest := strings.TrimLeftFunc(content, unicode.IsSpace)
+	if !strings.HasPrefix(rest, open) {
+		if strings.HasPrefix(open, rest) {
+			return ""
+		}
+		return content
+	}
+	rest = rest[len(open):]
+	end := strings.Index(rest, close)
+	if end < 0 {
+		return ""
+	}
+	return strings.TrimLeftFunc(rest[end+len(close):], unicode.IsSpace)
+}
+
+// filterThinkTags drops the thinking of assistant messages before the last user message, as
+// Ollama does for qwen3 models.
+func filterThinkTags(msgs []message, modelFamily string) []message {
+	if modelFamily != "qwen3" {
+		return msgs
+	}
+	lastUser := -1
+	for i, m := range msgs {
+		if m.Role == "user" {
+			lastUser = i
+		}
+	}
+	out := make([]message, len(msgs))
+	copy(out, msgs)
+	for i := range out {
+		if out[i].Role == "assistant" && i < lastUser {
+			out[i].Content = withoutThinking(out[i].Content)
+		}
+	}
+	return out
+}
+
 // collate is Ollama's: all system messages joined, consecutive same-role messages merged.
 func collate(msgs []message) (string, []*templateMessage) {
 	var system []string
@@ -164,7 +214,7 @@ func render(c renderCase) (string, error) {
 	if c.System != "" && (len(msgs) == 0 || msgs[0].Role != "system") {
 		msgs = append([]message{{Role: "system", Content: c.System}}, msgs...)
 	}
-	system, collated := collate(msgs)
+	system, collated := collate(filterThinkTags(msgs, c.ModelFamily))
 	var b bytes.Buffer
 	err = t.Execute(&b, map[string]any{
 		"System":     system,

@@ -20,6 +20,11 @@ export type GgmlContext = { readonly __brand: 'ggml_context' };
 export type GgmlTensor = { readonly __brand: 'ggml_tensor' };
 export type GgmlGraph = { readonly __brand: 'ggml_cgraph' };
 export type NativePtr = { readonly __brand: 'void*' };
+/** ggml-backend handles (ggml-backend.h, ggml-alloc.h). */
+export type GgmlBackend = { readonly __brand: 'ggml_backend_t' };
+export type GgmlBuffer = { readonly __brand: 'ggml_backend_buffer_t' };
+export type GgmlBufferType = { readonly __brand: 'ggml_backend_buffer_type_t' };
+export type GgmlGallocr = { readonly __brand: 'ggml_gallocr_t' };
 
 // enum ggml_type (ggml.h)
 export const GGML_TYPE_F32 = 0;
@@ -115,6 +120,12 @@ export interface GgmlApi {
   silu(ctx: C, a: T): T;
   sqr(ctx: C, a: T): T;
   exp(ctx: C, a: T): T;
+  log(ctx: C, a: T): T;
+  sub(ctx: C, a: T, b: T): T;
+  /** Sum of all elements: a 1-element tensor. */
+  sum(ctx: C, a: T): T;
+  /** A view of a with rows idx[i] set to b's rows (ggml_set_rows; broadcasts idx over dims 2-3). */
+  setRows(ctx: C, a: T, b: T, idx: T): T;
   softplus(ctx: C, a: T): T;
   swigluSplit(ctx: C, a: T, b: T): T;
   getRows(ctx: C, a: T, idx: T): T;
@@ -154,6 +165,8 @@ export interface GgmlApi {
   crossEntropyLoss(ctx: C, logits: T, labels: T): T;
   optStepAdamw(ctx: C, a: T, grad: T, m: T, v: T, params: T): T;
   dupTensor(ctx: C, t: T): T;
+  /** A leaf sharing t's memory (no source link, so a graph built on it does not pull in t's graph). */
+  viewTensor(ctx: C, t: T): T;
   newGraphCustom(ctx: C, size: number, grads: boolean): GgmlGraph;
   buildForwardExpand(g: GgmlGraph, t: T): void;
   buildBackwardExpand(ctx: C, g: GgmlGraph, gradAccs: Array<T | null> | null): void;
@@ -168,6 +181,8 @@ export interface GgmlApi {
   shape(t: T): [number, number, number, number];
   /** Whether the tensor is a view of another (so owns no data in a no_alloc=false context). */
   isView(t: T): boolean;
+  /** The tensor a view shows, or null. */
+  viewSrc(t: T): T | null;
   f32(t: T): Float32Array;
   i32(t: T): Int32Array;
   /** The tensor's memory as bytes, whatever its type (a view: writes go straight to ggml). */
@@ -178,6 +193,28 @@ export interface GgmlApi {
   type(t: T): number;
   /** Numeric address, to compare pointers (koffi hands out a new wrapper object per call). */
   address(p: T | NativePtr | GgmlGraph | GgmlContext): bigint;
+
+  // ggml-backend: compute on a backend, tensors in backend buffers, a graph allocator for activations.
+  /** A CPU backend (ggml_backend_cpu_init) computing with `threads` threads. */
+  cpuBackend(threads: number): GgmlBackend;
+  backendName(backend: GgmlBackend): string;
+  backendFree(backend: GgmlBackend): void;
+  backendBufferType(backend: GgmlBackend): GgmlBufferType;
+  /** enum ggml_status of ggml_backend_graph_compute (0: success). */
+  backendGraphCompute(backend: GgmlBackend, g: GgmlGraph): number;
+  backendSupportsOp(backend: GgmlBackend, t: T): boolean;
+  /** Allocates every tensor of a no_alloc context in one backend buffer; null when there is nothing to allocate. */
+  allocCtxTensors(ctx: C, backend: GgmlBackend): GgmlBuffer | null;
+  bufferFree(buffer: GgmlBuffer): void;
+  bufferSize(buffer: GgmlBuffer): number;
+  bufferIsHost(buffer: GgmlBuffer): boolean;
+  /** The backend buffer a tensor lives in, or null. */
+  tensorBuffer(t: T): GgmlBuffer | null;
+  gallocrNew(buft: GgmlBufferType): GgmlGallocr;
+  /** Places every tensor of the graph that has no memory yet; false when it cannot. */
+  gallocrAllocGraph(galloc: GgmlGallocr, g: GgmlGraph): boolean;
+  gallocrBufferSize(galloc: GgmlGallocr): number;
+  gallocrFree(galloc: GgmlGallocr): void;
 }
 
 function platformPackage(): string {
@@ -274,6 +311,10 @@ export function loadGgml(): GgmlApi {
     silu: b('void *ggml_silu(void *ctx, void *a)'),
     sqr: b('void *ggml_sqr(void *ctx, void *a)'),
     exp: b('void *ggml_exp(void *ctx, void *a)'),
+    log: b('void *ggml_log(void *ctx, void *a)'),
+    sub: b('void *ggml_sub(void *ctx, void *a, void *b)'),
+    sum: b('void *ggml_sum(void *ctx, void *a)'),
+    set_rows: b('void *ggml_set_rows(void *ctx, void *a, void *b, void *c)'),
     softplus: b('void *ggml_softplus(void *ctx, void *a)'),
     swiglu_split: b('void *ggml_swiglu_split(void *ctx, void *a, void *b)'),
     get_rows: b('void *ggml_get_rows(void *ctx, void *a, void *b)'),
@@ -299,6 +340,7 @@ export function loadGgml(): GgmlApi {
     cross_entropy_loss: b('void *ggml_cross_entropy_loss(void *ctx, void *a, void *b)'),
     opt_step_adamw: b('void *ggml_opt_step_adamw(void *ctx, void *a, void *grad, void *m, void *v, void *adamw_params)'),
     dup_tensor: b('void *ggml_dup_tensor(void *ctx, void *src)'),
+    view_tensor: b('void *ggml_view_tensor(void *ctx, void *src)'),
     new_graph_custom: b('void *ggml_new_graph_custom(void *ctx, size_t size, bool grads)'),
     build_forward_expand: b('void ggml_build_forward_expand(void *cgraph, void *tensor)'),
     build_backward_expand: b('void ggml_build_backward_expand(void *ctx, void *cgraph, void **grad_accs)'),
@@ -307,7 +349,22 @@ export function loadGgml(): GgmlApi {
     graph_n_nodes: b('int ggml_graph_n_nodes(void *cgraph)'),
     graph_node: b('void *ggml_graph_node(void *cgraph, int i)'),
     graph_reset: b('void ggml_graph_reset(void *cgraph)'),
+    backend_name: b('const char *ggml_backend_name(void *backend)'),
+    backend_free: b('void ggml_backend_free(void *backend)'),
+    backend_get_default_buffer_type: b('void *ggml_backend_get_default_buffer_type(void *backend)'),
+    backend_graph_compute: b('int ggml_backend_graph_compute(void *backend, void *cgraph)'),
+    backend_supports_op: b('bool ggml_backend_supports_op(void *backend, void *op)'),
+    backend_alloc_ctx_tensors: b('void *ggml_backend_alloc_ctx_tensors(void *ctx, void *backend)'),
+    backend_buffer_free: b('void ggml_backend_buffer_free(void *buffer)'),
+    backend_buffer_get_size: b('size_t ggml_backend_buffer_get_size(void *buffer)'),
+    backend_buffer_is_host: b('bool ggml_backend_buffer_is_host(void *buffer)'),
+    gallocr_new: b('void *ggml_gallocr_new(void *buft)'),
+    gallocr_alloc_graph: b('bool ggml_gallocr_alloc_graph(void *galloc, void *cgraph)'),
+    gallocr_get_buffer_size: b('size_t ggml_gallocr_get_buffer_size(void *galloc, int buffer_id)'),
+    gallocr_free: b('void ggml_gallocr_free(void *galloc)'),
     cpu_init: cpu.func('void ggml_cpu_init()'),
+    backend_cpu_init: cpu.func('void *ggml_backend_cpu_init()'),
+    backend_cpu_set_n_threads: cpu.func('void ggml_backend_cpu_set_n_threads(void *backend, int n_threads)'),
     graph_plan: cpu.func('nodeai_ggml_cplan ggml_graph_plan(void *cgraph, int n_threads, void *threadpool)'),
     graph_compute: cpu.func('int ggml_graph_compute(void *cgraph, nodeai_ggml_cplan *cplan)'),
   };
@@ -327,6 +384,7 @@ export function loadGgml(): GgmlApi {
   const opOffset = koffi.offsetof(tensorStruct, 'op');
   const srcOffset = koffi.offsetof(tensorStruct, 'src');
   const nbOffset = koffi.offsetof(tensorStruct, 'nb');
+  const bufferOffset = koffi.offsetof(tensorStruct, 'buffer');
   const ptrSize = koffi.sizeof('void *');
   const opCode = (name: string): number => {
     // GGML_OP_COUNT is below 128 in every ggml release; ggml_op_name indexes a table, so stay inside it.
@@ -368,6 +426,10 @@ export function loadGgml(): GgmlApi {
     silu: (ctx, a) => f.silu(ctx, a),
     sqr: (ctx, a) => f.sqr(ctx, a),
     exp: (ctx, a) => f.exp(ctx, a),
+    log: (ctx, a) => f.log(ctx, a),
+    sub: (ctx, a, bb) => f.sub(ctx, a, bb),
+    sum: (ctx, a) => f.sum(ctx, a),
+    setRows: (ctx, a, bb, idx) => f.set_rows(ctx, a, bb, idx),
     softplus: (ctx, a) => f.softplus(ctx, a),
     swigluSplit: (ctx, a, bb) => f.swiglu_split(ctx, a, bb),
     getRows: (ctx, a, idx) => f.get_rows(ctx, a, idx),
@@ -407,6 +469,7 @@ export function loadGgml(): GgmlApi {
     crossEntropyLoss: (ctx, logits, labels) => f.cross_entropy_loss(ctx, logits, labels),
     optStepAdamw: (ctx, a, grad, m, v, p) => f.opt_step_adamw(ctx, a, grad, m, v, p),
     dupTensor: (ctx, t) => f.dup_tensor(ctx, t),
+    viewTensor: (ctx, t) => f.view_tensor(ctx, t),
     newGraphCustom: (ctx, size, grads) => f.new_graph_custom(ctx, size, grads),
     buildForwardExpand: (g, t) => f.build_forward_expand(g, t),
     buildBackwardExpand: (ctx, g, accs) => f.build_backward_expand(ctx, g, accs),
@@ -422,6 +485,7 @@ export function loadGgml(): GgmlApi {
       return [n(ne[0]), n(ne[1]), n(ne[2]), n(ne[3])];
     },
     isView: (t) => koffi.decode(t, viewSrcOffset, 'void *') !== null,
+    viewSrc: (t) => koffi.decode(t, viewSrcOffset, 'void *') as T | null,
     f32: (t) => {
       const p = f.get_data(t);
       if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
@@ -440,6 +504,30 @@ export function loadGgml(): GgmlApi {
       if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
       return new Int32Array(koffi.view(p, n(f.nbytes(t))));
     },
+    cpuBackend: (threads) => {
+      const backend = f.backend_cpu_init();
+      if (!backend) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_cpu_init failed (out of memory?)');
+      f.backend_cpu_set_n_threads(backend, threads);
+      return backend;
+    },
+    backendName: (backend) => f.backend_name(backend) as string,
+    backendFree: (backend) => f.backend_free(backend),
+    backendBufferType: (backend) => f.backend_get_default_buffer_type(backend),
+    backendGraphCompute: (backend, gr) => f.backend_graph_compute(backend, gr),
+    backendSupportsOp: (backend, t) => f.backend_supports_op(backend, t),
+    allocCtxTensors: (ctx, backend) => f.backend_alloc_ctx_tensors(ctx, backend),
+    bufferFree: (buffer) => f.backend_buffer_free(buffer),
+    bufferSize: (buffer) => n(f.backend_buffer_get_size(buffer)),
+    bufferIsHost: (buffer) => f.backend_buffer_is_host(buffer),
+    tensorBuffer: (t) => koffi.decode(t, bufferOffset, 'void *') as GgmlBuffer | null,
+    gallocrNew: (buft) => {
+      const galloc = f.gallocr_new(buft);
+      if (!galloc) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_gallocr_new failed (out of memory?)');
+      return galloc;
+    },
+    gallocrAllocGraph: (galloc, gr) => f.gallocr_alloc_graph(galloc, gr),
+    gallocrBufferSize: (galloc) => n(f.gallocr_get_buffer_size(galloc, 0)),
+    gallocrFree: (galloc) => f.gallocr_free(galloc),
   };
   cached = api;
   return api;

@@ -1,12 +1,11 @@
-// The built-in base model as a file: the untrained `nodeai-tiny` GGUF in a data dir, which chat,
-// training and adapter exports load as they would any base.
+// The built-in base model as a file: llama.cpp (chat, evaluation) reads models from GGUF files.
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeGgufModel } from './gguf-model.ts';
 import { createTinyModel, NODEAI_TINY } from './tiny-model.ts';
 
-/** Seed of the built-in base model's weights, so every data dir (and every training job) holds the same `nodeai-tiny`. */
+/** Seed of the built-in base model's weights, so every data dir holds the same `nodeai-tiny`. */
 export const TINY_BASE_SEED = 0;
 
 /** The untrained `nodeai-tiny` as a GGUF in the data dir, written on first use. */
