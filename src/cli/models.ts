@@ -7,6 +7,7 @@ import { ModelRegistry, type ModelRecord } from '../jobs/index.ts';
 import { exportRegisteredModel } from '../jobs/model-export.ts';
 import { DEFAULT_EXPORT_QUANT, EXPORT_QUANTS, EXPORT_TARGETS, exportStem, shellQuote, type ExportProgress, type ExportTarget } from '../trainer/model-export.ts';
 import { listCatalog, parsePullRef } from '../trainer/base-catalog.ts';
+import { onlyLlamaErrors } from '../trainer/ggml/llama-quantize.ts';
 import { ModelSourceError } from '../trainer/model-source-errors.ts';
 import { resolveModelFile } from '../trainer/model-source.ts';
 import { commonOptions, DATA_DIR_HELP, dataDirOf, dispatch, needArg, openStore, parse, printJson, table, when } from './app.ts';
@@ -182,6 +183,7 @@ async function exportCommand(rest: string[]): Promise<number> {
   const to = oneOf(values.to, EXPORT_TARGETS, '--to');
   const quant = values.quant === undefined ? DEFAULT_EXPORT_QUANT : oneOf(values.quant, EXPORT_QUANTS, '--quant');
   const progress = values.json ? undefined : progressPrinter();
+  onlyLlamaErrors();
   const started = Date.now();
   const result = await withRegistry(values, async (r) => {
     const model = await r.get(id);

@@ -4,6 +4,7 @@
 // Q4_K_M, which copies every metadata key: tokenizer, chat template and end-of-turn tokens go
 // over unchanged. The adapter form writes the LoRA adapter GGUF next to a reference to its base.
 import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { llamaQuantizeAsync, type LlamaFtypeName } from './ggml/llama-quantize.ts';
 import { GgufError, ggmlTensorBytes, metaString, readGgufHeader } from './gguf.ts';
@@ -50,6 +51,7 @@ export interface ExportRequest {
   modelPath: string;
   /** Export base + LoRA adapter instead of the merged model (Ollama and llama.cpp only). */
   adapter?: { path: string; base: ExportBase };
+  /** Quantizer threads; default every core. */
   threads?: number;
   onProgress?: (p: ExportProgress) => void;
 }
@@ -130,14 +132,14 @@ async function exportOllama(req: ExportRequest, stem: string): Promise<ExportRes
   let from: string;
   let adapterLine: string | undefined;
   if (req.adapter) {
-    const adapterFile = join(dir, 'adapter.gguf');
-    await copyWithProgress(req.adapter.path, adapterFile, req.onProgress);
-    files.push(adapterFile);
-    adapterLine = 'ADAPTER ./adapter.gguf';
     const base = req.adapter.base;
     if (base.ollamaName) from = base.ollamaName;
     else if (base.path) from = base.path;
     else throw new ModelExportError(`The base ${base.ref} is neither on this machine nor known to Ollama by name; export the merged model instead (leave out --adapter).`);
+    const adapterFile = join(dir, 'adapter.gguf');
+    await copyWithProgress(req.adapter.path, adapterFile, req.onProgress);
+    files.push(adapterFile);
+    adapterLine = 'ADAPTER ./adapter.gguf';
     notes.push('Recent Ollama versions refuse some LoRA adapter files; if `ollama create` fails on the ADAPTER line, export the merged model instead (leave out --adapter).');
   } else {
     const gguf = join(dir, 'model.gguf');
@@ -221,7 +223,7 @@ async function quantizeTo(req: ExportRequest, out: string): Promise<void> {
   const timer = req.onProgress ? setInterval(() => void report(), 250) : undefined;
   try {
     // Untouched weights of a quantized base are quantized already: they may be converted again.
-    await llamaQuantizeAsync(req.modelPath, tmp, FTYPES[req.quant], { pure: req.quant !== 'q4_k_m', allowRequantize: true, threads: req.threads });
+    await llamaQuantizeAsync(req.modelPath, tmp, FTYPES[req.quant], { pure: req.quant !== 'q4_k_m', allowRequantize: true, threads: req.threads ?? availableParallelism() });
     await rename(tmp, out);
   } catch (e) {
     await rm(tmp, { force: true });

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeChatForTraining } from './chat-format.ts';
 import { llamaQuantize } from './ggml/llama-quantize.ts';
-import { readGgufModel, writeGgufModel } from './gguf-model.ts';
-import { readGgufHeader } from './gguf.ts';
+import { readGgufModel, TRAINED_SYSTEM_PROMPT_KEY, writeGgufModel } from './gguf-model.ts';
+import { metaString, readGgufHeader } from './gguf.ts';
 import { disposeInference, generate } from './inference.ts';
 import type { LocalFineTuneEvent, LocalFineTuneSpec } from './supervised-job-types.ts';
 import { runLocalFineTune } from './supervisor.ts';
@@ -242,11 +242,15 @@ describe('runLocalFineTune', () => {
   it('trains LoRA from a GGUF base file; the adapter loads onto that base in llama.cpp', async () => {
     const other = join(root, 'base.gguf');
     await writeGgufModel(other, createTinyModel({ seed: 9, ...SMALL_TINY_SHAPE }));
-    const s = spec('from-gguf', { baseModel: other, epochs: 1, outputName: 'mine', loraRank: 2 });
+    // Every example starts with the same system prompt: the model file records it for exports.
+    const withSystem = join(root, 'train-system.jsonl');
+    writeFileSync(withSystem, Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: `Question ${i}?` }, { role: 'assistant', content: `Answer ${i * 7}.` }] })).join('\n') + '\n');
+    const s = spec('from-gguf', { baseModel: other, epochs: 1, outputName: 'mine', loraRank: 2, trainingFile: withSystem });
     const r = await runLocalFineTune(s, {});
     expect(r).toMatchObject({ status: 'succeeded', steps: 6, modelPath: join(s.jobDir, 'mine.gguf'), adapterPath: join(s.jobDir, 'mine.lora.gguf') });
     const out = await readGgufModel(r.modelPath!);
     expect(out.name).toBe('mine');
+    expect(metaString(await readGgufHeader(r.modelPath!), TRAINED_SYSTEM_PROMPT_KEY)).toBe('Be brief.');
     expect(out.config).toEqual((await readGgufModel(other)).config);
     expect(job(s.jobDir)).toMatchObject({ model: other, fine_tuned_model: 'mine' });
     // The adapter loads onto its base in llama.cpp and generates.
@@ -274,6 +278,8 @@ describe('runLocalFineTune', () => {
     expect(types.get('blk.0.ffn_down.weight')).toBe('F16');
     expect(types.get('token_embd.weight')).toBe('Q8_0');
     expect(types.get('blk.0.attn_norm.weight')).toBe('F32');
+    // No system prompt in the training data: none recorded.
+    expect(merged.metadata.has(TRAINED_SYSTEM_PROMPT_KEY)).toBe(false);
     expect(statSync(r.modelPath!).size).toBeLessThan(statSync(f32).size);
     try {
       const g = await generate({ model: quantized, lora: r.adapterPath!, messages: [{ role: 'user', content: 'Question 1?' }], maxTokens: 3, threads: 1 });

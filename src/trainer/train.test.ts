@@ -72,6 +72,19 @@ describe('trainer', () => {
         tr2.dispose();
       }
       expect(merged.tensors.get('blk.0.attn_k.weight')!.data).toEqual(model.tensors.get('blk.0.attn_k.weight')!.data);
+      // The same model for writing, tensor by tensor: merged targets as values, the rest as bytes.
+      const forWriting = tr.exportMerged();
+      expect(forWriting.fileType).toBe(0);
+      for (const w of forWriting.weights) {
+        const expected = merged.tensors.get(w.name)!.data;
+        if ('ggmlType' in w) {
+          expect(adapter.targets, w.name).not.toContain(w.name);
+          expect(Buffer.from(w.bytes()).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength)), w.name).toBe(true);
+        } else {
+          expect(adapter.targets).toContain(w.name);
+          expect(typeof w.data === 'function' ? w.data() : w.data).toEqual(expected);
+        }
+      }
     } finally {
       tr.dispose();
     }

@@ -160,6 +160,7 @@ const FLOAT_TYPE_NAMES: Record<number, GgmlFloatType> = { 0: 'F32', 1: 'F16', 30
 /** enum llama_ftype (llama.h). */
 const LLAMA_FTYPE_ALL_F32 = 0;
 const LLAMA_FTYPE_MOSTLY_F16 = 1;
+const LLAMA_FTYPE_MOSTLY_BF16 = 32;
 
 export const DEFAULT_LORA_TARGETS: LoraTargetModule[] = [
   'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down',
@@ -653,14 +654,14 @@ class LocalTrainer implements Trainer {
   exportMerged(): ModelToWrite {
     const g = this.graph;
     const targets = new Set(this.loraTargets());
-    let halfTargets = false;
+    const targetTypes = new Set<GgmlFloatType>();
     const weights: AnyTensorToWrite[] = expectedTensors(this.model.config).map(({ name, shape }) => {
       const type = g.g.type(g.weights.get(name)!);
       if (targets.has(name)) {
         // A merged weight keeps the base's float type; a quantized one becomes F16 (requantizing
         // it here would lose the update; `nodeai models export --quant` quantizes the whole file).
         const floatType = FLOAT_TYPE_NAMES[type] ?? 'F16';
-        if (floatType !== 'F32') halfTargets = true;
+        targetTypes.add(floatType);
         return {
           name,
           shape: [...shape],
@@ -675,7 +676,8 @@ class LocalTrainer implements Trainer {
       // Untouched (frozen or fully trained) weights go out as the graph holds them, byte for byte.
       return { name, shape: [...shape], ggmlType: type, bytes: () => g.weightBytes(name) };
     });
-    return { ...this.modelInfo(), weights, fileType: halfTargets ? LLAMA_FTYPE_MOSTLY_F16 : LLAMA_FTYPE_ALL_F32 };
+    const fileType = targetTypes.has('F16') ? LLAMA_FTYPE_MOSTLY_F16 : targetTypes.has('BF16') ? LLAMA_FTYPE_MOSTLY_BF16 : LLAMA_FTYPE_ALL_F32;
+    return { ...this.modelInfo(), weights, fileType };
   }
 
   private modelInfo(): Omit<LlamaModel, 'tensors'> {

@@ -60,7 +60,13 @@ type QuantizeFn = ((inp: string, out: string, params: QuantizeParams) => number)
   async: (inp: string, out: string, params: QuantizeParams, done: (err: unknown, status: number) => void) => void;
 };
 
-let quantizeFns: { defaults: () => QuantizeParams; quantize: QuantizeFn } | undefined;
+let quantizeFns: { defaults: () => QuantizeParams; quantize: QuantizeFn; logSet: (cb: unknown, userData: null) => void } | undefined;
+
+koffi.proto('void nodeai_llama_log_callback(int level, const char *text, void *user_data)');
+/** enum ggml_log_level (ggml.h). */
+const GGML_LOG_LEVEL_ERROR = 4;
+/** The callback handed to llama_log_set, kept here so it is never collected while libllama may call it. */
+let logCallback: unknown;
 
 function load() {
   if (quantizeFns) return quantizeFns;
@@ -80,8 +86,22 @@ function load() {
     quantize: lib.func(
       'uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const nodeai_llama_model_quantize_params *params)',
     ) as QuantizeFn,
+    logSet: lib.func('void llama_log_set(nodeai_llama_log_callback *log_callback, void *user_data)'),
   };
   return quantizeFns;
+}
+
+/**
+ * Sends only llama.cpp's error messages to `write` (default stderr): the quantizer logs a line per
+ * tensor, which would bury a terminal's progress bar. libllama has one logger per process, which
+ * node-llama-cpp sets for itself: call this only in a process that does not chat (the CLI's export).
+ */
+export function onlyLlamaErrors(write: (text: string) => void = (t) => process.stderr.write(t)): void {
+  const fns = load();
+  logCallback ??= koffi.register((level: number, text: string) => {
+    if (level >= GGML_LOG_LEVEL_ERROR) write(text);
+  }, koffi.pointer('nodeai_llama_log_callback'));
+  fns.logSet(logCallback, null);
 }
 
 /**
