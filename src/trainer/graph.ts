@@ -70,6 +70,11 @@ export interface LlamaGraphOptions {
    * bigger and slower, only there so tests can check the chunked loss and gradients against ggml's.
    */
   denseHead?: boolean;
+  /**
+   * Keep only each layer's input through the forward and recompute the layer just before its
+   * backward: one layer's activations alive instead of all of them, for one more forward pass.
+   */
+  checkpointLayers?: boolean;
   /** Tokens per chunk of the chunked cross-entropy (default: as many as fit HEAD_CHUNK_BYTES of logits). */
   headChunkTokens?: number;
 }
@@ -234,7 +239,11 @@ export class LlamaGraph {
   /** Frozen weights and the tensors their transposes are copied into once, before the first training pass. */
   private transposeJobs: Array<{ src: GgmlTensor; dst: GgmlTensor }> = [];
   private prepared = false;
-  private lossGrad: GgmlTensor | null = null;
+  /** d(loss)/d(loss) of each loss autodiff starts from: the head's, and each recomputed layer's surrogate. */
+  private readonly lossGrads: GgmlTensor[] = [];
+  /** Gradient accumulators of the checkpointed layer inputs, zeroed before each training pass. */
+  private readonly checkpointGrads: GgmlTensor[] = [];
+  private readonly checkpointLayers: boolean;
   /** Chunked head: F32 [1], d(reported loss)/d(loss) divided by the token count; the final normed hidden state. */
   private lossScale: GgmlTensor | null = null;
   private hidden!: GgmlTensor;
@@ -291,6 +300,7 @@ export class LlamaGraph {
     this.threads = Math.max(1, Math.floor(opts.threads));
     this.lora = opts.lora;
     this.plainAutodiff = opts.plainAutodiff ?? false;
+    this.checkpointLayers = opts.checkpointLayers ?? false;
     this.chunkedHead = !opts.denseHead && opts.lora !== undefined && !opts.lora.targets.includes(headWeightName(opts.config));
     this.headChunkTokens = opts.headChunkTokens ?? Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (4 * opts.config.vocabSize)));
 
@@ -308,7 +318,7 @@ export class LlamaGraph {
       this.ctxs = {
         frozen: init(meta(2 * nWeights + 16)),
         params: init(meta(4 * (nWeights + 14 * opts.config.blockCount + 16) + 16)),
-        inputs: init(meta(64)),
+        inputs: init(meta(64 + 2 * (opts.config.blockCount + 1))),
         compute: init(meta(200_000, 6)),
       };
       this.define(this.ctxs, graphSize);
@@ -448,10 +458,13 @@ export class LlamaGraph {
       return m;
     };
 
-    let x = g.getRows(ctx, weight(tensorNames.tokenEmbd), this.tokens); // [D, N]
-    const embScale = arch.embeddingScale(c);
-    if (embScale !== 1) x = g.scale(ctx, x, embScale);
-    for (let l = 0; l < c.blockCount; l++) {
+    const embed = () => {
+      const e = g.getRows(ctx, weight(tensorNames.tokenEmbd), this.tokens); // [D, N]
+      const embScale = arch.embeddingScale(c);
+      return embScale !== 1 ? g.scale(ctx, e, embScale) : e;
+    };
+    const block = (input: GgmlTensor, l: number): GgmlTensor => {
+      let x = input;
       const h = norm(x, tensorNames.attnNorm(l));
       const qh = headNorm(g.reshape4d(ctx, withBias(linear(h, tensorNames.attnQ(l)), tensorNames.attnQBias(l)), hd, H, T, B), tensorNames.attnQNorm(l));
       const kh = headNorm(g.reshape4d(ctx, withBias(linear(h, tensorNames.attnK(l)), tensorNames.attnKBias(l)), hd, Hkv, T, B), tensorNames.attnKNorm(l));
@@ -472,19 +485,27 @@ export class LlamaGraph {
       x = g.add(ctx, x, postNorm(linear(merged, tensorNames.attnOutput(l)), tensorNames.attnPostNorm(l)));
       const h2 = norm(x, tensorNames.ffnNorm(l));
       const act = ffnAct(linear(h2, tensorNames.ffnGate(l)), linear(h2, tensorNames.ffnUp(l)));
-      x = g.add(ctx, x, postNorm(linear(act, tensorNames.ffnDown(l)), tensorNames.ffnPostNorm(l)));
-    }
+      return g.add(ctx, x, postNorm(linear(act, tensorNames.ffnDown(l)), tensorNames.ffnPostNorm(l)));
+    };
+
+    const params = new Set(paramList.map((p) => g.address(p.tensor)));
+    const checkpoint = this.checkpointLayers ? this.layerCheckpoints(ctxs, embed, block, params.has(g.address(weight(tensorNames.tokenEmbd)))) : null;
+    let x = checkpoint ? checkpoint.top : embed();
+    if (!checkpoint) for (let l = 0; l < c.blockCount; l++) x = block(x, l);
     this.hidden = norm(x, tensorNames.outputNorm); // [D, N]
     this.head = weight(headWeightName(c));
-    const { order, trainLoss, evalOutputs } = this.chunkedHead
+    const head = this.chunkedHead
       ? this.chunkedCrossEntropy(ctxs)
       : this.denseCrossEntropy(ctxs, linear(this.hidden, headWeightName(c)));
-    g.setLoss(trainLoss);
+    const evalOutputs = [...(checkpoint?.copies.slice(-1) ?? []), ...head.evalOutputs];
+    // Autodiff emits backward nodes in reverse order of the forward ones: the head's after the
+    // layers' recomputations, so its gradient reaches the top checkpoint before layer L-1 reads it.
+    const trainLosses = [...(checkpoint?.losses ?? []), head.trainLoss];
+    for (const t of trainLosses) g.setLoss(t);
     g.setOutput(this.loss);
 
     const train = g.newGraphCustom(ctx, graphSize, true);
-    for (const t of order) g.buildForwardExpand(train, t);
-    g.buildForwardExpand(train, trainLoss);
+    for (const t of [...(checkpoint?.copies ?? []), ...checkpoint?.losses ?? [], ...head.order, head.trainLoss]) g.buildForwardExpand(train, t);
     const nFwd = g.graphNNodes(train);
     const accs: Array<GgmlTensor | null> = new Array(nFwd).fill(null);
     const byAddr = new Map<bigint, number>();
@@ -497,13 +518,27 @@ export class LlamaGraph {
       accs[idx] = acc;
       accFor.set(p.name, acc);
     }
+    for (const { input, grad } of checkpoint?.inputs ?? []) accs[byAddr.get(g.address(input))!] = grad;
     g.buildBackwardExpand(ctx, train, accs);
-    this.lossGrad = g.graphGetGradAcc(train, trainLoss);
-    // An input, so the allocator places it before any node and never lets one overwrite it.
-    if (this.lossGrad) g.setInput(this.lossGrad);
-    this.trainGraph = this.plainAutodiff
-      ? train
-      : this.backwardAsMulMat(ctx, ctxs.frozen, train, graphSize, new Set(paramList.map((p) => g.address(p.tensor))));
+    for (const t of trainLosses) {
+      const grad = g.graphGetGradAcc(train, t)!;
+      // An input, so the allocator places it before any node and never lets one overwrite it.
+      g.setInput(grad);
+      this.lossGrads.push(grad);
+    }
+    let trainGraph = this.plainAutodiff ? train : this.backwardAsMulMat(ctx, ctxs.frozen, train, graphSize, params);
+    if (checkpoint) {
+      // Each layer's recomputation runs just before the first backward node that needs it, so one
+      // layer's activations are alive at a time instead of all of them.
+      const kept = this.ancestors([...checkpoint.copies, ...head.order, head.trainLoss]);
+      const recomputed = new Set<bigint>();
+      for (let i = 0; i < nFwd; i++) {
+        const key = g.address(g.graphNode(train, i));
+        if (!kept.has(key)) recomputed.add(key);
+      }
+      trainGraph = this.resequence(ctx, trainGraph, graphSize, (node) => recomputed.has(g.address(node)));
+    }
+    this.trainGraph = trainGraph;
     this.evalGraph = this.forwardPart(ctx, this.trainGraph, evalOutputs, graphSize);
 
     this.optParamsDecay = g.newTensor1d(ctxs.params, GGML_TYPE_F32, 7);
@@ -599,18 +634,66 @@ export class LlamaGraph {
   }
 
   /**
-   * The nodes of `from` that `outputs` depend on, in from's order: computing them under from's
-   * placement is safe, since two of them alive together here are alive together in from.
+   * Activation checkpointing: the forward keeps only each layer's input, copied into a static
+   * tensor that autodiff sees as a leaf with a gradient accumulator of its own; each layer is then
+   * built a second time from that copy, with the surrogate loss Σ layer(x_l) ⊙ dL/dx_{l+1}, whose
+   * gradients are the layer's true ones (dL/dx_{l+1} being the next layer's input accumulator,
+   * or the head's for the top). Returns the top copy (the head reads it), the copies in order, the
+   * surrogate losses bottom-up, and each copy with its accumulator.
    */
-  private forwardPart(ctx: GgmlContext, from: GgmlGraph, outputs: GgmlTensor[], graphSize: number): GgmlGraph {
+  private layerCheckpoints(
+    ctxs: GraphContexts,
+    embed: () => GgmlTensor,
+    block: (x: GgmlTensor, l: number) => GgmlTensor,
+    embeddingTrained: boolean,
+  ): { top: GgmlTensor; copies: GgmlTensor[]; losses: GgmlTensor[]; inputs: Array<{ input: GgmlTensor; grad: GgmlTensor }> } {
     const g = this.g;
-    const needed = new Set<bigint>();
+    const ctx = ctxs.compute;
+    const L = this.config.blockCount;
+    const copies: GgmlTensor[] = [];
+    const inputs: Array<{ input: GgmlTensor; grad: GgmlTensor }> = [];
+    let x = embed();
+    for (let l = 0; l <= L; l++) {
+      const input = g.dupTensor(ctxs.inputs, x);
+      const grad = g.dupTensor(ctxs.inputs, x);
+      // Layer 0's input needs a gradient only to train the embeddings.
+      if (l > 0 || embeddingTrained) {
+        g.setParam(input);
+        inputs.push({ input, grad });
+      }
+      copies.push(g.cpy(ctx, x, input));
+      if (l < L) x = block(x, l);
+    }
+    const stored = (l: number) => g.viewSrc(copies[l])!;
+    const gradOf = (l: number) => inputs.find((i) => g.address(i.input) === g.address(stored(l)))!.grad;
+    const losses: GgmlTensor[] = [];
+    if (embeddingTrained) losses.push(g.sum(ctx, g.mul(ctx, embed(), gradOf(0))));
+    for (let l = 0; l < L; l++) losses.push(g.sum(ctx, g.mul(ctx, block(stored(l), l), gradOf(l + 1))));
+    this.checkpointGrads.push(...inputs.map((i) => i.grad));
+    return { top: stored(L), copies, losses, inputs };
+  }
+
+  /** Copy of `from` with the nodes `deferred` picks left out until the first node that needs them. */
+  private resequence(ctx: GgmlContext, from: GgmlGraph, graphSize: number, deferred: (node: GgmlTensor) => boolean): GgmlGraph {
+    const g = this.g;
+    const out = g.newGraphCustom(ctx, graphSize, false);
+    for (let i = 0; i < g.graphNNodes(from); i++) {
+      const node = g.graphNode(from, i);
+      if (!deferred(node)) g.buildForwardExpand(out, node);
+    }
+    return out;
+  }
+
+  /** Addresses of the tensors `outputs` depend on (sources and viewed tensors), themselves included. */
+  private ancestors(outputs: GgmlTensor[]): Set<bigint> {
+    const g = this.g;
+    const found = new Set<bigint>();
     const stack = [...outputs];
     while (stack.length > 0) {
       const t = stack.pop()!;
       const key = g.address(t);
-      if (needed.has(key)) continue;
-      needed.add(key);
+      if (found.has(key)) continue;
+      found.add(key);
       for (let k = 0; k < 10; k++) {
         const src = g.src(t, k);
         if (src) stack.push(src);
@@ -618,6 +701,16 @@ export class LlamaGraph {
       const viewed = g.viewSrc(t);
       if (viewed) stack.push(viewed);
     }
+    return found;
+  }
+
+  /**
+   * The nodes of `from` that `outputs` depend on, in from's order: computing them under from's
+   * placement is safe, since two of them alive together here are alive together in from.
+   */
+  private forwardPart(ctx: GgmlContext, from: GgmlGraph, outputs: GgmlTensor[], graphSize: number): GgmlGraph {
+    const g = this.g;
+    const needed = this.ancestors(outputs);
     const out = g.newGraphCustom(ctx, graphSize, false);
     for (let i = 0; i < g.graphNNodes(from); i++) {
       const node = g.graphNode(from, i);
@@ -848,10 +941,10 @@ export class LlamaGraph {
   /** Sets the scale of d(loss) used by the next backward pass: the gradients are those of s·loss/(seqLen·batch). */
   setLossGradScale(s: number): void {
     const N = this.batch * this.seqLen;
-    if (this.lossScale) {
-      this.f32(this.lossGrad!)[0] = 1;
-      this.f32(this.lossScale)[0] = s / N;
-    } else this.f32(this.lossGrad!)[0] = s;
+    for (const grad of this.lossGrads) this.f32(grad)[0] = 1;
+    if (this.lossScale) this.f32(this.lossScale)[0] = s / N;
+    // The dense head's loss is the first one autodiff reaches; layer surrogates carry its scale.
+    else this.f32(this.lossGrads.at(-1)!)[0] = s;
   }
 
   /** Next-token logits [vocab] per position (position-major) of the last compute; a copy. */
@@ -909,6 +1002,7 @@ export class LlamaGraph {
     if (!this.prepared) this.copyFrozenTransposes();
     this.prepared = true;
     this.writeDenseLabels();
+    for (const grad of this.checkpointGrads) this.f32(grad).fill(0);
     this.compute(this.trainGraph!);
   }
 
