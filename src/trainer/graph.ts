@@ -810,6 +810,7 @@ export class LlamaGraph {
       return t;
     };
     const axpyRate = (len: number) => (len >= 64 ? 12 : len >= 16 ? 6 : 1.5);
+    const viewOps = new Set([g.ops.VIEW, g.ops.TRANSPOSE, g.ops.PERMUTE, g.ops.RESHAPE]);
     for (let i = 0; i < n; i++) {
       const node = g.graphNode(train, i);
       if (g.op(node) === g.ops.OUT_PROD) {
@@ -828,7 +829,10 @@ export class LlamaGraph {
         if (compactFrozen || (viaMulMat <= kept && viaMulMat <= swapped)) g.rewriteAsMulMat(node, T(a), T(b));
         else if (swapped < kept) g.rewriteAsCont(node, g.transpose(ctx, g.outProd(ctx, b, a)));
       }
-      g.buildForwardExpand(out, node);
+      // A view is added with its first user instead: a rewritten node no longer reads the
+      // transpose views ggml's backward made for it, and a view left in the graph without a user
+      // would keep the graph allocator from ever freeing the tensor it shows.
+      if (!viewOps.has(g.op(node))) g.buildForwardExpand(out, node);
     }
     return out;
   }

@@ -148,7 +148,7 @@ export interface GgmlApi {
   cpy(ctx: C, a: T, b: T): T;
   isContiguous(t: T): boolean;
   /** enum ggml_op values looked up by name at load (ggml_op_name), so a renumbering cannot go unnoticed. */
-  readonly ops: { NONE: number; MUL_MAT: number; OUT_PROD: number; TRANSPOSE: number; CONT: number };
+  readonly ops: { NONE: number; MUL_MAT: number; OUT_PROD: number; TRANSPOSE: number; CONT: number; VIEW: number; PERMUTE: number; RESHAPE: number };
   /** The node's op (enum ggml_op). */
   op(t: T): number;
   /** src[i] of a node, or null. */
@@ -391,7 +391,16 @@ export function loadGgml(): GgmlApi {
     for (let i = 0; i < 100; i++) if (f.op_name(i) === name) return i;
     throw new TrainerError('GGML_LOAD_FAILED', `ggml has no op named ${name}: the installed ggml is not the version these bindings were written for.`);
   };
-  const ops = { NONE: opCode('NONE'), MUL_MAT: opCode('MUL_MAT'), OUT_PROD: opCode('OUT_PROD'), TRANSPOSE: opCode('TRANSPOSE'), CONT: opCode('CONT') };
+  const ops = {
+    NONE: opCode('NONE'),
+    MUL_MAT: opCode('MUL_MAT'),
+    OUT_PROD: opCode('OUT_PROD'),
+    TRANSPOSE: opCode('TRANSPOSE'),
+    CONT: opCode('CONT'),
+    VIEW: opCode('VIEW'),
+    PERMUTE: opCode('PERMUTE'),
+    RESHAPE: opCode('RESHAPE'),
+  };
 
   const n = (v: number | bigint) => Number(v);
   const api: GgmlApi = {
