@@ -73,6 +73,8 @@ export interface LlamaGraphOptions {
   /**
    * Keep only each layer's input through the forward and recompute the layer just before its
    * backward: one layer's activations alive instead of all of them, for one more forward pass.
+   * Default on: smol_lora's shapes at 6 layers, ctx 256 × 4, one thread, interleaved passes on a
+   * loaded machine (2026-11-30): compute buffer 351 → 98 MB, pass time +1 to +17 % (median +14 %).
    */
   checkpointLayers?: boolean;
   /** Tokens per chunk of the chunked cross-entropy (default: as many as fit HEAD_CHUNK_BYTES of logits). */
@@ -300,7 +302,7 @@ export class LlamaGraph {
     this.threads = Math.max(1, Math.floor(opts.threads));
     this.lora = opts.lora;
     this.plainAutodiff = opts.plainAutodiff ?? false;
-    this.checkpointLayers = opts.checkpointLayers ?? false;
+    this.checkpointLayers = opts.checkpointLayers ?? true;
     this.chunkedHead = !opts.denseHead && opts.lora !== undefined && !opts.lora.targets.includes(headWeightName(opts.config));
     this.headChunkTokens = opts.headChunkTokens ?? Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (4 * opts.config.vocabSize)));
 
