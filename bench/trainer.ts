@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { LlamaConfig, TrainingSequence } from '../src/trainer/llama-model.ts';
 import { TINY_CONFIG } from '../src/trainer/tiny-model.ts';
+import { SMOL_LM2_135M_SHAPES } from './smol-shapes.ts';
 
 interface BenchConfig {
   name: 'reference' | 'smol_lora';
@@ -43,18 +44,7 @@ const CONFIGS: BenchConfig[] = [
   {
     name: 'smol_lora',
     label: 'SmolLM2-135M shapes, LoRA r=8 (ctx 256, batch 4)',
-    config: {
-      vocabSize: 49152,
-      contextLength: 256,
-      embeddingLength: 576,
-      blockCount: 30,
-      headCount: 9,
-      headCountKv: 3,
-      feedForwardLength: 1536,
-      ropeFreqBase: 10000,
-      rmsNormEps: 1e-5,
-      tiedEmbeddings: true,
-    },
+    config: SMOL_LM2_135M_SHAPES,
     ctx: 256,
     batch: 4,
     loraRank: 8,

@@ -695,8 +695,11 @@ function tensorBytes(t: GgufTensorToWrite): number {
 }
 
 function encodeTensor(t: GgufTensorToWrite): Buffer {
-  const type = t.type ?? 'F32';
-  const d = t.data;
+  return encodeFloatValues(t.data, t.type ?? 'F32');
+}
+
+/** float32 values as the bytes of a ggml tensor of that float type (F32 as they are: no copy). */
+export function encodeFloatValues(d: Float32Array, type: GgmlFloatType): Buffer {
   if (type === 'F32') return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
   const out = Buffer.allocUnsafe(d.length * 2);
   if (type === 'F16') {

@@ -23,6 +23,7 @@ import {
   type NamedTensor,
   type TrainingSequence,
 } from './llama-model.js';
+import { GGML_TYPE_BF16 } from './ggml/lib.js';
 import { TrainerError } from './train-errors.js';
 import { Rng, type RngState } from './train-rng.js';
 
@@ -70,7 +71,17 @@ export interface TrainerOptions {
   threads?: number;
   /** Positions per row of the graph. Default: the longest example (so short data trains fast). */
   seqLen?: number;
+  /**
+   * How a LoRA run holds the frozen base matrices that the model gives as float32 arrays: 'f32'
+   * (default) as they are, or 'bf16' rounded to bfloat16 — half their memory, and faster matmuls
+   * where ggml's CPU variant has BF16 dot products (AVX512-BF16: BENCHMARKS.md "Trainer"), at a
+   * loss difference the golden-trajectory test bounds. Weights read as stored keep their type; the
+   * exported (merged) model starts from the float32 base either way.
+   */
+  frozenBase?: FrozenBase;
 }
+
+export type FrozenBase = 'f32' | 'bf16';
 
 /** Every setting after 'auto' and defaults are resolved; stored in checkpoints. */
 export interface TrainerSettings {
@@ -88,6 +99,8 @@ export interface TrainerSettings {
   seed: number;
   threads: number;
   seqLen: number;
+  /** Absent in checkpoints written before it existed: they ran with 'f32'. */
+  frozenBase?: FrozenBase;
   lora: { rank: number; alpha: number; targets: LoraTargetModule[] } | null;
   stepsPerEpoch: number;
   totalSteps: number;
@@ -257,6 +270,11 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
     if (!(alpha > 0)) throw new TrainerError('BAD_OPTION', `lora.alpha must be > 0 (got ${alpha}).`);
     lora = { rank, alpha, targets: [...(o.lora.targets ?? DEFAULT_LORA_TARGETS)] };
   }
+  const frozenBase = o.frozenBase ?? 'f32';
+  if (frozenBase !== 'f32' && frozenBase !== 'bf16') throw new TrainerError('BAD_OPTION', `frozenBase must be 'f32' or 'bf16' (got ${String(frozenBase)}).`);
+  if (frozenBase === 'bf16' && !lora) {
+    throw new TrainerError('BAD_OPTION', "frozenBase 'bf16' applies to a LoRA run's frozen base; full fine-tuning trains every weight in F32.");
+  }
   return {
     epochs,
     batchSize,
@@ -272,6 +290,7 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
     seed: o.seed ?? 42,
     threads: o.threads === undefined ? availableParallelism() : posInt(o.threads, 'threads'),
     seqLen,
+    frozenBase,
     lora,
     stepsPerEpoch,
     totalSteps,
@@ -285,6 +304,13 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
  */
 export function autoWarmupSteps(totalSteps: number): number {
   return Math.min(Math.round(0.2 * totalSteps), Math.max(Math.round(0.05 * totalSteps), 10));
+}
+
+/** The ggml type each base weight is held in when it is not F32: a stored weight's own, a float32 matrix's under frozenBase 'bf16'. */
+function frozenWeightTypes(model: LlamaModel, frozenBase: FrozenBase): Map<string, number> {
+  const types = new Map([...(model.stored ?? [])].map(([name, t]) => [name, t.type]));
+  if (frozenBase === 'bf16') for (const [name, t] of model.tensors) if (t.shape.length >= 2) types.set(name, GGML_TYPE_BF16);
+  return types;
 }
 
 function maxGradNormOf(v: number | undefined): number {
@@ -367,6 +393,7 @@ export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
       seed: s.seed,
       threads: options.threads ?? s.threads,
       seqLen: s.seqLen,
+      frozenBase: s.frozenBase ?? 'f32',
     },
     { state: h.state, tensors: file.tensors },
   );
@@ -423,7 +450,7 @@ class LocalTrainer implements Trainer {
       seqLen: s.seqLen,
       threads: s.threads,
       lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
-      weightTypes: new Map([...(o.model.stored ?? [])].map(([name, t]) => [name, t.type])),
+      weightTypes: frozenWeightTypes(o.model, s.frozenBase ?? 'f32'),
     });
     this.lastLabel = new Int32Array(s.batchSize * s.seqLen).fill(-1);
     try {
@@ -639,7 +666,10 @@ class LocalTrainer implements Trainer {
     const g = this.graph;
     const tensors = new Map<string, NamedTensor>();
     for (const { name, shape } of expectedTensors(this.model.config)) {
-      tensors.set(name, { name, shape: [...shape], data: g.weightF32(name) });
+      // A LoRA run never changes its base: the caller's float32 values are exact where the graph
+      // may hold them rounded (frozenBase 'bf16').
+      const base = this.settings.lora ? this.model.tensors.get(name)?.data : undefined;
+      tensors.set(name, { name, shape: [...shape], data: base ? base.slice() : g.weightF32(name) });
     }
     const lora = this.settings.lora;
     if (lora) {
