@@ -67,6 +67,18 @@ export interface LlamaGraphOptions {
   plainAutodiff?: boolean;
   /** Pad the LoRA rank to {@link loraPaddedRank} (default true); off only to measure what it saves. */
   padLoraRank?: boolean;
+  /**
+   * Compute the loss over the dense logits with ggml's cross-entropy even when the head is frozen;
+   * bigger and slower, only there so tests can check the chunked loss and gradients against ggml's.
+   */
+  denseHead?: boolean;
+  /**
+   * Keep only each layer's input through the forward and recompute the layer just before its
+   * backward: one layer's activations alive instead of all of them, for one more forward pass.
+   */
+  checkpointLayers?: boolean;
+  /** Tokens per chunk of the chunked cross-entropy (default: as many as fit HEAD_CHUNK_BYTES of logits). */
+  headChunkTokens?: number;
 }
 
 /** Trainable tensor plus its optimizer state. */
@@ -78,6 +90,11 @@ export interface TrainableTensor {
   m: GgmlTensor;
   v: GgmlTensor;
   decay: boolean;
+}
+
+/** The weight the output head multiplies by: the token embeddings when they are tied. */
+function headWeightName(c: LlamaConfig): string {
+  return c.tiedEmbeddings ? tensorNames.tokenEmbd : tensorNames.output;
 }
 
 /** Throws UNSUPPORTED_CONFIG for configurations the graph cannot express. */
@@ -147,6 +164,13 @@ export function transposedCopyType(type: number): number {
 }
 
 /**
+ * Bytes of logits one chunk of the cross-entropy holds ([vocab, tokens per chunk] F32): with a
+ * frozen head the loss and its gradient are computed a few tokens at a time, so the full
+ * [vocab, tokens] logits never exist (0.6 GB per 1,000 tokens of a 150k vocabulary).
+ */
+const HEAD_CHUNK_BYTES = 32 << 20;
+
+/**
  * The rank LoRA's B·(A·x) is computed at: the rank rounded up to a multiple of 16, the K step
  * ggml's tinyBLAS F32 kernel needs (ggml-cpu llamafile sgemm), with zeros in the added rows.
  */
@@ -186,6 +210,7 @@ export class LlamaGraph {
   readonly lora?: GraphLoraSpec;
   private readonly plainAutodiff: boolean;
   private readonly padLoraRank: boolean;
+  private readonly headChunkTokens: number;
   private readonly weightTypes: ReadonlyMap<string, number>;
   /** Base model tensors (frozen under LoRA). */
   readonly weights = new Map<string, GgmlTensor>();
@@ -200,13 +225,19 @@ export class LlamaGraph {
   /** I32 [seqLen*batch], row-major by sequence: index b*seqLen + t. */
   tokens!: GgmlTensor;
   positions!: GgmlTensor;
-  /** F32 [vocab, seqLen*batch] dense one-hot targets; all-zero rows where nothing counts. */
-  labels!: GgmlTensor;
+  /** I32 [1, seqLen*batch]: the next token at each position (any valid id where the mask is 0). */
+  labelIds!: GgmlTensor;
   /** F32 [1, seqLen*batch]: 1 where the loss counts. */
   mask!: GgmlTensor;
-  logits!: GgmlTensor;
+  /** I32 [seqLen*batch]: the most likely next token at each position, after a compute. */
   argmax!: GgmlTensor;
+  /** F32 [1]: the summed cross-entropy of the counted positions over seqLen*batch, after a compute. */
   loss!: GgmlTensor;
+  /**
+   * Whether the loss is computed in token chunks from label ids (a frozen head: no gradient for
+   * the head weight to build), or over the dense [vocab, tokens] logits by ggml's cross-entropy.
+   */
+  readonly chunkedHead: boolean;
   optParamsDecay!: GgmlTensor;
   optParamsNoDecay!: GgmlTensor;
 
@@ -220,7 +251,23 @@ export class LlamaGraph {
   /** Frozen weights and the tensors their transposes are copied into once, before the first training pass. */
   private transposeJobs: Array<{ src: GgmlTensor; dst: GgmlTensor }> = [];
   private prepared = false;
-  private lossGrad: GgmlTensor | null = null;
+  /** d(loss)/d(loss) of each loss autodiff starts from: the head's, and each recomputed layer's surrogate. */
+  private readonly lossGrads: GgmlTensor[] = [];
+  /** Gradient accumulators of the checkpointed layer inputs, zeroed before each training pass. */
+  private readonly checkpointGrads: GgmlTensor[] = [];
+  private readonly checkpointLayers: boolean;
+  /** Chunked head: F32 [1], d(reported loss)/d(loss) divided by the token count; the final normed hidden state. */
+  private lossScale: GgmlTensor | null = null;
+  private hidden!: GgmlTensor;
+  private head!: GgmlTensor;
+  /** Dense head: the logits, and the one-hot targets written from labelIds before each compute. */
+  private logits: GgmlTensor | null = null;
+  private denseLabels: GgmlTensor | null = null;
+  private denseLabelSet: Int32Array | null = null;
+  /** Input tensors holding a constant, written once their buffer exists. */
+  private readonly constants: Array<{ tensor: GgmlTensor; value: number }> = [];
+  /** Transposed copies of frozen weights by the weight's address. */
+  private readonly frozenTransposes = new Map<bigint, GgmlTensor>();
 
   constructor(opts: LlamaGraphOptions) {
     validateLlamaConfig(opts.config);
@@ -266,6 +313,9 @@ export class LlamaGraph {
     this.lora = opts.lora;
     this.plainAutodiff = opts.plainAutodiff ?? false;
     this.padLoraRank = opts.padLoraRank ?? true;
+    this.checkpointLayers = opts.checkpointLayers ?? false;
+    this.chunkedHead = !opts.denseHead && opts.lora !== undefined && !opts.lora.targets.includes(headWeightName(opts.config));
+    this.headChunkTokens = opts.headChunkTokens ?? Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (4 * opts.config.vocabSize)));
 
     const graphSize = GRAPH_SIZE_BASE + GRAPH_SIZE_PER_LAYER * opts.config.blockCount * (opts.lora ? 2 : 1);
     const nWeights = expectedTensors(opts.config).length;
@@ -281,7 +331,7 @@ export class LlamaGraph {
       this.ctxs = {
         frozen: init(meta(2 * nWeights + 16)),
         params: init(meta(4 * (nWeights + 14 * opts.config.blockCount + 16) + 16)),
-        inputs: init(meta(64 + 4 * LORA_TARGET_MODULES.length)),
+        inputs: init(meta(64 + 2 * (opts.config.blockCount + 1) + 4 * LORA_TARGET_MODULES.length)),
         compute: init(meta(200_000, 6)),
       };
       this.define(this.ctxs, graphSize);
@@ -315,7 +365,10 @@ export class LlamaGraph {
 
   /** Initial values of the inputs and optimizer state, once their buffers exist. */
   private initialize(): void {
-    this.f32(this.labels).fill(0);
+    if (this.denseLabels) this.f32(this.denseLabels).fill(0);
+    this.denseLabelSet = this.denseLabels ? new Int32Array(this.batch * this.seqLen).fill(-1) : null;
+    for (const { tensor, value } of this.constants) this.f32(tensor).fill(value);
+    this.i32(this.labelIds).fill(0);
     this.f32(this.mask).fill(0);
     this.i32(this.tokens).fill(0);
     const T = this.seqLen;
@@ -382,9 +435,9 @@ export class LlamaGraph {
 
     this.tokens = g.newTensor1d(ctxs.inputs, GGML_TYPE_I32, N);
     this.positions = g.newTensor1d(ctxs.inputs, GGML_TYPE_I32, T);
-    this.labels = g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, c.vocabSize, N);
+    this.labelIds = g.newTensor2d(ctxs.inputs, GGML_TYPE_I32, 1, N);
     this.mask = g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, 1, N);
-    for (const t of [this.tokens, this.positions, this.labels, this.mask]) g.setInput(t);
+    for (const t of [this.tokens, this.positions, this.labelIds, this.mask]) g.setInput(t);
 
     const loraScale = this.lora ? this.lora.alpha / this.lora.rank : 0;
     const linear = (x: GgmlTensor, name: string): GgmlTensor => {
@@ -439,10 +492,13 @@ export class LlamaGraph {
       return m;
     };
 
-    let x = g.getRows(ctx, weight(tensorNames.tokenEmbd), this.tokens); // [D, N]
-    const embScale = arch.embeddingScale(c);
-    if (embScale !== 1) x = g.scale(ctx, x, embScale);
-    for (let l = 0; l < c.blockCount; l++) {
+    const embed = () => {
+      const e = g.getRows(ctx, weight(tensorNames.tokenEmbd), this.tokens); // [D, N]
+      const embScale = arch.embeddingScale(c);
+      return embScale !== 1 ? g.scale(ctx, e, embScale) : e;
+    };
+    const block = (input: GgmlTensor, l: number): GgmlTensor => {
+      let x = input;
       const h = norm(x, tensorNames.attnNorm(l));
       const qh = headNorm(g.reshape4d(ctx, withBias(linear(h, tensorNames.attnQ(l)), tensorNames.attnQBias(l)), hd, H, T, B), tensorNames.attnQNorm(l));
       const kh = headNorm(g.reshape4d(ctx, withBias(linear(h, tensorNames.attnK(l)), tensorNames.attnKBias(l)), hd, Hkv, T, B), tensorNames.attnKNorm(l));
@@ -463,30 +519,27 @@ export class LlamaGraph {
       x = g.add(ctx, x, postNorm(linear(merged, tensorNames.attnOutput(l)), tensorNames.attnPostNorm(l)));
       const h2 = norm(x, tensorNames.ffnNorm(l));
       const act = ffnAct(linear(h2, tensorNames.ffnGate(l)), linear(h2, tensorNames.ffnUp(l)));
-      x = g.add(ctx, x, postNorm(linear(act, tensorNames.ffnDown(l)), tensorNames.ffnPostNorm(l)));
-    }
-    const out = norm(x, tensorNames.outputNorm);
-    this.logits = c.tiedEmbeddings
-      ? g.mulMat(ctx, this.weights.get(tensorNames.tokenEmbd)!, out)
-      : linear(out, tensorNames.output); // [V, N]
-    this.argmax = g.argmax(ctx, this.logits);
-    // Masked rows get zero logits *and* zero labels: ggml's cross-entropy backward is
-    // (softmax - label)/N even for an all-zero label row, so without zeroing the logits through
-    // the mask a prompt token would still push gradients. Multiplying by the 0/1 mask makes the
-    // gradient of a masked row exactly 0.
-    const masked = g.mul(ctx, this.logits, this.mask);
-    this.loss = g.crossEntropyLoss(ctx, masked, this.labels);
-    g.setLoss(this.loss);
-    g.setOutput(this.argmax);
+      return g.add(ctx, x, postNorm(linear(act, tensorNames.ffnDown(l)), tensorNames.ffnPostNorm(l)));
+    };
+
+    const params = new Set(paramList.map((p) => g.address(p.tensor)));
+    const checkpoint = this.checkpointLayers ? this.layerCheckpoints(ctxs, embed, block, params.has(g.address(weight(tensorNames.tokenEmbd)))) : null;
+    let x = checkpoint ? checkpoint.top : embed();
+    if (!checkpoint) for (let l = 0; l < c.blockCount; l++) x = block(x, l);
+    this.hidden = norm(x, tensorNames.outputNorm); // [D, N]
+    this.head = weight(headWeightName(c));
+    const head = this.chunkedHead
+      ? this.chunkedCrossEntropy(ctxs)
+      : this.denseCrossEntropy(ctxs, linear(this.hidden, headWeightName(c)));
+    const evalOutputs = [...(checkpoint?.copies.slice(-1) ?? []), ...head.evalOutputs];
+    // Autodiff emits backward nodes in reverse order of the forward ones: the head's after the
+    // layers' recomputations, so its gradient reaches the top checkpoint before layer L-1 reads it.
+    const trainLosses = [...(checkpoint?.losses ?? []), head.trainLoss];
+    for (const t of trainLosses) g.setLoss(t);
     g.setOutput(this.loss);
 
-    this.evalGraph = g.newGraphCustom(ctx, graphSize, false);
-    g.buildForwardExpand(this.evalGraph, this.loss);
-    g.buildForwardExpand(this.evalGraph, this.argmax);
-
     const train = g.newGraphCustom(ctx, graphSize, true);
-    g.buildForwardExpand(train, this.loss);
-    g.buildForwardExpand(train, this.argmax);
+    for (const t of [...(checkpoint?.copies ?? []), ...checkpoint?.losses ?? [], ...head.order, head.trainLoss]) g.buildForwardExpand(train, t);
     const nFwd = g.graphNNodes(train);
     const accs: Array<GgmlTensor | null> = new Array(nFwd).fill(null);
     const byAddr = new Map<bigint, number>();
@@ -499,13 +552,28 @@ export class LlamaGraph {
       accs[idx] = acc;
       accFor.set(p.name, acc);
     }
+    for (const { input, grad } of checkpoint?.inputs ?? []) accs[byAddr.get(g.address(input))!] = grad;
     g.buildBackwardExpand(ctx, train, accs);
-    this.lossGrad = g.graphGetGradAcc(train, this.loss);
-    // An input, so the allocator places it before any node and never lets one overwrite it.
-    if (this.lossGrad) g.setInput(this.lossGrad);
-    this.trainGraph = this.plainAutodiff
-      ? train
-      : this.backwardAsMulMat(ctx, ctxs.frozen, train, graphSize, new Set(paramList.map((p) => g.address(p.tensor))));
+    for (const t of trainLosses) {
+      const grad = g.graphGetGradAcc(train, t)!;
+      // An input, so the allocator places it before any node and never lets one overwrite it.
+      g.setInput(grad);
+      this.lossGrads.push(grad);
+    }
+    let trainGraph = this.plainAutodiff ? train : this.backwardAsMulMat(ctx, ctxs.frozen, train, graphSize, params);
+    if (checkpoint) {
+      // Each layer's recomputation runs just before the first backward node that needs it, so one
+      // layer's activations are alive at a time instead of all of them.
+      const kept = this.ancestors([...checkpoint.copies, ...head.order, head.trainLoss]);
+      const recomputed = new Set<bigint>();
+      for (let i = 0; i < nFwd; i++) {
+        const key = g.address(g.graphNode(train, i));
+        if (!kept.has(key)) recomputed.add(key);
+      }
+      trainGraph = this.resequence(ctx, trainGraph, graphSize, (node) => recomputed.has(g.address(node)));
+    }
+    this.trainGraph = trainGraph;
+    this.evalGraph = this.forwardPart(ctx, this.trainGraph, evalOutputs, graphSize);
 
     this.optParamsDecay = g.newTensor1d(ctxs.params, GGML_TYPE_F32, 7);
     this.optParamsNoDecay = g.newTensor1d(ctxs.params, GGML_TYPE_F32, 7);
@@ -519,6 +587,184 @@ export class LlamaGraph {
       this.trainables.push({ name: p.name, shape: p.shape, tensor: p.tensor, gradAcc, m, v, decay });
     }
     this.optGraph = opt;
+  }
+
+  /**
+   * The loss over the dense [vocab, tokens] logits with ggml's cross-entropy, so autodiff also
+   * differentiates the head (a trained or LoRA-adapted head weight needs that).
+   */
+  private denseCrossEntropy(ctxs: GraphContexts, logits: GgmlTensor): { order: GgmlTensor[]; trainLoss: GgmlTensor; evalOutputs: GgmlTensor[] } {
+    const g = this.g;
+    const ctx = ctxs.compute;
+    const [V, N] = g.shape(logits);
+    this.logits = logits;
+    this.denseLabels = g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, V, N);
+    g.setInput(this.denseLabels);
+    this.argmax = g.argmax(ctx, logits);
+    // Masked rows get zero logits *and* zero labels: ggml's cross-entropy backward is
+    // (softmax - label)/N even for an all-zero label row, so without zeroing the logits through
+    // the mask a prompt token would still push gradients. Multiplying by the 0/1 mask makes the
+    // gradient of a masked row exactly 0. ggml's loss is the mean over all N rows.
+    const meanLoss = g.crossEntropyLoss(ctx, g.mul(ctx, logits, this.mask), this.denseLabels);
+    this.loss = g.scale(ctx, meanLoss, N);
+    g.setOutput(this.argmax);
+    return { order: [this.loss, this.argmax], trainLoss: meanLoss, evalOutputs: [this.loss, this.argmax] };
+  }
+
+  /**
+   * The loss of a frozen head, and its gradient by the hidden state, a chunk of tokens at a time
+   * and from label ids (no one-hot): per chunk the logits z = W·h and p = softmax(z), the loss
+   * log Σ exp z − z[label] = z[argmax] − log p[argmax] − z[label] (p[argmax] ≥ 1/vocab, so the
+   * log never underflows), and dL/dz = (p − onehot(label))·mask·scale, written over p in place
+   * (p[label] − 1 by set_rows), then dL/dh = Wᵀ·dL/dz into a static buffer. Autodiff then runs
+   * from the surrogate Σ h ⊙ dL/dh, whose gradient by h is exactly dL/dh, so at most one chunk of
+   * logits is alive at a time. The chunks are expanded one after the other, each loss part before
+   * its gradient part, because set_rows overwrites the probabilities the loss reads.
+   */
+  private chunkedCrossEntropy(ctxs: GraphContexts): { order: GgmlTensor[]; trainLoss: GgmlTensor; evalOutputs: GgmlTensor[] } {
+    const g = this.g;
+    const ctx = ctxs.compute;
+    const [D, N] = g.shape(this.hidden);
+    const V = this.config.vocabSize;
+    const perChunk = this.headChunkTokens;
+    this.argmax = g.newTensor1d(ctxs.inputs, GGML_TYPE_I32, N);
+    this.lossScale = g.newTensor1d(ctxs.inputs, GGML_TYPE_F32, 1);
+    const minusOne = g.newTensor1d(ctxs.inputs, GGML_TYPE_F32, 1);
+    const dHidden = g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, D, N);
+    this.constants.push({ tensor: minusOne, value: -1 });
+    const headT = this.frozenTranspose(ctxs.frozen, this.head);
+    const rowWeight = g.mul(ctx, this.mask, this.lossScale); // [1, N]
+    // Columns [from, from + n) of a [rows, N] tensor, as [rows, n].
+    const columns = (t: GgmlTensor, rows: number, from: number, n: number) =>
+      g.view3d(ctx, t, rows, n, 1, rows * 4, rows * 4 * n, from * rows * 4);
+    const order: GgmlTensor[] = [];
+    const evalOutputs: GgmlTensor[] = [];
+    let lossSum: GgmlTensor | null = null;
+    for (let from = 0; from < N; from += perChunk) {
+      const n = Math.min(perChunk, N - from);
+      const logits = g.mulMat(ctx, this.head, columns(this.hidden, D, from, n)); // [V, n]
+      const argmax = g.argmax(ctx, logits); // I32 [n]
+      const argmaxOut = g.cpy(ctx, argmax, g.view3d(ctx, this.argmax, n, 1, 1, n * 4, n * 4, from * 4));
+      const p = g.softMaxExt(ctx, logits, null, 1, 0);
+      const z3 = g.reshape3d(ctx, logits, 1, V, n);
+      const p3 = g.reshape3d(ctx, p, 1, V, n);
+      const labels = columns(this.labelIds, 1, from, n); // [1, n]: one row index per token
+      const best = g.reshape2d(ctx, argmax, 1, n);
+      const logSumExp = g.sub(ctx, g.getRows(ctx, z3, best), g.log(ctx, g.getRows(ctx, p3, best)));
+      const nll = g.sub(ctx, logSumExp, g.getRows(ctx, z3, labels)); // [1, 1, n]
+      const part = g.sum(ctx, g.mul(ctx, g.reshape2d(ctx, nll, 1, n), columns(this.mask, 1, from, n)));
+      lossSum = lossSum ? g.add(ctx, lossSum, part) : part;
+      order.push(argmaxOut, lossSum);
+      evalOutputs.push(argmaxOut);
+      const dLogits3 = g.setRows(ctx, p3, g.add(ctx, g.getRows(ctx, p3, labels), minusOne), labels);
+      const dLogits = g.mul(ctx, g.reshape2d(ctx, dLogits3, V, n), columns(rowWeight, 1, from, n));
+      order.push(g.cpy(ctx, g.mulMat(ctx, headT, dLogits), columns(dHidden, D, from, n)));
+    }
+    this.loss = lossSum!;
+    evalOutputs.push(this.loss);
+    // Kept after the computes so the logits can be recomputed from it (logitsF32).
+    g.setOutput(this.hidden);
+    return { order, trainLoss: g.sum(ctx, g.mul(ctx, this.hidden, dHidden)), evalOutputs };
+  }
+
+  /**
+   * Activation checkpointing: the forward keeps only each layer's input, copied into a static
+   * tensor that autodiff sees as a leaf with a gradient accumulator of its own; each layer is then
+   * built a second time from that copy, with the surrogate loss Σ layer(x_l) ⊙ dL/dx_{l+1}, whose
+   * gradients are the layer's true ones (dL/dx_{l+1} being the next layer's input accumulator,
+   * or the head's for the top). Returns the top copy (the head reads it), the copies in order, the
+   * surrogate losses bottom-up, and each copy with its accumulator.
+   */
+  private layerCheckpoints(
+    ctxs: GraphContexts,
+    embed: () => GgmlTensor,
+    block: (x: GgmlTensor, l: number) => GgmlTensor,
+    embeddingTrained: boolean,
+  ): { top: GgmlTensor; copies: GgmlTensor[]; losses: GgmlTensor[]; inputs: Array<{ input: GgmlTensor; grad: GgmlTensor }> } {
+    const g = this.g;
+    const ctx = ctxs.compute;
+    const L = this.config.blockCount;
+    const copies: GgmlTensor[] = [];
+    const inputs: Array<{ input: GgmlTensor; grad: GgmlTensor }> = [];
+    let x = embed();
+    for (let l = 0; l <= L; l++) {
+      const input = g.dupTensor(ctxs.inputs, x);
+      const grad = g.dupTensor(ctxs.inputs, x);
+      // Layer 0's input needs a gradient only to train the embeddings.
+      if (l > 0 || embeddingTrained) {
+        g.setParam(input);
+        inputs.push({ input, grad });
+      }
+      copies.push(g.cpy(ctx, x, input));
+      if (l < L) x = block(x, l);
+    }
+    const stored = (l: number) => g.viewSrc(copies[l])!;
+    const gradOf = (l: number) => inputs.find((i) => g.address(i.input) === g.address(stored(l)))!.grad;
+    const losses: GgmlTensor[] = [];
+    if (embeddingTrained) losses.push(g.sum(ctx, g.mul(ctx, embed(), gradOf(0))));
+    for (let l = 0; l < L; l++) losses.push(g.sum(ctx, g.mul(ctx, block(stored(l), l), gradOf(l + 1))));
+    this.checkpointGrads.push(...inputs.map((i) => i.grad));
+    return { top: stored(L), copies, losses, inputs };
+  }
+
+  /** Copy of `from` with the nodes `deferred` picks left out until the first node that needs them. */
+  private resequence(ctx: GgmlContext, from: GgmlGraph, graphSize: number, deferred: (node: GgmlTensor) => boolean): GgmlGraph {
+    const g = this.g;
+    const out = g.newGraphCustom(ctx, graphSize, false);
+    for (let i = 0; i < g.graphNNodes(from); i++) {
+      const node = g.graphNode(from, i);
+      if (!deferred(node)) g.buildForwardExpand(out, node);
+    }
+    return out;
+  }
+
+  /** Addresses of the tensors `outputs` depend on (sources and viewed tensors), themselves included. */
+  private ancestors(outputs: GgmlTensor[]): Set<bigint> {
+    const g = this.g;
+    const found = new Set<bigint>();
+    const stack = [...outputs];
+    while (stack.length > 0) {
+      const t = stack.pop()!;
+      const key = g.address(t);
+      if (found.has(key)) continue;
+      found.add(key);
+      for (let k = 0; k < 10; k++) {
+        const src = g.src(t, k);
+        if (src) stack.push(src);
+      }
+      const viewed = g.viewSrc(t);
+      if (viewed) stack.push(viewed);
+    }
+    return found;
+  }
+
+  /**
+   * The nodes of `from` that `outputs` depend on, in from's order: computing them under from's
+   * placement is safe, since two of them alive together here are alive together in from.
+   */
+  private forwardPart(ctx: GgmlContext, from: GgmlGraph, outputs: GgmlTensor[], graphSize: number): GgmlGraph {
+    const g = this.g;
+    const needed = this.ancestors(outputs);
+    const out = g.newGraphCustom(ctx, graphSize, false);
+    for (let i = 0; i < g.graphNNodes(from); i++) {
+      const node = g.graphNode(from, i);
+      if (needed.has(g.address(node))) g.buildForwardExpand(out, node);
+    }
+    return out;
+  }
+
+  /** The transposed copy of a frozen weight, filled once before the first training pass. */
+  private frozenTranspose(frozenCtx: GgmlContext, v: GgmlTensor): GgmlTensor {
+    const g = this.g;
+    const key = g.address(v);
+    let t = this.frozenTransposes.get(key);
+    if (!t) {
+      const [n0, n1] = g.shape(v);
+      t = g.newTensor2d(frozenCtx, transposedCopyType(g.type(v)), n1, n0);
+      this.transposeJobs.push({ src: v, dst: t });
+      this.frozenTransposes.set(key, t);
+    }
+    return t;
   }
 
   /** A base-model weight as the graph holds it: F32, or the stored type of a frozen LoRA base (filled by the trainer after construction). */
@@ -592,14 +838,13 @@ export class LlamaGraph {
           ? g.concat(ctx, g.transpose(ctx, v), g.view3d(ctx, v, n1, n0, 0, n1 * 4, n1 * n0 * 4, 0), 2)
           : g.cont(ctx, g.transpose(ctx, v));
       } else {
-        const [n0, n1] = g.shape(v);
-        t = g.newTensor2d(frozenCtx, transposedCopyType(g.type(v)), n1, n0);
-        this.transposeJobs.push({ src: v, dst: t });
+        t = this.frozenTranspose(frozenCtx, v);
       }
       transposed.set(key, t);
       return t;
     };
     const axpyRate = (len: number) => (len >= 64 ? 12 : len >= 16 ? 6 : 1.5);
+    const viewOps = new Set([g.ops.VIEW, g.ops.TRANSPOSE, g.ops.PERMUTE, g.ops.RESHAPE]);
     for (let i = 0; i < n; i++) {
       const node = g.graphNode(train, i);
       if (g.op(node) === g.ops.OUT_PROD) {
@@ -618,7 +863,10 @@ export class LlamaGraph {
         if (compactFrozen || (viaMulMat <= kept && viaMulMat <= swapped)) g.rewriteAsMulMat(node, T(a), T(b));
         else if (swapped < kept) g.rewriteAsCont(node, g.transpose(ctx, g.outProd(ctx, b, a)));
       }
-      g.buildForwardExpand(out, node);
+      // A view is added with its first user instead: a rewritten node no longer reads the
+      // transpose views ggml's backward made for it, and a view left in the graph without a user
+      // would keep the graph allocator from ever freeing the tensor it shows.
+      if (!viewOps.has(g.op(node))) g.buildForwardExpand(out, node);
     }
     return out;
   }
@@ -733,9 +981,35 @@ export class LlamaGraph {
     return this.g.i32(t);
   }
 
-  /** Sets the scale of d(loss) used by the next backward pass. */
+  /** Sets the scale of d(loss) used by the next backward pass: the gradients are those of s·loss/(seqLen·batch). */
   setLossGradScale(s: number): void {
-    this.f32(this.lossGrad!)[0] = s;
+    const N = this.batch * this.seqLen;
+    for (const grad of this.lossGrads) this.f32(grad)[0] = 1;
+    if (this.lossScale) this.f32(this.lossScale)[0] = s / N;
+    // The dense head's loss is the first one autodiff reaches; layer surrogates carry its scale.
+    else this.f32(this.lossGrads.at(-1)!)[0] = s;
+  }
+
+  /** Next-token logits [vocab] per position (position-major) of the last compute; a copy. */
+  logitsF32(): Float32Array {
+    if (this.logits) return this.f32(this.logits).slice();
+    const g = this.g;
+    return this.computeInScratch((scratch) => g.mulMat(scratch, this.head, g.viewTensor(scratch, this.hidden)), (out) => g.f32(out).slice());
+  }
+
+  /** Dense head: the one-hot targets of the counted positions, from labelIds and mask. */
+  private writeDenseLabels(): void {
+    if (!this.denseLabels || !this.denseLabelSet) return;
+    const dense = this.f32(this.denseLabels);
+    const ids = this.i32(this.labelIds);
+    const mask = this.f32(this.mask);
+    const V = this.config.vocabSize;
+    const set = this.denseLabelSet;
+    for (let i = 0; i < set.length; i++) {
+      if (set[i] >= 0) dense[set[i]] = 0;
+      set[i] = mask[i] !== 0 ? i * V + ids[i] : -1;
+      if (set[i] >= 0) dense[set[i]] = 1;
+    }
   }
 
   zeroGradients(): void {
@@ -760,6 +1034,7 @@ export class LlamaGraph {
   }
 
   runEval(): void {
+    this.writeDenseLabels();
     this.compute(this.evalGraph);
   }
 
@@ -769,6 +1044,8 @@ export class LlamaGraph {
     // (loadWeights), and never change afterwards, so their transposes are copied once here.
     if (!this.prepared) this.copyFrozenTransposes();
     this.prepared = true;
+    this.writeDenseLabels();
+    for (const grad of this.checkpointGrads) this.f32(grad).fill(0);
     this.compute(this.trainGraph!);
   }
 

@@ -14,7 +14,7 @@ export function trainerLogProbs(model: LlamaModel, tokens: number[]): Float64Arr
     for (const [name, t] of graph.weights) graph.f32(t).set(model.tensors.get(name)!.data);
     graph.i32(graph.tokens).set(tokens);
     graph.runEval();
-    const logits = graph.f32(graph.logits);
+    const logits = graph.logitsF32();
     return tokens.map((_, t) => logSoftmax(logits.subarray(t * V, (t + 1) * V)));
   } finally {
     graph.dispose();

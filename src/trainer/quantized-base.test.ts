@@ -100,7 +100,7 @@ function trainerLogProbs(m: LlamaModel, tokens: number[], adapter?: LoraAdapter)
     }
     graph.i32(graph.tokens).set(tokens);
     graph.runEval();
-    const logits = graph.f32(graph.logits);
+    const logits = graph.logitsF32();
     return tokens.map((_, t) => {
       const row = logits.subarray(t * V, (t + 1) * V);
       let max = -Infinity;
@@ -251,10 +251,9 @@ describe('quantized and half-precision bases', () => {
         else graph.loadWeights(m);
         let seed = 1;
         for (const t of graph.loraTensors.values()) graph.f32(t).forEach((_, i, a) => (a[i] = ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.1));
-        const labels = graph.f32(graph.labels);
         PROBE.slice(0, 16).forEach((tok, i) => {
           graph.i32(graph.tokens)[i] = tok;
-          labels[i * V + PROBE[i + 1]] = 1;
+          graph.i32(graph.labelIds)[i] = PROBE[i + 1];
           graph.f32(graph.mask)[i] = 1;
         });
         graph.setLossGradScale(1);

@@ -410,7 +410,6 @@ class LocalTrainer implements Trainer {
   private rng: Rng;
   private state: Omit<LoopState, 'rng'>;
   /** Flat label index set in the previous fill per position (-1: none), so refilling is O(positions). */
-  private readonly lastLabel: Int32Array;
 
   constructor(o: TrainerOptions, resume: { state: LoopState; tensors: CheckpointTensor[] } | null) {
     if (!o || !o.model) throw new TrainerError('BAD_OPTION', 'createTrainer needs a model.');
@@ -452,7 +451,6 @@ class LocalTrainer implements Trainer {
       lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
       weightTypes: frozenWeightTypes(o.model, s.frozenBase ?? 'f32'),
     });
-    this.lastLabel = new Int32Array(s.batchSize * s.seqLen).fill(-1);
     try {
       this.graph.loadWeights(o.model);
       this.rng = new Rng(s.seed);
@@ -517,7 +515,7 @@ class LocalTrainer implements Trainer {
       // over the counted tokens of the whole optimizer step.
       g.setLossGradScale(N / stepCounted);
       g.runTrain();
-      lossSum += g.f32(g.loss)[0] * N;
+      lossSum += g.f32(g.loss)[0];
       correct += this.countCorrect(rows);
     }
     let gradNorm = Number.NaN;
@@ -580,7 +578,6 @@ class LocalTrainer implements Trainer {
     if (seqs.length === 0) throw new TrainerError('EMPTY_DATASET', 'There is no validation set to evaluate.');
     const g = this.graph;
     const B = this.settings.batchSize;
-    const N = B * this.settings.seqLen;
     let lossSum = 0;
     let counted = 0;
     let correct = 0;
@@ -589,7 +586,7 @@ class LocalTrainer implements Trainer {
       const fill = this.fillBatch(rows);
       if (fill.counted === 0) continue;
       g.runEval();
-      lossSum += g.f32(g.loss)[0] * N;
+      lossSum += g.f32(g.loss)[0];
       counted += fill.counted;
       correct += this.countCorrect(rows);
     }
@@ -600,15 +597,13 @@ class LocalTrainer implements Trainer {
     };
   }
 
-  /** Writes inputs, dense labels and the mask for up to batchSize rows; the rest is padding. */
+  /** Writes inputs, label ids and the mask for up to batchSize rows; the rest is padding. */
   private fillBatch(rows: TrainingSequence[]): { tokens: number; counted: number } {
     const g = this.graph;
     const T = this.settings.seqLen;
-    const V = this.model.config.vocabSize;
     const tok = g.i32(g.tokens);
-    const lab = g.f32(g.labels);
+    const lab = g.i32(g.labelIds);
     const mask = g.f32(g.mask);
-    const last = this.lastLabel;
     let tokens = 0;
     let counted = 0;
     for (let r = 0; r < this.settings.batchSize; r++) {
@@ -617,21 +612,16 @@ class LocalTrainer implements Trainer {
       const base = r * T;
       for (let t = 0; t < T; t++) {
         const i = base + t;
-        if (last[i] >= 0) {
-          lab[last[i]] = 0;
-          last[i] = -1;
-        }
         if (t < n) {
           tok[i] = seq.tokens[t];
+          lab[i] = seq.tokens[t + 1];
           if (seq.lossMask[t + 1] === 1) {
-            const li = i * V + seq.tokens[t + 1];
-            lab[li] = 1;
-            last[i] = li;
             mask[i] = 1;
             counted++;
           } else mask[i] = 0;
         } else {
           tok[i] = 0;
+          lab[i] = 0;
           mask[i] = 0;
         }
       }

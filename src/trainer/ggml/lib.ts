@@ -120,6 +120,12 @@ export interface GgmlApi {
   silu(ctx: C, a: T): T;
   sqr(ctx: C, a: T): T;
   exp(ctx: C, a: T): T;
+  log(ctx: C, a: T): T;
+  sub(ctx: C, a: T, b: T): T;
+  /** Sum of all elements: a 1-element tensor. */
+  sum(ctx: C, a: T): T;
+  /** A view of a with rows idx[i] set to b's rows (ggml_set_rows; broadcasts idx over dims 2-3). */
+  setRows(ctx: C, a: T, b: T, idx: T): T;
   softplus(ctx: C, a: T): T;
   swigluSplit(ctx: C, a: T, b: T): T;
   getRows(ctx: C, a: T, idx: T): T;
@@ -144,7 +150,7 @@ export interface GgmlApi {
   cpy(ctx: C, a: T, b: T): T;
   isContiguous(t: T): boolean;
   /** enum ggml_op values looked up by name at load (ggml_op_name), so a renumbering cannot go unnoticed. */
-  readonly ops: { NONE: number; MUL_MAT: number; OUT_PROD: number; TRANSPOSE: number; CONT: number };
+  readonly ops: { NONE: number; MUL_MAT: number; OUT_PROD: number; TRANSPOSE: number; CONT: number; VIEW: number; PERMUTE: number; RESHAPE: number };
   /** The node's op (enum ggml_op). */
   op(t: T): number;
   /** src[i] of a node, or null. */
@@ -161,6 +167,8 @@ export interface GgmlApi {
   crossEntropyLoss(ctx: C, logits: T, labels: T): T;
   optStepAdamw(ctx: C, a: T, grad: T, m: T, v: T, params: T): T;
   dupTensor(ctx: C, t: T): T;
+  /** A leaf sharing t's memory (no source link, so a graph built on it does not pull in t's graph). */
+  viewTensor(ctx: C, t: T): T;
   newGraphCustom(ctx: C, size: number, grads: boolean): GgmlGraph;
   buildForwardExpand(g: GgmlGraph, t: T): void;
   buildBackwardExpand(ctx: C, g: GgmlGraph, gradAccs: Array<T | null> | null): void;
@@ -175,6 +183,8 @@ export interface GgmlApi {
   shape(t: T): [number, number, number, number];
   /** Whether the tensor is a view of another (so owns no data in a no_alloc=false context). */
   isView(t: T): boolean;
+  /** The tensor a view shows, or null. */
+  viewSrc(t: T): T | null;
   f32(t: T): Float32Array;
   i32(t: T): Int32Array;
   /** The tensor's memory as bytes, whatever its type (a view: writes go straight to ggml). */
@@ -303,6 +313,10 @@ export function loadGgml(): GgmlApi {
     silu: b('void *ggml_silu(void *ctx, void *a)'),
     sqr: b('void *ggml_sqr(void *ctx, void *a)'),
     exp: b('void *ggml_exp(void *ctx, void *a)'),
+    log: b('void *ggml_log(void *ctx, void *a)'),
+    sub: b('void *ggml_sub(void *ctx, void *a, void *b)'),
+    sum: b('void *ggml_sum(void *ctx, void *a)'),
+    set_rows: b('void *ggml_set_rows(void *ctx, void *a, void *b, void *c)'),
     softplus: b('void *ggml_softplus(void *ctx, void *a)'),
     swiglu_split: b('void *ggml_swiglu_split(void *ctx, void *a, void *b)'),
     get_rows: b('void *ggml_get_rows(void *ctx, void *a, void *b)'),
@@ -329,6 +343,7 @@ export function loadGgml(): GgmlApi {
     cross_entropy_loss: b('void *ggml_cross_entropy_loss(void *ctx, void *a, void *b)'),
     opt_step_adamw: b('void *ggml_opt_step_adamw(void *ctx, void *a, void *grad, void *m, void *v, void *adamw_params)'),
     dup_tensor: b('void *ggml_dup_tensor(void *ctx, void *src)'),
+    view_tensor: b('void *ggml_view_tensor(void *ctx, void *src)'),
     new_graph_custom: b('void *ggml_new_graph_custom(void *ctx, size_t size, bool grads)'),
     build_forward_expand: b('void ggml_build_forward_expand(void *cgraph, void *tensor)'),
     build_backward_expand: b('void ggml_build_backward_expand(void *ctx, void *cgraph, void **grad_accs)'),
@@ -379,7 +394,16 @@ export function loadGgml(): GgmlApi {
     for (let i = 0; i < 100; i++) if (f.op_name(i) === name) return i;
     throw new TrainerError('GGML_LOAD_FAILED', `ggml has no op named ${name}: the installed ggml is not the version these bindings were written for.`);
   };
-  const ops = { NONE: opCode('NONE'), MUL_MAT: opCode('MUL_MAT'), OUT_PROD: opCode('OUT_PROD'), TRANSPOSE: opCode('TRANSPOSE'), CONT: opCode('CONT') };
+  const ops = {
+    NONE: opCode('NONE'),
+    MUL_MAT: opCode('MUL_MAT'),
+    OUT_PROD: opCode('OUT_PROD'),
+    TRANSPOSE: opCode('TRANSPOSE'),
+    CONT: opCode('CONT'),
+    VIEW: opCode('VIEW'),
+    PERMUTE: opCode('PERMUTE'),
+    RESHAPE: opCode('RESHAPE'),
+  };
 
   const n = (v: number | bigint) => Number(v);
   const api: GgmlApi = {
@@ -414,6 +438,10 @@ export function loadGgml(): GgmlApi {
     silu: (ctx, a) => f.silu(ctx, a),
     sqr: (ctx, a) => f.sqr(ctx, a),
     exp: (ctx, a) => f.exp(ctx, a),
+    log: (ctx, a) => f.log(ctx, a),
+    sub: (ctx, a, bb) => f.sub(ctx, a, bb),
+    sum: (ctx, a) => f.sum(ctx, a),
+    setRows: (ctx, a, bb, idx) => f.set_rows(ctx, a, bb, idx),
     softplus: (ctx, a) => f.softplus(ctx, a),
     swigluSplit: (ctx, a, bb) => f.swiglu_split(ctx, a, bb),
     getRows: (ctx, a, idx) => f.get_rows(ctx, a, idx),
@@ -454,6 +482,7 @@ export function loadGgml(): GgmlApi {
     crossEntropyLoss: (ctx, logits, labels) => f.cross_entropy_loss(ctx, logits, labels),
     optStepAdamw: (ctx, a, grad, m, v, p) => f.opt_step_adamw(ctx, a, grad, m, v, p),
     dupTensor: (ctx, t) => f.dup_tensor(ctx, t),
+    viewTensor: (ctx, t) => f.view_tensor(ctx, t),
     newGraphCustom: (ctx, size, grads) => f.new_graph_custom(ctx, size, grads),
     buildForwardExpand: (g, t) => f.build_forward_expand(g, t),
     buildBackwardExpand: (ctx, g, accs) => f.build_backward_expand(ctx, g, accs),
@@ -469,6 +498,7 @@ export function loadGgml(): GgmlApi {
       return [n(ne[0]), n(ne[1]), n(ne[2]), n(ne[3])];
     },
     isView: (t) => koffi.decode(t, viewSrcOffset, 'void *') !== null,
+    viewSrc: (t) => koffi.decode(t, viewSrcOffset, 'void *') as T | null,
     f32: (t) => {
       const p = f.get_data(t);
       if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
