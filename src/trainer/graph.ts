@@ -947,6 +947,14 @@ export class LlamaGraph {
     return this.computeInScratch((scratch) => g.cpy(scratch, w, g.newTensor1d(scratch, GGML_TYPE_F32, n)), (out) => g.f32(out).slice());
   }
 
+  /** A weight's bytes in ggml memory, in its own type (a view: valid until the next step or dispose). */
+  weightBytes(name: string): Uint8Array {
+    const w = this.weights.get(name);
+    if (!w) throw new TrainerError('MISSING_TENSOR', `The graph has no weight ${name}.`);
+    this.assertLive();
+    return this.g.bytes(w);
+  }
+
   /**
    * For each frozen base weight, the ops of the training graph that read it or its transposed
    * copy: with compact frozen weights only MUL_MAT, GET_ROWS and MUL may appear (a CPY or CONT

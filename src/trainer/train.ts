@@ -23,7 +23,9 @@ import {
   type NamedTensor,
   type TrainingSequence,
 } from './llama-model.js';
-import { GGML_TYPE_BF16 } from './ggml/lib.js';
+import { GGML_TYPE_BF16, GGML_TYPE_F32 } from './ggml/lib.js';
+import type { AnyTensorToWrite, GgmlFloatType } from './gguf.ts';
+import type { ModelToWrite } from './gguf-model.ts';
 import { TrainerError } from './train-errors.js';
 import { Rng, type RngState } from './train-rng.js';
 
@@ -153,12 +155,24 @@ export interface Trainer {
   steps(): AsyncGenerator<TrainStepEvent>;
   /** Mean loss and accuracy over counted tokens; defaults to the `valid` set given at creation. */
   evaluate(sequences?: TrainingSequence[]): EvalResult;
-  /** The model with trained weights (LoRA: adapters merged into copies of the base weights). */
+  /** The model with trained weights as float32 (LoRA: adapters merged into copies of the base weights). */
   exportModel(): LlamaModel;
+  /**
+   * The same model for writing to GGUF (writeGgufModelWeights) one tensor at a time, while this
+   * trainer is alive: LoRA targets merged, in the base's float type (F16 for a quantized base),
+   * every other weight as stored (a quantized base's stay quantized). No whole-model copy is made.
+   */
+  exportMerged(): ModelToWrite;
   exportAdapter(): LoraAdapter;
   saveCheckpoint(path: string): CheckpointInfo;
   dispose(): void;
 }
+
+/** ggml type ids of the float types (ggml.h). */
+const FLOAT_TYPE_NAMES: Record<number, GgmlFloatType> = { 0: 'F32', 1: 'F16', 30: 'BF16' };
+/** enum llama_ftype (llama.h). */
+const LLAMA_FTYPE_ALL_F32 = 0;
+const LLAMA_FTYPE_MOSTLY_F16 = 1;
 
 export const DEFAULT_LORA_TARGETS: LoraTargetModule[] = [
   'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down',
@@ -653,43 +667,93 @@ class LocalTrainer implements Trainer {
   }
 
   exportModel(): LlamaModel {
-    const g = this.graph;
+    const targets = new Set(this.loraTargets());
     const tensors = new Map<string, NamedTensor>();
     for (const { name, shape } of expectedTensors(this.model.config)) {
-      // A LoRA run never changes its base: the caller's float32 values are exact where the graph
-      // may hold them rounded (frozenBase 'bf16').
-      const base = this.settings.lora ? this.model.tensors.get(name)?.data : undefined;
-      tensors.set(name, { name, shape: [...shape], data: base ? base.slice() : g.weightF32(name) });
+      const data = this.baseWeightF32(name);
+      if (targets.has(name)) this.addLoraDelta(name, data);
+      tensors.set(name, { name, shape: [...shape], data });
     }
-    const lora = this.settings.lora;
-    if (lora) {
-      const scale = lora.alpha / lora.rank;
-      const r = lora.rank;
-      for (const target of loraTargetTensors(this.model.config, lora.targets)) {
-        const w = tensors.get(target)!;
-        const [nIn, nOut] = w.shape;
-        const names = loraTensorNames(target);
-        const A = g.f32(g.loraTensors.get(names.a)!);
-        const Bm = g.f32(g.loraTensors.get(names.b)!);
-        const row = new Float64Array(nIn);
-        for (let o = 0; o < nOut; o++) {
-          row.fill(0);
-          for (let k = 0; k < r; k++) {
-            const bk = Bm[o * r + k];
-            if (bk === 0) continue;
-            for (let i = 0; i < nIn; i++) row[i] += bk * A[k * nIn + i];
-          }
-          for (let i = 0; i < nIn; i++) w.data[o * nIn + i] += scale * row[i];
-        }
+    return { ...this.modelInfo(), tensors };
+  }
+
+  exportMerged(): ModelToWrite {
+    const g = this.graph;
+    const targets = new Set(this.loraTargets());
+    let halfTargets = false;
+    const weights: AnyTensorToWrite[] = expectedTensors(this.model.config).map(({ name, shape }) => {
+      const callerF32 = this.callerBaseF32(name);
+      const type = callerF32 ? GGML_TYPE_F32 : g.g.type(g.weights.get(name)!);
+      if (targets.has(name)) {
+        // A merged weight keeps the base's float type; a quantized one becomes F16 (requantizing
+        // it here would lose the update; `nodeai models export --quant` quantizes the whole file).
+        const floatType = FLOAT_TYPE_NAMES[type] ?? 'F16';
+        if (floatType !== 'F32') halfTargets = true;
+        return {
+          name,
+          shape: [...shape],
+          type: floatType,
+          data: () => {
+            const w = this.baseWeightF32(name);
+            this.addLoraDelta(name, w);
+            return w;
+          },
+        };
       }
-    }
+      if (callerF32) return { name, shape: [...shape], type: 'F32', data: callerF32 };
+      // Untouched (frozen or fully trained) weights go out as the graph holds them, byte for byte.
+      return { name, shape: [...shape], ggmlType: type, bytes: () => g.weightBytes(name) };
+    });
+    return { ...this.modelInfo(), weights, fileType: halfTargets ? LLAMA_FTYPE_MOSTLY_F16 : LLAMA_FTYPE_ALL_F32 };
+  }
+
+  private modelInfo(): Omit<LlamaModel, 'tensors'> {
     return {
       name: this.model.name,
       config: { ...this.model.config },
       tokenizer: this.model.tokenizer,
-      tensors,
       ...(this.model.extraMetadata ? { extraMetadata: this.model.extraMetadata } : {}),
     };
+  }
+
+  /**
+   * A LoRA run never changes its base: the caller's float32 values are exact where the graph may
+   * hold them rounded (frozenBase 'bf16'). Undefined for a trained weight or one read as stored.
+   */
+  private callerBaseF32(name: string): Float32Array | undefined {
+    return this.settings.lora ? this.model.tensors.get(name)?.data : undefined;
+  }
+
+  /** A base weight's float32 values to export (a copy). */
+  private baseWeightF32(name: string): Float32Array {
+    return this.callerBaseF32(name)?.slice() ?? this.graph.weightF32(name);
+  }
+
+  private loraTargets(): string[] {
+    const lora = this.settings.lora;
+    return lora ? loraTargetTensors(this.model.config, lora.targets) : [];
+  }
+
+  /** w += (alpha / r)·B·A for a LoRA target, in place (w is the target's values, [nOut][nIn] row-major). */
+  private addLoraDelta(target: string, w: Float32Array): void {
+    const g = this.graph;
+    const lora = this.settings.lora!;
+    const scale = lora.alpha / lora.rank;
+    const r = lora.rank;
+    const [nIn, nOut] = g.g.shape(g.weights.get(target)!);
+    const names = loraTensorNames(target);
+    const A = g.f32(g.loraTensors.get(names.a)!);
+    const Bm = g.f32(g.loraTensors.get(names.b)!);
+    const row = new Float64Array(nIn);
+    for (let o = 0; o < nOut; o++) {
+      row.fill(0);
+      for (let k = 0; k < r; k++) {
+        const bk = Bm[o * r + k];
+        if (bk === 0) continue;
+        for (let i = 0; i < nIn; i++) row[i] += bk * A[k * nIn + i];
+      }
+      for (let i = 0; i < nIn; i++) w[o * nIn + i] += scale * row[i];
+    }
   }
 
   exportAdapter(): LoraAdapter {
