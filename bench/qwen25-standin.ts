@@ -13,12 +13,10 @@
 // later added tokens are Qwen3's own, so they become padding like Qwen2.5's rows up to 151,936.
 // Chat format: ChatML, which is what Qwen2.5's template writes for a conversation that starts with
 // a system message (as every example and the Chat node here do).
-import { unlink } from 'node:fs/promises';
-import { llamaQuantize } from '../src/trainer/ggml/llama-quantize.ts';
-import { writeGgufModel } from '../src/trainer/gguf-model.ts';
 import { loadPackagedTokenizer } from '../src/trainer/hf-tokenizer.ts';
 import { buildRandomModel } from '../src/trainer/random-model.ts';
 import { CHATML_TEMPLATE, TOKEN_TYPE } from '../src/trainer/tiny-model.ts';
+import { writeQuantizedModel } from './random-base.ts';
 
 const EMBEDDING_ROWS = 151936;
 const FIRST_QWEN3_ONLY_TOKEN = 151665;
@@ -46,11 +44,5 @@ const model = buildRandomModel({
 });
 
 // llama.cpp's own quantizer makes the Q8_0 file, as it made the real one, from an F16 file.
-const f16 = out.replace(/\.gguf$/, '.f16.gguf');
-await writeGgufModel(f16, model, { type: 'F16' });
-try {
-  llamaQuantize(f16, out, 'Q8_0');
-} finally {
-  await unlink(f16);
-}
+await writeQuantizedModel(out, model, 'Q8_0', 1);
 console.log(`Wrote ${out}: ${model.config.vocabSize} tokens, ${model.tensors.size} tensors, Q8_0.`);

@@ -1,25 +1,47 @@
-// Trainer benchmark (issue 3, Performance): training tokens/s and peak RSS of the local trainer
-// against the PyTorch reference (bench/reference/llama_train.py) on the same shapes, each config
-// in its own child process so one run's memory does not inflate the next one's peak RSS.
+// Trainer benchmark (issues 10 and 11): training tokens/s and peak RSS of the local trainer against
+// the PyTorch reference (bench/reference/llama_train.py) on the same shapes. Every run is its own
+// child process, so one run's memory does not inflate the next one's peak RSS, and the engines
+// alternate (NodeAI, PyTorch, NodeAI, …) so both see the same share of a busy machine; each figure
+// is the median of the runs, with the 1-minute load recorded before each run.
 //
-//   npm run bench:trainer             # table and ratios
-//   npm run bench:trainer -- --json   # ... and one JSON line at the end
-//   npm run bench:trainer -- --only reference --threads 1   # one config, another thread count
+//   npm run bench:trainer                        # every config, 3 runs per engine, table and ratios
+//   npm run bench:trainer -- --json              # ... and one JSON line at the end
+//   npm run bench:trainer -- --only reference --threads 1
+//   npm run bench:trainer -- --only qwen05_lora,llama1b_lora --runs 1 --ctx 128 --batch 1
 //
-// (a) reference: byte-level vocabulary (nodeai-tiny's 259 tokens), 4 layers, d_model 128, 4 heads
-//     (2 KV heads and SwiGLU FFN 384, as nodeai-tiny), ctx 128, batch 8, full fine-tuning.
-// (b) smol_lora: SmolLM2-135M's shapes (vocab 49152, d 576, 30 layers, 9 heads, 3 KV heads,
-//     FFN 1536, tied embeddings), random weights, LoRA r=8 on every projection, ctx 256, batch 4.
-// Both engines see random tokens with the loss on every position, AdamW, threads = cores.
+// Options: --threads N (both engines; default: the cores), --runs N (per engine; default 3),
+// --only NAME[,NAME] (configs), --ctx N / --batch N (a smaller size than the config's, labelled
+// "reduced" in the table and the JSON), --max-rss-mb N (a run whose resident memory passes N MB is
+// killed and reported with the RSS it had reached; default: MemAvailable at the start − 2 GB, so the
+// benchmark never pushes a shared machine into the OOM killer), --keep-bases DIR (write the random
+// GGUF bases there and reuse them next time instead of a temporary folder), --record FILE (also
+// write the summary with machine, date, load and command, as src/trainer/benchmark-figures.json is).
+//
+// Configs (random weights, random tokens, loss on every position, AdamW, gradient clipping at 1):
+// - reference: byte-level vocabulary (nodeai-tiny's 259 tokens), 4 layers, d_model 128, 4 heads
+//   (2 KV heads, SwiGLU FFN 384, as nodeai-tiny), ctx 128, batch 8, full fine-tuning.
+// - smol_lora: SmolLM2-135M's shapes, LoRA r=8 on every projection, F32 base, ctx 256, batch 4.
+// - qwen05_lora: Qwen2.5-0.5B-Instruct's shapes (qwen2, QKV bias, tied), LoRA r=16 on a Q8_0 base.
+// - llama1b_lora: Llama-3.2-1B-Instruct's shapes (llama3 rope_freqs, tied), LoRA r=16 on a Q4_K base.
+// The last two read a GGUF written by buildRandomModel and quantized by llama.cpp's quantizer; the
+// PyTorch side holds the frozen base in BF16 (the checkpoints' own dtype: PyTorch has no Q8_0/Q4_K
+// kernels) and multiplies in it, with the LoRA branches, activations and optimizer in F32.
 import { execFileSync, spawn } from 'node:child_process';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { LlamaConfig, TrainingSequence } from '../src/trainer/llama-model.ts';
+import type { LlamaFtypeName } from '../src/trainer/ggml/llama-quantize.ts';
+import type { LlamaConfig, LlamaModel, TrainingSequence } from '../src/trainer/llama-model.ts';
 import { TINY_CONFIG } from '../src/trainer/tiny-model.ts';
+import { SMOL_LM2_135M_SHAPES } from './smol-shapes.ts';
+
+const CONFIG_NAMES = ['reference', 'smol_lora', 'qwen05_lora', 'llama1b_lora'] as const;
+type ConfigName = (typeof CONFIG_NAMES)[number];
 
 interface BenchConfig {
-  name: 'reference' | 'smol_lora';
+  name: ConfigName;
   label: string;
   config: LlamaConfig;
   ctx: number;
@@ -27,12 +49,14 @@ interface BenchConfig {
   loraRank: number;
   warmup: number;
   steps: number;
+  /** A quantized GGUF base (llama.cpp's ftype; `pure`, so every matrix has the ftype's base type). */
+  base?: { ftype: LlamaFtypeName; type: string; torchDtype: 'bfloat16' };
 }
 
 const CONFIGS: BenchConfig[] = [
   {
     name: 'reference',
-    label: 'reference (byte vocab, 4×128, ctx 128, batch 8, full)',
+    label: 'reference (byte vocab, 4×128, full)',
     config: { ...TINY_CONFIG, contextLength: 128 },
     ctx: 128,
     batch: 8,
@@ -42,52 +66,103 @@ const CONFIGS: BenchConfig[] = [
   },
   {
     name: 'smol_lora',
-    label: 'SmolLM2-135M shapes, LoRA r=8 (ctx 256, batch 4)',
-    config: {
-      vocabSize: 49152,
-      contextLength: 256,
-      embeddingLength: 576,
-      blockCount: 30,
-      headCount: 9,
-      headCountKv: 3,
-      feedForwardLength: 1536,
-      ropeFreqBase: 10000,
-      rmsNormEps: 1e-5,
-      tiedEmbeddings: true,
-    },
+    label: 'SmolLM2-135M shapes, LoRA r=8, F32 base',
+    config: SMOL_LM2_135M_SHAPES,
     ctx: 256,
     batch: 4,
     loraRank: 8,
     warmup: 1,
     steps: 4,
   },
+  {
+    // Qwen/Qwen2.5-0.5B-Instruct config.json: hidden 896, 24 layers, 14 heads, 2 KV heads, FFN
+    // 4864, vocab 151936, rope_theta 1e6, rms_norm_eps 1e-6, tie_word_embeddings; qwen2 = QKV bias.
+    name: 'qwen05_lora',
+    label: 'Qwen2.5-0.5B shapes, LoRA r=16, Q8_0 base',
+    config: { architecture: 'qwen2', vocabSize: 151936, contextLength: 32768, embeddingLength: 896, blockCount: 24, headCount: 14, headCountKv: 2, feedForwardLength: 4864, ropeFreqBase: 1e6, rmsNormEps: 1e-6, tiedEmbeddings: true },
+    ctx: 512,
+    batch: 4,
+    loraRank: 16,
+    warmup: 1,
+    steps: 2,
+    base: { ftype: 'Q8_0', type: 'Q8_0', torchDtype: 'bfloat16' },
+  },
+  {
+    // meta-llama/Llama-3.2-1B-Instruct config.json: hidden 2048, 16 layers, 32 heads, 8 KV heads,
+    // FFN 8192, vocab 128256, rope_theta 500000 with llama3 rope_scaling (factor 32, low 1, high 4,
+    // original 8192 → rope_freqs), rms_norm_eps 1e-5, tie_word_embeddings.
+    name: 'llama1b_lora',
+    label: 'Llama-3.2-1B shapes, LoRA r=16, Q4_K base',
+    config: { vocabSize: 128256, contextLength: 131072, embeddingLength: 2048, blockCount: 16, headCount: 32, headCountKv: 8, feedForwardLength: 8192, ropeFreqBase: 500000, rmsNormEps: 1e-5, tiedEmbeddings: true, ropeFreqFactors: true },
+    ctx: 512,
+    batch: 4,
+    loraRank: 16,
+    warmup: 1,
+    steps: 2,
+    base: { ftype: 'Q4_K_M', type: 'Q4_K', torchDtype: 'bfloat16' },
+  },
 ];
 
-interface Measured {
+/** What a child prints as its last line. */
+interface ChildResult {
   tok_s: number;
   step_ms: number;
   loss_first: number;
   loss_last: number;
   max_rss_mb: number;
-  load_before: number;
 }
+
+/** One run: a child's result, or where the memory limit stopped it. */
+type Run = { load_before: number } & ({ ok: true; result: ChildResult } | { ok: false; rss_mb_at_stop: number });
 
 function option(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i === -1 ? undefined : process.argv[i + 1];
 }
 
-// Children inherit the thread count through the environment, so both engines always agree.
-const threads = Number(option('threads') ?? process.env.NODEAI_BENCH_THREADS ?? availableParallelism());
-if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads must be a whole number ≥ 1`);
+function wholeOption(name: string, fallback: number | undefined): number | undefined {
+  const text = option(name);
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number ≥ 1 (got ${JSON.stringify(text)})`);
+  return n;
+}
 
-/** In the child: build the model, train warmup + steps, print one JSON line. */
-async function child(name: string): Promise<void> {
+// Children inherit the thread count and size through the environment, so both engines always agree.
+const threads = wholeOption('threads', Number(process.env.NODEAI_BENCH_THREADS ?? availableParallelism()))!;
+
+/** The config at the size this invocation runs it (--ctx/--batch make it smaller). */
+function sized(b: BenchConfig): BenchConfig & { reduced: boolean; fullCtx: number; fullBatch: number } {
+  const ctx = wholeOption('ctx', Number(process.env.NODEAI_BENCH_CTX ?? b.ctx))!;
+  const batch = wholeOption('batch', Number(process.env.NODEAI_BENCH_BATCH ?? b.batch))!;
+  return { ...b, ctx, batch, reduced: ctx !== b.ctx || batch !== b.batch, fullCtx: b.ctx, fullBatch: b.batch };
+}
+
+/** In a child: write config `name`'s random base to `path` (a child, so its F32 arrays are freed with it). */
+async function writeBase(name: string, path: string): Promise<void> {
   const b = CONFIGS.find((c) => c.name === name)!;
+  const { buildRandomModel } = await import('../src/trainer/random-model.ts');
+  const { paddedTokenizer, writeQuantizedModel } = await import('./random-base.ts');
+  const { vocabSize, architecture, ...config } = b.config;
+  const model = buildRandomModel({ architecture: architecture ?? 'llama', config, tokenizer: paddedTokenizer(vocabSize), seed: 1, name: `${b.label}, random weights` });
+  await writeQuantizedModel(path, model, b.base!.ftype);
+  process.stdout.write(JSON.stringify({ max_rss_mb: process.resourceUsage().maxRSS / 1024 }) + '\n');
+}
+
+/** In a child: build or read the model, train warmup + steps, print one JSON line. */
+async function child(name: string, basePath: string | undefined): Promise<void> {
+  const b = sized(CONFIGS.find((c) => c.name === name)!);
   const { randomModel } = await import('../src/trainer/train-fixtures.ts');
+  const { readGgufModel } = await import('../src/trainer/gguf-model.ts');
   const { Rng } = await import('../src/trainer/train-rng.ts');
   const { createTrainer } = await import('../src/trainer/train.ts');
-  const model = randomModel(b.config, 1);
+  let model: LlamaModel;
+  if (basePath) {
+    model = await readGgufModel(basePath, { weights: 'stored' });
+    // llama.cpp's quantizer falls back silently for rows that do not fit a block: refuse to time that.
+    const types = new Set([...(model.stored?.values() ?? [])].filter((t) => t.shape.length === 2).map((t) => t.typeName));
+    if (types.size !== 1 || !types.has(b.base!.type)) throw new Error(`${basePath}: the frozen matrices are ${[...types].join(', ') || 'not stored'}, not all ${b.base!.type}`);
+  } else model = randomModel(b.config, 1);
   const rng = new Rng(2);
   const rows = b.batch * (b.warmup + b.steps);
   const train: TrainingSequence[] = Array.from({ length: rows }, () => {
@@ -114,7 +189,7 @@ async function child(name: string): Promise<void> {
   }
   const dt = (performance.now() - t0) / 1000;
   trainer.dispose();
-  const out: Omit<Measured, 'load_before'> = {
+  const out: ChildResult = {
     tok_s: (b.steps * b.batch * b.ctx) / dt,
     step_ms: (dt / b.steps) * 1000,
     loss_first: losses[0],
@@ -124,20 +199,65 @@ async function child(name: string): Promise<void> {
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
-function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Measured> {
+/** The CPU as /proc/cpuinfo names it, with the matrix extensions both engines' kernels pick from. */
+function machine(): string {
+  let flags: string[] = [];
+  try {
+    flags = (/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/);
+  } catch {
+    // Not Linux: the model name alone.
+  }
+  const wanted = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'].filter((f) => flags.includes(f));
+  const memGb = Math.round(totalmem() / 2 ** 30);
+  return `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${memGb} GiB${wanted.length ? ` (${wanted.join(' ')})` : ''}`;
+}
+
+/** MemAvailable of /proc/meminfo in MB (Linux); null elsewhere. */
+function memAvailableMb(): number | null {
+  try {
+    const kb = /MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
+    return kb ? Number(kb) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function rssMbOf(pid: number): number {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const maxRssMb = wholeOption('max-rss-mb', Math.max(1024, Math.floor((memAvailableMb() ?? 16384) - 2048)))!;
+
+/** Runs a child, killing it when its RSS passes --max-rss-mb (sampled every 100 ms). */
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   const load = loadavg()[0];
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
+    let stoppedAt = 0;
+    const watch = setInterval(() => {
+      const rss = rssMbOf(p.pid!);
+      if (rss > maxRssMb && !stoppedAt) {
+        stoppedAt = rss;
+        p.kill('SIGKILL');
+      }
+    }, 100);
     p.stdout.on('data', (d: Buffer) => (out += d));
     p.stderr.on('data', (d: Buffer) => (err += d));
     p.on('error', reject);
     p.on('close', (code, signal) => {
+      clearInterval(watch);
+      if (stoppedAt) return resolve({ load_before: load, ok: false, rss_mb_at_stop: stoppedAt });
       const last = out.trim().split('\n').at(-1) ?? '';
       try {
         if (code !== 0) throw new Error();
-        resolve({ ...(JSON.parse(last) as Omit<Measured, 'load_before'>), load_before: load });
+        resolve({ load_before: load, ok: true, result: JSON.parse(last) as ChildResult });
       } catch {
         reject(new Error(`${cmd} ${args.slice(-1)[0]} ended with ${signal ?? code}: ${err.trim().split('\n').slice(-5).join('\n')}`));
       }
@@ -145,9 +265,27 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<
   });
 }
 
-function nodeai(b: BenchConfig): Promise<Measured> {
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  return runChild(process.execPath, ['--import', tsx, fileURLToPath(import.meta.url), '--child', b.name], { NODEAI_BENCH_THREADS: String(threads) });
+const tsxLoader = () => pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+function childEnv(b: BenchConfig): NodeJS.ProcessEnv {
+  return { NODEAI_BENCH_THREADS: String(threads), NODEAI_BENCH_CTX: String(b.ctx), NODEAI_BENCH_BATCH: String(b.batch) };
+}
+
+function nodeai(b: BenchConfig, basePath: string | undefined): Promise<Run> {
+  const args = ['--import', tsxLoader(), fileURLToPath(import.meta.url), '--child', b.name, ...(basePath ? ['--base', basePath] : [])];
+  return runChild(process.execPath, args, childEnv(b));
+}
+
+/** The base's GGUF in `dir`, written once (by a child process) and reused while it is there. */
+async function ensureBase(b: BenchConfig, dir: string): Promise<string> {
+  const path = join(dir, `${b.name}-${b.base!.ftype}.gguf`);
+  if (existsSync(path)) return path;
+  process.stderr.write(`${b.name}: writing the random ${b.base!.type} base (buildRandomModel → F16 → llama.cpp quantizer)…\n`);
+  const tmp = path.replace(/\.gguf$/, '.partial.gguf');
+  const run = await runChild(process.execPath, ['--import', tsxLoader(), fileURLToPath(import.meta.url), '--write-base', b.name, tmp], {});
+  if (!run.ok) throw new Error(`writing ${b.name}'s base passed --max-rss-mb ${maxRssMb} (${Math.round(run.rss_mb_at_stop)} MB)`);
+  renameSync(tmp, path);
+  return path;
 }
 
 const PYTHON = '/usr/bin/python3';
@@ -161,8 +299,11 @@ function torchAvailable(): string | null {
   }
 }
 
-function pytorch(b: BenchConfig): Promise<Measured> {
+async function pytorch(b: BenchConfig): Promise<Run> {
   const c = b.config;
+  const { architectureSpec } = await import('../src/trainer/architectures/index.ts');
+  const { llama3RopeFactors } = await import('../src/trainer/random-model.ts');
+  const headDim = c.embeddingLength / c.headCount;
   const cfg = {
     vocab: c.vocabSize,
     d: c.embeddingLength,
@@ -178,56 +319,134 @@ function pytorch(b: BenchConfig): Promise<Measured> {
     steps: b.steps,
     warmup: b.warmup,
     threads,
+    qkv_bias: architectureSpec(c.architecture).qkvBias ?? false,
+    rope_base: c.ropeFreqBase,
+    rms_eps: c.rmsNormEps,
+    rope_factors: c.ropeFreqFactors ? [...llama3RopeFactors(headDim, c.ropeFreqBase)] : null,
+    frozen_dtype: b.base?.torchDtype ?? null,
   };
   const script = fileURLToPath(new URL('./reference/llama_train.py', import.meta.url));
   return runChild(PYTHON, [script, JSON.stringify(cfg)], { OPENBLAS_NUM_THREADS: '1' });
 }
 
+/** A figure as the table and the JSON state it: whole numbers, but one decimal below 100 (the big configs on a busy machine). */
+function figure(x: number): number {
+  return Math.abs(x) < 100 ? Math.round(x * 10) / 10 : Math.round(x);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+type Summary = { stopped: false; tok_s: number; step_ms: number; max_rss_mb: number; loss_first: number; loss_last: number; finished: number } | { stopped: true; stopped_at_rss_mb: number };
+
+/** Medians of the runs that finished; when none did, the highest RSS a stopped run had reached. */
+function summarize(runs: Run[]): Summary | null {
+  const done = runs.flatMap((r) => (r.ok ? [r.result] : []));
+  if (done.length === 0) {
+    const stops = runs.flatMap((r) => (r.ok ? [] : [r.rss_mb_at_stop]));
+    return stops.length ? { stopped: true, stopped_at_rss_mb: Math.round(Math.max(...stops)) } : null;
+  }
+  return {
+    stopped: false,
+    tok_s: median(done.map((r) => r.tok_s)),
+    step_ms: median(done.map((r) => r.step_ms)),
+    max_rss_mb: median(done.map((r) => r.max_rss_mb)),
+    loss_first: median(done.map((r) => r.loss_first)),
+    loss_last: median(done.map((r) => r.loss_last)),
+    finished: done.length,
+  };
+}
+
 async function main(): Promise<void> {
   const json = process.argv.includes('--json');
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  const only = option('only');
-  const configs = CONFIGS.filter((c) => !only || c.name === only);
-  if (configs.length === 0) throw new Error(`--only must be one of ${CONFIGS.map((c) => c.name).join(', ')}`);
-  console.log(`Trainer benchmark · ${cpu} · ${availableParallelism()} cores (threads = ${threads} in both engines) · ${new Date().toISOString().slice(0, 10)} · Node ${process.version}`);
+  const runs = wholeOption('runs', 3)!;
+  const only = option('only')?.split(',');
+  const unknown = only?.filter((n) => !CONFIG_NAMES.includes(n as ConfigName)) ?? [];
+  if (unknown.length) throw new Error(`--only takes ${CONFIG_NAMES.join(', ')} (comma-separated); not ${unknown.join(', ')}`);
+  const configs = CONFIGS.filter((c) => !only || only.includes(c.name)).map(sized);
+  const cpu = machine();
+  const date = new Date().toISOString();
+  const command = `npm run bench:trainer -- ${process.argv.slice(2).join(' ')}`.trim();
+  console.log(`Trainer benchmark · ${cpu} · threads = ${threads} in both engines · ${date} · Node ${process.version}`);
+  console.log(`${runs} run(s) per engine, interleaved (NodeAI, PyTorch, NodeAI, …), medians reported${runs < 3 ? ` — fewer than the contract's 3 (--runs ${runs})` : ''}; a run is stopped at ${maxRssMb} MB RSS.`);
   const skip = torchAvailable();
   if (skip) console.log(`note: ${skip}`);
-  const rows: Array<{ b: BenchConfig; n: Measured; p: Measured | null }> = [];
-  for (const b of configs) {
-    process.stderr.write(`${b.name}: NodeAI (ggml)…\n`);
-    const n = await nodeai(b);
-    let p: Measured | null = null;
-    if (!skip) {
-      process.stderr.write(`${b.name}: PyTorch…\n`);
-      p = await pytorch(b);
+
+  const keep = option('keep-bases');
+  const baseDir = keep ?? mkdtempSync(join(tmpdir(), 'nodeai-bench-bases-'));
+  if (keep) mkdirSync(keep, { recursive: true });
+  const rows: Array<{ b: ReturnType<typeof sized>; n: Run[]; p: Run[] }> = [];
+  try {
+    for (const b of configs) {
+      const basePath = b.base ? await ensureBase(b, baseDir) : undefined;
+      const row = { b, n: [] as Run[], p: [] as Run[] };
+      for (let r = 0; r < runs; r++) {
+        process.stderr.write(`${b.name} run ${r + 1}/${runs}: NodeAI (ggml)… (1-min load ${loadavg()[0].toFixed(2)})\n`);
+        row.n.push(await nodeai(b, basePath));
+        if (!skip) {
+          process.stderr.write(`${b.name} run ${r + 1}/${runs}: PyTorch… (1-min load ${loadavg()[0].toFixed(2)})\n`);
+          row.p.push(await pytorch(b));
+        }
+      }
+      rows.push(row);
     }
-    rows.push({ b, n, p });
+  } finally {
+    if (!keep) rmSync(baseDir, { recursive: true, force: true });
   }
-  const f = (x: number) => Math.round(x).toLocaleString('en-US');
-  console.log('\n| config | engine | training tok/s | ms/step | peak RSS MB | loss first → last | 1-min load before |');
-  console.log('| --- | --- | ---: | ---: | ---: | --- | ---: |');
+
+  const f = (x: number) => figure(x).toLocaleString('en-US');
+  console.log('\n| config | size | engine | training tok/s | ms/step | peak RSS MB | loss first → last | 1-min load before each run |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | --- | --- |');
+  const summary: Record<string, unknown> = {};
   for (const { b, n, p } of rows) {
-    for (const [engine, m] of [['NodeAI (ggml via koffi)', n], ['PyTorch (CPU, OpenBLAS)', p]] as const) {
-      if (!m) continue;
-      console.log(`| ${b.label} | ${engine} | ${f(m.tok_s)} | ${f(m.step_ms)} | ${f(m.max_rss_mb)} | ${m.loss_first.toFixed(2)} → ${m.loss_last.toFixed(2)} | ${m.load_before.toFixed(2)} |`);
+    const size = `ctx ${b.ctx}, batch ${b.batch}${b.reduced ? ' (reduced)' : ''}`;
+    const sn = summarize(n);
+    const sp = summarize(p);
+    for (const [engine, s, rs] of [['NodeAI (ggml via koffi)', sn, n], [`PyTorch (CPU${b.base ? `, ${b.base.torchDtype} base` : ''})`, sp, p]] as const) {
+      if (!s) continue;
+      const loads = rs.map((r) => r.load_before.toFixed(2)).join(', ');
+      if (!s.stopped) console.log(`| ${b.label} | ${size} | ${engine} | ${f(s.tok_s)} | ${f(s.step_ms)} | ${f(s.max_rss_mb)} | ${s.loss_first.toFixed(2)} → ${s.loss_last.toFixed(2)} | ${loads} |`);
+      else console.log(`| ${b.label} | ${size} | ${engine} | stopped | | > ${f(s.stopped_at_rss_mb)} (limit ${maxRssMb}) | | ${loads} |`);
     }
+    const tokN = sn && !sn.stopped ? sn.tok_s : null;
+    const tokP = sp && !sp.stopped ? sp.tok_s : null;
+    const ratio = tokN !== null && tokP !== null ? tokN / tokP : null;
+    summary[b.name] = {
+      nodeai_tok_s: tokN === null ? null : figure(tokN),
+      pytorch_tok_s: tokP === null ? null : figure(tokP),
+      ratio: ratio === null ? null : Number(ratio.toFixed(3)),
+      nodeai_rss_mb: sn ? Math.round(sn.stopped ? sn.stopped_at_rss_mb : sn.max_rss_mb) : null,
+      pytorch_rss_mb: sp ? Math.round(sp.stopped ? sp.stopped_at_rss_mb : sp.max_rss_mb) : null,
+      threads,
+      runs,
+      ctx: b.ctx,
+      batch: b.batch,
+      reduced: b.reduced,
+      full_ctx: b.fullCtx,
+      full_batch: b.fullBatch,
+      ...(sn?.stopped ? { nodeai_stopped: `RSS passed ${maxRssMb} MB` } : {}),
+      ...(sp?.stopped ? { pytorch_stopped: `RSS passed ${maxRssMb} MB` } : {}),
+      loads_before: [...n, ...p].map((r) => r.load_before).map((l) => Number(l.toFixed(2))),
+    };
   }
   console.log('');
-  const summary: Record<string, { nodeai_tok_s: number; pytorch_tok_s: number | null; ratio: number | null; nodeai_rss_mb: number; pytorch_rss_mb: number | null }> = {};
-  for (const { b, n, p } of rows) {
-    const ratio = p ? n.tok_s / p.tok_s : null;
-    summary[b.name] = {
-      nodeai_tok_s: Math.round(n.tok_s),
-      pytorch_tok_s: p ? Math.round(p.tok_s) : null,
-      ratio: ratio === null ? null : Number(ratio.toFixed(3)),
-      nodeai_rss_mb: Math.round(n.max_rss_mb),
-      pytorch_rss_mb: p ? Math.round(p.max_rss_mb) : null,
-    };
-    console.log(`${b.name}: NodeAI / PyTorch = ${ratio === null ? 'n/a' : ratio.toFixed(2)}`);
+  for (const [name, s] of Object.entries(summary) as Array<[string, { ratio: number | null }]>) console.log(`${name}: NodeAI / PyTorch = ${s.ratio === null ? 'n/a' : s.ratio.toFixed(2)}`);
+  const record = option('record');
+  if (record) {
+    const previous = existsSync(record) ? (JSON.parse(readFileSync(record, 'utf8')) as { configs?: Record<string, unknown> }).configs ?? {} : {};
+    const entry = { machine: cpu, date, command };
+    const configsOut = { ...previous };
+    for (const { b } of rows) configsOut[b.name] = { label: b.label, ...(summary[b.name] as object), ...entry };
+    writeFileSync(record, JSON.stringify({ configs: configsOut }, null, 2) + '\n');
   }
   if (json) console.log(JSON.stringify(summary));
 }
 
-const i = process.argv.indexOf('--child');
-if (i !== -1) await child(process.argv[i + 1]);
+const childAt = process.argv.indexOf('--child');
+const writeAt = process.argv.indexOf('--write-base');
+if (childAt !== -1) await child(process.argv[childAt + 1], option('base'));
+else if (writeAt !== -1) await writeBase(process.argv[writeAt + 1], process.argv[writeAt + 2]);
 else await main();

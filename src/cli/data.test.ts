@@ -60,7 +60,7 @@ describe('nodeai data (real process)', () => {
     expect(Object.keys(j)).toEqual(expect.arrayContaining(['format', 'examples', 'valid_examples', 'errors', 'warnings', 'tokens', 'split', 'cost']));
     expect(j).toMatchObject({ format: 'chat', examples: 14, valid_examples: 4, split: { train: 3, validation: 1, seed: 3 }, cost: { model: 'gpt-4o-mini-2024-07-18', epochs: 4 } });
     expect(j.errors[0]).toEqual({ severity: 'error', code: 'data_type', line: 2, path: null, message: 'Each example must be a JSON object, found a number', hint: 'Write each example as one JSON object: {"messages": [...]}' });
-    expect(Object.keys(j.tokens)).toEqual(['model', 'tokenizer', 'limit', 'total', 'per_example', 'assistant_per_example', 'over_limit']);
+    expect(Object.keys(j.tokens)).toEqual(['model', 'tokenizer', 'limit', 'total', 'per_example', 'per_example_histogram', 'assistant_per_example', 'over_limit']);
     expect(Object.keys(j.tokens.per_example)).toEqual(['min', 'max', 'mean', 'median', 'p10', 'p90']);
     expect(Object.keys(j.cost)).toEqual(['model', 'epochs', 'billed_tokens', 'usd']);
   });

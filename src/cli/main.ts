@@ -15,6 +15,7 @@ const commands: Record<string, Command> = {
   secrets: { summary: 'set, list and delete encrypted secrets (API keys)', load: () => import('./secrets.ts') },
   finetune: { summary: 'fine-tune a model on this machine', load: () => import('./finetune.ts') },
   chat: { summary: 'chat with a GGUF model', load: () => import('./chat.ts') },
+  eval: { summary: 'evaluate a model on chat examples: loss, perplexity, exact and contains match', load: () => import('./eval.ts') },
 };
 
 function help(): string {

@@ -1,13 +1,20 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeGgufModel } from '../trainer/gguf-model.ts';
+import { ModelRegistry } from '../jobs/index.ts';
+import { createStore } from '../store/index.ts';
+import { BENCHMARK_FIGURES } from '../trainer/base-catalog.ts';
+import { encodeChatForTraining } from '../trainer/chat-format.ts';
+import { writeGgufAdapter, writeGgufModel, writeGgufModelWeights } from '../trainer/gguf-model.ts';
 import { startLoopbackHub, type LoopbackHub } from '../trainer/hub-fixture.ts';
+import { TINY_BASE_SEED } from '../trainer/tiny-model-file.ts';
 import { createTinyModel } from '../trainer/tiny-model.ts';
+import { createTokenizer } from '../trainer/tokenizer.ts';
+import { createTrainer } from '../trainer/train.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodeai.js', import.meta.url));
 const exec = promisify(execFile);
@@ -69,8 +76,15 @@ describe('nodeai models pull / catalog (the real CLI)', () => {
     expect(list.data.find((m) => m.id === 'qwen3-0.6b')).toMatchObject({ downloaded: false, local_path: null });
 
     const text = await nodeai(['models', 'catalog', '--data-dir', dataDir]);
-    expect(text.stdout).toMatch(/^ID\s+PARAMS\s+ARCH\s+LICENSE\s+CONTEXT\s+DEFAULT\s+SIZE\s+DOWNLOADED\s+URI$/m);
-    expect(text.stdout).toMatch(/^smollm2-360m-instruct\s+0\.36B\s+llama\s+apache-2\.0\s+8192\s+Q8_0\s+0\.39 GB\s+yes\s+hf:bartowski\/SmolLM2-360M-Instruct-GGUF:Q8_0$/m);
+    expect(text.stdout).toMatch(/^ID\s+PARAMS\s+ARCH\s+LICENSE\s+CONTEXT\s+DEFAULT\s+SIZE\s+TRAIN TOK\/S\s+TRAIN PEAK\s+DOWNLOADED\s+URI$/m);
+    // No benchmark config has SmolLM2-360M's shapes, so its training figures are unknown, not guessed.
+    expect(text.stdout).toMatch(/^smollm2-360m-instruct\s+0\.36B\s+llama\s+apache-2\.0\s+8192\s+Q8_0\s+0\.39 GB\s+\?\s+\?\s+yes\s+hf:bartowski\/SmolLM2-360M-Instruct-GGUF:Q8_0$/m);
+    // A model with recorded figures shows them, and says what they were measured on.
+    for (const [id, fig] of Object.entries(BENCHMARK_FIGURES)) {
+      const row = text.stdout.split('\n').find((l) => l.startsWith(`${id} `));
+      expect(row?.split(/\s{2,}/)).toEqual(expect.arrayContaining([fig.est_train_tok_s.toLocaleString('en-US'), `${fig.est_peak_rss_mb.toLocaleString('en-US')} MB`]));
+      expect(text.stdout).toContain(`  ${id}: ${fig.benchmark.setup}; ${fig.benchmark.machine};`);
+    }
   }, CLI_TEST_MS);
 
   it('ends with exit 1 and what to do for a wrong quant or a missing Ollama model, and 2 for a malformed URI', async () => {
@@ -100,5 +114,54 @@ describe('nodeai chat --model hf:… (the real CLI)', () => {
     const missing = await nodeai(['chat', '--model', 'ollama:nope', '--prompt', 'Hello', '--data-dir', dataDir]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^nodeai chat: ollama:nope:latest is not in Ollama's store .*"ollama pull nope:latest"/m);
+  }, CLI_TEST_MS);
+});
+
+describe('nodeai models export (the real CLI)', () => {
+  it('exports a LoRA-trained nodeai-tiny for Ollama (printing `ollama create` when Ollama is absent) and as base + adapter for llama.cpp', async () => {
+    const dataDir = join(root, 'data-export');
+    const jobDir = join(dataDir, 'jobs', 'ftjob-export1');
+    await mkdir(jobDir, { recursive: true });
+    // A short LoRA run on the real nodeai-tiny base, written as a job writes its files.
+    const base = createTinyModel({ seed: TINY_BASE_SEED });
+    const tokenizer = await createTokenizer(base);
+    const train = [encodeChatForTraining(base, tokenizer, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi?' }, { role: 'assistant', content: 'Hello.' }])];
+    await tokenizer.dispose();
+    const trainer = createTrainer({ model: base, train, lora: { rank: 2 }, epochs: 2, batchSize: 1, threads: 1 });
+    try {
+      while (!trainer.done) trainer.step();
+      await writeGgufModelWeights(join(jobDir, 'model.gguf'), { ...trainer.exportMerged(), name: 'ft:nodeai-tiny:bot:export1' });
+      await writeGgufAdapter(join(jobDir, 'model.lora.gguf'), trainer.exportAdapter(), base);
+    } finally {
+      trainer.dispose();
+    }
+    const store = await createStore({ dataDir });
+    try {
+      const now = Date.now();
+      await store.db.insertInto('jobs').values({ id: 'ftjob-export1', provider: 'local', method: 'supervised', base_model: 'nodeai-tiny', status: 'succeeded', training_file: 'file-x', hyperparameters_json: '{}', run_after: now, created_at: now, updated_at: now }).execute();
+      await new ModelRegistry(store).register({ job: { id: 'ftjob-export1', base_model: 'nodeai-tiny', provider: 'local', suffix: 'bot' }, files: { model: join(jobDir, 'model.gguf'), adapter: join(jobDir, 'model.lora.gguf') } });
+    } finally {
+      await store.close();
+    }
+    const id = 'ft:nodeai-tiny:bot:export1';
+    const noOllama = { PATH: dirname(process.execPath) };
+    const ollama = await nodeai(['models', 'export', id, '--to', 'ollama', '--out', join(root, 'ollama-out'), '--data-dir', dataDir], noOllama);
+    expect(ollama.stderr).toMatch(/converting to Q8_0.*100%/);
+    expect(ollama.stdout).toContain(`Ollama is not installed here; once it is, create the model with:\n  ollama create nodeai-tiny-bot-export1 -f ${join(root, 'ollama-out', 'Modelfile')}`);
+    expect(ollama.code).toBe(0);
+    const modelfile = await readFile(join(root, 'ollama-out', 'Modelfile'), 'utf8');
+    expect(modelfile).toMatch(/^FROM \.\/model\.gguf\nTEMPLATE """/);
+    expect(modelfile).toContain('PARAMETER stop "<|im_end|>"\n');
+
+    const adapter = await nodeai(['models', 'export', id, '--to', 'gguf', '--adapter', '--out', join(root, 'gguf-out'), '--data-dir', dataDir, '--json'], noOllama);
+    expect(adapter.code).toBe(0);
+    const result = JSON.parse(adapter.stdout);
+    const tinyBase = join(dataDir, 'models', 'nodeai-tiny.gguf');
+    expect(result).toMatchObject({ object: 'model.export', model: id, to: 'gguf', quant: null, ollama_created: false, command: ['llama-server', '-m', tinyBase, '--lora', result.gguf, '--jinja'] });
+    expect((await readFile(result.gguf)).equals(await readFile(join(jobDir, 'model.lora.gguf')))).toBe(true);
+
+    const wrong = await nodeai(['models', 'export', id, '--to', 'docker', '--data-dir', dataDir]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--to must be one of gguf, ollama, lmstudio \(got "docker"\)/);
   }, CLI_TEST_MS);
 });

@@ -9,7 +9,6 @@ import { createRuntime, type Runtime } from '../server/runtime.ts';
 import { tempDir, until } from '../store/testing.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'nodeai.js');
-const TINY = JSON.stringify({ embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 });
 const JSONL = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] })).join('\n');
 
 describe('nodeai worker', () => {
@@ -40,7 +39,7 @@ describe('nodeai worker', () => {
     expect((await runtime.jobs.get(jobId)).status).toBe('queued');
 
     const child = spawn(process.execPath, [BIN, 'worker', '--data-dir', dataDir, '--threads', '1'], {
-      env: { ...process.env, DATABASE_URL: '', NODEAI_TEST_TINY_CONFIG: TINY },
+      env: { ...process.env, DATABASE_URL: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

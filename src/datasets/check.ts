@@ -6,7 +6,7 @@ import { DEFAULT_MODEL, getModel, modelStatus, type ModelInfo } from './models.t
 import { readRecords, type CsvColumns } from './records.ts';
 import { openSource, type DatasetSource } from './source.ts';
 import { checkSplitOptions, createSplitter, type SplitOptions } from './split.ts';
-import { distribution, IntList, type Distribution } from './stats.ts';
+import { distribution, histogram, IntList, type Distribution, type Histogram } from './stats.ts';
 import { byteTokenizer, countExampleTokens, openAITokenizer, type Tokenizer } from './tokenizer.ts';
 import { isPreferenceExample, type DataFormat, type FileType } from './types.ts';
 import { newFormatState, validateRecord } from './validate.ts';
@@ -46,6 +46,8 @@ export interface TokenReport {
   limit: number;
   total: number;
   per_example: Distribution | null;
+  /** Tokens per example as a histogram, for a chart of where the lengths lie. */
+  per_example_histogram: Histogram | null;
   assistant_per_example: Distribution | null;
   over_limit: number;
 }
@@ -188,6 +190,7 @@ export async function checkDataset(source: DatasetSource, options: CheckOptions 
       limit: model.tokenLimit,
       total,
       per_example: distribution(all),
+      per_example_histogram: histogram(all),
       assistant_per_example: distribution(assistantTotals.view()),
       over_limit: overLimit,
     };

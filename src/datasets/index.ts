@@ -21,8 +21,8 @@ export { DEFAULT_MODEL, findModel, getModel, listModels, modelStatus, registerMo
 export type { ModelInfo, ProviderId, TrainingMethod } from './models.ts';
 export { byteTokenizer, countExampleTokens, openAIChatFormat, openAITokenizer } from './tokenizer.ts';
 export type { ChatFormat, EncodingName, ExampleTokens, Tokenizer } from './tokenizer.ts';
-export { distribution } from './stats.ts';
-export type { Distribution } from './stats.ts';
+export { distribution, histogram } from './stats.ts';
+export type { Distribution, Histogram } from './stats.ts';
 export { formatReport } from './format-report.ts';
 export { errorCodes, warningCodes, NO_TRAINING_DATA, UNKNOWN_FORMAT, IssueCollector } from './issues.ts';
 export type { DatasetIssue, ErrorCode, IssueCode, IssueSink, Severity, WarningCode } from './issues.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distribution, IntList } from './stats.ts';
+import { distribution, histogram, IntList } from './stats.ts';
 
 describe('distribution', () => {
   it('matches numpy (linear interpolation) on a known set', () => {
@@ -18,5 +18,32 @@ describe('distribution', () => {
     expect(l.length).toBe(5000);
     expect(l.view()[4999]).toBe(4999);
     expect(distribution(l.view())?.median).toBe(2499.5);
+  });
+});
+
+describe('histogram', () => {
+  it('counts every value once, in round-width bins that start at or below the smallest', () => {
+    const values = Int32Array.from([12, 13, 19, 20, 47, 95, 95, 101]);
+    const h = histogram(values)!;
+    // 12..101 in at most 20 bins: width 5 (width 2 would need 46), aligned to 10.
+    expect(h.edges[1] - h.edges[0]).toBe(5);
+    expect(h.edges[0]).toBe(10);
+    expect(h.edges.at(-1)).toBe(105);
+    expect(h.counts.reduce((a, b) => a + b, 0)).toBe(values.length);
+    expect(h.counts[0]).toBe(2); // 12, 13
+    expect(h.counts[1]).toBe(1); // 19
+    expect(h.counts[2]).toBe(1); // 20
+    expect(h.counts.at(-1)).toBe(1); // 101
+    expect(h.counts.at(-2)).toBe(2); // 95, 95
+  });
+
+  it('keeps to the bin limit over large and narrow ranges alike', () => {
+    const wide = histogram(Int32Array.from([0, 7, 1999, 123_456]), 12)!;
+    expect(wide.counts.length).toBeLessThanOrEqual(12);
+    expect(wide.edges.length).toBe(wide.counts.length + 1);
+    expect(wide.edges[1] - wide.edges[0]).toBe(20_000);
+    expect(wide.counts).toEqual([3, 0, 0, 0, 0, 0, 1]);
+    expect(histogram(Int32Array.from([7, 7, 7]))).toEqual({ edges: [7, 8], counts: [3] });
+    expect(histogram(new Int32Array(0))).toBeNull();
   });
 });

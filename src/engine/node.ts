@@ -2,17 +2,9 @@ import type { z } from 'zod';
 import type { VaultKeyLookup } from '../providers/key-binding.ts';
 import type { Store } from '../store/index.ts';
 import { NodeRegistryError } from './errors.ts';
+import type { PortSpec } from './port-spec.ts';
 
-/** A connection point of a node: edges attach to it by name (React Flow's handle id). */
-export interface PortSpec {
-  name: string;
-  label?: string;
-  description?: string;
-  /** The run cannot start unless an edge feeds this input. */
-  required?: boolean;
-  /** Several edges may feed this input; the node gets their values as an array, in edge order. */
-  multiple?: boolean;
-}
+export type { PortSpec } from './port-spec.ts';
 
 export type NodeOutputs = Record<string, unknown>;
 

@@ -24,7 +24,7 @@ import {
   type Tokenizer as DatasetTokenizer,
 } from '../datasets/index.ts';
 import type { FineTuneRequest } from '../providers/fine-tune-request.ts';
-import { OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
+import { EVALUATE_METADATA_KEY, evaluateMetadata, OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
 import type { CreateJobRequest, FineTuneProvider, FineTuningJob, Hyperparameters } from '../providers/spec.ts';
 import type { FileStore } from '../store/index.ts';
 import { encodeRendered, renderChat, type ChatMessage as TrainerMessage } from '../trainer/chat-format.ts';
@@ -170,7 +170,12 @@ function jobRequest(request: FineTuneRequest, model: string, loraRank: number | 
     ...(local && loraRank ? { lora_rank: loraRank, ...(request.method.lora_alpha ? { lora_alpha: request.method.lora_alpha } : {}) } : {}),
     ...(local && request.early_stopping_patience ? { early_stopping_patience: request.early_stopping_patience } : {}),
   };
-  const metadata = { ...request.metadata, ...(request.output_dir ? { [OUTPUT_DIR_METADATA_KEY]: resolve(request.output_dir) } : {}) };
+  const evaluate = local ? evaluateMetadata(request.evaluate) : undefined;
+  const metadata = {
+    ...request.metadata,
+    ...(request.output_dir ? { [OUTPUT_DIR_METADATA_KEY]: resolve(request.output_dir) } : {}),
+    ...(evaluate ? { [EVALUATE_METADATA_KEY]: evaluate } : {}),
+  };
   return {
     model,
     training_file: training,

@@ -8,7 +8,7 @@
 // it from its checkpoint. It also takes back the jobs of holders that are gone.
 import { mkdir } from 'node:fs/promises';
 import { autoEpochs } from '../datasets/index.ts';
-import { OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
+import { evaluateExamplesOf, OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
 import { runLocalTraining, type LocalTrainingRunner } from '../providers/local.ts';
 import { parseModelRef } from '../trainer/model-ref.ts';
 import { resolveModelFile } from '../trainer/model-source.ts';
@@ -265,6 +265,7 @@ export class JobWorker {
             trainingExamples: examples,
             epochs,
             metrics: finalMetrics(result, last),
+            evaluation: result.evaluation ?? null,
           },
         },
         lease,
@@ -330,6 +331,7 @@ export class JobWorker {
       ...(this.options.threads ? { threads: this.options.threads } : {}),
       fencingToken: Number(row.fencing_token),
       ...outputName(row, modelName),
+      ...evaluateSetting(row, validationFile, modelName),
     };
   }
 
@@ -372,6 +374,12 @@ function finalMetrics(result: LocalFineTuneResult, last: MetricsEvent | undefine
   }
   out.steps = result.steps;
   return out;
+}
+
+/** The evaluation after training: base vs fine-tuned on the validation file, unless the job turned it off. */
+function evaluateSetting(row: JobRow, validationFile: string | null, modelName: string): Pick<LocalFineTuneSpec, 'evaluate'> {
+  const maxExamples = evaluateExamplesOf(row.metadata_json ? (JSON.parse(row.metadata_json) as Record<string, unknown>) : null);
+  return validationFile && maxExamples > 0 ? { evaluate: { maxExamples, baseName: row.base_model, modelName } } : {};
 }
 
 /** The folder a job asked to keep its files in (`nodeai finetune --out DIR`), set only by the fine-tune service. */

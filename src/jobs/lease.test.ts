@@ -1,20 +1,23 @@
 // Leases renewed by the trainer's progress, fenced writes, takeover of jobs whose holder is gone,
 // and the attempts cap — on SQLite and (with NODEAI_TEST_DATABASE_URL) Postgres, with the real
 // supervised trainer where a stall must be noticed.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, expect, it } from 'vitest';
 import type { LocalTrainingRunner } from '../providers/local.ts';
-import { describeEachDialect, until, type TestDb } from '../store/testing.ts';
+import { describeEachDialect, tempDir, until, type TestDb } from '../store/testing.ts';
+import { writeSmallTinyBase } from '../trainer/small-tiny-base.ts';
 import { runLocalFineTune } from '../trainer/supervisor.ts';
 import { claimOf, JobQueue, JobWorker, LeaseReclaimer } from './index.ts';
 
 const TRAIN = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] })).join('\n') + '\n';
-// A smaller nodeai-tiny so a real run takes about a second.
-const TINY_ENV = { NODEAI_TEST_TINY_CONFIG: JSON.stringify({ embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 }) };
-/** Steps of nodeai-tiny take milliseconds: the floor sets the allowance, so these make a stall show in about a second. */
+// A smaller nodeai-tiny, trained by path, so a real run takes about a second.
+const baseDir = tempDir('nodeai-lease-base-');
+afterAll(() => rmSync(baseDir, { recursive: true, force: true }));
+const smallBase = await writeSmallTinyBase(baseDir);
+/** Steps of the small base take milliseconds: the floor sets the allowance, so these make a stall show in about a second. */
 const FAST = { stall: { startupMs: 60_000, floorMs: 800, capMs: 1_500 }, leaseGraceMs: 300, checkMs: 50 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -89,14 +92,13 @@ describeEachDialect('job leases', (dialect) => {
   });
 
   it('kills a stalled trainer and resumes the job from its checkpoint, on the real supervisor', { timeout: 60_000 }, async () => {
-    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { n_epochs: 3, batch_size: 4 } });
+    const job = await queue.create({ model: smallBase, training_file: file.id, hyperparameters: { n_epochs: 3, batch_size: 4 } });
     let runs = 0;
     const train: LocalTrainingRunner = (spec, options) => {
       const first = ++runs === 1;
       let pid = 0;
       return runLocalFineTune(spec, {
         ...options,
-        env: TINY_ENV,
         onSpawn: (p) => (pid = p),
         onEvent: (e) => {
           options.onEvent?.(e);

@@ -6,6 +6,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { findModel } from '../datasets/index.ts';
 import { ggufStem, isGgufPath } from '../trainer/gguf.ts';
 import { looksLikeRemoteModelRef, parseModelRef } from '../trainer/model-ref.ts';
+import type { EvaluationReport, ModelEvaluationSummary } from '../trainer/evaluation-report.ts';
 import type { Database, JobRow, ModelRow, Store } from '../store/index.ts';
 import { JobError, ModelNotFoundError } from './errors.ts';
 
@@ -25,6 +26,8 @@ export interface ModelRecord {
   training_examples: number | null;
   epochs: number | null;
   metrics: Record<string, number> | null;
+  /** The automatic evaluation's totals per model (base and fine-tuned), when the job ran one; the full report is evaluation(). */
+  evaluation: { models: string[]; summary: Record<string, ModelEvaluationSummary>; examples: number } | null;
   files: ModelFiles;
   path: string | null;
   usage_count: number;
@@ -42,6 +45,8 @@ export interface RegisterModelInput {
   trainingExamples?: number | null;
   epochs?: number | null;
   metrics?: Record<string, number> | null;
+  /** The automatic evaluation of the model (base vs fine-tuned on the validation split). */
+  evaluation?: EvaluationReport | null;
 }
 
 const NAME = /^[\w.:@/+-]{1,200}$/;
@@ -83,6 +88,7 @@ export function toModelRecord(row: ModelRow): ModelRecord {
     training_examples: row.training_examples === null ? null : Number(row.training_examples),
     epochs: row.epochs,
     metrics: row.metrics_json ? (JSON.parse(row.metrics_json) as Record<string, number>) : null,
+    evaluation: evaluationSummary(row.evaluation_json),
     files: row.files_json ? (JSON.parse(row.files_json) as ModelFiles) : {},
     path: row.path,
     usage_count: Number(row.usage_count),
@@ -90,6 +96,12 @@ export function toModelRecord(row: ModelRow): ModelRecord {
     created_at: Number(row.created_at),
     updated_at: Number(row.updated_at),
   };
+}
+
+function evaluationSummary(json: string | null): ModelRecord['evaluation'] {
+  if (!json) return null;
+  const report = JSON.parse(json) as EvaluationReport;
+  return { models: report.models, summary: report.summary, examples: report.examples.length };
 }
 
 export class ModelRegistry {
@@ -118,6 +130,7 @@ export class ModelRegistry {
       epochs: input.epochs ?? null,
       metrics_json: input.metrics ? JSON.stringify(input.metrics) : null,
       files_json: JSON.stringify(input.files),
+      evaluation_json: input.evaluation ? JSON.stringify(input.evaluation) : null,
       path: input.files.model ?? input.files.adapter ?? null,
       last_used_at: null,
       created_at: now,
@@ -206,6 +219,13 @@ export class ModelRegistry {
     }
     await this.db.deleteFrom('models').where('id', '=', model.id).execute();
     return { model, removedFiles, keptFiles };
+  }
+
+  /** The full report of the model's automatic evaluation; undefined when it has none. */
+  async evaluation(idOrName: string): Promise<EvaluationReport | undefined> {
+    const model = await this.get(idOrName);
+    const row = await this.db.selectFrom('models').select('evaluation_json').where('id', '=', model.id).executeTakeFirst();
+    return row?.evaluation_json ? (JSON.parse(row.evaluation_json) as EvaluationReport) : undefined;
   }
 
   /** Counts a chat with the model. */

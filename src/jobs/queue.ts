@@ -16,6 +16,7 @@ import type { Checkpoint, CreateJobRequest, FineTuningJob, Hyperparameters, JobE
 import { JobError, JobNotFoundError, JobStateError, LeaseLostError } from './errors.ts';
 import type { JobLease } from './lease.ts';
 import { ModelRegistry } from './model-registry.ts';
+import type { EvaluationReport } from '../trainer/evaluation-report.ts';
 import { toCheckpoint, toFineTuningJob, toJobEvent } from './render.ts';
 
 export const FINISHED_STATUSES: readonly StoredJobStatus[] = ['succeeded', 'failed', 'cancelled'];
@@ -647,7 +648,7 @@ export class JobQueue {
     result: {
       error?: { code: string; message: string; param?: string | null };
       trainedTokens?: number | null;
-      model?: { files: Record<string, string | undefined>; name?: string; trainingExamples?: number | null; epochs?: number | null; metrics?: Record<string, number> | null };
+      model?: { files: Record<string, string | undefined>; name?: string; trainingExamples?: number | null; epochs?: number | null; metrics?: Record<string, number> | null; evaluation?: EvaluationReport | null };
     },
     lockedBy: JobLease | string | null | undefined,
     fromStatuses: StoredJobStatus[] = ['running'],
@@ -674,7 +675,7 @@ export class JobQueue {
       if (Number(res.numUpdatedRows) === 0) return false;
       if (status === 'succeeded' && result.model) {
         const job = await trx.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirstOrThrow();
-        const model = await this.models.register({ job, files: result.model.files, ...(result.model.name ? { name: result.model.name } : {}), trainingExamples: result.model.trainingExamples, epochs: result.model.epochs, metrics: result.model.metrics }, trx);
+        const model = await this.models.register({ job, files: result.model.files, ...(result.model.name ? { name: result.model.name } : {}), trainingExamples: result.model.trainingExamples, epochs: result.model.epochs, metrics: result.model.metrics, evaluation: result.model.evaluation ?? null }, trx);
         await trx.updateTable('jobs').set({ fine_tuned_model: model.id }).where('id', '=', jobId).execute();
       }
       return true;

@@ -9,13 +9,12 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TEST_PG_URL, testDialect, until, type TestDb } from '../store/testing.ts';
+import { writeSmallTinyBase } from '../trainer/small-tiny-base.ts';
 import { JobQueue } from './index.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'nodeai.js');
 const TRAIN = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] })).join('\n') + '\n';
-// A smaller nodeai-tiny: each epoch (12 steps, then a checkpoint) takes a fraction of a second.
-const TINY_ENV = { NODEAI_TEST_TINY_CONFIG: JSON.stringify({ embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 }) };
 
 interface Proc {
   child: ChildProcess;
@@ -32,7 +31,7 @@ function track(child: ChildProcess): Proc {
 
 /** `nodeai worker` as a user starts it, on the test's database and data directory. */
 function cliWorker(t: TestDb): Proc {
-  return track(spawn(process.execPath, [BIN, 'worker', '--data-dir', t.dataDir, '--threads', '1'], { cwd: ROOT, env: { ...process.env, ...TINY_ENV, DATABASE_URL: t.databaseUrl }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  return track(spawn(process.execPath, [BIN, 'worker', '--data-dir', t.dataDir, '--threads', '1'], { cwd: ROOT, env: { ...process.env, DATABASE_URL: t.databaseUrl }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /**
@@ -54,7 +53,7 @@ function shortLeaseWorker(t: TestDb): Proc {
     console.log('started');
     process.on('SIGTERM', () => void worker.stop().then(() => store.close()).then(() => process.exit(0)));
   `;
-  return track(spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, detached: true, env: { ...process.env, ...TINY_ENV }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  return track(spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, detached: true, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** The trainer processes (training-process.ts) in a process group: a worker's trainer. */
@@ -107,7 +106,9 @@ describe.skipIf(!TEST_PG_URL)(pgTitle, () => {
   async function jobOn(epochs: number) {
     const queue = new JobQueue(t.store);
     const file = await t.store.files.put(Readable.from([TRAIN]), { filename: 'train.jsonl' });
-    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id, hyperparameters: { n_epochs: epochs, batch_size: 1 }, seed: 5 });
+    // A smaller nodeai-tiny, trained by path: each epoch (12 steps, then a checkpoint) takes a fraction of a second.
+    const base = await writeSmallTinyBase(t.dataDir);
+    const job = await queue.create({ model: base, training_file: file.id, hyperparameters: { n_epochs: epochs, batch_size: 1 }, seed: 5 });
     return { queue, job };
   }
 

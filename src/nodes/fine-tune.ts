@@ -51,6 +51,12 @@ const config = z.object({
     .optional()
     .describe('A suffix for the new model\'s name: ft:<base>:<model_name>:<id>.'),
   seed: z.number().int().min(0).optional().describe('Makes the split and the training reproducible.'),
+  evaluate: z
+    .boolean()
+    .optional()
+    .describe(
+      'When training ends, evaluate the base and the fine-tuned model side by side on the validation split (at most 200 examples): loss, perplexity, exact and contains match; the summary joins the outputs and the model registry. Empty = on for the local provider with a validation split, off for remote providers (it costs money there: use an Evaluate node).',
+    ),
   wait_for_completion: z.boolean().default(true).describe('Wait for training to finish and pass fine_tuned_model on; off: output the job_id at once.'),
   api_key: z.string().optional().describe('OpenAI only. Better: "nodeai secrets set OPENAI_API_KEY", so the key never sits in the workflow.'),
   base_url: z.string().trim().optional().describe('OpenAI only: another OpenAI-compatible server, e.g. a NodeAI on a GPU box ("http://gpu-box:8787/v1", its API token as the key) or Azure OpenAI ("https://<resource>.openai.azure.com"). Empty = api.openai.com.'),
@@ -73,6 +79,7 @@ export const fineTuneNode = defineNode({
     { name: 'job_id' },
     { name: 'status' },
     { name: 'metrics' },
+    { name: 'evaluation', description: 'base vs fine-tuned on the validation split: {models, summary, examples} (when "evaluate" ran)' },
   ],
   config,
   secretConfig: ['api_key'],
@@ -152,7 +159,10 @@ export const fineTuneNode = defineNode({
     for (const key of ['train_loss', 'valid_loss', 'train_mean_token_accuracy', 'valid_mean_token_accuracy', 'trained_tokens', 'steps']) {
       if (typeof out[key] === 'number') metrics[key] = out[key] as number;
     }
-    const outputs = { ...state, status: 'succeeded', fine_tuned_model: out.fine_tuned_model, ...metrics, metrics };
+    // The evaluation after training (base vs fine-tuned on the validation split) is in the registry.
+    const registered = await servicesOf(ctx).models.findByJob(job.jobId);
+    const evaluation = registered?.evaluation ? { evaluation: registered.evaluation } : {};
+    const outputs = { ...state, status: 'succeeded', fine_tuned_model: out.fine_tuned_model, ...metrics, metrics, ...evaluation };
     return { ...outputs, data: outputs };
   },
 });
@@ -174,6 +184,7 @@ function toRequest(config: FineTuneConfig, data: FineTuneData, ctx: Pick<NodeCon
     ...(config.seed !== undefined ? { seed: config.seed } : {}),
     ...(config.model_name ? { suffix: config.model_name } : {}),
     ...(config.early_stopping_patience && config.provider === 'local' ? { early_stopping_patience: config.early_stopping_patience } : {}),
+    ...(config.evaluate !== undefined ? { evaluate: config.evaluate } : {}),
     metadata: { run_id: ctx.runId, node_id: ctx.node.id },
   });
   if (parsed.success) return parsed.data;

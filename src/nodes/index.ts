@@ -2,13 +2,14 @@
 import { NodeRegistry, type AnyNodeDefinition } from '../engine/index.ts';
 import { chatNode } from './chat.ts';
 import { dataLoaderNode } from './data-loader.ts';
+import { evaluateNode } from './evaluate.ts';
 import { fileLoaderNode } from './file-loader.ts';
 import { fineTuneNode } from './fine-tune.ts';
 
-export { chatNode, dataLoaderNode, fileLoaderNode, fineTuneNode };
+export { chatNode, dataLoaderNode, evaluateNode, fileLoaderNode, fineTuneNode };
 export { createNodeServices, ensureTinyBaseModel, servicesOf, TINY_BASE_SEED, type NodeServices } from './services.ts';
 
-export const builtinNodes: AnyNodeDefinition[] = [fileLoaderNode, dataLoaderNode, fineTuneNode, chatNode];
+export const builtinNodes: AnyNodeDefinition[] = [fileLoaderNode, dataLoaderNode, fineTuneNode, evaluateNode, chatNode];
 
 export function createNodeRegistry(extra: AnyNodeDefinition[] = []): NodeRegistry {
   return new NodeRegistry([...builtinNodes, ...extra]);

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { describeEachDialect, type TestDb } from '../store/testing.ts';
 import { writeGgufModel } from '../trainer/gguf-model.ts';
 import { createTinyModel } from '../trainer/tiny-model.ts';
 import { createNodeRegistry, createNodeServices, type NodeServices } from './index.ts';
+import { workflowTestEngine } from './test-support.ts';
 
 const example = (i: number) => ({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] });
 const JSONL = Array.from({ length: 12 }, (_, i) => JSON.stringify(example(i))).join('\n') + '\n';
@@ -35,12 +36,7 @@ describeEachDialect('built-in nodes', (dialect) => {
 
   beforeEach(async () => {
     t = await dialect.open();
-    workflowDir = join(t.dataDir, 'wf');
-    mkdirSync(workflowDir);
-    writeFileSync(join(workflowDir, 'good.jsonl'), JSONL);
-    services = createNodeServices(t.store, { workflowDir });
-    engine = new Engine({ store: t.store, registry: createNodeRegistry(), services: { nodeai: services } });
-    services.jobs.onFinished((o) => void engine.resumeRunsForJob(o));
+    ({ services, engine, workflowDir } = workflowTestEngine(t, { 'good.jsonl': JSONL }));
   });
   afterEach(async () => {
     engine.close();
@@ -289,7 +285,7 @@ describe('Fine-Tune and loader errors', () => {
 
   it('every node describes its settings as JSON Schema for the form', () => {
     const described = createNodeRegistry().describe();
-    expect(described.map((d) => d.type)).toEqual(['chat', 'data_loader', 'file_loader', 'finetune']);
+    expect(described.map((d) => d.type)).toEqual(['chat', 'data_loader', 'evaluate', 'file_loader', 'finetune']);
     const ft = described.find((d) => d.type === 'finetune')!.configSchema as { properties: Record<string, { default?: unknown; description?: string }> };
     expect(ft.properties.provider).toMatchObject({ default: 'local', enum: ['local', 'openai', 'anthropic'] });
     expect(ft.properties.base_model.default).toBe('nodeai-tiny');

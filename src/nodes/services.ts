@@ -1,9 +1,6 @@
 // What the four nodes need from the application, wired once by whoever builds the engine (CLI,
 // server, tests): the job queue, the model registry, the local chat provider, and — from the
 // CLI only — the directory that relative file paths in a workflow are read from.
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { EngineServices, NodeContext } from '../engine/index.ts';
 import { NodeAIError } from '../nodeai-error.ts';
 import { JobQueue, ModelRegistry } from '../jobs/index.ts';
@@ -13,11 +10,13 @@ import type { OpenAIProviderOptions } from '../providers/openai.ts';
 import { LocalChatProvider, type LocalModelFiles } from '../providers/local.ts';
 import type { ChatProvider } from '../providers/spec.ts';
 import type { Store } from '../store/index.ts';
-import { writeGgufModel } from '../trainer/gguf-model.ts';
 import { parseModelRef, type RemoteModelRef } from '../trainer/model-ref.ts';
 import { resolveModelFile, type ModelFile, type ModelFileOptions } from '../trainer/model-source.ts';
 import { ModelSourceError } from '../trainer/model-source-errors.ts';
-import { createTinyModel, NODEAI_TINY } from '../trainer/tiny-model.ts';
+import { NODEAI_TINY } from '../trainer/tiny-model.ts';
+import { ensureTinyBaseModel } from '../trainer/tiny-model-file.ts';
+
+export { ensureTinyBaseModel, TINY_BASE_SEED } from '../trainer/tiny-model-file.ts';
 
 export interface NodeServices {
   jobs: JobQueue;
@@ -43,19 +42,6 @@ declare module '../engine/node.ts' {
   interface EngineServices {
     nodeai?: NodeServices;
   }
-}
-
-/** Seed of the built-in base model's weights, so every data dir holds the same `nodeai-tiny`. */
-export const TINY_BASE_SEED = 0;
-
-/** The untrained `nodeai-tiny` as a GGUF in the data dir, written on first use. */
-export async function ensureTinyBaseModel(dataDir: string): Promise<string> {
-  const path = join(dataDir, 'models', `${NODEAI_TINY}.gguf`);
-  if (!existsSync(path)) {
-    await mkdir(join(dataDir, 'models'), { recursive: true });
-    await writeGgufModel(path, createTinyModel({ seed: TINY_BASE_SEED }));
-  }
-  return path;
 }
 
 export function createNodeServices(

@@ -67,6 +67,12 @@ export const FineTuneRequest = z
     early_stopping_patience: EARLY_STOPPING_PATIENCE.optional(),
     device: z.object({ threads: THREADS.optional() }).prefault({}),
     metadata: z.record(z.string().max(64), z.string().max(512)).optional(),
+    /**
+     * Local trainer: evaluate the base and the fine-tuned model on the validation examples when
+     * training ends (true: at most EVALUATE_MAX_EXAMPLES of them; a number: at most that many; false: off).
+     * Default on when there are validation examples.
+     */
+    evaluate: z.union([z.boolean(), z.number().int().min(1).max(200)]).optional(),
     /** The CLI's `--out DIR`: the local job keeps its checkpoints, metrics and model there instead of the data dir. */
     output_dir: z.string().min(1).optional(),
   })
@@ -80,6 +86,9 @@ export const FineTuneRequest = z
     localOnly(['method', 'lora_alpha'], r.method.lora_alpha !== undefined, 'lora_alpha');
     localOnly(['early_stopping_patience'], r.early_stopping_patience !== undefined, 'early_stopping_patience');
     localOnly(['output_dir'], r.output_dir !== undefined, 'output_dir');
+    if (r.evaluate !== undefined && r.evaluate !== false && r.provider !== 'local') {
+      issue(['evaluate'], 'the evaluation after training runs for the local trainer only; for a remote model put an Evaluate node after the Fine-Tune node, or run "nodeai eval MODEL FILE"');
+    }
     if (r.hyperparameters.learning_rate !== 'auto' && r.hyperparameters.learning_rate_multiplier !== 'auto') {
       issue(['hyperparameters', 'learning_rate'], 'give learning_rate (an absolute rate) or learning_rate_multiplier, not both');
     }
@@ -98,7 +107,26 @@ export type FineTuneRequest = z.output<typeof FineTuneRequest>;
 export const OUTPUT_DIR_METADATA_KEY = 'nodeai_output_dir';
 /** Where a remote job lives (never sent to the provider). */
 export const BASE_URL_METADATA_KEY = 'provider_base_url';
-const RESERVED_METADATA = new Set([OUTPUT_DIR_METADATA_KEY, BASE_URL_METADATA_KEY]);
+/** The local job's evaluation after training: "off", or the most validation examples to evaluate on. */
+export const EVALUATE_METADATA_KEY = 'nodeai_evaluate';
+/** The most validation examples the evaluation after training uses (and its default). */
+export const EVALUATE_MAX_EXAMPLES = 200;
+const RESERVED_METADATA = new Set([OUTPUT_DIR_METADATA_KEY, BASE_URL_METADATA_KEY, EVALUATE_METADATA_KEY]);
+
+/** The job metadata value for a request's `evaluate` setting (absent: the default, on). */
+export function evaluateMetadata(evaluate: boolean | number | undefined): string | undefined {
+  if (evaluate === undefined) return undefined;
+  if (evaluate === false) return 'off';
+  return String(evaluate === true ? EVALUATE_MAX_EXAMPLES : evaluate);
+}
+
+/** How many validation examples a local job evaluates on after training (0: none), from its metadata. */
+export function evaluateExamplesOf(metadata: Record<string, unknown> | null | undefined): number {
+  const value = metadata?.[EVALUATE_METADATA_KEY];
+  if (value === undefined) return EVALUATE_MAX_EXAMPLES;
+  const n = Number(value);
+  return value === 'off' || !Number.isInteger(n) || n < 1 ? 0 : Math.min(n, EVALUATE_MAX_EXAMPLES);
+}
 
 /** Parses a request at an edge; a ZodError names the field at fault. */
 export function parseFineTuneRequest(input: FineTuneRequestInput): FineTuneRequest {

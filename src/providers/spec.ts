@@ -1,79 +1,11 @@
 import { NodeAIError, type HttpStatus } from '../nodeai-error.ts';
+import type { Checkpoint, FineTuningJob, Hyperparameters, JobEvent } from '../trainer/fine-tuning-job.ts';
 
 // The provider contract. Job objects use OpenAI's fine-tuning shapes, so a remote platform is a
-// thin adapter and the embedded local trainer is a peer behind the same interface.
+// thin adapter and the local trainer (through the job queue) is a peer behind the same interface.
 
-export type JobStatus = 'validating_files' | 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'cancelled';
-export type Auto<T> = T | 'auto';
-
-export interface Hyperparameters {
-  n_epochs: Auto<number>;
-  batch_size: Auto<number>;
-  learning_rate_multiplier: Auto<number>;
-  /** NodeAI's own, for the local trainer (never sent to OpenAI): the absolute peak learning rate, instead of a multiplier. */
-  learning_rate?: number;
-  /** NodeAI's own, for the local trainer (never sent to OpenAI): rank of a LoRA adapter; absent trains every weight. */
-  lora_rank?: number;
-  /** NodeAI's own, for the local trainer: the LoRA scale's numerator; absent = lora_rank. */
-  lora_alpha?: number;
-  /** NodeAI's own, for the local trainer: stop after this many epochs without a better validation loss, keeping the best epoch's model. */
-  early_stopping_patience?: number;
-}
-
-export interface FineTuningJob {
-  id: string;
-  object: 'fine_tuning.job';
-  created_at: number;
-  finished_at: number | null;
-  model: string;
-  fine_tuned_model: string | null;
-  organization_id: string;
-  status: JobStatus;
-  training_file: string;
-  validation_file: string | null;
-  trained_tokens: number | null;
-  hyperparameters: Hyperparameters;
-  method: { type: 'supervised' | 'dpo'; supervised?: { hyperparameters: Hyperparameters } };
-  result_files: string[];
-  error: { code: string; message: string; param: string | null } | null;
-  seed: number;
-  suffix?: string | null;
-  metadata?: Record<string, string> | null;
-  estimated_finish?: number | null;
-}
-
-export interface JobEvent {
-  id: string;
-  object: 'fine_tuning.job.event';
-  created_at: number;
-  level: 'info' | 'warn' | 'error';
-  message: string;
-  type: 'message' | 'metrics';
-  data?: JobMetrics | Record<string, unknown>;
-}
-
-export interface JobMetrics {
-  step: number;
-  total_steps?: number;
-  epoch?: number;
-  train_loss?: number;
-  valid_loss?: number;
-  train_mean_token_accuracy?: number;
-  valid_mean_token_accuracy?: number;
-  tokens_per_second?: number;
-  eta_seconds?: number;
-  learning_rate?: number;
-}
-
-export interface Checkpoint {
-  id: string;
-  object: 'fine_tuning.job.checkpoint';
-  created_at: number;
-  fine_tuned_model_checkpoint: string;
-  fine_tuning_job_id: string;
-  step_number: number;
-  metrics: Partial<Record<'step' | 'train_loss' | 'valid_loss' | 'train_mean_token_accuracy' | 'valid_mean_token_accuracy', number>>;
-}
+// The job object's types are the trainer's (the lowest layer that writes one), shared with the canvas.
+export type { Auto, Checkpoint, FineTuningJob, Hyperparameters, JobEvent, JobMetrics, JobStatus } from '../trainer/fine-tuning-job.ts';
 
 export interface UploadedFile {
   id: string;

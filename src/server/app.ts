@@ -8,7 +8,7 @@ import { allowedHostsCheck, type AllowedHosts } from './allowed-hosts.ts';
 import { bearerAuth } from './auth.ts';
 import { ApiError, toApiError } from './errors.ts';
 import { EventHub } from './event-hub.ts';
-import { EventTickets } from './event-tickets.ts';
+import { LinkTickets } from './link-tickets.ts';
 import { ModelPulls } from './model-pulls.ts';
 import { filesRoutes } from './routes/files.ts';
 import { jobRoutes, modelRoutes } from './routes/jobs.ts';
@@ -17,6 +17,7 @@ import { modelPullRoutes } from './routes/model-pulls.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import { secretsRoutes } from './routes/secrets.ts';
 import { templateRoutes } from './routes/templates.ts';
+import { ticketRoutes } from './routes/tickets.ts';
 import { runRoutes, workflowRoutes } from './routes/workflows.ts';
 import { eventsHandler } from './routes/events.ts';
 import { DEFAULT_WEB_DIR, webRoutes } from './web.ts';
@@ -82,7 +83,7 @@ export function createApp(options: AppOptions): NodeAiApp {
 
   app.use('*', allowedHostsCheck(options.allowedHosts ?? []));
   app.get('/health', (c) => c.json({ status: 'ok' }));
-  const tickets = new EventTickets();
+  const tickets = new LinkTickets();
   if (options.token !== null) {
     const auth = bearerAuth(options.token, tickets);
     app.use('/api/*', auth);
@@ -117,7 +118,7 @@ export function createApp(options: AppOptions): NodeAiApp {
     api.route('/models', modelFileRoutes(options.jobs, store.dataDir));
   }
   api.get('/node-types', (c) => c.json({ object: 'list', data: registry.describe() }));
-  api.post('/events/tickets', (c) => c.json(tickets.issue(), 201));
+  api.route('/', ticketRoutes(tickets));
   api.get('/events', eventsHandler({ hub, engine, db: store.db, pingMs: options.sse?.pingMs, maxQueue: options.sse?.maxQueue }));
   app.route('/api/v1', api);
   app.route('/v1', openAiRoutes({ store, jobs: options.jobs, chat: options.chat, maxUploadBytes: maxUpload }));

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import type { MiddlewareHandler } from 'hono';
 import { ApiError } from './errors.ts';
-import type { EventTickets } from './event-tickets.ts';
+import { isTicketPath, type LinkTickets } from './link-tickets.ts';
 
 export const TOKEN_FILENAME = 'api-token';
 
@@ -54,21 +54,18 @@ export function tokensEqual(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
-/** The one route a ticket opens: the events stream, for browsers' EventSource. */
-export const EVENTS_PATH = '/api/v1/events';
-
 /**
  * Bearer auth; a wrong or missing token gets a bare 401 that does not say which it was. The token
  * is read from the Authorization header only: a token in a URL ends up in logs and histories. The
- * events stream also takes a single-use `?ticket=` from `tickets`.
+ * events stream and downloads (`isTicketPath`) also take a single-use `?ticket=` from `tickets`.
  */
-export function bearerAuth(token: string, tickets?: EventTickets): MiddlewareHandler {
+export function bearerAuth(token: string, tickets?: LinkTickets): MiddlewareHandler {
   const expected = digest(token);
   return async (c, next) => {
     const header = c.req.header('authorization');
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-    const ticket = header === undefined && c.req.method === 'GET' && c.req.path === EVENTS_PATH ? c.req.query('ticket') : undefined;
-    const ok = ticket !== undefined ? tickets?.redeem(ticket) === true : match !== null && timingSafeEqual(digest(match[1]), expected);
+    const ticket = header === undefined && c.req.method === 'GET' && isTicketPath(c.req.path) ? c.req.query('ticket') : undefined;
+    const ok = ticket !== undefined ? tickets?.redeem(ticket, c.req.path) === true : match !== null && timingSafeEqual(digest(match[1]), expected);
     if (!ok) {
       c.header('WWW-Authenticate', 'Bearer');
       throw new ApiError(401, 'unauthorized', 'Missing or invalid API token.');

@@ -138,6 +138,12 @@ describe('the canvas as a product', () => {
     await panel.waitFor({ timeout: 30_000 });
     expect(await panel.getByTestId('data-examples').textContent()).toMatch(/^\d[\d,]* valid of \d[\d,]*$/);
     expect(await panel.textContent()).toContain('ready to train');
+    // Tokens per example as a histogram whose bars hold every valid example once.
+    const bars = await panel.getByTestId('token-histogram').locator('li').allTextContents();
+    expect(bars.length).toBeGreaterThan(1);
+    expect(bars.every((b) => /^\d[\d,]*(–\d[\d,]*)? tokens: \d+ examples?$/.test(b))).toBe(true);
+    const valid = Number(/^([\d,]+) valid/.exec((await panel.getByTestId('data-examples').textContent()) ?? '')![1].replace(/,/g, ''));
+    expect(bars.reduce((sum, b) => sum + Number(/: (\d+) example/.exec(b)![1]), 0)).toBe(valid);
     await screenshot(page, 'template-data-check-1440');
   });
 
@@ -211,6 +217,19 @@ describe('the canvas as a product', () => {
     await page.locator('#field-provider').selectOption('openai');
     expect(await side.locator('label').allTextContents()).toEqual(expect.arrayContaining(['API key', 'Base URL']));
     expect(await side.getByText('LoRA rank', { exact: true }).count()).toBe(0);
+    // The data check prices the file for the provider's model; a model it does not know leaves the
+    // data checked and says so, without marking the File Loader for it.
+    await page.locator('#field-base_model').fill('gpt-4o-mini');
+    await page.getByTestId('node-file_loader').click();
+    await expect.poll(() => page.getByTestId('data-cost').textContent(), { timeout: 15_000 }).toMatch(/^about \$\d+\.\d\d · [\d,]+ tokens over \d+ epochs \(gpt-4o-mini-2024-07-18\)$/);
+    await page.getByTestId('node-finetune').click();
+    await page.locator('#field-base_model').fill('my-own-model');
+    await page.getByTestId('node-file_loader').click();
+    await expect.poll(() => page.getByTestId('data-cost').textContent(), { timeout: 15_000 }).toMatch(/^No cost for my-own-model: Unknown model 'my-own-model'/);
+    expect(await page.getByTestId('node-file_loader').getByTestId('node-message').textContent()).not.toContain('my-own-model');
+    await page.getByTestId('node-finetune').click();
+    // Back to the template's base model.
+    await page.locator('#field-base_model').fill('nodeai-tiny');
 
     const secret = 'sk-test-never-shown-0123456789';
     await page.getByRole('button', { name: 'Keys…' }).click();
@@ -219,7 +238,7 @@ describe('the canvas as a product', () => {
     await secrets.getByLabel('Other hosts it may be sent to').fill('gpu-box.lan:8787');
     await secrets.getByRole('button', { name: 'Add' }).click();
     await secrets.getByText('Stored OPENAI_API_KEY.').waitFor();
-    await secrets.getByRole('cell', { name: 'OPENAI_API_KEY' }).waitFor();
+    await secrets.getByRole('cell', { name: 'OPENAI_API_KEY', exact: true }).waitFor();
     await secrets.getByRole('cell', { name: 'gpu-box.lan:8787' }).waitFor();
     expect(await secrets.getByLabel('Value').inputValue()).toBe('');
     await screenshot(page, 'secrets-1440');
@@ -236,8 +255,6 @@ describe('the canvas as a product', () => {
     expect(await page.content()).not.toContain(secret);
     await screenshot(page, 'settings-openai-1440');
     await page.locator('#field-provider').selectOption('local');
-    // Let the change settle into its own undo step.
-    await page.waitForTimeout(500);
   });
 
   it('falls back to a typed base model on a server without a model catalogue', { timeout: 60_000 }, async () => {
@@ -250,30 +267,26 @@ describe('the canvas as a product', () => {
     await page.unroute('**/api/v1/models/catalog');
     await page.reload();
     await page.getByTestId('node-finetune').click();
-    expect(await page.locator('#field-base_model').evaluate((e) => e.tagName)).toBe('SELECT');
+    await expect.poll(() => page.locator('#field-base_model').evaluate((e) => e.tagName)).toBe('SELECT');
   });
 
   it('follows the editor habits: search, groups, undo/redo, copy/paste, select-all, keyboard and focus ring', { timeout: 60_000 }, async () => {
-    // Undo steps are the drawing's settled states: let the reloads and fetches of the test before
-    // (the model catalogue filling the Fine-Tune form) settle first, or they land as a step of their own.
-    await page.waitForLoadState('networkidle');
-    await page.waitForTimeout(600);
-    await page.getByLabel('Search nodes').fill('chat');
-    expect(await page.locator('.palette-item').allTextContents()).toEqual(['Chat']);
-    await page.getByLabel('Search nodes').fill('');
-    expect(await page.getByRole('complementary', { name: 'Nodes' }).getByRole('group').evaluateAll((gs) => gs.map((g) => g.getAttribute('aria-label')))).toEqual(['AI', 'Data']);
-
+    // Straight after a reload, with the model catalogue answering late: every edit is one undo step
+    // even when the next key comes before anything settled, and neither the restored draft nor the
+    // late answer is a step (the test used to wait for the network to be idle to get this).
+    await page.route('**/api/v1/models/catalog', async (route) => (await new Promise((r) => setTimeout(r, 1000)), route.continue()));
+    const lateCatalogue = page.waitForResponse('**/api/v1/models/catalog');
+    await page.reload();
+    await page.getByTestId('node-finetune').waitFor();
     const before = await nodeCount();
     await page.locator('.palette-item', { hasText: 'Chat' }).focus();
     await page.keyboard.press(' ');
     await expect.poll(nodeCount).toBe(before + 1);
     await page.locator('.react-flow__pane').click({ position: { x: 5, y: 5 } });
-    await page.waitForTimeout(400);
     await page.keyboard.press(`${mod}+z`);
     await expect.poll(nodeCount).toBe(before);
     await page.keyboard.press(`${mod}+Shift+z`);
     await expect.poll(nodeCount).toBe(before + 1);
-
     await page.keyboard.press(`${mod}+a`);
     await expect.poll(() => page.locator('.react-flow__node.selected').count()).toBe(before + 1);
     await page.keyboard.press(`${mod}+c`);
@@ -283,9 +296,21 @@ describe('the canvas as a product', () => {
     await expect.poll(nodeCount).toBe(before + 1);
     await page.keyboard.press(`${mod}+z`);
     await expect.poll(nodeCount).toBe(before);
+    await lateCatalogue;
+    await page.unroute('**/api/v1/models/catalog');
+    await page.waitForTimeout(400);
+    await page.keyboard.press(`${mod}+z`);
+    await page.waitForTimeout(200);
+    expect(await nodeCount()).toBe(before);
+
+    await page.getByLabel('Search nodes').fill('chat');
+    expect(await page.locator('.palette-item').allTextContents()).toEqual(['Chat']);
+    await page.getByLabel('Search nodes').fill('');
+    expect(await page.getByRole('complementary', { name: 'Nodes' }).getByRole('group').evaluateAll((gs) => gs.map((g) => g.getAttribute('aria-label')))).toEqual(['AI', 'Data']);
 
     // A node reached with the keyboard opens its settings, also when it is already selected
     // (here with all the others, so the keypress changes no selection).
+    await page.locator('.react-flow__pane').click({ position: { x: 5, y: 5 } });
     await page.keyboard.press(`${mod}+a`);
     await expect.poll(() => page.locator('.react-flow__node.selected').count()).toBe(before);
     await page.locator('.react-flow__node', { has: page.getByTestId('node-chat') }).first().focus();
@@ -381,8 +406,13 @@ describe('the canvas as a product', () => {
     // The GGUF comes down as a file, and it is one.
     const gguf = page.waitForEvent('download');
     await models.getByRole('button', { name: 'Download the GGUF of arithmetic' }).click();
-    const saved = await (await gguf).path();
-    expect(readFileSync(saved).subarray(0, 4).toString('latin1')).toBe('GGUF');
+    const download = await gguf;
+    expect(readFileSync(await download.path()).subarray(0, 4).toString('latin1')).toBe('GGUF');
+    // Through a plain link with a single-use ticket (streamed to disk, not fetched into the page's
+    // memory), which the next try cannot use again.
+    expect(download.url()).toMatch(/\/api\/v1\/models\/[^/]+\/files\/model\?ticket=tkt-[\w-]+$/);
+    expect(requested.filter((u) => u.includes('/files/model'))).toEqual([]);
+    expect((await fetch(download.url())).status).toBe(401);
     await screenshot(page, 'models-1440');
     expect(await axeViolations(page)).toEqual([]);
     const chats = await page.getByTestId('node-chat').count();
@@ -404,8 +434,28 @@ describe('the canvas as a product', () => {
       expect(await answer.getAttribute('class')).not.toContain('error');
       expect(((await answer.textContent()) ?? '').length).toBeGreaterThan(0);
     }
+    // The evaluation made when training ended: base and fine-tuned over the validation examples.
+    const tuned = await compare.getByLabel('Right model').inputValue();
+    const report = (await api(`/api/v1/models/${encodeURIComponent(tuned)}/evaluation`)) as { models: string[]; summary: Record<string, { exact_match: number }>; examples: Array<{ expected: string; answers: Record<string, string> }> };
+    expect(report.models).toEqual(['nodeai-tiny', tuned]);
+    const evaluation = compare.getByTestId('evaluation');
+    await evaluation.waitFor();
+    expect(report.examples.length).toBe(3); // 12 examples, a quarter held out
+    await expect.poll(() => evaluation.getByTestId('evaluation-row').count()).toBe(3);
+    const summary = evaluation.getByRole('table').first();
+    expect(await summary.getByRole('row').nth(1).getByRole('cell').first().textContent()).toBe('Base: nodeai-tiny');
+    expect(await summary.getByRole('row').nth(2).getByRole('cell').nth(3).textContent()).toBe(`${Math.round(report.summary[tuned].exact_match * 1000) / 10}%`);
+    const first = evaluation.getByTestId('evaluation-row').first().getByRole('cell');
+    expect(await first.nth(0).textContent()).toMatch(/^What is \d+\+1\?$/);
+    expect(await first.nth(1).textContent()).toBe(report.examples[0].expected);
+    expect(await first.nth(3).textContent()).toContain(report.examples[0].answers[tuned]);
     await screenshot(page, 'compare-1440');
     expect(await axeViolations(page)).toEqual([]);
+    await evaluation.getByRole('region', { name: 'Validation examples' }).scrollIntoViewIfNeeded();
+    await screenshot(page, 'compare-evaluation-1440');
+    await page.setViewportSize({ width: 1024, height: 700 });
+    await screenshot(page, 'compare-evaluation-1024');
+    await page.setViewportSize({ width: 1440, height: 900 });
     await compare.getByRole('button', { name: 'Close Compare models' }).click();
 
     // A long run stopped with its training job.

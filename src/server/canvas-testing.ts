@@ -1,4 +1,4 @@
-// Test support for the canvas: a real `nodeai serve` (the built canvas, a tiny local trainer)
+// Test support for the canvas: a real `nodeai serve` (the built canvas, the local trainer on nodeai-tiny)
 // and Debian's Chromium through playwright-core, signed in with the API token.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -10,7 +10,6 @@ import { DEFAULT_WEB_DIR } from './web.ts';
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'nodeai.js');
 export const CHROMIUM = '/usr/bin/chromium';
 export const CANVAS_TOKEN = 'canvas-test-token-0123456789';
-const TINY = JSON.stringify({ embeddingLength: 32, blockCount: 1, headCount: 2, headCountKv: 1, feedForwardLength: 64 });
 /** Where the canvas tests leave their screenshots (git-ignored) for a person to look at. */
 export const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'web', 'screenshots');
 const AXE = join(import.meta.dirname, '..', '..', 'node_modules', 'axe-core', 'axe.min.js');
@@ -27,7 +26,7 @@ export async function startCanvas(): Promise<CanvasServer> {
   if (!existsSync(join(DEFAULT_WEB_DIR, 'index.html'))) throw new Error('web/dist is not built: run "npm run build:web".');
   const dir = tempDir('nodeai-canvas-');
   const server: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', join(dir, 'data')], {
-    env: { ...process.env, NODEAI_API_TOKEN: CANVAS_TOKEN, NODEAI_TEST_TINY_CONFIG: TINY, DATABASE_URL: '' },
+    env: { ...process.env, NODEAI_API_TOKEN: CANVAS_TOKEN, DATABASE_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const url = await new Promise<string>((resolve, reject) => {

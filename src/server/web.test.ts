@@ -85,7 +85,8 @@ describe('the canvas', () => {
 
   it('keeps the drawing and the run across a page reload, with the loss curve so far', { timeout: 120_000 }, async () => {
     await page.getByTestId('node-finetune').click();
-    await page.locator('#field-epochs').fill('40');
+    // Long enough on nodeai-tiny to reload mid-run, short enough to wait for its end.
+    await page.locator('#field-epochs').fill('12');
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await expect.poll(async () => Number(await page.locator('.loss-chart').getAttribute('data-points').catch(() => '0')), { timeout: 60_000 }).toBeGreaterThanOrEqual(3);
     const before = Number(await page.locator('.loss-chart').getAttribute('data-points'));

@@ -171,6 +171,8 @@ export interface ModelsTable {
   epochs: number | null;
   metrics_json: string | null;
   files_json: string | null;
+  /** The automatic evaluation's report (EvaluationReport JSON), when the job ran one. */
+  evaluation_json: string | null;
   path: string | null;
   usage_count: Generated<number>;
   last_used_at: number | null;

@@ -14,6 +14,7 @@
 //     llmrun.dev's per-quant tables (a third party that lists the hub's files): Qwen2.5-1.5B-Instruct
 //     (Q4_K_M 0.93 GB, Q8_0 1.54 GB), unsloth/gemma-3-270m-it-GGUF (Q4_K_M 0.16 GB).
 //   A size not found in such a source is null rather than guessed; the pull reports the real one.
+import recordedFigures from './benchmark-figures.json' with { type: 'json' };
 import { findDownloadedHubModel } from './hub-download.ts';
 import { parseModelRef, type HubModelRef, type RemoteModelRef } from './model-ref.ts';
 import { ModelSourceError } from './model-source-errors.ts';
@@ -42,10 +43,45 @@ export interface CatalogModel {
   /** A file of this model is in the data dir (any quant; `local_path` says which). */
   downloaded: boolean;
   local_path: string | null;
-  /** Training tokens per second on this machine's class of hardware, from BENCHMARKS.md; null until measured. */
+  /** Training tokens per second measured by the trainer benchmark (see `benchmark`); null until measured. */
   est_train_tok_s: number | null;
-  /** Peak resident memory while training, MiB, from BENCHMARKS.md; null until measured. */
+  /** Peak resident memory while training, MB, measured by the trainer benchmark; null until measured. */
   est_peak_rss_mb: number | null;
+  /** What the two figures above were measured on; null when they are. */
+  benchmark: CatalogBenchmark | null;
+}
+
+/** Where a catalogue model's training figures come from: one recorded `npm run bench:trainer` config. */
+export interface CatalogBenchmark {
+  /** The benchmark config (bench/trainer.ts) whose shapes are this model's, e.g. qwen05_lora. */
+  config: string;
+  /** In words: shapes, LoRA rank, base type, context, batch, threads, random weights. */
+  setup: string;
+  machine: string;
+  /** ISO time of the run. */
+  date: string;
+  /** The 1-minute load average before each run (a busy machine lowers tok/s). */
+  loads_before: number[];
+  command: string;
+}
+
+/** One config as `npm run bench:trainer -- --record src/trainer/benchmark-figures.json` writes it. */
+export interface RecordedTrainerBenchmark {
+  label: string;
+  nodeai_tok_s: number | null;
+  nodeai_rss_mb: number | null;
+  threads: number;
+  runs: number;
+  ctx: number;
+  batch: number;
+  /** Run at a smaller size than the config's own (full_ctx, full_batch), e.g. to fit in memory. */
+  reduced: boolean;
+  full_ctx: number;
+  full_batch: number;
+  loads_before: number[];
+  machine: string;
+  date: string;
+  command: string;
 }
 
 const GB = 1e9;
@@ -72,12 +108,29 @@ const ENTRIES: Entry[] = [
   { id: 'gemma-3-1b-it', name: 'Gemma 3 1B it (QAT)', family: 'Gemma 3', architecture: 'gemma3', parameters: 1.0e9, license: 'gemma', context_length: 32768, repo: 'bartowski/google_gemma-3-1b-it-qat-GGUF', files: { Q8_0: 1.07 * GB, Q6_K: 1.01 * GB, Q4_K_M: 0.81 * GB, Q4_0: 0.72 * GB, BF16: 2.01 * GB }, default_quant: 'Q4_K_M' },
 ];
 
+/** The recorded benchmark results (written by the benchmark, never by hand), by config name. */
+export const RECORDED_BENCHMARKS = (recordedFigures as { configs: Record<string, RecordedTrainerBenchmark> }).configs;
+
+/** Which benchmark config has a catalogue model's shapes (LoRA r=16 on its default quant's type). */
+export const BENCHMARK_CONFIG_OF: Record<string, string> = {
+  'qwen2.5-0.5b-instruct': 'qwen05_lora',
+  'llama-3.2-1b-instruct': 'llama1b_lora',
+};
+
 /**
- * Measured training speed and memory per catalogue model: THE place to fill in from BENCHMARKS.md
- * (`npm run bench:trainer`, LoRA r=16, context 512, batch 4) once the trainer runs these
- * architectures. Empty until then, so the catalogue says null instead of inventing a figure.
+ * Measured training speed and memory per catalogue model, from the recorded benchmark results;
+ * a model without a recorded, finished NodeAI run has none, so the catalogue says null instead of
+ * inventing a figure.
  */
-export const BENCHMARK_FIGURES: Record<string, { est_train_tok_s: number; est_peak_rss_mb: number }> = {};
+export const BENCHMARK_FIGURES: Record<string, { est_train_tok_s: number; est_peak_rss_mb: number; benchmark: CatalogBenchmark }> = Object.fromEntries(
+  Object.entries(BENCHMARK_CONFIG_OF).flatMap(([id, config]) => {
+    const r = RECORDED_BENCHMARKS[config];
+    if (!r || r.nodeai_tok_s === null || r.nodeai_rss_mb === null) return [];
+    const setup = `${r.label}, random weights, ctx ${r.ctx}, batch ${r.batch}${r.reduced ? ` (reduced from ctx ${r.full_ctx}, batch ${r.full_batch})` : ''}, ${r.threads} thread${r.threads === 1 ? '' : 's'}, median of ${r.runs} run${r.runs === 1 ? '' : 's'}`;
+    const benchmark: CatalogBenchmark = { config, setup, machine: r.machine, date: r.date, loads_before: r.loads_before, command: r.command };
+    return [[id, { est_train_tok_s: r.nodeai_tok_s, est_peak_rss_mb: r.nodeai_rss_mb, benchmark }]];
+  }),
+);
 
 function uriOf(e: Entry, quant: string): string {
   return `hf:${e.repo}:${quant}`;
@@ -112,6 +165,7 @@ export async function listCatalog(dataDir: string): Promise<CatalogModel[]> {
         local_path: localPath,
         est_train_tok_s: bench?.est_train_tok_s ?? null,
         est_peak_rss_mb: bench?.est_peak_rss_mb ?? null,
+        benchmark: bench?.benchmark ?? null,
       };
     }),
   );

@@ -16,6 +16,7 @@ import {
   writeGguf,
   type GgmlFloatType,
   type GgufHeader,
+  type AnyTensorToWrite,
   type GgufTensorToWrite,
   type GgufValue,
 } from './gguf.ts';
@@ -385,6 +386,42 @@ export async function writeGgufModel(path: string, model: LlamaModel, options: W
     return { name: e.name, shape: t.shape, data: t.data, type: t.shape.length >= 2 ? type : 'F32' };
   });
   await writeGguf(path, modelMetadata(model, fileType), tensors);
+}
+
+/**
+ * GGUF key of the system prompt that every training example of a fine-tuned model began with
+ * (absent when they differed or had none): exports give it to Ollama as SYSTEM. llama.cpp
+ * ignores keys it does not know.
+ */
+export const TRAINED_SYSTEM_PROMPT_KEY = 'nodeai.training.system_prompt';
+
+/**
+ * A model whose weights are produced one tensor at a time as they are written (a trainer's
+ * export: merging a LoRA into a large base must never hold the whole model as float32).
+ */
+export interface ModelToWrite extends Omit<LlamaModel, 'tensors' | 'stored'> {
+  /** One per expected tensor, in any order; float values or raw bytes of any ggml type. */
+  weights: AnyTensorToWrite[];
+  /** general.file_type (llama_ftype): what most of the weights are, e.g. 1 for mostly F16. */
+  fileType: number;
+}
+
+/** Writes a {@link ModelToWrite}, atomically, with the same metadata as {@link writeGgufModel}. */
+export async function writeGgufModelWeights(path: string, model: ModelToWrite): Promise<void> {
+  const expected = expectedTensors(model.config);
+  const byName = new Map(model.weights.map((w) => [w.name, w]));
+  const bad = (msg: string) => new GgufError('GGUF_INVALID_MODEL', `model '${model.name}': ${msg}`, path);
+  if (model.tokenizer.tokens.length !== model.config.vocabSize) {
+    throw bad(`the tokenizer has ${model.tokenizer.tokens.length} tokens but vocabSize is ${model.config.vocabSize}`);
+  }
+  if (byName.size !== expected.length) throw bad(`${byName.size} weights given, the ${model.config.architecture ?? 'llama'} graph has ${expected.length}`);
+  const ordered = expected.map((e) => {
+    const w = byName.get(e.name);
+    if (!w) throw bad(`missing tensor '${e.name}'`);
+    if (w.shape.length !== e.shape.length || w.shape.some((d, i) => d !== e.shape[i])) throw bad(`tensor '${e.name}' has shape [${w.shape}], expected [${e.shape}]`);
+    return w;
+  });
+  await writeGguf(path, modelMetadata({ ...model, tensors: new Map() }, model.fileType), ordered);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -630,10 +630,28 @@ export function f32ToF16(x: number): number {
 export interface GgufTensorToWrite {
   name: string;
   shape: number[];
-  data: Float32Array;
+  /**
+   * The values, or a function that gives them when the tensor's turn to be written comes: a
+   * model written from functions never has more than one tensor's values in memory.
+   */
+  data: Float32Array | (() => Float32Array);
   /** Stored type; F32 unless said otherwise. */
   type?: GgmlFloatType;
 }
+
+/** A tensor already in its stored form (any ggml type, quantized included), written byte for byte. */
+export interface GgufRawTensorToWrite {
+  name: string;
+  shape: number[];
+  /** ggml_type id (ggml.h). */
+  ggmlType: number;
+  /** Its bytes, asked for when the tensor is written; exactly ggmlTensorBytes(ggmlType, shape) of them. */
+  bytes: () => Uint8Array;
+}
+
+export type AnyTensorToWrite = GgufTensorToWrite | GgufRawTensorToWrite;
+
+const isRaw = (t: AnyTensorToWrite): t is GgufRawTensorToWrite => 'ggmlType' in t;
 
 class ByteSink {
   private parts: Buffer[] = [];
@@ -689,14 +707,26 @@ function writeScalar(s: ByteSink, type: GgufScalarType, v: GgufScalar, key: stri
   s.push(b);
 }
 
-function tensorBytes(t: GgufTensorToWrite): number {
+function tensorBytes(t: AnyTensorToWrite): number {
+  if (isRaw(t)) return ggmlTensorBytes(t.ggmlType, t.shape);
   const n = t.shape.reduce((a, b) => a * b, 1);
   return n * ((t.type ?? 'F32') === 'F32' ? 4 : 2);
 }
 
-function encodeTensor(t: GgufTensorToWrite): Buffer {
-  const type = t.type ?? 'F32';
-  const d = t.data;
+function encodeTensor(t: AnyTensorToWrite, path: string): Uint8Array {
+  const wrongSize = (what: string) => new GgufError('GGUF_WRITE_FAILED', `tensor '${t.name}' has ${what} but shape [${t.shape}] needs ${tensorBytes(t)} bytes`, path);
+  if (isRaw(t)) {
+    const b = t.bytes();
+    if (b.byteLength !== tensorBytes(t)) throw wrongSize(`${b.byteLength} bytes of ${ggmlTypeName(t.ggmlType)}`);
+    return b;
+  }
+  const d = typeof t.data === 'function' ? t.data() : t.data;
+  if (d.length !== t.shape.reduce((a, b) => a * b, 1)) throw wrongSize(`${d.length} values`);
+  return encodeFloatValues(d, t.type ?? 'F32');
+}
+
+/** float32 values as the bytes of a ggml tensor of that float type (F32 as they are: no copy). */
+export function encodeFloatValues(d: Float32Array, type: GgmlFloatType): Buffer {
   if (type === 'F32') return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
   const out = Buffer.allocUnsafe(d.length * 2);
   if (type === 'F16') {
@@ -720,7 +750,7 @@ function encodeTensor(t: GgufTensorToWrite): Buffer {
 export async function writeGguf(
   path: string,
   metadata: Map<string, GgufValue> | Array<[string, GgufValue]>,
-  tensors: GgufTensorToWrite[],
+  tensors: AnyTensorToWrite[],
 ): Promise<void> {
   if (endianness() !== 'LE') throw new GgufError('GGUF_WRITE_FAILED', 'GGUF writing needs a little-endian machine', path);
   const kvs = [...metadata];
@@ -729,8 +759,11 @@ export async function writeGguf(
 
   for (const t of tensors) {
     const n = t.shape.reduce((a, b) => a * b, 1);
-    if (t.data.length !== n) {
+    if (!isRaw(t) && typeof t.data !== 'function' && t.data.length !== n) {
       throw new GgufError('GGUF_WRITE_FAILED', `tensor '${t.name}' has ${t.data.length} values but shape [${t.shape}] needs ${n}`, path);
+    }
+    if (isRaw(t) && !Number.isInteger(tensorBytes(t))) {
+      throw new GgufError('GGUF_WRITE_FAILED', `tensor '${t.name}': shape [${t.shape}] does not fit ggml type ${ggmlTypeName(t.ggmlType)}`, path);
     }
     if (Buffer.byteLength(t.name) >= GGML_MAX_NAME) {
       throw new GgufError('GGUF_WRITE_FAILED', `tensor name '${t.name}' is ${GGML_MAX_NAME} bytes or longer`, path);
@@ -761,7 +794,7 @@ export async function writeGguf(
     s.string(t.name);
     s.u32(t.shape.length);
     for (const d of t.shape) s.i64(d);
-    s.i32(FLOAT_TYPE_IDS[t.type ?? 'F32']);
+    s.i32(isRaw(t) ? t.ggmlType : FLOAT_TYPE_IDS[t.type ?? 'F32']);
     s.u64(offset);
     offset += pad(tensorBytes(t), alignment);
   }
@@ -775,7 +808,7 @@ export async function writeGguf(
     fh = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
     await fh.write(header);
     for (const t of tensors) {
-      const bytes = encodeTensor(t);
+      const bytes = encodeTensor(t, path);
       await fh.write(bytes);
       const padLen = pad(bytes.length, alignment) - bytes.length;
       if (padLen) await fh.write(Buffer.alloc(padLen));

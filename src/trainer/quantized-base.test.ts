@@ -17,6 +17,7 @@ import { tensorNames, type LlamaModel, type LoraAdapter, type TrainingSequence }
 import { createTinyModel } from './tiny-model.ts';
 import { createTrainer } from './train.ts';
 import { TrainerError } from './train-errors.ts';
+import { trainLosses } from './train-fixtures.ts';
 
 // Rows of 256 (d_model) fit every K-quant block; ffn_down's rows of 384 do not, so llama.cpp's
 // quantizer falls back to a 32-block type for it (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0).
@@ -278,8 +279,8 @@ describe('quantized and half-precision bases', () => {
   }, 60_000);
 
   it('F16 and BF16 frozen weights train within a bounded loss difference of F32', async () => {
-    const run = async (type: string) => {
-      const trainer = createTrainer({
+    const run = async (type: string) =>
+      trainLosses({
         model: await readGgufModel(files.get(type)!, { weights: 'stored' }),
         lora: { rank: 8 },
         train: DATA,
@@ -289,14 +290,6 @@ describe('quantized and half-precision bases', () => {
         warmup: 0,
         threads: THREADS,
       });
-      try {
-        const losses: number[] = [];
-        while (!trainer.done) losses.push(trainer.step().trainLoss);
-        return losses;
-      } finally {
-        trainer.dispose();
-      }
-    };
     const f32 = await run('F32');
     expect(f32.at(-1)!).toBeLessThan(0.8 * f32[0]);
     // Worst relative loss difference per step over the run: the weights' rounding alone moves the

@@ -3,6 +3,8 @@
 // job survives the death of the process that started it: a new supervisor started on the same
 // directory resumes from the newest checkpoint there.
 
+import type { EvaluationReport } from './evaluation-report.ts';
+
 export interface LocalFineTuneSpec {
   /** Directory owned by this job: checkpoints, metrics.jsonl, job.json and the outputs go here. */
   jobDir: string;
@@ -30,6 +32,11 @@ export interface LocalFineTuneSpec {
   earlyStoppingPatience?: number;
   /** Also write a checkpoint when this many seconds passed since the last one. */
   checkpointEverySeconds?: number;
+  /**
+   * After training, evaluate the base and the fine-tuned model on (at most `maxExamples` of) the
+   * validation file, under these names; the report comes back in the result and evaluation.json.
+   */
+  evaluate?: { maxExamples: number; baseName: string; modelName: string };
   /** Name of the output model file stem, e.g. `ft-nodeai-tiny-support-abc123`. */
   outputName?: string;
   /**
@@ -77,4 +84,6 @@ export interface LocalFineTuneResult {
   error?: { code: string; message: string; file?: string; line?: number };
   /** True when this run continued from a checkpoint found in jobDir. */
   resumed: boolean;
+  /** The automatic evaluation (spec.evaluate), when it ran and finished. */
+  evaluation?: EvaluationReport;
 }

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ggufStem } from './gguf.ts';
+import type { FineTuningJob, Hyperparameters, JobStatus } from './fine-tuning-job.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
 import { NodeAIError } from '../nodeai-error.ts';
 
@@ -79,6 +80,8 @@ export function jobPaths(jobDir: string, outputName: string) {
     checkpoints: join(dir, 'checkpoints'),
     model: join(dir, `${outputName}.gguf`),
     adapter: join(dir, `${outputName}.lora.gguf`),
+    /** The automatic evaluation's report (LocalFineTuneSpec.evaluate). */
+    evaluation: join(dir, 'evaluation.json'),
     /** `{token}`: the claim of the job queue that may write here now (see LocalFineTuneSpec.fencingToken). */
     holder: join(dir, 'holder.json'),
   };
@@ -222,33 +225,13 @@ export function identityDiff(a: Record<string, unknown>, b: Record<string, unkno
 // ---------------------------------------------------------------------------------------------
 // job.json: OpenAI's fine_tuning.job, plus a `nodeai` section with what only a local job has
 
-export interface JobHyperparameters {
-  n_epochs: number | 'auto';
-  batch_size: number | 'auto';
-  /** The resolved learning rate divided by the 'auto' one, as OpenAI reports it. */
-  learning_rate_multiplier: number | 'auto';
-  learning_rate?: number;
-  lora_rank?: number;
-  lora_alpha?: number;
-}
-
-export interface JobObject {
-  object: 'fine_tuning.job';
-  id: string;
-  model: string;
-  created_at: number;
-  finished_at: number | null;
-  fine_tuned_model: string | null;
-  organization_id: string;
-  result_files: string[];
-  status: 'validating_files' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-  validation_file: string | null;
-  training_file: string;
-  hyperparameters: JobHyperparameters;
-  method: { type: 'supervised'; supervised: { hyperparameters: JobHyperparameters } };
-  trained_tokens: number | null;
+/** A trainer run's own job.json: the shared job object, as one run of the supervisor sees it. */
+export interface JobObject extends Omit<FineTuningJob, 'status' | 'error' | 'method'> {
+  /** A run is never queued or paused (the job queue is); it validates, runs and ends. */
+  status: Exclude<JobStatus, 'queued' | 'paused'>;
+  /** The failure names the data's file and line where there is one, not a request field. */
   error: JobError | null;
-  seed: number;
+  method: { type: 'supervised'; supervised: { hyperparameters: Hyperparameters } };
   estimated_finish: number | null;
   integrations: [];
   metadata: null;
@@ -268,7 +251,7 @@ export interface JobObject {
 }
 
 export function newJob(spec: LocalFineTuneSpec, previous: JobObject | undefined): JobObject {
-  const hp: JobHyperparameters = {
+  const hp: Hyperparameters = {
     n_epochs: spec.epochs ?? 'auto',
     batch_size: spec.batchSize ?? 'auto',
     learning_rate_multiplier: spec.learningRate === undefined || spec.learningRate === 'auto' ? 'auto' : 1,

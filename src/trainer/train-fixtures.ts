@@ -3,6 +3,7 @@
 // tested on their own, with shapes chosen per test.
 import { expectedTensors, type LlamaConfig, type LlamaModel, type NamedTensor, type TrainingSequence } from './llama-model.js';
 import { Rng } from './train-rng.js';
+import { createTrainer, type TrainerOptions } from './train.js';
 
 export function testConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
   return {
@@ -62,4 +63,16 @@ export function qaDataset(n: number, seed = 7): TrainingSequence[] {
     out.push(qaSequence(`Q${i}: ${w1}?`, ` ${w2} ${w1}.`));
   }
   return out;
+}
+
+/** Trains a new trainer to its last step and returns every step's training loss. */
+export function trainLosses(options: TrainerOptions): number[] {
+  const trainer = createTrainer(options);
+  try {
+    const losses: number[] = [];
+    while (!trainer.done) losses.push(trainer.step().trainLoss);
+    return losses;
+  } finally {
+    trainer.dispose();
+  }
 }

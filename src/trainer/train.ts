@@ -23,6 +23,9 @@ import {
   type NamedTensor,
   type TrainingSequence,
 } from './llama-model.js';
+import { GGML_TYPE_BF16, GGML_TYPE_F32 } from './ggml/lib.js';
+import type { AnyTensorToWrite, GgmlFloatType } from './gguf.ts';
+import type { ModelToWrite } from './gguf-model.ts';
 import { TrainerError } from './train-errors.js';
 import { Rng, type RngState } from './train-rng.js';
 
@@ -70,7 +73,17 @@ export interface TrainerOptions {
   threads?: number;
   /** Positions per row of the graph. Default: the longest example (so short data trains fast). */
   seqLen?: number;
+  /**
+   * How a LoRA run holds the frozen base matrices that the model gives as float32 arrays: 'f32'
+   * (default) as they are, or 'bf16' rounded to bfloat16 — half their memory, and faster matmuls
+   * where ggml's CPU variant has BF16 dot products (AVX512-BF16: BENCHMARKS.md "Trainer"), at a
+   * loss difference the golden-trajectory test bounds. Weights read as stored keep their type; the
+   * exported (merged) model starts from the float32 base either way.
+   */
+  frozenBase?: FrozenBase;
 }
+
+export type FrozenBase = 'f32' | 'bf16';
 
 /** Every setting after 'auto' and defaults are resolved; stored in checkpoints. */
 export interface TrainerSettings {
@@ -88,6 +101,8 @@ export interface TrainerSettings {
   seed: number;
   threads: number;
   seqLen: number;
+  /** Absent in checkpoints written before it existed: they ran with 'f32'. */
+  frozenBase?: FrozenBase;
   lora: { rank: number; alpha: number; targets: LoraTargetModule[] } | null;
   stepsPerEpoch: number;
   totalSteps: number;
@@ -140,12 +155,24 @@ export interface Trainer {
   steps(): AsyncGenerator<TrainStepEvent>;
   /** Mean loss and accuracy over counted tokens; defaults to the `valid` set given at creation. */
   evaluate(sequences?: TrainingSequence[]): EvalResult;
-  /** The model with trained weights (LoRA: adapters merged into copies of the base weights). */
+  /** The model with trained weights as float32 (LoRA: adapters merged into copies of the base weights). */
   exportModel(): LlamaModel;
+  /**
+   * The same model for writing to GGUF (writeGgufModelWeights) one tensor at a time, while this
+   * trainer is alive: LoRA targets merged, in the base's float type (F16 for a quantized base),
+   * every other weight as stored (a quantized base's stay quantized). No whole-model copy is made.
+   */
+  exportMerged(): ModelToWrite;
   exportAdapter(): LoraAdapter;
   saveCheckpoint(path: string): CheckpointInfo;
   dispose(): void;
 }
+
+/** ggml type ids of the float types (ggml.h). */
+const FLOAT_TYPE_NAMES: Record<number, GgmlFloatType> = { 0: 'F32', 1: 'F16', 30: 'BF16' };
+/** enum llama_ftype (llama.h). */
+const LLAMA_FTYPE_ALL_F32 = 0;
+const LLAMA_FTYPE_MOSTLY_F16 = 1;
 
 export const DEFAULT_LORA_TARGETS: LoraTargetModule[] = [
   'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down',
@@ -257,6 +284,11 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
     if (!(alpha > 0)) throw new TrainerError('BAD_OPTION', `lora.alpha must be > 0 (got ${alpha}).`);
     lora = { rank, alpha, targets: [...(o.lora.targets ?? DEFAULT_LORA_TARGETS)] };
   }
+  const frozenBase = o.frozenBase ?? 'f32';
+  if (frozenBase !== 'f32' && frozenBase !== 'bf16') throw new TrainerError('BAD_OPTION', `frozenBase must be 'f32' or 'bf16' (got ${String(frozenBase)}).`);
+  if (frozenBase === 'bf16' && !lora) {
+    throw new TrainerError('BAD_OPTION', "frozenBase 'bf16' applies to a LoRA run's frozen base; full fine-tuning trains every weight in F32.");
+  }
   return {
     epochs,
     batchSize,
@@ -272,6 +304,7 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
     seed: o.seed ?? 42,
     threads: o.threads === undefined ? availableParallelism() : posInt(o.threads, 'threads'),
     seqLen,
+    frozenBase,
     lora,
     stepsPerEpoch,
     totalSteps,
@@ -285,6 +318,13 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
  */
 export function autoWarmupSteps(totalSteps: number): number {
   return Math.min(Math.round(0.2 * totalSteps), Math.max(Math.round(0.05 * totalSteps), 10));
+}
+
+/** The ggml type each base weight is held in when it is not F32: a stored weight's own, a float32 matrix's under frozenBase 'bf16'. */
+function frozenWeightTypes(model: LlamaModel, frozenBase: FrozenBase): Map<string, number> {
+  const types = new Map([...(model.stored ?? [])].map(([name, t]) => [name, t.type]));
+  if (frozenBase === 'bf16') for (const [name, t] of model.tensors) if (t.shape.length >= 2) types.set(name, GGML_TYPE_BF16);
+  return types;
 }
 
 function maxGradNormOf(v: number | undefined): number {
@@ -367,6 +407,7 @@ export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
       seed: s.seed,
       threads: options.threads ?? s.threads,
       seqLen: s.seqLen,
+      frozenBase: s.frozenBase ?? 'f32',
     },
     { state: h.state, tensors: file.tensors },
   );
@@ -422,7 +463,7 @@ class LocalTrainer implements Trainer {
       seqLen: s.seqLen,
       threads: s.threads,
       lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
-      weightTypes: new Map([...(o.model.stored ?? [])].map(([name, t]) => [name, t.type])),
+      weightTypes: frozenWeightTypes(o.model, s.frozenBase ?? 'f32'),
     });
     try {
       this.graph.loadWeights(o.model);
@@ -626,40 +667,93 @@ class LocalTrainer implements Trainer {
   }
 
   exportModel(): LlamaModel {
-    const g = this.graph;
+    const targets = new Set(this.loraTargets());
     const tensors = new Map<string, NamedTensor>();
     for (const { name, shape } of expectedTensors(this.model.config)) {
-      tensors.set(name, { name, shape: [...shape], data: g.weightF32(name) });
+      const data = this.baseWeightF32(name);
+      if (targets.has(name)) this.addLoraDelta(name, data);
+      tensors.set(name, { name, shape: [...shape], data });
     }
-    const lora = this.settings.lora;
-    if (lora) {
-      const scale = lora.alpha / lora.rank;
-      const r = lora.rank;
-      for (const target of loraTargetTensors(this.model.config, lora.targets)) {
-        const w = tensors.get(target)!;
-        const [nIn, nOut] = w.shape;
-        const names = loraTensorNames(target);
-        const A = g.f32(g.loraTensors.get(names.a)!);
-        const Bm = g.f32(g.loraTensors.get(names.b)!);
-        const row = new Float64Array(nIn);
-        for (let o = 0; o < nOut; o++) {
-          row.fill(0);
-          for (let k = 0; k < r; k++) {
-            const bk = Bm[o * r + k];
-            if (bk === 0) continue;
-            for (let i = 0; i < nIn; i++) row[i] += bk * A[k * nIn + i];
-          }
-          for (let i = 0; i < nIn; i++) w.data[o * nIn + i] += scale * row[i];
-        }
+    return { ...this.modelInfo(), tensors };
+  }
+
+  exportMerged(): ModelToWrite {
+    const g = this.graph;
+    const targets = new Set(this.loraTargets());
+    let halfTargets = false;
+    const weights: AnyTensorToWrite[] = expectedTensors(this.model.config).map(({ name, shape }) => {
+      const callerF32 = this.callerBaseF32(name);
+      const type = callerF32 ? GGML_TYPE_F32 : g.g.type(g.weights.get(name)!);
+      if (targets.has(name)) {
+        // A merged weight keeps the base's float type; a quantized one becomes F16 (requantizing
+        // it here would lose the update; `nodeai models export --quant` quantizes the whole file).
+        const floatType = FLOAT_TYPE_NAMES[type] ?? 'F16';
+        if (floatType !== 'F32') halfTargets = true;
+        return {
+          name,
+          shape: [...shape],
+          type: floatType,
+          data: () => {
+            const w = this.baseWeightF32(name);
+            this.addLoraDelta(name, w);
+            return w;
+          },
+        };
       }
-    }
+      if (callerF32) return { name, shape: [...shape], type: 'F32', data: callerF32 };
+      // Untouched (frozen or fully trained) weights go out as the graph holds them, byte for byte.
+      return { name, shape: [...shape], ggmlType: type, bytes: () => g.weightBytes(name) };
+    });
+    return { ...this.modelInfo(), weights, fileType: halfTargets ? LLAMA_FTYPE_MOSTLY_F16 : LLAMA_FTYPE_ALL_F32 };
+  }
+
+  private modelInfo(): Omit<LlamaModel, 'tensors'> {
     return {
       name: this.model.name,
       config: { ...this.model.config },
       tokenizer: this.model.tokenizer,
-      tensors,
       ...(this.model.extraMetadata ? { extraMetadata: this.model.extraMetadata } : {}),
     };
+  }
+
+  /**
+   * A LoRA run never changes its base: the caller's float32 values are exact where the graph may
+   * hold them rounded (frozenBase 'bf16'). Undefined for a trained weight or one read as stored.
+   */
+  private callerBaseF32(name: string): Float32Array | undefined {
+    return this.settings.lora ? this.model.tensors.get(name)?.data : undefined;
+  }
+
+  /** A base weight's float32 values to export (a copy). */
+  private baseWeightF32(name: string): Float32Array {
+    return this.callerBaseF32(name)?.slice() ?? this.graph.weightF32(name);
+  }
+
+  private loraTargets(): string[] {
+    const lora = this.settings.lora;
+    return lora ? loraTargetTensors(this.model.config, lora.targets) : [];
+  }
+
+  /** w += (alpha / r)·B·A for a LoRA target, in place (w is the target's values, [nOut][nIn] row-major). */
+  private addLoraDelta(target: string, w: Float32Array): void {
+    const g = this.graph;
+    const lora = this.settings.lora!;
+    const scale = lora.alpha / lora.rank;
+    const r = lora.rank;
+    const [nIn, nOut] = g.g.shape(g.weights.get(target)!);
+    const names = loraTensorNames(target);
+    const A = g.f32(g.loraTensors.get(names.a)!);
+    const Bm = g.f32(g.loraTensors.get(names.b)!);
+    const row = new Float64Array(nIn);
+    for (let o = 0; o < nOut; o++) {
+      row.fill(0);
+      for (let k = 0; k < r; k++) {
+        const bk = Bm[o * r + k];
+        if (bk === 0) continue;
+        for (let i = 0; i < nIn; i++) row[i] += bk * A[k * nIn + i];
+      }
+      for (let i = 0; i < nIn; i++) w[o * nIn + i] += scale * row[i];
+    }
   }
 
   exportAdapter(): LoraAdapter {

@@ -3,18 +3,14 @@
 // and reports the crash. The worker owns the job directory while it runs: it appends every event
 // to metrics.jsonl, writes checkpoints and job.json, and sends events and the final result to the
 // parent over IPC.
-//
-// Test-only environment (never set in production):
-//   NODEAI_TEST_TINY_CONFIG           JSON overrides of nodeai-tiny's config (smaller, faster models)
-//   NODEAI_TEST_WORKER_ABORT_AT_STEP  process.abort() right after that step, as a native crash would
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { basename } from 'node:path';
 import { DatasetError, InvalidExampleError, isPreferenceExample, readExamples } from '../datasets/index.ts';
 import { ChatFormatError, ContextOverflowError, encodeChatForTraining, type ChatMessage } from './chat-format.ts';
-import { GgufError } from './gguf.ts';
-import { readGgufModel, writeGgufAdapter, writeGgufModel } from './gguf-model.ts';
-import type { LlamaConfig, LlamaModel, TrainingSequence } from './llama-model.ts';
+import { GgufError, gguf } from './gguf.ts';
+import { readGgufModel, TRAINED_SYSTEM_PROMPT_KEY, writeGgufAdapter, writeGgufModelWeights } from './gguf-model.ts';
+import type { LlamaModel, TrainingSequence } from './llama-model.ts';
 import type { LocalFineTuneEvent, LocalFineTuneResult, LocalFineTuneSpec } from './supervised-job-types.ts';
 import {
   appendEvent,
@@ -34,14 +30,15 @@ import {
   type ParentMessage,
   type WorkerMessage,
 } from './supervisor-protocol.ts';
+import { TINY_BASE_SEED } from './tiny-model-file.ts';
 import { createTinyModel, NODEAI_TINY } from './tiny-model.ts';
 import { createTokenizer, type Tokenizer } from './tokenizer.ts';
 import { TrainerError } from './train-errors.ts';
 import { autoLearningRate } from '../datasets/auto-hyperparameters.ts';
 import { createTrainer, parameterCount, resumeTrainer, type Trainer } from './train.ts';
+import { evaluateAfterTraining } from './evaluate-after-training.ts';
+import type { EvaluationReport } from './evaluation-report.ts';
 
-/** nodeai-tiny is one fixed model: every job starts from the weights this seed gives. */
-export const TINY_BASE_SEED = 0;
 
 interface Sidecar {
   step: number;
@@ -64,7 +61,7 @@ const PARENT_PID = process.ppid;
  */
 function exitIfOrphaned(): void {
   if (process.ppid === PARENT_PID && process.connected) return;
-  process.stderr.write('train-worker: the supervisor is gone; exiting without writing, the job resumes from its last checkpoint\n');
+  process.stderr.write('training-process: the supervisor is gone; exiting without writing, the job resumes from its last checkpoint\n');
   process.exit(3);
 }
 
@@ -106,13 +103,8 @@ export function autoThreads(): number {
   return Math.max(1, Math.min(cores, cores - Math.round(loadavg()[0])));
 }
 
-function tinyOverrides(): Partial<LlamaConfig> {
-  const raw = process.env.NODEAI_TEST_TINY_CONFIG;
-  return raw ? (JSON.parse(raw) as Partial<LlamaConfig>) : {};
-}
-
 async function loadBase(spec: LocalFineTuneSpec): Promise<{ model: LlamaModel; ggufPath?: string }> {
-  if (spec.baseModel === NODEAI_TINY) return { model: createTinyModel({ seed: TINY_BASE_SEED, ...tinyOverrides() }) };
+  if (spec.baseModel === NODEAI_TINY) return { model: createTinyModel({ seed: TINY_BASE_SEED }) };
   const path = spec.baseModel;
   if (!existsSync(path)) {
     throw new LocalFineTuneError('base_model_not_found', `Base model ${path} does not exist; pass '${NODEAI_TINY}' or the path of a GGUF file.`, { file: path });
@@ -139,7 +131,19 @@ async function loadBase(spec: LocalFineTuneSpec): Promise<{ model: LlamaModel; g
   return { model, ggufPath: path };
 }
 
-async function encodeFile(path: string, split: string, model: LlamaModel, tokenizer: Tokenizer): Promise<TrainingSequence[]> {
+/** The system prompt of an example: its first message's text when that is a system message. */
+function systemPromptOf(messages: ChatMessage[]): string | null {
+  const first = messages[0];
+  return first?.role === 'system' && typeof first.content === 'string' ? first.content : null;
+}
+
+async function encodeFile(
+  path: string,
+  split: string,
+  model: LlamaModel,
+  tokenizer: Tokenizer,
+  systemPrompts?: Set<string | null>,
+): Promise<TrainingSequence[]> {
   const out: TrainingSequence[] = [];
   try {
     for await (const rec of readExamples(path, { onInvalid: 'throw' })) {
@@ -152,6 +156,7 @@ async function encodeFile(path: string, split: string, model: LlamaModel, tokeni
           where,
         );
       }
+      systemPrompts?.add(systemPromptOf(rec.example.messages as ChatMessage[]));
       try {
         out.push(encodeChatForTraining(model, tokenizer, rec.example.messages as ChatMessage[], { tools: rec.example.tools }));
       } catch (e) {
@@ -172,6 +177,50 @@ async function encodeFile(path: string, split: string, model: LlamaModel, tokeni
     throw e;
   }
   return out;
+}
+
+/** Throttle of the evaluation's progress messages. */
+const EVALUATION_PROGRESS_MS = 1000;
+
+/**
+ * The base and the fine-tuned model side by side on the validation examples. A failure (or a
+ * cancel) here costs the report, not the trained model: it is said in the job's events.
+ */
+async function evaluateTrained(
+  setting: NonNullable<LocalFineTuneSpec['evaluate']>,
+  validationFile: string,
+  base: { model: LlamaModel; path?: string },
+  paths: ReturnType<typeof jobPaths>,
+  emit: (e: LocalFineTuneEvent) => void,
+): Promise<EvaluationReport | undefined> {
+  const message = (level: 'info' | 'warn', text: string) => emit({ type: 'message', level, message: text, time: Date.now() });
+  let lastMessage = 0;
+  try {
+    const report = await evaluateAfterTraining({
+      validationFile,
+      maxExamples: setting.maxExamples,
+      base: { name: setting.baseName, ...base },
+      tuned: { name: setting.modelName, path: paths.model },
+      scratchDir: paths.dir,
+      threads: autoThreads(),
+      onProgress: (p) => {
+        if (cancelRequested) throw new Cancelled();
+        const now = Date.now();
+        if (p.done < p.total && now - lastMessage < EVALUATION_PROGRESS_MS) return;
+        lastMessage = now;
+        message('info', `Evaluating ${p.model}: ${p.done}/${p.total} answers`);
+      },
+    });
+    if (!report) return undefined;
+    exitUnlessHolder();
+    writeJsonAtomic(paths.evaluation, report);
+    const line = report.models.map((m) => `${m}: loss ${report.summary[m].loss?.toFixed(4) ?? 'n/a'}, exact ${(100 * report.summary[m].exact_match).toFixed(0)}%`).join('; ');
+    message('info', `Evaluated on ${report.examples.length} validation examples. ${line}`);
+    return report;
+  } catch (e) {
+    message('warn', e instanceof Cancelled ? 'Evaluation stopped by the cancel; the trained model is kept.' : `The evaluation after training failed (${(e as Error).message}); the trained model is kept.`);
+    return undefined;
+  }
 }
 
 function asJobError(e: unknown): LocalFineTuneError {
@@ -226,7 +275,8 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     status('validating_files', `Reading ${basename(spec.trainingFile)}${spec.validationFile ? ` and ${basename(spec.validationFile)}` : ''}`);
     const { model, ggufPath } = await loadBase(spec);
     tokenizer = await createTokenizer(model, ggufPath ? { ggufPath } : {});
-    const train = await encodeFile(spec.trainingFile, 'training', model, tokenizer);
+    const systemPrompts = new Set<string | null>();
+    const train = await encodeFile(spec.trainingFile, 'training', model, tokenizer, systemPrompts);
     if (train.length === 0) {
       throw new LocalFineTuneError('empty_dataset', `The training file ${spec.trainingFile} has no examples.`, { file: spec.trainingFile });
     }
@@ -288,7 +338,6 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
 
     const evalEvery = spec.evalEvery ?? Math.max(1, Math.ceil(s.totalSteps / 20));
     const checkpointEveryMs = (spec.checkpointEverySeconds ?? DEFAULT_CHECKPOINT_EVERY_SECONDS) * 1000;
-    const abortAt = Number(process.env.NODEAI_TEST_WORKER_ABORT_AT_STEP ?? NaN);
     let lastCheckpointAt = Date.now();
     let lastCheckpointStep = result.resumed ? trainer.stepsDone : -1;
     const checkpoint = (epoch: number) => {
@@ -353,10 +402,6 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       const perStep = (performance.now() - t0) / 1000 / (ev.step - startStep);
       metrics.eta_seconds = perStep * (ev.totalSteps - ev.step);
       emit(metrics);
-      if (ev.step === abortAt) {
-        process.stderr.write(`train-worker: NODEAI_TEST_WORKER_ABORT_AT_STEP=${abortAt}: aborting as a native crash would\n`);
-        process.abort();
-      }
       const improved = patience !== undefined && epochEnded && metrics.valid_loss !== undefined && (best === undefined || metrics.valid_loss < best.loss - EARLY_STOPPING_MIN_DELTA);
       if (improved) {
         best = { step: ev.step, epoch: ev.epoch, loss: metrics.valid_loss! };
@@ -397,9 +442,15 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       last = { ...last, valid_loss: best.loss };
       job.nodeai.early_stopping = { stopped_at_epoch: trainer.epoch, best_epoch: best.epoch, best_step: best.step, best_valid_loss: best.loss };
     }
-    const exported = { ...keep.exportModel(), name: outputName };
+    // The merged model is written tensor by tensor in the base's types (a LoRA target of a
+    // quantized base as F16), never as a whole-model float32 copy.
+    const exported = keep.exportMerged();
+    const extraMetadata = new Map(exported.extraMetadata);
+    const [systemPrompt] = systemPrompts;
+    if (systemPrompts.size === 1 && systemPrompt) extraMetadata.set(TRAINED_SYSTEM_PROMPT_KEY, gguf.str(systemPrompt));
+    else extraMetadata.delete(TRAINED_SYSTEM_PROMPT_KEY);
     exitUnlessHolder();
-    await writeGgufModel(paths.model, exported);
+    await writeGgufModelWeights(paths.model, { ...exported, name: outputName, extraMetadata });
     result.modelPath = paths.model;
     job.result_files = [basename(paths.model)];
     if (s.lora) {
@@ -410,6 +461,10 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     job.result_files.push(basename(paths.metrics));
     if (keep !== trainer) keep.dispose();
     trainer.dispose();
+    if (spec.evaluate && spec.validationFile && valid.length > 0) {
+      result.evaluation = await evaluateTrained(spec.evaluate, spec.validationFile, { model, ...(ggufPath ? { path: ggufPath } : {}) }, paths, emit);
+      if (result.evaluation) job.result_files.push(basename(paths.evaluation));
+    }
     result.status = 'succeeded';
     result.steps = trainer.stepsDone;
     result.trainedTokens = trainedTokens;
@@ -456,7 +511,7 @@ process.on('message', (m: ParentMessage) => {
       .then((result) => send({ type: 'result', result }))
       .then(() => process.exit(0))
       .catch((e: unknown) => {
-        process.stderr.write(`train-worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.stderr.write(`training-process: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
         process.exit(1);
       });
   }

@@ -1,7 +1,9 @@
 // What fine-tuning changed: two models (the base and the fine-tuned one, or two fine-tuned
-// ones) answer the same prompt side by side.
+// ones) answer the same prompt side by side, and the evaluation made when training ended puts
+// base and fine-tuned side by side over the validation examples.
 import { useState } from 'react';
 import type { Api, ApiModel } from './api.ts';
+import { EvaluationView } from './EvaluationView.tsx';
 import { Modal } from './Modal.tsx';
 
 interface Answer {
@@ -16,6 +18,8 @@ export function CompareScreen({ api, models, first, second, onClose }: { api: Ap
   const [prompt, setPrompt] = useState('');
   const [answers, setAnswers] = useState<[Answer, Answer] | null>(null);
   const [busy, setBusy] = useState(false);
+  // The evaluation of the fine-tuned model on the right (else the left), when either is one.
+  const evaluated = [right, left].find((id) => models.some((m) => m.id === id));
   // Base models the fine-tuned ones came from, then the fine-tuned ones.
   const choices = [...new Set([...models.map((m) => m.base_model), first, second])].filter((id) => !models.some((m) => m.id === id));
   const ask = async () => {
@@ -79,6 +83,7 @@ export function CompareScreen({ api, models, first, second, onClose }: { api: Ap
           ))}
         </div>
       )}
+      {evaluated && <EvaluationView key={evaluated} api={api} model={evaluated} />}
     </Modal>
   );
 }

@@ -1,10 +1,10 @@
 // The data check of a File Loader's file (POST /api/v1/files/:id/check), shown before anything
 // trains: how many examples, the format, every issue with its line, code and hint (filterable),
-// tokens per example, the train/validation split and what training would cost.
+// tokens per example (a histogram), the train/validation split and what training would cost.
 import { useMemo, useState } from 'react';
-import type { DataIssue, DataReport, Distribution } from './api.ts';
+import type { DataIssue, DataReport } from './api.ts';
 
-export function DataPanel({ report, error, checking }: { report: DataReport | null; error: string | null; checking: boolean }) {
+export function DataPanel({ report, error, note, checking }: { report: DataReport | null; error: string | null; note?: string; checking: boolean }) {
   const [filter, setFilter] = useState('');
   const [severity, setSeverity] = useState<'all' | 'error' | 'warning'>('all');
   const issues = useMemo(() => {
@@ -41,16 +41,16 @@ export function DataPanel({ report, error, checking }: { report: DataReport | nu
             </dd>
           </>
         )}
-        {report.cost && (
+        {(report.cost || note) && (
           <>
             <dt>Cost</dt>
-            <dd>
-              {report.cost.usd === 0 ? 'free (trains on this machine)' : `about $${report.cost.usd.toFixed(2)}`} · {report.cost.billed_tokens.toLocaleString()} tokens over {report.cost.epochs} epochs ({report.cost.model})
+            <dd data-testid="data-cost">
+              {note ?? (report.cost && `${report.cost.usd === 0 ? 'free (trains on this machine)' : `about $${report.cost.usd.toFixed(2)}`} · ${report.cost.billed_tokens.toLocaleString()} tokens over ${report.cost.epochs} epochs (${report.cost.model})`)}
             </dd>
           </>
         )}
       </dl>
-      {report.tokens?.per_example && <Spread title="Tokens per example" d={report.tokens.per_example} />}
+      {report.tokens && <TokenHistogram tokens={report.tokens} />}
       <h3>
         Issues ({report.error_count} errors, {report.warning_count} warnings)
       </h3>
@@ -79,30 +79,37 @@ export function DataPanel({ report, error, checking }: { report: DataReport | nu
   );
 }
 
-/** The spread of a distribution as five bars: smallest, 10th percentile, median, 90th, largest. */
-function Spread({ title, d }: { title: string; d: Distribution }) {
-  const bars: Array<[string, number]> = [
-    ['min', d.min],
-    ['p10', d.p10],
-    ['median', d.median],
-    ['p90', d.p90],
-    ['max', d.max],
-  ];
-  const top = Math.max(1, d.max);
+/**
+ * Tokens per example as a bar chart of the check's histogram: where the lengths lie, and how far
+ * the longest stray from the rest. Each bar names its range and count for hover and screen readers.
+ */
+function TokenHistogram({ tokens }: { tokens: NonNullable<DataReport['tokens']> }) {
+  const h = tokens.per_example_histogram;
+  const d = tokens.per_example;
+  if (!h || !d) return null;
+  const top = Math.max(1, ...h.counts);
+  const range = (i: number) => (h.edges[i + 1] - h.edges[i] === 1 ? `${h.edges[i]}` : `${h.edges[i].toLocaleString()}–${(h.edges[i + 1] - 1).toLocaleString()}`);
   return (
-    <figure className="spread" aria-label={title}>
+    <figure className="histogram" data-testid="token-histogram">
       <figcaption>
-        {title} (mean {Math.round(d.mean)})
+        Tokens per example: median {Math.round(d.median).toLocaleString()}, 90% up to {Math.round(d.p90).toLocaleString()}, longest {d.max.toLocaleString()}
+        {d.max > tokens.limit ? ` (limit ${tokens.limit.toLocaleString()})` : ''}
       </figcaption>
-      {bars.map(([label, v]) => (
-        <div className="bar-row" key={label}>
-          <span>{label}</span>
-          <div className="bar">
-            <div style={{ width: `${(v / top) * 100}%` }} />
-          </div>
-          <span>{Math.round(v).toLocaleString()}</span>
-        </div>
-      ))}
+      <ol className="bars" aria-label="Examples by tokens">
+        {h.counts.map((count, i) => {
+          const label = `${range(i)} tokens: ${count.toLocaleString()} example${count === 1 ? '' : 's'}`;
+          return (
+            <li key={i} title={label} className={h.edges[i] >= tokens.limit ? 'over' : ''}>
+              <span aria-hidden="true" style={{ height: `${count === 0 ? 0 : Math.max(4, (count / top) * 100)}%` }} />
+              <span className="sr-only">{label}</span>
+            </li>
+          );
+        })}
+      </ol>
+      <div className="axis" aria-hidden="true">
+        <span>{h.edges[0].toLocaleString()}</span>
+        <span>{h.edges[h.edges.length - 1].toLocaleString()} tokens</span>
+      </div>
     </figure>
   );
 }

@@ -2,7 +2,7 @@
 // settings (and a File Loader's data check), and the run — node by node, the training live,
 // then a chat with the new model. The workflow is a document: saved, renamed, duplicated,
 // exported; New never drops unsaved changes without asking.
-import { Background, Controls, MarkerType, ReactFlow, useEdgesState, useNodesState, useReactFlow, type Connection, type Edge, type FinalConnectionState } from '@xyflow/react';
+import { Background, Controls, MarkerType, ReactFlow, useEdgesState, useNodesState, useReactFlow, type Connection, type Edge, type EdgeChange, type FinalConnectionState, type NodeChange } from '@xyflow/react';
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from 'react';
 import { type Api, type ApiModel, type ApiSecret, type CatalogModel, type DataReport, type NodeType, type WorkflowJson } from './api.ts';
 import { CompareScreen } from './CompareScreen.tsx';
@@ -12,7 +12,7 @@ import { OpenDialog, TemplateGallery } from './Gallery.tsx';
 import { JobsScreen } from './JobsScreen.tsx';
 import { clipOf, pasteClip, type Clip } from './lib/clipboard.ts';
 import { fieldLabel } from './lib/fields.ts';
-import { History } from './lib/history.ts';
+import { UndoRecorder } from './lib/history.ts';
 import { placeIssue, type PlacedIssue } from './lib/issues.ts';
 import { connectionProblem, DEFAULT_PORT } from './lib/wiring.ts';
 import { copyName, fingerprint, parseWorkflowFile, withoutSecrets } from './lib/workflow-doc.ts';
@@ -29,6 +29,8 @@ const UNTITLED = 'Untitled workflow';
 const EMPTY_FP = fingerprint({ name: UNTITLED, nodes: [], edges: [] });
 const CATEGORY_NAMES: Record<string, string> = { data: 'Data', ai: 'AI' };
 const edgeOptions = { markerEnd: { type: MarkerType.ArrowClosed, width: 18, height: 18 } };
+// React Flow's changes that alter the drawing (selecting or measuring a node does not).
+const DRAWING_CHANGES = new Set(['position', 'add', 'remove', 'replace']);
 
 let counter = 0;
 const newId = (type: string) => `${type.replace(/_/g, '-')}-${Date.now().toString(36)}${(counter++).toString(36)}`;
@@ -41,6 +43,8 @@ interface DataCheck {
   checking: boolean;
   report: DataReport | null;
   error: string | null;
+  /** Why the cost is not for the Fine-Tune's model (one the check does not know). */
+  note?: string;
 }
 
 export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; onLogout: () => void }) {
@@ -123,31 +127,39 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
     [byType, dataOf, fitView, setEdges, setNodes],
   );
 
-  // ---- undo / redo: a snapshot of the drawing once it has settled ------------------------------
-  const history = useRef(new History<WorkflowJson>());
-  const settled = useRef<WorkflowJson | null>(null);
-  const applying = useRef(false);
+  // ---- undo / redo: a person's edits, each burst one step once the drawing has settled ---------
+  // Every edit a person makes goes through `edited()` first; any other change of the drawing (the
+  // draft restored after a reload, a late response, an undo applied) is no step of its own.
+  const undo = useRef(new UndoRecorder<WorkflowJson>((a, b) => fingerprint(a) === fingerprint(b)));
+  const edited = useCallback(() => undo.current.edit(), []);
   const latest = useRef(current);
   latest.current = current;
   // Keyed on the fingerprint: a run's node states change the nodes often, the drawing not at all.
   useEffect(() => {
-    const timer = setTimeout(() => {
-      if (applying.current) applying.current = false;
-      else if (settled.current && fingerprint(settled.current) !== currentFp) history.current.record(settled.current);
-      settled.current = latest.current;
-    }, 300);
+    if (!undo.current.changed(latest.current)) return;
+    const timer = setTimeout(() => undo.current.settle(latest.current), 300);
     return () => clearTimeout(timer);
   }, [currentFp]);
   const travel = (direction: 'undo' | 'redo') => {
-    // A change made in the last moments is a step of its own.
-    if (settled.current && fingerprint(settled.current) !== currentFp) history.current.record(settled.current);
-    const target = direction === 'undo' ? history.current.undo(current) : history.current.redo(current);
+    const target = direction === 'undo' ? undo.current.undo(current) : undo.current.redo(current);
     if (!target) return;
-    applying.current = true;
-    settled.current = target;
     setName(target.name);
     draw(target, false);
   };
+  const onNodesEdit = useCallback(
+    (changes: NodeChange<WorkflowNode>[]) => {
+      if (changes.some((c) => DRAWING_CHANGES.has(c.type))) edited();
+      onNodesChange(changes);
+    },
+    [edited, onNodesChange],
+  );
+  const onEdgesEdit = useCallback(
+    (changes: EdgeChange<Edge>[]) => {
+      if (changes.some((c) => DRAWING_CHANGES.has(c.type))) edited();
+      onEdgesChange(changes);
+    },
+    [edited, onEdgesChange],
+  );
 
   // ---- the draft: the drawing survives a reload (keys never: only `$secret:` references) -------
   const restored = useRef(false);
@@ -184,7 +196,8 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
     // Keyed on the fingerprint: node statuses changing during a run are no reason to re-check.
   }, [api, currentFp]);
 
-  // The data check of each File Loader's file, with the split and epochs of the Fine-Tune it feeds.
+  // The data check of each File Loader's file, with the split and epochs of the Fine-Tune it feeds
+  // and, for a remote provider, its model (so the cost is that provider's price).
   useEffect(() => {
     for (const n of nodes) {
       if (n.data.type !== 'file_loader') continue;
@@ -192,17 +205,26 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
       if (typeof fileId !== 'string' || !/^file-[A-Za-z0-9]+$/.test(fileId)) continue;
       const downstream = nodes.find((t) => t.data.type === 'finetune' && edges.some((e) => e.source === n.id && e.target === t.id));
       const cfg = downstream?.data.config ?? {};
+      const model = (cfg.provider ?? 'local') !== 'local' && typeof cfg.base_model === 'string' && cfg.base_model.trim() ? cfg.base_model.trim() : undefined;
       const options = {
         ...(typeof cfg.validation_split === 'number' && cfg.validation_split >= 0 && cfg.validation_split <= 0.5 ? { validation_split: cfg.validation_split } : {}),
         ...((Number.isInteger(cfg.epochs) && (cfg.epochs as number) >= 1 && (cfg.epochs as number) <= 50) || cfg.epochs === 'auto' ? { epochs: cfg.epochs as number | 'auto' } : {}),
       };
-      const key = `${fileId}|${JSON.stringify(options)}`;
+      const key = `${fileId}|${model ?? ''}|${JSON.stringify(options)}`;
       if (checks[n.id]?.key === key) continue;
       setChecks((c) => ({ ...c, [n.id]: { key, checking: true, report: null, error: null } }));
-      api.checkFile(fileId, options).then(
-        (report) => setChecks((c) => (c[n.id]?.key === key ? { ...c, [n.id]: { key, checking: false, report, error: null } } : c)),
-        (err: Error) => setChecks((c) => (c[n.id]?.key === key ? { ...c, [n.id]: { key, checking: false, report: null, error: err.message } } : c)),
-      );
+      const settle = (done: Omit<DataCheck, 'key' | 'checking'>) => setChecks((c) => (c[n.id]?.key === key ? { ...c, [n.id]: { key, checking: false, ...done } } : c));
+      const check = async (): Promise<Omit<DataCheck, 'key' | 'checking'>> => {
+        if (!model) return { report: await api.checkFile(fileId, options), error: null };
+        try {
+          return { report: await api.checkFile(fileId, { ...options, model }), error: null };
+        } catch (err) {
+          // A model the check does not know (one being typed, say) is the Fine-Tune's problem, not
+          // the data's: the file is checked all the same, without that model's cost.
+          return { report: await api.checkFile(fileId, options), error: null, note: `No cost for ${model}: ${(err as Error).message}` };
+        }
+      };
+      check().then(settle, (err: Error) => settle({ report: null, error: err.message }));
     }
   }, [api, nodes, edges, checks]);
 
@@ -236,14 +258,16 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
   const addNode = useCallback(
     (type: string, position?: { x: number; y: number }, config: Record<string, unknown> = {}) => {
       const id = newId(type);
+      edited();
       setNodes((ns) => [...ns.map((n) => ({ ...n, selected: false })), { id, type: 'workflow', position: position ?? { x: 40 + ns.length * 40, y: 220 + ns.length * 30 }, selected: true, data: dataOf(type, config) }]);
       setSelected(id);
       return id;
     },
-    [dataOf, setNodes],
+    [dataOf, edited, setNodes],
   );
 
   const starter = () => {
+    edited();
     const load = newId('file_loader');
     const ft = newId('finetune');
     const chat = newId('chat');
@@ -280,8 +304,7 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
 
   /** Starts a fresh document: a new ID on the next save, never the old one's. */
   const startDocument = (wf: WorkflowJson, savedAs: string | null, fp: string) => {
-    history.current.clear();
-    settled.current = null;
+    undo.current.reset(wf);
     setWorkflowId(savedAs);
     setName(wf.name);
     setSavedFp(fp);
@@ -303,9 +326,10 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
       const wire = { source: c.source, target: c.target, sourceHandle: c.sourceHandle ?? DEFAULT_PORT, targetHandle: c.targetHandle ?? DEFAULT_PORT };
       const problem = connectionProblem(wire, nodes.map((n) => ({ id: n.id, type: n.data.type, label: n.data.title })), edges, byType);
       if (problem) return setNotice(problem);
+      edited();
       setEdges((es) => [...es, { ...wire, id: edgeId(wire) }]);
     },
-    [nodes, edges, byType, setEdges],
+    [nodes, edges, byType, edited, setEdges],
   );
   const wireNodes = useMemo(() => nodes.map((n) => ({ id: n.id, type: n.data.type, label: n.data.title })), [nodes]);
   const isValidConnection = useCallback(
@@ -337,6 +361,7 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
   const selectedIds = () => new Set(nodes.filter((n) => n.selected).map((n) => n.id));
   const paste = (clip: Clip) => {
     const pasted = pasteClip(clip, newId);
+    edited();
     setNodes((ns) => [...ns.map((n) => ({ ...n, selected: false })), ...pasted.nodes.map((n) => ({ id: n.id, type: 'workflow' as const, position: n.position!, selected: true, data: dataOf(n.type, n.config) }))]);
     setEdges((es) => [...es, ...pasted.edges.map((e) => ({ ...e, id: edgeId(e), sourceHandle: e.sourceHandle ?? DEFAULT_PORT, targetHandle: e.targetHandle ?? DEFAULT_PORT }))]);
     if (pasted.nodes.length === 1) setSelected(pasted.nodes[0].id);
@@ -543,7 +568,7 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
     <div className="app">
       <header>
         <strong className="brand">NodeAI</strong>
-        <input className="wf-name" aria-label="Workflow name" value={name} onChange={(e) => setName(e.target.value)} />
+        <input className="wf-name" aria-label="Workflow name" value={name} onChange={(e) => (edited(), setName(e.target.value))} />
         <span className={`save-state ${dirty ? 'dirty' : ''}`} data-testid="save-state" role="status">
           {dirty ? '● Unsaved' : workflowId ? 'Saved' : ''}
         </span>
@@ -639,8 +664,8 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
             nodes={nodes}
             edges={edges}
             nodeTypes={nodeTypes}
-            onNodesChange={onNodesChange}
-            onEdgesChange={onEdgesChange}
+            onNodesChange={onNodesEdit}
+            onEdgesChange={onEdgesEdit}
             onConnect={onConnect}
             onConnectEnd={onConnectEnd}
             isValidConnection={isValidConnection}
@@ -702,9 +727,9 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
               catalog={catalog}
               errors={fieldErrors}
               onManageSecrets={() => setScreen({ kind: 'secrets' })}
-              onChange={(update) => setNodes((ns) => ns.map((n) => (n.id === selectedNode.id ? { ...n, data: { ...n.data, config: update(n.data.config) } } : n)))}
+              onChange={(update) => (edited(), setNodes((ns) => ns.map((n) => (n.id === selectedNode.id ? { ...n, data: { ...n.data, config: update(n.data.config) } } : n))))}
             />
-            {selectedNode.data.type === 'file_loader' && checks[selectedNode.id] && <DataPanel report={checks[selectedNode.id].report} error={checks[selectedNode.id].error} checking={checks[selectedNode.id].checking} />}
+            {selectedNode.data.type === 'file_loader' && checks[selectedNode.id] && <DataPanel report={checks[selectedNode.id].report} error={checks[selectedNode.id].error} note={checks[selectedNode.id].note} checking={checks[selectedNode.id].checking} />}
           </section>
         ) : (
           <p className="hint">Select a node to edit its settings.</p>

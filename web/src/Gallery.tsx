@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'react';
 import type { Api, ApiTemplate } from './api.ts';
 import { Modal } from './Modal.tsx';
-import { Table } from './Table.tsx';
+import { DeleteButton, Table } from './Table.tsx';
 
 export function TemplateGallery({ api, onBlank, onUse, onClose }: { api: Api; onBlank: () => void; onUse: (t: ApiTemplate) => void; onClose: () => void }) {
   const [templates, setTemplates] = useState<ApiTemplate[] | null>(null);
@@ -50,9 +50,7 @@ export function OpenDialog({ saved, current, onOpen, onDelete, onClose }: { save
                   <button onClick={() => onOpen(w.id)} aria-label={`Open ${w.name}`}>
                     Open
                   </button>
-                  <button className="danger" onClick={() => onDelete(w.id, w.name)} aria-label={`Delete ${w.name}`}>
-                    Delete
-                  </button>
+                  <DeleteButton what={w.name} onDelete={() => onDelete(w.id, w.name)} />
                 </td>
               </tr>
             ))}

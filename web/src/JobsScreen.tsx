@@ -1,7 +1,7 @@
 // Training jobs: their status and progress; for one job its events, loss curve and checkpoints,
 // with cancel, pause and resume.
 import { useCallback, useEffect, useState } from 'react';
-import type { Api, ApiCheckpoint, ApiJob, ApiJobEvent } from './api.ts';
+import type { Api, Checkpoint, FineTuningJob, JobEvent } from './api.ts';
 import { LossChart, type LossPoint } from './LossChart.tsx';
 import { Modal } from './Modal.tsx';
 import { Table } from './Table.tsx';
@@ -10,7 +10,7 @@ const ACTIVE = new Set(['validating_files', 'queued', 'running', 'paused']);
 const when = (seconds: number | null) => (seconds ? new Date(seconds * 1000).toLocaleString() : '–');
 
 export function JobsScreen({ api, onClose, initialJob }: { api: Api; onClose: () => void; initialJob?: string }) {
-  const [jobs, setJobs] = useState<ApiJob[]>([]);
+  const [jobs, setJobs] = useState<FineTuningJob[]>([]);
   const [selected, setSelected] = useState<string | null>(initialJob ?? null);
   const [error, setError] = useState<string | null>(null);
   const refresh = useCallback(() => api.jobs().then(setJobs, (err: Error) => setError(err.message)), [api]);
@@ -46,9 +46,9 @@ export function JobsScreen({ api, onClose, initialJob }: { api: Api; onClose: ()
 }
 
 function JobDetail({ api, id, onChanged }: { api: Api; id: string; onChanged: () => void }) {
-  const [job, setJob] = useState<ApiJob | null>(null);
-  const [events, setEvents] = useState<ApiJobEvent[]>([]);
-  const [checkpoints, setCheckpoints] = useState<ApiCheckpoint[]>([]);
+  const [job, setJob] = useState<FineTuningJob | null>(null);
+  const [events, setEvents] = useState<JobEvent[]>([]);
+  const [checkpoints, setCheckpoints] = useState<Checkpoint[]>([]);
   const [points, setPoints] = useState<LossPoint[]>([]);
   const [message, setMessage] = useState<string | null>(null);
   const load = useCallback(async () => {

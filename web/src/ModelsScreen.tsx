@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import type { Api, ApiModel } from './api.ts';
 import { Modal } from './Modal.tsx';
-import { Table } from './Table.tsx';
+import { DeleteButton, Table } from './Table.tsx';
 
 export function ModelsScreen({ api, models, onChanged, onUse, onCompare, onClose }: { api: Api; models: ApiModel[]; onChanged: () => void; onUse: (model: ApiModel) => void; onCompare: (model: ApiModel) => void; onClose: () => void }) {
   const [editing, setEditing] = useState<{ id: string; name: string } | null>(null);
@@ -54,9 +54,7 @@ export function ModelsScreen({ api, models, onChanged, onUse, onCompare, onClose
                   </button>
                 ))}
                 <button onClick={() => setEditing({ id: m.id, name: m.name ?? '' })}>Rename</button>
-                <button className="danger" onClick={() => void guard(api.deleteModel(m.id))} aria-label={`Delete ${m.name ?? m.id}`}>
-                  Delete
-                </button>
+                <DeleteButton what={m.name ?? m.id} onDelete={() => void guard(api.deleteModel(m.id))} />
               </td>
             </tr>
           ))}

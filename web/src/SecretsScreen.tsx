@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import type { Api, ApiSecret } from './api.ts';
 import { Modal } from './Modal.tsx';
-import { Table } from './Table.tsx';
+import { DeleteButton, Table } from './Table.tsx';
 
 const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 
@@ -39,15 +39,13 @@ export function SecretsScreen({ api, secrets, onChanged, onClose }: { api: Api; 
               <td>{new Date(s.updated_at).toLocaleString()}</td>
               <td className="row-actions">
                 <button onClick={() => (setReplacing(s.name), setValue(''), setHosts(s.allowed_hosts?.join(', ') ?? ''))}>Replace</button>
-                <button
-                  className="danger"
-                  onClick={async () => {
+                <DeleteButton
+                  what={s.name}
+                  onDelete={async () => {
                     await api.deleteSecret(s.name).catch((err: Error) => setMessage(err.message));
                     onChanged();
                   }}
-                >
-                  Delete
-                </button>
+                />
               </td>
             </tr>
           ))}

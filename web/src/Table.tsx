@@ -1,5 +1,5 @@
 // A plain data table of the screens: column headers, an actions column named for screen readers,
-// and a line that says so when there are no rows.
+// a line that says so when there are no rows, and the rows' Delete button.
 import type { ReactNode } from 'react';
 
 export function Table({ columns, actions, empty, rows, children }: { columns: string[]; actions?: boolean; empty: string; rows: number; children: ReactNode }) {
@@ -30,5 +30,14 @@ export function Table({ columns, actions, empty, rows, children }: { columns: st
         {children}
       </tbody>
     </table>
+  );
+}
+
+/** A row's Delete action, named after the row's thing for screen readers (every row has one). */
+export function DeleteButton({ what, onDelete }: { what: string; onDelete: () => void }) {
+  return (
+    <button className="danger" onClick={onDelete} aria-label={`Delete ${what}`}>
+      Delete
+    </button>
   );
 }

@@ -1,8 +1,17 @@
 // The canvas talks to the same /api/v1 as every other client, with the API token that
 // `nodeai serve` printed, always in the Authorization header: live events are read with fetch
-// streaming rather than EventSource, which cannot send headers, so the token never sits in a URL.
+// streaming rather than EventSource, which cannot send headers, and big downloads are plain links
+// opened with a single-use ticket, so the token never sits in a URL.
+import type { Distribution, Histogram } from '../../src/datasets/stats.ts';
+import type { PortSpec } from '../../src/engine/port-spec.ts';
+import type { Checkpoint, FineTuningJob, JobEvent } from '../../src/trainer/fine-tuning-job.ts';
 import type { ApiIssue } from './lib/issues.ts';
+import type { EvaluationReport } from './lib/evaluation.ts';
 import { SseParser } from './lib/sse.ts';
+
+// The server's own types where the canvas reads the same objects (type-only imports: nothing of
+// src/ enters the bundle).
+export type { Checkpoint, Distribution, FineTuningJob, Histogram, JobEvent, PortSpec };
 
 export interface NodeType {
   type: string;
@@ -12,14 +21,6 @@ export interface NodeType {
   inputs: PortSpec[];
   outputs: PortSpec[];
   configSchema: JsonSchema;
-}
-
-export interface PortSpec {
-  name: string;
-  label?: string;
-  description?: string;
-  required?: boolean;
-  multiple?: boolean;
 }
 
 export interface JsonSchema {
@@ -70,37 +71,6 @@ export interface ApiModel {
   created_at?: number;
 }
 
-export interface ApiJob {
-  id: string;
-  status: string;
-  model: string;
-  fine_tuned_model: string | null;
-  created_at: number;
-  finished_at: number | null;
-  trained_tokens: number | null;
-  estimated_finish: number | null;
-  hyperparameters: Record<string, unknown>;
-  error: { code: string; message: string } | null;
-  suffix: string | null;
-}
-
-export interface ApiJobEvent {
-  id: string;
-  created_at: number;
-  level: string;
-  message: string;
-  type: string;
-  data?: Record<string, unknown>;
-}
-
-export interface ApiCheckpoint {
-  id: string;
-  created_at: number;
-  fine_tuned_model_checkpoint: string;
-  step_number: number;
-  metrics: Record<string, number>;
-}
-
 export interface ApiSecret {
   name: string;
   updated_at: number;
@@ -129,15 +99,6 @@ export interface CatalogModel {
   est_peak_rss_mb?: number;
 }
 
-export interface Distribution {
-  min: number;
-  max: number;
-  mean: number;
-  median: number;
-  p10: number;
-  p90: number;
-}
-
 export interface DataIssue {
   severity: 'error' | 'warning';
   code: string;
@@ -160,7 +121,7 @@ export interface DataReport {
   error_count: number;
   warning_count: number;
   messages_per_example: Distribution | null;
-  tokens: { model: string; limit: number; total: number; per_example: Distribution | null; over_limit: number } | null;
+  tokens: { model: string; limit: number; total: number; per_example: Distribution | null; per_example_histogram: Histogram | null; over_limit: number } | null;
   split: { train: number; validation: number; validation_split: number };
   cost: { model: string; epochs: number; billed_tokens: number; usd: number } | null;
 }
@@ -276,42 +237,42 @@ export class Api {
     return this.post(`/api/v1/secrets/${encodeURIComponent(name)}`, undefined, 'DELETE');
   }
 
-  jobs(): Promise<ApiJob[]> {
+  jobs(): Promise<FineTuningJob[]> {
     return this.list('/api/v1/jobs?limit=100');
   }
 
-  job(id: string): Promise<ApiJob> {
+  job(id: string): Promise<FineTuningJob> {
     return this.request(`/api/v1/jobs/${encodeURIComponent(id)}`);
   }
 
-  jobEvents(id: string): Promise<ApiJobEvent[]> {
+  jobEvents(id: string): Promise<JobEvent[]> {
     return this.list(`/api/v1/jobs/${encodeURIComponent(id)}/events?limit=1000`);
   }
 
-  jobCheckpoints(id: string): Promise<ApiCheckpoint[]> {
+  jobCheckpoints(id: string): Promise<Checkpoint[]> {
     return this.list(`/api/v1/jobs/${encodeURIComponent(id)}/checkpoints?limit=100`);
   }
 
-  jobAction(id: string, action: 'cancel' | 'pause' | 'resume'): Promise<ApiJob> {
+  jobAction(id: string, action: 'cancel' | 'pause' | 'resume'): Promise<FineTuningJob> {
     return this.post(`/api/v1/jobs/${encodeURIComponent(id)}/${action}`);
   }
 
   /**
    * Saves a model's file (kind "model": the GGUF, "adapter": a LoRA adapter) through the browser's
-   * download. Fetched with the Authorization header, so it passes through memory once.
+   * own download: a plain link opened with a single-use ticket, so a file of gigabytes streams to
+   * disk instead of through the page's memory, and the token stays out of the URL.
    */
   async downloadModelFile(id: string, kind: string): Promise<void> {
-    const res = await fetch(`/api/v1/models/${encodeURIComponent(id)}/files/${encodeURIComponent(kind)}`, { headers: { Authorization: `Bearer ${this.token}` } });
-    if (!res.ok) {
-      const body = await res.json().catch(() => null);
-      throw new ApiError(res.status, body?.error?.message ?? `${res.status} ${res.statusText}`);
-    }
-    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${id}-${kind}.gguf`;
+    const { url } = await this.post<{ url: string }>('/api/v1/tickets', { path: `/api/v1/models/${encodeURIComponent(id)}/files/${encodeURIComponent(kind)}` });
     const a = document.createElement('a');
-    a.href = URL.createObjectURL(await res.blob());
-    a.download = name;
+    a.href = url;
+    a.download = '';
     a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  }
+
+  /** Base vs fine-tuned on the validation examples, made when local training ended (404 when none). */
+  evaluation(id: string): Promise<EvaluationReport> {
+    return this.request(`/api/v1/models/${encodeURIComponent(id)}/evaluation`);
   }
 
   renameModel(id: string, name: string): Promise<ApiModel> {

@@ -92,4 +92,29 @@ describe('/api/v1 jobs and models', () => {
     expect(gone.status).toBe(404);
     expect((await gone.json()).error.code).toBe('model_not_found');
   });
+
+  it('serves a model\'s stored evaluation report, and 404 saying how to get one when it has none', async () => {
+    const job = await jobs.create({ model: 'nodeai-tiny', training_file: fileId, suffix: 'evald' });
+    const summary = { loss: 0.5, perplexity: Math.exp(0.5), exact_match: 1, contains_match: 1, loss_tokens: 4 };
+    const report = {
+      object: 'evaluation' as const,
+      models: ['nodeai-tiny', 'tuned'],
+      summary: { 'nodeai-tiny': { ...summary, loss: 3, perplexity: Math.exp(3), exact_match: 0 }, tuned: summary },
+      examples: [{ messages: [{ role: 'user', content: 'q' }], expected: 'a', answers: { 'nodeai-tiny': 'zz', tuned: 'a' }, exact: { 'nodeai-tiny': false, tuned: true }, contains: { 'nodeai-tiny': false, tuned: true }, loss: { 'nodeai-tiny': 3, tuned: 0.5 } }],
+      method: { decoding: 'greedy' as const, max_new_tokens_cap: 256, normalisation: 'x' },
+      created_at: 1,
+    };
+    const model = await jobs.models.register({ job: { id: job.id, base_model: 'nodeai-tiny', provider: 'local', suffix: 'evald' }, files: {}, evaluation: report });
+    const res = await t.api(`/api/v1/models/${encodeURIComponent(model.id)}/evaluation`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ model: model.id, ...report });
+    expect((await (await t.api(`/api/v1/models/${encodeURIComponent(model.id)}`)).json()).evaluation).toEqual({ models: report.models, summary: report.summary, examples: 1 });
+
+    const plainJob = await jobs.create({ model: 'nodeai-tiny', training_file: fileId, suffix: 'plain' });
+    const plain = await jobs.models.register({ job: { id: plainJob.id, base_model: 'nodeai-tiny', provider: 'local', suffix: 'plain' }, files: {} });
+    const none = await t.api(`/api/v1/models/${encodeURIComponent(plain.id)}/evaluation`);
+    expect(none.status).toBe(404);
+    expect((await none.json()).error).toMatchObject({ code: 'evaluation_not_found', message: expect.stringContaining('POST /api/v1/evaluations') });
+    expect((await t.api('/api/v1/models/ft:nope:x:y/evaluation')).status).toBe(404);
+  });
 });

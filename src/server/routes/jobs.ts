@@ -69,6 +69,18 @@ export function modelRoutes(jobs: JobQueue): Hono {
     const m = await models.get(c.req.param('id'));
     return c.json({ id: m.id, object: 'model.usage', usage_count: m.usage_count, last_used_at: m.last_used_at });
   });
+  app.get('/:id/evaluation', async (c) => {
+    const m = await models.get(c.req.param('id'));
+    const report = await models.evaluation(m.id);
+    if (!report) {
+      throw new ApiError(
+        404,
+        'evaluation_not_found',
+        `Model ${m.id} has no evaluation: it runs when a local fine-tuning job with validation examples ends (the Fine-Tune node's "evaluate" setting; off for remote providers). Evaluate it now with POST /api/v1/evaluations or "nodeai eval ${m.id} FILE".`,
+      );
+    }
+    return c.json({ model: m.id, ...report });
+  });
   app.patch('/:id', async (c) => {
     const body = await readJson(c, RenameBody);
     return c.json(toApiModel(await models.rename(c.req.param('id'), body.name)));

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BENCHMARK_FIGURES } from '../../trainer/base-catalog.ts';
 import { writeGgufModel } from '../../trainer/gguf-model.ts';
 import { startLoopbackHub, type LoopbackHub } from '../../trainer/hub-fixture.ts';
 import { createTinyModel } from '../../trainer/tiny-model.ts';
@@ -107,11 +108,14 @@ describe('/api/v1/models: catalog, pull and pulls', () => {
     expect(body.data.length).toBeGreaterThanOrEqual(11);
     for (const m of body.data) {
       expect(Object.keys(m).sort()).toEqual(
-        ['architecture', 'context_length', 'default_quant', 'downloaded', 'est_peak_rss_mb', 'est_train_tok_s', 'family', 'files', 'id', 'license', 'local_path', 'name', 'parameters', 'uri'].sort(),
+        ['architecture', 'benchmark', 'context_length', 'default_quant', 'downloaded', 'est_peak_rss_mb', 'est_train_tok_s', 'family', 'files', 'id', 'license', 'local_path', 'name', 'parameters', 'uri'].sort(),
       );
       expect(m.files.find((f: { quant: string }) => f.quant === m.default_quant)?.uri).toBe(m.uri);
       expect(m.uri).toMatch(/^hf:[\w.-]+\/[\w.-]+:[A-Z0-9_]+$/);
     }
-    expect(body.data.find((m: { id: string }) => m.id === 'qwen2.5-0.5b-instruct')).toMatchObject({ architecture: 'qwen2', license: 'apache-2.0', downloaded: false, local_path: null, est_train_tok_s: null });
+    const qwen = BENCHMARK_FIGURES['qwen2.5-0.5b-instruct'];
+    expect(body.data.find((m: { id: string }) => m.id === 'qwen2.5-0.5b-instruct')).toMatchObject({ architecture: 'qwen2', license: 'apache-2.0', downloaded: false, local_path: null, est_train_tok_s: qwen?.est_train_tok_s ?? null, est_peak_rss_mb: qwen?.est_peak_rss_mb ?? null, benchmark: qwen?.benchmark ?? null });
+    // A model no benchmark config has the shapes of has no figures.
+    expect(body.data.find((m: { id: string }) => m.id === 'gemma-3-270m-it')).toMatchObject({ est_train_tok_s: null, est_peak_rss_mb: null, benchmark: null });
   });
 });

@@ -55,9 +55,12 @@ interface QuantizeParams {
   [field: string]: unknown;
 }
 
-let quantizeFns:
-  | { defaults: () => QuantizeParams; quantize: (inp: string, out: string, params: QuantizeParams) => number }
-  | undefined;
+type QuantizeFn = ((inp: string, out: string, params: QuantizeParams) => number) & {
+  /** koffi: the same call on a worker thread, so the event loop (progress, signals) keeps running. */
+  async: (inp: string, out: string, params: QuantizeParams, done: (err: unknown, status: number) => void) => void;
+};
+
+let quantizeFns: { defaults: () => QuantizeParams; quantize: QuantizeFn } | undefined;
 
 function load() {
   if (quantizeFns) return quantizeFns;
@@ -76,7 +79,7 @@ function load() {
     defaults: lib.func('nodeai_llama_model_quantize_params llama_model_quantize_default_params()'),
     quantize: lib.func(
       'uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const nodeai_llama_model_quantize_params *params)',
-    ),
+    ) as QuantizeFn,
   };
   return quantizeFns;
 }
@@ -87,12 +90,47 @@ function load() {
  * is not a multiple of the type's block still falls back (Q4_K → Q5_0, Q6_K → Q8_0, …), silently,
  * so callers check the types they got.
  */
-export function llamaQuantize(input: string, output: string, ftype: LlamaFtypeName, options: { pure?: boolean; threads?: number } = {}): void {
+export function llamaQuantize(input: string, output: string, ftype: LlamaFtypeName, options: QuantizeOptions = {}): void {
   const fns = load();
+  checkStatus(fns.quantize(input, output, quantizeParams(fns, ftype, options)), input, output, ftype);
+}
+
+export interface QuantizeOptions {
+  /** Every 2-D tensor gets the ftype's base type (default true); false gives llama.cpp's usual mix (Q6_K output head in Q4_K_M …). */
+  pure?: boolean;
+  threads?: number;
+  /** Let already-quantized tensors be dequantized and quantized again (default false, as llama.cpp). */
+  allowRequantize?: boolean;
+}
+
+/** {@link llamaQuantize} on a worker thread: the event loop keeps running (progress, Ctrl-C) while it works. */
+export function llamaQuantizeAsync(input: string, output: string, ftype: LlamaFtypeName, options: QuantizeOptions = {}): Promise<void> {
+  const fns = load();
+  const params = quantizeParams(fns, ftype, options);
+  return new Promise((resolve, reject) => {
+    fns.quantize.async(input, output, params, (err, status) => {
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      else {
+        try {
+          checkStatus(status, input, output, ftype);
+          resolve();
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+    });
+  });
+}
+
+function quantizeParams(fns: NonNullable<typeof quantizeFns>, ftype: LlamaFtypeName, options: QuantizeOptions): QuantizeParams {
   const params = fns.defaults();
   params.ftype = LLAMA_FTYPE[ftype];
   params.pure = options.pure ?? true;
   params.nthread = options.threads ?? 1;
-  const status = fns.quantize(input, output, params);
+  params.allow_requantize = options.allowRequantize ?? false;
+  return params;
+}
+
+function checkStatus(status: number, input: string, output: string, ftype: LlamaFtypeName): void {
   if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `llama_model_quantize(${input} → ${output}, ${ftype}) failed with status ${status}`);
 }

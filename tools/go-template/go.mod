@@ -1,0 +1,3 @@
+module nodeai/tools/go-template
+
+go 1.19
