@@ -35,6 +35,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { LlamaFtypeName } from '../src/trainer/ggml/llama-quantize.ts';
 import type { LlamaConfig, LlamaModel, TrainingSequence } from '../src/trainer/llama-model.ts';
 import { TINY_CONFIG } from '../src/trainer/tiny-model.ts';
+import { SMOL_LM2_135M_SHAPES } from './smol-shapes.ts';
 
 const CONFIG_NAMES = ['reference', 'smol_lora', 'qwen05_lora', 'llama1b_lora'] as const;
 type ConfigName = (typeof CONFIG_NAMES)[number];
@@ -66,7 +67,7 @@ const CONFIGS: BenchConfig[] = [
   {
     name: 'smol_lora',
     label: 'SmolLM2-135M shapes, LoRA r=8, F32 base',
-    config: { vocabSize: 49152, contextLength: 256, embeddingLength: 576, blockCount: 30, headCount: 9, headCountKv: 3, feedForwardLength: 1536, ropeFreqBase: 10000, rmsNormEps: 1e-5, tiedEmbeddings: true },
+    config: SMOL_LM2_135M_SHAPES,
     ctx: 256,
     batch: 4,
     loraRank: 8,

@@ -720,9 +720,13 @@ function encodeTensor(t: AnyTensorToWrite, path: string): Uint8Array {
     if (b.byteLength !== tensorBytes(t)) throw wrongSize(`${b.byteLength} bytes of ${ggmlTypeName(t.ggmlType)}`);
     return b;
   }
-  const type = t.type ?? 'F32';
   const d = typeof t.data === 'function' ? t.data() : t.data;
   if (d.length !== t.shape.reduce((a, b) => a * b, 1)) throw wrongSize(`${d.length} values`);
+  return encodeFloatValues(d, t.type ?? 'F32');
+}
+
+/** float32 values as the bytes of a ggml tensor of that float type (F32 as they are: no copy). */
+export function encodeFloatValues(d: Float32Array, type: GgmlFloatType): Buffer {
   if (type === 'F32') return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
   const out = Buffer.allocUnsafe(d.length * 2);
   if (type === 'F16') {

@@ -48,11 +48,17 @@ export interface GoldenManifest {
   sequences: Array<{ tokens: number[]; lossMask: number[] }>;
   runs: Array<{
     name: GoldenRunName;
-    settings: TrainerSettings;
+    settings: ReferenceSettings;
     /** The trainer's initial LoRA A and B (B is zero), in the weights file. */
     loraInit: TensorEntry[];
   }>;
 }
+
+/** The resolved settings the reference trains with (the rest, threads say, cannot change its losses). */
+const REFERENCE_SETTINGS = [
+  'learningRate', 'schedule', 'warmupSteps', 'totalSteps', 'weightDecay', 'adamBeta1', 'adamBeta2', 'adamEps', 'maxGradNorm', 'lora',
+] as const;
+type ReferenceSettings = Pick<TrainerSettings, (typeof REFERENCE_SETTINGS)[number]>;
 
 export interface GoldenInputs {
   manifest: GoldenManifest;
@@ -79,7 +85,8 @@ export function encodeGoldenInputs(): GoldenInputs {
     const trainer = createTrainer(goldenRunOptions(name, model, data));
     try {
       const loraInit = trainer.settings.lora ? [...trainer.exportAdapter().tensors.values()].map((t) => put(t.name, t.shape, t.data)) : [];
-      return { name, settings: { ...trainer.settings }, loraInit };
+      const settings = Object.fromEntries(REFERENCE_SETTINGS.map((k) => [k, trainer.settings[k]])) as ReferenceSettings;
+      return { name, settings, loraInit };
     } finally {
       trainer.dispose();
     }

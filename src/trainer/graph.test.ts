@@ -9,6 +9,18 @@ import type { ArchitectureName } from './architectures/index.js';
 import { buildRandomModel } from './random-model.js';
 import { tinyTokenizerSpec } from './tiny-model.js';
 
+/** The model's weights, random adapters, and random tokens and labels with every `masked`-th position masked out. */
+function fillRandomBatch(graph: LlamaGraph, model: LlamaModel, rng: Rng, masked: number): void {
+  for (const [name, t] of graph.weights) graph.f32(t).set(model.tensors.get(name)!.data);
+  for (const t of graph.loraTensors.values()) graph.f32(t).forEach((_, i, a) => (a[i] = rng.normal() * 0.1));
+  const tok = graph.i32(graph.tokens);
+  for (let i = 0; i < tok.length; i++) {
+    tok[i] = rng.int(model.config.vocabSize);
+    graph.i32(graph.labelIds)[i] = rng.int(model.config.vocabSize);
+    graph.f32(graph.mask)[i] = i % masked === 0 ? 0 : 1;
+  }
+}
+
 const archShape = {
   contextLength: 32,
   embeddingLength: 32,
@@ -200,15 +212,7 @@ describe('Llama graph', () => {
         const graph = new LlamaGraph({ config, batch: 2, seqLen: 8, threads: 1, lora: spec, denseHead, headChunkTokens: 3 });
         try {
           expect(graph.chunkedHead).toBe(!denseHead);
-          const rng = new Rng(11);
-          for (const [name, t] of graph.weights) graph.f32(t).set(model.tensors.get(name)!.data);
-          for (const t of graph.loraTensors.values()) graph.f32(t).forEach((_, i, a) => (a[i] = rng.normal() * 0.1));
-          const tok = graph.i32(graph.tokens);
-          for (let i = 0; i < tok.length; i++) {
-            tok[i] = rng.int(config.vocabSize);
-            graph.i32(graph.labelIds)[i] = rng.int(config.vocabSize);
-            graph.f32(graph.mask)[i] = i % 5 === 0 ? 0 : 1;
-          }
+          fillRandomBatch(graph, model, new Rng(11), 5);
           graph.setLossGradScale(2);
           graph.runTrain();
           const trained = { loss: graph.f32(graph.loss)[0], argmax: [...graph.i32(graph.argmax)], grads: graph.trainables.map((t) => graph.f32(t.gradAcc).slice()) };
@@ -323,6 +327,51 @@ describe('gradients of every architecture', () => {
         }
       } finally {
         graph.dispose();
+      }
+    });
+  }
+});
+
+describe('activation checkpointing', () => {
+  for (const [label, over, lora] of [
+    ['LoRA, chunked head', { tiedEmbeddings: true }, true],
+    ['full fine-tuning, dense head, trained embeddings', { tiedEmbeddings: false }, false],
+  ] as const) {
+    it(`recomputing each layer in the backward gives the same loss and gradients: ${label}`, () => {
+      const config = testConfig({ vocabSize: 40, embeddingLength: 32, feedForwardLength: 48, blockCount: 3, headCount: 4, headCountKv: 2, ...over });
+      const model = randomModel(config, 6);
+      const spec = lora ? { rank: 4, alpha: 8, targets: loraTargetTensors(config, ['attn_q', 'attn_v', 'ffn_down']) } : undefined;
+      const run = (checkpointLayers: boolean) => {
+        const graph = new LlamaGraph({ config, batch: 2, seqLen: 8, threads: 1, lora: spec, checkpointLayers, headChunkTokens: 5 });
+        try {
+          fillRandomBatch(graph, model, new Rng(12), 4);
+          const grads: Float32Array[][] = [];
+          for (let pass = 0; pass < 2; pass++) {
+            // Two passes: the checkpoints' own accumulators must start from zero each time.
+            graph.zeroGradients();
+            graph.setLossGradScale(3);
+            graph.runTrain();
+            grads.push(graph.trainables.map((t) => graph.f32(t.gradAcc).slice()));
+          }
+          const trainLoss = graph.f32(graph.loss)[0];
+          graph.runEval();
+          return { trainLoss, evalLoss: graph.f32(graph.loss)[0], grads, computeBytes: graph.computeBytes };
+        } finally {
+          graph.dispose();
+        }
+      };
+      const plain = run(false);
+      const checkpointed = run(true);
+      expect(checkpointed.trainLoss).toBeCloseTo(plain.trainLoss, 5);
+      expect(checkpointed.evalLoss).toBeCloseTo(plain.evalLoss, 5);
+      for (const pass of [0, 1]) {
+        plain.grads[pass].forEach((r, k) => {
+          const scale = Math.max(...r.map(Math.abs));
+          expect(scale).toBeGreaterThan(0);
+          let worst = 0;
+          for (let i = 0; i < r.length; i++) worst = Math.max(worst, Math.abs(checkpointed.grads[pass][k][i] - r[i]));
+          expect(worst / scale).toBeLessThan(1e-5);
+        });
       }
     });
   }

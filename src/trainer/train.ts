@@ -23,6 +23,7 @@ import {
   type NamedTensor,
   type TrainingSequence,
 } from './llama-model.js';
+import { GGML_TYPE_BF16, GGML_TYPE_F32 } from './ggml/lib.js';
 import type { AnyTensorToWrite, GgmlFloatType } from './gguf.ts';
 import type { ModelToWrite } from './gguf-model.ts';
 import { TrainerError } from './train-errors.js';
@@ -72,7 +73,17 @@ export interface TrainerOptions {
   threads?: number;
   /** Positions per row of the graph. Default: the longest example (so short data trains fast). */
   seqLen?: number;
+  /**
+   * How a LoRA run holds the frozen base matrices that the model gives as float32 arrays: 'f32'
+   * (default) as they are, or 'bf16' rounded to bfloat16 — half their memory, and faster matmuls
+   * where ggml's CPU variant has BF16 dot products (AVX512-BF16: BENCHMARKS.md "Trainer"), at a
+   * loss difference the golden-trajectory test bounds. Weights read as stored keep their type; the
+   * exported (merged) model starts from the float32 base either way.
+   */
+  frozenBase?: FrozenBase;
 }
+
+export type FrozenBase = 'f32' | 'bf16';
 
 /** Every setting after 'auto' and defaults are resolved; stored in checkpoints. */
 export interface TrainerSettings {
@@ -90,6 +101,8 @@ export interface TrainerSettings {
   seed: number;
   threads: number;
   seqLen: number;
+  /** Absent in checkpoints written before it existed: they ran with 'f32'. */
+  frozenBase?: FrozenBase;
   lora: { rank: number; alpha: number; targets: LoraTargetModule[] } | null;
   stepsPerEpoch: number;
   totalSteps: number;
@@ -272,6 +285,11 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
     if (!(alpha > 0)) throw new TrainerError('BAD_OPTION', `lora.alpha must be > 0 (got ${alpha}).`);
     lora = { rank, alpha, targets: [...(o.lora.targets ?? DEFAULT_LORA_TARGETS)] };
   }
+  const frozenBase = o.frozenBase ?? 'f32';
+  if (frozenBase !== 'f32' && frozenBase !== 'bf16') throw new TrainerError('BAD_OPTION', `frozenBase must be 'f32' or 'bf16' (got ${String(frozenBase)}).`);
+  if (frozenBase === 'bf16' && !lora) {
+    throw new TrainerError('BAD_OPTION', "frozenBase 'bf16' applies to a LoRA run's frozen base; full fine-tuning trains every weight in F32.");
+  }
   return {
     epochs,
     batchSize,
@@ -287,6 +305,7 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
     seed: o.seed ?? 42,
     threads: o.threads === undefined ? availableParallelism() : posInt(o.threads, 'threads'),
     seqLen,
+    frozenBase,
     lora,
     stepsPerEpoch,
     totalSteps,
@@ -300,6 +319,13 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
  */
 export function autoWarmupSteps(totalSteps: number): number {
   return Math.min(Math.round(0.2 * totalSteps), Math.max(Math.round(0.05 * totalSteps), 10));
+}
+
+/** The ggml type each base weight is held in when it is not F32: a stored weight's own, a float32 matrix's under frozenBase 'bf16'. */
+function frozenWeightTypes(model: LlamaModel, frozenBase: FrozenBase): Map<string, number> {
+  const types = new Map([...(model.stored ?? [])].map(([name, t]) => [name, t.type]));
+  if (frozenBase === 'bf16') for (const [name, t] of model.tensors) if (t.shape.length >= 2) types.set(name, GGML_TYPE_BF16);
+  return types;
 }
 
 function maxGradNormOf(v: number | undefined): number {
@@ -382,6 +408,7 @@ export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
       seed: s.seed,
       threads: options.threads ?? s.threads,
       seqLen: s.seqLen,
+      frozenBase: s.frozenBase ?? 'f32',
     },
     { state: h.state, tensors: file.tensors },
   );
@@ -437,7 +464,7 @@ class LocalTrainer implements Trainer {
       seqLen: s.seqLen,
       threads: s.threads,
       lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
-      weightTypes: new Map([...(o.model.stored ?? [])].map(([name, t]) => [name, t.type])),
+      weightTypes: frozenWeightTypes(o.model, s.frozenBase ?? 'f32'),
     });
     try {
       this.graph.loadWeights(o.model);
@@ -644,7 +671,7 @@ class LocalTrainer implements Trainer {
     const targets = new Set(this.loraTargets());
     const tensors = new Map<string, NamedTensor>();
     for (const { name, shape } of expectedTensors(this.model.config)) {
-      const data = this.graph.weightF32(name);
+      const data = this.baseWeightF32(name);
       if (targets.has(name)) this.addLoraDelta(name, data);
       tensors.set(name, { name, shape: [...shape], data });
     }
@@ -656,7 +683,8 @@ class LocalTrainer implements Trainer {
     const targets = new Set(this.loraTargets());
     const targetTypes = new Set<GgmlFloatType>();
     const weights: AnyTensorToWrite[] = expectedTensors(this.model.config).map(({ name, shape }) => {
-      const type = g.g.type(g.weights.get(name)!);
+      const callerF32 = this.callerBaseF32(name);
+      const type = callerF32 ? GGML_TYPE_F32 : g.g.type(g.weights.get(name)!);
       if (targets.has(name)) {
         // A merged weight keeps the base's float type; a quantized one becomes F16 (requantizing
         // it here would lose the update; `nodeai models export --quant` quantizes the whole file).
@@ -667,12 +695,13 @@ class LocalTrainer implements Trainer {
           shape: [...shape],
           type: floatType,
           data: () => {
-            const w = g.weightF32(name);
+            const w = this.baseWeightF32(name);
             this.addLoraDelta(name, w);
             return w;
           },
         };
       }
+      if (callerF32) return { name, shape: [...shape], type: 'F32', data: callerF32 };
       // Untouched (frozen or fully trained) weights go out as the graph holds them, byte for byte.
       return { name, shape: [...shape], ggmlType: type, bytes: () => g.weightBytes(name) };
     });
@@ -687,6 +716,19 @@ class LocalTrainer implements Trainer {
       tokenizer: this.model.tokenizer,
       ...(this.model.extraMetadata ? { extraMetadata: this.model.extraMetadata } : {}),
     };
+  }
+
+  /**
+   * A LoRA run never changes its base: the caller's float32 values are exact where the graph may
+   * hold them rounded (frozenBase 'bf16'). Undefined for a trained weight or one read as stored.
+   */
+  private callerBaseF32(name: string): Float32Array | undefined {
+    return this.settings.lora ? this.model.tensors.get(name)?.data : undefined;
+  }
+
+  /** A base weight's float32 values to export (a copy). */
+  private baseWeightF32(name: string): Float32Array {
+    return this.callerBaseF32(name)?.slice() ?? this.graph.weightF32(name);
   }
 
   private loraTargets(): string[] {

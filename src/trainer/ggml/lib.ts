@@ -144,11 +144,13 @@ export interface GgmlApi {
   transpose(ctx: C, a: T): T;
   outProd(ctx: C, a: T, b: T): T;
   concat(ctx: C, a: T, b: T, dim: number): T;
+  /** a with b added into a's view of b's shape at row strides nb1, nb2, nb3 and byte offset (has a backward, unlike pad/concat). */
+  acc(ctx: C, a: T, b: T, nb1: number, nb2: number, nb3: number, offset: number): T;
   view3d(ctx: C, a: T, ne0: number, ne1: number, ne2: number, nb1: number, nb2: number, offset: number): T;
   cpy(ctx: C, a: T, b: T): T;
   isContiguous(t: T): boolean;
   /** enum ggml_op values looked up by name at load (ggml_op_name), so a renumbering cannot go unnoticed. */
-  readonly ops: { NONE: number; MUL_MAT: number; OUT_PROD: number; TRANSPOSE: number; CONT: number };
+  readonly ops: { NONE: number; MUL_MAT: number; OUT_PROD: number; TRANSPOSE: number; CONT: number; VIEW: number; PERMUTE: number; RESHAPE: number };
   /** The node's op (enum ggml_op). */
   op(t: T): number;
   /** src[i] of a node, or null. */
@@ -333,6 +335,7 @@ export function loadGgml(): GgmlApi {
     transpose: b('void *ggml_transpose(void *ctx, void *a)'),
     out_prod: b('void *ggml_out_prod(void *ctx, void *a, void *b)'),
     concat: b('void *ggml_concat(void *ctx, void *a, void *b, int dim)'),
+    acc: b('void *ggml_acc(void *ctx, void *a, void *b, size_t nb1, size_t nb2, size_t nb3, size_t offset)'),
     view_3d: b('void *ggml_view_3d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2, size_t nb1, size_t nb2, size_t offset)'),
     cpy: b('void *ggml_cpy(void *ctx, void *a, void *b)'),
     is_contiguous: b('bool ggml_is_contiguous(void *tensor)'),
@@ -391,7 +394,16 @@ export function loadGgml(): GgmlApi {
     for (let i = 0; i < 100; i++) if (f.op_name(i) === name) return i;
     throw new TrainerError('GGML_LOAD_FAILED', `ggml has no op named ${name}: the installed ggml is not the version these bindings were written for.`);
   };
-  const ops = { NONE: opCode('NONE'), MUL_MAT: opCode('MUL_MAT'), OUT_PROD: opCode('OUT_PROD'), TRANSPOSE: opCode('TRANSPOSE'), CONT: opCode('CONT') };
+  const ops = {
+    NONE: opCode('NONE'),
+    MUL_MAT: opCode('MUL_MAT'),
+    OUT_PROD: opCode('OUT_PROD'),
+    TRANSPOSE: opCode('TRANSPOSE'),
+    CONT: opCode('CONT'),
+    VIEW: opCode('VIEW'),
+    PERMUTE: opCode('PERMUTE'),
+    RESHAPE: opCode('RESHAPE'),
+  };
 
   const n = (v: number | bigint) => Number(v);
   const api: GgmlApi = {
@@ -446,6 +458,7 @@ export function loadGgml(): GgmlApi {
     transpose: (ctx, a) => f.transpose(ctx, a),
     outProd: (ctx, a, bb) => f.out_prod(ctx, a, bb),
     concat: (ctx, a, bb, dim) => f.concat(ctx, a, bb, dim),
+    acc: (ctx, a, bb, nb1, nb2, nb3, offset) => f.acc(ctx, a, bb, nb1, nb2, nb3, offset),
     view3d: (ctx, a, ne0, ne1, ne2, nb1, nb2, offset) => f.view_3d(ctx, a, ne0, ne1, ne2, nb1, nb2, offset),
     cpy: (ctx, a, bb) => f.cpy(ctx, a, bb),
     isContiguous: (t) => f.is_contiguous(t),

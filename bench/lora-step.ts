@@ -1,0 +1,57 @@
+// CPU time of one LoRA training step (forward + backward + AdamW) on SmolLM2-135M's shapes with
+// fewer layers, per graph variant: what LoRA rank padding and compact frozen weights save, measured
+// as process CPU time (less sensitive than wall time to a busy machine; one thread).
+// Usage: tsx bench/lora-step.ts [layers=6] [rank=8] [threads=1] [vocab=49152]
+import { performance } from 'node:perf_hooks';
+import { GGML_TYPE_BF16, loadGgml } from '../src/trainer/ggml/lib.ts';
+import { LlamaGraph, loraTargetTensors, type LlamaGraphOptions } from '../src/trainer/graph.ts';
+import type { LlamaConfig } from '../src/trainer/llama-model.ts';
+import { randomModel } from '../src/trainer/train-fixtures.ts';
+import { Rng } from '../src/trainer/train-rng.ts';
+import { DEFAULT_LORA_TARGETS } from '../src/trainer/train.ts';
+import { SMOL_LM2_135M_SHAPES } from './smol-shapes.ts';
+
+const [layers, rank, threads, vocab] = (process.argv.slice(2).length ? process.argv.slice(2) : ['6', '8', '1', '49152']).map(Number);
+const config: LlamaConfig = { ...SMOL_LM2_135M_SHAPES, blockCount: layers, vocabSize: vocab };
+const [batch, seqLen] = [4, 256];
+const model = randomModel(config, 1);
+const targets = loraTargetTensors(config, DEFAULT_LORA_TARGETS);
+
+function measure(name: string, extra: Partial<LlamaGraphOptions>): void {
+  const graph = new LlamaGraph({ config, batch, seqLen, threads, lora: { rank, alpha: 2 * rank, targets }, ...extra });
+  try {
+    graph.loadWeights(model);
+    const rng = new Rng(5);
+    for (const t of graph.loraTensors.values()) {
+      const a = graph.f32(t);
+      for (let i = 0; i < a.length; i++) a[i] = (rng.next() - 0.5) * 0.05;
+    }
+    const tokens = graph.i32(graph.tokens);
+    for (let i = 0; i < tokens.length; i++) tokens[i] = rng.int(config.vocabSize);
+    graph.f32(graph.mask).fill(1);
+    graph.setLossGradScale(1);
+    const step = () => {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      graph.runTrain();
+      graph.runOptimizer();
+      const c = process.cpuUsage(c0);
+      return { cpu: (c.user + c.system) / 1000, wall: performance.now() - t0 };
+    };
+    step(); // warm-up: the one-off transposes of frozen weights, first touches of memory
+    const runs = [step(), step(), step()].sort((a, b) => a.cpu - b.cpu);
+    const median = runs[1];
+    console.log(`${name.padEnd(40)} ${median.cpu.toFixed(0).padStart(7)} ms CPU/step  ${median.wall.toFixed(0).padStart(7)} ms wall`);
+  } finally {
+    graph.dispose();
+  }
+}
+
+console.log(`ggml-cpu-${loadGgml().cpuVariant}: LoRA r=${rank} step, SmolLM2-135M shapes with ${layers} layers and vocab ${vocab}, batch ${batch} × ${seqLen}, ${threads} thread(s)`);
+const variants: Array<[string, Partial<LlamaGraphOptions>]> = [
+  ['F32 base, rank not padded', { padLoraRank: false }],
+  ['F32 base, rank padded to 16', {}],
+  // What the trainer's frozenBase 'bf16' asks the graph for.
+  ['BF16 base, rank padded to 16', { weightTypes: new Map([...model.tensors.values()].filter((t) => t.shape.length >= 2).map((t) => [t.name, GGML_TYPE_BF16])) }],
+];
+for (const [name, extra] of variants) measure(name, extra);
