@@ -50,8 +50,8 @@ function measure(name: string, extra: Partial<LlamaGraphOptions>): void {
 console.log(`ggml-cpu-${loadGgml().cpuVariant}: LoRA r=${rank} step, SmolLM2-135M shapes with ${layers} layers and vocab ${vocab}, batch ${batch} × ${seqLen}, ${threads} thread(s)`);
 const variants: Array<[string, Partial<LlamaGraphOptions>]> = [
   ['F32 base, rank not padded', { padLoraRank: false }],
-  ['F32 base, rank padded to 16', {}],
+  ['F32 base, rank padded to 16', { padLoraRank: true }],
   // What the trainer's frozenBase 'bf16' asks the graph for.
-  ['BF16 base, rank padded to 16', { weightTypes: new Map([...model.tensors.values()].filter((t) => t.shape.length >= 2).map((t) => [t.name, GGML_TYPE_BF16])) }],
+  ['BF16 base, rank padded to 16', { padLoraRank: true, weightTypes: new Map([...model.tensors.values()].filter((t) => t.shape.length >= 2).map((t) => [t.name, GGML_TYPE_BF16])) }],
 ];
 for (const [name, extra] of variants) measure(name, extra);

@@ -376,3 +376,34 @@ describe('activation checkpointing', () => {
     });
   }
 });
+
+describe('LoRA rank padding', () => {
+  it('padding the rank with zeros gives the same loss and gradients (rank 8, every projection, with checkpointing too)', () => {
+    const config = testConfig({ vocabSize: 40, embeddingLength: 32, feedForwardLength: 48, blockCount: 2, headCount: 4, headCountKv: 2 });
+    const model = randomModel(config, 6);
+    const spec = { rank: 8, alpha: 16, targets: loraTargetTensors(config, ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down', 'output']) };
+    const run = (padLoraRank: boolean, checkpointLayers: boolean) => {
+      const graph = new LlamaGraph({ config, batch: 2, seqLen: 8, threads: 1, lora: spec, padLoraRank, checkpointLayers });
+      try {
+        fillRandomBatch(graph, model, new Rng(13), 4);
+        graph.setLossGradScale(1);
+        graph.runTrain();
+        return { loss: graph.f32(graph.loss)[0], grads: graph.trainables.map((t) => graph.f32(t.gradAcc).slice()) };
+      } finally {
+        graph.dispose();
+      }
+    };
+    const plain = run(false, false);
+    for (const checkpointLayers of [false, true]) {
+      const padded = run(true, checkpointLayers);
+      expect(padded.loss).toBeCloseTo(plain.loss, 5);
+      plain.grads.forEach((r, k) => {
+        const scale = Math.max(...r.map(Math.abs));
+        expect(scale).toBeGreaterThan(0);
+        let worst = 0;
+        for (let i = 0; i < r.length; i++) worst = Math.max(worst, Math.abs(padded.grads[k][i] - r[i]));
+        expect(worst / scale, `${spec.targets.length} targets, gradient ${k}`).toBeLessThan(1e-5);
+      });
+    }
+  });
+});
