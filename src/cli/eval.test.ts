@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qa, trainTinyPair, type TrainedPair } from '../trainer/evaluation-fixture.ts';
+import { startLoopbackHub, type LoopbackHub } from '../trainer/hub-fixture.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodeai.js', import.meta.url));
 const exec = promisify(execFile);
@@ -15,10 +16,11 @@ const SET = [qa('1+1?', 'two'), qa('2+2?', 'four'), qa('color of sky?', 'blue')]
 
 let root: string;
 let pair: TrainedPair;
+let hub: LoopbackHub;
 
 async function nodeai(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], { cwd: root, env: { ...process.env, HOME: root, DATABASE_URL: '' }, maxBuffer: 16 << 20 });
+    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], { cwd: root, env: { ...process.env, HOME: root, DATABASE_URL: '', HF_ENDPOINT: hub.endpoint, HF_TOKEN: '' }, maxBuffer: 16 << 20 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -29,6 +31,8 @@ async function nodeai(args: string[]): Promise<{ code: number; stdout: string; s
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'nodeai-eval-cli-'));
   pair = await trainTinyPair(root, SET);
+  // The tuned model on a stand-in for the Hugging Face hub, as an hf: reference names it.
+  hub = await startLoopbackHub({ 'acme/Tuned-GGUF': { files: { 'Tuned-Q8_0.gguf': await readFile(pair.tunedPath) } } });
   await writeFile(join(root, 'set.jsonl'), SET.map((e) => JSON.stringify(e)).join('\n') + '\n');
   await writeFile(join(root, 'bad.jsonl'), `${JSON.stringify(SET[0])}\n{"messages": [{"role": "user", "content": "no answer"}]}\n`);
   const endsWithUser = { messages: [...SET[0].messages, { role: 'user', content: 'and then?' }] };
@@ -36,6 +40,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await hub?.close();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -60,6 +65,14 @@ describe('nodeai eval (the real CLI)', () => {
     expect(r.stdout).toMatch(/^2 examples/);
     expect(r.stdout).toMatch(/tuned\.gguf\s+\d+\.\d{4}\s+\d+\.\d{4}\s+100\.0%\s+100\.0%/);
     expect(r.stdout).toMatch(/= four/);
+  });
+
+  it('evaluates an hf: model, downloaded into the data dir first', { timeout: CLI_TEST_MS }, async () => {
+    const r = await nodeai(['eval', 'hf:acme/Tuned-GGUF:Q8_0', 'set.jsonl', '--json', '--data-dir', join(root, 'data')]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ model: 'hf:acme/Tuned-GGUF:Q8_0', examples: 3, exact_match: 1 });
+    expect(out.loss).toBeCloseTo(pair.trainerLoss, 4);
   });
 
   it('says what is wrong with a bad file, a missing file or an unknown model', { timeout: CLI_TEST_MS }, async () => {
