@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobQueue } from '../jobs/index.ts';
+import { createStore } from '../store/index.ts';
+import { evaluateModels, localEvalModel } from '../trainer/evaluate.ts';
 import { qa, trainTinyPair, type TrainedPair } from '../trainer/evaluation-fixture.ts';
+import { disposeInference } from '../trainer/inference.ts';
 import { startLoopbackHub, type LoopbackHub } from '../trainer/hub-fixture.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodeai.js', import.meta.url));
@@ -40,6 +44,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await disposeInference();
   await hub?.close();
   await rm(root, { recursive: true, force: true });
 });
@@ -91,5 +96,24 @@ describe('nodeai eval (the real CLI)', () => {
     const usage = await nodeai(['eval', 'tuned.gguf']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/missing FILE/);
+  });
+
+  it('nodeai models show prints a model\'s stored evaluation', { timeout: CLI_TEST_MS }, async () => {
+    const dataDir = join(root, 'data-show');
+    const store = await createStore({ dataDir, databaseUrl: '' });
+    try {
+      const models = [await localEvalModel({ name: 'nodeai-tiny', path: pair.basePath, threads: 1 }), await localEvalModel({ name: 'ft:nodeai-tiny:qa:abcd1234', path: pair.tunedPath, threads: 1 })];
+      const report = await evaluateModels(models, SET);
+      for (const m of models) await m.dispose();
+      const jobs = new JobQueue(store);
+      const file = await store.files.put(join(root, 'set.jsonl'));
+      const job = await jobs.create({ model: 'nodeai-tiny', training_file: file.id, suffix: 'qa' });
+      await jobs.models.register({ job: { id: job.id, base_model: 'nodeai-tiny', provider: 'local', suffix: 'qa' }, name: 'ft:nodeai-tiny:qa:abcd1234', files: { model: pair.tunedPath }, evaluation: report });
+    } finally {
+      await store.close();
+    }
+    const r = await nodeai(['models', 'show', 'ft:nodeai-tiny:qa:abcd1234', '--data-dir', dataDir]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/evaluation: {3}on 3 validation examples: nodeai-tiny loss \d+\.\d{4} exact 0% contains 0% · ft:nodeai-tiny:qa:abcd1234 loss \d+\.\d{4} exact 100% contains 100%/);
   });
 });
