@@ -88,6 +88,23 @@ describe('nodeai finetune + nodeai chat (real processes, real files)', () => {
   }, 150_000);
 });
 
+describe('nodeai finetune: the evaluation after training', () => {
+  it('evaluates base vs fine-tuned on the validation split into DIR/evaluation.json; --no-evaluate skips it', async () => {
+    writeFileSync(join(root, 'qa-eval.jsonl'), QA.map(([q, a]) => line(q, a)).join('\n') + '\n');
+    const args = (out: string) => ['finetune', 'qa-eval.jsonl', '--out', out, '--epochs', '1', '--threads', '1', '--data-dir', 'eval-data'];
+    const on = await nodeai(args('eval-on'));
+    expect(on.code).toBe(0);
+    expect(on.stderr).toMatch(/Evaluated on 4 validation examples\. nodeai-tiny: loss \d+\.\d{4}, exact \d+%; ft:nodeai-tiny::\w+: loss/);
+    const report = JSON.parse(readFileSync(join(root, 'eval-on', 'evaluation.json'), 'utf8'));
+    expect(report).toMatchObject({ object: 'evaluation', models: ['nodeai-tiny', expect.stringMatching(/^ft:nodeai-tiny::/)] });
+    expect(report.examples).toHaveLength(4);
+    const off = await nodeai([...args('eval-off'), '--no-evaluate']);
+    expect(off.code).toBe(0);
+    expect(off.stderr).not.toMatch(/Evaluat/);
+    expect(existsSync(join(root, 'eval-off', 'evaluation.json'))).toBe(false);
+  });
+});
+
 describe('nodeai finetune: bad input', () => {
   let out = '';
   let err = '';

@@ -26,7 +26,7 @@ const OPENAI_DEFAULT_BASE = 'gpt-4o-mini-2024-07-18';
 const USAGE = `Usage:
   nodeai finetune FILE --out DIR [--provider local] [--base nodeai-tiny|PATH.gguf] [--epochs N|auto]
                   [--batch-size N|auto] [--learning-rate X|auto] [--lora-rank R] [--lora-alpha A]
-                  [--early-stopping N]
+                  [--early-stopping N] [--no-evaluate]
                   [--validation-split X] [--seed S] [--threads N] [--name NAME] [--json]
   nodeai finetune FILE --out DIR --provider openai [--base MODEL] [--base-url URL] [--name SUFFIX] ...
 
@@ -54,6 +54,8 @@ Options:
   --lora-alpha A        LoRA scale numerator (default R)
   --early-stopping N    stop when the validation loss has not improved for N epochs, and keep
                         the best epoch's model
+  --no-evaluate         local: skip the evaluation of base vs fine-tuned on the validation split
+                        when training ends (on by default; DIR/evaluation.json, "nodeai models show")
   --validation-split X  share held out for validation, 0..1 (default ${DEFAULT_VALIDATION_SPLIT})
   --seed S              seed of the split, the initialization and the data order (default ${DEFAULT_SEED})
   --threads N           CPU threads (default: the idle cores)
@@ -168,6 +170,7 @@ export async function run(args: string[]): Promise<number> {
         'lora-rank': { type: 'string' },
         'lora-alpha': { type: 'string' },
         'early-stopping': { type: 'string' },
+        'no-evaluate': { type: 'boolean' },
         'validation-split': { type: 'string' },
         seed: { type: 'string' },
         threads: { type: 'string' },
@@ -230,6 +233,7 @@ export async function run(args: string[]): Promise<number> {
     ...(v.seed !== undefined || !remote ? { seed } : {}),
     ...(v.name ? { suffix: v.name } : {}),
     ...(patience !== undefined ? { early_stopping_patience: patience } : {}),
+    ...(v['no-evaluate'] ? { evaluate: false } : {}),
     ...(threads !== undefined ? { device: { threads } } : {}),
     ...(remote ? {} : { output_dir: out }),
   };

@@ -59,10 +59,20 @@ function describe(m: ModelRecord): string {
     `  job:          ${m.job_id ?? '-'}`,
     `  trained on:   ${m.training_examples ?? '-'} examples, ${m.epochs ?? '-'} epochs`,
     `  metrics:      ${metrics}`,
+    ...(m.evaluation ? [`  evaluation:   ${evaluationLine(m.evaluation)}`] : []),
     `  files:        ${Object.values(m.files).filter(Boolean).join(', ') || '-'}`,
     `  used:         ${m.usage_count} times${m.last_used_at ? `, last ${when(m.last_used_at)}` : ''}`,
     `  created:      ${when(m.created_at)}`,
   ].join('\n');
+}
+
+/** "on 40 validation examples: base loss 5.6 exact 0% · this model loss 0.31 exact 85%". */
+function evaluationLine(e: NonNullable<ModelRecord['evaluation']>): string {
+  const parts = e.models.map((name) => {
+    const s = e.summary[name];
+    return `${name} loss ${s.loss === null ? '-' : s.loss.toFixed(4)} exact ${(100 * s.exact_match).toFixed(0)}% contains ${(100 * s.contains_match).toFixed(0)}%`;
+  });
+  return `on ${e.examples} validation examples: ${parts.join(' · ')}`;
 }
 
 export async function run(args: string[]): Promise<number> {

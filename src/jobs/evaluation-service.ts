@@ -81,11 +81,20 @@ export async function evaluate(request: EvaluationRequest, deps: EvaluationDeps)
   }
 }
 
-async function openModel(choice: z.output<typeof ModelChoice>, deps: EvaluationDeps): Promise<EvalModel> {
+/** Where a model choice answers from: a local GGUF (and adapter), or a remote chat model. */
+type LocatedModel = { kind: 'local'; name: string; path: string; lora?: string } | { kind: 'remote'; name: string; model: string; record: ModelRecord | undefined };
+
+/** Finds a model choice without loading it: refuses unknown names, missing files and paths where they are not allowed. */
+export async function locateModel(choice: z.output<typeof ModelChoice>, deps: EvaluationDeps): Promise<LocatedModel> {
   const name = choiceName(choice);
   const text = choice.model;
-  const local = async (path: string, lora = choice.lora) => localEvalModel({ name, path, ...(lora ? { lora: localPath(lora, deps, '--lora') } : {}), ...(deps.threads ? { threads: deps.threads } : {}) });
-  if (text.toLowerCase().startsWith(OPENAI_MODEL_PREFIX)) return remoteModel(name, text.slice(OPENAI_MODEL_PREFIX.length), undefined, choice, deps);
+  const local = (path: string): LocatedModel => ({ kind: 'local', name, path, ...(choice.lora ? { lora: localPath(choice.lora, deps, 'LoRA adapter') } : {}) });
+  const remote = (model: string, record: ModelRecord | undefined): LocatedModel => {
+    if (choice.lora) throw new EvaluationError('invalid_request', `A LoRA adapter applies to a local model only, not to the remote model ${model}.`);
+    if (!deps.remoteChat) throw new EvaluationError('model_not_available', `The remote model ${model} cannot be reached from here.`);
+    return { kind: 'remote', name, model, record };
+  };
+  if (text.toLowerCase().startsWith(OPENAI_MODEL_PREFIX)) return remote(text.slice(OPENAI_MODEL_PREFIX.length), undefined);
   const ref = parseModelRef(text);
   switch (ref.kind) {
     case 'builtin':
@@ -104,7 +113,7 @@ async function openModel(choice: z.output<typeof ModelChoice>, deps: EvaluationD
           `Model ${JSON.stringify(text.slice(0, 80))} is not a registered fine-tuned model ("nodeai models list"), nodeai-tiny, a .gguf path, an hf:OWNER/REPO:QUANT or ollama:NAME reference, or openai:MODEL for a remote model.`,
         );
       }
-      if (record.provider !== 'local') return remoteModel(name, record.id, record, choice, deps);
+      if (record.provider !== 'local') return remote(record.id, record);
       // The trainer's model file has a LoRA adapter merged in already.
       if (record.files.model) return local(record.files.model);
       throw new EvaluationError('model_not_available', `${record.id} has no model file on this machine (deleted?); it cannot be evaluated.`);
@@ -112,10 +121,21 @@ async function openModel(choice: z.output<typeof ModelChoice>, deps: EvaluationD
   }
 }
 
-async function remoteModel(name: string, model: string, record: ModelRecord | undefined, choice: z.output<typeof ModelChoice>, deps: EvaluationDeps): Promise<EvalModel> {
-  if (choice.lora) throw new EvaluationError('invalid_request', `A LoRA adapter applies to a local model only, not to the remote model ${model}.`);
-  if (!deps.remoteChat) throw new EvaluationError('model_not_available', `The remote model ${model} cannot be reached from here.`);
-  const chat = await deps.remoteChat(model, record);
+/** Every model of the request located (see locateModel): what a caller checks before queuing the work. */
+export async function locateModels(request: EvaluationRequest, deps: EvaluationDeps): Promise<LocatedModel[]> {
+  const out: LocatedModel[] = [];
+  for (const choice of [...request.models, ...(request.judge ? [{ model: request.judge }] : [])]) out.push(await locateModel(choice, deps));
+  return out;
+}
+
+async function openModel(choice: z.output<typeof ModelChoice>, deps: EvaluationDeps): Promise<EvalModel> {
+  const located = await locateModel(choice, deps);
+  if (located.kind === 'local') return localEvalModel({ name: located.name, path: located.path, ...(located.lora ? { lora: located.lora } : {}), ...(deps.threads ? { threads: deps.threads } : {}) });
+  return remoteModel(located.name, located.model, located.record, deps);
+}
+
+async function remoteModel(name: string, model: string, record: ModelRecord | undefined, deps: EvaluationDeps): Promise<EvalModel> {
+  const chat = await deps.remoteChat!(model, record);
   // The answer budget is counted in OpenAI's tokens; the exact tokenizer of a remote model is unknown.
   const tokens = await openAITokenizer('o200k_base');
   return {

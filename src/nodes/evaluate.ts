@@ -20,13 +20,13 @@ const config = z.object({
     .optional()
     .describe('A second model answered side by side, e.g. the base it was trained from. Empty = the connected Fine-Tune node\'s base model.'),
   compare_with_base: z.boolean().default(true).describe('Evaluate the base model beside the model (needs base_model, or a connected Fine-Tune node).'),
-  file_id: z.string().trim().optional().describe('An uploaded chat JSONL to evaluate on ("nodeai files upload FILE"), when no examples are connected; after a Fine-Tune node its validation split is the default.'),
+  examples_file_id: z.string().trim().optional().describe('An uploaded chat JSONL to evaluate on ("nodeai files upload FILE"), when no examples are connected; after a Fine-Tune node its validation split is the default.'),
   max_examples: z.number().int().min(1).max(10_000).default(EVALUATE_MAX_EXAMPLES).describe('Evaluate on at most this many examples (the first ones).'),
   judge: z.string().trim().optional().describe('A chat model that also scores each answer 1–5 by a stated rubric (costs a call per answer; off when empty).'),
 });
 
 const NO_DATA_FIX =
-  'Connect a File Loader or Data Loader (the examples) or a Fine-Tune node (its validation split) to the "data" input, or set "file_id" to the ID "nodeai files upload FILE" prints.';
+  'Connect a File Loader or Data Loader (the examples) or a Fine-Tune node (its validation split) to the "data" input, or set "examples_file_id" to the ID "nodeai files upload FILE" prints.';
 
 export const evaluateNode = defineNode({
   type: 'evaluate',
@@ -56,11 +56,11 @@ export const evaluateNode = defineNode({
       if (data.length === 0) throw nodeError('no_examples', `The "data" input is an empty list. ${NO_DATA_FIX}`);
       evalData = { kind: 'examples', examples: data };
     } else {
-      const fileId = config.file_id || str(fromFineTune?.validation_file_id);
+      const fileId = config.examples_file_id || str(fromFineTune?.validation_file_id);
       if (!fileId) {
-        throw nodeError('no_examples', fromFineTune ? `The connected Fine-Tune node held out no validation examples (validation_split 0). Set "file_id", or give the Fine-Tune node a validation_split.` : `Nothing to evaluate on. ${NO_DATA_FIX}`);
+        throw nodeError('no_examples', fromFineTune ? `The connected Fine-Tune node held out no validation examples (validation_split 0). Set "examples_file_id", or give the Fine-Tune node a validation_split.` : `Nothing to evaluate on. ${NO_DATA_FIX}`);
       }
-      if (!isValidFileId(fileId)) throw nodeError('invalid_file_id', `"file_id" ${JSON.stringify(String(fileId).slice(0, 80))} is not a file ID: IDs look like "file-" followed by 24 letters or digits. Run "nodeai files list".`);
+      if (!isValidFileId(fileId)) throw nodeError('invalid_file_id', `"examples_file_id" ${JSON.stringify(String(fileId).slice(0, 80))} is not a file ID: IDs look like "file-" followed by 24 letters or digits. Run "nodeai files list".`);
       evalData = { kind: 'file', file_id: fileId };
     }
     const parsed = EvaluationRequest.safeParse({ models: [...(base && base !== model ? [{ model: base }] : []), { model }], data: evalData, max_examples: config.max_examples, ...(config.judge ? { judge: config.judge } : {}) });

@@ -88,7 +88,7 @@ describe('Fine-Tune node: evaluation after training', () => {
     const message = async (wf: ReturnType<typeof only>) => (await engine.run(wf)).error?.message;
     expect(await message(only({}))).toMatch(/has no model: set "model", or connect a Fine-Tune node/);
     expect(await message(only({ model: 'nodeai-tiny' }))).toMatch(/Nothing to evaluate on\. Connect a File Loader or Data Loader/);
-    expect(await message(only({ model: 'nodeai-tiny', file_id: '../x' }))).toMatch(/"file_id" "\.\.\/x" is not a file ID/);
+    expect(await message(only({ model: 'nodeai-tiny', examples_file_id: '../x' }))).toMatch(/"examples_file_id" "\.\.\/x" is not a file ID/);
     expect(await message(only({ model: 'ft:nope:x:y' }, true))).toMatch(/Model "ft:nope:x:y" is not a registered fine-tuned model/);
     expect(await message(only({ model: 'base.gguf' }, true))).toMatch(/works from the CLI only|no such file/);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ZodError } from 'zod';
-import { fromOpenAIJobBody, OpenAIJobBody, OUTPUT_DIR_METADATA_KEY, parseFineTuneRequest } from './fine-tune-request.ts';
+import { EVALUATE_METADATA_KEY, evaluateExamplesOf, evaluateMetadata, fromOpenAIJobBody, OpenAIJobBody, OUTPUT_DIR_METADATA_KEY, parseFineTuneRequest } from './fine-tune-request.ts';
 
 const data = { kind: 'prepared' as const, training_file: 'file-a' };
 
@@ -27,6 +27,9 @@ describe('FineTuneRequest', () => {
     expect(refused({ method: { lora_rank: 4 } })[0]).toMatch(/^method\.lora_rank: lora_rank is for the local trainer/);
     expect(refused({ hyperparameters: { learning_rate: 1e-4 } })[0]).toMatch(/^hyperparameters\.learning_rate: learning_rate \(an absolute rate\) is for the local trainer/);
     expect(refused({ output_dir: '/tmp/x' })[0]).toMatch(/^output_dir/);
+    // The evaluation after training runs on this machine; off is what a remote job has anyway.
+    expect(refused({ evaluate: true })[0]).toMatch(/^evaluate: the evaluation after training runs for the local trainer only; .*Evaluate node/);
+    expect(refused({ evaluate: false })).toEqual([]);
     // lora_rank 0 is full fine-tuning, which every provider does.
     expect(refused({ method: { lora_rank: 0 } })).toEqual([]);
     expect(refused({ hyperparameters: { learning_rate_multiplier: 2 } })).toEqual([]);
@@ -63,5 +66,17 @@ describe('fromOpenAIJobBody', () => {
       seed: 7,
       metadata: { team: 'support' },
     });
+  });
+});
+
+describe('the evaluation after training, in a job\'s metadata', () => {
+  it('is on with 200 examples unless the request says otherwise', () => {
+    expect(evaluateExamplesOf(null)).toBe(200);
+    expect(evaluateExamplesOf({ [EVALUATE_METADATA_KEY]: evaluateMetadata(false) })).toBe(0);
+    expect(evaluateExamplesOf({ [EVALUATE_METADATA_KEY]: evaluateMetadata(true) })).toBe(200);
+    expect(evaluateExamplesOf({ [EVALUATE_METADATA_KEY]: evaluateMetadata(20) })).toBe(20);
+    expect(evaluateMetadata(undefined)).toBeUndefined();
+    expect(() => parseFineTuneRequest({ base_model: 'nodeai-tiny', data, evaluate: 500 })).toThrow(/200/);
+    expect(() => parseFineTuneRequest({ base_model: 'nodeai-tiny', data, metadata: { [EVALUATE_METADATA_KEY]: '5' } })).toThrow(/a key NodeAI sets itself/);
   });
 });

@@ -10,6 +10,11 @@ import { ApiError, toApiError } from './errors.ts';
 import { EventHub } from './event-hub.ts';
 import { LinkTickets } from './link-tickets.ts';
 import { ModelPulls } from './model-pulls.ts';
+import { EvaluationRuns } from './evaluation-runs.ts';
+import { evaluationRoutes } from './routes/evaluations.ts';
+import { openAIRemoteChat } from '../jobs/evaluation-service.ts';
+import { downloadedModelFile } from '../jobs/fine-tune-service.ts';
+import { remoteBaseUrl } from '../jobs/remote-tracker.ts';
 import { filesRoutes } from './routes/files.ts';
 import { jobRoutes, modelRoutes } from './routes/jobs.ts';
 import { modelFileRoutes } from './routes/model-files.ts';
@@ -112,7 +117,19 @@ export function createApp(options: AppOptions): NodeAiApp {
   api.route('/runs', runRoutes(engine));
   // Before the model registry's routes, whose /:id would take "catalog" for a model ID.
   api.route('/models', modelPullRoutes(pulls, store.dataDir));
+  let evaluations: EvaluationRuns | undefined;
   if (options.jobs) {
+    const jobs = options.jobs;
+    const evaluationDeps = {
+      models: jobs.models,
+      dataDir: store.dataDir,
+      files: store.files,
+      // An hf:/ollama: model must be pulled first: a request does not wait on a download.
+      modelFile: downloadedModelFile(store.dataDir),
+      remoteChat: openAIRemoteChat({ getSecret: store.secrets.lookupKey, redactor: store.redactor }, { jobBaseURL: async (id) => remoteBaseUrl(await jobs.getRow(id).catch(() => ({ metadata_json: null }))) ?? undefined }),
+    };
+    evaluations = new EvaluationRuns({ deps: evaluationDeps, publish: (run) => hub.publish('evaluation', { ...run }, {}) });
+    api.route('/evaluations', evaluationRoutes(evaluations, evaluationDeps));
     api.route('/jobs', jobRoutes(options.jobs, store));
     api.route('/models', modelRoutes(options.jobs));
     api.route('/models', modelFileRoutes(options.jobs, store.dataDir));
@@ -129,6 +146,7 @@ export function createApp(options: AppOptions): NodeAiApp {
     hub,
     close: () => {
       pulls.close();
+      evaluations?.close();
       return hub.close();
     },
   };

@@ -205,7 +205,7 @@ export async function localEvalModel(options: LocalEvalModelOptions): Promise<Ev
   return {
     name: options.name,
     countTokens: (text) => tokenizer.encode(text, { special: false }).length,
-    losses: (examples) => Promise.resolve(assistantLosses(model, tokenizer, examples, options.threads)),
+    losses: (examples) => assistantLosses(model, tokenizer, examples, options.threads),
     async answer(prompt, tools, maxTokens) {
       const r = await generate({ model: options.path, ...(options.lora ? { lora: options.lora } : {}), messages: prompt, ...(tools ? { tools } : {}), maxTokens, temperature: 0 });
       return r.text;
@@ -214,8 +214,11 @@ export async function localEvalModel(options: LocalEvalModelOptions): Promise<Ev
   };
 }
 
-/** Each example's mean loss over its assistant tokens, from one trainer graph sized for the longest. */
-export function assistantLosses(model: LlamaModel, tokenizer: Tokenizer, examples: EvalExample[], threads?: number): (ExampleLoss | null)[] {
+/**
+ * Each example's mean loss over its assistant tokens, from one trainer graph sized for the longest.
+ * Yields to the event loop between examples: a server that runs this keeps answering requests.
+ */
+export async function assistantLosses(model: LlamaModel, tokenizer: Tokenizer, examples: EvalExample[], threads?: number): Promise<(ExampleLoss | null)[]> {
   const sequences: TrainingSequence[] = examples.map((e, i) => {
     try {
       return encodeChatForTraining(model, tokenizer, e.messages, { tools: e.tools });
@@ -228,11 +231,17 @@ export function assistantLosses(model: LlamaModel, tokenizer: Tokenizer, example
   if (counted.length === 0) return examples.map(() => null);
   const trainer = createTrainer({ model, train: counted, valid: counted, lora: { rank: 1 }, batchSize: 1, epochs: 1, seed: 0, ...(threads ? { threads } : {}) });
   try {
-    return sequences.map((s) => {
-      if (!s.lossMask.some((v) => v === 1)) return null;
+    const out: (ExampleLoss | null)[] = [];
+    for (const s of sequences) {
+      await new Promise<void>((r) => setImmediate(r));
+      if (!s.lossMask.some((v) => v === 1)) {
+        out.push(null);
+        continue;
+      }
       const r = trainer.evaluate([s]);
-      return Number.isFinite(r.validLoss) ? { loss: r.validLoss, tokens: r.tokens } : null;
-    });
+      out.push(Number.isFinite(r.validLoss) ? { loss: r.validLoss, tokens: r.tokens } : null);
+    }
+    return out;
   } finally {
     trainer.dispose();
   }

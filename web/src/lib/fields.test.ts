@@ -28,6 +28,14 @@ describe('fields', () => {
     expect(openai.advanced).not.toContain('learning_rate');
   });
 
+  it('shows the evaluation after training for the local trainer only, among the advanced settings', () => {
+    const keys = [...FINETUNE, 'evaluate'];
+    expect(visibleFields('finetune', keys, {}).advanced).toContain('evaluate');
+    const openai = visibleFields('finetune', keys, { provider: 'openai' });
+    expect([...openai.basic, ...openai.advanced]).not.toContain('evaluate');
+    expect(fieldLabel('evaluate')).toBe('Evaluate base vs fine-tuned after training');
+  });
+
   it('hides CLI-only fields', () => {
     const f = visibleFields('file_loader', ['file_id', 'path', 'file_type', 'max_examples'], {});
     expect(f).toEqual({ basic: ['file_id'], advanced: ['file_type', 'max_examples'] });
