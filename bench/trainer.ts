@@ -149,6 +149,31 @@ async function writeBase(name: string, path: string): Promise<void> {
   process.stdout.write(JSON.stringify({ max_rss_mb: process.resourceUsage().maxRSS / 1024 }) + '\n');
 }
 
+/**
+ * In a child: the size of the trainer's ggml arena (weights, activations, gradients, optimizer
+ * state: all of the trainer's native memory but the work buffer) for config `name` at its own size,
+ * without training. ggml_init only reserves the arena, so nothing of it becomes resident here; an
+ * arena larger than the machine can reserve makes ggml abort, and the parent reads the size from
+ * ggml's message.
+ */
+async function arena(name: string, basePath: string | undefined): Promise<void> {
+  const b = CONFIGS.find((c) => c.name === name)!;
+  const { LlamaGraph, loraTargetTensors } = await import('../src/trainer/graph.ts');
+  const { DEFAULT_LORA_TARGETS } = await import('../src/trainer/train.ts');
+  const { readGgufModel } = await import('../src/trainer/gguf-model.ts');
+  const stored = basePath ? (await readGgufModel(basePath, { weights: 'stored' })).stored : undefined;
+  const graph = new LlamaGraph({
+    config: b.config,
+    batch: b.batch,
+    seqLen: b.ctx,
+    threads,
+    ...(b.loraRank ? { lora: { rank: b.loraRank, alpha: 2 * b.loraRank, targets: loraTargetTensors(b.config, DEFAULT_LORA_TARGETS) } } : {}),
+    weightTypes: new Map([...(stored ?? [])].map(([n, t]) => [n, t.type])),
+  });
+  process.stdout.write(JSON.stringify({ arena_mb: graph.memBytes / 2 ** 20 }) + '\n');
+  graph.dispose();
+}
+
 /** In a child: build or read the model, train warmup + steps, print one JSON line. */
 async function child(name: string, basePath: string | undefined): Promise<void> {
   const b = sized(CONFIGS.find((c) => c.name === name)!);
@@ -288,6 +313,22 @@ async function ensureBase(b: BenchConfig, dir: string): Promise<string> {
   return path;
 }
 
+/** The NodeAI trainer's ggml arena at the config's own size (not --ctx/--batch), in MB. */
+async function fullArenaMb(b: BenchConfig, basePath: string | undefined): Promise<number> {
+  const args = ['--import', tsxLoader(), fileURLToPath(import.meta.url), '--arena', b.name, ...(basePath ? ['--base', basePath] : [])];
+  let run: Run;
+  try {
+    run = await runChild(process.execPath, args, {});
+  } catch (e) {
+    // ggml_aligned_malloc: insufficient memory (attempted to allocate 44452.83 MB)
+    const refused = /attempted to allocate ([\d.]+) MB/.exec((e as Error).message);
+    if (!refused) throw e;
+    return Number(refused[1]);
+  }
+  if (!run.ok) throw new Error(`sizing ${b.name}'s arena passed --max-rss-mb ${maxRssMb}`);
+  return (run.result as unknown as { arena_mb: number }).arena_mb;
+}
+
 const PYTHON = '/usr/bin/python3';
 
 function torchAvailable(): string | null {
@@ -378,11 +419,11 @@ async function main(): Promise<void> {
   const keep = option('keep-bases');
   const baseDir = keep ?? mkdtempSync(join(tmpdir(), 'nodeai-bench-bases-'));
   if (keep) mkdirSync(keep, { recursive: true });
-  const rows: Array<{ b: ReturnType<typeof sized>; n: Run[]; p: Run[] }> = [];
+  const rows: Array<{ b: ReturnType<typeof sized>; n: Run[]; p: Run[]; fullArenaMb: number }> = [];
   try {
     for (const b of configs) {
       const basePath = b.base ? await ensureBase(b, baseDir) : undefined;
-      const row = { b, n: [] as Run[], p: [] as Run[] };
+      const row = { b, n: [] as Run[], p: [] as Run[], fullArenaMb: await fullArenaMb(b, basePath) };
       for (let r = 0; r < runs; r++) {
         process.stderr.write(`${b.name} run ${r + 1}/${runs}: NodeAI (ggml)… (1-min load ${loadavg()[0].toFixed(2)})\n`);
         row.n.push(await nodeai(b, basePath));
@@ -401,7 +442,7 @@ async function main(): Promise<void> {
   console.log('\n| config | size | engine | training tok/s | ms/step | peak RSS MB | loss first → last | 1-min load before each run |');
   console.log('| --- | --- | --- | ---: | ---: | ---: | --- | --- |');
   const summary: Record<string, unknown> = {};
-  for (const { b, n, p } of rows) {
+  for (const { b, n, p, fullArenaMb } of rows) {
     const size = `ctx ${b.ctx}, batch ${b.batch}${b.reduced ? ' (reduced)' : ''}`;
     const sn = summarize(n);
     const sp = summarize(p);
@@ -427,12 +468,17 @@ async function main(): Promise<void> {
       reduced: b.reduced,
       full_ctx: b.fullCtx,
       full_batch: b.fullBatch,
+      nodeai_full_size_arena_mb: Math.round(fullArenaMb),
       ...(sn?.stopped ? { nodeai_stopped: `RSS passed ${maxRssMb} MB` } : {}),
       ...(sp?.stopped ? { pytorch_stopped: `RSS passed ${maxRssMb} MB` } : {}),
+      // NodeAI's runs, then PyTorch's.
       loads_before: [...n, ...p].map((r) => r.load_before).map((l) => Number(l.toFixed(2))),
     };
   }
   console.log('');
+  for (const { b, fullArenaMb } of rows) {
+    console.log(`${b.name}: the NodeAI trainer's ggml arena at ctx ${b.fullCtx}, batch ${b.fullBatch} is ${f(fullArenaMb)} MB (its peak RSS is that plus the work buffer and the JS heap)${fullArenaMb > totalmem() / 2 ** 20 ? `: more than this machine's ${f(totalmem() / 2 ** 20)} MB` : ''}.`);
+  }
   for (const [name, s] of Object.entries(summary) as Array<[string, { ratio: number | null }]>) console.log(`${name}: NodeAI / PyTorch = ${s.ratio === null ? 'n/a' : s.ratio.toFixed(2)}`);
   const record = option('record');
   if (record) {
@@ -445,8 +491,10 @@ async function main(): Promise<void> {
   if (json) console.log(JSON.stringify(summary));
 }
 
+const arenaAt = process.argv.indexOf('--arena');
 const childAt = process.argv.indexOf('--child');
 const writeAt = process.argv.indexOf('--write-base');
-if (childAt !== -1) await child(process.argv[childAt + 1], option('base'));
+if (arenaAt !== -1) await arena(process.argv[arenaAt + 1], option('base'));
+else if (childAt !== -1) await child(process.argv[childAt + 1], option('base'));
 else if (writeAt !== -1) await writeBase(process.argv[writeAt + 1], process.argv[writeAt + 2]);
 else await main();

@@ -121,7 +121,7 @@ export async function run(args: string[]): Promise<number> {
       if (values.json) printJson({ object: 'list', data: models });
       else {
         const gb = (b: number | null) => (b === null ? '?' : `${(b / 1e9).toFixed(2)} GB`);
-        const measured = (x: number | null, unit: string) => (x === null ? '?' : `${Math.round(x).toLocaleString('en-US')}${unit}`);
+        const measured = (x: number | null, unit: string) => (x === null ? '?' : `${x.toLocaleString('en-US')}${unit}`);
         console.log(
           table(
             ['ID', 'PARAMS', 'ARCH', 'LICENSE', 'CONTEXT', 'DEFAULT', 'SIZE', 'TRAIN TOK/S', 'TRAIN PEAK', 'DOWNLOADED', 'URI'],

@@ -144,7 +144,7 @@ export function SettingsForm({ api, nodeType, config, models, secrets, catalog, 
           <>
             {input}
             <small id={`${id}-about`}>
-              {[chosen.license && `license ${chosen.license}`, chosen.context_length && `context ${chosen.context_length.toLocaleString()} tokens`, chosen.est_train_tok_s && `about ${Math.round(chosen.est_train_tok_s).toLocaleString()} tokens/s to train here`, chosen.est_peak_rss_mb && `about ${Math.round(chosen.est_peak_rss_mb).toLocaleString()} MB of memory`].filter(Boolean).join(' · ')}
+              {[chosen.license && `license ${chosen.license}`, chosen.context_length && `context ${chosen.context_length.toLocaleString()} tokens`, chosen.est_train_tok_s && `about ${chosen.est_train_tok_s.toLocaleString()} tokens/s to train here`, chosen.est_peak_rss_mb && `about ${Math.round(chosen.est_peak_rss_mb).toLocaleString()} MB of memory`, chosen.benchmark && `measured ${chosen.benchmark.date.slice(0, 10)}: ${chosen.benchmark.setup}`].filter(Boolean).join(' · ')}
             </small>
           </>
         );

@@ -99,6 +99,8 @@ export interface CatalogModel {
   downloaded?: boolean;
   est_train_tok_s?: number;
   est_peak_rss_mb?: number;
+  /** What the two figures above were measured on (the trainer benchmark's setup and date). */
+  benchmark?: { setup: string; date: string } | null;
 }
 
 export interface DataIssue {
