@@ -118,7 +118,7 @@ describe('nodeai data (in-process)', () => {
     [['check', 'a.jsonl', 'b.jsonl'], "'data check' takes one FILE, got 2: a.jsonl b.jsonl"],
     [['check', 'no/such/file.jsonl'], 'No such file: no/such/file.jsonl. Check the path and try again'],
     [['check', 'examples/data/customer-support.jsonl', '--model', 'gpt-5'], "Unknown model 'gpt-5'. Use one of: nodeai-tiny"],
-    [['check', 'examples/data/customer-support.jsonl', '--validation-split', '1.5'], "--validation-split must be a number from 0 to 1, got '1.5'"],
+    [['check', 'examples/data/customer-support.jsonl', '--validation-split', '1'], "--validation-split must be a number from 0 to 0.99, got '1'"],
     [['check', 'examples/data/customer-support.jsonl', '--seed=-3'], "--seed must be a whole number ≥ 0, got '-3'"],
     [['check', 'examples/data/customer-support.jsonl', '--frobnicate'], "Unknown option '--frobnicate'"],
     [['convert', 'examples/data/customer-support.jsonl'], "'data convert' needs --out DIR"],

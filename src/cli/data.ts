@@ -7,6 +7,7 @@ import {
   DEFAULT_MODEL,
   DEFAULT_SEED,
   DEFAULT_VALIDATION_SPLIT,
+  MAX_VALIDATION_SPLIT,
   formatReport,
   InvalidDatasetError,
   listModels,
@@ -28,7 +29,7 @@ Options:
   --model M             model to check against (default ${DEFAULT_MODEL}); one of:
                         ${listModels().map((m) => m.id).join(',\n                        ')}
   --epochs N|auto       epochs for the cost estimate (default auto)
-  --validation-split X  share held out for validation, 0..1 (default ${DEFAULT_VALIDATION_SPLIT})
+  --validation-split X  share held out for validation, 0..${MAX_VALIDATION_SPLIT} (default ${DEFAULT_VALIDATION_SPLIT})
   --seed S              seed of the split (default ${DEFAULT_SEED})
   --json                print one JSON object instead of the readable report
   --out DIR             output folder for convert
@@ -54,7 +55,7 @@ function parse<T>(read: () => T): T {
 
 function common(values: Record<string, string | boolean | undefined>) {
   return {
-    validationSplit: number('validation-split', values['validation-split'] as string | undefined, (n) => n >= 0 && n <= 1, 'a number from 0 to 1'),
+    validationSplit: number('validation-split', values['validation-split'] as string | undefined, (n) => n >= 0 && n <= MAX_VALIDATION_SPLIT, `a number from 0 to ${MAX_VALIDATION_SPLIT}`),
     seed: number('seed', values.seed as string | undefined, (n) => Number.isSafeInteger(n) && n >= 0, 'a whole number ≥ 0'),
   };
 }

@@ -11,7 +11,7 @@ export { readLines, DEFAULT_MAX_LINE_BYTES } from './line-reader.ts';
 export { openSource } from './source.ts';
 export type { DatasetSource } from './source.ts';
 export { validateRecord, newFormatState } from './validate.ts';
-export { createSplitter, splitDataset, splitSizes, seededRandom, DEFAULT_SEED, DEFAULT_VALIDATION_SPLIT } from './split.ts';
+export { createSplitter, splitDataset, splitSizes, seededRandom, DEFAULT_SEED, DEFAULT_VALIDATION_SPLIT, MAX_VALIDATION_SPLIT } from './split.ts';
 export type { SplitOptions, SplitSizes } from './split.ts';
 export { estimateCost, resolveEpochs } from './cost.ts';
 export { autoBatchSize, autoEpochs, autoLearningRate, autoLoraRank, FULL_FINE_TUNING, loraRankOf } from './auto-hyperparameters.ts';

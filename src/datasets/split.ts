@@ -1,6 +1,8 @@
 import { InvalidArgumentError } from './errors.ts';
 
 export const DEFAULT_VALIDATION_SPLIT = 0.2;
+/** The largest share a user may hold out: a fine-tune needs examples left to train on. */
+export const MAX_VALIDATION_SPLIT = 0.99;
 export const DEFAULT_SEED = 42;
 
 export interface SplitOptions {

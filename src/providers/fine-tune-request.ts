@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { FULL_FINE_TUNING, loraRankOf } from '../datasets/auto-hyperparameters.ts';
 import { MAX_EPOCHS } from '../datasets/cost.ts';
-import { DEFAULT_VALIDATION_SPLIT } from '../datasets/split.ts';
+import { DEFAULT_VALIDATION_SPLIT, MAX_VALIDATION_SPLIT } from '../datasets/split.ts';
 
 export const FINE_TUNE_PROVIDERS = ['local', 'openai'] as const;
 export type FineTuneProviderId = (typeof FINE_TUNE_PROVIDERS)[number];
@@ -27,7 +27,7 @@ export const EARLY_STOPPING_PATIENCE = z.number().int().min(1).max(MAX_EPOCHS); 
 export const SEED = z.number().int().min(0).max(2 ** 31 - 1);
 export const THREADS = z.number().int().min(1).max(1024);
 /** Share of raw data held out for validation loss; the training set keeps at least 1 %. */
-export const VALIDATION_SPLIT = z.number().min(0).max(0.99);
+export const VALIDATION_SPLIT = z.number().min(0).max(MAX_VALIDATION_SPLIT);
 
 const FileId = z.string().trim().min(1);
 
