@@ -17,6 +17,7 @@ export const TICKET_ROUTES: ReadonlyArray<{ pattern: RegExp; what: string }> = [
   { pattern: /^\/api\/v1\/events$/, what: 'GET /api/v1/events' },
   { pattern: /^\/api\/v1\/models\/[^/?#]+\/files\/[^/?#]+$/, what: 'GET /api/v1/models/:id/files/:kind' },
   { pattern: /^\/api\/v1\/models\/[^/?#]+\/download$/, what: 'GET /api/v1/models/:id/download' },
+  { pattern: /^\/api\/v1\/models\/[^/?#]+\/exports\/[^/?#]+$/, what: 'GET /api/v1/models/:id/exports/:variant' },
 ];
 
 export function isTicketPath(path: string): boolean {

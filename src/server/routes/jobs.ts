@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { FineTuneError, type JobQueue, type ModelRecord } from '../../jobs/index.ts';
@@ -54,17 +56,25 @@ export function jobRoutes(jobs: JobQueue, store: Store): Hono {
 
 const RenameBody = z.object({ name: z.string().min(1).max(200) });
 
-const toApiModel = (m: ModelRecord) => {
-  // The registry's file paths are server internals; clients see which kinds of file exist.
-  const { path: _path, files, ...rest } = m;
-  return { ...rest, files: Object.keys(files).filter((k) => files[k]) };
-};
-
-export function modelRoutes(jobs: JobQueue): Hono {
+export function modelRoutes(jobs: JobQueue, dataDir: string): Hono {
   const app = new Hono();
   const models = jobs.models;
-  app.get('/', async (c) => c.json(list((await models.list({ limit: queryInt(c, 'limit', 1000, 1, 10_000) })).map(toApiModel))));
-  app.get('/:id', async (c) => c.json(toApiModel(await models.get(c.req.param('id')))));
+  /**
+   * A model as clients see it: which kinds of file exist (the registry's paths are server
+   * internals), the GGUF's size in bytes, and the hyperparameters of the job that trained it.
+   */
+  const toApiModel = async (m: ModelRecord) => {
+    const { path: _path, files, ...rest } = m;
+    const modelFile = files.model && (isAbsolute(files.model) ? files.model : join(dataDir, files.model));
+    const [bytes, job] = await Promise.all([
+      modelFile ? stat(modelFile).then((s) => s.size, () => null) : null,
+      // A job deleted since (or one at a remote provider this store no longer has) has none to give.
+      m.job_id ? jobs.get(m.job_id).catch(() => null) : null,
+    ]);
+    return { ...rest, files: Object.keys(files).filter((k) => files[k]), bytes, hyperparameters: job?.hyperparameters ?? null };
+  };
+  app.get('/', async (c) => c.json(list(await Promise.all((await models.list({ limit: queryInt(c, 'limit', 1000, 1, 10_000) })).map(toApiModel)))));
+  app.get('/:id', async (c) => c.json(await toApiModel(await models.get(c.req.param('id')))));
   app.get('/:id/usage', async (c) => {
     const m = await models.get(c.req.param('id'));
     return c.json({ id: m.id, object: 'model.usage', usage_count: m.usage_count, last_used_at: m.last_used_at });
@@ -83,7 +93,7 @@ export function modelRoutes(jobs: JobQueue): Hono {
   });
   app.patch('/:id', async (c) => {
     const body = await readJson(c, RenameBody);
-    return c.json(toApiModel(await models.rename(c.req.param('id'), body.name)));
+    return c.json(await toApiModel(await models.rename(c.req.param('id'), body.name)));
   });
   app.delete('/:id', async (c) => {
     const { model } = await models.delete(c.req.param('id'));

@@ -19,7 +19,7 @@ describe('/api/v1/models/:id/download and /export', () => {
     const fd = new FormData();
     fd.set('file', new Blob([`${JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }] })}\n`]), 'train.jsonl');
     const fileId = (await (await t.api('/api/v1/files', { method: 'POST', body: fd })).json()).id;
-    const job = await jobs.create({ model: 'nodeai-tiny', training_file: fileId, suffix: 'bot' });
+    const job = await jobs.create({ model: 'nodeai-tiny', training_file: fileId, suffix: 'bot', hyperparameters: { n_epochs: 3, batch_size: 2, learning_rate_multiplier: 'auto', learning_rate: 0.001, lora_rank: 4 } });
     const dir = join(t.dataDir, 'jobs', job.id);
     await mkdir(dir, { recursive: true });
     const path = join(dir, 'model.gguf');
@@ -54,6 +54,13 @@ describe('/api/v1/models/:id/download and /export', () => {
     expect((await outside.json()).error.code).toBe('range_not_satisfiable');
   });
 
+  it('lists the model with its GGUF size and the hyperparameters of the job that trained it', async () => {
+    const listed = (await (await t.api('/api/v1/models')).json()).data.find((m: { id: string }) => m.id === model.id);
+    expect(listed).toMatchObject({ bytes: bytes.length, files: ['model'], hyperparameters: { n_epochs: 3, batch_size: 2, learning_rate: 0.001, lora_rank: 4 } });
+    expect(listed.path).toBeUndefined();
+    expect((await (await t.api(`/api/v1/models/${enc}`)).json()).bytes).toBe(bytes.length);
+  });
+
   it('needs the token in the Authorization header, as every route does; a token in the URL is not one', async () => {
     const url = `${t.url}/api/v1/models/${enc}/download`;
     expect((await fetch(url)).status).toBe(401);
@@ -69,6 +76,15 @@ describe('/api/v1/models/:id/download and /export', () => {
     expect(body.gguf.startsWith(join(t.dataDir, 'exports'))).toBe(true);
     expect(body.command).toEqual(['llama-server', '-m', body.gguf, '--jinja']);
     expect((await readFile(body.gguf)).subarray(0, 4).toString()).toBe('GGUF');
+    // The written GGUF comes down through the path the answer names, for a browser with a link ticket.
+    expect(body.download).toBe(`/api/v1/models/${enc}/exports/gguf-q8_0`);
+    const ticket = await (await t.api('/api/v1/tickets', { method: 'POST', json: { path: body.download } })).json();
+    const file = await fetch(t.url + ticket.url);
+    expect(file.status).toBe(200);
+    expect(Buffer.from(await file.arrayBuffer()).equals(await readFile(body.gguf))).toBe(true);
+    expect((await fetch(t.url + ticket.url)).status).toBe(401);
+    expect((await t.api(`/api/v1/models/${enc}/exports/gguf-f16`)).status).toBe(404);
+    expect((await t.api(`/api/v1/models/${enc}/exports/..`)).status).toBe(404);
 
     const bad = await t.api(`/api/v1/models/${enc}/export`, { method: 'POST', json: { to: 'docker' } });
     expect(bad.status).toBe(400);

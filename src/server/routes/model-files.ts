@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
@@ -21,6 +21,8 @@ const ExportBody = z.object({
 // GET /api/v1/models/:id/download — the model's GGUF (with Range, so a big download resumes).
 // POST /api/v1/models/:id/export — the model for Ollama, llama.cpp or LM Studio, written under
 // the data dir's exports/ folder (a request never names a server path to write to).
+// GET /api/v1/models/:id/exports/:variant — the GGUF an export wrote (variant: `gguf-q8_0`,
+// `ollama-adapter`, …, as the export's `download` path names it), for a browser link with a ticket.
 // The registry's paths stay server internals: the client names the kind, never a path.
 export function modelFileRoutes(jobs: JobQueue, dataDir: string): Hono {
   const app = new Hono();
@@ -41,11 +43,34 @@ export function modelFileRoutes(jobs: JobQueue, dataDir: string): Hono {
   app.post('/:id/export', async (c) => {
     const body = await readJson(c, ExportBody);
     const model = await jobs.models.get(c.req.param('id'));
-    const out = join(dataDir, 'exports', exportStem(model.name), body.adapter ? `${body.to}-adapter` : `${body.to}-${body.quant}`);
-    const result = await exportRegisteredModel(model, { to: body.to, quant: body.quant, adapter: body.adapter, out, dataDir });
-    return c.json({ object: 'model.export', ...result });
+    const variant = body.adapter ? `${body.to}-adapter` : `${body.to}-${body.quant}`;
+    const result = await exportRegisteredModel(model, { to: body.to, quant: body.quant, adapter: body.adapter, out: exportFolder(dataDir, model.name, variant), dataDir });
+    return c.json({ object: 'model.export', ...result, download: `/api/v1/models/${encodeURIComponent(model.id)}/exports/${variant}` });
+  });
+  app.get('/:id/exports/:variant', async (c) => {
+    const model = await jobs.models.get(c.req.param('id'));
+    const variant = c.req.param('variant');
+    const what = `${model.id}/exports/${variant}`;
+    if (!EXPORT_VARIANT.test(variant)) throw notFound('model export', what, `An export is named TARGET-QUANT or TARGET-adapter (e.g. gguf-q8_0), as POST /api/v1/models/:id/export's "download" gives it.`);
+    const gguf = await exportedGguf(exportFolder(dataDir, model.name, variant));
+    if (!gguf) throw notFound('model export', what, 'Export the model first (POST /api/v1/models/:id/export); its file is written there.');
+    return sendFile(c, gguf, what);
   });
   return app;
+}
+
+const EXPORT_VARIANT = new RegExp(`^(${EXPORT_TARGETS.join('|')})-(${[...EXPORT_QUANTS, 'adapter'].join('|')})$`);
+
+/** Where an export of one variant (`gguf-q8_0`, `ollama-adapter`, …) of a model is written, under the data dir. */
+function exportFolder(dataDir: string, modelName: string, variant: string): string {
+  return join(dataDir, 'exports', exportStem(modelName), variant);
+}
+
+/** The one GGUF an export folder holds (each variant writes exactly one; its place differs by target). */
+async function exportedGguf(folder: string): Promise<string | undefined> {
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true }).catch(() => []);
+  const found = entries.find((e) => e.isFile() && e.name.endsWith('.gguf') && !e.name.startsWith('.'));
+  return found && join(found.parentPath, found.name);
 }
 
 /** A file as an attachment, whole or the one byte range a `Range: bytes=…` header asks for (RFC 9110 §14). */
