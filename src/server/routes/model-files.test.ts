@@ -75,6 +75,8 @@ describe('/api/v1/models/:id/download and /export', () => {
     expect(body).toMatchObject({ object: 'model.export', model: model.id, to: 'gguf', quant: 'q8_0', ollama_created: false });
     expect(body.gguf.startsWith(join(t.dataDir, 'exports'))).toBe(true);
     expect(body.command).toEqual(['llama-server', '-m', body.gguf, '--jinja']);
+    expect(body.command_line).toBe(`llama-server -m ${body.gguf} --jinja`);
+    expect(body.modelfile_text).toBeNull();
     expect((await readFile(body.gguf)).subarray(0, 4).toString()).toBe('GGUF');
     // The written GGUF comes down through the path the answer names, for a browser with a link ticket.
     expect(body.download).toBe(`/api/v1/models/${enc}/exports/gguf-q8_0`);
@@ -85,6 +87,12 @@ describe('/api/v1/models/:id/download and /export', () => {
     expect((await fetch(t.url + ticket.url)).status).toBe(401);
     expect((await t.api(`/api/v1/models/${enc}/exports/gguf-f16`)).status).toBe(404);
     expect((await t.api(`/api/v1/models/${enc}/exports/..`)).status).toBe(404);
+
+    const ollama = await (await t.api(`/api/v1/models/${enc}/export`, { method: 'POST', json: { to: 'ollama', quant: 'f16' } })).json();
+    expect(ollama.modelfile_text).toBe(await readFile(ollama.modelfile, 'utf8'));
+    expect(ollama.modelfile_text).toMatch(/^FROM \.\/model\.gguf\n/);
+    expect(ollama.command_line).toMatch(/^ollama create nodeai-tiny-bot-\w+ -f \S+\/Modelfile$/);
+    expect(ollama.download).toBe(`/api/v1/models/${enc}/exports/ollama-f16`);
 
     const bad = await t.api(`/api/v1/models/${enc}/export`, { method: 'POST', json: { to: 'docker' } });
     expect(bad.status).toBe(400);

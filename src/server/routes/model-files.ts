@@ -1,12 +1,12 @@
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { JobQueue } from '../../jobs/index.ts';
 import { exportRegisteredModel } from '../../jobs/model-export.ts';
-import { DEFAULT_EXPORT_QUANT, EXPORT_QUANTS, EXPORT_TARGETS, exportStem } from '../../trainer/model-export.ts';
+import { DEFAULT_EXPORT_QUANT, EXPORT_QUANTS, EXPORT_TARGETS, exportStem, shellQuote } from '../../trainer/model-export.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { readJson } from '../http.ts';
 
@@ -45,7 +45,14 @@ export function modelFileRoutes(jobs: JobQueue, dataDir: string): Hono {
     const model = await jobs.models.get(c.req.param('id'));
     const variant = body.adapter ? `${body.to}-adapter` : `${body.to}-${body.quant}`;
     const result = await exportRegisteredModel(model, { to: body.to, quant: body.quant, adapter: body.adapter, out: exportFolder(dataDir, model.name, variant), dataDir });
-    return c.json({ object: 'model.export', ...result, download: `/api/v1/models/${encodeURIComponent(model.id)}/exports/${variant}` });
+    return c.json({
+      object: 'model.export',
+      ...result,
+      // What a person copies into a shell, and the Modelfile's text, for clients that show them.
+      command_line: result.command.map(shellQuote).join(' '),
+      modelfile_text: result.modelfile ? await readFile(result.modelfile, 'utf8') : null,
+      download: `/api/v1/models/${encodeURIComponent(model.id)}/exports/${variant}`,
+    });
   });
   app.get('/:id/exports/:variant', async (c) => {
     const model = await jobs.models.get(c.req.param('id'));
