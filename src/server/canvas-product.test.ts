@@ -493,4 +493,40 @@ describe('the canvas as a product', () => {
     expect(list.data.length).toBeGreaterThanOrEqual(2);
     expect(errors).toEqual([]);
   });
+
+  it('shows how a model was trained and exports it as a Q8_0 GGUF from the Models screen', { timeout: 60_000 }, async () => {
+    await page.getByRole('button', { name: 'Models', exact: true }).click();
+    const models = page.getByRole('dialog', { name: 'Models' });
+    const row = models.getByRole('row').filter({ hasText: 'arithmetic' });
+    // The run above trained 2 epochs; the rest the trainer chose or the node's defaults set.
+    expect(await row.getByTestId('model-hyperparameters').textContent()).toMatch(/^2 epochs · batch \w+ · learning rate [\w.×-]+( · LoRA rank \d+)?$/);
+    expect(await row.getByTestId('model-size').textContent()).toMatch(/^[\d.]+ (KB|MB|GB)$/);
+    await row.getByRole('button', { name: 'Export arithmetic' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Export arithmetic' });
+    await dialog.getByLabel('Target').selectOption('gguf');
+    expect(await dialog.getByLabel('Quantization').inputValue()).toBe('q8_0');
+    await dialog.getByRole('button', { name: 'Export', exact: true }).click();
+    const result = dialog.getByTestId('export-result');
+    await result.waitFor({ timeout: 30_000 });
+    const files = await result.getByRole('listitem').allTextContents();
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/exports\/arithmetic\/gguf-q8_0\/arithmetic-Q8_0\.gguf$/);
+    expect(await result.getByLabel('Command', { exact: true }).textContent()).toBe(`llama-server -m ${files[0]} --jinja`);
+    await screenshot(page, 'model-export-1440');
+    expect(await axeViolations(page)).toEqual([]);
+    await page.setViewportSize({ width: 1024, height: 700 });
+    await screenshot(page, 'model-export-1024');
+    expect(await axeViolations(page)).toEqual([]);
+    await page.setViewportSize({ width: 1440, height: 900 });
+    // The GGUF comes down through a plain link with a single-use ticket, never fetched into the page.
+    const gguf = page.waitForEvent('download');
+    await result.getByRole('button', { name: 'Download the GGUF ↓' }).click();
+    const download = await gguf;
+    expect(download.url()).toMatch(/\/api\/v1\/models\/[^/]+\/exports\/gguf-q8_0\?ticket=tkt-[\w-]+$/);
+    expect(readFileSync(await download.path()).equals(readFileSync(files[0]))).toBe(true);
+    expect(requested.filter((u) => u.includes('/exports/') && !u.includes('ticket='))).toEqual([]);
+    await dialog.getByRole('button', { name: 'Close Export arithmetic' }).click();
+    await models.getByRole('button', { name: 'Close Models' }).click();
+    expect(errors).toEqual([]);
+  });
 });

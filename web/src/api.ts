@@ -70,7 +70,30 @@ export interface ApiModel {
   /** Base vs fine-tuned on the validation examples, when the job evaluated its model. */
   evaluation?: EvaluationTotals | null;
   files?: string[];
+  /** The GGUF's size; null when the model lives at its provider. */
+  bytes?: number | null;
+  /** The hyperparameters of the job that trained it; null when that job is gone. */
+  hyperparameters?: FineTuningJob['hyperparameters'] | null;
   created_at?: number;
+}
+
+export type ExportTarget = 'ollama' | 'gguf' | 'lmstudio';
+export type ExportQuant = 'f16' | 'q8_0' | 'q4_k_m';
+
+/** What POST /api/v1/models/:id/export answers (docs/EXPORT.md). */
+export interface ApiExport {
+  model: string;
+  to: ExportTarget;
+  quant: ExportQuant | null;
+  /** Every file written (server paths). */
+  files: string[];
+  /** The command that uses the export (`ollama create …` or `llama-server …`), shell-quoted. */
+  command_line: string;
+  modelfile_text: string | null;
+  notes: string[];
+  ollama_created: boolean;
+  /** The path that streams the GGUF written; open it with a ticket (download()). */
+  download: string;
 }
 
 export interface ApiSecret {
@@ -261,17 +284,27 @@ export class Api {
     return this.post(`/api/v1/jobs/${encodeURIComponent(id)}/${action}`);
   }
 
+  /** Saves a model's file (kind "model": the GGUF, "adapter": a LoRA adapter); see download(). */
+  downloadModelFile(id: string, kind: string): Promise<void> {
+    return this.download(`/api/v1/models/${encodeURIComponent(id)}/files/${encodeURIComponent(kind)}`);
+  }
+
   /**
-   * Saves a model's file (kind "model": the GGUF, "adapter": a LoRA adapter) through the browser's
-   * own download: a plain link opened with a single-use ticket, so a file of gigabytes streams to
-   * disk instead of through the page's memory, and the token stays out of the URL.
+   * Saves what a ticketable GET path serves through the browser's own download: a plain link
+   * opened with a single-use ticket, so a file of gigabytes streams to disk instead of through the
+   * page's memory, and the token stays out of the URL.
    */
-  async downloadModelFile(id: string, kind: string): Promise<void> {
-    const { url } = await this.post<{ url: string }>('/api/v1/tickets', { path: `/api/v1/models/${encodeURIComponent(id)}/files/${encodeURIComponent(kind)}` });
+  async download(path: string): Promise<void> {
+    const { url } = await this.post<{ url: string }>('/api/v1/tickets', { path });
     const a = document.createElement('a');
     a.href = url;
     a.download = '';
     a.click();
+  }
+
+  /** Writes the model for Ollama, llama.cpp or LM Studio on the server; returns when it is done. */
+  exportModel(id: string, options: { to: ExportTarget; quant: ExportQuant; adapter: boolean }): Promise<ApiExport> {
+    return this.post(`/api/v1/models/${encodeURIComponent(id)}/export`, options);
   }
 
   /** Base vs fine-tuned on the validation examples, made when local training ended (404 when none). */
