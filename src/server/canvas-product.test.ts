@@ -2,7 +2,7 @@
 // without data loss (New asks, a new ID, rename, duplicate, delete, import, export, templates),
 // errors where they belong, provider-aware settings and secrets, the data check, the monitor,
 // editor habits, jobs and models — with screenshots under web/screenshots/ and axe-core checks.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -526,6 +526,30 @@ describe('the canvas as a product', () => {
     expect(readFileSync(await download.path()).equals(readFileSync(files[0]))).toBe(true);
     expect(requested.filter((u) => u.includes('/exports/') && !u.includes('ticket='))).toEqual([]);
     await dialog.getByRole('button', { name: 'Close Export arithmetic' }).click();
+
+    // For Ollama: the Modelfile and the `ollama create` line to copy (no ollama binary here).
+    await row.getByRole('button', { name: 'Export arithmetic' }).click();
+    const ollama = page.getByRole('dialog', { name: 'Export arithmetic' });
+    expect(await ollama.getByLabel('Target').inputValue()).toBe('ollama');
+    await ollama.getByRole('button', { name: 'Export', exact: true }).click();
+    await ollama.getByTestId('export-result').waitFor({ timeout: 30_000 });
+    expect(await ollama.getByLabel('Modelfile', { exact: true }).textContent()).toMatch(/^FROM \.\/model\.gguf\n/);
+    expect(await ollama.getByLabel('Command', { exact: true }).textContent()).toMatch(/^ollama create arithmetic -f \S+\/exports\/arithmetic\/ollama-q8_0\/Modelfile$/);
+    await ollama.getByRole('button', { name: 'Close Export arithmetic' }).click();
+
+    // A model whose file is gone: the server's message, in the dialog.
+    const { job_id: jobId } = (await api(`/api/v1/models/${encodeURIComponent('arithmetic')}`)) as { job_id: string };
+    const jobDir = join(s.dir, 'data', 'jobs', jobId);
+    renameSync(jobDir, `${jobDir}.moved`);
+    try {
+      await row.getByRole('button', { name: 'Export arithmetic' }).click();
+      const failing = page.getByRole('dialog', { name: 'Export arithmetic' });
+      await failing.getByRole('button', { name: 'Export', exact: true }).click();
+      expect(await failing.getByTestId('export-error').textContent()).toMatch(/^Export failed: .*model file .* is gone; train the model again\.$/);
+      await failing.getByRole('button', { name: 'Close Export arithmetic' }).click();
+    } finally {
+      renameSync(`${jobDir}.moved`, jobDir);
+    }
     await models.getByRole('button', { name: 'Close Models' }).click();
     expect(errors).toEqual([]);
   });
