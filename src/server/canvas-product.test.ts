@@ -501,6 +501,9 @@ describe('the canvas as a product', () => {
     // The run above trained 2 epochs; the rest the trainer chose or the node's defaults set.
     expect(await row.getByTestId('model-hyperparameters').textContent()).toMatch(/^2 epochs · batch \w+ · learning rate [\w.×-]+( · LoRA rank \d+)?$/);
     expect(await row.getByTestId('model-size').textContent()).toMatch(/^[\d.]+ (KB|MB|GB)$/);
+    await page.setViewportSize({ width: 1024, height: 700 });
+    await screenshot(page, 'models-1024');
+    await page.setViewportSize({ width: 1440, height: 900 });
     await row.getByRole('button', { name: 'Export arithmetic' }).click();
     const dialog = page.getByRole('dialog', { name: 'Export arithmetic' });
     await dialog.getByLabel('Target').selectOption('gguf');
