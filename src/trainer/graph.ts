@@ -25,6 +25,7 @@ import {
   type GgmlGraph,
   type GgmlTensor,
 } from './ggml/lib.js';
+import { chooseComputeDevice, type ComputeDevice } from './ggml/device.js';
 import { expectedTensors, headDimOf, loraTensorNames, tensorNames, type LlamaConfig, type LlamaModel } from './llama-model.js';
 import { TrainerError } from './train-errors.js';
 
@@ -55,6 +56,8 @@ export interface LlamaGraphOptions {
   /** With LoRA only the adapters are trainable; without, every model tensor is. */
   lora?: GraphLoraSpec;
   threads: number;
+  /** Where the graphs compute (trainer/ggml/device.ts's choice); absent: the CPU. */
+  device?: ComputeDevice;
   /**
    * ggml type of each base weight as its file stores it (ggml_type ids; missing: F32). Only a
    * frozen weight (a LoRA run) may be other than F32: it stays in that type in ggml memory.
@@ -215,6 +218,7 @@ export class LlamaGraph {
   readonly batch: number;
   readonly seqLen: number;
   readonly threads: number;
+  readonly device: ComputeDevice;
   readonly lora?: GraphLoraSpec;
   private readonly plainAutodiff: boolean;
   private readonly padLoraRank: boolean;
@@ -318,6 +322,7 @@ export class LlamaGraph {
     this.batch = opts.batch;
     this.seqLen = opts.seqLen;
     this.threads = Math.max(1, Math.floor(opts.threads));
+    this.device = opts.device ?? chooseComputeDevice('cpu');
     this.lora = opts.lora;
     this.plainAutodiff = opts.plainAutodiff ?? false;
     this.padLoraRank = opts.padLoraRank ?? false;
@@ -334,7 +339,7 @@ export class LlamaGraph {
       if (!ctx) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init failed (out of memory?)');
       return ctx;
     };
-    this.backend = this.g.cpuBackend(this.threads);
+    this.backend = this.device.createBackend(this.threads);
     try {
       this.ctxs = {
         frozen: init(meta(2 * nWeights + 16)),
@@ -346,6 +351,10 @@ export class LlamaGraph {
       for (const ctx of [this.ctxs.frozen, this.ctxs.params, this.ctxs.inputs]) {
         const buffer = this.g.allocCtxTensors(ctx, this.backend);
         if (buffer) this.buffers.push(buffer);
+      }
+      // f32()/i32() view tensor memory in place; device memory would be a native crash, not an error.
+      if (this.buffers.some((b) => !this.g.bufferIsHost(b))) {
+        throw new TrainerError('DEVICE_UNAVAILABLE', `The trainer cannot yet keep its tensors in ${this.device.name}'s memory (it reads them in place); train on the CPU (device "cpu").`);
       }
       // Every tensor the trainer reads or writes between computes lives in a static buffer, except
       // the loss, argmax and d(loss) scale: graph outputs and inputs, which the allocator never reuses.
