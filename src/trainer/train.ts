@@ -24,6 +24,7 @@ import {
   type TrainingSequence,
 } from './llama-model.js';
 import { GGML_TYPE_BF16, GGML_TYPE_F32 } from './ggml/lib.js';
+import { chooseComputeDevice, type ComputeDevice, type TrainingDevice } from './ggml/device.js';
 import type { AnyTensorToWrite, GgmlFloatType } from './gguf.ts';
 import type { ModelToWrite } from './gguf-model.ts';
 import { TrainerError } from './train-errors.js';
@@ -73,6 +74,8 @@ export interface TrainerOptions {
   threads?: number;
   /** Positions per row of the graph. Default: the longest example (so short data trains fast). */
   seqLen?: number;
+  /** Where to compute (trainer/ggml/device.ts): 'auto' (default) takes a usable CUDA device, else the CPU. */
+  device?: TrainingDevice;
   /**
    * How a LoRA run holds the frozen base matrices that the model gives as float32 arrays: 'f32'
    * (default) as they are, or 'bf16' rounded to bfloat16 — half their memory, and faster matmuls
@@ -142,6 +145,8 @@ export interface CheckpointInfo {
 
 export interface Trainer {
   readonly settings: Readonly<TrainerSettings>;
+  /** The device the trainer computes on, and why it was chosen. */
+  readonly device: ComputeDevice;
   /** Optimizer steps completed so far. */
   readonly stepsDone: number;
   /** Current 0-based epoch (equals settings.epochs once done). */
@@ -365,6 +370,8 @@ export interface ResumeOptions {
   valid?: TrainingSequence[];
   /** Default: the thread count the run started with (needed for bit-identical results). */
   threads?: number;
+  /** Default 'auto', as for a new run; not stored in checkpoints (a run may resume on another machine). */
+  device?: TrainingDevice;
 }
 
 /** Continues a run from a checkpoint written by saveCheckpoint(). */
@@ -409,6 +416,7 @@ export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
       threads: options.threads ?? s.threads,
       seqLen: s.seqLen,
       frozenBase: s.frozenBase ?? 'f32',
+      ...(options.device ? { device: options.device } : {}),
     },
     { state: h.state, tensors: file.tensors },
   );
@@ -416,6 +424,7 @@ export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
 
 class LocalTrainer implements Trainer {
   readonly settings: TrainerSettings;
+  readonly device: ComputeDevice;
   private readonly graph: LlamaGraph;
   private readonly model: LlamaModel;
   private readonly train: TrainingSequence[];
@@ -458,11 +467,13 @@ class LocalTrainer implements Trainer {
     this.trainFingerprint = fingerprint(o.train);
     const s = this.settings;
     const loraTargets = s.lora ? loraTargetTensors(c, s.lora.targets) : [];
+    this.device = chooseComputeDevice(o.device ?? 'auto');
     this.graph = new LlamaGraph({
       config: c,
       batch: s.batchSize,
       seqLen: s.seqLen,
       threads: s.threads,
+      device: this.device,
       lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
       weightTypes: frozenWeightTypes(o.model, s.frozenBase ?? 'f32'),
     });

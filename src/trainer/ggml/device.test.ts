@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TrainerError } from '../train-errors.js';
-import { chooseComputeDevice, inspectCuda, probeCuda, type CudaProbe } from './device.js';
+import { chooseComputeDevice, inspectCuda, probeCuda, type CudaProbe, type TrainingDevice } from './device.js';
 import { libFile, loadGgml, packageBinDir, platformPackage } from './lib.js';
 
 const g = loadGgml();
@@ -45,6 +45,10 @@ describe('chooseComputeDevice', () => {
     expect((error as TrainerError).message).toBe(
       'Cannot train on CUDA: missing libcuda.so.1 (needed by libggml-cuda.so). To fix: install the NVIDIA driver; or set device to "cpu" (or "auto", which falls back to the CPU).',
     );
+  });
+
+  it('refuses a device it does not know, naming the ones it does', () => {
+    expect(() => chooseComputeDevice('gpu' as TrainingDevice)).toThrow('device must be one of "auto", "cpu", "cuda", got "gpu".');
   });
 
   it('"auto" and "cuda" take a usable CUDA device', () => {

@@ -9,11 +9,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
 import { TrainerError } from '../train-errors.js';
+import { TRAINING_DEVICES, type TrainingDevice } from '../training-device.js';
 import { libFile, loadGgml, packageBinDir, platformPackage, type GgmlApi, type GgmlBackend, type GgmlBufferType } from './lib.js';
 
-export const TRAINING_DEVICES = ['auto', 'cpu', 'cuda'] as const;
-/** What a job asks for: `auto` trains on CUDA when a CUDA device can be used, else on the CPU. */
-export type TrainingDevice = (typeof TRAINING_DEVICES)[number];
+export { TRAINING_DEVICES, type TrainingDevice };
 
 /** The device a trainer computes on, and why it was chosen (for the job's events). */
 export interface ComputeDevice {
@@ -125,6 +124,9 @@ function cpuDevice(g: GgmlApi, reason: string): ComputeDevice {
  * else the CPU, with the probe's reason.
  */
 export function chooseComputeDevice(requested: TrainingDevice, probe: (g: GgmlApi) => CudaProbe = probeCuda): ComputeDevice {
+  if (!TRAINING_DEVICES.includes(requested)) {
+    throw new TrainerError('BAD_OPTION', `device must be one of ${TRAINING_DEVICES.map((d) => `"${d}"`).join(', ')}, got ${JSON.stringify(requested)}.`);
+  }
   const g = loadGgml();
   if (requested === 'cpu') return cpuDevice(g, 'device "cpu" was asked for');
   const cuda = probe(g);
