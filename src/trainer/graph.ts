@@ -996,9 +996,32 @@ export class LlamaGraph {
     return out;
   }
 
+  /** A view of a tensor's memory, read and written in place: host memory only (see readF32 for any backend). */
   f32(t: GgmlTensor): Float32Array {
     this.assertLive();
     return this.g.f32(t);
+  }
+
+  /** A copy of `count` F32 values of a tensor from its start, through ggml-backend (any device's memory). */
+  readF32(t: GgmlTensor, count: number): Float32Array {
+    this.assertLive();
+    const out = new Float32Array(count);
+    this.g.tensorGet(t, out, 0);
+    return out;
+  }
+
+  /** A copy of a whole I32 tensor, through ggml-backend (any device's memory). */
+  readI32(t: GgmlTensor): Int32Array {
+    this.assertLive();
+    const out = new Int32Array(this.g.nelements(t));
+    this.g.tensorGet(t, out, 0);
+    return out;
+  }
+
+  /** Writes F32 values at the tensor's start, through ggml-backend (any device's memory). */
+  writeF32(t: GgmlTensor, values: ArrayLike<number>): void {
+    this.assertLive();
+    this.g.tensorSet(t, Float32Array.from(values), 0);
   }
 
   i32(t: GgmlTensor): Int32Array {

@@ -541,7 +541,7 @@ class LocalTrainer implements Trainer {
       // over the counted tokens of the whole optimizer step.
       g.setLossGradScale(N / stepCounted);
       g.runTrain();
-      lossSum += g.f32(g.loss)[0];
+      lossSum += g.readF32(g.loss, 1)[0];
       correct += this.countCorrect(rows);
     }
     let gradNorm = Number.NaN;
@@ -612,7 +612,7 @@ class LocalTrainer implements Trainer {
       const fill = this.fillBatch(rows);
       if (fill.counted === 0) continue;
       g.runEval();
-      lossSum += g.f32(g.loss)[0];
+      lossSum += g.readF32(g.loss, 1)[0];
       counted += fill.counted;
       correct += this.countCorrect(rows);
     }
@@ -659,7 +659,7 @@ class LocalTrainer implements Trainer {
   private countCorrect(rows: TrainingSequence[]): number {
     const g = this.graph;
     const T = this.settings.seqLen;
-    const am = g.i32(g.argmax);
+    const am = g.readI32(g.argmax);
     let correct = 0;
     rows.forEach((seq, r) => {
       for (let t = 0; t + 1 < seq.tokens.length; t++) {
@@ -674,8 +674,8 @@ class LocalTrainer implements Trainer {
     const b1h = 1 / (1 - Math.pow(s.adamBeta1, iter));
     const b2h = 1 / (1 - Math.pow(s.adamBeta2, iter));
     // ggml_opt_step_adamw params: alpha, beta1, beta2, eps, wd, beta1h, beta2h (ggml-cpu/ops.cpp).
-    this.graph.f32(this.graph.optParamsDecay).set([lr, s.adamBeta1, s.adamBeta2, s.adamEps, s.weightDecay, b1h, b2h]);
-    this.graph.f32(this.graph.optParamsNoDecay).set([lr, s.adamBeta1, s.adamBeta2, s.adamEps, 0, b1h, b2h]);
+    this.graph.writeF32(this.graph.optParamsDecay, [lr, s.adamBeta1, s.adamBeta2, s.adamEps, s.weightDecay, b1h, b2h]);
+    this.graph.writeF32(this.graph.optParamsNoDecay, [lr, s.adamBeta1, s.adamBeta2, s.adamEps, 0, b1h, b2h]);
   }
 
   exportModel(): LlamaModel {

@@ -212,6 +212,10 @@ export interface GgmlApi {
   bufferFree(buffer: GgmlBuffer): void;
   bufferSize(buffer: GgmlBuffer): number;
   bufferIsHost(buffer: GgmlBuffer): boolean;
+  /** Copies `data` into the tensor's memory at byte `offset`, on whatever backend it lives (ggml_backend_tensor_set). */
+  tensorSet(t: T, data: Float32Array | Int32Array | Uint8Array, offset: number): void;
+  /** Copies the tensor's memory from byte `offset` into `into`, on whatever backend it lives (ggml_backend_tensor_get). */
+  tensorGet(t: T, into: Float32Array | Int32Array | Uint8Array, offset: number): void;
   /** The backend buffer a tensor lives in, or null. */
   tensorBuffer(t: T): GgmlBuffer | null;
   gallocrNew(buft: GgmlBufferType): GgmlGallocr;
@@ -369,6 +373,8 @@ export function loadGgml(): GgmlApi {
     backend_supports_op: b('bool ggml_backend_supports_op(void *backend, void *op)'),
     backend_alloc_ctx_tensors: b('void *ggml_backend_alloc_ctx_tensors(void *ctx, void *backend)'),
     backend_buft_is_host: b('bool ggml_backend_buft_is_host(void *buft)'),
+    backend_tensor_set: b('void ggml_backend_tensor_set(void *tensor, const void *data, size_t offset, size_t size)'),
+    backend_tensor_get: b('void ggml_backend_tensor_get(void *tensor, void *data, size_t offset, size_t size)'),
     backend_buffer_free: b('void ggml_backend_buffer_free(void *buffer)'),
     backend_buffer_get_size: b('size_t ggml_backend_buffer_get_size(void *buffer)'),
     backend_buffer_is_host: b('bool ggml_backend_buffer_is_host(void *buffer)'),
@@ -544,6 +550,14 @@ export function loadGgml(): GgmlApi {
     bufferFree: (buffer) => f.backend_buffer_free(buffer),
     bufferSize: (buffer) => n(f.backend_buffer_get_size(buffer)),
     bufferIsHost: (buffer) => f.backend_buffer_is_host(buffer),
+    tensorSet: (t, data, offset) => {
+      if (offset < 0 || offset + data.byteLength > n(f.nbytes(t))) throw new TrainerError('GGML_COMPUTE_FAILED', `tensor write of ${data.byteLength} bytes at ${offset} is outside the tensor`);
+      f.backend_tensor_set(t, data, offset, data.byteLength);
+    },
+    tensorGet: (t, into, offset) => {
+      if (offset < 0 || offset + into.byteLength > n(f.nbytes(t))) throw new TrainerError('GGML_COMPUTE_FAILED', `tensor read of ${into.byteLength} bytes at ${offset} is outside the tensor`);
+      f.backend_tensor_get(t, into, offset, into.byteLength);
+    },
     tensorBuffer: (t) => koffi.decode(t, bufferOffset, 'void *') as GgmlBuffer | null,
     gallocrNew: (buft) => {
       const galloc = f.gallocr_new(buft);
