@@ -1018,10 +1018,16 @@ export class LlamaGraph {
     return out;
   }
 
+  /** Writes I32 values at the tensor's start, through ggml-backend (any device's memory). */
+  writeI32(t: GgmlTensor, values: Int32Array): void {
+    this.assertLive();
+    this.g.tensorSet(t, values, 0);
+  }
+
   /** Writes F32 values at the tensor's start, through ggml-backend (any device's memory). */
   writeF32(t: GgmlTensor, values: ArrayLike<number>): void {
     this.assertLive();
-    this.g.tensorSet(t, Float32Array.from(values), 0);
+    this.g.tensorSet(t, values instanceof Float32Array ? values : Float32Array.from(values), 0);
   }
 
   i32(t: GgmlTensor): Int32Array {
@@ -1032,10 +1038,10 @@ export class LlamaGraph {
   /** Sets the scale of d(loss) used by the next backward pass: the gradients are those of s·loss/(seqLen·batch). */
   setLossGradScale(s: number): void {
     const N = this.batch * this.seqLen;
-    for (const grad of this.lossGrads) this.f32(grad)[0] = 1;
-    if (this.lossScale) this.f32(this.lossScale)[0] = s / N;
+    for (const grad of this.lossGrads) this.writeF32(grad, [1]);
+    if (this.lossScale) this.writeF32(this.lossScale, [s / N]);
     // The dense head's loss is the first one autodiff reaches; layer surrogates carry its scale.
-    else this.f32(this.lossGrads.at(-1)!)[0] = s;
+    else this.writeF32(this.lossGrads.at(-1)!, [s]);
   }
 
   /** Next-token logits [vocab] per position (position-major) of the last compute; a copy. */
@@ -1061,7 +1067,13 @@ export class LlamaGraph {
   }
 
   zeroGradients(): void {
-    for (const t of this.trainables) this.f32(t.gradAcc).fill(0);
+    for (const t of this.trainables) this.zero(t.gradAcc);
+  }
+
+  /** Sets a tensor to zeros (0x00 bytes are +0 in F32/F16/BF16/I32), through ggml-backend (any device's memory). */
+  zero(t: GgmlTensor): void {
+    this.assertLive();
+    this.g.tensorMemset(t, 0);
   }
 
   /** The L2 norm of all accumulated gradients together (read on the CPU: one pass, no graph). */
@@ -1093,7 +1105,7 @@ export class LlamaGraph {
     if (!this.prepared) this.copyFrozenTransposes();
     this.prepared = true;
     this.writeDenseLabels();
-    for (const grad of this.checkpointGrads) this.f32(grad).fill(0);
+    for (const grad of this.checkpointGrads) this.zero(grad);
     this.compute(this.trainGraph!);
   }
 

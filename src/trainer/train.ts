@@ -627,9 +627,10 @@ class LocalTrainer implements Trainer {
   private fillBatch(rows: TrainingSequence[]): { tokens: number; counted: number } {
     const g = this.graph;
     const T = this.settings.seqLen;
-    const tok = g.i32(g.tokens);
-    const lab = g.i32(g.labelIds);
-    const mask = g.f32(g.mask);
+    // Built here and copied in through ggml-backend, so the inputs may live in any device's memory.
+    const tok = new Int32Array(this.settings.batchSize * T);
+    const lab = new Int32Array(tok.length);
+    const mask = new Float32Array(tok.length);
     let tokens = 0;
     let counted = 0;
     for (let r = 0; r < this.settings.batchSize; r++) {
@@ -653,6 +654,9 @@ class LocalTrainer implements Trainer {
       }
       tokens += n;
     }
+    g.writeI32(g.tokens, tok);
+    g.writeI32(g.labelIds, lab);
+    g.writeF32(g.mask, mask);
     return { tokens, counted };
   }
 

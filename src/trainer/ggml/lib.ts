@@ -216,6 +216,8 @@ export interface GgmlApi {
   tensorSet(t: T, data: Float32Array | Int32Array | Uint8Array, offset: number): void;
   /** Copies the tensor's memory from byte `offset` into `into`, on whatever backend it lives (ggml_backend_tensor_get). */
   tensorGet(t: T, into: Float32Array | Int32Array | Uint8Array, offset: number): void;
+  /** Sets every byte of the tensor to `value`, on whatever backend it lives (ggml_backend_tensor_memset). */
+  tensorMemset(t: T, value: number): void;
   /** The backend buffer a tensor lives in, or null. */
   tensorBuffer(t: T): GgmlBuffer | null;
   gallocrNew(buft: GgmlBufferType): GgmlGallocr;
@@ -375,6 +377,7 @@ export function loadGgml(): GgmlApi {
     backend_buft_is_host: b('bool ggml_backend_buft_is_host(void *buft)'),
     backend_tensor_set: b('void ggml_backend_tensor_set(void *tensor, const void *data, size_t offset, size_t size)'),
     backend_tensor_get: b('void ggml_backend_tensor_get(void *tensor, void *data, size_t offset, size_t size)'),
+    backend_tensor_memset: b('void ggml_backend_tensor_memset(void *tensor, uint8_t value, size_t offset, size_t size)'),
     backend_buffer_free: b('void ggml_backend_buffer_free(void *buffer)'),
     backend_buffer_get_size: b('size_t ggml_backend_buffer_get_size(void *buffer)'),
     backend_buffer_is_host: b('bool ggml_backend_buffer_is_host(void *buffer)'),
@@ -558,6 +561,7 @@ export function loadGgml(): GgmlApi {
       if (offset < 0 || offset + into.byteLength > n(f.nbytes(t))) throw new TrainerError('GGML_COMPUTE_FAILED', `tensor read of ${into.byteLength} bytes at ${offset} is outside the tensor`);
       f.backend_tensor_get(t, into, offset, into.byteLength);
     },
+    tensorMemset: (t, value) => f.backend_tensor_memset(t, value, 0, f.nbytes(t)),
     tensorBuffer: (t) => koffi.decode(t, bufferOffset, 'void *') as GgmlBuffer | null,
     gallocrNew: (buft) => {
       const galloc = f.gallocr_new(buft);
