@@ -380,29 +380,20 @@ export class LlamaGraph {
     return galloc;
   }
 
-  /** Initial values of the inputs and optimizer state, once their buffers exist. */
+  /** Initial values of the inputs and optimizer state, once their buffers exist (written through ggml-backend). */
   private initialize(): void {
-    if (this.denseLabels) this.f32(this.denseLabels).fill(0);
+    if (this.denseLabels) this.zero(this.denseLabels);
     this.denseLabelSet = this.denseLabels ? new Int32Array(this.batch * this.seqLen).fill(-1) : null;
-    for (const { tensor, value } of this.constants) this.f32(tensor).fill(value);
-    this.i32(this.labelIds).fill(0);
-    this.f32(this.mask).fill(0);
-    this.i32(this.tokens).fill(0);
+    for (const { tensor, value } of this.constants) this.writeF32(tensor, new Float32Array(this.g.nelements(tensor)).fill(value));
+    for (const t of [this.labelIds, this.mask, this.tokens, ...this.rankPadZeros.values(), this.optParamsDecay, this.optParamsNoDecay]) this.zero(t);
     const T = this.seqLen;
-    const pos = this.i32(this.positions);
-    for (let i = 0; i < T; i++) pos[i] = i;
+    this.writeI32(this.positions, Int32Array.from({ length: T }, (_, i) => i));
     for (const [w, m] of this.windowMasks) {
-      const a = this.f32(m);
+      const a = new Float32Array(T * T);
       for (let qi = 0; qi < T; qi++) for (let ki = 0; ki < T; ki++) a[qi * T + ki] = qi - ki >= w ? -Infinity : 0;
+      this.writeF32(m, a);
     }
-    for (const zeros of this.rankPadZeros.values()) this.f32(zeros).fill(0);
-    for (const t of this.trainables) {
-      this.f32(t.gradAcc).fill(0);
-      this.f32(t.m).fill(0);
-      this.f32(t.v).fill(0);
-    }
-    this.f32(this.optParamsDecay).fill(0);
-    this.f32(this.optParamsNoDecay).fill(0);
+    for (const t of this.trainables) for (const state of [t.gradAcc, t.m, t.v]) this.zero(state);
   }
 
   /** Zero [loraPaddedRank, n] tensors the LoRA rank is padded into, by n. */
