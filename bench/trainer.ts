@@ -9,7 +9,7 @@
 //   npm run bench:trainer -- --only reference --threads 1
 //   npm run bench:trainer -- --only qwen05_lora,llama1b_lora --runs 1 --ctx 128 --batch 1
 //
-// Options: --threads N (both engines; default: the cores), --runs N (per engine; default 3),
+// Options: --threads N (both engines; default: the cores), --device auto|cpu|cuda (NodeAI's; default cpu), --runs N (per engine; default 3),
 // --only NAME[,NAME] (configs), --ctx N / --batch N (a smaller size than the config's, labelled
 // "reduced" in the table and the JSON), --max-rss-mb N (a run whose resident memory passes N MB is
 // killed and reported with the RSS it had reached; default: MemAvailable at the start − 2 GB, so the
@@ -35,6 +35,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { LlamaFtypeName } from '../src/trainer/ggml/llama-quantize.ts';
 import type { LlamaConfig, LlamaModel, TrainingSequence } from '../src/trainer/llama-model.ts';
 import { TINY_CONFIG } from '../src/trainer/tiny-model.ts';
+import { TRAINING_DEVICES, type TrainingDevice } from '../src/trainer/training-device.ts';
 import { SMOL_LM2_135M_SHAPES } from './smol-shapes.ts';
 
 const CONFIG_NAMES = ['reference', 'smol_lora', 'qwen05_lora', 'llama1b_lora'] as const;
@@ -130,6 +131,10 @@ function wholeOption(name: string, fallback: number | undefined): number | undef
 
 // Children inherit the thread count and size through the environment, so both engines always agree.
 const threads = wholeOption('threads', Number(process.env.NODEAI_BENCH_THREADS ?? availableParallelism()))!;
+// NodeAI's device (auto|cpu|cuda; default cpu, so CPU figures stay CPU figures on a GPU machine); PyTorch stays on the CPU.
+const deviceText = option('device') ?? process.env.NODEAI_BENCH_DEVICE ?? 'cpu';
+const device = TRAINING_DEVICES.find((d) => d === deviceText);
+if (!device) throw new Error(`--device takes ${TRAINING_DEVICES.join(', ')} (got ${JSON.stringify(deviceText)})`);
 
 /** The config at the size this invocation runs it (--ctx/--batch make it smaller). */
 function sized(b: BenchConfig): BenchConfig & { reduced: boolean; fullCtx: number; fullBatch: number } {
@@ -204,6 +209,7 @@ async function child(name: string, basePath: string | undefined): Promise<void> 
     warmup: 0,
     seqLen: b.ctx,
     threads,
+    device: device as TrainingDevice,
     ...(b.loraRank ? { lora: { rank: b.loraRank, alpha: 2 * b.loraRank } } : {}),
   });
   const losses: number[] = [];
@@ -293,7 +299,7 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<
 const tsxLoader = () => pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 function childEnv(b: BenchConfig): NodeJS.ProcessEnv {
-  return { NODEAI_BENCH_THREADS: String(threads), NODEAI_BENCH_CTX: String(b.ctx), NODEAI_BENCH_BATCH: String(b.batch) };
+  return { NODEAI_BENCH_THREADS: String(threads), NODEAI_BENCH_DEVICE: device, NODEAI_BENCH_CTX: String(b.ctx), NODEAI_BENCH_BATCH: String(b.batch) };
 }
 
 function nodeai(b: BenchConfig, basePath: string | undefined): Promise<Run> {

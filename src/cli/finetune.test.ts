@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { until } from '../store/testing.ts';
+import { probeCuda } from '../trainer/ggml/device.ts';
 import { main } from './main.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodeai.js', import.meta.url));
@@ -102,6 +103,24 @@ describe('nodeai finetune: the evaluation after training', () => {
     expect(off.code).toBe(0);
     expect(off.stderr).not.toMatch(/Evaluat/);
     expect(existsSync(join(root, 'eval-off', 'evaluation.json'))).toBe(false);
+  });
+});
+
+describe('nodeai finetune --device', () => {
+  it('refuses an unknown device by the option, and a CUDA this machine cannot use by what is missing; auto says why it trains on the CPU', async () => {
+    writeFileSync(join(root, 'qa-device.jsonl'), QA.map(([q, a]) => line(q, a)).join('\n') + '\n');
+    const args = (out: string, device: string) => ['finetune', 'qa-device.jsonl', '--out', out, '--epochs', '1', '--threads', '1', '--no-evaluate', '--data-dir', 'device-data', '--device', device];
+    const unknown = await nodeai(args('device-gpu', 'gpu'));
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('--device: Invalid option: expected one of "auto"|"cpu"|"cuda"');
+    const probe = probeCuda();
+    if (probe.ok) return; // a machine with a usable CUDA GPU trains there; nothing below applies
+    const cuda = await nodeai(args('device-cuda', 'cuda'));
+    expect(cuda.code).toBe(1);
+    expect(cuda.stderr).toContain(`Cannot train on CUDA: missing ${probe.missing}. To fix: ${probe.fix}`);
+    const auto = await nodeai(args('device-auto', 'auto'));
+    expect(auto.code).toBe(0);
+    expect(auto.stderr).toContain(`device "auto" found no usable CUDA device (missing ${probe.missing})`);
   });
 });
 

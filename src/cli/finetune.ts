@@ -14,6 +14,7 @@ import { OUTPUT_DIR_METADATA_KEY, parseFineTuneRequest, type FineTuneRequest, ty
 import type { FineTuneProvider, FineTuningJob, JobEvent } from '../providers/spec.ts';
 import type { RemoteModelRef } from '../trainer/model-ref.ts';
 import { resolveModelFile, type ModelFile } from '../trainer/model-source.ts';
+import type { TrainingDevice } from '../trainer/training-device.ts';
 import type { LocalFineTuneEvent } from '../trainer/supervised-job-types.ts';
 import type { JobObject } from '../trainer/supervisor-protocol.ts';
 import { DATA_DIR_HELP, openStore } from './app.ts';
@@ -58,6 +59,8 @@ Options:
                         when training ends (on by default; DIR/evaluation.json, "nodeai models show")
   --validation-split X  share held out for validation, 0..1 (default ${DEFAULT_VALIDATION_SPLIT})
   --seed S              seed of the split, the initialization and the data order (default ${DEFAULT_SEED})
+  --device D            local: auto (default: a usable CUDA GPU, else the CPU), cpu, or cuda
+                        (refused, naming what is missing, when CUDA cannot be used here)
   --threads N           CPU threads (default: the idle cores)
   --name NAME           file name of the model (default ft-<base>); with openai the suffix
   --json                print the final job (job.json) as JSON on stdout
@@ -174,6 +177,7 @@ export async function run(args: string[]): Promise<number> {
         'validation-split': { type: 'string' },
         seed: { type: 'string' },
         threads: { type: 'string' },
+        device: { type: 'string' },
         name: { type: 'string' },
         'base-url': { type: 'string' },
         'data-dir': { type: 'string' },
@@ -234,7 +238,8 @@ export async function run(args: string[]): Promise<number> {
     ...(v.name ? { suffix: v.name } : {}),
     ...(patience !== undefined ? { early_stopping_patience: patience } : {}),
     ...(v['no-evaluate'] ? { evaluate: false } : {}),
-    ...(threads !== undefined ? { device: { threads } } : {}),
+    // The request's schema checks the device name; its refusal names --device.
+    device: { ...(v.device !== undefined ? { type: v.device as TrainingDevice } : {}), ...(threads !== undefined ? { threads } : {}) },
     ...(remote ? {} : { output_dir: out }),
   };
   let request: FineTuneRequest;
@@ -250,6 +255,7 @@ export async function run(args: string[]): Promise<number> {
 
 /** The CLI option a FineTuneRequest field comes from, for usage errors. */
 function cliOption(path: readonly PropertyKey[]): string {
+  if (path.join('.') === 'device.type') return 'device';
   const field = String(path.at(-1));
   const options: Record<string, string> = { n_epochs: 'epochs', lora_rank: 'lora-rank', lora_alpha: 'lora-alpha', early_stopping_patience: 'early-stopping', learning_rate: 'learning-rate', learning_rate_multiplier: 'learning-rate-multiplier', suffix: 'name' };
   return options[field] ?? field.replace(/_/g, '-');

@@ -24,7 +24,7 @@ import {
   type Tokenizer as DatasetTokenizer,
 } from '../datasets/index.ts';
 import type { FineTuneRequest } from '../providers/fine-tune-request.ts';
-import { EVALUATE_METADATA_KEY, evaluateMetadata, OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
+import { DEVICE_METADATA_KEY, EVALUATE_METADATA_KEY, evaluateMetadata, OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
 import type { CreateJobRequest, FineTuneProvider, FineTuningJob, Hyperparameters } from '../providers/spec.ts';
 import type { FileStore } from '../store/index.ts';
 import { encodeRendered, renderChat, type ChatMessage as TrainerMessage } from '../trainer/chat-format.ts';
@@ -175,6 +175,7 @@ function jobRequest(request: FineTuneRequest, model: string, loraRank: number | 
     ...request.metadata,
     ...(request.output_dir ? { [OUTPUT_DIR_METADATA_KEY]: resolve(request.output_dir) } : {}),
     ...(evaluate ? { [EVALUATE_METADATA_KEY]: evaluate } : {}),
+    ...(local && request.device.type !== 'auto' ? { [DEVICE_METADATA_KEY]: request.device.type } : {}),
   };
   return {
     model,

@@ -8,7 +8,7 @@
 // it from its checkpoint. It also takes back the jobs of holders that are gone.
 import { mkdir } from 'node:fs/promises';
 import { autoEpochs } from '../datasets/index.ts';
-import { evaluateExamplesOf, OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
+import { deviceOf, evaluateExamplesOf, OUTPUT_DIR_METADATA_KEY } from '../providers/fine-tune-request.ts';
 import { runLocalTraining, type LocalTrainingRunner } from '../providers/local.ts';
 import { parseModelRef } from '../trainer/model-ref.ts';
 import { resolveModelFile } from '../trainer/model-source.ts';
@@ -331,6 +331,7 @@ export class JobWorker {
       ...(hp.early_stopping_patience ? { earlyStoppingPatience: hp.early_stopping_patience } : {}),
       ...(row.seed !== null ? { seed: Number(row.seed) } : {}),
       ...(this.options.threads ? { threads: this.options.threads } : {}),
+      device: deviceOf(rowMetadata(row)),
       fencingToken: Number(row.fencing_token),
       ...outputName(row, modelName),
       ...evaluateSetting(row, validationFile, modelName),
@@ -378,15 +379,20 @@ function finalMetrics(result: LocalFineTuneResult, last: MetricsEvent | undefine
   return out;
 }
 
+/** A job's metadata object, or null when it has none. */
+function rowMetadata(row: JobRow): Record<string, unknown> | null {
+  return row.metadata_json ? (JSON.parse(row.metadata_json) as Record<string, unknown>) : null;
+}
+
 /** The evaluation after training: base vs fine-tuned on the validation file, unless the job turned it off. */
 function evaluateSetting(row: JobRow, validationFile: string | null, modelName: string): Pick<LocalFineTuneSpec, 'evaluate'> {
-  const maxExamples = evaluateExamplesOf(row.metadata_json ? (JSON.parse(row.metadata_json) as Record<string, unknown>) : null);
+  const maxExamples = evaluateExamplesOf(rowMetadata(row));
   return validationFile && maxExamples > 0 ? { evaluate: { maxExamples, baseName: row.base_model, modelName } } : {};
 }
 
 /** The folder a job asked to keep its files in (`nodeai finetune --out DIR`), set only by the fine-tune service. */
 function outputDir(row: JobRow): string | undefined {
-  const dir = row.metadata_json ? (JSON.parse(row.metadata_json) as Record<string, unknown>)[OUTPUT_DIR_METADATA_KEY] : undefined;
+  const dir = rowMetadata(row)?.[OUTPUT_DIR_METADATA_KEY];
   return typeof dir === 'string' ? dir : undefined;
 }
 

@@ -22,6 +22,7 @@ import { findOpenAIKey, OPENAI_KEY_SECRET } from '../providers/openai-key.ts';
 import { OpenAIFineTuneProvider, resolveEndpoint } from '../providers/openai.ts';
 import { isValidFileId } from '../store/index.ts';
 import { defineNode, type NodeContext } from '../engine/index.ts';
+import { TRAINING_DEVICES } from '../trainer/training-device.ts';
 import { fetchModelFile, nodeError, servicesOf } from './services.ts';
 
 // A blank form field arrives as '' (or null from JSON); both mean "auto", as does the word.
@@ -53,6 +54,10 @@ const config = z.object({
     .optional()
     .describe('A suffix for the new model\'s name: ft:<base>:<model_name>:<id>.'),
   seed: SEED.optional().describe('Makes the split and the training reproducible.'),
+  device: z
+    .enum(TRAINING_DEVICES)
+    .default('auto')
+    .describe('Local provider: where to train. auto = a usable CUDA GPU, else the CPU (the job\'s events say which and why); cpu; cuda = refused, naming what is missing, when no CUDA GPU can be used.'),
   evaluate: z
     .boolean()
     .optional()
@@ -187,6 +192,7 @@ function toRequest(config: FineTuneConfig, data: FineTuneData, ctx: Pick<NodeCon
     ...(config.model_name ? { suffix: config.model_name } : {}),
     ...(config.early_stopping_patience && config.provider === 'local' ? { early_stopping_patience: config.early_stopping_patience } : {}),
     ...(config.evaluate !== undefined ? { evaluate: config.evaluate } : {}),
+    ...(config.device !== 'auto' && config.provider === 'local' ? { device: { type: config.device } } : {}),
     metadata: { run_id: ctx.runId, node_id: ctx.node.id },
   });
   if (parsed.success) return parsed.data;

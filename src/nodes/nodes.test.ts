@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Engine, WorkflowValidationError } from '../engine/index.ts';
 import { JobWorker } from '../jobs/index.ts';
+import { DEVICE_METADATA_KEY } from '../providers/fine-tune-request.ts';
 import type { LocalTrainingRunner } from '../providers/local.ts';
 import { describeEachDialect, type TestDb } from '../store/testing.ts';
 import { writeGgufModel } from '../trainer/gguf-model.ts';
@@ -134,6 +135,14 @@ describeEachDialect('built-in nodes', (dialect) => {
     expect(warnings.join('\n')).not.toContain('early_stopping_patience');
     await engine.run(chain(data, { early_stopping_patience: 2, validation_split: 0, wait_for_completion: false }));
     expect(warnings.join('\n')).toContain('early_stopping_patience needs validation examples');
+  });
+
+  it('the device setting goes to the local job (auto by default)', async () => {
+    const data = { id: 'd', type: 'data_loader', config: { text: JSONL } };
+    const forced = await engine.run(chain(data, { device: 'cpu', wait_for_completion: false }));
+    expect((await services.jobs.get(String(forced.outputs.ft.job_id)))?.metadata).toMatchObject({ [DEVICE_METADATA_KEY]: 'cpu' });
+    const auto = await engine.run(chain(data, { wait_for_completion: false }));
+    expect((await services.jobs.get(String(auto.outputs.ft.job_id)))?.metadata ?? {}).not.toHaveProperty(DEVICE_METADATA_KEY);
   });
 
   it("a GGUF base's context: longer examples are left out by name, with its own tokenizer", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ZodError } from 'zod';
-import { EVALUATE_METADATA_KEY, evaluateExamplesOf, evaluateMetadata, fromOpenAIJobBody, OpenAIJobBody, OUTPUT_DIR_METADATA_KEY, parseFineTuneRequest } from './fine-tune-request.ts';
+import { DEVICE_METADATA_KEY, deviceOf, EVALUATE_METADATA_KEY, evaluateExamplesOf, evaluateMetadata, FineTuneRequest, fromOpenAIJobBody, OpenAIJobBody, OUTPUT_DIR_METADATA_KEY, parseFineTuneRequest } from './fine-tune-request.ts';
 
 const data = { kind: 'prepared' as const, training_file: 'file-a' };
 
@@ -27,6 +27,8 @@ describe('FineTuneRequest', () => {
     expect(refused({ method: { lora_rank: 4 } })[0]).toMatch(/^method\.lora_rank: lora_rank is for the local trainer/);
     expect(refused({ hyperparameters: { learning_rate: 1e-4 } })[0]).toMatch(/^hyperparameters\.learning_rate: learning_rate \(an absolute rate\) is for the local trainer/);
     expect(refused({ output_dir: '/tmp/x' })[0]).toMatch(/^output_dir/);
+    expect(refused({ device: { type: 'cuda' } })).toEqual(['device.type: device is for the local trainer; remove it, or use provider "local"']);
+    expect(refused({ device: { type: 'auto' } })).toEqual([]);
     // The evaluation after training runs on this machine; off is what a remote job has anyway.
     expect(refused({ evaluate: true })[0]).toMatch(/^evaluate: the evaluation after training runs for the local trainer only; .*Evaluate node/);
     expect(refused({ evaluate: false })).toEqual([]);
@@ -78,5 +80,18 @@ describe('the evaluation after training, in a job\'s metadata', () => {
     expect(evaluateMetadata(undefined)).toBeUndefined();
     expect(() => parseFineTuneRequest({ base_model: 'nodeai-tiny', data, evaluate: 500 })).toThrow(/200/);
     expect(() => parseFineTuneRequest({ base_model: 'nodeai-tiny', data, metadata: { [EVALUATE_METADATA_KEY]: '5' } })).toThrow(/a key NodeAI sets itself/);
+  });
+});
+
+describe('the device a local job trains on', () => {
+  it('is auto unless the request names cpu or cuda; another name is refused; the job keeps it in its metadata', () => {
+    expect(parseFineTuneRequest({ base_model: 'nodeai-tiny', data }).device).toEqual({ type: 'auto' });
+    expect(parseFineTuneRequest({ base_model: 'nodeai-tiny', data, device: { type: 'cuda', threads: 2 } }).device).toEqual({ type: 'cuda', threads: 2 });
+    const gpu = FineTuneRequest.safeParse({ base_model: 'nodeai-tiny', data, device: { type: 'gpu' } });
+    expect(gpu.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual(['device.type: Invalid option: expected one of "auto"|"cpu"|"cuda"']);
+    expect(deviceOf(null)).toBe('auto');
+    expect(deviceOf({ [DEVICE_METADATA_KEY]: 'cpu' })).toBe('cpu');
+    expect(deviceOf({ [DEVICE_METADATA_KEY]: 'cuda' })).toBe('cuda');
+    expect(() => parseFineTuneRequest({ base_model: 'nodeai-tiny', data, metadata: { [DEVICE_METADATA_KEY]: 'cuda' } })).toThrow(/a key NodeAI sets itself/);
   });
 });

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { FULL_FINE_TUNING, loraRankOf } from '../datasets/auto-hyperparameters.ts';
 import { MAX_EPOCHS } from '../datasets/cost.ts';
 import { DEFAULT_VALIDATION_SPLIT, MAX_VALIDATION_SPLIT } from '../datasets/split.ts';
+import { TRAINING_DEVICES, type TrainingDevice } from '../trainer/training-device.ts';
 
 export const FINE_TUNE_PROVIDERS = ['local', 'openai'] as const;
 export type FineTuneProviderId = (typeof FINE_TUNE_PROVIDERS)[number];
@@ -68,7 +69,8 @@ export const FineTuneRequest = z
     seed: SEED.optional(),
     suffix: z.string().trim().max(64).optional(),
     early_stopping_patience: EARLY_STOPPING_PATIENCE.optional(),
-    device: z.object({ threads: THREADS.optional() }).prefault({}),
+    /** Local trainer: where it computes ('auto': a usable CUDA GPU, else the CPU) and with how many CPU threads. */
+    device: z.object({ type: z.enum(TRAINING_DEVICES).default('auto'), threads: THREADS.optional() }).prefault({}),
     metadata: z.record(z.string().max(64), z.string().max(512)).optional(),
     /**
      * Local trainer: evaluate the base and the fine-tuned model on the validation examples when
@@ -89,6 +91,7 @@ export const FineTuneRequest = z
     localOnly(['method', 'lora_alpha'], r.method.lora_alpha !== undefined, 'lora_alpha');
     localOnly(['early_stopping_patience'], r.early_stopping_patience !== undefined, 'early_stopping_patience');
     localOnly(['output_dir'], r.output_dir !== undefined, 'output_dir');
+    localOnly(['device', 'type'], r.device.type !== 'auto', 'device');
     if (r.evaluate !== undefined && r.evaluate !== false && r.provider !== 'local') {
       issue(['evaluate'], 'the evaluation after training runs for the local trainer only; for a remote model put an Evaluate node after the Fine-Tune node, or run "nodeai eval MODEL FILE"');
     }
@@ -114,7 +117,15 @@ export const BASE_URL_METADATA_KEY = 'provider_base_url';
 export const EVALUATE_METADATA_KEY = 'nodeai_evaluate';
 /** The most validation examples the evaluation after training uses (and its default). */
 export const EVALUATE_MAX_EXAMPLES = 200;
-const RESERVED_METADATA = new Set([OUTPUT_DIR_METADATA_KEY, BASE_URL_METADATA_KEY, EVALUATE_METADATA_KEY]);
+/** The local job's device when the request forced one ("cpu" or "cuda"; absent: "auto"). */
+export const DEVICE_METADATA_KEY = 'nodeai_device';
+const RESERVED_METADATA = new Set([OUTPUT_DIR_METADATA_KEY, BASE_URL_METADATA_KEY, EVALUATE_METADATA_KEY, DEVICE_METADATA_KEY]);
+
+/** The device a local job asked for, from its metadata ("auto" when it names none it knows). */
+export function deviceOf(metadata: Record<string, unknown> | null | undefined): TrainingDevice {
+  const value = metadata?.[DEVICE_METADATA_KEY];
+  return TRAINING_DEVICES.find((d) => d === value) ?? 'auto';
+}
 
 /** The job metadata value for a request's `evaluate` setting (absent: the default, on). */
 export function evaluateMetadata(evaluate: boolean | number | undefined): string | undefined {

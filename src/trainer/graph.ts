@@ -25,6 +25,7 @@ import {
   type GgmlGraph,
   type GgmlTensor,
 } from './ggml/lib.js';
+import { chooseComputeDevice, type ComputeDevice } from './ggml/device.js';
 import { expectedTensors, headDimOf, loraTensorNames, tensorNames, type LlamaConfig, type LlamaModel } from './llama-model.js';
 import { TrainerError } from './train-errors.js';
 
@@ -55,6 +56,8 @@ export interface LlamaGraphOptions {
   /** With LoRA only the adapters are trainable; without, every model tensor is. */
   lora?: GraphLoraSpec;
   threads: number;
+  /** Where the graphs compute (trainer/ggml/device.ts's choice); absent: the CPU. */
+  device?: ComputeDevice;
   /**
    * ggml type of each base weight as its file stores it (ggml_type ids; missing: F32). Only a
    * frozen weight (a LoRA run) may be other than F32: it stays in that type in ggml memory.
@@ -215,6 +218,7 @@ export class LlamaGraph {
   readonly batch: number;
   readonly seqLen: number;
   readonly threads: number;
+  readonly device: ComputeDevice;
   readonly lora?: GraphLoraSpec;
   private readonly plainAutodiff: boolean;
   private readonly padLoraRank: boolean;
@@ -318,6 +322,7 @@ export class LlamaGraph {
     this.batch = opts.batch;
     this.seqLen = opts.seqLen;
     this.threads = Math.max(1, Math.floor(opts.threads));
+    this.device = opts.device ?? chooseComputeDevice('cpu');
     this.lora = opts.lora;
     this.plainAutodiff = opts.plainAutodiff ?? false;
     this.padLoraRank = opts.padLoraRank ?? false;
@@ -334,7 +339,7 @@ export class LlamaGraph {
       if (!ctx) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init failed (out of memory?)');
       return ctx;
     };
-    this.backend = this.g.cpuBackend(this.threads);
+    this.backend = this.device.createBackend(this.threads);
     try {
       this.ctxs = {
         frozen: init(meta(2 * nWeights + 16)),
@@ -346,6 +351,10 @@ export class LlamaGraph {
       for (const ctx of [this.ctxs.frozen, this.ctxs.params, this.ctxs.inputs]) {
         const buffer = this.g.allocCtxTensors(ctx, this.backend);
         if (buffer) this.buffers.push(buffer);
+      }
+      // f32()/i32() view tensor memory in place; device memory would be a native crash, not an error.
+      if (this.buffers.some((b) => !this.g.bufferIsHost(b))) {
+        throw new TrainerError('DEVICE_UNAVAILABLE', `The trainer cannot yet keep its tensors in ${this.device.name}'s memory (it reads them in place); train on the CPU (device "cpu").`);
       }
       // Every tensor the trainer reads or writes between computes lives in a static buffer, except
       // the loss, argmax and d(loss) scale: graph outputs and inputs, which the allocator never reuses.
@@ -371,29 +380,20 @@ export class LlamaGraph {
     return galloc;
   }
 
-  /** Initial values of the inputs and optimizer state, once their buffers exist. */
+  /** Initial values of the inputs and optimizer state, once their buffers exist (written through ggml-backend). */
   private initialize(): void {
-    if (this.denseLabels) this.f32(this.denseLabels).fill(0);
+    if (this.denseLabels) this.zero(this.denseLabels);
     this.denseLabelSet = this.denseLabels ? new Int32Array(this.batch * this.seqLen).fill(-1) : null;
-    for (const { tensor, value } of this.constants) this.f32(tensor).fill(value);
-    this.i32(this.labelIds).fill(0);
-    this.f32(this.mask).fill(0);
-    this.i32(this.tokens).fill(0);
+    for (const { tensor, value } of this.constants) this.writeF32(tensor, new Float32Array(this.g.nelements(tensor)).fill(value));
+    for (const t of [this.labelIds, this.mask, this.tokens, ...this.rankPadZeros.values(), this.optParamsDecay, this.optParamsNoDecay]) this.zero(t);
     const T = this.seqLen;
-    const pos = this.i32(this.positions);
-    for (let i = 0; i < T; i++) pos[i] = i;
+    this.writeI32(this.positions, Int32Array.from({ length: T }, (_, i) => i));
     for (const [w, m] of this.windowMasks) {
-      const a = this.f32(m);
+      const a = new Float32Array(T * T);
       for (let qi = 0; qi < T; qi++) for (let ki = 0; ki < T; ki++) a[qi * T + ki] = qi - ki >= w ? -Infinity : 0;
+      this.writeF32(m, a);
     }
-    for (const zeros of this.rankPadZeros.values()) this.f32(zeros).fill(0);
-    for (const t of this.trainables) {
-      this.f32(t.gradAcc).fill(0);
-      this.f32(t.m).fill(0);
-      this.f32(t.v).fill(0);
-    }
-    this.f32(this.optParamsDecay).fill(0);
-    this.f32(this.optParamsNoDecay).fill(0);
+    for (const t of this.trainables) for (const state of [t.gradAcc, t.m, t.v]) this.zero(state);
   }
 
   /** Zero [loraPaddedRank, n] tensors the LoRA rank is padded into, by n. */
@@ -987,9 +987,38 @@ export class LlamaGraph {
     return out;
   }
 
+  /** A view of a tensor's memory, read and written in place: host memory only (see readF32 for any backend). */
   f32(t: GgmlTensor): Float32Array {
     this.assertLive();
     return this.g.f32(t);
+  }
+
+  /** A copy of `count` F32 values of a tensor from its start, through ggml-backend (any device's memory). */
+  readF32(t: GgmlTensor, count: number): Float32Array {
+    this.assertLive();
+    const out = new Float32Array(count);
+    this.g.tensorGet(t, out, 0);
+    return out;
+  }
+
+  /** A copy of a whole I32 tensor, through ggml-backend (any device's memory). */
+  readI32(t: GgmlTensor): Int32Array {
+    this.assertLive();
+    const out = new Int32Array(this.g.nelements(t));
+    this.g.tensorGet(t, out, 0);
+    return out;
+  }
+
+  /** Writes I32 values at the tensor's start, through ggml-backend (any device's memory). */
+  writeI32(t: GgmlTensor, values: Int32Array): void {
+    this.assertLive();
+    this.g.tensorSet(t, values, 0);
+  }
+
+  /** Writes F32 values at the tensor's start, through ggml-backend (any device's memory). */
+  writeF32(t: GgmlTensor, values: ArrayLike<number>): void {
+    this.assertLive();
+    this.g.tensorSet(t, values instanceof Float32Array ? values : Float32Array.from(values), 0);
   }
 
   i32(t: GgmlTensor): Int32Array {
@@ -1000,10 +1029,10 @@ export class LlamaGraph {
   /** Sets the scale of d(loss) used by the next backward pass: the gradients are those of s·loss/(seqLen·batch). */
   setLossGradScale(s: number): void {
     const N = this.batch * this.seqLen;
-    for (const grad of this.lossGrads) this.f32(grad)[0] = 1;
-    if (this.lossScale) this.f32(this.lossScale)[0] = s / N;
+    for (const grad of this.lossGrads) this.writeF32(grad, [1]);
+    if (this.lossScale) this.writeF32(this.lossScale, [s / N]);
     // The dense head's loss is the first one autodiff reaches; layer surrogates carry its scale.
-    else this.f32(this.lossGrads.at(-1)!)[0] = s;
+    else this.writeF32(this.lossGrads.at(-1)!, [s]);
   }
 
   /** Next-token logits [vocab] per position (position-major) of the last compute; a copy. */
@@ -1029,7 +1058,13 @@ export class LlamaGraph {
   }
 
   zeroGradients(): void {
-    for (const t of this.trainables) this.f32(t.gradAcc).fill(0);
+    for (const t of this.trainables) this.zero(t.gradAcc);
+  }
+
+  /** Sets a tensor to zeros (0x00 bytes are +0 in F32/F16/BF16/I32), through ggml-backend (any device's memory). */
+  zero(t: GgmlTensor): void {
+    this.assertLive();
+    this.g.tensorMemset(t, 0);
   }
 
   /** The L2 norm of all accumulated gradients together (read on the CPU: one pass, no graph). */
@@ -1061,7 +1096,7 @@ export class LlamaGraph {
     if (!this.prepared) this.copyFrozenTransposes();
     this.prepared = true;
     this.writeDenseLabels();
-    for (const grad of this.checkpointGrads) this.f32(grad).fill(0);
+    for (const grad of this.checkpointGrads) this.zero(grad);
     this.compute(this.trainGraph!);
   }
 

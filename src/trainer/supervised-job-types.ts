@@ -4,6 +4,7 @@
 // directory resumes from the newest checkpoint there.
 
 import type { EvaluationReport } from './evaluation-report.ts';
+import type { TrainingDevice } from './training-device.ts';
 
 export interface LocalFineTuneSpec {
   /** Directory owned by this job: checkpoints, metrics.jsonl, job.json and the outputs go here. */
@@ -23,6 +24,8 @@ export interface LocalFineTuneSpec {
   loraAlpha?: number;
   seed?: number;
   threads?: number;
+  /** Where to train: 'auto' (default: CUDA when usable, else the CPU), 'cpu' or 'cuda' (refused with device_unavailable when it cannot be used). */
+  device?: TrainingDevice;
   /** Run validation every N optimizer steps (and always at each epoch end). */
   evalEvery?: number;
   /**

@@ -26,6 +26,8 @@ export type LocalFineTuneErrorCode =
   | 'example_too_long'
   /** jobDir holds a run with other settings or other data; it cannot be resumed with these. */
   | 'job_dir_in_use'
+  /** The device the job asked for (CUDA) cannot be used on this machine; the message names what is missing. */
+  | 'device_unavailable'
   /** The trainer refused or failed (ggml error, bad option it found). */
   | 'training_failed'
   /** The child process could not be started. */
@@ -252,6 +254,8 @@ export interface JobObject extends Omit<FineTuningJob, 'status' | 'error' | 'met
     resumed: boolean;
     final_metrics: LocalFineTuneResult['finalMetrics'] | null;
     threads: number | null;
+    /** The device the last run trained on (absent before training starts, and in job.json files written before it existed). */
+    device?: 'cpu' | 'cuda';
     /** Present when early stopping ended the run; the model written is the best epoch's. */
     early_stopping?: { stopped_at_epoch: number; best_epoch: number; best_step: number; best_valid_loss: number };
   };

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeChatForTraining } from './chat-format.ts';
+import { probeCuda } from './ggml/device.ts';
+import { loadGgml } from './ggml/lib.ts';
 import { llamaQuantize } from './ggml/llama-quantize.ts';
 import { readGgufModel, TRAINED_SYSTEM_PROMPT_KEY, writeGgufModel } from './gguf-model.ts';
 import { metaString, readGgufHeader } from './gguf.ts';
@@ -324,6 +326,27 @@ describe('runLocalFineTune', () => {
     const zeroEpochs = await runLocalFineTune(spec('zero-epochs', { epochs: 0 }), {});
     expect(zeroEpochs.error).toMatchObject({ code: 'invalid_spec', message: expect.stringMatching(/epochs must be a positive integer \(got 0\)/) });
     expect(job(join(root, 'zero-epochs'))).toMatchObject({ status: 'failed', error: { code: 'invalid_spec' } });
+  });
+});
+
+describe('device', () => {
+  it('trains on the device the spec asks for and says which and why in its events; an unusable CUDA is refused by name', async () => {
+    const probe = probeCuda();
+    const cpu = await runLocalFineTune(spec('device-cpu', { epochs: 1, device: 'cpu' }), {});
+    expect(cpu.status).toBe('succeeded');
+    expect(events(join(root, 'device-cpu'))).toContainEqual(expect.objectContaining({ type: 'message', message: expect.stringMatching(/^Training on CPU \(ggml-cpu \w+\): device "cpu" was asked for\.$/) }));
+    expect(job(join(root, 'device-cpu')).nodeai.device).toBe('cpu');
+
+    const auto = await runLocalFineTune(spec('device-auto', { epochs: 1 }), {});
+    expect(auto.status).toBe('succeeded');
+    expect(job(join(root, 'device-auto')).nodeai.device).toBe(probe.ok ? 'cuda' : 'cpu');
+    if (probe.ok) return; // a machine with a usable CUDA device: the refusal below cannot happen
+    const said = events(join(root, 'device-auto')).find((e) => e.type === 'message' && e.message.startsWith('Training on '));
+    expect(said).toMatchObject({ message: `Training on CPU (ggml-cpu ${loadGgml().cpuVariant}): device "auto" found no usable CUDA device (missing ${probe.missing}).` });
+
+    const cuda = await runLocalFineTune(spec('device-cuda', { epochs: 1, device: 'cuda' }), {});
+    expect(cuda.error).toMatchObject({ code: 'device_unavailable', message: expect.stringContaining(`Cannot train on CUDA: missing ${probe.missing}. To fix: ${probe.fix}`) });
+    expect(job(join(root, 'device-cuda'))).toMatchObject({ status: 'failed', error: { code: 'device_unavailable' } });
   });
 });
 

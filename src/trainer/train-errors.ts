@@ -5,6 +5,8 @@ import { NodeAIError } from '../nodeai-error.ts';
 export type TrainerErrorCode =
   | 'GGML_LOAD_FAILED'
   | 'GGML_COMPUTE_FAILED'
+  /** The device asked for (CUDA) cannot be used here; the message names what is missing. */
+  | 'DEVICE_UNAVAILABLE'
   | 'UNSUPPORTED_CONFIG'
   | 'MISSING_TENSOR'
   | 'BAD_TENSOR_SHAPE'

@@ -24,6 +24,7 @@ import {
   type TrainingSequence,
 } from './llama-model.js';
 import { GGML_TYPE_BF16, GGML_TYPE_F32 } from './ggml/lib.js';
+import { chooseComputeDevice, type ComputeDevice, type TrainingDevice } from './ggml/device.js';
 import type { AnyTensorToWrite, GgmlFloatType } from './gguf.ts';
 import type { ModelToWrite } from './gguf-model.ts';
 import { TrainerError } from './train-errors.js';
@@ -73,6 +74,8 @@ export interface TrainerOptions {
   threads?: number;
   /** Positions per row of the graph. Default: the longest example (so short data trains fast). */
   seqLen?: number;
+  /** Where to compute (trainer/ggml/device.ts): 'auto' (default) takes a usable CUDA device, else the CPU. */
+  device?: TrainingDevice;
   /**
    * How a LoRA run holds the frozen base matrices that the model gives as float32 arrays: 'f32'
    * (default) as they are, or 'bf16' rounded to bfloat16 — half their memory, and faster matmuls
@@ -142,6 +145,8 @@ export interface CheckpointInfo {
 
 export interface Trainer {
   readonly settings: Readonly<TrainerSettings>;
+  /** The device the trainer computes on, and why it was chosen. */
+  readonly device: ComputeDevice;
   /** Optimizer steps completed so far. */
   readonly stepsDone: number;
   /** Current 0-based epoch (equals settings.epochs once done). */
@@ -365,6 +370,8 @@ export interface ResumeOptions {
   valid?: TrainingSequence[];
   /** Default: the thread count the run started with (needed for bit-identical results). */
   threads?: number;
+  /** Default 'auto', as for a new run; not stored in checkpoints (a run may resume on another machine). */
+  device?: TrainingDevice;
 }
 
 /** Continues a run from a checkpoint written by saveCheckpoint(). */
@@ -409,6 +416,7 @@ export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
       threads: options.threads ?? s.threads,
       seqLen: s.seqLen,
       frozenBase: s.frozenBase ?? 'f32',
+      ...(options.device ? { device: options.device } : {}),
     },
     { state: h.state, tensors: file.tensors },
   );
@@ -416,6 +424,7 @@ export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
 
 class LocalTrainer implements Trainer {
   readonly settings: TrainerSettings;
+  readonly device: ComputeDevice;
   private readonly graph: LlamaGraph;
   private readonly model: LlamaModel;
   private readonly train: TrainingSequence[];
@@ -458,11 +467,13 @@ class LocalTrainer implements Trainer {
     this.trainFingerprint = fingerprint(o.train);
     const s = this.settings;
     const loraTargets = s.lora ? loraTargetTensors(c, s.lora.targets) : [];
+    this.device = chooseComputeDevice(o.device ?? 'auto');
     this.graph = new LlamaGraph({
       config: c,
       batch: s.batchSize,
       seqLen: s.seqLen,
       threads: s.threads,
+      device: this.device,
       lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
       weightTypes: frozenWeightTypes(o.model, s.frozenBase ?? 'f32'),
     });
@@ -530,7 +541,7 @@ class LocalTrainer implements Trainer {
       // over the counted tokens of the whole optimizer step.
       g.setLossGradScale(N / stepCounted);
       g.runTrain();
-      lossSum += g.f32(g.loss)[0];
+      lossSum += g.readF32(g.loss, 1)[0];
       correct += this.countCorrect(rows);
     }
     let gradNorm = Number.NaN;
@@ -601,7 +612,7 @@ class LocalTrainer implements Trainer {
       const fill = this.fillBatch(rows);
       if (fill.counted === 0) continue;
       g.runEval();
-      lossSum += g.f32(g.loss)[0];
+      lossSum += g.readF32(g.loss, 1)[0];
       counted += fill.counted;
       correct += this.countCorrect(rows);
     }
@@ -616,9 +627,10 @@ class LocalTrainer implements Trainer {
   private fillBatch(rows: TrainingSequence[]): { tokens: number; counted: number } {
     const g = this.graph;
     const T = this.settings.seqLen;
-    const tok = g.i32(g.tokens);
-    const lab = g.i32(g.labelIds);
-    const mask = g.f32(g.mask);
+    // Built here and copied in through ggml-backend, so the inputs may live in any device's memory.
+    const tok = new Int32Array(this.settings.batchSize * T);
+    const lab = new Int32Array(tok.length);
+    const mask = new Float32Array(tok.length);
     let tokens = 0;
     let counted = 0;
     for (let r = 0; r < this.settings.batchSize; r++) {
@@ -642,13 +654,16 @@ class LocalTrainer implements Trainer {
       }
       tokens += n;
     }
+    g.writeI32(g.tokens, tok);
+    g.writeI32(g.labelIds, lab);
+    g.writeF32(g.mask, mask);
     return { tokens, counted };
   }
 
   private countCorrect(rows: TrainingSequence[]): number {
     const g = this.graph;
     const T = this.settings.seqLen;
-    const am = g.i32(g.argmax);
+    const am = g.readI32(g.argmax);
     let correct = 0;
     rows.forEach((seq, r) => {
       for (let t = 0; t + 1 < seq.tokens.length; t++) {
@@ -663,8 +678,8 @@ class LocalTrainer implements Trainer {
     const b1h = 1 / (1 - Math.pow(s.adamBeta1, iter));
     const b2h = 1 / (1 - Math.pow(s.adamBeta2, iter));
     // ggml_opt_step_adamw params: alpha, beta1, beta2, eps, wd, beta1h, beta2h (ggml-cpu/ops.cpp).
-    this.graph.f32(this.graph.optParamsDecay).set([lr, s.adamBeta1, s.adamBeta2, s.adamEps, s.weightDecay, b1h, b2h]);
-    this.graph.f32(this.graph.optParamsNoDecay).set([lr, s.adamBeta1, s.adamBeta2, s.adamEps, 0, b1h, b2h]);
+    this.graph.writeF32(this.graph.optParamsDecay, [lr, s.adamBeta1, s.adamBeta2, s.adamEps, s.weightDecay, b1h, b2h]);
+    this.graph.writeF32(this.graph.optParamsNoDecay, [lr, s.adamBeta1, s.adamBeta2, s.adamEps, 0, b1h, b2h]);
   }
 
   exportModel(): LlamaModel {

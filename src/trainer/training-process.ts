@@ -236,7 +236,9 @@ function asJobError(e: unknown): LocalFineTuneError {
             ? 'invalid_spec'
             : e.code === 'CHECKPOINT_MISMATCH'
               ? 'job_dir_in_use'
-              : 'training_failed';
+              : e.code === 'DEVICE_UNAVAILABLE'
+                ? 'device_unavailable'
+                : 'training_failed';
     return new LocalFineTuneError(code, e.message);
   }
   if (e instanceof GgufError) return new LocalFineTuneError('training_failed', `Writing the model failed: ${e.message}`);
@@ -286,7 +288,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
 
     for (const c of listCheckpoints(paths.checkpoints)) {
       try {
-        trainer = resumeTrainer(c.path, { model, train, valid });
+        trainer = resumeTrainer(c.path, { model, train, valid, device: spec.device ?? 'auto' });
       } catch (e) {
         if (e instanceof TrainerError && e.code === 'CHECKPOINT_CORRUPT') {
           emit({ type: 'message', level: 'warn', message: `${e.message} Trying an older one.`, time: Date.now() });
@@ -313,8 +315,10 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
         ...(lora ? { lora } : {}),
         seed: spec.seed ?? 42,
         threads: spec.threads ?? autoThreads(),
+        device: spec.device ?? 'auto',
       });
     }
+    emit({ type: 'message', level: 'info', message: `Training on ${trainer.device.name}: ${trainer.device.reason}.`, time: Date.now() });
     const s = trainer.settings;
     const hp = {
       n_epochs: s.epochs,
@@ -325,7 +329,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     };
     job.hyperparameters = hp;
     job.method = { type: 'supervised', supervised: { hyperparameters: hp } };
-    Object.assign(job.nodeai, { total_steps: s.totalSteps, threads: s.threads, resumed: result.resumed, steps: trainer.stepsDone });
+    Object.assign(job.nodeai, { total_steps: s.totalSteps, threads: s.threads, device: trainer.device.kind, resumed: result.resumed, steps: trainer.stepsDone });
     job.trained_tokens = trainedTokens;
     const what = `${s.totalSteps} steps (${s.epochs} epochs × ${s.stepsPerEpoch}, batch ${s.batchSize}, lr ${s.learningRate}${s.lora ? `, LoRA r=${s.lora.rank}` : ''}, ${s.threads} thread${s.threads === 1 ? '' : 's'})`;
     if (result.resumed) {

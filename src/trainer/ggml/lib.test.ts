@@ -46,4 +46,30 @@ describe('ggml bindings', () => {
       g.free(ctx);
     }
   });
+
+  it('copies tensor data in and out through ggml-backend, refusing a range outside the tensor', () => {
+    const ctx = g.init(4 * g.tensorOverhead(), true)!;
+    const backend = g.cpuBackend(1);
+    try {
+      const t = g.newTensor1d(ctx, GGML_TYPE_F32, 4);
+      const buffer = g.allocCtxTensors(ctx, backend)!;
+      try {
+        g.tensorSet(t, Float32Array.of(1.5, -2, 3.25, 4), 0);
+        g.tensorSet(t, Float32Array.of(9), 8);
+        const back = new Float32Array(4);
+        g.tensorGet(t, back, 0);
+        expect([...back]).toEqual([1.5, -2, 9, 4]);
+        const tail = new Float32Array(1);
+        g.tensorGet(t, tail, 12);
+        expect(tail[0]).toBe(4);
+        expect(() => g.tensorSet(t, new Float32Array(2), 12)).toThrow('tensor write of 8 bytes at 12 is outside the tensor');
+        expect(() => g.tensorGet(t, new Float32Array(5), 0)).toThrow('tensor read of 20 bytes at 0 is outside the tensor');
+      } finally {
+        g.bufferFree(buffer);
+      }
+    } finally {
+      g.backendFree(backend);
+      g.free(ctx);
+    }
+  });
 });

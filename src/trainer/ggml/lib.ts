@@ -202,6 +202,8 @@ export interface GgmlApi {
   backendName(backend: GgmlBackend): string;
   backendFree(backend: GgmlBackend): void;
   backendBufferType(backend: GgmlBackend): GgmlBufferType;
+  /** Whether tensors in buffers of this type are host memory the trainer can read and write in place. */
+  bufferTypeIsHost(buft: GgmlBufferType): boolean;
   /** enum ggml_status of ggml_backend_graph_compute (0: success). */
   backendGraphCompute(backend: GgmlBackend, g: GgmlGraph): number;
   backendSupportsOp(backend: GgmlBackend, t: T): boolean;
@@ -210,6 +212,12 @@ export interface GgmlApi {
   bufferFree(buffer: GgmlBuffer): void;
   bufferSize(buffer: GgmlBuffer): number;
   bufferIsHost(buffer: GgmlBuffer): boolean;
+  /** Copies `data` into the tensor's memory at byte `offset`, on whatever backend it lives (ggml_backend_tensor_set). */
+  tensorSet(t: T, data: Float32Array | Int32Array | Uint8Array, offset: number): void;
+  /** Copies the tensor's memory from byte `offset` into `into`, on whatever backend it lives (ggml_backend_tensor_get). */
+  tensorGet(t: T, into: Float32Array | Int32Array | Uint8Array, offset: number): void;
+  /** Sets every byte of the tensor to `value`, on whatever backend it lives (ggml_backend_tensor_memset). */
+  tensorMemset(t: T, value: number): void;
   /** The backend buffer a tensor lives in, or null. */
   tensorBuffer(t: T): GgmlBuffer | null;
   gallocrNew(buft: GgmlBufferType): GgmlGallocr;
@@ -219,32 +227,40 @@ export interface GgmlApi {
   gallocrFree(galloc: GgmlGallocr): void;
 }
 
-function platformPackage(): string {
-  return `@node-llama-cpp/${process.platform}-${process.arch}`;
+/** `@node-llama-cpp/<platform>-<arch>[-<flavor>]`: the CPU build, or a GPU one ("cuda"). */
+export function platformPackage(flavor?: string): string {
+  return `@node-llama-cpp/${process.platform}-${process.arch}${flavor ? `-${flavor}` : ''}`;
+}
+
+/** The bins/ folder of an installed @node-llama-cpp package, or null when the package is not installed. */
+export function packageBinDir(pkg: string): string | null {
+  let entry: string;
+  try {
+    entry = createRequire(import.meta.url).resolve(pkg);
+  } catch {
+    return null;
+  }
+  // entry is <pkg>/dist/index.js; the libraries live in <pkg>/bins/<package name without scope>/
+  return join(dirname(dirname(entry)), 'bins', pkg.slice(pkg.indexOf('/') + 1));
 }
 
 /** The directory holding libggml-base and the libggml-cpu-* variants. */
 export function findGgmlLibDir(): string {
   const override = process.env.NODEAI_GGML_DIR;
   if (override) return override;
-  const require = createRequire(import.meta.url);
   const pkg = platformPackage();
-  let entry: string;
-  try {
-    entry = require.resolve(pkg);
-  } catch (e) {
+  const dir = packageBinDir(pkg);
+  if (dir === null) {
     throw new TrainerError(
       'GGML_LOAD_FAILED',
       `The ggml binaries for ${process.platform}-${process.arch} are not installed (npm package ${pkg}). ` +
         'Reinstall dependencies with `npm ci`, or set NODEAI_GGML_DIR to a folder holding libggml-base and libggml-cpu-*.',
-      { cause: String(e) },
     );
   }
-  // entry is <pkg>/dist/index.js; the libraries live in <pkg>/bins/<platform>-<arch>/
-  return join(dirname(dirname(entry)), 'bins', `${process.platform}-${process.arch}`);
+  return dir;
 }
 
-function libFile(dir: string, stem: string): string {
+export function libFile(dir: string, stem: string): string {
   if (process.platform === 'win32') return join(dir, `${stem}.dll`);
   return join(dir, process.platform === 'darwin' ? `lib${stem}.dylib` : `lib${stem}.so`);
 }
@@ -358,6 +374,10 @@ export function loadGgml(): GgmlApi {
     backend_graph_compute: b('int ggml_backend_graph_compute(void *backend, void *cgraph)'),
     backend_supports_op: b('bool ggml_backend_supports_op(void *backend, void *op)'),
     backend_alloc_ctx_tensors: b('void *ggml_backend_alloc_ctx_tensors(void *ctx, void *backend)'),
+    backend_buft_is_host: b('bool ggml_backend_buft_is_host(void *buft)'),
+    backend_tensor_set: b('void ggml_backend_tensor_set(void *tensor, const void *data, size_t offset, size_t size)'),
+    backend_tensor_get: b('void ggml_backend_tensor_get(void *tensor, void *data, size_t offset, size_t size)'),
+    backend_tensor_memset: b('void ggml_backend_tensor_memset(void *tensor, uint8_t value, size_t offset, size_t size)'),
     backend_buffer_free: b('void ggml_backend_buffer_free(void *buffer)'),
     backend_buffer_get_size: b('size_t ggml_backend_buffer_get_size(void *buffer)'),
     backend_buffer_is_host: b('bool ggml_backend_buffer_is_host(void *buffer)'),
@@ -526,12 +546,22 @@ export function loadGgml(): GgmlApi {
     backendName: (backend) => f.backend_name(backend) as string,
     backendFree: (backend) => f.backend_free(backend),
     backendBufferType: (backend) => f.backend_get_default_buffer_type(backend),
+    bufferTypeIsHost: (buft) => f.backend_buft_is_host(buft),
     backendGraphCompute: (backend, gr) => f.backend_graph_compute(backend, gr),
     backendSupportsOp: (backend, t) => f.backend_supports_op(backend, t),
     allocCtxTensors: (ctx, backend) => f.backend_alloc_ctx_tensors(ctx, backend),
     bufferFree: (buffer) => f.backend_buffer_free(buffer),
     bufferSize: (buffer) => n(f.backend_buffer_get_size(buffer)),
     bufferIsHost: (buffer) => f.backend_buffer_is_host(buffer),
+    tensorSet: (t, data, offset) => {
+      if (offset < 0 || offset + data.byteLength > n(f.nbytes(t))) throw new TrainerError('GGML_COMPUTE_FAILED', `tensor write of ${data.byteLength} bytes at ${offset} is outside the tensor`);
+      f.backend_tensor_set(t, data, offset, data.byteLength);
+    },
+    tensorGet: (t, into, offset) => {
+      if (offset < 0 || offset + into.byteLength > n(f.nbytes(t))) throw new TrainerError('GGML_COMPUTE_FAILED', `tensor read of ${into.byteLength} bytes at ${offset} is outside the tensor`);
+      f.backend_tensor_get(t, into, offset, into.byteLength);
+    },
+    tensorMemset: (t, value) => f.backend_tensor_memset(t, value, 0, f.nbytes(t)),
     tensorBuffer: (t) => koffi.decode(t, bufferOffset, 'void *') as GgmlBuffer | null,
     gallocrNew: (buft) => {
       const galloc = f.gallocr_new(buft);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fieldLabel, visibleFields } from './fields.ts';
 
-const FINETUNE = ['provider', 'base_model', 'training_file_id', 'validation_split', 'epochs', 'batch_size', 'learning_rate', 'learning_rate_multiplier', 'early_stopping_patience', 'lora_rank', 'model_name', 'seed', 'wait_for_completion', 'api_key', 'base_url'];
+const FINETUNE = ['provider', 'base_model', 'training_file_id', 'validation_split', 'epochs', 'batch_size', 'learning_rate', 'learning_rate_multiplier', 'early_stopping_patience', 'lora_rank', 'model_name', 'seed', 'device', 'wait_for_completion', 'api_key', 'base_url'];
 
 describe('fields', () => {
   it('labels fields in words', () => {
@@ -20,6 +20,9 @@ describe('fields', () => {
     expect(openai.basic).toContain('api_key');
     expect(openai.advanced).toContain('base_url');
     expect([...openai.basic, ...openai.advanced]).not.toContain('lora_rank');
+    // The local trainer's device (CPU or CUDA) means nothing to a remote provider.
+    expect(local.advanced).toContain('device');
+    expect([...openai.basic, ...openai.advanced]).not.toContain('device');
     expect(local.basic).toEqual(['provider', 'base_model', 'validation_split', 'epochs', 'model_name']);
     // One learning-rate field each: an absolute rate for the local trainer, OpenAI's multiplier for OpenAI.
     expect(local.advanced).toContain('learning_rate');

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The trainer's CUDA check, for a session that has the GPU machine (see the `device` tool's README).
+# Run from the repository root, with node_modules installed (it must hold
+# @node-llama-cpp/linux-x64-cuda; the GPU machine reaches no registry, so node_modules has to be
+# there already). Writes what it saw under ${OUT:-bench/out/gpu-check}.
+#
+#   1. what the driver, the CUDA libraries and the trainer's probe see;
+#   2. the device-choice tests and the golden trajectory (numerics unchanged) on that machine;
+#   3. bench:trainer --only smol_lora with --device cuda (refused, with the reason, until the trainer
+#      moves its host reads to ggml_backend_tensor_get/set), then on the CPU for the same machine.
+set -uo pipefail
+out="${OUT:-bench/out/gpu-check}"
+mkdir -p "$out"
+log() { echo "== $*" | tee -a "$out/summary.txt"; }
+
+if [ ! -d node_modules/@node-llama-cpp/linux-x64-cuda ]; then
+  log "node_modules/@node-llama-cpp/linux-x64-cuda is missing: install dependencies (npm ci) before this check"
+  exit 2
+fi
+log "machine: $(uname -m), $(nproc) cores; $(date -u +%FT%TZ)"
+(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "nvidia-smi: not found") 2>&1 | tee -a "$out/summary.txt"
+ldd node_modules/@node-llama-cpp/linux-x64-cuda/bins/linux-x64-cuda/libggml-cuda.so | grep -E 'cuda|cublas' | tee -a "$out/summary.txt"
+
+log "trainer device probe"
+cat > .gpu-check-probe.ts <<'TS'
+import { chooseComputeDevice, probeCuda } from './src/trainer/ggml/device.ts';
+console.log(JSON.stringify(probeCuda()));
+console.log('auto ->', chooseComputeDevice('auto').name, '|', chooseComputeDevice('auto').reason);
+TS
+timeout 120 npx tsx .gpu-check-probe.ts 2>&1 | tee -a "$out/summary.txt"
+rm -f .gpu-check-probe.ts
+
+log "tests: device choice, graph, golden trajectory"
+timeout 600 npx vitest run src/trainer/ggml/device.test.ts src/trainer/graph.test.ts src/trainer/golden-trajectory.test.ts 2>&1 | tee "$out/tests.log" | grep -E 'Test Files|Tests |FAIL|×' | tee -a "$out/summary.txt"
+
+for dev in cuda cpu; do
+  log "bench:trainer --only smol_lora --device $dev --runs 1"
+  timeout 900 npm run -s bench:trainer -- --only smol_lora --runs 1 --device "$dev" --json > "$out/bench-$dev.log" 2>&1
+  echo "exit $?; last line: $(tail -n 1 "$out/bench-$dev.log")" | tee -a "$out/summary.txt"
+done

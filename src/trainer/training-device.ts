@@ -1,0 +1,5 @@
+// The devices a fine-tuning job may ask for. Kept apart from ggml/device.ts (which loads native
+// libraries) so the request's schema can name them without loading ggml.
+export const TRAINING_DEVICES = ['auto', 'cpu', 'cuda'] as const;
+/** What a job asks for: `auto` trains on CUDA when a CUDA device can be used, else on the CPU. */
+export type TrainingDevice = (typeof TRAINING_DEVICES)[number];
