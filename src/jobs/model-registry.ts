@@ -1,7 +1,7 @@
 // Fine-tuned models: each succeeded job registers its model exactly once (the unique job_id
 // column enforces it even across processes), and the Chat node finds models here by name.
 import { rm } from 'node:fs/promises';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Kysely, Transaction } from 'kysely';
 import { findModel } from '../datasets/index.ts';
 import { ggufStem, isGgufPath } from '../trainer/gguf.ts';
@@ -243,4 +243,9 @@ export class ModelRegistry {
 export function isInside(dir: string, path: string): boolean {
   const rel = relative(resolve(dir), resolve(path));
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
+
+/** A registry path as a file to open: stored paths relative to the data directory are resolved against it. */
+export function registeredFilePath(dataDir: string, stored: string): string {
+  return isAbsolute(stored) ? stored : join(dataDir, stored);
 }

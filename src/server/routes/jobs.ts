@@ -1,8 +1,7 @@
 import { stat } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { FineTuneError, type JobQueue, type ModelRecord } from '../../jobs/index.ts';
+import { FineTuneError, registeredFilePath, type JobQueue, type ModelRecord } from '../../jobs/index.ts';
 import { downloadedModelFile, fineTune } from '../../jobs/fine-tune-service.ts';
 import { LocalFineTuneProvider } from '../../jobs/queue-providers.ts';
 import { fromOpenAIJobBody, OpenAIJobBody, parseFineTuneRequest, toOpenAIParam } from '../../providers/fine-tune-request.ts';
@@ -65,7 +64,7 @@ export function modelRoutes(jobs: JobQueue, dataDir: string): Hono {
    */
   const toApiModel = async (m: ModelRecord) => {
     const { path: _path, files, ...rest } = m;
-    const modelFile = files.model && (isAbsolute(files.model) ? files.model : join(dataDir, files.model));
+    const modelFile = files.model && registeredFilePath(dataDir, files.model);
     const [bytes, job] = await Promise.all([
       modelFile ? stat(modelFile).then((s) => s.size, () => null) : null,
       // A job deleted since (or one at a remote provider this store no longer has) has none to give.

@@ -1,10 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, isAbsolute, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import type { JobQueue } from '../../jobs/index.ts';
+import { registeredFilePath, type JobQueue } from '../../jobs/index.ts';
 import { exportRegisteredModel } from '../../jobs/model-export.ts';
 import { DEFAULT_EXPORT_QUANT, EXPORT_QUANTS, EXPORT_TARGETS, exportStem, shellQuote } from '../../trainer/model-export.ts';
 import { ApiError, notFound } from '../errors.ts';
@@ -32,13 +32,13 @@ export function modelFileRoutes(jobs: JobQueue, dataDir: string): Hono {
     const stored = model.files[kind];
     const kinds = Object.keys(model.files).filter((k) => model.files[k]);
     if (!stored) throw notFound('model file', `${model.id}/${kind}`, `This model has: ${kinds.join(', ') || 'no files (it lives at its provider)'}.`);
-    return sendFile(c, isAbsolute(stored) ? stored : join(dataDir, stored), `${model.id}/${kind}`);
+    return sendFile(c, registeredFilePath(dataDir, stored), `${model.id}/${kind}`);
   });
   app.get('/:id/download', async (c) => {
     const model = await jobs.models.get(c.req.param('id'));
     const stored = model.files.model;
     if (!stored) throw notFound('model file', `${model.id}/model`, 'This model has no GGUF here (it lives at its provider).');
-    return sendFile(c, isAbsolute(stored) ? stored : join(dataDir, stored), `${model.id}/model`, `${exportStem(model.name)}.gguf`);
+    return sendFile(c, registeredFilePath(dataDir, stored), `${model.id}/model`, `${exportStem(model.name)}.gguf`);
   });
   app.post('/:id/export', async (c) => {
     const body = await readJson(c, ExportBody);
