@@ -10,7 +10,7 @@
 //   npm run bench:trainer -- --only qwen05_lora,llama1b_lora --runs 1 --ctx 128 --batch 1
 //
 // Options: --threads N (both engines; default: the cores), --device auto|cpu|cuda (NodeAI's; default cpu), --runs N (per engine; default 3),
-// --only NAME[,NAME] (configs), --ctx N / --batch N (a smaller size than the config's, labelled
+// --python PATH (the interpreter whose torch is timed; default /usr/bin/python3), --only NAME[,NAME] (configs), --ctx N / --batch N (a smaller size than the config's, labelled
 // "reduced" in the table and the JSON), --max-rss-mb N (a run whose resident memory passes N MB is
 // killed and reported with the RSS it had reached; default: MemAvailable at the start − 2 GB, so the
 // benchmark never pushes a shared machine into the OOM killer), --keep-bases DIR (write the random
@@ -335,14 +335,16 @@ async function fullArenaMb(b: BenchConfig, basePath: string | undefined): Promis
   return (run.result as unknown as { arena_mb: number }).arena_mb;
 }
 
-const PYTHON = '/usr/bin/python3';
+// Debian's python3-torch (1.13) by default; --python names another interpreter, e.g. one with a
+// pip-installed PyTorch 2.x, whose BF16 matmuls reach this CPU's AMX tiles through oneDNN.
+const PYTHON = option('python') ?? '/usr/bin/python3';
 
-function torchAvailable(): string | null {
+/** The PyTorch version PYTHON imports, or null when it cannot import torch. */
+function torchVersion(): string | null {
   try {
-    execFileSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
-    return null;
+    return execFileSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } }).trim();
   } catch {
-    return `${PYTHON} cannot import torch (install Debian's python3-torch and libopenblas0-pthread); PyTorch figures skipped`;
+    return null;
   }
 }
 
@@ -419,8 +421,10 @@ async function main(): Promise<void> {
   const command = `npm run bench:trainer -- ${process.argv.slice(2).join(' ')}`.trim();
   console.log(`Trainer benchmark · ${cpu} · threads = ${threads} in both engines · ${date} · Node ${process.version}`);
   console.log(`${runs} run(s) per engine, interleaved (NodeAI, PyTorch, NodeAI, …), medians reported${runs < 3 ? ` — fewer than the contract's 3 (--runs ${runs})` : ''}; a run is stopped at ${maxRssMb} MB RSS.`);
-  const skip = torchAvailable();
-  if (skip) console.log(`note: ${skip}`);
+  const torch = torchVersion();
+  const skip = torch === null;
+  if (skip) console.log(`note: ${PYTHON} cannot import torch (install Debian's python3-torch and libopenblas0-pthread, or pass --python); PyTorch figures skipped`);
+  else console.log(`PyTorch ${torch} (${PYTHON})`);
 
   const keep = option('keep-bases');
   const baseDir = keep ?? mkdtempSync(join(tmpdir(), 'nodeai-bench-bases-'));
@@ -452,7 +456,7 @@ async function main(): Promise<void> {
     const size = `ctx ${b.ctx}, batch ${b.batch}${b.reduced ? ' (reduced)' : ''}`;
     const sn = summarize(n);
     const sp = summarize(p);
-    for (const [engine, s, rs] of [['NodeAI (ggml via koffi)', sn, n], [`PyTorch (CPU${b.base ? `, ${b.base.torchDtype} base` : ''})`, sp, p]] as const) {
+    for (const [engine, s, rs] of [['NodeAI (ggml via koffi)', sn, n], [`PyTorch ${torch ?? ''} (CPU${b.base ? `, ${b.base.torchDtype} base` : ''})`, sp, p]] as const) {
       if (!s) continue;
       const loads = rs.map((r) => r.load_before.toFixed(2)).join(', ');
       if (!s.stopped) console.log(`| ${b.label} | ${size} | ${engine} | ${f(s.tok_s)} | ${f(s.step_ms)} | ${f(s.max_rss_mb)} | ${s.loss_first.toFixed(2)} → ${s.loss_last.toFixed(2)} | ${loads} |`);
@@ -467,6 +471,7 @@ async function main(): Promise<void> {
       ratio: ratio === null ? null : Number(ratio.toFixed(3)),
       nodeai_rss_mb: sn ? Math.round(sn.stopped ? sn.stopped_at_rss_mb : sn.max_rss_mb) : null,
       pytorch_rss_mb: sp ? Math.round(sp.stopped ? sp.stopped_at_rss_mb : sp.max_rss_mb) : null,
+      pytorch_version: torch,
       threads,
       runs,
       ctx: b.ctx,
