@@ -10,7 +10,7 @@
 //   npm run bench:trainer -- --only qwen05_lora,llama1b_lora --runs 1 --ctx 128 --batch 1
 //
 // Options: --threads N (both engines; default: the cores), --device auto|cpu|cuda (NodeAI's; default cpu), --runs N (per engine; default 3),
-// --python PATH (the interpreter whose torch is timed; default /usr/bin/python3), --only NAME[,NAME] (configs), --ctx N / --batch N (a smaller size than the config's, labelled
+// --python PATH (the interpreter whose torch is timed; default /usr/bin/python3), --skip-pytorch (NodeAI only, e.g. where PyTorch's run would not fit in memory), --only NAME[,NAME] (configs), --ctx N / --batch N (a smaller size than the config's, labelled
 // "reduced" in the table and the JSON), --max-rss-mb N (a run whose resident memory passes N MB is
 // killed and reported with the RSS it had reached; default: MemAvailable at the start − 2 GB, so the
 // benchmark never pushes a shared machine into the OOM killer), --keep-bases DIR (write the random
@@ -421,9 +421,11 @@ async function main(): Promise<void> {
   const command = `npm run bench:trainer -- ${process.argv.slice(2).join(' ')}`.trim();
   console.log(`Trainer benchmark · ${cpu} · threads = ${threads} in both engines · ${date} · Node ${process.version}`);
   console.log(`${runs} run(s) per engine, interleaved (NodeAI, PyTorch, NodeAI, …), medians reported${runs < 3 ? ` — fewer than the contract's 3 (--runs ${runs})` : ''}; a run is stopped at ${maxRssMb} MB RSS.`);
-  const torch = torchVersion();
+  const skipAsked = process.argv.includes('--skip-pytorch');
+  const torch = skipAsked ? null : torchVersion();
   const skip = torch === null;
-  if (skip) console.log(`note: ${PYTHON} cannot import torch (install Debian's python3-torch and libopenblas0-pthread, or pass --python); PyTorch figures skipped`);
+  if (skipAsked) console.log('PyTorch not run (--skip-pytorch).');
+  else if (skip) console.log(`note: ${PYTHON} cannot import torch (install Debian's python3-torch and libopenblas0-pthread, or pass --python); PyTorch figures skipped`);
   else console.log(`PyTorch ${torch} (${PYTHON})`);
 
   const keep = option('keep-bases');
