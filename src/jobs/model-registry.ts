@@ -177,7 +177,8 @@ export class ModelRegistry {
 
   /**
    * A row as a record. A model registered before its size was kept (migration 0005) gets it from
-   * its file here, once: it is stored, so a listing reads no file for it again.
+   * its file here, once: it is stored, so a listing reads no file for it again. (A model whose file
+   * is gone has no size to store, and is looked at again next time.)
    */
   private async toRecord(row: RecordRow): Promise<ModelRecord> {
     const record = toModelRecord(row);
