@@ -1,5 +1,5 @@
 // `nodeai jobs list|show|events|cancel`: fine-tuning jobs in the data dir.
-import { JobQueue, toModelRecord } from '../jobs/index.ts';
+import { JobQueue } from '../jobs/index.ts';
 import type { FineTuningJob } from '../providers/spec.ts';
 import { commonOptions, DATA_DIR_HELP, dispatch, needArg, openStore, parse, printJson, table, when } from './app.ts';
 import { printable } from './terminal-text.ts';
@@ -66,9 +66,9 @@ export async function run(args: string[]): Promise<number> {
         job: await q.get(id),
         checkpoints: (await q.listCheckpoints(id, { limit: 100 })).data,
         history: await q.metricsHistory(id),
-        model: await q.store.db.selectFrom('models').selectAll().where('job_id', '=', id).executeTakeFirst(),
+        model: await q.models.findByJob(id),
       }));
-      if (values.json) printJson({ ...job, checkpoints, registered_model: model ? toModelRecord(model) : null });
+      if (values.json) printJson({ ...job, checkpoints, registered_model: model ?? null });
       else {
         console.log(describeJob(job));
         if (checkpoints.length) console.log(`  checkpoints:       ${describeCheckpoints(checkpoints.map((c) => c.step_number))}`);

@@ -32,6 +32,7 @@ beforeAll(async () => {
     evaluation: null,
     files,
     path: files.model ?? null,
+    bytes: null,
     usage_count: 0,
     last_used_at: null,
     created_at: 0,

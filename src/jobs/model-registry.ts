@@ -1,6 +1,6 @@
 // Fine-tuned models: each succeeded job registers its model exactly once (the unique job_id
 // column enforces it even across processes), and the Chat node finds models here by name.
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Kysely, Transaction } from 'kysely';
 import { findModel } from '../datasets/index.ts';
@@ -27,14 +27,23 @@ export interface ModelRecord {
   epochs: number | null;
   metrics: Record<string, number> | null;
   /** The automatic evaluation's totals per model (base and fine-tuned), when the job ran one; the full report is evaluation(). */
-  evaluation: { models: string[]; summary: Record<string, ModelEvaluationSummary>; examples: number } | null;
+  evaluation: EvaluationOverview | null;
   files: ModelFiles;
   path: string | null;
+  /** The full model file's size in bytes, taken when the model was registered; null without one (adapter-only, remote). */
+  bytes: number | null;
   usage_count: number;
   last_used_at: number | null;
   /** Epoch milliseconds. */
   created_at: number;
   updated_at: number;
+}
+
+export interface EvaluationOverview {
+  models: string[];
+  summary: Record<string, ModelEvaluationSummary>;
+  /** How many examples the report holds. */
+  examples: number;
 }
 
 export interface RegisterModelInput {
@@ -77,7 +86,17 @@ export function fineTunedModelName(job: Pick<JobRow, 'id' | 'base_model' | 'suff
   return `ft:${base}:${suffix}:${part}`;
 }
 
-export function toModelRecord(row: ModelRow): ModelRecord {
+/**
+ * Every column but the full evaluation report (it can hold hundreds of answers): listings show its
+ * summary, kept in its own column; only evaluation() reads the report.
+ */
+const RECORD_COLUMNS = [
+  'id', 'name', 'base_model', 'provider', 'job_id', 'training_examples', 'epochs', 'metrics_json', 'files_json',
+  'evaluation_summary_json', 'model_bytes', 'path', 'usage_count', 'last_used_at', 'created_at', 'updated_at',
+] as const satisfies ReadonlyArray<keyof ModelRow>;
+type RecordRow = Pick<ModelRow, (typeof RECORD_COLUMNS)[number]>;
+
+function toModelRecord(row: RecordRow): ModelRecord {
   return {
     id: row.id,
     object: 'model',
@@ -88,9 +107,10 @@ export function toModelRecord(row: ModelRow): ModelRecord {
     training_examples: row.training_examples === null ? null : Number(row.training_examples),
     epochs: row.epochs,
     metrics: row.metrics_json ? (JSON.parse(row.metrics_json) as Record<string, number>) : null,
-    evaluation: evaluationSummary(row.evaluation_json),
+    evaluation: row.evaluation_summary_json ? (JSON.parse(row.evaluation_summary_json) as EvaluationOverview) : null,
     files: row.files_json ? (JSON.parse(row.files_json) as ModelFiles) : {},
     path: row.path,
+    bytes: row.model_bytes === null ? null : Number(row.model_bytes),
     usage_count: Number(row.usage_count),
     last_used_at: row.last_used_at === null ? null : Number(row.last_used_at),
     created_at: Number(row.created_at),
@@ -98,10 +118,13 @@ export function toModelRecord(row: ModelRow): ModelRecord {
   };
 }
 
-function evaluationSummary(json: string | null): ModelRecord['evaluation'] {
-  if (!json) return null;
-  const report = JSON.parse(json) as EvaluationReport;
+function overviewOf(report: EvaluationReport): EvaluationOverview {
   return { models: report.models, summary: report.summary, examples: report.examples.length };
+}
+
+/** The size of a file, or null when it cannot be read (gone, or no permission). */
+function sizeOf(path: string): Promise<number | null> {
+  return stat(path).then((s) => s.size, () => null);
 }
 
 export class ModelRegistry {
@@ -116,9 +139,10 @@ export class ModelRegistry {
    * A second call for the same job returns the first registration unchanged.
    */
   async register(input: RegisterModelInput, trx: Kysely<Database> | Transaction<Database> = this.db): Promise<ModelRecord> {
-    const existing = await trx.selectFrom('models').selectAll().where('job_id', '=', input.job.id).executeTakeFirst();
+    const existing = await trx.selectFrom('models').select(RECORD_COLUMNS).where('job_id', '=', input.job.id).executeTakeFirst();
     if (existing) return toModelRecord(existing);
     const id = input.name ?? fineTunedModelName(input.job);
+    const modelBytes = input.files.model ? await sizeOf(registeredFilePath(this.store.dataDir, input.files.model)) : null;
     const now = Date.now();
     const row = {
       id,
@@ -131,6 +155,8 @@ export class ModelRegistry {
       metrics_json: input.metrics ? JSON.stringify(input.metrics) : null,
       files_json: JSON.stringify(input.files),
       evaluation_json: input.evaluation ? JSON.stringify(input.evaluation) : null,
+      evaluation_summary_json: input.evaluation ? JSON.stringify(overviewOf(input.evaluation)) : null,
+      model_bytes: modelBytes,
       path: input.files.model ?? input.files.adapter ?? null,
       last_used_at: null,
       created_at: now,
@@ -138,15 +164,29 @@ export class ModelRegistry {
     };
     // The unique job_id makes a racing second registration a no-op instead of a duplicate.
     await trx.insertInto('models').values(row).onConflict((oc) => oc.column('job_id').doNothing()).execute();
-    const stored = await trx.selectFrom('models').selectAll().where('job_id', '=', input.job.id).executeTakeFirstOrThrow();
+    const stored = await trx.selectFrom('models').select(RECORD_COLUMNS).where('job_id', '=', input.job.id).executeTakeFirstOrThrow();
     return toModelRecord(stored);
   }
 
   /** Newest first. */
   async list(options: { limit?: number } = {}): Promise<ModelRecord[]> {
-    let q = this.db.selectFrom('models').selectAll().orderBy('created_at', 'desc').orderBy('id');
+    let q = this.db.selectFrom('models').select(RECORD_COLUMNS).orderBy('created_at', 'desc').orderBy('id');
     if (options.limit) q = q.limit(options.limit);
-    return (await q.execute()).map(toModelRecord);
+    return Promise.all((await q.execute()).map((row) => this.toRecord(row)));
+  }
+
+  /**
+   * A row as a record. A model registered before its size was kept (migration 0005) gets it from
+   * its file here, once: it is stored, so a listing reads no file for it again. (A model whose file
+   * is gone has no size to store, and is looked at again next time.)
+   */
+  private async toRecord(row: RecordRow): Promise<ModelRecord> {
+    const record = toModelRecord(row);
+    if (record.bytes !== null || !record.files.model) return record;
+    const bytes = await sizeOf(registeredFilePath(this.store.dataDir, record.files.model));
+    if (bytes === null) return record;
+    await this.db.updateTable('models').set({ model_bytes: bytes }).where('id', '=', record.id).execute();
+    return { ...record, bytes };
   }
 
   /** By model ID (`ft:…`) or display name. */
@@ -154,11 +194,11 @@ export class ModelRegistry {
     if (typeof idOrName !== 'string' || idOrName === '') return undefined;
     const row = await this.db
       .selectFrom('models')
-      .selectAll()
+      .select(RECORD_COLUMNS)
       .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
       .orderBy('created_at')
       .executeTakeFirst();
-    return row ? toModelRecord(row) : undefined;
+    return row ? this.toRecord(row) : undefined;
   }
 
   /**
@@ -177,8 +217,8 @@ export class ModelRegistry {
   }
 
   async findByJob(jobId: string): Promise<ModelRecord | undefined> {
-    const row = await this.db.selectFrom('models').selectAll().where('job_id', '=', jobId).executeTakeFirst();
-    return row ? toModelRecord(row) : undefined;
+    const row = await this.db.selectFrom('models').select(RECORD_COLUMNS).where('job_id', '=', jobId).executeTakeFirst();
+    return row ? this.toRecord(row) : undefined;
   }
 
   /** Changes the display name; the model ID that chat requests may use stays valid too. */

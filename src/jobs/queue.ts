@@ -17,7 +17,7 @@ import { JobError, JobNotFoundError, JobStateError, LeaseLostError } from './err
 import type { JobLease } from './lease.ts';
 import { ModelRegistry } from './model-registry.ts';
 import type { EvaluationReport } from '../trainer/evaluation-report.ts';
-import { toCheckpoint, toFineTuningJob, toJobEvent } from './render.ts';
+import { parseHyperparameters, toCheckpoint, toFineTuningJob, toJobEvent } from './render.ts';
 
 export const FINISHED_STATUSES: readonly StoredJobStatus[] = ['succeeded', 'failed', 'cancelled'];
 const JOB_ID = /^ftjob-[A-Za-z0-9]{24}$/;
@@ -206,6 +206,14 @@ export class JobQueue {
 
   async get(jobId: string): Promise<FineTuningJob> {
     return toFineTuningJob(await this.getRow(jobId));
+  }
+
+  /** The hyperparameters of each of these jobs that exists, in one query (a model list names up to thousands). */
+  async hyperparametersOf(jobIds: readonly string[]): Promise<Map<string, Hyperparameters>> {
+    const ids = [...new Set(jobIds)];
+    if (ids.length === 0) return new Map();
+    const rows = await this.db.selectFrom('jobs').select(['id', 'hyperparameters_json']).where('id', 'in', ids).execute();
+    return new Map(rows.map((r) => [r.id, parseHyperparameters(r.hyperparameters_json)]));
   }
 
   /** Newest first, in OpenAI's page shape. */

@@ -131,7 +131,7 @@ export function createApp(options: AppOptions): NodeAiApp {
     evaluations = new EvaluationRuns({ deps: evaluationDeps, publish: (run) => hub.publish('evaluation', { ...run }, {}) });
     api.route('/evaluations', evaluationRoutes(evaluations, evaluationDeps));
     api.route('/jobs', jobRoutes(options.jobs, store));
-    api.route('/models', modelRoutes(options.jobs, store.dataDir));
+    api.route('/models', modelRoutes(options.jobs));
     api.route('/models', modelFileRoutes(options.jobs, store.dataDir));
   }
   api.get('/node-types', (c) => c.json({ object: 'list', data: registry.describe() }));

@@ -173,6 +173,10 @@ export interface ModelsTable {
   files_json: string | null;
   /** The automatic evaluation's report (EvaluationReport JSON), when the job ran one. */
   evaluation_json: string | null;
+  /** `{models, summary, examples: count}` of that report, for listings (which never read the report). */
+  evaluation_summary_json: string | null;
+  /** The full model file's size when registered; null without one (an adapter-only or remote model), or for a row from before 0005 until its first listing. */
+  model_bytes: number | null;
   path: string | null;
   usage_count: Generated<number>;
   last_used_at: number | null;

@@ -39,7 +39,7 @@ export interface ModelFile {
 export async function resolveModelFile(ref: RemoteModelRef, options: ModelFileOptions): Promise<ModelFile> {
   if (ref.kind === 'ollama') {
     if (options.signal?.aborted) throw new ModelSourceError('aborted', ref.text, `Reading ${ref.text} was stopped.`);
-    const found = await resolveOllamaModel(ref, { ...(options.env ? { env: options.env } : {}) });
+    const found = await resolveOllamaModel(ref, { dataDir: options.dataDir, ...(options.env ? { env: options.env } : {}) });
     return { model: ref.text, source: 'ollama', path: found.path, bytes: found.bytes, downloaded: false };
   }
   const found = await resolveHubModel(ref, options);
@@ -49,7 +49,7 @@ export async function resolveModelFile(ref: RemoteModelRef, options: ModelFileOp
 /** The local file of a reference if it is already here (an hf: download, an Ollama model); no network, no errors. */
 export async function findModelFile(ref: RemoteModelRef, options: Pick<ModelFileOptions, 'dataDir' | 'env'>): Promise<string | undefined> {
   if (ref.kind === 'hf') return (await findDownloadedHubModel(ref, options.dataDir))?.path;
-  return resolveOllamaModel(ref, { ...(options.env ? { env: options.env } : {}) }).then((f) => f.path, () => undefined);
+  return resolveOllamaModel(ref, { dataDir: options.dataDir, ...(options.env ? { env: options.env } : {}) }).then((f) => f.path, () => undefined);
 }
 
 /**

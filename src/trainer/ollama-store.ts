@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { assertLoadableGguf } from './gguf-loadable.ts';
 import type { OllamaModelRef } from './model-ref.ts';
 import { ModelSourceError } from './model-source-errors.ts';
+import { verifyOllamaBlob } from './ollama-blob-check.ts';
 
 const REGISTRY_HOST = 'registry.ollama.ai';
 const MODEL_MEDIA_TYPE = 'application/vnd.ollama.image.model';
@@ -45,14 +46,28 @@ async function readManifest(path: string): Promise<OllamaManifest | undefined> {
   }
 }
 
+function pullNameOf(ref: OllamaModelRef): string {
+  return `${ref.namespace === 'library' ? '' : `${ref.namespace}/`}${ref.name}:${ref.tag}`;
+}
+
 /**
- * Finds the GGUF of an Ollama model and checks that the pinned llama.cpp can load it. Throws
- * {@link ModelSourceError}: `ollama_not_found` (with the `ollama pull` command to run),
- * `not_gguf` / `unsupported_model` for a blob llama.cpp cannot use.
+ * The GGUF of an Ollama model, to use: found ({@link findOllamaModel}), its bytes checked against
+ * the sha256 the blob is named by (once per blob; remembered under `dataDir`), and checked to be
+ * loadable by the pinned llama.cpp. Throws {@link ModelSourceError}: `ollama_not_found` (with the
+ * `ollama pull` command to run), `checksum_mismatch` for a damaged blob, `not_gguf` /
+ * `unsupported_model` for a blob llama.cpp cannot use.
  */
-export async function resolveOllamaModel(ref: OllamaModelRef, options: { env?: NodeJS.ProcessEnv } = {}): Promise<OllamaModelFile> {
+export async function resolveOllamaModel(ref: OllamaModelRef, options: { dataDir: string; env?: NodeJS.ProcessEnv }): Promise<OllamaModelFile> {
+  const found = await findOllamaModel(ref, options);
+  await verifyOllamaBlob({ path: found.path, hex: found.digest.slice('sha256:'.length) }, { model: ref.text, pullName: pullNameOf(ref), dataDir: options.dataDir });
+  await assertLoadableGguf(found.path, ref.text);
+  return found;
+}
+
+/** Finds the blob of an Ollama model and checks its size against the manifest, without reading it. */
+async function findOllamaModel(ref: OllamaModelRef, options: { env?: NodeJS.ProcessEnv } = {}): Promise<OllamaModelFile> {
   const dirs = ollamaModelDirs(options.env);
-  const pullName = `${ref.namespace === 'library' ? '' : `${ref.namespace}/`}${ref.name}:${ref.tag}`;
+  const pullName = pullNameOf(ref);
   for (const store of dirs) {
     const manifestPath = join(store, 'manifests', REGISTRY_HOST, ref.namespace, ref.name, ref.tag);
     const manifest = await readManifest(manifestPath);
@@ -70,7 +85,6 @@ export async function resolveOllamaModel(ref: OllamaModelRef, options: { env?: N
     if (typeof layer.size === 'number' && layer.size !== size) {
       throw new ModelSourceError('checksum_mismatch', ref.text, `${ref.text}: Ollama's blob ${path} has ${size} bytes but its manifest says ${layer.size}; run "ollama pull ${pullName}" again.`);
     }
-    await assertLoadableGguf(path, ref.text);
     return { path, digest: `sha256:${hex}`, bytes: size, store };
   }
   throw new ModelSourceError(

@@ -21,6 +21,7 @@ import { ModelsScreen } from './ModelsScreen.tsx';
 import { RunPanel } from './RunPanel.tsx';
 import { SecretsScreen } from './SecretsScreen.tsx';
 import { SettingsForm } from './SettingsForm.tsx';
+import { FIT_OPTIONS, useAutoFit } from './useAutoFit.ts';
 import { DONE, useRun } from './useRun.ts';
 
 const nodeTypes = { workflow: FlowNode };
@@ -68,7 +69,8 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
   const [paletteFilter, setPaletteFilter] = useState('');
   const [checks, setChecks] = useState<Record<string, DataCheck>>({});
   const [ask, confirmDialog] = useConfirm();
-  const { screenToFlowPosition, fitView } = useReactFlow();
+  const { screenToFlowPosition } = useReactFlow();
+  const autoFit = useAutoFit();
   const byType = useMemo(() => new Map(types.map((t) => [t.type, t])), [types]);
   const importInput = useRef<HTMLInputElement>(null);
 
@@ -122,9 +124,9 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
           .map((e) => ({ id: edgeId(e), source: e.source, target: e.target, sourceHandle: e.sourceHandle ?? DEFAULT_PORT, targetHandle: e.targetHandle ?? DEFAULT_PORT })),
       );
       if (unknown.length) setNotice(`Left out ${unknown.length} node(s) of a type this server does not have: ${[...new Set(unknown.map((n) => n.type))].join(', ')}.`);
-      if (fit) setTimeout(() => void fitView({ maxZoom: 1.1, padding: 0.25 }), 50);
+      if (fit) setTimeout(autoFit.fit, 50);
     },
-    [byType, dataOf, fitView, setEdges, setNodes],
+    [autoFit.fit, byType, dataOf, setEdges, setNodes],
   );
 
   // ---- undo / redo: a person's edits, each burst one step once the drawing has settled ---------
@@ -676,11 +678,12 @@ export function Editor({ api, types, onLogout }: { api: Api; types: NodeType[]; 
             onPaneClick={() => setSelected(null)}
             colorMode="system"
             fitView
-            fitViewOptions={{ maxZoom: 1.1 }}
+            fitViewOptions={FIT_OPTIONS}
+            onMoveStart={autoFit.onMoveStart}
             deleteKeyCode={['Backspace', 'Delete']}
           >
             <Background />
-            <Controls />
+            <Controls fitViewOptions={FIT_OPTIONS} onFitView={autoFit.fitted} onZoomIn={autoFit.movedByHand} onZoomOut={autoFit.movedByHand} />
           </ReactFlow>
           {nodes.length === 0 && (
             <div className="empty">

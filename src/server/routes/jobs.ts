@@ -1,7 +1,6 @@
-import { stat } from 'node:fs/promises';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { FineTuneError, registeredFilePath, type JobQueue, type ModelRecord } from '../../jobs/index.ts';
+import { FineTuneError, type JobQueue, type ModelRecord } from '../../jobs/index.ts';
 import { downloadedModelFile, fineTune } from '../../jobs/fine-tune-service.ts';
 import { LocalFineTuneProvider } from '../../jobs/queue-providers.ts';
 import { fromOpenAIJobBody, OpenAIJobBody, parseFineTuneRequest, toOpenAIParam } from '../../providers/fine-tune-request.ts';
@@ -55,24 +54,26 @@ export function jobRoutes(jobs: JobQueue, store: Store): Hono {
 
 const RenameBody = z.object({ name: z.string().min(1).max(200) });
 
-export function modelRoutes(jobs: JobQueue, dataDir: string): Hono {
+export function modelRoutes(jobs: JobQueue): Hono {
   const app = new Hono();
   const models = jobs.models;
   /**
-   * A model as clients see it: which kinds of file exist (the registry's paths are server
-   * internals), the GGUF's size in bytes, and the hyperparameters of the job that trained it.
+   * Models as clients see them: which kinds of file exist (the registry's paths are server
+   * internals), the GGUF's size in bytes, and the hyperparameters of the job that trained each.
+   * The jobs are read in one query, however many models there are.
    */
-  const toApiModel = async (m: ModelRecord) => {
-    const { path: _path, files, ...rest } = m;
-    const modelFile = files.model && registeredFilePath(dataDir, files.model);
-    const [bytes, job] = await Promise.all([
-      modelFile ? stat(modelFile).then((s) => s.size, () => null) : null,
-      // A job deleted since (or one at a remote provider this store no longer has) has none to give.
-      m.job_id ? jobs.get(m.job_id).catch(() => null) : null,
-    ]);
-    return { ...rest, files: Object.keys(files).filter((k) => files[k]), bytes, hyperparameters: job?.hyperparameters ?? null };
+  const toApiModels = async (records: ModelRecord[]) => {
+    // A job deleted since (or one at a remote provider this store no longer has) has none to give.
+    const hyperparameters = await jobs.hyperparametersOf(records.flatMap((m) => (m.job_id ? [m.job_id] : [])));
+    return records.map(({ path: _path, files, bytes, ...rest }) => ({
+      ...rest,
+      files: Object.keys(files).filter((k) => files[k]),
+      bytes,
+      hyperparameters: (rest.job_id && hyperparameters.get(rest.job_id)) || null,
+    }));
   };
-  app.get('/', async (c) => c.json(list(await Promise.all((await models.list({ limit: queryInt(c, 'limit', 1000, 1, 10_000) })).map(toApiModel)))));
+  const toApiModel = async (m: ModelRecord) => (await toApiModels([m]))[0];
+  app.get('/', async (c) => c.json(list(await toApiModels(await models.list({ limit: queryInt(c, 'limit', 1000, 1, 10_000) })))));
   app.get('/:id', async (c) => c.json(await toApiModel(await models.get(c.req.param('id')))));
   app.get('/:id/usage', async (c) => {
     const m = await models.get(c.req.param('id'));
