@@ -2,7 +2,7 @@
 // quantizedFileSize, gives exactly the size of the file a real run writes, tensor types included,
 // and gives the same from a sparse layout file whose weights were never written.
 import { readFileSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,12 @@ describe('quantizedFileSize', () => {
     expect(fromFull.headerBytes).toBe(written.dataOffset);
     const planned = Object.fromEntries(fromLayout.plan.tensors.map((t) => [t.name, t.toType.toUpperCase()]));
     expect(planned).toEqual(Object.fromEntries(written.tensors.map((t) => [t.name, ggmlTypeName(t.type)])));
+  });
+
+  it('says what llama.cpp found wrong with a file it cannot plan', async () => {
+    const notGguf = join(dir, 'not-a-model.gguf');
+    await writeFile(notGguf, 'hello');
+    expect(() => llamaQuantizeDryRun(notGguf, 'Q8_0')).toThrow(/could not plan .*not-a-model\.gguf as Q8_0: .*\S/);
   });
 
   it('follows the mix and the fallbacks of the ftype, not only its base type', () => {

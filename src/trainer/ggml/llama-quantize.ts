@@ -157,16 +157,19 @@ const QUANT_SIZE_LINE = /quant size\s*=\s*([\d.]+) MiB/;
  * (`llama_model_quantize_params.dry_run`) reads only the header and tensor infos, decides each
  * tensor's type exactly as a real run does (the ftype's mix, fallbacks for rows that are not a
  * multiple of the block), and logs each decision; this reads that log. So `input` may be a sparse
- * file whose data was never written (gguf-model.ts writeGgufModelLayout). The process's llama.cpp logger
- * is borrowed for the call and put back after.
+ * file whose data was never written (gguf-model.ts writeGgufModelLayout). Unlike
+ * {@link llamaQuantize}, `pure` defaults to false: the mix a released file of that ftype has. The
+ * process's llama.cpp logger is borrowed for the call and put back after.
  */
 export function llamaQuantizeDryRun(input: string, ftype: LlamaFtypeName, options: QuantizeOptions = {}): QuantizePlan {
   const fns = load();
   const params = quantizeParams(fns, ftype, { pure: false, ...options });
   params.dry_run = true;
   let log = '';
-  const capture = koffi.register((_level: number, text: string) => {
+  let errors = '';
+  const capture = koffi.register((level: number, text: string) => {
     log += text;
+    if (level >= GGML_LOG_LEVEL_ERROR) errors += text;
   }, koffi.pointer('nodeai_llama_log_callback'));
   const previous: unknown[] = [null];
   const previousUserData: unknown[] = [null];
@@ -179,7 +182,7 @@ export function llamaQuantizeDryRun(input: string, ftype: LlamaFtypeName, option
     fns.logSetRaw(previous[0], previousUserData[0]);
     koffi.unregister(capture);
   }
-  checkStatus(status, input, '(dry run)', ftype);
+  if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `llama.cpp's quantizer could not plan ${input} as ${ftype}: ${errors.trim() || `status ${status}`}`);
   return parseDryRunLog(log, input, ftype);
 }
 
