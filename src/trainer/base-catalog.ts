@@ -12,9 +12,9 @@
 //     bartowski/Qwen_Qwen3-1.7B-GGUF model card (bf16 4.07 GB, Q8_0 2.17 GB, Q6_K 1.67 GB);
 //     bartowski/google_gemma-3-1b-it-qat-GGUF model card (bf16 2.01 GB, Q8_0 1.07 GB, Q6_K 1.01 GB, Q4_K_M 0.81 GB, Q4_0 0.72 GB);
 //     llmrun.dev's per-quant tables (a third party that lists the hub's files): Qwen2.5-1.5B-Instruct
-//     (Q4_K_M 0.93 GB, Q8_0 1.54 GB), unsloth/gemma-3-270m-it-GGUF (Q4_K_M 0.16 GB) — these three
-//     are 6–58 % below what llama.cpp's quantizer makes of those shapes (docs/CATALOGUE.md says why
-//     they cannot be the files' sizes); kept as cited until checked against the hub.
+//     (Q4_K_M 0.93 GB, Q8_0 1.54 GB), unsloth/gemma-3-270m-it-GGUF (Q4_K_M 0.16 GB) — what
+//     llama.cpp's quantizer makes of those shapes is 6–58 % larger than these three (docs/CATALOGUE.md
+//     says why they cannot be the files' sizes); kept as cited until checked against the hub.
 //   A size not found in such a source is computed, not guessed: catalog-file-sizes.json, written by
 //   bench/catalog-sizes.ts, holds the size of the file llama.cpp's quantizer makes from a GGUF with
 //   the model's exact tensor shapes (its dry run; docs/CATALOGUE.md). Each file says which it is
