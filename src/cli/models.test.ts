@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../jobs/index.ts';
 import { createStore } from '../store/index.ts';
-import { BENCHMARK_FIGURES } from '../trainer/base-catalog.ts';
+import { BENCHMARK_FIGURES, COMPUTED_CATALOG_SIZES } from '../trainer/base-catalog.ts';
 import { encodeChatForTraining } from '../trainer/chat-format.ts';
 import { writeGgufAdapter, writeGgufModel, writeGgufModelWeights } from '../trainer/gguf-model.ts';
 import { startLoopbackHub, type LoopbackHub } from '../trainer/hub-fixture.ts';
@@ -79,6 +79,10 @@ describe('nodeai models pull / catalog (the real CLI)', () => {
     expect(text.stdout).toMatch(/^ID\s+PARAMS\s+ARCH\s+LICENSE\s+CONTEXT\s+DEFAULT\s+SIZE\s+TRAIN TOK\/S\s+TRAIN PEAK\s+DOWNLOADED\s+URI$/m);
     // No benchmark config has SmolLM2-360M's shapes, so its training figures are unknown, not guessed.
     expect(text.stdout).toMatch(/^smollm2-360m-instruct\s+0\.36B\s+llama\s+apache-2\.0\s+8192\s+Q8_0\s+0\.39 GB\s+\?\s+\?\s+yes\s+hf:bartowski\/SmolLM2-360M-Instruct-GGUF:Q8_0$/m);
+    // A size the hub gave none for is llama.cpp's quantizer's, marked "≈" and explained below the table.
+    const smol135 = COMPUTED_CATALOG_SIZES.models['smollm2-135m-instruct']!.files.Q8_0!.bytes;
+    expect(text.stdout).toMatch(new RegExp(`^smollm2-135m-instruct\\s+\\S+\\s+llama\\s+apache-2\\.0\\s+8192\\s+Q8_0\\s+≈${(smol135 / 1e9).toFixed(2).replace('.', '\\.')} GB\\s`, 'm'));
+    expect(text.stdout).toContain("≈ SIZE: computed by llama.cpp's quantizer (dry run) on the model's tensor shapes");
     // A model with recorded figures shows them, and says what they were measured on.
     for (const [id, fig] of Object.entries(BENCHMARK_FIGURES)) {
       const row = text.stdout.split('\n').find((l) => l.startsWith(`${id} `));

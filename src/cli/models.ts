@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ModelRegistry, type ModelRecord } from '../jobs/index.ts';
 import { exportRegisteredModel } from '../jobs/model-export.ts';
 import { DEFAULT_EXPORT_QUANT, EXPORT_QUANTS, EXPORT_TARGETS, exportStem, shellQuote, type ExportProgress, type ExportTarget } from '../trainer/model-export.ts';
-import { listCatalog, parsePullRef } from '../trainer/base-catalog.ts';
+import { listCatalog, parsePullRef, type CatalogFile } from '../trainer/base-catalog.ts';
 import { onlyLlamaErrors } from '../trainer/ggml/llama-quantize.ts';
 import { ModelSourceError } from '../trainer/model-source-errors.ts';
 import { resolveModelFile } from '../trainer/model-source.ts';
@@ -120,14 +120,18 @@ export async function run(args: string[]): Promise<number> {
       const models = await listCatalog(dataDirOf(values));
       if (values.json) printJson({ object: 'list', data: models });
       else {
-        const gb = (b: number | null) => (b === null ? '?' : `${(b / 1e9).toFixed(2)} GB`);
+        // "≈" marks a size computed by llama.cpp's quantizer from the model's shapes, not the hub's.
+        const size = (f: CatalogFile | undefined) => (f === undefined ? '?' : `${f.bytes_source === 'computed' ? '≈' : ''}${(f.bytes / 1e9).toFixed(2)} GB`);
         const measured = (x: number | null, unit: string) => (x === null ? '?' : `${x.toLocaleString('en-US')}${unit}`);
         console.log(
           table(
             ['ID', 'PARAMS', 'ARCH', 'LICENSE', 'CONTEXT', 'DEFAULT', 'SIZE', 'TRAIN TOK/S', 'TRAIN PEAK', 'DOWNLOADED', 'URI'],
-            models.map((m) => [m.id, `${(m.parameters / 1e9).toFixed(2)}B`, m.architecture, m.license, m.context_length, m.default_quant, gb(m.files.find((f) => f.quant === m.default_quant)?.bytes ?? null), measured(m.est_train_tok_s, ''), measured(m.est_peak_rss_mb, ' MB'), m.downloaded ? 'yes' : 'no', m.uri]),
+            models.map((m) => [m.id, `${(m.parameters / 1e9).toFixed(2)}B`, m.architecture, m.license, m.context_length, m.default_quant, size(m.files.find((f) => f.quant === m.default_quant)), measured(m.est_train_tok_s, ''), measured(m.est_peak_rss_mb, ' MB'), m.downloaded ? 'yes' : 'no', m.uri]),
           ),
         );
+        if (models.some((m) => m.files.some((f) => f.quant === m.default_quant && f.bytes_source === 'computed'))) {
+          console.log("\n≈ SIZE: computed by llama.cpp's quantizer (dry run) on the model's tensor shapes, where the hub gave no figure; the others are the hub's.");
+        }
         const benched = models.filter((m) => m.benchmark);
         if (benched.length) console.log('\nTraining figures: the trainer benchmark (npm run bench:trainer), measured here:');
         for (const m of benched) console.log(`  ${m.id}: ${m.benchmark!.setup}; ${m.benchmark!.machine}; ${m.benchmark!.date.slice(0, 16).replace('T', ' ')} UTC, 1-minute load ${m.benchmark!.loads_before.join(', ')}.`);

@@ -12,8 +12,14 @@
 //     bartowski/Qwen_Qwen3-1.7B-GGUF model card (bf16 4.07 GB, Q8_0 2.17 GB, Q6_K 1.67 GB);
 //     bartowski/google_gemma-3-1b-it-qat-GGUF model card (bf16 2.01 GB, Q8_0 1.07 GB, Q6_K 1.01 GB, Q4_K_M 0.81 GB, Q4_0 0.72 GB);
 //     llmrun.dev's per-quant tables (a third party that lists the hub's files): Qwen2.5-1.5B-Instruct
-//     (Q4_K_M 0.93 GB, Q8_0 1.54 GB), unsloth/gemma-3-270m-it-GGUF (Q4_K_M 0.16 GB).
-//   A size not found in such a source is null rather than guessed; the pull reports the real one.
+//     (Q4_K_M 0.93 GB, Q8_0 1.54 GB), unsloth/gemma-3-270m-it-GGUF (Q4_K_M 0.16 GB) — what
+//     llama.cpp's quantizer makes of those shapes is 6–58 % larger than these three (docs/CATALOGUE.md
+//     says why they cannot be the files' sizes); kept as cited until checked against the hub.
+//   A size not found in such a source is computed, not guessed: catalog-file-sizes.json, written by
+//   bench/catalog-sizes.ts, holds the size of the file llama.cpp's quantizer makes from a GGUF with
+//   the model's exact tensor shapes (its dry run; docs/CATALOGUE.md). Each file says which it is
+//   (`bytes_source`); the pull reports the real size.
+import computedSizes from './catalog-file-sizes.json' with { type: 'json' };
 import recordedFigures from './benchmark-figures.json' with { type: 'json' };
 import { findDownloadedHubModel } from './hub-download.ts';
 import { parseModelRef, type HubModelRef, type RemoteModelRef } from './model-ref.ts';
@@ -21,9 +27,40 @@ import { ModelSourceError } from './model-source-errors.ts';
 
 export interface CatalogFile {
   quant: string;
-  /** Approximate size from the sources above; null when no source gave one. */
-  bytes: number | null;
+  /**
+   * The file's size in bytes: the hub's figure (approximate, ±0.5 %, decimal units as the hub
+   * shows them) when `bytes_source` is 'hub'; else computed by llama.cpp's quantizer on the model's
+   * tensor shapes, exact for those shapes and that tokenizer (docs/CATALOGUE.md says how close).
+   */
+  bytes: number;
+  /** 'hub': from the hub's file listing or the quantizer's model card; 'computed': by llama.cpp's quantizer (dry run) on the model's tensor shapes. */
+  bytes_source: 'hub' | 'computed';
   uri: string;
+}
+
+/** catalog-file-sizes.json, as `npx tsx bench/catalog-sizes.ts --write …` records it. */
+export interface ComputedCatalogSizes {
+  /** In words, how the sizes were computed. */
+  method: string;
+  /** The llama.cpp build whose quantizer computed them. */
+  llama_cpp: string;
+  command: string;
+  /** ISO time of the run. */
+  date: string;
+  /** By catalogue ID. */
+  models: Record<
+    string,
+    {
+      /** Parameter count of the shapes used (checked against the card's). */
+      parameters: number;
+      /** Where the shapes come from. */
+      shapes: string;
+      /** Whose tokenizer's metadata the header holds. */
+      tokenizer: string;
+      /** By quant: the output file's size and, of it, the header's (metadata and tensor infos). */
+      files: Record<string, { bytes: number; header_bytes: number }>;
+    }
+  >;
 }
 
 export interface CatalogModel {
@@ -88,13 +125,15 @@ const GB = 1e9;
 const MB = 1e6;
 
 /** A catalogue line as written below: the model's facts, its repository and per-quant sizes. */
-type Entry = Pick<CatalogModel, 'id' | 'name' | 'family' | 'architecture' | 'parameters' | 'license' | 'context_length' | 'default_quant'> & {
+export type CatalogEntry = Pick<CatalogModel, 'id' | 'name' | 'family' | 'architecture' | 'parameters' | 'license' | 'context_length' | 'default_quant'> & {
   /** OWNER/REPO on the hub, whose files are named …-QUANT.gguf. */
   repo: string;
+  /** The quants offered, with the hub's size where a source above gave one, else null (then the computed one is used). */
   files: Record<string, number | null>;
 };
 
-const ENTRIES: Entry[] = [
+/** The catalogue's models as written here, before what is downloaded and the computed sizes are added. */
+export const CATALOG_ENTRIES: readonly CatalogEntry[] = [
   { id: 'smollm2-135m-instruct', name: 'SmolLM2 135M Instruct', family: 'SmolLM2', architecture: 'llama', parameters: 135e6, license: 'apache-2.0', context_length: 8192, repo: 'bartowski/SmolLM2-135M-Instruct-GGUF', files: { Q8_0: null, Q4_K_M: null }, default_quant: 'Q8_0' },
   { id: 'smollm2-360m-instruct', name: 'SmolLM2 360M Instruct', family: 'SmolLM2', architecture: 'llama', parameters: 362e6, license: 'apache-2.0', context_length: 8192, repo: 'bartowski/SmolLM2-360M-Instruct-GGUF', files: { Q8_0: 386 * MB, Q6_K: 367 * MB, Q4_K_M: 271 * MB }, default_quant: 'Q8_0' },
   { id: 'smollm2-1.7b-instruct', name: 'SmolLM2 1.7B Instruct', family: 'SmolLM2', architecture: 'llama', parameters: 1.71e9, license: 'apache-2.0', context_length: 8192, repo: 'bartowski/SmolLM2-1.7B-Instruct-GGUF', files: { Q8_0: null, Q4_K_M: null }, default_quant: 'Q4_K_M' },
@@ -132,14 +171,28 @@ export const BENCHMARK_FIGURES: Record<string, { est_train_tok_s: number; est_pe
   }),
 );
 
-function uriOf(e: Entry, quant: string): string {
+/** The sizes bench/catalog-sizes.ts computed, by catalogue ID. */
+export const COMPUTED_CATALOG_SIZES = computedSizes as ComputedCatalogSizes;
+
+/** A model's files: the hub's size where the catalogue has one, else the computed one. */
+function catalogFiles(e: CatalogEntry): CatalogFile[] {
+  return Object.entries(e.files).map(([quant, hubBytes]): CatalogFile => {
+    const uri = uriOf(e, quant);
+    if (hubBytes !== null) return { quant, bytes: Math.round(hubBytes), bytes_source: 'hub', uri };
+    const computed = COMPUTED_CATALOG_SIZES.models[e.id]?.files[quant];
+    if (!computed) throw new Error(`The catalogue has no size for ${e.id} ${quant}: record it with \`${COMPUTED_CATALOG_SIZES.command}\`.`);
+    return { quant, bytes: computed.bytes, bytes_source: 'computed', uri };
+  });
+}
+
+function uriOf(e: CatalogEntry, quant: string): string {
   return `hf:${e.repo}:${quant}`;
 }
 
 /** The catalogue with what is already downloaded into `dataDir`; reads the disk, never the network. */
 export async function listCatalog(dataDir: string): Promise<CatalogModel[]> {
   return Promise.all(
-    ENTRIES.map(async (e): Promise<CatalogModel> => {
+    CATALOG_ENTRIES.map(async (e): Promise<CatalogModel> => {
       const quants = [e.default_quant, ...Object.keys(e.files).filter((q) => q !== e.default_quant)];
       let localPath: string | null = null;
       for (const q of quants) {
@@ -159,7 +212,7 @@ export async function listCatalog(dataDir: string): Promise<CatalogModel[]> {
         parameters: e.parameters,
         license: e.license,
         context_length: e.context_length,
-        files: Object.entries(e.files).map(([quant, bytes]) => ({ quant, bytes: bytes === null ? null : Math.round(bytes), uri: uriOf(e, quant) })),
+        files: catalogFiles(e),
         default_quant: e.default_quant,
         downloaded: localPath !== null,
         local_path: localPath,
@@ -173,7 +226,7 @@ export async function listCatalog(dataDir: string): Promise<CatalogModel[]> {
 
 /** A catalogue model by ID (`qwen2.5-0.5b-instruct`), for "nodeai models pull ID". */
 export function catalogUri(id: string): string | undefined {
-  const e = ENTRIES.find((x) => x.id === id.toLowerCase());
+  const e = CATALOG_ENTRIES.find((x) => x.id === id.toLowerCase());
   return e ? uriOf(e, e.default_quant) : undefined;
 }
 

@@ -8,15 +8,18 @@ import {
   assertLoraBaseTensors,
   GgufError,
   gguf,
+  ggmlTypeId,
   ggufStem,
   metaNumber,
   metaString,
   openGguf,
   readGgufHeader,
   writeGguf,
+  writeGgufLayout,
   type GgmlFloatType,
   type GgufHeader,
   type AnyTensorToWrite,
+  type GgufTensorLayout,
   type GgufTensorToWrite,
   type GgufValue,
 } from './gguf.ts';
@@ -422,6 +425,28 @@ export async function writeGgufModelWeights(path: string, model: ModelToWrite): 
     return w;
   });
   await writeGguf(path, modelMetadata({ ...model, tensors: new Map() }, model.fileType), ordered);
+}
+
+/** A model's GGUF metadata and tensor layout with its 2-D weights in `type` (norms F32, as {@link writeGgufModel} writes them), without weights. */
+export function ggufModelLayout(model: Omit<LlamaModel, 'tensors' | 'stored'>, type: GgmlFloatType): { metadata: Map<string, GgufValue>; tensors: GgufTensorLayout[] } {
+  const fileType = { F32: 0, F16: 1, BF16: 32 }[type];
+  const tensorType = ggmlTypeId(type)!;
+  const f32 = ggmlTypeId('F32')!;
+  const tensors = expectedTensors(model.config).map((e) => ({ name: e.name, shape: [...e.shape], ggmlType: e.shape.length >= 2 ? tensorType : f32 }));
+  return { metadata: modelMetadata({ ...model, tensors: new Map() }, fileType), tensors };
+}
+
+/**
+ * Writes the GGUF file of a model with `model`'s shapes and tokenizer in `type`, at its full length
+ * but with no weights written (a sparse file; the data reads as zeros): what llama.cpp's quantizer
+ * needs for a dry run, without gigabytes of disk for a multi-billion-parameter model.
+ */
+export async function writeGgufModelLayout(path: string, model: Omit<LlamaModel, 'tensors' | 'stored'>, type: GgmlFloatType): Promise<void> {
+  if (model.tokenizer.tokens.length !== model.config.vocabSize) {
+    throw new GgufError('GGUF_INVALID_MODEL', `model '${model.name}': the tokenizer has ${model.tokenizer.tokens.length} tokens but vocabSize is ${model.config.vocabSize}`, path);
+  }
+  const { metadata, tensors } = ggufModelLayout(model, type);
+  await writeGgufLayout(path, metadata, tensors);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -173,6 +173,13 @@ export function ggmlTypeName(type: number): string {
   return GGML_TYPES[type]?.name ?? `ggml type ${type}`;
 }
 
+/** The ggml_type id of a type name, in any case (`q4_K` as ggml_type_name prints it, or `Q4_K`); undefined when unknown. */
+export function ggmlTypeId(name: string): number | undefined {
+  const upper = name.toUpperCase();
+  for (const [id, t] of Object.entries(GGML_TYPES)) if (t.name === upper) return Number(id);
+  return undefined;
+}
+
 export interface GgufTensorInfo {
   name: string;
   /** ggml order: shape[0] is the fastest-varying dimension. */
@@ -639,19 +646,23 @@ export interface GgufTensorToWrite {
   type?: GgmlFloatType;
 }
 
-/** A tensor already in its stored form (any ggml type, quantized included), written byte for byte. */
-export interface GgufRawTensorToWrite {
+/** A tensor's entry in a GGUF header, without its data: what fixes the file's layout and size. */
+export interface GgufTensorLayout {
   name: string;
   shape: number[];
   /** ggml_type id (ggml.h). */
   ggmlType: number;
+}
+
+/** A tensor already in its stored form (any ggml type, quantized included), written byte for byte. */
+export interface GgufRawTensorToWrite extends GgufTensorLayout {
   /** Its bytes, asked for when the tensor is written; exactly ggmlTensorBytes(ggmlType, shape) of them. */
   bytes: () => Uint8Array;
 }
 
 export type AnyTensorToWrite = GgufTensorToWrite | GgufRawTensorToWrite;
 
-const isRaw = (t: AnyTensorToWrite): t is GgufRawTensorToWrite => 'ggmlType' in t;
+const isRaw = (t: AnyTensorToWrite | GgufTensorLayout): t is GgufTensorLayout => 'ggmlType' in t;
 
 class ByteSink {
   private parts: Buffer[] = [];
@@ -707,7 +718,7 @@ function writeScalar(s: ByteSink, type: GgufScalarType, v: GgufScalar, key: stri
   s.push(b);
 }
 
-function tensorBytes(t: AnyTensorToWrite): number {
+function tensorBytes(t: AnyTensorToWrite | GgufTensorLayout): number {
   if (isRaw(t)) return ggmlTensorBytes(t.ggmlType, t.shape);
   const n = t.shape.reduce((a, b) => a * b, 1);
   return n * ((t.type ?? 'F32') === 'F32' ? 4 : 2);
@@ -715,7 +726,7 @@ function tensorBytes(t: AnyTensorToWrite): number {
 
 function encodeTensor(t: AnyTensorToWrite, path: string): Uint8Array {
   const wrongSize = (what: string) => new GgufError('GGUF_WRITE_FAILED', `tensor '${t.name}' has ${what} but shape [${t.shape}] needs ${tensorBytes(t)} bytes`, path);
-  if (isRaw(t)) {
+  if ('bytes' in t) {
     const b = t.bytes();
     if (b.byteLength !== tensorBytes(t)) throw wrongSize(`${b.byteLength} bytes of ${ggmlTypeName(t.ggmlType)}`);
     return b;
@@ -743,16 +754,12 @@ export function encodeFloatValues(d: Float32Array, type: GgmlFloatType): Buffer 
   return out;
 }
 
-/**
- * Writes a GGUF v3 file atomically (a temporary file in the same folder, fsync, rename), so a
- * reader never sees half a model. Tensors are written in the given order.
- */
-export async function writeGguf(
+/** The header of a GGUF v3 file (padded to the alignment) and the length of the data section after it. */
+function encodeGgufHeader(
   path: string,
   metadata: Map<string, GgufValue> | Array<[string, GgufValue]>,
-  tensors: AnyTensorToWrite[],
-): Promise<void> {
-  if (endianness() !== 'LE') throw new GgufError('GGUF_WRITE_FAILED', 'GGUF writing needs a little-endian machine', path);
+  tensors: Array<AnyTensorToWrite | GgufTensorLayout>,
+): { header: Buffer; alignment: number; dataLength: number } {
   const kvs = [...metadata];
   const alignEntry = kvs.find(([k]) => k === 'general.alignment');
   const alignment = alignEntry ? Number(alignEntry[1].value) : GGUF_DEFAULT_ALIGNMENT;
@@ -800,12 +807,51 @@ export async function writeGguf(
   }
   const headerLen = s.length;
   s.push(Buffer.alloc(pad(headerLen, alignment) - headerLen));
-  const header = s.toBuffer();
+  return { header: s.toBuffer(), alignment, dataLength: offset };
+}
 
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+/**
+ * The size in bytes of the GGUF file {@link writeGguf} would write with this metadata and these
+ * tensors, computed without writing: the header (metadata and tensor infos, padded to the
+ * alignment) and the data (each tensor padded to the alignment).
+ */
+export function ggufFileSize(
+  metadata: Map<string, GgufValue> | Array<[string, GgufValue]>,
+  tensors: Array<AnyTensorToWrite | GgufTensorLayout>,
+): { headerBytes: number; dataBytes: number; totalBytes: number } {
+  const { header, dataLength } = encodeGgufHeader('(size only)', metadata, tensors);
+  return { headerBytes: header.length, dataBytes: dataLength, totalBytes: header.length + dataLength };
+}
+
+/**
+ * Writes a GGUF v3 file's header and extends the file to its full length without writing the
+ * tensor data: a sparse file whose data reads as zeros and takes no disk space. For tools that read
+ * only the header and tensor infos (llama.cpp's quantizer in its dry run), so a multi-GB model's
+ * layout costs a few MB of disk.
+ */
+export async function writeGgufLayout(
+  path: string,
+  metadata: Map<string, GgufValue> | Array<[string, GgufValue]>,
+  tensors: GgufTensorLayout[],
+): Promise<void> {
+  const { header, dataLength } = encodeGgufHeader(path, metadata, tensors);
+  await writeAtomically(path, async (fh) => {
+    await fh.write(header);
+    await fh.truncate(header.length + dataLength);
+  });
+}
+
+/**
+ * Writes a GGUF v3 file atomically (a temporary file in the same folder, fsync, rename), so a
+ * reader never sees half a model. Tensors are written in the given order.
+ */
+export async function writeGguf(
+  path: string,
+  metadata: Map<string, GgufValue> | Array<[string, GgufValue]>,
+  tensors: AnyTensorToWrite[],
+): Promise<void> {
+  const { header, alignment } = encodeGgufHeader(path, metadata, tensors);
+  await writeAtomically(path, async (fh) => {
     await fh.write(header);
     for (const t of tensors) {
       const bytes = encodeTensor(t, path);
@@ -813,6 +859,17 @@ export async function writeGguf(
       const padLen = pad(bytes.length, alignment) - bytes.length;
       if (padLen) await fh.write(Buffer.alloc(padLen));
     }
+  });
+}
+
+/** Runs `write` on a temporary file in `path`'s folder, then fsyncs it and renames it to `path`; removes it on failure. */
+async function writeAtomically(path: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
+  if (endianness() !== 'LE') throw new GgufError('GGUF_WRITE_FAILED', 'GGUF writing needs a little-endian machine', path);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+    await write(fh);
     await fh.sync();
     await fh.close();
     fh = undefined;

@@ -6,6 +6,7 @@
 import { useState, type ReactNode } from 'react';
 import type { Api, ApiModel, ApiSecret, CatalogModel, JsonSchema, NodeType } from './api.ts';
 import { fieldLabel, SECRET_FIELDS, visibleFields } from './lib/fields.ts';
+import { catalogFileSize } from './lib/model-facts.ts';
 import { SECRET_REF } from './lib/workflow-doc.ts';
 
 const LONG_TEXT = new Set(['text', 'prompt', 'system_prompt']);
@@ -140,10 +141,13 @@ export function SettingsForm({ api, nodeType, config, models, secrets, catalog, 
         </select>
       );
       if (chosen) {
+        const file = chosen.files?.find((f) => f.uri === chosen.uri);
+        const size = file && catalogFileSize(file);
         input = (
           <>
             {input}
             <small id={`${id}-about`}>
+              {size && <span title={size.title}>{`${size.text} · `}</span>}
               {[chosen.license && `license ${chosen.license}`, chosen.context_length && `context ${chosen.context_length.toLocaleString()} tokens`, chosen.est_train_tok_s && `about ${chosen.est_train_tok_s.toLocaleString()} tokens/s to train here`, chosen.est_peak_rss_mb && `about ${Math.round(chosen.est_peak_rss_mb).toLocaleString()} MB of memory`, chosen.benchmark && `measured ${chosen.benchmark.date.slice(0, 10)}: ${chosen.benchmark.setup}`].filter(Boolean).join(' · ')}
             </small>
           </>

@@ -124,6 +124,10 @@ export interface CatalogModel {
   est_peak_rss_mb?: number;
   /** What the two figures above were measured on (the trainer benchmark's setup and date). */
   benchmark?: { setup: string; date: string } | null;
+  /** The quant `uri` names. */
+  default_quant?: string;
+  /** One per quant; `bytes_source` 'computed': by llama.cpp's quantizer on the model's shapes, where the hub gave no size. */
+  files?: Array<{ quant: string; bytes: number; bytes_source: 'hub' | 'computed'; uri: string }>;
 }
 
 export interface DataIssue {

@@ -111,6 +111,8 @@ describe('/api/v1/models: catalog, pull and pulls', () => {
         ['architecture', 'benchmark', 'context_length', 'default_quant', 'downloaded', 'est_peak_rss_mb', 'est_train_tok_s', 'family', 'files', 'id', 'license', 'local_path', 'name', 'parameters', 'uri'].sort(),
       );
       expect(m.files.find((f: { quant: string }) => f.quant === m.default_quant)?.uri).toBe(m.uri);
+      for (const f of m.files) expect(Object.keys(f).sort(), `${m.id} ${f.quant}`).toEqual(['bytes', 'bytes_source', 'quant', 'uri']);
+      for (const f of m.files) expect(['hub', 'computed']).toContain(f.bytes_source);
       expect(m.uri).toMatch(/^hf:[\w.-]+\/[\w.-]+:[A-Z0-9_]+$/);
     }
     const qwen = BENCHMARK_FIGURES['qwen2.5-0.5b-instruct'];

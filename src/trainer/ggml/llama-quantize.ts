@@ -11,6 +11,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
+import { ggmlTensorBytes, ggmlTypeId } from '../gguf.js';
 import { TrainerError } from '../train-errors.js';
 import { findGgmlLibDir } from './lib.js';
 
@@ -60,7 +61,15 @@ type QuantizeFn = ((inp: string, out: string, params: QuantizeParams) => number)
   async: (inp: string, out: string, params: QuantizeParams, done: (err: unknown, status: number) => void) => void;
 };
 
-let quantizeFns: { defaults: () => QuantizeParams; quantize: QuantizeFn; logSet: (cb: unknown, userData: null) => void } | undefined;
+let quantizeFns:
+  | {
+      defaults: () => QuantizeParams;
+      quantize: QuantizeFn;
+      logSet: (cb: unknown, userData: null) => void;
+      logGet: (cb: unknown[], userData: unknown[]) => void;
+      logSetRaw: (cb: unknown, userData: unknown) => void;
+    }
+  | undefined;
 
 koffi.proto('void nodeai_llama_log_callback(int level, const char *text, void *user_data)');
 /** enum ggml_log_level (ggml.h). */
@@ -87,6 +96,9 @@ function load() {
       'uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const nodeai_llama_model_quantize_params *params)',
     ) as QuantizeFn,
     logSet: lib.func('void llama_log_set(nodeai_llama_log_callback *log_callback, void *user_data)'),
+    // The logger in place before a dry run borrows it, as opaque pointers, to be put back after.
+    logGet: lib.func('void llama_log_get(_Out_ void **log_callback, _Out_ void **user_data)'),
+    logSetRaw: lib.func('void llama_log_set(void *log_callback, void *user_data)'),
   };
   return quantizeFns;
 }
@@ -113,6 +125,95 @@ export function onlyLlamaErrors(write: (text: string) => void = (t) => process.s
 export function llamaQuantize(input: string, output: string, ftype: LlamaFtypeName, options: QuantizeOptions = {}): void {
   const fns = load();
   checkStatus(fns.quantize(input, output, quantizeParams(fns, ftype, options)), input, output, ftype);
+}
+
+/** One tensor as a dry run of llama.cpp's quantizer plans it. */
+export interface PlannedTensor {
+  name: string;
+  /** ggml order, trailing 1s dropped. */
+  shape: number[];
+  /** ggml_type_name of the input tensor (`f16`, `f32`, …). */
+  fromType: string;
+  /** ggml_type_name of the type the quantizer gives it (`q4_K`, `q6_K`, `q8_0`, or fromType when copied). */
+  toType: string;
+  /** Its data's size in the output, unpadded: ggml_row_size(toType, ne0) × rows. */
+  bytes: number;
+}
+
+export interface QuantizePlan {
+  ftype: LlamaFtypeName;
+  /** In the input file's order. */
+  tensors: PlannedTensor[];
+  /** llama.cpp's own total ("quant size = … MiB"), rounded to 0.01 MiB as it prints it. */
+  reportedQuantMiB: number;
+}
+
+/** A dry run's per-tensor log line: `[  3/ 273]  blk.0.attn_k.weight - [  576,   192,     1,     1], type =    f16, size =    0.21 MiB ->    0.06 MiB (q4_K)`. */
+const PLANNED_TENSOR_LINE = /^\[\s*\d+\/\s*\d+\]\s+(\S+)\s+-\s+\[([\d,\s]+)\],\s+type =\s*(\S+),\s+size =\s*[\d.]+ MiB(?:\s*->\s*[\d.]+ MiB \((\S+)\))?\s*$/;
+const QUANT_SIZE_LINE = /quant size\s*=\s*([\d.]+) MiB/;
+
+/**
+ * What llama.cpp's quantizer would make of `input` at `ftype`, without quantizing: its dry run
+ * (`llama_model_quantize_params.dry_run`) reads only the header and tensor infos, decides each
+ * tensor's type exactly as a real run does (the ftype's mix, fallbacks for rows that are not a
+ * multiple of the block), and logs each decision; this reads that log. So `input` may be a sparse
+ * file whose data was never written (gguf-model.ts writeGgufModelLayout). Unlike
+ * {@link llamaQuantize}, `pure` defaults to false: the mix a released file of that ftype has. The
+ * process's llama.cpp logger is borrowed for the call and put back after.
+ */
+export function llamaQuantizeDryRun(input: string, ftype: LlamaFtypeName, options: QuantizeOptions = {}): QuantizePlan {
+  const fns = load();
+  const params = quantizeParams(fns, ftype, { pure: false, ...options });
+  params.dry_run = true;
+  let log = '';
+  let errors = '';
+  const capture = koffi.register((level: number, text: string) => {
+    log += text;
+    if (level >= GGML_LOG_LEVEL_ERROR) errors += text;
+  }, koffi.pointer('nodeai_llama_log_callback'));
+  const previous: unknown[] = [null];
+  const previousUserData: unknown[] = [null];
+  fns.logGet(previous, previousUserData);
+  fns.logSet(capture, null);
+  let status: number;
+  try {
+    status = fns.quantize(input, '', params);
+  } finally {
+    fns.logSetRaw(previous[0], previousUserData[0]);
+    koffi.unregister(capture);
+  }
+  if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `llama.cpp's quantizer could not plan ${input} as ${ftype}: ${errors.trim() || `status ${status}`}`);
+  return parseDryRunLog(log, input, ftype);
+}
+
+function parseDryRunLog(log: string, input: string, ftype: LlamaFtypeName): QuantizePlan {
+  const tensors: PlannedTensor[] = [];
+  let reportedQuantMiB: number | undefined;
+  for (const line of log.split('\n')) {
+    const m = PLANNED_TENSOR_LINE.exec(line.trim());
+    if (m) {
+      const [, name, dims, fromType, toType = fromType] = m;
+      const ne = dims.split(',').map((d) => Number(d.trim()));
+      while (ne.length > 1 && ne[ne.length - 1] === 1) ne.pop();
+      const typeId = ggmlTypeId(toType);
+      const bytes = typeId === undefined ? Number.NaN : ggmlTensorBytes(typeId, ne);
+      if (!Number.isInteger(bytes)) throw new TrainerError('GGML_COMPUTE_FAILED', `llama.cpp's quantizer planned type ${toType} for ${name} [${ne}] in ${input}, which NodeAI cannot size; update GGML_TYPES in gguf.ts.`);
+      tensors.push({ name, shape: ne, fromType, toType, bytes });
+      continue;
+    }
+    const q = QUANT_SIZE_LINE.exec(line);
+    if (q) reportedQuantMiB = Number(q[1]);
+  }
+  if (tensors.length === 0 || reportedQuantMiB === undefined) {
+    throw new TrainerError('GGML_COMPUTE_FAILED', `llama.cpp's quantizer dry run of ${input} (${ftype}) logged no tensor plan; its log format may have changed with the llama.cpp release. Log began: ${JSON.stringify(log.slice(0, 300))}`);
+  }
+  // The per-tensor sizes must add up to llama.cpp's own total (printed to 0.01 MiB), or this
+  // reading of its log has gone wrong.
+  const totalMiB = tensors.reduce((a, t) => a + t.bytes, 0) / 2 ** 20;
+  if (Math.abs(totalMiB - reportedQuantMiB) > 0.006) {
+    throw new TrainerError('GGML_COMPUTE_FAILED', `the dry run's tensors of ${input} (${ftype}) add up to ${totalMiB.toFixed(4)} MiB but llama.cpp reports ${reportedQuantMiB} MiB`);
+  }
+  return { ftype, tensors, reportedQuantMiB };
 }
 
 export interface QuantizeOptions {

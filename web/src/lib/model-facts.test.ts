@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fileSize, hyperparameterLine } from './model-facts.ts';
+import { catalogFileSize, fileSize, hyperparameterLine } from './model-facts.ts';
 
 describe('model facts', () => {
   it('writes file sizes in decimal units', () => {
@@ -7,6 +7,12 @@ describe('model facts', () => {
     expect(fileSize(4_200_000)).toBe('4.2 MB');
     expect(fileSize(1_600_000_000)).toBe('1.6 GB');
     expect(fileSize(531_000)).toBe('531 KB');
+  });
+
+  it('marks a catalogue file size computed by llama.cpp\'s quantizer with ≈ and says so in its tooltip', () => {
+    const uri = 'hf:bartowski/SmolLM2-135M-Instruct-GGUF:Q8_0';
+    expect(catalogFileSize({ quant: 'Q8_0', bytes: 144_112_736, bytes_source: 'computed', uri })).toEqual({ text: '≈144 MB Q8_0 file', title: expect.stringMatching(/llama\.cpp's quantizer/) });
+    expect(catalogFileSize({ quant: 'Q8_0', bytes: 386_000_000, bytes_source: 'hub', uri })).toEqual({ text: '386 MB Q8_0 file', title: "The hub's size of this file" });
   });
 
   it('writes the hyperparameters in words, with auto where the trainer chose', () => {

@@ -1,5 +1,6 @@
-// The Models screen's short lines about a model: its file size and how it was trained.
-import type { ApiModel } from '../api.ts';
+// Short lines about a model: its file size and how it was trained (the Models screen), the size of
+// a catalogue model's file (the Fine-Tune node's base-model choice).
+import type { ApiModel, CatalogModel } from '../api.ts';
 
 const UNITS = ['bytes', 'KB', 'MB', 'GB', 'TB'];
 
@@ -12,6 +13,18 @@ export function fileSize(bytes: number): string {
     unit++;
   }
   return unit === 0 ? `${bytes} bytes` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${UNITS[unit]}`;
+}
+
+/**
+ * A catalogue file's size as the base-model choice shows it, "≈" marking one computed by llama.cpp's
+ * quantizer from the model's shapes (the hub gave none), with the tooltip that says so.
+ */
+export function catalogFileSize(file: NonNullable<CatalogModel['files']>[number]): { text: string; title: string } {
+  const computed = file.bytes_source === 'computed';
+  return {
+    text: `${computed ? '≈' : ''}${fileSize(file.bytes)} ${file.quant} file`,
+    title: computed ? "Computed by llama.cpp's quantizer from the model's tensor shapes; the hub gave no size" : "The hub's size of this file",
+  };
 }
 
 /**
