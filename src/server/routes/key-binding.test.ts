@@ -70,6 +70,24 @@ describe('vault keys bound to hosts', () => {
     expect(seenKeys()).toEqual([`Bearer ${NODE_KEY}`]);
   });
 
+  it("binds a vault key picked by reference ($secret:NAME, as the canvas's key picker stores it) the same way", async () => {
+    const picked = await chat({ provider: 'openai', base_url: `${listener.url}/v1`, api_key: '$secret:OPENAI_API_KEY' });
+    expect(picked.status).toBe('failed');
+    expect(picked.nodes[0].error).toMatchObject({ code: 'api_key_not_allowed', message: expect.stringContaining(`nodeai secrets set OPENAI_API_KEY --allow-host ${host()}`) });
+    // Under another name too: a stored key is bound to the provider's own host whatever it is called.
+    expect((await t.api('/api/v1/secrets', { method: 'POST', json: { name: 'TEAM_KEY', value: VAULT_KEY } })).status).toBe(201);
+    const renamed = await chat({ provider: 'openai', base_url: `${listener.url}/v1`, api_key: '$secret:TEAM_KEY' });
+    expect(renamed.nodes[0].error).toMatchObject({ code: 'api_key_not_allowed', message: expect.stringContaining(`nodeai secrets set TEAM_KEY --allow-host ${host()}`) });
+    expect(listener.requests).toEqual([]);
+    // A reference outside a key setting is plain text: it never reads the vault.
+    const prompt = await chat({ provider: 'openai', base_url: `${listener.url}/v1`, api_key: NODE_KEY, prompt: '$secret:OPENAI_API_KEY' });
+    expect(prompt.status).toBe('succeeded');
+    expect(listener.requests.map((r) => r.body).join('\n')).not.toContain(VAULT_KEY);
+    const missing = await chat({ provider: 'openai', api_key: '$secret:NO_SUCH_KEY' });
+    expect(missing.nodes[0].error).toMatchObject({ code: 'api_key_missing', message: expect.stringContaining('NO_SUCH_KEY') });
+    await t.api('/api/v1/secrets/TEAM_KEY', { method: 'DELETE' });
+  });
+
   it('sends the vault key to a host allowed for it when it was stored (API), and lists the hosts', async () => {
     const put = await t.api('/api/v1/secrets/OPENAI_API_KEY', { method: 'PUT', json: { value: VAULT_KEY, allowed_hosts: [host()] } });
     expect(put.status).toBe(200);
