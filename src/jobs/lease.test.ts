@@ -109,6 +109,34 @@ describeEachDialect('job leases', (dialect) => {
     await running;
   });
 
+  it('a holder that finds its lease lost stops its trainer at once (the kill signal, not a cancel) and records nothing more', async () => {
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    const stopped: string[] = [];
+    // A trainer that hears only the kill signal: it stands for one stuck in a long step.
+    const deaf: LocalTrainingRunner = (_spec, { kill }) =>
+      new Promise((resolve) => {
+        kill?.addEventListener('abort', () => {
+          stopped.push(String((kill.reason as Error).message));
+          resolve({ status: 'failed', trainedTokens: 0, steps: 0, resumed: false, error: { code: 'lease_lost', message: 'stopped' } });
+        });
+      });
+    const lost: string[] = [];
+    // A lease of 200 ms from the claim, checked every 50 ms: the holder is "frozen" by never making progress.
+    const worker = new JobWorker(queue, { train: deaf, stall: { startupMs: 200, floorMs: 100, capMs: 100 }, leaseGraceMs: 0, checkMs: 50, onLeaseLost: (id) => lost.push(id) });
+    const running = worker.runNext();
+    await until(() => queue.getRow(job.id), { ok: (r) => r.status === 'running', what: 'the claim' });
+    const other = new JobQueue(await t.reopen());
+    await until(async () => (await other.recoverInterrupted()).requeued.length > 0, { ms: 3_000, what: 'the lease to run out' });
+    const taken = claimOf((await other.claim('w2', 60_000))!)!;
+    const eventsAtTakeover = (await other.listEvents(job.id, { limit: 100 })).data.length;
+    await until(() => stopped.length > 0, { ms: 2_000, what: 'the trainer to be killed' });
+    await running;
+    expect(stopped).toEqual([`job ${job.id} was taken over by another worker`]);
+    expect(lost).toEqual([job.id]);
+    expect(await other.getRow(job.id)).toMatchObject({ status: 'running', locked_by: 'w2', fencing_token: taken.token });
+    expect((await other.listEvents(job.id, { limit: 100 })).data).toHaveLength(eventsAtTakeover);
+  });
+
   it('kills a stalled trainer and resumes the job from its checkpoint, on the real supervisor', { timeout: 60_000 }, async () => {
     const job = await queue.create({ model: smallBase, training_file: file.id, hyperparameters: { n_epochs: 3, batch_size: 4 } });
     let runs = 0;
