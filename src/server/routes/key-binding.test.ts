@@ -8,6 +8,7 @@ import { until } from '../../store/testing.ts';
 import { startTestServer, type TestServer } from '../testing.ts';
 
 const VAULT_KEY = 'sk-vault-key-0123456789abcdef';
+const ENV_KEY = 'sk-from-the-environment-0123456789';
 const NODE_KEY = 'sk-typed-into-the-node-0123456789';
 const completion = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
 const anthropicReply = { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-test', content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1 } };
@@ -51,6 +52,17 @@ describe('vault keys bound to hosts', () => {
   }
   const seenKeys = () => listener.requests.map((r) => r.headers.authorization ?? r.headers['x-api-key'] ?? null);
   const host = () => new URL(listener.url).host;
+
+  it('sends no key from the environment to a base_url other than its provider\'s', async () => {
+    process.env.OPENAI_API_KEY = ENV_KEY;
+    try {
+      const run = await chat({ provider: 'openai', base_url: `${listener.url}/v1` });
+      expect(run.nodes[0].error).toMatchObject({ code: 'api_key_not_allowed', message: expect.stringContaining(`The OPENAI_API_KEY from the environment is not sent to ${host()}`) });
+      expect(listener.requests).toEqual([]);
+    } finally {
+      delete process.env.OPENAI_API_KEY;
+    }
+  });
 
   it('sends no vault key to a base_url that was not allowed for it, and says why', async () => {
     expect((await t.api('/api/v1/secrets', { method: 'POST', json: { name: 'OPENAI_API_KEY', value: VAULT_KEY } })).status).toBe(201);
