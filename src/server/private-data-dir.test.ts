@@ -1,7 +1,7 @@
 // `nodeai serve` keeps its data directory private: created 0700 with 0600 files, and an existing
 // one left readable by an older version tightened at start with a one-line notice.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir, until } from '../store/testing.ts';
@@ -75,20 +75,25 @@ describe('private data directory', () => {
     expect(s.stderr()).not.toMatch(/private/);
   });
 
-  it('tightens a readable data directory at start, with a one-line notice', async () => {
+  it('tightens a readable data directory at start, the database with its -wal/-shm included, with a one-line notice', async () => {
     const dataDir = tempDir('nodeai-private-');
     dirs.push(dataDir);
+    // A database left with its -wal and -shm files (the server was killed), then opened up as an older version left it.
+    const first = await serve(dataDir);
+    first.child.kill('SIGKILL');
+    await new Promise((resolve) => first.child.once('exit', resolve));
+    const old = ['nodeai.db', 'nodeai.db-wal', 'nodeai.db-shm', 'jobs'];
+    mkdirSync(join(dataDir, 'jobs'));
     chmodSync(dataDir, 0o755);
-    mkdirSync(join(dataDir, 'jobs'), { mode: 0o755 });
-    chmodSync(join(dataDir, 'jobs'), 0o755);
-    writeFileSync(join(dataDir, 'nodeai.db'), '');
-    chmodSync(join(dataDir, 'nodeai.db'), 0o644);
+    for (const name of old) chmodSync(join(dataDir, name), name === 'jobs' ? 0o755 : 0o644);
     const s = await serve(dataDir);
     children.push(s.child);
     const notices = s.stderr().split('\n').filter((l) => /private/.test(l));
-    expect(notices).toEqual([expect.stringMatching(/^nodeai: made the data directory .* private \(mode 700; 600\/700 on (jobs, nodeai\.db|nodeai\.db, jobs)\): other users could read it\.$/)]);
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/^nodeai: made the data directory .* private \(mode 700; 600\/700 on .*\): other users could read it\.$/);
+    for (const name of old) expect(notices[0]).toContain(name);
     expect(mode(dataDir)).toBe('700');
     expect(mode(join(dataDir, 'jobs'))).toBe('700');
-    expect(mode(join(dataDir, 'nodeai.db'))).toBe('600');
+    for (const name of old.filter((n) => n !== 'jobs')) expect(mode(join(dataDir, name)), name).toBe('600');
   });
 });
