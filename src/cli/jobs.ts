@@ -45,8 +45,9 @@ export function describeJob(job: FineTuningJob): string {
     `  trained tokens:    ${job.trained_tokens ?? '-'}`,
     `  created:           ${when(job.created_at * 1000)}   finished: ${job.finished_at ? when(job.finished_at * 1000) : '-'}`,
   ];
-  if (job.error) lines.push(`  error:             ${job.error.code}: ${printable(job.error.message)}`);
-  return lines.join('\n');
+  if (job.error) lines.push(`  error:             ${job.error.code}: ${job.error.message}`);
+  // Every field is stored data a client (or an older version) wrote: no control characters.
+  return lines.map(printable).join('\n');
 }
 
 export async function run(args: string[]): Promise<number> {

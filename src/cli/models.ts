@@ -12,6 +12,7 @@ import { ModelSourceError } from '../trainer/model-source-errors.ts';
 import { resolveModelFile } from '../trainer/model-source.ts';
 import { commonOptions, DATA_DIR_HELP, dataDirOf, dispatch, needArg, openStore, parse, printJson, table, when } from './app.ts';
 import { progressPrinter } from './download-progress.ts';
+import { printable } from './terminal-text.ts';
 import { UsageError } from './usage-error.ts';
 
 const USAGE = `Usage:
@@ -63,7 +64,10 @@ function describe(m: ModelRecord): string {
     `  files:        ${Object.values(m.files).filter(Boolean).join(', ') || '-'}`,
     `  used:         ${m.usage_count} times${m.last_used_at ? `, last ${when(m.last_used_at)}` : ''}`,
     `  created:      ${when(m.created_at)}`,
-  ].join('\n');
+  ]
+    // Names, paths and the base are stored data a client (or an older version) wrote: no control characters.
+    .map(printable)
+    .join('\n');
 }
 
 /** "on 40 validation examples: base loss 5.6 exact 0% · this model loss 0.31 exact 85%". */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Kysely, Transaction } from 'kysely';
+import { VAULT_REF, vaultRefName } from '../providers/key-binding.ts';
 import { describeError, idPrefix, newId, type Database, type NodeResultStatus, type RunRow, type RunStatus, type Store } from '../store/index.ts';
 import { EngineError, NodeExecutionError, RunCancelledError, RunNotFoundError, RunStateError } from './errors.ts';
 import { EngineEvents, type EngineEvent, type EngineListener, type ErrorInfo } from './events.ts';
@@ -19,7 +20,9 @@ import type { NodeRegistry } from './registry.ts';
 import { assertValidWorkflow, validateWorkflow, type ExecutionPlan, type PlannedNode, type ValidationResult, type Workflow } from './workflow.ts';
 
 /** Marks a config value that lives in the vault for the duration of a run. */
-const SECRET_REF = '$secret:';
+const SECRET_REF = VAULT_REF;
+/** The vault names sealSecrets gives the keys typed into a workflow's or a run's nodes. */
+const SEALED_NAME = /^(?:wf|run)\.[^.]+\.n\d+-[0-9a-f]{8}\.[\w-]+$/;
 export interface LogEntry {
   runId: string;
   nodeId: string;
@@ -402,18 +405,24 @@ export class Engine {
     return { ...workflow, nodes };
   }
 
-  /** Resolves `$secret:` references (see sealSecrets); anything that is not a workflow passes through. */
+  /**
+   * Resolves the `$secret:` references sealSecrets made, in the fields that hold keys. Any other
+   * reference stays as it is: one in a key field picks a stored key, which the node's provider
+   * sends only where that key may go (providers/key-binding.ts), and one elsewhere is plain text —
+   * otherwise a workflow could name a vault key in a prompt, or in a key field beside a base_url
+   * of its own, and so read it. Anything that is not a workflow passes through.
+   */
   async unsealSecrets<W>(workflow: W): Promise<W> {
     const rawNodes = (workflow as { nodes?: unknown } | null)?.nodes;
     if (!Array.isArray(rawNodes)) return workflow;
     const nodes = await Promise.all(
-      rawNodes.map(async (node: { config?: unknown }) => {
+      rawNodes.map(async (node: { type?: unknown; config?: unknown }) => {
         if (typeof node?.config !== 'object' || node.config === null) return node;
+        const fields = (typeof node.type === 'string' && this.registry.get(node.type)?.secretConfig) || [];
         const config = { ...(node.config as Record<string, unknown>) };
-        for (const [field, value] of Object.entries(config)) {
-          if (typeof value === 'string' && value.startsWith(SECRET_REF)) {
-            config[field] = await this.store.secrets.get(value.slice(SECRET_REF.length)).catch(() => undefined);
-          }
+        for (const field of fields) {
+          const name = vaultRefName(typeof config[field] === 'string' ? config[field] : undefined);
+          if (name !== undefined && SEALED_NAME.test(name)) config[field] = await this.store.secrets.get(name).catch(() => undefined);
         }
         return { ...node, config };
       }),

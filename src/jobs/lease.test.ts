@@ -10,7 +10,7 @@ import type { LocalTrainingRunner } from '../providers/local.ts';
 import { describeEachDialect, tempDir, until, type TestDb } from '../store/testing.ts';
 import { writeSmallTinyBase } from '../trainer/small-tiny-base.ts';
 import { runLocalFineTune } from '../trainer/supervisor.ts';
-import { claimOf, JobQueue, JobWorker, LeaseReclaimer } from './index.ts';
+import { claimOf, JobQueue, JobWorker, LeaseReclaimer, type JobLease } from './index.ts';
 
 const TRAIN = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `What is ${i}+1?` }, { role: 'assistant', content: `${i + 1}.` }] })).join('\n') + '\n';
 // A smaller nodeai-tiny, trained by path, so a real run takes about a second.
@@ -32,6 +32,20 @@ describeEachDialect('job leases', (dialect) => {
   });
   afterEach(() => t.cleanup());
 
+  /** Every write of a claim that is no longer the job's: refused, and nothing of it recorded. */
+  async function expectRefused(q: JobQueue, stale: JobLease) {
+    const jobId = stale.jobId;
+    await expect(q.addEvent(jobId, { type: 'metrics', message: 'Step 9/9', data: { step: 9 } }, { lease: stale })).rejects.toMatchObject({ code: 'lease_lost' });
+    await expect(q.recordCheckpoint({ lease: stale }, { step: 9, name: 'x:ckpt-step-9', path: '/nowhere', metrics: { step: 9 }, createdAt: Date.now() })).rejects.toMatchObject({ code: 'lease_lost' });
+    await expect(q.renew({ lease: stale, renewMs: 60_000 })).rejects.toMatchObject({ code: 'lease_lost' });
+    expect(await q.finish(jobId, 'succeeded', { model: { files: { model: '/stale/model.gguf' } } }, stale, ['running', 'paused'])).toBe(false);
+    expect(await q.release(stale, 'stale', { giveBackAttempt: true })).toBe(false);
+    expect(await q.checkLease(stale)).toEqual({ held: false, cancelRequested: false, pauseRequested: false });
+    expect((await q.listEvents(jobId, { limit: 100 })).data.map((e) => e.message)).not.toContain('Step 9/9');
+    expect((await q.listCheckpoints(jobId)).data).toEqual([]);
+    expect(await q.models.list()).toEqual([]);
+  }
+
   it("refuses a stale holder's late writes once another worker took the job over: events, metrics, checkpoints, the model", async () => {
     const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
     // A holder that is alive (this test's parent process) but stopped renewing: its lease ran out.
@@ -42,15 +56,7 @@ describeEachDialect('job leases', (dialect) => {
     const fresh = claimOf((await other.claim('w2', 60_000))!)!;
     expect(fresh.token).toBe(stale.token + 1);
 
-    await expect(queue.addEvent(job.id, { type: 'metrics', message: 'Step 9/9', data: { step: 9 } }, { lease: stale })).rejects.toMatchObject({ code: 'lease_lost' });
-    await expect(queue.recordCheckpoint({ lease: stale }, { step: 9, name: 'x:ckpt-step-9', path: '/nowhere', metrics: { step: 9 }, createdAt: Date.now() })).rejects.toMatchObject({ code: 'lease_lost' });
-    await expect(queue.renew({ lease: stale, renewMs: 60_000 })).rejects.toMatchObject({ code: 'lease_lost' });
-    expect(await queue.finish(job.id, 'succeeded', { model: { files: { model: '/stale/model.gguf' } } }, stale, ['running', 'paused'])).toBe(false);
-    expect(await queue.release(stale, 'stale', { giveBackAttempt: true })).toBe(false);
-    expect(await queue.checkLease(stale)).toEqual({ held: false, cancelRequested: false, pauseRequested: false });
-    expect((await queue.listEvents(job.id, { limit: 100 })).data.map((e) => e.message)).not.toContain('Step 9/9');
-    expect((await queue.listCheckpoints(job.id)).data).toEqual([]);
-    expect(await queue.models.list()).toEqual([]);
+    await expectRefused(queue, stale);
 
     // The new holder's writes go through, and its lease is its own.
     await other.recordCheckpoint({ lease: fresh, renewMs: 60_000 }, { step: 2, name: 'x:ckpt-step-2', path: '/ckpt', metrics: { step: 2 }, createdAt: Date.now() });
@@ -58,6 +64,18 @@ describeEachDialect('job leases', (dialect) => {
     expect(await other.checkLease(fresh)).toEqual({ held: true, cancelRequested: false, pauseRequested: false });
     const row = await other.getRow(job.id);
     expect(row).toMatchObject({ status: 'running', locked_by: 'w2', attempts: 2 });
+  });
+
+  it('refuses the late writes of an earlier claim of the same worker: the fencing token, not the name, decides', async () => {
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    // A worker with a fixed name (workerId) whose lease ran out, and the same name claiming the job again.
+    const first = claimOf((await queue.claim('gpu-box', 1))!)!;
+    await sleep(5);
+    expect((await queue.recoverInterrupted()).requeued).toEqual([job.id]);
+    const second = claimOf((await queue.claim('gpu-box', 60_000))!)!;
+    expect(second).toEqual({ jobId: job.id, holder: 'gpu-box', token: first.token + 1 });
+    await expectRefused(queue, first);
+    expect(await queue.checkLease(second)).toEqual({ held: true, cancelRequested: false, pauseRequested: false });
   });
 
   it('renews the lease from the trainer’s progress, to its stall allowance plus the grace, never from a timer', async () => {
@@ -89,6 +107,34 @@ describeEachDialect('job leases', (dialect) => {
     release();
     await queue.cancel(job.id);
     await running;
+  });
+
+  it('a holder that finds its lease lost stops its trainer at once (the kill signal, not a cancel) and records nothing more', async () => {
+    const job = await queue.create({ model: 'nodeai-tiny', training_file: file.id });
+    const stopped: string[] = [];
+    // A trainer that hears only the kill signal: it stands for one stuck in a long step.
+    const deaf: LocalTrainingRunner = (_spec, { kill }) =>
+      new Promise((resolve) => {
+        kill?.addEventListener('abort', () => {
+          stopped.push(String((kill.reason as Error).message));
+          resolve({ status: 'failed', trainedTokens: 0, steps: 0, resumed: false, error: { code: 'lease_lost', message: 'stopped' } });
+        });
+      });
+    const lost: string[] = [];
+    // A lease of 200 ms from the claim, checked every 50 ms: the holder is "frozen" by never making progress.
+    const worker = new JobWorker(queue, { train: deaf, stall: { startupMs: 200, floorMs: 100, capMs: 100 }, leaseGraceMs: 0, checkMs: 50, onLeaseLost: (id) => lost.push(id) });
+    const running = worker.runNext();
+    await until(() => queue.getRow(job.id), { ok: (r) => r.status === 'running', what: 'the claim' });
+    const other = new JobQueue(await t.reopen());
+    await until(async () => (await other.recoverInterrupted()).requeued.length > 0, { ms: 3_000, what: 'the lease to run out' });
+    const taken = claimOf((await other.claim('w2', 60_000))!)!;
+    const eventsAtTakeover = (await other.listEvents(job.id, { limit: 100 })).data.length;
+    await until(() => stopped.length > 0, { ms: 2_000, what: 'the trainer to be killed' });
+    await running;
+    expect(stopped).toEqual([`job ${job.id} was taken over by another worker`]);
+    expect(lost).toEqual([job.id]);
+    expect(await other.getRow(job.id)).toMatchObject({ status: 'running', locked_by: 'w2', fencing_token: taken.token });
+    expect((await other.listEvents(job.id, { limit: 100 })).data).toHaveLength(eventsAtTakeover);
   });
 
   it('kills a stalled trainer and resumes the job from its checkpoint, on the real supervisor', { timeout: 60_000 }, async () => {

@@ -15,6 +15,18 @@ export interface VaultKey {
 /** Reads a key from the vault; resolves undefined when there is none of that name. */
 export type VaultKeyLookup = (name: string) => Promise<VaultKey | undefined>;
 
+/**
+ * How a key setting names a vault entry instead of holding a key (the canvas's key picker stores
+ * `$secret:OPENAI_API_KEY`): the key it names is bound like any stored key, never sent to a
+ * base_url just because the setting points at it.
+ */
+export const VAULT_REF = '$secret:';
+
+/** The vault entry a setting names (`$secret:NAME`), or undefined when it holds a key itself. */
+export function vaultRefName(value: string | null | undefined): string | undefined {
+  return value?.startsWith(VAULT_REF) ? value.slice(VAULT_REF.length) : undefined;
+}
+
 const HOST = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/;
 
 /**
@@ -62,14 +74,15 @@ export interface KeyRule {
 }
 
 export class KeyNotAllowedError extends ProviderError {
-  constructor(rule: KeyRule, where: 'vault' | 'environment', url: URL) {
+  /** `secretName`: the vault or environment name the key was found under. */
+  constructor(rule: KeyRule, where: 'vault' | 'environment', url: URL, secretName = rule.secretName) {
     const how =
       where === 'vault'
-        ? `give a key for this server in the node's "api_key" setting, or allow the host for the stored key: nodeai secrets set ${rule.secretName} --allow-host ${url.host}`
-        : `give a key for this server in the node's "api_key" setting, or store the key in the vault with that host allowed: nodeai secrets set ${rule.secretName} --allow-host ${url.host}`;
+        ? `give a key for this server in the node's "api_key" setting, or allow the host for the stored key: nodeai secrets set ${secretName} --allow-host ${url.host}`
+        : `give a key for this server in the node's "api_key" setting, or store the key in the vault with that host allowed: nodeai secrets set ${secretName} --allow-host ${url.host}`;
     super(
       'api_key_not_allowed',
-      `The ${rule.secretName} from the ${where} is not sent to ${url.host}: a stored key goes only to ${rule.officialHost} and the hosts allowed for it when it was stored. To use ${url.host}, ${how}.`,
+      `The ${secretName} from the ${where} is not sent to ${url.host}: a stored key goes only to ${rule.officialHost} and the hosts allowed for it when it was stored. To use ${url.host}, ${how}.`,
       rule.provider,
       403,
     );
@@ -77,10 +90,28 @@ export class KeyNotAllowedError extends ProviderError {
   }
 }
 
-/** The node setting first, then the vault, then the environment — a stored key only where it may go. */
+/** The vault names no key of the name a setting picked (`$secret:NAME`). */
+export class PickedKeyMissingError extends ProviderError {
+  constructor(rule: KeyRule, secretName: string) {
+    super(
+      'api_key_missing',
+      `The node's "api_key" setting picks the vault key ${JSON.stringify(secretName.slice(0, 128))}, but the vault has none of that name. Store it with "nodeai secrets set ${secretName.slice(0, 128)}", or pick another key.`,
+      rule.provider,
+      401,
+    );
+    this.name = 'PickedKeyMissingError';
+  }
+}
+
+/**
+ * The node setting first (a key typed into it goes wherever base_url says; one it picks from the
+ * vault by name is bound as any stored key), then the vault, then the environment — a stored key
+ * only where it may go.
+ */
 export async function findBoundKey(rule: KeyRule, options: FindKeyOptions): Promise<string> {
   const fromConfig = options.configKey?.trim();
-  if (fromConfig) return fromConfig;
+  const picked = vaultRefName(fromConfig);
+  if (fromConfig && picked === undefined) return fromConfig;
   const raw = options.baseURL?.trim();
   let url: URL | undefined;
   try {
@@ -88,12 +119,14 @@ export async function findBoundKey(rule: KeyRule, options: FindKeyOptions): Prom
   } catch {
     throw new ProviderError('invalid_base_url', `base_url ${JSON.stringify(raw!.slice(0, 200))} is not a URL; write it like https://host/v1.`, rule.provider, 400);
   }
-  const fromVault = await options.getSecret?.(rule.secretName);
+  const secretName = picked ?? rule.secretName;
+  const fromVault = await options.getSecret?.(secretName);
   const vaultValue = fromVault?.value.trim();
   if (vaultValue) {
     if (!url || isKeyAllowedFor(url, rule.officialHost, fromVault!.allowedHosts)) return vaultValue;
-    throw new KeyNotAllowedError(rule, 'vault', url);
+    throw new KeyNotAllowedError(rule, 'vault', url, secretName);
   }
+  if (picked !== undefined) throw new PickedKeyMissingError(rule, picked);
   const fromEnv = (options.env ?? process.env)[rule.secretName]?.trim();
   if (fromEnv) {
     if (!url || isKeyAllowedFor(url, rule.officialHost, [])) return fromEnv;

@@ -1,9 +1,35 @@
 // DNS rebinding: a request naming another Host is refused, through the real server.
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostName, isHostAllowed } from './allowed-hosts.ts';
 import { startServer } from './start.ts';
 import { startTestServer, TEST_TOKEN, type TestServer } from './testing.ts';
+import { tempDir } from '../store/testing.ts';
+
+const BIN = new URL('../../bin/nodeai.js', import.meta.url).pathname;
+
+/** `nodeai serve ARGS` as a user starts it: its output until it says whom it answers to, or exits. */
+async function serveOutput(args: string[]): Promise<{ code: number | null; out: string }> {
+  const dataDir = tempDir('nodeai-hosts-');
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--no-worker', ...args], { env: { ...process.env, NODEAI_DATA_DIR: dataDir, NODEAI_API_TOKEN: TEST_TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve neither started nor exited: ${out}`)), 30_000);
+    const read = (d: Buffer) => {
+      out += d;
+      // Started: stopped here, and reported once it has exited (code null).
+      if (/Answering to Host: .*\n/.test(out)) child.kill('SIGKILL');
+    };
+    child.stdout!.on('data', read);
+    child.stderr!.on('data', read);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  }).finally(() => rmSync(dataDir, { recursive: true, force: true }));
+}
 
 /** GET with a chosen Host header (fetch does not let a caller set it). */
 function getWithHost(url: string, host: string): Promise<{ status: number; body: any }> {
@@ -60,6 +86,15 @@ describe('Host check', () => {
     } finally {
       await any.close(100);
     }
+  });
+
+  it('nodeai serve on 0.0.0.0 refuses to start without --allowed-host, and says whom it answers to once given', async () => {
+    const refused = await serveOutput(['--host', '0.0.0.0']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.code).not.toBeNull();
+    expect(refused.out).toMatch(/--allowed-host NAME/);
+    const started = await serveOutput(['--host', '0.0.0.0', '--allowed-host', 'nodeai.lan']);
+    expect(started.out).toContain('Answering to Host: 127.0.0.1, localhost, [::1], nodeai.lan');
   });
 
   it('reads the name out of a Host header', () => {

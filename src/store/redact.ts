@@ -26,7 +26,7 @@ export class Redactor {
   add(secret: string): void {
     if (!secret || !isRedactable(secret)) return;
     const before = this.needles.size;
-    for (const form of [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]) {
+    for (const form of [secret, JSON.stringify(secret).slice(1, -1), urlForm(secret)]) {
       this.needles.add(form);
     }
     // Longest first, so a secret that contains another is masked whole.
@@ -82,6 +82,15 @@ export class Redactor {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = this.walk(v, seen);
     return out;
+  }
+}
+
+/** The value as it appears in a URL; itself when it has none (half a surrogate pair cannot be encoded). */
+function urlForm(secret: string): string {
+  try {
+    return encodeURIComponent(secret);
+  } catch {
+    return secret;
   }
 }
 

@@ -3,7 +3,7 @@ import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { InvalidInputError, SecretDecryptError, SecretKeyError, SecretNotFoundError } from './errors.ts';
-import { REDACTED } from './redact.ts';
+import { REDACTED, Redactor } from './redact.ts';
 import { loadSecretKey, SECRET_KEY_FILENAME } from './secrets-vault.ts';
 import { describeEachDialect, tempDir, type TestDb } from './testing.ts';
 
@@ -98,6 +98,13 @@ describeEachDialect('secrets vault', (dialect) => {
     expect(await restarted.secrets.primeRedactor()).toBe(1);
     expect(restarted.secrets.redact(`x${SECRET}y`)).toBe(`x${REDACTED}y`);
   });
+});
+
+it('masks a key typed into a node even when it is half a surrogate pair short of text (no URL form)', () => {
+  const redactor = new Redactor();
+  const broken = 'sk-typed-\udbd5-0123456789';
+  redactor.add(broken);
+  expect(redactor.redact(`key ${broken} refused`)).toBe(`key ${REDACTED} refused`);
 });
 
 it('generates a 0600 key file once and reuses it', () => {

@@ -116,6 +116,11 @@ export class SecretsVault {
     if (typeof value !== 'string' || value.length === 0) {
       throw new InvalidInputError('value', `Secret ${JSON.stringify(name)} needs a non-empty string value.`);
     }
+    const broken = loneSurrogateAt(value);
+    if (broken >= 0) {
+      // UTF-8 has no form for half a surrogate pair: the stored value would not be the one given.
+      throw new InvalidInputError('value', `Secret ${JSON.stringify(name)} is not well-formed text: character ${broken + 1} is half of a UTF-16 surrogate pair. Store the key exactly as its provider issued it.`);
+    }
     if (!isRedactable(value)) {
       throw new InvalidInputError(
         'value',
@@ -256,4 +261,9 @@ function checkName(name: string): void {
       `Invalid secret name ${JSON.stringify(String(name).slice(0, 80))}: use letters, digits, "_", "." or "-" (at most 128), starting with a letter or "_", e.g. OPENAI_API_KEY.`,
     );
   }
+}
+
+/** Where `text` holds half a UTF-16 surrogate pair (no UTF-8 form), or -1. */
+function loneSurrogateAt(text: string): number {
+  return text.search(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
 }

@@ -8,6 +8,7 @@ import { until } from '../../store/testing.ts';
 import { startTestServer, type TestServer } from '../testing.ts';
 
 const VAULT_KEY = 'sk-vault-key-0123456789abcdef';
+const ENV_KEY = 'sk-from-the-environment-0123456789';
 const NODE_KEY = 'sk-typed-into-the-node-0123456789';
 const completion = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
 const anthropicReply = { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-test', content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1 } };
@@ -52,6 +53,17 @@ describe('vault keys bound to hosts', () => {
   const seenKeys = () => listener.requests.map((r) => r.headers.authorization ?? r.headers['x-api-key'] ?? null);
   const host = () => new URL(listener.url).host;
 
+  it('sends no key from the environment to a base_url other than its provider\'s', async () => {
+    process.env.OPENAI_API_KEY = ENV_KEY;
+    try {
+      const run = await chat({ provider: 'openai', base_url: `${listener.url}/v1` });
+      expect(run.nodes[0].error).toMatchObject({ code: 'api_key_not_allowed', message: expect.stringContaining(`The OPENAI_API_KEY from the environment is not sent to ${host()}`) });
+      expect(listener.requests).toEqual([]);
+    } finally {
+      delete process.env.OPENAI_API_KEY;
+    }
+  });
+
   it('sends no vault key to a base_url that was not allowed for it, and says why', async () => {
     expect((await t.api('/api/v1/secrets', { method: 'POST', json: { name: 'OPENAI_API_KEY', value: VAULT_KEY } })).status).toBe(201);
     const run = await chat({ provider: 'openai', base_url: `${listener.url}/v1` });
@@ -68,6 +80,24 @@ describe('vault keys bound to hosts', () => {
     const run = await chat({ provider: 'openai', base_url: `${listener.url}/v1`, api_key: NODE_KEY });
     expect(run.status).toBe('succeeded');
     expect(seenKeys()).toEqual([`Bearer ${NODE_KEY}`]);
+  });
+
+  it("binds a vault key picked by reference ($secret:NAME, as the canvas's key picker stores it) the same way", async () => {
+    const picked = await chat({ provider: 'openai', base_url: `${listener.url}/v1`, api_key: '$secret:OPENAI_API_KEY' });
+    expect(picked.status).toBe('failed');
+    expect(picked.nodes[0].error).toMatchObject({ code: 'api_key_not_allowed', message: expect.stringContaining(`nodeai secrets set OPENAI_API_KEY --allow-host ${host()}`) });
+    // Under another name too: a stored key is bound to the provider's own host whatever it is called.
+    expect((await t.api('/api/v1/secrets', { method: 'POST', json: { name: 'TEAM_KEY', value: VAULT_KEY } })).status).toBe(201);
+    const renamed = await chat({ provider: 'openai', base_url: `${listener.url}/v1`, api_key: '$secret:TEAM_KEY' });
+    expect(renamed.nodes[0].error).toMatchObject({ code: 'api_key_not_allowed', message: expect.stringContaining(`nodeai secrets set TEAM_KEY --allow-host ${host()}`) });
+    expect(listener.requests).toEqual([]);
+    // A reference outside a key setting is plain text: it never reads the vault.
+    const prompt = await chat({ provider: 'openai', base_url: `${listener.url}/v1`, api_key: NODE_KEY, prompt: '$secret:OPENAI_API_KEY' });
+    expect(prompt.status).toBe('succeeded');
+    expect(listener.requests.map((r) => r.body).join('\n')).not.toContain(VAULT_KEY);
+    const missing = await chat({ provider: 'openai', api_key: '$secret:NO_SUCH_KEY' });
+    expect(missing.nodes[0].error).toMatchObject({ code: 'api_key_missing', message: expect.stringContaining('NO_SUCH_KEY') });
+    await t.api('/api/v1/secrets/TEAM_KEY', { method: 'DELETE' });
   });
 
   it('sends the vault key to a host allowed for it when it was stored (API), and lists the hosts', async () => {

@@ -39,6 +39,13 @@ describe('redaction', () => {
     expect(error.message).toMatch(/is 1 bytes; the minimum is 8/);
   });
 
+  it('refuses a value that is not well-formed text (a lone UTF-16 surrogate), which it could neither store as given nor mask', async () => {
+    const res = await t.api('/api/v1/secrets', { method: 'POST', body: '{"name":"BROKEN","value":"sk-half-a-pair-\\udbd5-0123"}', headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toMatchObject({ code: 'invalid_input', param: 'value', message: expect.stringMatching(/not well-formed text.*character 16/) });
+    expect((await (await t.api('/api/v1/secrets')).json()).data.map((s: { name: string }) => s.name)).not.toContain('BROKEN');
+  });
+
   it('keeps stored runs and keys intact while masking long secrets in values', async () => {
     await storeAsOlderVersion('SHORT', 'e');
     expect((await t.api('/api/v1/secrets', { method: 'POST', json: { name: 'LONG', value: LONG_SECRET } })).status).toBe(201);

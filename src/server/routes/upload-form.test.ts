@@ -5,6 +5,8 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run as filesCli } from '../../cli/files.ts';
+import { run as jobsCli } from '../../cli/jobs.ts';
+import { JobQueue } from '../../jobs/index.ts';
 import { MAX_PART_HEADER_BYTES } from '../multipart.ts';
 import { startTestServer, type TestServer } from '../testing.ts';
 
@@ -81,15 +83,19 @@ describe('upload forms', () => {
   it('never prints control characters from stored data to a terminal', async () => {
     // As an older version stored it, before every field was checked.
     await t.store.db.insertInto('files').values({ id: 'file-AAAAAAAAAAAAAAAAAAAAAAAA', filename: 'evil\u001b]0;pwned\u0007.jsonl', purpose: '\u001b[2J', bytes: 1, sha256: '0'.repeat(64), created_at: Date.now() }).execute();
+    const job = await new JobQueue(t.store).create({ model: 'base\u001b]0;pwned\u0007', training_file: 'file-AAAAAAAAAAAAAAAAAAAAAAAA' });
     const lines: string[] = [];
     const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line));
     try {
       expect(await filesCli(['list', '--data-dir', t.dataDir])).toBe(0);
+      expect(await jobsCli(['list', '--data-dir', t.dataDir])).toBe(0);
+      expect(await jobsCli(['show', job.id, '--data-dir', t.dataDir])).toBe(0);
     } finally {
       log.mockRestore();
     }
     const text = lines.join('\n');
     expect(text).toContain('evil\\x1b]0;pwned\\x07.jsonl');
+    expect(text).toContain('base model:        base\\x1b]0;pwned\\x07');
     // eslint-disable-next-line no-control-regex
     expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
   });
