@@ -7,22 +7,26 @@
 // --write records the figures for the catalogue, which keeps a hub figure where it has one and
 // takes these for the rest.
 //
-//   npx tsx bench/catalog-sizes.ts [--write src/trainer/catalog-file-sizes.json] [--only ID,ID…]
+//   npx tsx bench/catalog-sizes.ts [--write src/trainer/catalog-file-sizes.json] [--only ID,ID…] [--verify]
 //
 // A few seconds of one core per model, and a few MB of disk (the layout files are sparse).
-import { readFileSync, writeFileSync } from 'node:fs';
+// --verify also writes each model as a full BF16 file of random weights and quantizes it for
+// real, to compare the real file's size with the computed one (the model's size in memory as
+// float32 and on disk: use it with --only and small models).
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CATALOG_ENTRIES, type ComputedCatalogSizes } from '../src/trainer/base-catalog.ts';
-import { LLAMA_FTYPE, type LlamaFtypeName } from '../src/trainer/ggml/llama-quantize.ts';
-import { writeGgufModelLayout } from '../src/trainer/gguf-model.ts';
+import { LLAMA_FTYPE, llamaQuantize, onlyLlamaErrors, type LlamaFtypeName } from '../src/trainer/ggml/llama-quantize.ts';
+import { writeGgufModel, writeGgufModelLayout } from '../src/trainer/gguf-model.ts';
 import { expectedTensors, tensorNames, type LlamaConfig } from '../src/trainer/llama-model.ts';
 import { quantizedFileSize } from '../src/trainer/quantized-file-size.ts';
+import { buildRandomModel } from '../src/trainer/random-model.ts';
 import { CATALOG_SHAPES } from './catalog-shapes.ts';
 
-const { values } = parseArgs({ options: { write: { type: 'string' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { write: { type: 'string' }, only: { type: 'string' }, verify: { type: 'boolean' } } });
 const only = values.only ? new Set(values.only.split(',')) : undefined;
 if (values.only && values.write) throw new Error('--write records the whole catalogue; run it without --only.');
 
@@ -43,10 +47,12 @@ function llamaCppVersion(): string {
   return `the libllama of node-llama-cpp ${readJson('package.json').version} (llama.cpp release ${readJson('llama/binariesGithubRelease.json').release})`;
 }
 
+// A real quantize logs a line per tensor; only its errors are worth a terminal here.
+if (values.verify) onlyLlamaErrors();
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 const dir = await mkdtemp(join(tmpdir(), 'nodeai-catalog-sizes-'));
 const models: ComputedCatalogSizes['models'] = {};
-const rows: string[][] = [['model', 'quant', 'computed', 'bytes', 'header', 'hub', 'computed − hub']];
+const rows: string[][] = [['model', 'quant', 'computed', 'bytes', 'header', 'hub', 'computed − hub', ...(values.verify ? ['real quantize − computed'] : [])]];
 try {
   for (const entry of CATALOG_ENTRIES) {
     if (only && !only.has(entry.id)) continue;
@@ -60,7 +66,11 @@ try {
       throw new Error(`${entry.id}: the shapes in bench/catalog-shapes.ts give ${parameters.toLocaleString('en')} parameters, the card ${entry.parameters.toLocaleString('en')}; check them against the model's config.json.`);
     }
     const layout = join(dir, `${entry.id}.bf16.gguf`);
-    await writeGgufModelLayout(layout, { name: `${entry.name} (layout)`, config, tokenizer }, 'BF16');
+    const name = `${entry.name} (layout)`;
+    await writeGgufModelLayout(layout, { name, config, tokenizer }, 'BF16');
+    // The same metadata, with random weights written out: what a real quantize reads.
+    const full = join(dir, `${entry.id}.full.bf16.gguf`);
+    if (values.verify) await writeGgufModel(full, buildRandomModel({ architecture: shape.architecture, config: shape.config, tokenizer, seed: 1, name }), { type: 'BF16' });
     const files: ComputedCatalogSizes['models'][string]['files'] = {};
     for (const quant of Object.keys(entry.files)) {
       if (!(quant in LLAMA_FTYPE)) throw new Error(`${entry.id}: quant ${quant} is not in LLAMA_FTYPE (src/trainer/ggml/llama-quantize.ts)`);
@@ -68,9 +78,17 @@ try {
       files[quant] = { bytes: size.bytes, header_bytes: size.headerBytes };
       const hub = entry.files[quant];
       const diff = hub === null || hub === undefined ? '' : `${(((size.bytes - hub) / hub) * 100).toFixed(1)} %`;
-      rows.push([entry.id, quant, mb(size.bytes), String(size.bytes), mb(size.headerBytes), hub ? mb(hub) : '-', diff]);
+      const row = [entry.id, quant, mb(size.bytes), String(size.bytes), mb(size.headerBytes), hub ? mb(hub) : '-', diff];
+      if (values.verify) {
+        const out = join(dir, `${entry.id}.${quant}.gguf`);
+        llamaQuantize(full, out, quant as LlamaFtypeName, { pure: false, threads: 2 });
+        row.push(`${statSync(out).size - size.bytes} bytes`);
+        await rm(out);
+      }
+      rows.push(row);
     }
     await rm(layout);
+    await rm(full, { force: true });
     models[entry.id] = { parameters, shapes: shape.shapesSource, tokenizer: shape.tokenizerSource, files };
   }
 } finally {
