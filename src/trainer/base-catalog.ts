@@ -11,10 +11,9 @@
 //     bartowski/Llama-3.2-1B-Instruct-GGUF model card (f16 2.48 GB, Q8_0 1.32 GB, Q6_K 1.02 GB, Q4_K_M 0.81 GB);
 //     bartowski/Qwen_Qwen3-1.7B-GGUF model card (bf16 4.07 GB, Q8_0 2.17 GB, Q6_K 1.67 GB);
 //     bartowski/google_gemma-3-1b-it-qat-GGUF model card (bf16 2.01 GB, Q8_0 1.07 GB, Q6_K 1.01 GB, Q4_K_M 0.81 GB, Q4_0 0.72 GB);
-//     llmrun.dev's per-quant tables (a third party that lists the hub's files): Qwen2.5-1.5B-Instruct
-//     (Q4_K_M 0.93 GB, Q8_0 1.54 GB), unsloth/gemma-3-270m-it-GGUF (Q4_K_M 0.16 GB) — what
-//     llama.cpp's quantizer makes of those shapes is 6–58 % larger than these three (docs/CATALOGUE.md
-//     says why they cannot be the files' sizes); kept as cited until checked against the hub.
+//   Three figures once cited from a third party (llmrun.dev: Qwen2.5-1.5B-Instruct Q4_K_M 0.93 GB and
+//   Q8_0 1.54 GB, gemma-3-270m-it Q4_K_M 0.16 GB) were dropped: they cannot be those files' sizes
+//   (docs/CATALOGUE.md says why), so those files take the computed size below.
 //   A size not found in such a source is computed, not guessed: catalog-file-sizes.json, written by
 //   bench/catalog-sizes.ts, holds the size of the file llama.cpp's quantizer makes from a GGUF with
 //   the model's exact tensor shapes (its dry run; docs/CATALOGUE.md). Each file says which it is
@@ -138,12 +137,12 @@ export const CATALOG_ENTRIES: readonly CatalogEntry[] = [
   { id: 'smollm2-360m-instruct', name: 'SmolLM2 360M Instruct', family: 'SmolLM2', architecture: 'llama', parameters: 362e6, license: 'apache-2.0', context_length: 8192, repo: 'bartowski/SmolLM2-360M-Instruct-GGUF', files: { Q8_0: 386 * MB, Q6_K: 367 * MB, Q4_K_M: 271 * MB }, default_quant: 'Q8_0' },
   { id: 'smollm2-1.7b-instruct', name: 'SmolLM2 1.7B Instruct', family: 'SmolLM2', architecture: 'llama', parameters: 1.71e9, license: 'apache-2.0', context_length: 8192, repo: 'bartowski/SmolLM2-1.7B-Instruct-GGUF', files: { Q8_0: null, Q4_K_M: null }, default_quant: 'Q4_K_M' },
   { id: 'qwen2.5-0.5b-instruct', name: 'Qwen2.5 0.5B Instruct', family: 'Qwen2.5', architecture: 'qwen2', parameters: 494e6, license: 'apache-2.0', context_length: 32768, repo: 'Qwen/Qwen2.5-0.5B-Instruct-GGUF', files: { Q8_0: null, Q4_K_M: null }, default_quant: 'Q8_0' },
-  { id: 'qwen2.5-1.5b-instruct', name: 'Qwen2.5 1.5B Instruct', family: 'Qwen2.5', architecture: 'qwen2', parameters: 1.54e9, license: 'apache-2.0', context_length: 32768, repo: 'Qwen/Qwen2.5-1.5B-Instruct-GGUF', files: { Q8_0: 1.54 * GB, Q4_K_M: 0.93 * GB }, default_quant: 'Q4_K_M' },
+  { id: 'qwen2.5-1.5b-instruct', name: 'Qwen2.5 1.5B Instruct', family: 'Qwen2.5', architecture: 'qwen2', parameters: 1.54e9, license: 'apache-2.0', context_length: 32768, repo: 'Qwen/Qwen2.5-1.5B-Instruct-GGUF', files: { Q8_0: null, Q4_K_M: null }, default_quant: 'Q4_K_M' },
   { id: 'qwen3-0.6b', name: 'Qwen3 0.6B', family: 'Qwen3', architecture: 'qwen3', parameters: 0.6e9, license: 'apache-2.0', context_length: 32768, repo: 'bartowski/Qwen_Qwen3-0.6B-GGUF', files: { Q8_0: null, Q4_K_M: null }, default_quant: 'Q8_0' },
   { id: 'qwen3-1.7b', name: 'Qwen3 1.7B', family: 'Qwen3', architecture: 'qwen3', parameters: 1.7e9, license: 'apache-2.0', context_length: 32768, repo: 'bartowski/Qwen_Qwen3-1.7B-GGUF', files: { Q8_0: 2.17 * GB, Q6_K: 1.67 * GB, Q4_K_M: null, BF16: 4.07 * GB }, default_quant: 'Q4_K_M' },
   { id: 'llama-3.2-1b-instruct', name: 'Llama 3.2 1B Instruct', family: 'Llama 3.2', architecture: 'llama', parameters: 1.24e9, license: 'llama3.2', context_length: 131072, repo: 'bartowski/Llama-3.2-1B-Instruct-GGUF', files: { Q8_0: 1.32 * GB, Q6_K: 1.02 * GB, Q4_K_M: 0.81 * GB, F16: 2.48 * GB }, default_quant: 'Q4_K_M' },
   { id: 'llama-3.2-3b-instruct', name: 'Llama 3.2 3B Instruct', family: 'Llama 3.2', architecture: 'llama', parameters: 3.21e9, license: 'llama3.2', context_length: 131072, repo: 'bartowski/Llama-3.2-3B-Instruct-GGUF', files: { Q4_K_M: null, Q8_0: null }, default_quant: 'Q4_K_M' },
-  { id: 'gemma-3-270m-it', name: 'Gemma 3 270M it', family: 'Gemma 3', architecture: 'gemma3', parameters: 268e6, license: 'gemma', context_length: 32768, repo: 'unsloth/gemma-3-270m-it-GGUF', files: { Q8_0: null, Q4_K_M: 0.16 * GB }, default_quant: 'Q8_0' },
+  { id: 'gemma-3-270m-it', name: 'Gemma 3 270M it', family: 'Gemma 3', architecture: 'gemma3', parameters: 268e6, license: 'gemma', context_length: 32768, repo: 'unsloth/gemma-3-270m-it-GGUF', files: { Q8_0: null, Q4_K_M: null }, default_quant: 'Q8_0' },
   { id: 'gemma-3-1b-it', name: 'Gemma 3 1B it (QAT)', family: 'Gemma 3', architecture: 'gemma3', parameters: 1.0e9, license: 'gemma', context_length: 32768, repo: 'bartowski/google_gemma-3-1b-it-qat-GGUF', files: { Q8_0: 1.07 * GB, Q6_K: 1.01 * GB, Q4_K_M: 0.81 * GB, Q4_0: 0.72 * GB, BF16: 2.01 * GB }, default_quant: 'Q4_K_M' },
 ];
 
