@@ -160,7 +160,7 @@ export class Engine {
    */
   async startRun(workflow: unknown, options: StartRunOptions = {}): Promise<{ runId: string; done: Promise<RunResult> }> {
     // A saved workflow may hold vault references for keys typed into it: resolve them to run it.
-    const plan = assertValidWorkflow(await this.unsealSecrets(workflow), this.registry);
+    const plan = assertValidWorkflow(await this.unsealSecrets(workflow, options.workflowId ? `wf.${options.workflowId}` : undefined), this.registry);
     const runId = options.runId ?? newId(idPrefix.run);
     const snapshot = await this.sealSecrets(`run.${runId}`, plan.workflow);
     const now = Date.now();
@@ -406,13 +406,14 @@ export class Engine {
   }
 
   /**
-   * Resolves the `$secret:` references sealSecrets made, in the fields that hold keys. Any other
-   * reference stays as it is: one in a key field picks a stored key, which the node's provider
-   * sends only where that key may go (providers/key-binding.ts), and one elsewhere is plain text —
-   * otherwise a workflow could name a vault key in a prompt, or in a key field beside a base_url
-   * of its own, and so read it. Anything that is not a workflow passes through.
+   * Resolves the `$secret:` references sealSecrets made under `owner` (this saved workflow's or
+   * this run's prefix), in the fields that hold keys. Any other reference stays as it is: one in a
+   * key field picks a stored key, which the node's provider sends only where that key may go
+   * (providers/key-binding.ts), and one elsewhere is plain text — otherwise a workflow could name
+   * a vault key, or a key typed into another workflow, beside a base_url of its own, or in a
+   * prompt, and so read it. Anything that is not a workflow passes through.
    */
-  async unsealSecrets<W>(workflow: W): Promise<W> {
+  async unsealSecrets<W>(workflow: W, owner: string | undefined): Promise<W> {
     const rawNodes = (workflow as { nodes?: unknown } | null)?.nodes;
     if (!Array.isArray(rawNodes)) return workflow;
     const nodes = await Promise.all(
@@ -422,7 +423,7 @@ export class Engine {
         const config = { ...(node.config as Record<string, unknown>) };
         for (const field of fields) {
           const name = vaultRefName(typeof config[field] === 'string' ? config[field] : undefined);
-          if (name !== undefined && SEALED_NAME.test(name)) config[field] = await this.store.secrets.get(name).catch(() => undefined);
+          if (name !== undefined && owner !== undefined && name.startsWith(`${owner}.`) && SEALED_NAME.test(name)) config[field] = await this.store.secrets.get(name).catch(() => undefined);
         }
         return { ...node, config };
       }),
@@ -440,7 +441,7 @@ export class Engine {
   private async continueRun(row: RunRow, job: JobOutcome, active: ActiveRun): Promise<RunResult> {
     const runId = row.id;
     try {
-      const validation = validateWorkflow(await this.unsealSecrets(JSON.parse(row.workflow_json) as Workflow), this.registry);
+      const validation = validateWorkflow(await this.unsealSecrets(JSON.parse(row.workflow_json) as Workflow, `run.${runId}`), this.registry);
       if (!validation.ok) {
         // E.g. a node type that existed when the run started is gone after an upgrade.
         const error = new EngineError('workflow_invalid', `Run ${runId} cannot resume: ${validation.issues.map((i) => i.message).join(' ')}`);

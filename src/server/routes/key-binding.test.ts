@@ -100,6 +100,24 @@ describe('vault keys bound to hosts', () => {
     await t.api('/api/v1/secrets/TEAM_KEY', { method: 'DELETE' });
   });
 
+  it("sends a key typed into a saved workflow only from that workflow's runs, not from another workflow that names it", async () => {
+    const saved = await (await t.api('/api/v1/workflows', { method: 'POST', json: { name: 'typed', nodes: [{ id: 'chat', type: 'chat', config: { prompt: 'Hi', provider: 'openai', base_url: `${listener.url}/v1`, api_key: NODE_KEY } }], edges: [] } })).json();
+    const sealed = saved.definition.nodes[0].config.api_key as string;
+    expect(sealed).toMatch(/^\$secret:wf\./);
+    const { id } = await (await t.api(`/api/v1/workflows/${saved.id}/run`, { method: 'POST' })).json();
+    const own = await until(async () => {
+      const run = await (await t.api(`/api/v1/runs/${id}`)).json();
+      return run.status === 'failed' || run.status === 'succeeded' ? run : undefined;
+    });
+    expect(own.status).toBe('succeeded');
+    expect(seenKeys()).toEqual([`Bearer ${NODE_KEY}`]);
+    // Named from a workflow of someone else's, with a base_url of theirs: a stored key like any other.
+    const other = await chat({ provider: 'openai', base_url: `http://127.0.0.1:1/v1`, api_key: sealed });
+    expect(other.nodes[0].error).toMatchObject({ code: 'api_key_not_allowed' });
+    expect(seenKeys()).toHaveLength(1);
+    await t.api(`/api/v1/workflows/${saved.id}`, { method: 'DELETE' });
+  });
+
   it('sends the vault key to a host allowed for it when it was stored (API), and lists the hosts', async () => {
     const put = await t.api('/api/v1/secrets/OPENAI_API_KEY', { method: 'PUT', json: { value: VAULT_KEY, allowed_hosts: [host()] } });
     expect(put.status).toBe(200);
