@@ -4,7 +4,7 @@
 // Usage: tsx bench/lora-step.ts [layers=6] [rank=8] [threads=1] [vocab=49152]
 import { performance } from 'node:perf_hooks';
 import { GGML_TYPE_BF16, loadGgml } from '../src/trainer/ggml/lib.ts';
-import { LlamaGraph, loraTargetTensors, type LlamaGraphOptions } from '../src/trainer/graph.ts';
+import { LlamaGraph, loraPaddedRank, loraTargetTensors, type LlamaGraphOptions } from '../src/trainer/graph.ts';
 import type { LlamaConfig } from '../src/trainer/llama-model.ts';
 import { randomModel } from '../src/trainer/train-fixtures.ts';
 import { Rng } from '../src/trainer/train-rng.ts';
@@ -49,9 +49,9 @@ function measure(name: string, extra: Partial<LlamaGraphOptions>): void {
 
 console.log(`ggml-cpu-${loadGgml().cpuVariant}: LoRA r=${rank} step, SmolLM2-135M shapes with ${layers} layers and vocab ${vocab}, batch ${batch} × ${seqLen}, ${threads} thread(s)`);
 const variants: Array<[string, Partial<LlamaGraphOptions>]> = [
-  ['F32 base, rank not padded', { padLoraRank: false }],
-  ['F32 base, rank padded to 16', { padLoraRank: true }],
+  ['F32 base, rank not padded (padLoraRank off)', { padLoraRank: false }],
+  [`F32 base, rank padded to ${loraPaddedRank(rank)} (the default)`, { padLoraRank: true }],
   // What the trainer's frozenBase 'bf16' asks the graph for.
-  ['BF16 base, rank padded to 16', { padLoraRank: true, weightTypes: new Map([...model.tensors.values()].filter((t) => t.shape.length >= 2).map((t) => [t.name, GGML_TYPE_BF16])) }],
+  [`BF16 base, rank padded to ${loraPaddedRank(rank)}`, { padLoraRank: true, weightTypes: new Map([...model.tensors.values()].filter((t) => t.shape.length >= 2).map((t) => [t.name, GGML_TYPE_BF16])) }],
 ];
 for (const [name, extra] of variants) measure(name, extra);
