@@ -11,7 +11,8 @@ import { Rng } from '../src/trainer/train-rng.ts';
 import { DEFAULT_LORA_TARGETS } from '../src/trainer/train.ts';
 import { SMOL_LM2_135M_SHAPES } from './smol-shapes.ts';
 
-const [layers, rank, threads, vocab] = (process.argv.slice(2).length ? process.argv.slice(2) : ['6', '8', '1', '49152']).map(Number);
+// Each argument left out takes its default (not only all of them together).
+const [layers, rank, threads, vocab] = ['6', '8', '1', '49152'].map((fallback, i) => Number(process.argv[2 + i] ?? fallback));
 const config: LlamaConfig = { ...SMOL_LM2_135M_SHAPES, blockCount: layers, vocabSize: vocab };
 const [batch, seqLen] = [4, 256];
 const model = randomModel(config, 1);
