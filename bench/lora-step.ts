@@ -42,7 +42,7 @@ function measure(name: string, extra: Partial<LlamaGraphOptions>): void {
     step(); // warm-up: the one-off transposes of frozen weights, first touches of memory
     const runs = [step(), step(), step()].sort((a, b) => a.cpu - b.cpu);
     const median = runs[1];
-    console.log(`${name.padEnd(40)} ${median.cpu.toFixed(0).padStart(7)} ms CPU/step  ${median.wall.toFixed(0).padStart(7)} ms wall`);
+    console.log(`${name.padEnd(46)} ${median.cpu.toFixed(0).padStart(7)} ms CPU/step  ${median.wall.toFixed(0).padStart(7)} ms wall`);
   } finally {
     graph.dispose();
   }
