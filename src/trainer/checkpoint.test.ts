@@ -6,7 +6,7 @@ import { readCheckpointFile, writeCheckpointFile } from './checkpoint.js';
 import { buildRandomModel } from './random-model.js';
 import { tinyTokenizerSpec } from './tiny-model.js';
 import { qaDataset, randomModel, testConfig } from './train-fixtures.js';
-import { createTrainer, resumeTrainer, type TrainerOptions } from './train.js';
+import { createTrainer, DEFAULT_LORA_TARGETS, resumeTrainer, type TrainerOptions } from './train.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nodeai-ckpt-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,6 +62,39 @@ describe('checkpoints', () => {
     resumeMatches({}, 4, gemma3);
     const qwen2 = buildRandomModel({ architecture: 'qwen2', config: shape, tokenizer: tinyTokenizerSpec(), seed: 3 });
     resumeMatches({ lora: { rank: 4, alpha: 4 } }, 3, qwen2);
+  });
+
+  it('a LoRA checkpoint holds the true rank and resumes across rank padding, either way', () => {
+    // Rank padding (graph.ts padLoraRank, on by default) exists only inside the graph: what is
+    // saved is the rank-4 adapter and its AdamW moments, so a checkpoint written by the plain
+    // graph resumes bit-identically on the plain graph and, within float rounding, on the padded one.
+    const opts: TrainerOptions = { model, train: data, valid, epochs: 2, batchSize: 4, learningRate: 3e-3, seed: 5, threads: 1, lora: { rank: 4, alpha: 4 } };
+    const plainRun = (t: ReturnType<typeof createTrainer>) => {
+      const losses: number[] = [];
+      while (!t.done) losses.push(t.step().trainLoss);
+      t.dispose();
+      return losses;
+    };
+    const reference = plainRun(createTrainer({ ...opts, padLoraRank: false }));
+    const stopAt = 4;
+    const path = join(dir, 'lora-unpadded.ckpt');
+    const first = createTrainer({ ...opts, padLoraRank: false });
+    const head = Array.from({ length: stopAt }, () => first.step().trainLoss);
+    first.saveCheckpoint(path);
+    first.dispose();
+
+    const saved = readCheckpointFile(path).tensors.filter((t) => t.name.includes('.lora_'));
+    expect(saved.length).toBe(3 * 2 * DEFAULT_LORA_TARGETS.length * model.config.blockCount); // A and B, with two moments each, per projection
+    for (const t of saved) {
+      expect(t.shape[t.name.includes('.lora_a') ? 1 : 0], t.name).toBe(4);
+      expect(t.data.length, t.name).toBe(t.shape[0] * t.shape[1]);
+    }
+
+    const resumed = (padLoraRank?: boolean) => [...head, ...plainRun(resumeTrainer(path, { model, train: data, valid, ...(padLoraRank === undefined ? {} : { padLoraRank }) }))];
+    expect(resumed(false)).toEqual(reference);
+    const padded = resumed();
+    expect(padded.length).toBe(reference.length);
+    padded.forEach((loss, i) => expect(Math.abs(loss - reference[i]) / reference[i], `step ${i + 1}`).toBeLessThan(1e-4));
   });
 
   it('writes atomically with a checksum and refuses damaged or mismatched files', () => {

@@ -84,6 +84,12 @@ export interface TrainerOptions {
    * exported (merged) model starts from the float32 base either way.
    */
   frozenBase?: FrozenBase;
+  /**
+   * Pad the LoRA rank inside the graph to ggml's fast-matmul width (graph.ts's padLoraRank;
+   * default true). The adapter, its optimizer state and checkpoints hold the true rank either
+   * way; false is there for tests that compare against the unpadded graph.
+   */
+  padLoraRank?: boolean;
 }
 
 export type FrozenBase = 'f32' | 'bf16';
@@ -372,6 +378,8 @@ export interface ResumeOptions {
   threads?: number;
   /** Default 'auto', as for a new run; not stored in checkpoints (a run may resume on another machine). */
   device?: TrainingDevice;
+  /** As TrainerOptions.padLoraRank; not stored in checkpoints, which hold the true rank either way. */
+  padLoraRank?: boolean;
 }
 
 /** Continues a run from a checkpoint written by saveCheckpoint(). */
@@ -417,6 +425,7 @@ export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
       seqLen: s.seqLen,
       frozenBase: s.frozenBase ?? 'f32',
       ...(options.device ? { device: options.device } : {}),
+      ...(options.padLoraRank !== undefined ? { padLoraRank: options.padLoraRank } : {}),
     },
     { state: h.state, tensors: file.tensors },
   );
@@ -476,6 +485,7 @@ class LocalTrainer implements Trainer {
       device: this.device,
       lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
       weightTypes: frozenWeightTypes(o.model, s.frozenBase ?? 'f32'),
+      padLoraRank: o.padLoraRank,
     });
     try {
       this.graph.loadWeights(o.model);
