@@ -7,6 +7,7 @@ import { createTrainer } from './train.js';
 import { Rng } from './train-rng.js';
 import type { ArchitectureName } from './architectures/index.js';
 import { buildRandomModel } from './random-model.js';
+import { probeBlas, type MatmulBackend } from './ggml/blas.js';
 import { tinyTokenizerSpec } from './tiny-model.js';
 
 /** The model's weights, random adapters, and random tokens and labels with every `masked`-th position masked out. */
@@ -406,4 +407,62 @@ describe('LoRA rank padding', () => {
       });
     }
   });
+});
+
+const blas = probeBlas();
+describe.skipIf(!blas.ok)('OpenBLAS matmuls (ggml_backend_sched over [BLAS, CPU])', () => {
+  for (const [label, over, lora] of [
+    ['LoRA, chunked head, checkpointed layers', { tiedEmbeddings: true }, true],
+    ['full fine-tuning, dense head', { tiedEmbeddings: false }, false],
+  ] as const) {
+    it(`gives ggml-cpu's loss, gradients and loss after an AdamW step, with the large matmuls on BLAS: ${label}`, () => {
+      if (!blas.ok) return;
+      // Every dimension ≥ 32, the BLAS backend's threshold, so the projections go to sgemm.
+      const config = testConfig({ vocabSize: 96, embeddingLength: 64, feedForwardLength: 96, blockCount: 2, headCount: 4, headCountKv: 2, ...over });
+      const model = randomModel(config, 7);
+      const spec = lora ? { rank: 8, alpha: 16, targets: loraTargetTensors(config, ['attn_q', 'attn_v', 'ffn_down']) } : undefined;
+      const run = (matmul: MatmulBackend) => {
+        const graph = new LlamaGraph({ config, batch: 4, seqLen: 16, threads: 1, lora: spec, matmul, headChunkTokens: 24 });
+        try {
+          fillRandomBatch(graph, model, new Rng(14), 4);
+          const grads: Float32Array[][] = [];
+          for (let pass = 0; pass < 2; pass++) {
+            graph.zeroGradients();
+            graph.setLossGradScale(2);
+            graph.runTrain();
+            grads.push(graph.trainables.map((t) => graph.f32(t.gradAcc).slice()));
+          }
+          const trainLoss = graph.f32(graph.loss)[0];
+          const split = graph.matmulsByBackend();
+          // AdamW's first step at lr 1e-2: 1/(1-β1), 1/(1-β2) as the trainer writes them.
+          graph.writeF32(graph.optParamsDecay, [1e-2, 0.9, 0.999, 1e-8, 0.01, 10, 1000]);
+          graph.writeF32(graph.optParamsNoDecay, [1e-2, 0.9, 0.999, 1e-8, 0, 10, 1000]);
+          graph.runOptimizer();
+          graph.runEval();
+          // After the step: AdamW's first update is ±lr wherever a gradient is not ~0, so the
+          // parameters are compared through the loss they give, not element by element.
+          return { trainLoss, evalLoss: graph.f32(graph.loss)[0], grads, split };
+        } finally {
+          graph.dispose();
+        }
+      };
+      const ggml = run({ kind: 'ggml', reason: 'test' });
+      const viaBlas = run({ kind: 'blas', name: blas.name, reason: 'test', createBackend: blas.createBackend });
+      expect(ggml.split).toBeNull();
+      expect(viaBlas.split!.get('BLAS')).toBeGreaterThanOrEqual(lora ? 8 : 20);
+      // Attention's matmuls read permuted views and the LoRA ones have rank 8 < 32: those stay on ggml-cpu.
+      expect(viaBlas.split!.get('CPU')).toBeGreaterThan(0);
+      expect(viaBlas.trainLoss).toBeCloseTo(ggml.trainLoss, 5);
+      expect(viaBlas.evalLoss).toBeCloseTo(ggml.evalLoss, 5);
+      const close = (a: Float32Array[], b: Float32Array[], what: string) =>
+        a.forEach((r, k) => {
+          const scale = Math.max(...r.map(Math.abs));
+          expect(scale).toBeGreaterThan(0);
+          let worst = 0;
+          for (let i = 0; i < r.length; i++) worst = Math.max(worst, Math.abs(b[k][i] - r[i]));
+          expect(worst / scale, `${what} ${k}`).toBeLessThan(1e-4);
+        });
+      for (const pass of [0, 1]) close(ggml.grads[pass], viaBlas.grads[pass], `gradient, pass ${pass}`);
+    });
+  }
 });

@@ -23,9 +23,11 @@ import {
   type GgmlContext,
   type GgmlGallocr,
   type GgmlGraph,
+  type GgmlSched,
   type GgmlTensor,
 } from './ggml/lib.js';
 import { chooseComputeDevice, type ComputeDevice } from './ggml/device.js';
+import type { MatmulBackend } from './ggml/blas.js';
 import { expectedTensors, headDimOf, loraTensorNames, tensorNames, type LlamaConfig, type LlamaModel } from './llama-model.js';
 import { TrainerError } from './train-errors.js';
 
@@ -58,6 +60,13 @@ export interface LlamaGraphOptions {
   threads: number;
   /** Where the graphs compute (trainer/ggml/device.ts's choice); absent: the CPU. */
   device?: ComputeDevice;
+  /**
+   * Who computes the large matmuls on the CPU (trainer/ggml/blas.ts's choice); absent: ggml-cpu.
+   * With OpenBLAS the graphs run through ggml_backend_sched over [BLAS, CPU]: each MUL_MAT the BLAS
+   * backend takes (every dimension ≥ 32, contiguous, F32 activations) goes to sgemm, every other
+   * op to ggml-cpu.
+   */
+  matmul?: MatmulBackend;
   /**
    * ggml type of each base weight as its file stores it (ggml_type ids; missing: F32). Only a
    * frozen weight (a LoRA run) may be other than F32: it stays in that type in ggml memory.
@@ -219,6 +228,7 @@ export class LlamaGraph {
   readonly seqLen: number;
   readonly threads: number;
   readonly device: ComputeDevice;
+  readonly matmul: MatmulBackend;
   readonly lora?: GraphLoraSpec;
   private readonly plainAutodiff: boolean;
   private readonly padLoraRank: boolean;
@@ -255,6 +265,11 @@ export class LlamaGraph {
 
   private ctxs: GraphContexts | null = null;
   private backend: GgmlBackend | null = null;
+  /** With OpenBLAS matmuls: the BLAS backend and the scheduler that splits each graph between it and `backend`. */
+  private blasBackend: GgmlBackend | null = null;
+  private sched: GgmlSched | null = null;
+  /** The scale setLossGradScale last set, written into the d(loss) inputs just before each training pass. */
+  private lossGradScale = 1;
   private buffers: GgmlBuffer[] = [];
   private gallocs: GgmlGallocr[] = [];
   private evalGraph!: GgmlGraph;
@@ -323,6 +338,10 @@ export class LlamaGraph {
     this.seqLen = opts.seqLen;
     this.threads = Math.max(1, Math.floor(opts.threads));
     this.device = opts.device ?? chooseComputeDevice('cpu');
+    this.matmul = opts.matmul ?? { kind: 'ggml', reason: 'ggml-cpu unless told otherwise' };
+    if (this.matmul.kind === 'blas' && this.device.kind !== 'cpu') {
+      throw new TrainerError('BAD_OPTION', `OpenBLAS computes matmuls on the CPU, but the graph computes on ${this.device.name}.`);
+    }
     this.lora = opts.lora;
     this.plainAutodiff = opts.plainAutodiff ?? false;
     this.padLoraRank = opts.padLoraRank ?? false;
@@ -348,22 +367,41 @@ export class LlamaGraph {
         compute: init(meta(200_000, 6)),
       };
       this.define(this.ctxs, graphSize);
+      const weightBuffers: GgmlBuffer[] = [];
       for (const ctx of [this.ctxs.frozen, this.ctxs.params, this.ctxs.inputs]) {
         const buffer = this.g.allocCtxTensors(ctx, this.backend);
-        if (buffer) this.buffers.push(buffer);
+        if (!buffer) continue;
+        this.buffers.push(buffer);
+        if (ctx !== this.ctxs.inputs) weightBuffers.push(buffer);
       }
       // f32()/i32() view tensor memory in place; device memory would be a native crash, not an error.
       if (this.buffers.some((b) => !this.g.bufferIsHost(b))) {
         throw new TrainerError('DEVICE_UNAVAILABLE', `The trainer cannot yet keep its tensors in ${this.device.name}'s memory (it reads them in place); train on the CPU (device "cpu").`);
       }
-      // Every tensor the trainer reads or writes between computes lives in a static buffer, except
-      // the loss, argmax and d(loss) scale: graph outputs and inputs, which the allocator never reuses.
-      const trainAlloc = this.allocate(this.trainGraph!);
-      // The eval graph is the train graph's forward prefix, in the same order, so the train graph's
-      // placement is valid for it: two forward tensors alive together in the prefix are alive
-      // together in the whole graph.
-      const optAlloc = this.allocate(this.optGraph!);
-      this.computeBytes = this.g.gallocrBufferSize(trainAlloc) + this.g.gallocrBufferSize(optAlloc);
+      if (this.matmul.kind === 'blas') {
+        this.blasBackend = this.matmul.createBackend(this.threads);
+        // Ops that read a weight (frozen or trained) go to the first backend that can run them (the
+        // scheduler's rule for weight buffers), so BLAS gets every large matmul by a weight or its
+        // transpose, and AdamW, which BLAS lacks, the CPU.
+        for (const buffer of weightBuffers) this.g.bufferSetUsageWeights(buffer);
+        // Nodes and leafs of the largest graph, which the scheduler's hash set must hold together.
+        this.sched = this.g.schedNew([this.blasBackend, this.backend], 2 * graphSize);
+        // One compute buffer sized for the largest graph; each compute places its graph in it anew
+        // (the scheduler reallocates when the graph changes), so inputs in it are written after that.
+        for (const gr of [this.trainGraph!, this.optGraph!]) {
+          if (!this.g.schedReserve(this.sched, gr)) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched_reserve failed (out of memory?)');
+        }
+        this.computeBytes = this.g.schedBufferSize(this.sched, this.blasBackend) + this.g.schedBufferSize(this.sched, this.backend);
+      } else {
+        // Every tensor the trainer reads or writes between computes lives in a static buffer, except
+        // the loss, argmax and d(loss) scale: graph outputs and inputs, which the allocator never reuses.
+        const trainAlloc = this.allocate(this.trainGraph!);
+        // The eval graph is the train graph's forward prefix, in the same order, so the train graph's
+        // placement is valid for it: two forward tensors alive together in the prefix are alive
+        // together in the whole graph.
+        const optAlloc = this.allocate(this.optGraph!);
+        this.computeBytes = this.g.gallocrBufferSize(trainAlloc) + this.g.gallocrBufferSize(optAlloc);
+      }
       this.memBytes = this.buffers.reduce((sum, b) => sum + this.g.bufferSize(b), 0) + this.computeBytes;
       this.initialize();
     } catch (e) {
@@ -1028,6 +1066,13 @@ export class LlamaGraph {
 
   /** Sets the scale of d(loss) used by the next backward pass: the gradients are those of s·loss/(seqLen·batch). */
   setLossGradScale(s: number): void {
+    this.assertLive();
+    this.lossGradScale = s;
+  }
+
+  /** Writes d(loss) inputs of the training pass (in the compute buffer: after its graph is placed). */
+  private writeLossGrads(): void {
+    const s = this.lossGradScale;
     const N = this.batch * this.seqLen;
     for (const grad of this.lossGrads) this.writeF32(grad, [1]);
     if (this.lossScale) this.writeF32(this.lossScale, [s / N]);
@@ -1097,17 +1142,48 @@ export class LlamaGraph {
     this.prepared = true;
     this.writeDenseLabels();
     for (const grad of this.checkpointGrads) this.zero(grad);
-    this.compute(this.trainGraph!);
+    this.compute(this.trainGraph!, () => this.writeLossGrads());
   }
 
   runOptimizer(): void {
     this.compute(this.optGraph!);
   }
 
-  private compute(gr: GgmlGraph): void {
+  /** Computes a graph; `writeInputs` writes the inputs that live in the compute buffer, once it is placed. */
+  private compute(gr: GgmlGraph, writeInputs?: () => void): void {
     this.assertLive();
-    const status = this.g.backendGraphCompute(this.backend!, gr);
+    const g = this.g;
+    if (this.sched) {
+      g.schedReset(this.sched);
+      if (!g.schedAllocGraph(this.sched, gr)) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched_alloc_graph failed (out of memory?)');
+      writeInputs?.();
+      const status = g.schedGraphCompute(this.sched, gr);
+      if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_sched_graph_compute returned status ${status}`);
+      return;
+    }
+    writeInputs?.();
+    const status = g.backendGraphCompute(this.backend!, gr);
     if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_graph_compute returned status ${status}`);
+  }
+
+  /**
+   * How the last computed graph was split: the matmuls (MUL_MAT, OUT_PROD) each backend ran, by
+   * backend name. Only with OpenBLAS matmuls (the scheduler); null otherwise.
+   */
+  matmulsByBackend(): Map<string, number> | null {
+    if (!this.sched) return null;
+    const g = this.g;
+    const counts = new Map<string, number>();
+    for (const gr of [this.trainGraph!]) {
+      for (let i = 0; i < g.graphNNodes(gr); i++) {
+        const node = g.graphNode(gr, i);
+        if (g.op(node) !== g.ops.MUL_MAT && g.op(node) !== g.ops.OUT_PROD) continue;
+        const backend = g.schedTensorBackend(this.sched, node);
+        const name = backend ? g.backendName(backend) : 'none';
+        counts.set(name, (counts.get(name) ?? 0) + 1);
+      }
+    }
+    return counts;
   }
 
   private assertLive(): void {
@@ -1121,6 +1197,10 @@ export class LlamaGraph {
   dispose(): void {
     const g = this.g;
     for (const galloc of this.gallocs) g.gallocrFree(galloc);
+    if (this.sched) g.schedFree(this.sched);
+    if (this.blasBackend) g.backendFree(this.blasBackend);
+    this.sched = null;
+    this.blasBackend = null;
     for (const buffer of this.buffers) g.bufferFree(buffer);
     if (this.ctxs) for (const ctx of Object.values(this.ctxs)) g.free(ctx);
     if (this.backend) g.backendFree(this.backend);

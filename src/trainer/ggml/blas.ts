@@ -1,0 +1,124 @@
+// ggml's BLAS backend (OpenBLAS), built by scripts/build-ggml-blas.sh from the llama.cpp source
+// node-llama-cpp ships, so the trainer's large matmuls can run on OpenBLAS's sgemm instead of
+// ggml-cpu's kernels. The library links to libggml-base by soname: loaded after loadGgml() it binds
+// to the libggml-base the trainer already uses, so the process keeps one copy of ggml (as device.ts
+// does for libggml-cuda).
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
+import { TrainerError } from '../train-errors.js';
+import { TRAINING_MATMULS, type TrainingMatmul } from '../training-device.js';
+import { readCpuFlags } from './cpu-variant.js';
+import type { ComputeDevice } from './device.js';
+import { loadGgml, type GgmlApi, type GgmlBackend } from './lib.js';
+
+/** The command that builds the library, for messages. */
+export const BLAS_BUILD_COMMAND = 'bash scripts/build-ggml-blas.sh';
+
+/**
+ * Who computes the trainer's large matmuls on the CPU: ggml-cpu's own kernels, or OpenBLAS through
+ * ggml's BLAS backend. `reason` says why, for the job's events.
+ */
+export type MatmulBackend =
+  | { kind: 'ggml'; reason: string }
+  | { kind: 'blas'; name: string; reason: string; createBackend(threads: number): GgmlBackend };
+
+/** What the probe found: a loadable BLAS backend, or what is missing and what to do about it. */
+export type BlasProbe =
+  | { ok: true; path: string; name: string; createBackend(threads: number): GgmlBackend }
+  | { ok: false; missing: string; fix: string };
+
+/** build/ggml-blas/libggml-blas.so of this checkout, or NODEAI_GGML_BLAS_LIB. */
+export function blasLibraryPath(): string {
+  const override = process.env.NODEAI_GGML_BLAS_LIB;
+  if (override) return override;
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  return join(root, 'build', 'ggml-blas', 'libggml-blas.so');
+}
+
+/**
+ * The OPENBLAS_CORETYPE for a CPU with these /proc/cpuinfo flags, or null to let OpenBLAS decide.
+ * OpenBLAS picks its kernels by CPU model number, and an unknown one (a virtual machine's "Intel
+ * Xeon Processor", a CPU newer than the library) falls back to Prescott's SSE3 kernels: measured
+ * 2026-11-30 with Debian's 0.3.21 on such a VM, 1024×576·576×1536 at one thread ran at 14 GFLOP/s
+ * against 94–126 with the AVX-512 kernels (bench/blas-matmul.ts). The instruction sets decide here.
+ */
+export function openblasCoreType(flags: Set<string>): string | null {
+  const has = (...names: string[]) => names.every((f) => flags.has(f));
+  if (has('avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl')) return has('avx512_bf16') ? 'Cooperlake' : 'SkylakeX';
+  if (has('avx2', 'fma')) return 'Haswell';
+  return null;
+}
+
+/** Loads the library at `path` and binds its backend; never throws. */
+export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readCpuFlags()): BlasProbe {
+  // g is taken so that libggml-base is loaded before the library that needs it.
+  void g;
+  if (!existsSync(path)) {
+    return { ok: false, missing: `ggml's BLAS backend (${path} is not built)`, fix: `run \`${BLAS_BUILD_COMMAND}\` (needs g++ and OpenBLAS: Debian libopenblas0)` };
+  }
+  // OpenBLAS reads this when it is loaded (below, as the backend's dependency); a value the user set wins.
+  const coreType = openblasCoreType(flags);
+  if (coreType && !process.env.OPENBLAS_CORETYPE) process.env.OPENBLAS_CORETYPE = coreType;
+  let lib: ReturnType<typeof koffi.load>;
+  try {
+    lib = koffi.load(path);
+  } catch (e) {
+    return { ok: false, missing: `a loadable ${path} (${(e as Error).message})`, fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
+  }
+  const init = lib.func('void *ggml_backend_blas_init()') as () => GgmlBackend | null;
+  const setThreads = lib.func('void ggml_backend_blas_set_n_threads(void *backend, int n_threads)') as (b: GgmlBackend, n: number) => void;
+  let name = 'OpenBLAS';
+  try {
+    // Already loaded as the backend's dependency: this only looks its symbols up.
+    const openblas = koffi.load('libopenblas.so.0');
+    const config = (openblas.func('const char *openblas_get_config()') as () => string)().split(' ')[1];
+    const core = (openblas.func('const char *openblas_get_corename()') as () => string)();
+    name = `OpenBLAS ${config} (${core} kernels)`;
+  } catch {
+    // Another BLAS, or a differently named OpenBLAS: the generic name will do.
+  }
+  return {
+    ok: true,
+    path,
+    name,
+    createBackend: (threads) => {
+      const backend = init();
+      if (!backend) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_blas_init failed (out of memory?)');
+      // OpenBLAS's thread count: the backend sets it before every sgemm (default 4, not the trainer's).
+      setThreads(backend, threads);
+      return backend;
+    },
+  };
+}
+
+let probe: BlasProbe | undefined;
+
+/** The BLAS probe of this checkout's library, once per process; never throws. */
+export function probeBlas(g: GgmlApi = loadGgml()): BlasProbe {
+  probe ??= inspectBlas(g, blasLibraryPath());
+  return probe;
+}
+
+/**
+ * Who computes a run's large matmuls. `ggml`: ggml-cpu. `blas`: OpenBLAS, or a DEVICE_UNAVAILABLE
+ * error naming what is missing and what to do. `auto`: ggml-cpu (OpenBLAS is opt-in until it is
+ * measured faster in the trainer). A CUDA device computes its own matmuls.
+ */
+export function chooseMatmul(requested: TrainingMatmul, device: ComputeDevice, probe: (g: GgmlApi) => BlasProbe = probeBlas): MatmulBackend {
+  if (!TRAINING_MATMULS.includes(requested)) {
+    throw new TrainerError('BAD_OPTION', `matmul must be one of ${TRAINING_MATMULS.map((m) => `"${m}"`).join(', ')}, got ${JSON.stringify(requested)}.`);
+  }
+  if (requested === 'ggml') return { kind: 'ggml', reason: 'matmul "ggml" was asked for' };
+  if (device.kind !== 'cpu') {
+    if (requested === 'blas') throw new TrainerError('BAD_OPTION', `matmul "blas" computes on the CPU, but this run trains on ${device.name}: set device to "cpu", or matmul to "auto".`);
+    return { kind: 'ggml', reason: `${device.name} computes its own matmuls` };
+  }
+  if (requested === 'auto') return { kind: 'ggml', reason: 'matmul "auto" keeps ggml-cpu\'s kernels (OpenBLAS is opt-in: matmul "blas")' };
+  const blas = probe(loadGgml());
+  if (!blas.ok) {
+    throw new TrainerError('DEVICE_UNAVAILABLE', `Cannot compute matmuls with OpenBLAS: missing ${blas.missing}. To fix: ${blas.fix}; or set matmul to "ggml" (or "auto").`, { missing: blas.missing });
+  }
+  return { kind: 'blas', name: blas.name, reason: 'matmul "blas" was asked for', createBackend: blas.createBackend };
+}
