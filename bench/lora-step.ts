@@ -1,8 +1,10 @@
 // CPU time of one LoRA training step (forward + backward + AdamW) on SmolLM2-135M's shapes with
 // fewer layers, per graph variant: what LoRA rank padding and compact frozen weights save, measured
-// as process CPU time (less sensitive than wall time to a busy machine; one thread).
+// as process CPU time (less sensitive than wall time to a busy machine; one thread), and the same
+// with the large matmuls on OpenBLAS (ggml's BLAS backend) instead of ggml-cpu's kernels.
 // Usage: tsx bench/lora-step.ts [layers=6] [rank=8] [threads=1] [vocab=49152]
 import { performance } from 'node:perf_hooks';
+import { probeBlas, type MatmulBackend } from '../src/trainer/ggml/blas.ts';
 import { GGML_TYPE_BF16, loadGgml } from '../src/trainer/ggml/lib.ts';
 import { LlamaGraph, loraTargetTensors, type LlamaGraphOptions } from '../src/trainer/graph.ts';
 import type { LlamaConfig } from '../src/trainer/llama-model.ts';
@@ -41,7 +43,7 @@ function measure(name: string, extra: Partial<LlamaGraphOptions>): void {
     step(); // warm-up: the one-off transposes of frozen weights, first touches of memory
     const runs = [step(), step(), step()].sort((a, b) => a.cpu - b.cpu);
     const median = runs[1];
-    console.log(`${name.padEnd(40)} ${median.cpu.toFixed(0).padStart(7)} ms CPU/step  ${median.wall.toFixed(0).padStart(7)} ms wall`);
+    console.log(`${name.padEnd(52)} ${median.cpu.toFixed(0).padStart(7)} ms CPU/step  ${median.wall.toFixed(0).padStart(7)} ms wall`);
   } finally {
     graph.dispose();
   }
@@ -54,4 +56,12 @@ const variants: Array<[string, Partial<LlamaGraphOptions>]> = [
   // What the trainer's frozenBase 'bf16' asks the graph for.
   ['BF16 base, rank padded to 16', { padLoraRank: true, weightTypes: new Map([...model.tensors.values()].filter((t) => t.shape.length >= 2).map((t) => [t.name, GGML_TYPE_BF16])) }],
 ];
+// The same two with the large matmuls on OpenBLAS (scripts/build-ggml-blas.sh), when it is built.
+const blas = probeBlas();
+if (blas.ok) {
+  const matmul: MatmulBackend = { kind: 'blas', name: blas.name, reason: 'bench', createBackend: blas.createBackend };
+  for (const [name, extra] of variants.slice(1)) variants.push([`${name}, ${blas.name.replace(/ \(.*/, '')}`, { ...extra, matmul }]);
+} else {
+  console.log(`(no OpenBLAS variants: missing ${blas.missing}; ${blas.fix})`);
+}
 for (const [name, extra] of variants) measure(name, extra);

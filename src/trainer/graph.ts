@@ -68,6 +68,11 @@ export interface LlamaGraphOptions {
    */
   matmul?: MatmulBackend;
   /**
+   * With OpenBLAS matmuls: a matmul by a non-F32 weight whose F32 copy would be larger than this
+   * stays on ggml-cpu (default {@link BLAS_MAX_CONVERTED_BYTES}).
+   */
+  blasMaxConvertedBytes?: number;
+  /**
    * ggml type of each base weight as its file stores it (ggml_type ids; missing: F32). Only a
    * frozen weight (a LoRA run) may be other than F32: it stays in that type in ggml memory.
    */
@@ -99,6 +104,17 @@ export interface LlamaGraphOptions {
   checkpointLayers?: boolean;
   /** Tokens per chunk of the chunked cross-entropy (default: as many as fit HEAD_CHUNK_BYTES of logits). */
   headChunkTokens?: number;
+}
+
+/** Where one matmul of a graph ran (LlamaGraph.matmulPlacement). */
+export interface MatmulPlacement {
+  /** ggml_op_name: MUL_MAT or OUT_PROD. */
+  op: string;
+  /** ggml_type and element count of src0 (the weight, for a projection). */
+  weightType: number;
+  weightElements: number;
+  /** The backend's name: BLAS or CPU. */
+  backend: string;
 }
 
 /** Trainable tensor plus its optimizer state. */
@@ -197,6 +213,15 @@ const HEAD_CHUNK_BYTES = 32 << 20;
 export function loraPaddedRank(rank: number): number {
   return Math.ceil(rank / 16) * 16;
 }
+
+/**
+ * The BLAS backend converts a non-F32 weight to F32 on every matmul, into a work buffer it keeps
+ * as large as the largest weight so converted: a tied head of 49152 × 576 (SmolLM2) would hold
+ * 113 MB, Qwen2.5-0.5B's 151936 × 896 in Q8_0 545 MB, and convert that much per head chunk. Weights
+ * whose F32 copy is larger than this keep their matmuls on ggml-cpu's kernels for their own type
+ * (the BLAS backend declines them: scripts/ggml-blas/converted-weight-limit.cpp).
+ */
+export const BLAS_MAX_CONVERTED_BYTES = 32 << 20;
 
 const GRAPH_SIZE_BASE = 4096;
 const GRAPH_SIZE_PER_LAYER = 1024;
@@ -379,7 +404,7 @@ export class LlamaGraph {
         throw new TrainerError('DEVICE_UNAVAILABLE', `The trainer cannot yet keep its tensors in ${this.device.name}'s memory (it reads them in place); train on the CPU (device "cpu").`);
       }
       if (this.matmul.kind === 'blas') {
-        this.blasBackend = this.matmul.createBackend(this.threads);
+        this.blasBackend = this.matmul.createBackend(this.threads, opts.blasMaxConvertedBytes ?? BLAS_MAX_CONVERTED_BYTES);
         // Ops that read a weight (frozen or trained) go to the first backend that can run them (the
         // scheduler's rule for weight buffers), so BLAS gets every large matmul by a weight or its
         // transpose, and AdamW, which BLAS lacks, the CPU.
@@ -1167,23 +1192,22 @@ export class LlamaGraph {
   }
 
   /**
-   * How the last computed graph was split: the matmuls (MUL_MAT, OUT_PROD) each backend ran, by
-   * backend name. Only with OpenBLAS matmuls (the scheduler); null otherwise.
+   * Where each matmul (MUL_MAT, OUT_PROD) of the training graph ran in its last compute, with its
+   * weight's (src0's) type and size. Only with OpenBLAS matmuls (the scheduler); null otherwise.
    */
-  matmulsByBackend(): Map<string, number> | null {
+  matmulPlacement(): MatmulPlacement[] | null {
     if (!this.sched) return null;
     const g = this.g;
-    const counts = new Map<string, number>();
-    for (const gr of [this.trainGraph!]) {
-      for (let i = 0; i < g.graphNNodes(gr); i++) {
-        const node = g.graphNode(gr, i);
-        if (g.op(node) !== g.ops.MUL_MAT && g.op(node) !== g.ops.OUT_PROD) continue;
-        const backend = g.schedTensorBackend(this.sched, node);
-        const name = backend ? g.backendName(backend) : 'none';
-        counts.set(name, (counts.get(name) ?? 0) + 1);
-      }
+    const out: MatmulPlacement[] = [];
+    const gr = this.trainGraph!;
+    for (let i = 0; i < g.graphNNodes(gr); i++) {
+      const node = g.graphNode(gr, i);
+      if (g.op(node) !== g.ops.MUL_MAT && g.op(node) !== g.ops.OUT_PROD) continue;
+      const backend = g.schedTensorBackend(this.sched, node);
+      const weight = g.src(node, 0)!;
+      out.push({ op: g.opName(g.op(node)), weightType: g.type(weight), weightElements: g.nelements(weight), backend: backend ? g.backendName(backend) : 'none' });
     }
-    return counts;
+    return out;
   }
 
   private assertLive(): void {

@@ -22,11 +22,21 @@ export const BLAS_BUILD_COMMAND = 'bash scripts/build-ggml-blas.sh';
  */
 export type MatmulBackend =
   | { kind: 'ggml'; reason: string }
-  | { kind: 'blas'; name: string; reason: string; createBackend(threads: number): GgmlBackend };
+  | { kind: 'blas'; name: string; reason: string; createBackend: CreateBlasBackend };
+
+/**
+ * A new BLAS backend computing with `threads` OpenBLAS threads, which leaves to the CPU every matmul
+ * whose non-F32 weight would be converted to more than `maxConvertedBytes` of F32
+ * (scripts/ggml-blas/converted-weight-limit.cpp; the limit is one per process). The caller frees it.
+ */
+export type CreateBlasBackend = (threads: number, maxConvertedBytes: number) => GgmlBackend;
+
+/** A maxConvertedBytes that declines nothing. */
+export const NO_CONVERSION_LIMIT = Number.MAX_SAFE_INTEGER;
 
 /** What the probe found: a loadable BLAS backend, or what is missing and what to do about it. */
 export type BlasProbe =
-  | { ok: true; path: string; name: string; createBackend(threads: number): GgmlBackend }
+  | { ok: true; path: string; name: string; createBackend: CreateBlasBackend }
   | { ok: false; missing: string; fix: string };
 
 /** build/ggml-blas/libggml-blas.so of this checkout, or NODEAI_GGML_BLAS_LIB. */
@@ -67,7 +77,12 @@ export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readC
   } catch (e) {
     return { ok: false, missing: `a loadable ${path} (${(e as Error).message})`, fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
   }
-  const init = lib.func('void *ggml_backend_blas_init()') as () => GgmlBackend | null;
+  let init: (maxConvertedBytes: number) => GgmlBackend | null;
+  try {
+    init = lib.func('void *nodeai_ggml_backend_blas_init_limited(size_t max_bytes)') as typeof init;
+  } catch {
+    return { ok: false, missing: `the converted-weight limit in ${path} (built by an older build script)`, fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
+  }
   const setThreads = lib.func('void ggml_backend_blas_set_n_threads(void *backend, int n_threads)') as (b: GgmlBackend, n: number) => void;
   let name = 'OpenBLAS';
   try {
@@ -83,8 +98,8 @@ export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readC
     ok: true,
     path,
     name,
-    createBackend: (threads) => {
-      const backend = init();
+    createBackend: (threads, maxConvertedBytes) => {
+      const backend = init(maxConvertedBytes);
       if (!backend) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_blas_init failed (out of memory?)');
       // OpenBLAS's thread count: the backend sets it before every sgemm (default 4, not the trainer's).
       setThreads(backend, threads);
@@ -121,4 +136,9 @@ export function chooseMatmul(requested: TrainingMatmul, device: ComputeDevice, p
     throw new TrainerError('DEVICE_UNAVAILABLE', `Cannot compute matmuls with OpenBLAS: missing ${blas.missing}. To fix: ${blas.fix}; or set matmul to "ggml" (or "auto").`, { missing: blas.missing });
   }
   return { kind: 'blas', name: blas.name, reason: 'matmul "blas" was asked for', createBackend: blas.createBackend };
+}
+
+/** The job event that says who computes the matmuls and why. */
+export function matmulEvent(matmul: MatmulBackend): string {
+  return matmul.kind === 'blas' ? `Matmuls through ${matmul.name}: ${matmul.reason}.` : `Matmuls on ggml-cpu's kernels: ${matmul.reason}.`;
 }
