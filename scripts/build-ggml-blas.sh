@@ -28,8 +28,15 @@ command -v g++ >/dev/null || skip "g++ is not installed (Debian: apt-get install
 command -v git >/dev/null || skip "git is not installed (needed to read node-llama-cpp's llama.cpp bundle)."
 command -v node >/dev/null || skip "node is not on PATH."
 
-bundle="$root/node_modules/node-llama-cpp/llama/gitRelease.bundle"
-[ -f "$bundle" ] || skip "$bundle is missing (run npm ci first)."
+# node-llama-cpp's copy of the llama.cpp source, wherever npm put the package (hoisted or not).
+bundle="$(cd "$root" && node -e '
+  const path = require("node:path");
+  // The package exports only its entry points: walk up from its main module to its folder.
+  let dir = path.dirname(require.resolve("node-llama-cpp", { paths: [process.cwd()] }));
+  while (path.basename(dir) !== "node-llama-cpp" && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  console.log(path.join(dir, "llama", "gitRelease.bundle"));
+' 2>/dev/null || true)"
+[ -n "$bundle" ] && [ -f "$bundle" ] || skip "node-llama-cpp's llama/gitRelease.bundle was not found (run npm ci first)."
 # The folder holding node-llama-cpp's libggml-base, as the trainer finds it (src/trainer/ggml/lib.ts).
 ggml_dir="${NODEAI_GGML_DIR:-$(cd "$root" && node -e '
   const { createRequire } = require("node:module");

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { blasLibraryPath, chooseMatmul, inspectBlas, NO_CONVERSION_LIMIT, openblasCoreType, probeBlas, type BlasProbe } from './blas.js';
+import { blasLibraryPath, chooseMatmul, inspectBlas, matmulEvent, NO_CONVERSION_LIMIT, openblasCoreType, probeBlas, type BlasProbe } from './blas.js';
 import { chooseComputeDevice, type ComputeDevice } from './device.js';
 import { GGML_TYPE_F32, loadGgml } from './lib.js';
 
@@ -17,21 +17,32 @@ const built = probeBlas(g);
 describe('chooseMatmul', () => {
   const missing: BlasProbe = { ok: false, missing: "ggml's BLAS backend (x is not built)", fix: 'run `bash scripts/build-ggml-blas.sh`' };
 
-  it('"ggml" and "auto" keep ggml-cpu without loading OpenBLAS; "blas" is refused naming what is missing and what to do', () => {
+  it('"ggml" keeps ggml-cpu without loading OpenBLAS; "auto" falls back to it saying what is missing; "blas" is refused naming it and what to do', () => {
     let probed = false;
     const probe = () => {
       probed = true;
       return missing;
     };
     expect(chooseMatmul('ggml', cpu, probe)).toEqual({ kind: 'ggml', reason: 'matmul "ggml" was asked for' });
-    expect(chooseMatmul('auto', cpu, probe).kind).toBe('ggml');
     expect(probed).toBe(false);
+    expect(chooseMatmul('auto', cpu, probe)).toEqual({
+      kind: 'ggml',
+      reason: "OpenBLAS is not used: missing ggml's BLAS backend (x is not built); to use it, run `bash scripts/build-ggml-blas.sh`",
+    });
     expect(() => chooseMatmul('blas', cpu, probe)).toThrow(
       expect.objectContaining({
         code: 'DEVICE_UNAVAILABLE',
         message: expect.stringContaining("missing ggml's BLAS backend (x is not built). To fix: run `bash scripts/build-ggml-blas.sh`"),
       }),
     );
+  });
+
+  it('"auto" and "blas" take a BLAS backend that loads, and say why', () => {
+    const found: BlasProbe = { ok: true, path: '/x/libggml-blas.so', name: 'OpenBLAS 9.9 (Test kernels)', createBackend: () => cpu.createBackend(1) };
+    expect(chooseMatmul('auto', cpu, () => found)).toMatchObject({ kind: 'blas', name: 'OpenBLAS 9.9 (Test kernels)', reason: 'matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so)' });
+    expect(chooseMatmul('blas', cpu, () => found)).toMatchObject({ kind: 'blas', reason: 'matmul "blas" was asked for' });
+    expect(matmulEvent(chooseMatmul('auto', cpu, () => found))).toBe('Matmuls through OpenBLAS 9.9 (Test kernels): matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so).');
+    expect(matmulEvent(chooseMatmul('ggml', cpu))).toBe('Matmuls on ggml-cpu\'s kernels: matmul "ggml" was asked for.');
   });
 
   it('a CUDA run computes its own matmuls: "auto" says so, "blas" is refused; an unknown value is BAD_OPTION', () => {
