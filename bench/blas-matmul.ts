@@ -4,7 +4,7 @@
 // W in F32 and in BF16 (which the BLAS backend converts to F32 on every call).
 // Usage: tsx bench/blas-matmul.ts [n_in n_out tokens threads]   (default 576 1536 1024 1)
 import { performance } from 'node:perf_hooks';
-import { NO_CONVERSION_LIMIT, probeBlas } from '../src/trainer/ggml/blas.ts';
+import { NO_BLAS_LIMITS, probeBlas } from '../src/trainer/ggml/blas.ts';
 import { GGML_TYPE_BF16, GGML_TYPE_F32, loadGgml, type GgmlBackend, type GgmlTensor } from '../src/trainer/ggml/lib.ts';
 
 const [nIn, nOut, tokens, threads] = (process.argv.slice(2).length ? process.argv.slice(2) : ['576', '1536', '1024', '1']).map(Number);
@@ -15,7 +15,7 @@ if (!blas.ok) {
   process.exit(1);
 }
 const cpu = g.cpuBackend(threads);
-const blasBackend = blas.createBackend(threads, NO_CONVERSION_LIMIT);
+const blasBackend = blas.createBackend(threads, NO_BLAS_LIMITS);
 const sched = g.schedNew([blasBackend, cpu], 64);
 
 const ctx = g.init(16 * g.tensorOverhead() + g.graphOverheadCustom(64, false), true)!;

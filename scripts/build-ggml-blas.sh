@@ -58,7 +58,7 @@ case " $(nm -D --defined-only "$openblas" 2>/dev/null | awk '{print $3}' | tr '\
 
 commit="$(git bundle list-heads "$bundle" | head -n 1 | cut -d' ' -f1)"
 [ -n "$commit" ] || skip "could not read the commit of $bundle."
-stamp="source $commit; wrapper $(sha256sum "$root/scripts/ggml-blas/converted-weight-limit.cpp" | cut -d' ' -f1); openblas $(readlink -f "$openblas"); ggml-base $(sha256sum "$ggml_dir/libggml-base.so" | cut -d' ' -f1)"
+stamp="source $commit; wrapper $(sha256sum "$root/scripts/ggml-blas/matmul-limits.cpp" | cut -d' ' -f1); openblas $(readlink -f "$openblas"); ggml-base $(sha256sum "$ggml_dir/libggml-base.so" | cut -d' ' -f1)"
 if [ -f "$out/libggml-blas.so" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "ggml-blas: up to date ($out/libggml-blas.so)"
   exit 0
@@ -94,9 +94,9 @@ EOF
 g++ -O2 -fPIC -shared -std=c++17 -DNDEBUG \
   -DGGML_BACKEND_DL -DGGML_BACKEND_BUILD -DGGML_BACKEND_SHARED -DGGML_SHARED -DGGML_BLAS_USE_OPENBLAS \
   -I"$out/include" -I"$work/src/ggml/include" -I"$work/src/ggml/src" \
-  "$work/src/ggml/src/ggml-blas/ggml-blas.cpp" "$root/scripts/ggml-blas/converted-weight-limit.cpp" \
+  "$work/src/ggml/src/ggml-blas/ggml-blas.cpp" "$root/scripts/ggml-blas/matmul-limits.cpp" \
   -L"$ggml_dir" -lggml-base "$openblas" -Wl,-rpath,"$(dirname "$openblas")" \
-  -o "$work/libggml-blas.so" || skip "g++ failed on ggml-blas.cpp or converted-weight-limit.cpp (see above)."
+  -o "$work/libggml-blas.so" || skip "g++ failed on ggml-blas.cpp or matmul-limits.cpp (see above)."
 mv "$work/libggml-blas.so" "$out/libggml-blas.so"
 echo "$stamp" > "$out/stamp"
 echo "ggml-blas: built $out/libggml-blas.so (llama.cpp $commit, $(readlink -f "$openblas"))"

@@ -7,7 +7,7 @@ import { createTrainer } from './train.js';
 import { Rng } from './train-rng.js';
 import type { ArchitectureName } from './architectures/index.js';
 import { buildRandomModel } from './random-model.js';
-import { probeBlas, type MatmulBackend } from './ggml/blas.js';
+import { probeBlas, type BlasLimits, type MatmulBackend } from './ggml/blas.js';
 import { GGML_TYPE_BF16 } from './ggml/lib.js';
 import { tinyTokenizerSpec } from './tiny-model.js';
 
@@ -423,7 +423,8 @@ describe.skipIf(!blas.ok)('OpenBLAS matmuls (ggml_backend_sched over [BLAS, CPU]
       const model = randomModel(config, 7);
       const spec = lora ? { rank: 8, alpha: 16, targets: loraTargetTensors(config, ['attn_q', 'attn_v', 'ffn_down']) } : undefined;
       const run = (matmul: MatmulBackend) => {
-        const graph = new LlamaGraph({ config, batch: 4, seqLen: 16, threads: 1, lora: spec, matmul, headChunkTokens: 24 });
+        // Limits off: this model's products are far below the size that goes to BLAS by default.
+        const graph = new LlamaGraph({ config, batch: 4, seqLen: 16, threads: 1, lora: spec, matmul, headChunkTokens: 24, blasLimits: { minMultiplyAdds: 0 } });
         try {
           fillRandomBatch(graph, model, new Rng(14), 4);
           const grads: Float32Array[][] = [];
@@ -468,15 +469,15 @@ describe.skipIf(!blas.ok)('OpenBLAS matmuls (ggml_backend_sched over [BLAS, CPU]
     });
   }
 
-  it('a matmul by a BF16 weight whose F32 copy would pass the limit stays on ggml-cpu', () => {
+  it('a matmul by a BF16 weight whose F32 copy would pass the limit, or a small one, stays on ggml-cpu', () => {
     if (!blas.ok) return;
     const config = testConfig({ vocabSize: 160, embeddingLength: 64, feedForwardLength: 96, blockCount: 2, headCount: 4, headCountKv: 2, tiedEmbeddings: true });
     const model = randomModel(config, 8);
     const spec = { rank: 8, alpha: 16, targets: loraTargetTensors(config, ['attn_q', 'attn_v']) };
     const weightTypes = new Map([...model.tensors.values()].filter((t) => t.shape.length === 2).map((t) => [t.name, GGML_TYPE_BF16]));
     const matmul: MatmulBackend = { kind: 'blas', name: blas.name, reason: 'test', createBackend: blas.createBackend };
-    const placement = (blasMaxConvertedBytes: number) => {
-      const graph = new LlamaGraph({ config, batch: 4, seqLen: 16, threads: 1, lora: spec, matmul, weightTypes, blasMaxConvertedBytes });
+    const placement = (blasLimits?: Partial<BlasLimits>) => {
+      const graph = new LlamaGraph({ config, batch: 4, seqLen: 16, threads: 1, lora: spec, matmul, weightTypes, ...(blasLimits ? { blasLimits } : {}) });
       try {
         graph.loadWeights(model);
         const rng = new Rng(15);
@@ -495,9 +496,9 @@ describe.skipIf(!blas.ok)('OpenBLAS matmuls (ggml_backend_sched over [BLAS, CPU]
     const bf16OnBlas = (p: MatmulPlacement[]) =>
       p.filter((m) => m.op === 'MUL_MAT' && m.weightType === GGML_TYPE_BF16 && m.backend === 'BLAS').map((m) => m.weightElements);
     // The head (160 × 64: 40 KiB in F32) is the largest weight; the projections are 8–24 KiB.
-    const all = placement(1 << 20);
-    const headOnCpu = placement(32 * 1024);
-    const noneOnBlas = placement(1);
+    const all = placement({ maxConvertedBytes: 1 << 20, minMultiplyAdds: 0 });
+    const headOnCpu = placement({ maxConvertedBytes: 32 * 1024, minMultiplyAdds: 0 });
+    const noneOnBlas = placement({ maxConvertedBytes: 1, minMultiplyAdds: 0 });
     expect(bf16OnBlas(all)).toContain(160 * 64);
     expect(bf16OnBlas(headOnCpu).length).toBeGreaterThan(0);
     expect(bf16OnBlas(headOnCpu).every((n) => 4 * n <= 32 * 1024)).toBe(true);
@@ -505,5 +506,11 @@ describe.skipIf(!blas.ok)('OpenBLAS matmuls (ggml_backend_sched over [BLAS, CPU]
     expect(bf16OnBlas(noneOnBlas)).toEqual([]);
     // The same graph either way: only where the matmuls run differs.
     expect(noneOnBlas.length).toBe(all.length);
+    // By default a product this small (64 tokens × 64 × 160 at most) stays on ggml-cpu, BF16 or F32.
+    expect(placement().filter((m) => m.backend === 'BLAS')).toEqual([]);
+    const smallest = Math.min(...all.filter((m) => m.backend === 'BLAS').map((m) => m.weightElements * 64));
+    expect(placement({ maxConvertedBytes: 1 << 20, minMultiplyAdds: smallest + 1 }).filter((m) => m.backend === 'BLAS').length).toBeLessThan(
+      all.filter((m) => m.backend === 'BLAS').length,
+    );
   });
 });

@@ -27,7 +27,7 @@ import {
   type GgmlTensor,
 } from './ggml/lib.js';
 import { chooseComputeDevice, type ComputeDevice } from './ggml/device.js';
-import type { MatmulBackend } from './ggml/blas.js';
+import type { BlasLimits, MatmulBackend } from './ggml/blas.js';
 import { expectedTensors, headDimOf, loraTensorNames, tensorNames, type LlamaConfig, type LlamaModel } from './llama-model.js';
 import { TrainerError } from './train-errors.js';
 
@@ -68,10 +68,10 @@ export interface LlamaGraphOptions {
    */
   matmul?: MatmulBackend;
   /**
-   * With OpenBLAS matmuls: a matmul by a non-F32 weight whose F32 copy would be larger than this
-   * stays on ggml-cpu (default {@link BLAS_MAX_CONVERTED_BYTES}).
+   * With OpenBLAS matmuls: which matmuls stay on ggml-cpu (default {@link BLAS_MAX_CONVERTED_BYTES}
+   * and {@link BLAS_MIN_MULTIPLY_ADDS}); tests lower them to put a small model's matmuls on BLAS.
    */
-  blasMaxConvertedBytes?: number;
+  blasLimits?: Partial<BlasLimits>;
   /**
    * ggml type of each base weight as its file stores it (ggml_type ids; missing: F32). Only a
    * frozen weight (a LoRA run) may be other than F32: it stays in that type in ggml memory.
@@ -219,9 +219,17 @@ export function loraPaddedRank(rank: number): number {
  * as large as the largest weight so converted: a tied head of 49152 × 576 (SmolLM2) would hold
  * 113 MB, Qwen2.5-0.5B's 151936 × 896 in Q8_0 545 MB, and convert that much per head chunk. Weights
  * whose F32 copy is larger than this keep their matmuls on ggml-cpu's kernels for their own type
- * (the BLAS backend declines them: scripts/ggml-blas/converted-weight-limit.cpp).
+ * (the BLAS backend declines them: scripts/ggml-blas/matmul-limits.cpp).
  */
 export const BLAS_MAX_CONVERTED_BYTES = 32 << 20;
+
+/**
+ * Matmuls of fewer multiply-adds than this stay on ggml-cpu: every switch between the BLAS and CPU
+ * backends starts and joins ggml's worker threads, which costs more than a small product (a
+ * d_model-64 model at 2 threads on a loaded machine: 4.5× the wall time with all of them on BLAS).
+ * 2^23 is ~0.3 ms of sgemm at 30 GFLOP/s; SmolLM2's projections at 1024 tokens are 40–100× that.
+ */
+export const BLAS_MIN_MULTIPLY_ADDS = 1 << 23;
 
 const GRAPH_SIZE_BASE = 4096;
 const GRAPH_SIZE_PER_LAYER = 1024;
@@ -404,7 +412,10 @@ export class LlamaGraph {
         throw new TrainerError('DEVICE_UNAVAILABLE', `The trainer cannot yet keep its tensors in ${this.device.name}'s memory (it reads them in place); train on the CPU (device "cpu").`);
       }
       if (this.matmul.kind === 'blas') {
-        this.blasBackend = this.matmul.createBackend(this.threads, opts.blasMaxConvertedBytes ?? BLAS_MAX_CONVERTED_BYTES);
+        this.blasBackend = this.matmul.createBackend(this.threads, {
+          maxConvertedBytes: opts.blasLimits?.maxConvertedBytes ?? BLAS_MAX_CONVERTED_BYTES,
+          minMultiplyAdds: opts.blasLimits?.minMultiplyAdds ?? BLAS_MIN_MULTIPLY_ADDS,
+        });
         // Ops that read a weight (frozen or trained) go to the first backend that can run them (the
         // scheduler's rule for weight buffers), so BLAS gets every large matmul by a weight or its
         // transpose, and AdamW, which BLAS lacks, the CPU.

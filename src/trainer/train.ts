@@ -25,7 +25,7 @@ import {
 } from './llama-model.js';
 import { GGML_TYPE_BF16, GGML_TYPE_F32 } from './ggml/lib.js';
 import { chooseComputeDevice, type ComputeDevice, type TrainingDevice } from './ggml/device.js';
-import { chooseMatmul, type MatmulBackend } from './ggml/blas.js';
+import { chooseMatmul, type BlasLimits, type MatmulBackend } from './ggml/blas.js';
 import type { TrainingMatmul } from './training-device.js';
 import type { AnyTensorToWrite, GgmlFloatType } from './gguf.ts';
 import type { ModelToWrite } from './gguf-model.ts';
@@ -80,6 +80,8 @@ export interface TrainerOptions {
   device?: TrainingDevice;
   /** Who computes the large matmuls on the CPU (trainer/ggml/blas.ts): 'auto' (default), 'ggml' or 'blas' (OpenBLAS). */
   matmul?: TrainingMatmul;
+  /** With OpenBLAS matmuls, which ones stay on ggml-cpu (LlamaGraphOptions.blasLimits; tests lower them). */
+  blasLimits?: Partial<BlasLimits>;
   /**
    * How a LoRA run holds the frozen base matrices that the model gives as float32 arrays: 'f32'
    * (default) as they are, or 'bf16' rounded to bfloat16 — half their memory, and faster matmuls
@@ -486,6 +488,7 @@ class LocalTrainer implements Trainer {
       threads: s.threads,
       device: this.device,
       matmul: this.matmul,
+      ...(o.blasLimits ? { blasLimits: o.blasLimits } : {}),
       lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
       weightTypes: frozenWeightTypes(o.model, s.frozenBase ?? 'f32'),
     });

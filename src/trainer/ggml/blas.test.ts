@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { blasLibraryPath, chooseMatmul, inspectBlas, matmulEvent, NO_CONVERSION_LIMIT, openblasCoreType, probeBlas, type BlasProbe } from './blas.js';
+import { blasLibraryPath, chooseMatmul, inspectBlas, matmulEvent, NO_BLAS_LIMITS, openblasCoreType, probeBlas, type BlasProbe } from './blas.js';
 import { chooseComputeDevice, type ComputeDevice } from './device.js';
 import { GGML_TYPE_F32, loadGgml } from './lib.js';
 
@@ -73,7 +73,7 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
     if (!built.ok) return;
     expect(built.name).toMatch(/^OpenBLAS \S+ \(\w+ kernels\)$/);
     expect(built.name).not.toContain('Prescott');
-    const blas = built.createBackend(1, NO_CONVERSION_LIMIT);
+    const blas = built.createBackend(1, NO_BLAS_LIMITS);
     const cpuBackend = cpu.createBackend(1);
     const sched = g.schedNew([blas, cpuBackend], 64);
     const ctx = g.init(16 * g.tensorOverhead() + g.graphOverheadCustom(16, false), true)!;

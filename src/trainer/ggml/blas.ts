@@ -24,15 +24,22 @@ export type MatmulBackend =
   | { kind: 'ggml'; reason: string }
   | { kind: 'blas'; name: string; reason: string; createBackend: CreateBlasBackend };
 
-/**
- * A new BLAS backend computing with `threads` OpenBLAS threads, which leaves to the CPU every matmul
- * whose non-F32 weight would be converted to more than `maxConvertedBytes` of F32
- * (scripts/ggml-blas/converted-weight-limit.cpp; the limit is one per process). The caller frees it.
- */
-export type CreateBlasBackend = (threads: number, maxConvertedBytes: number) => GgmlBackend;
+/** Which matmuls the BLAS backend leaves to ggml-cpu (scripts/ggml-blas/matmul-limits.cpp says why). */
+export interface BlasLimits {
+  /** A matmul by a non-F32 weight whose F32 copy would be larger than this many bytes. */
+  maxConvertedBytes: number;
+  /** A matmul of fewer multiply-adds than this. */
+  minMultiplyAdds: number;
+}
 
-/** A maxConvertedBytes that declines nothing. */
-export const NO_CONVERSION_LIMIT = Number.MAX_SAFE_INTEGER;
+/** Limits that leave nothing to ggml-cpu but what the BLAS backend cannot do. */
+export const NO_BLAS_LIMITS: BlasLimits = { maxConvertedBytes: Number.MAX_SAFE_INTEGER, minMultiplyAdds: 0 };
+
+/**
+ * A new BLAS backend computing with `threads` OpenBLAS threads, which leaves the matmuls `limits`
+ * names to the CPU (the limits are one per process). The caller frees it.
+ */
+export type CreateBlasBackend = (threads: number, limits: BlasLimits) => GgmlBackend;
 
 /** What the probe found: a loadable BLAS backend, or what is missing and what to do about it. */
 export type BlasProbe =
@@ -77,11 +84,11 @@ export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readC
   } catch (e) {
     return { ok: false, missing: `a loadable ${path} (${(e as Error).message})`, fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
   }
-  let init: (maxConvertedBytes: number) => GgmlBackend | null;
+  let init: (maxConvertedBytes: number, minMultiplyAdds: number) => GgmlBackend | null;
   try {
-    init = lib.func('void *nodeai_ggml_backend_blas_init_limited(size_t max_bytes)') as typeof init;
+    init = lib.func('void *nodeai_ggml_backend_blas_init_with_limits(size_t max_bytes, int64_t min_multiply_adds)') as typeof init;
   } catch {
-    return { ok: false, missing: `the converted-weight limit in ${path} (built by an older build script)`, fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
+    return { ok: false, missing: `the matmul limits in ${path} (built by an older build script)`, fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
   }
   const setThreads = lib.func('void ggml_backend_blas_set_n_threads(void *backend, int n_threads)') as (b: GgmlBackend, n: number) => void;
   let name = 'OpenBLAS';
@@ -98,8 +105,8 @@ export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readC
     ok: true,
     path,
     name,
-    createBackend: (threads, maxConvertedBytes) => {
-      const backend = init(maxConvertedBytes);
+    createBackend: (threads, limits) => {
+      const backend = init(limits.maxConvertedBytes, limits.minMultiplyAdds);
       if (!backend) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_blas_init failed (out of memory?)');
       // OpenBLAS's thread count: the backend sets it before every sgemm (default 4, not the trainer's).
       setThreads(backend, threads);
