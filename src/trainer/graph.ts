@@ -298,9 +298,14 @@ export class LlamaGraph {
 
   private ctxs: GraphContexts | null = null;
   private backend: GgmlBackend | null = null;
-  /** With OpenBLAS matmuls: the BLAS backend and the scheduler that splits each graph between it and `backend`. */
+  /**
+   * With OpenBLAS matmuls: the BLAS backend, and per graph a scheduler that splits it between BLAS
+   * and `backend` and keeps its placement: a tensor placed once keeps its address (ggml's graph
+   * allocator only places tensors that have none), so one scheduler switching graphs would plan
+   * the second graph around the first one's addresses and overwrite live tensors.
+   */
   private blasBackend: GgmlBackend | null = null;
-  private sched: GgmlSched | null = null;
+  private readonly scheds = new Map<GgmlGraph, GgmlSched>();
   /** The scale setLossGradScale last set, written into the d(loss) inputs just before each training pass. */
   private lossGradScale = 1;
   private buffers: GgmlBuffer[] = [];
@@ -420,14 +425,19 @@ export class LlamaGraph {
         // scheduler's rule for weight buffers), so BLAS gets every large matmul by a weight or its
         // transpose, and AdamW, which BLAS lacks, the CPU.
         for (const buffer of weightBuffers) this.g.bufferSetUsageWeights(buffer);
-        // Nodes and leafs of the largest graph, which the scheduler's hash set must hold together.
-        this.sched = this.g.schedNew([this.blasBackend, this.backend], 2 * graphSize);
-        // One compute buffer sized for the largest graph; each compute places its graph in it anew
-        // (the scheduler reallocates when the graph changes), so inputs in it are written after that.
-        for (const gr of [this.trainGraph!, this.optGraph!]) {
-          if (!this.g.schedReserve(this.sched, gr)) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched_reserve failed (out of memory?)');
+        // The train graph is placed first: the eval graph is its forward prefix, whose tensors then
+        // keep the train graph's addresses, valid for the prefix as with the graph allocator below.
+        let bytes = 0;
+        for (const gr of [this.trainGraph!, this.optGraph!, this.evalGraph]) {
+          // Nodes and leafs of the graph, which the scheduler's hash set must hold together.
+          const sched = this.g.schedNew([this.blasBackend, this.backend], 2 * graphSize);
+          this.scheds.set(gr, sched);
+          if (!this.g.schedReserve(sched, gr) || !this.g.schedAllocGraph(sched, gr)) {
+            throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched could not place a graph (out of memory?)');
+          }
+          bytes += this.g.schedBufferSize(sched, this.blasBackend) + this.g.schedBufferSize(sched, this.backend);
         }
-        this.computeBytes = this.g.schedBufferSize(this.sched, this.blasBackend) + this.g.schedBufferSize(this.sched, this.backend);
+        this.computeBytes = bytes;
       } else {
         // Every tensor the trainer reads or writes between computes lives in a static buffer, except
         // the loss, argmax and d(loss) scale: graph outputs and inputs, which the allocator never reuses.
@@ -1189,11 +1199,13 @@ export class LlamaGraph {
   private compute(gr: GgmlGraph, writeInputs?: () => void): void {
     this.assertLive();
     const g = this.g;
-    if (this.sched) {
-      g.schedReset(this.sched);
-      if (!g.schedAllocGraph(this.sched, gr)) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched_alloc_graph failed (out of memory?)');
+    const sched = this.scheds.get(gr);
+    if (sched) {
+      // The split is redone (cheap); the tensors keep the addresses the constructor gave them.
+      g.schedReset(sched);
+      if (!g.schedAllocGraph(sched, gr)) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched_alloc_graph failed (out of memory?)');
       writeInputs?.();
-      const status = g.schedGraphCompute(this.sched, gr);
+      const status = g.schedGraphCompute(sched, gr);
       if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_sched_graph_compute returned status ${status}`);
       return;
     }
@@ -1207,14 +1219,15 @@ export class LlamaGraph {
    * weight's (src0's) type and size. Only with OpenBLAS matmuls (the scheduler); null otherwise.
    */
   matmulPlacement(): MatmulPlacement[] | null {
-    if (!this.sched) return null;
+    const sched = this.scheds.get(this.trainGraph!);
+    if (!sched) return null;
     const g = this.g;
     const out: MatmulPlacement[] = [];
     const gr = this.trainGraph!;
     for (let i = 0; i < g.graphNNodes(gr); i++) {
       const node = g.graphNode(gr, i);
       if (g.op(node) !== g.ops.MUL_MAT && g.op(node) !== g.ops.OUT_PROD) continue;
-      const backend = g.schedTensorBackend(this.sched, node);
+      const backend = g.schedTensorBackend(sched, node);
       const weight = g.src(node, 0)!;
       out.push({ op: g.opName(g.op(node)), weightType: g.type(weight), weightElements: g.nelements(weight), backend: backend ? g.backendName(backend) : 'none' });
     }
@@ -1232,9 +1245,9 @@ export class LlamaGraph {
   dispose(): void {
     const g = this.g;
     for (const galloc of this.gallocs) g.gallocrFree(galloc);
-    if (this.sched) g.schedFree(this.sched);
+    for (const sched of this.scheds.values()) g.schedFree(sched);
+    this.scheds.clear();
     if (this.blasBackend) g.backendFree(this.blasBackend);
-    this.sched = null;
     this.blasBackend = null;
     for (const buffer of this.buffers) g.bufferFree(buffer);
     if (this.ctxs) for (const ctx of Object.values(this.ctxs)) g.free(ctx);
