@@ -480,7 +480,7 @@ class LocalTrainer implements Trainer {
     const s = this.settings;
     const loraTargets = s.lora ? loraTargetTensors(c, s.lora.targets) : [];
     this.device = chooseComputeDevice(o.device ?? 'auto');
-    this.matmul = chooseMatmul(o.matmul ?? 'auto', this.device);
+    this.matmul = chooseMatmul(o.matmul ?? 'auto', this.device, this.settings.threads);
     this.graph = new LlamaGraph({
       config: c,
       batch: s.batchSize,

@@ -23,13 +23,13 @@ describe('chooseMatmul', () => {
       probed = true;
       return missing;
     };
-    expect(chooseMatmul('ggml', cpu, probe)).toEqual({ kind: 'ggml', reason: 'matmul "ggml" was asked for' });
+    expect(chooseMatmul('ggml', cpu, 1, probe)).toEqual({ kind: 'ggml', reason: 'matmul "ggml" was asked for' });
     expect(probed).toBe(false);
-    expect(chooseMatmul('auto', cpu, probe)).toEqual({
+    expect(chooseMatmul('auto', cpu, 1, probe)).toEqual({
       kind: 'ggml',
       reason: "OpenBLAS is not used: missing ggml's BLAS backend (x is not built); to use it, run `bash scripts/build-ggml-blas.sh`",
     });
-    expect(() => chooseMatmul('blas', cpu, probe)).toThrow(
+    expect(() => chooseMatmul('blas', cpu, 1, probe)).toThrow(
       expect.objectContaining({
         code: 'DEVICE_UNAVAILABLE',
         message: expect.stringContaining("missing ggml's BLAS backend (x is not built). To fix: run `bash scripts/build-ggml-blas.sh`"),
@@ -37,19 +37,28 @@ describe('chooseMatmul', () => {
     );
   });
 
-  it('"auto" and "blas" take a BLAS backend that loads, and say why', () => {
+  it('"auto" at one thread and "blas" take a BLAS backend that loads, and say why', () => {
     const found: BlasProbe = { ok: true, path: '/x/libggml-blas.so', name: 'OpenBLAS 9.9 (Test kernels)', createBackend: () => cpu.createBackend(1) };
-    expect(chooseMatmul('auto', cpu, () => found)).toMatchObject({ kind: 'blas', name: 'OpenBLAS 9.9 (Test kernels)', reason: 'matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so)' });
-    expect(chooseMatmul('blas', cpu, () => found)).toMatchObject({ kind: 'blas', reason: 'matmul "blas" was asked for' });
-    expect(matmulEvent(chooseMatmul('auto', cpu, () => found))).toBe('Matmuls through OpenBLAS 9.9 (Test kernels): matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so).');
-    expect(matmulEvent(chooseMatmul('ggml', cpu))).toBe('Matmuls on ggml-cpu\'s kernels: matmul "ggml" was asked for.');
+    expect(chooseMatmul('auto', cpu, 1, () => found)).toMatchObject({ kind: 'blas', name: 'OpenBLAS 9.9 (Test kernels)', reason: 'matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so)' });
+    expect(chooseMatmul('blas', cpu, 1, () => found)).toMatchObject({ kind: 'blas', reason: 'matmul "blas" was asked for' });
+    expect(matmulEvent(chooseMatmul('auto', cpu, 1, () => found))).toBe('Matmuls through OpenBLAS 9.9 (Test kernels): matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so).');
+    expect(matmulEvent(chooseMatmul('ggml', cpu, 1))).toBe('Matmuls on ggml-cpu\'s kernels: matmul "ggml" was asked for.');
+    // At more than one thread "auto" keeps ggml-cpu (OpenBLAS lost there), without loading it; "blas" still takes it.
+    let probed = false;
+    const counted = () => {
+      probed = true;
+      return found;
+    };
+    expect(chooseMatmul('auto', cpu, 2, counted)).toEqual({ kind: 'ggml', reason: expect.stringContaining('matmul "auto" keeps ggml-cpu at 2 threads') });
+    expect(probed).toBe(false);
+    expect(chooseMatmul('blas', cpu, 2, counted).kind).toBe('blas');
   });
 
   it('a CUDA run computes its own matmuls: "auto" says so, "blas" is refused; an unknown value is BAD_OPTION', () => {
     const cuda: ComputeDevice = { kind: 'cuda', name: 'CUDA0: test GPU', reason: 'test', createBackend: () => cpu.createBackend(1) };
-    expect(chooseMatmul('auto', cuda)).toEqual({ kind: 'ggml', reason: 'CUDA0: test GPU computes its own matmuls' });
-    expect(() => chooseMatmul('blas', cuda)).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
-    expect(() => chooseMatmul('mkl' as 'blas', cpu)).toThrow(expect.objectContaining({ code: 'BAD_OPTION', message: expect.stringContaining('"auto", "ggml", "blas"') }));
+    expect(chooseMatmul('auto', cuda, 1)).toEqual({ kind: 'ggml', reason: 'CUDA0: test GPU computes its own matmuls' });
+    expect(() => chooseMatmul('blas', cuda, 1)).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+    expect(() => chooseMatmul('mkl' as 'blas', cpu, 1)).toThrow(expect.objectContaining({ code: 'BAD_OPTION', message: expect.stringContaining('"auto", "ggml", "blas"') }));
   });
 
   it('a library that is not there is reported with the command that builds it', () => {

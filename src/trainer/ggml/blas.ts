@@ -125,12 +125,20 @@ export function probeBlas(g: GgmlApi = loadGgml()): BlasProbe {
 
 /**
  * Who computes a run's large matmuls. `ggml`: ggml-cpu. `blas`: OpenBLAS, or a DEVICE_UNAVAILABLE
- * error naming what is missing and what to do. `auto`: OpenBLAS when its backend is built, else
- * ggml-cpu with what is missing — measured 2026-11-30 (bench/lora-step.ts, SmolLM2-135M shapes, 6
- * layers, LoRA r=8, one thread): 8.6 s of CPU per step with ggml-cpu's F32 kernels, 3.4 s with
- * OpenBLAS; the golden trajectory holds with either. A CUDA device computes its own matmuls.
+ * error naming what is missing and what to do. `auto`: at one thread, OpenBLAS when its backend is
+ * built, else ggml-cpu with what is missing; at more, ggml-cpu. Measured 2026-11-30 on 2 cores
+ * (npm run bench:trainer, one run each, 1-min load 0.8–2.5): at one thread OpenBLAS took smol_lora
+ * from 40.5 to 91.3 tok/s and the reference config from 3,778 to 4,772 (bench/lora-step.ts: 7.6 →
+ * 3.4 s of CPU per step); at two threads it lost, 63.6 → 47.9 and 5,426 → 1,104 tok/s (ggml's and
+ * OpenBLAS's worker threads contend, and each CPU split starts ggml's threads anew). The golden
+ * trajectory holds with either. A CUDA device computes its own matmuls.
  */
-export function chooseMatmul(requested: TrainingMatmul, device: ComputeDevice, probe: (g: GgmlApi) => BlasProbe = probeBlas): MatmulBackend {
+export function chooseMatmul(
+  requested: TrainingMatmul,
+  device: ComputeDevice,
+  threads: number,
+  probe: (g: GgmlApi) => BlasProbe = probeBlas,
+): MatmulBackend {
   if (!TRAINING_MATMULS.includes(requested)) {
     throw new TrainerError('BAD_OPTION', `matmul must be one of ${TRAINING_MATMULS.map((m) => `"${m}"`).join(', ')}, got ${JSON.stringify(requested)}.`);
   }
@@ -138,6 +146,9 @@ export function chooseMatmul(requested: TrainingMatmul, device: ComputeDevice, p
   if (device.kind !== 'cpu') {
     if (requested === 'blas') throw new TrainerError('BAD_OPTION', `matmul "blas" computes on the CPU, but this run trains on ${device.name}: set device to "cpu", or matmul to "auto".`);
     return { kind: 'ggml', reason: `${device.name} computes its own matmuls` };
+  }
+  if (requested === 'auto' && threads > 1) {
+    return { kind: 'ggml', reason: `matmul "auto" keeps ggml-cpu at ${threads} threads (OpenBLAS is faster only at one thread so far; matmul "blas" forces it)` };
   }
   const blas = probe(loadGgml());
   if (blas.ok) {
