@@ -3,8 +3,11 @@
 // as process CPU time (less sensitive than wall time to a busy machine; one thread). The variants'
 // steps are interleaved, round by round, so a change in the machine's load falls on all of them
 // (run one after the other, the same two variants came out from +5 % to −9 % apart in one hour).
+// With ggml's BLAS backend built (scripts/build-ggml-blas.sh), the same variants also run with the
+// large matmuls on OpenBLAS instead of ggml-cpu's kernels.
 // Usage: tsx bench/lora-step.ts [layers=6] [rank=8] [threads=1] [vocab=49152] [rounds=5]
 import { performance } from 'node:perf_hooks';
+import { probeBlas, type MatmulBackend } from '../src/trainer/ggml/blas.ts';
 import { GGML_TYPE_BF16, loadGgml } from '../src/trainer/ggml/lib.ts';
 import { LlamaGraph, loraPaddedRank, loraTargetTensors, type LlamaGraphOptions } from '../src/trainer/graph.ts';
 import type { LlamaConfig } from '../src/trainer/llama-model.ts';
@@ -66,6 +69,14 @@ const variants: Array<[string, Partial<LlamaGraphOptions>]> = [
   // What the trainer's frozenBase 'bf16' asks the graph for.
   [`BF16 base, rank padded to ${loraPaddedRank(rank)}`, { padLoraRank: true, weightTypes: new Map([...model.tensors.values()].filter((t) => t.shape.length >= 2).map((t) => [t.name, GGML_TYPE_BF16])) }],
 ];
+// The same two with the large matmuls on OpenBLAS (scripts/build-ggml-blas.sh), when it is built.
+const blas = probeBlas();
+if (blas.ok) {
+  const matmul: MatmulBackend = { kind: 'blas', name: blas.name, reason: 'bench', createBackend: blas.createBackend };
+  for (const [name, extra] of variants.slice(1)) variants.push([`${name}, ${blas.name.replace(/ \(.*/, '')}`, { ...extra, matmul }]);
+} else {
+  console.log(`(no OpenBLAS variants: missing ${blas.missing}; ${blas.fix})`);
+}
 const prepared: Variant[] = [];
 try {
   for (const [name, extra] of variants) prepared.push(prepare(name, extra));
@@ -74,7 +85,7 @@ try {
   for (const v of prepared) {
     const cpu = median(v.steps.map((s) => s.cpu));
     const wall = median(v.steps.map((s) => s.wall));
-    console.log(`${v.name.padEnd(46)} ${cpu.toFixed(0).padStart(7)} ms CPU/step  ${wall.toFixed(0).padStart(7)} ms wall  (median of ${rounds})`);
+    console.log(`${v.name.padEnd(64)} ${cpu.toFixed(0).padStart(7)} ms CPU/step  ${wall.toFixed(0).padStart(7)} ms wall  (median of ${rounds})`);
   }
 } finally {
   for (const v of prepared) v.graph.dispose();

@@ -9,7 +9,8 @@
 //   npm run bench:trainer -- --only reference --threads 1
 //   npm run bench:trainer -- --only qwen05_lora,llama1b_lora --runs 1 --ctx 128 --batch 1
 //
-// Options: --threads N (both engines; default: the cores), --device auto|cpu|cuda (NodeAI's; default cpu), --runs N (per engine; default 3),
+// Options: --threads N (both engines; default: the cores), --device auto|cpu|cuda (NodeAI's; default cpu),
+// --matmul auto|ggml|blas (NodeAI's CPU matmuls; default auto; blas needs scripts/build-ggml-blas.sh), --runs N (per engine; default 3),
 // --python PATH (the interpreter whose torch is timed; default /usr/bin/python3), --skip-pytorch (NodeAI only, e.g. where PyTorch's run would not fit in memory), --only NAME[,NAME] (configs), --ctx N / --batch N (a smaller size than the config's, labelled
 // "reduced" in the table and the JSON), --max-rss-mb N (a run whose resident memory passes N MB is
 // killed and reported with the RSS it had reached; default: MemAvailable at the start − 2 GB, so the
@@ -35,7 +36,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { LlamaFtypeName } from '../src/trainer/ggml/llama-quantize.ts';
 import type { LlamaConfig, LlamaModel, TrainingSequence } from '../src/trainer/llama-model.ts';
 import { TINY_CONFIG } from '../src/trainer/tiny-model.ts';
-import { TRAINING_DEVICES, type TrainingDevice } from '../src/trainer/training-device.ts';
+import { TRAINING_DEVICES, TRAINING_MATMULS, type TrainingDevice } from '../src/trainer/training-device.ts';
 import { SMOL_LM2_135M_SHAPES } from './smol-shapes.ts';
 
 const CONFIG_NAMES = ['reference', 'smol_lora', 'qwen05_lora', 'llama1b_lora'] as const;
@@ -135,6 +136,9 @@ const threads = wholeOption('threads', Number(process.env.NODEAI_BENCH_THREADS ?
 const deviceText = option('device') ?? process.env.NODEAI_BENCH_DEVICE ?? 'cpu';
 const device = TRAINING_DEVICES.find((d) => d === deviceText);
 if (!device) throw new Error(`--device takes ${TRAINING_DEVICES.join(', ')} (got ${JSON.stringify(deviceText)})`);
+const matmulText = option('matmul') ?? process.env.NODEAI_BENCH_MATMUL ?? 'auto';
+const matmul = TRAINING_MATMULS.find((m) => m === matmulText);
+if (!matmul) throw new Error(`--matmul takes ${TRAINING_MATMULS.join(', ')} (got ${JSON.stringify(matmulText)})`);
 
 /** The config at the size this invocation runs it (--ctx/--batch make it smaller). */
 function sized(b: BenchConfig): BenchConfig & { reduced: boolean; fullCtx: number; fullBatch: number } {
@@ -210,6 +214,7 @@ async function child(name: string, basePath: string | undefined): Promise<void> 
     seqLen: b.ctx,
     threads,
     device: device as TrainingDevice,
+    matmul,
     ...(b.loraRank ? { lora: { rank: b.loraRank, alpha: 2 * b.loraRank } } : {}),
   });
   const losses: number[] = [];
@@ -299,7 +304,7 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<
 const tsxLoader = () => pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 function childEnv(b: BenchConfig): NodeJS.ProcessEnv {
-  return { NODEAI_BENCH_THREADS: String(threads), NODEAI_BENCH_DEVICE: device, NODEAI_BENCH_CTX: String(b.ctx), NODEAI_BENCH_BATCH: String(b.batch) };
+  return { NODEAI_BENCH_THREADS: String(threads), NODEAI_BENCH_DEVICE: device, NODEAI_BENCH_MATMUL: matmul, NODEAI_BENCH_CTX: String(b.ctx), NODEAI_BENCH_BATCH: String(b.batch) };
 }
 
 function nodeai(b: BenchConfig, basePath: string | undefined): Promise<Run> {
@@ -419,7 +424,7 @@ async function main(): Promise<void> {
   const cpu = machine();
   const date = new Date().toISOString();
   const command = `npm run bench:trainer -- ${process.argv.slice(2).join(' ')}`.trim();
-  console.log(`Trainer benchmark · ${cpu} · threads = ${threads} in both engines · ${date} · Node ${process.version}`);
+  console.log(`Trainer benchmark · ${cpu} · threads = ${threads} in both engines · NodeAI matmul "${matmul}" · ${date} · Node ${process.version}`);
   console.log(`${runs} run(s) per engine, interleaved (NodeAI, PyTorch, NodeAI, …), medians reported${runs < 3 ? ` — fewer than the contract's 3 (--runs ${runs})` : ''}; a run is stopped at ${maxRssMb} MB RSS.`);
   const skipAsked = process.argv.includes('--skip-pytorch');
   const torch = skipAsked ? null : torchVersion();

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { probeBlas } from './ggml/blas.js';
 import { encodeGoldenInputs, goldenData, goldenModel, goldenRunOptions, type GoldenRunName } from './golden-fixture.js';
 import { trainLosses } from './train-fixtures.js';
 import { createTrainer, resumeTrainer } from './train.js';
@@ -50,11 +51,35 @@ describe('golden loss trajectory (PyTorch reference)', () => {
     expect(encodeGoldenInputs().sha256).toBe(golden.inputsSha256);
   });
 
-  it.each(['full', 'lora'] as const)('%s fine-tuning follows PyTorch step by step', (run) => {
+  it.each(['full', 'lora'] as const)('%s fine-tuning follows PyTorch step by step (ggml-cpu matmuls)', (run) => {
     const reference = golden.runs[run].float64;
-    expectOnTrajectory(trainLosses(goldenRunOptions(run, model, data)), reference, run);
+    expectOnTrajectory(trainLosses({ ...goldenRunOptions(run, model, data), matmul: 'ggml' }), reference, run);
     // The run must actually learn, or a frozen trainer would pass on a flat trajectory.
     expect(reference.at(-1)!).toBeLessThan(reference[0] * 0.9);
+  });
+
+  it.skipIf(!probeBlas().ok).each(['full', 'lora'] as const)('%s fine-tuning with OpenBLAS matmuls (matmul "blas") follows it too', (run) => {
+    // sgemm sums in its own order: the same tolerance holds (measured 2026-11-30: 1.6e-5 full,
+    // 7.4e-6 LoRA, as with ggml-cpu's kernels). No size limit: this model's products are all below
+    // the default one, and would stay on ggml-cpu.
+    const options = { ...goldenRunOptions(run, model, data), matmul: 'blas' as const, blasLimits: { minMultiplyAdds: 0 } };
+    expectOnTrajectory(trainLosses(options), golden.runs[run].float64, `${run}, OpenBLAS`);
+  });
+
+  it.skipIf(!probeBlas().ok)('LoRA on a BF16 base with OpenBLAS matmuls stays within the BF16 bound of the trajectory', () => {
+    // Evaluated first: a scheduler that placed the eval graph before the train graph once made
+    // this run's train losses garbage (~0.008). The BF16 weights are converted to F32 for sgemm.
+    const options = { ...goldenRunOptions('lora', model, data), frozenBase: 'bf16' as const, matmul: 'blas' as const, blasLimits: { minMultiplyAdds: 0 } };
+    const reference = golden.runs.lora.float64;
+    const trainer = createTrainer(options);
+    const losses: number[] = [];
+    try {
+      expect(trainer.evaluate(data).validLoss).toBeCloseTo(reference[0], 2);
+      while (!trainer.done) losses.push(trainer.step().trainLoss);
+    } finally {
+      trainer.dispose();
+    }
+    losses.forEach((loss, i) => expect(Math.abs(loss - reference[i]), `step ${i + 1}`).toBeLessThanOrEqual(1e-3 * reference[i]));
   });
 
   it("LoRA on a BF16 copy of the float32 base stays within a bound of the trajectory, and merges into the float32 base", () => {

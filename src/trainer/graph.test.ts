@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LlamaGraph, loraTargetTensors, validateLlamaConfig } from './graph.js';
+import { LlamaGraph, loraTargetTensors, validateLlamaConfig, type MatmulPlacement } from './graph.js';
 import { tensorNames, type LlamaModel, type TrainingSequence } from './llama-model.js';
 import { TrainerError } from './train-errors.js';
 import { randomModel, testConfig } from './train-fixtures.js';
@@ -7,6 +7,8 @@ import { createTrainer } from './train.js';
 import { Rng } from './train-rng.js';
 import type { ArchitectureName } from './architectures/index.js';
 import { buildRandomModel } from './random-model.js';
+import { probeBlas, type BlasLimits, type MatmulBackend } from './ggml/blas.js';
+import { GGML_TYPE_BF16 } from './ggml/lib.js';
 import { tinyTokenizerSpec } from './tiny-model.js';
 
 /** The model's weights, random adapters, and random tokens and labels with every `masked`-th position masked out. */
@@ -405,5 +407,110 @@ describe('LoRA rank padding', () => {
         expect(worst / scale, `${spec.targets.length} targets, gradient ${k}`).toBeLessThan(1e-5);
       });
     }
+  });
+});
+
+const blas = probeBlas();
+describe.skipIf(!blas.ok)('OpenBLAS matmuls (ggml_backend_sched over [BLAS, CPU])', () => {
+  for (const [label, over, lora] of [
+    ['LoRA, chunked head, checkpointed layers', { tiedEmbeddings: true }, true],
+    ['full fine-tuning, dense head', { tiedEmbeddings: false }, false],
+  ] as const) {
+    it(`gives ggml-cpu's loss, gradients and loss after an AdamW step, with the large matmuls on BLAS: ${label}`, () => {
+      if (!blas.ok) return;
+      // Every dimension ≥ 32, the BLAS backend's threshold, so the projections go to sgemm.
+      const config = testConfig({ vocabSize: 96, embeddingLength: 64, feedForwardLength: 96, blockCount: 2, headCount: 4, headCountKv: 2, ...over });
+      const model = randomModel(config, 7);
+      const spec = lora ? { rank: 8, alpha: 16, targets: loraTargetTensors(config, ['attn_q', 'attn_v', 'ffn_down']) } : undefined;
+      const run = (matmul: MatmulBackend) => {
+        // Limits off: this model's products are far below the size that goes to BLAS by default.
+        const graph = new LlamaGraph({ config, batch: 4, seqLen: 16, threads: 1, lora: spec, matmul, headChunkTokens: 24, blasLimits: { minMultiplyAdds: 0 } });
+        try {
+          fillRandomBatch(graph, model, new Rng(14), 4);
+          const grads: Float32Array[][] = [];
+          for (let pass = 0; pass < 2; pass++) {
+            graph.zeroGradients();
+            graph.setLossGradScale(2);
+            graph.runTrain();
+            grads.push(graph.trainables.map((t) => graph.f32(t.gradAcc).slice()));
+          }
+          const trainLoss = graph.f32(graph.loss)[0];
+          const split = graph.matmulPlacement();
+          // AdamW's first step at lr 1e-2: 1/(1-β1), 1/(1-β2) as the trainer writes them.
+          graph.writeF32(graph.optParamsDecay, [1e-2, 0.9, 0.999, 1e-8, 0.01, 10, 1000]);
+          graph.writeF32(graph.optParamsNoDecay, [1e-2, 0.9, 0.999, 1e-8, 0, 10, 1000]);
+          graph.runOptimizer();
+          graph.runEval();
+          // After the step: AdamW's first update is ±lr wherever a gradient is not ~0, so the
+          // parameters are compared through the loss they give, not element by element.
+          return { trainLoss, evalLoss: graph.f32(graph.loss)[0], grads, split };
+        } finally {
+          graph.dispose();
+        }
+      };
+      const ggml = run({ kind: 'ggml', reason: 'test' });
+      const viaBlas = run({ kind: 'blas', name: blas.name, reason: 'test', createBackend: blas.createBackend });
+      expect(ggml.split).toBeNull();
+      const on = (backend: string) => viaBlas.split!.filter((m) => m.backend === backend).length;
+      expect(on('BLAS')).toBeGreaterThanOrEqual(lora ? 8 : 20);
+      // Attention's matmuls read permuted views and the LoRA ones have rank 8 < 32: those stay on ggml-cpu.
+      expect(on('CPU')).toBeGreaterThan(0);
+      expect(viaBlas.trainLoss).toBeCloseTo(ggml.trainLoss, 5);
+      expect(viaBlas.evalLoss).toBeCloseTo(ggml.evalLoss, 5);
+      const close = (a: Float32Array[], b: Float32Array[], what: string) =>
+        a.forEach((r, k) => {
+          const scale = Math.max(...r.map(Math.abs));
+          expect(scale).toBeGreaterThan(0);
+          let worst = 0;
+          for (let i = 0; i < r.length; i++) worst = Math.max(worst, Math.abs(b[k][i] - r[i]));
+          expect(worst / scale, `${what} ${k}`).toBeLessThan(1e-4);
+        });
+      for (const pass of [0, 1]) close(ggml.grads[pass], viaBlas.grads[pass], `gradient, pass ${pass}`);
+    });
+  }
+
+  it('a matmul by a BF16 weight whose F32 copy would pass the limit, or a small one, stays on ggml-cpu', () => {
+    if (!blas.ok) return;
+    const config = testConfig({ vocabSize: 160, embeddingLength: 64, feedForwardLength: 96, blockCount: 2, headCount: 4, headCountKv: 2, tiedEmbeddings: true });
+    const model = randomModel(config, 8);
+    const spec = { rank: 8, alpha: 16, targets: loraTargetTensors(config, ['attn_q', 'attn_v']) };
+    const weightTypes = new Map([...model.tensors.values()].filter((t) => t.shape.length === 2).map((t) => [t.name, GGML_TYPE_BF16]));
+    const matmul: MatmulBackend = { kind: 'blas', name: blas.name, reason: 'test', createBackend: blas.createBackend };
+    const placement = (blasLimits?: Partial<BlasLimits>) => {
+      const graph = new LlamaGraph({ config, batch: 4, seqLen: 16, threads: 1, lora: spec, matmul, weightTypes, ...(blasLimits ? { blasLimits } : {}) });
+      try {
+        graph.loadWeights(model);
+        const rng = new Rng(15);
+        for (const t of graph.loraTensors.values()) graph.f32(t).forEach((_, i, a) => (a[i] = rng.normal() * 0.1));
+        graph.writeI32(graph.tokens, Int32Array.from({ length: 64 }, () => rng.int(config.vocabSize)));
+        graph.writeF32(graph.mask, new Float32Array(64).fill(1));
+        graph.setLossGradScale(1);
+        graph.runTrain();
+        expect(Number.isFinite(graph.f32(graph.loss)[0])).toBe(true);
+        return graph.matmulPlacement()!;
+      } finally {
+        graph.dispose();
+      }
+    };
+    // BF16 matmuls on BLAS, by the element count of their weight.
+    const bf16OnBlas = (p: MatmulPlacement[]) =>
+      p.filter((m) => m.op === 'MUL_MAT' && m.weightType === GGML_TYPE_BF16 && m.backend === 'BLAS').map((m) => m.weightElements);
+    // The head (160 × 64: 40 KiB in F32) is the largest weight; the projections are 8–24 KiB.
+    const all = placement({ maxConvertedBytes: 1 << 20, minMultiplyAdds: 0 });
+    const headOnCpu = placement({ maxConvertedBytes: 32 * 1024, minMultiplyAdds: 0 });
+    const noneOnBlas = placement({ maxConvertedBytes: 1, minMultiplyAdds: 0 });
+    expect(bf16OnBlas(all)).toContain(160 * 64);
+    expect(bf16OnBlas(headOnCpu).length).toBeGreaterThan(0);
+    expect(bf16OnBlas(headOnCpu).every((n) => 4 * n <= 32 * 1024)).toBe(true);
+    expect(bf16OnBlas(headOnCpu).length).toBe(bf16OnBlas(all).filter((n) => 4 * n <= 32 * 1024).length);
+    expect(bf16OnBlas(noneOnBlas)).toEqual([]);
+    // The same graph either way: only where the matmuls run differs.
+    expect(noneOnBlas.length).toBe(all.length);
+    // By default a product this small (64 tokens × 64 × 160 at most) stays on ggml-cpu, BF16 or F32.
+    expect(placement().filter((m) => m.backend === 'BLAS')).toEqual([]);
+    const smallest = Math.min(...all.filter((m) => m.backend === 'BLAS').map((m) => m.weightElements * 64));
+    expect(placement({ maxConvertedBytes: 1 << 20, minMultiplyAdds: smallest + 1 }).filter((m) => m.backend === 'BLAS').length).toBeLessThan(
+      all.filter((m) => m.backend === 'BLAS').length,
+    );
   });
 });

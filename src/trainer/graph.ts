@@ -23,9 +23,11 @@ import {
   type GgmlContext,
   type GgmlGallocr,
   type GgmlGraph,
+  type GgmlSched,
   type GgmlTensor,
 } from './ggml/lib.js';
 import { chooseComputeDevice, type ComputeDevice } from './ggml/device.js';
+import type { BlasLimits, MatmulBackend } from './ggml/blas.js';
 import { expectedTensors, headDimOf, loraTensorNames, tensorNames, type LlamaConfig, type LlamaModel } from './llama-model.js';
 import { TrainerError } from './train-errors.js';
 
@@ -58,6 +60,18 @@ export interface LlamaGraphOptions {
   threads: number;
   /** Where the graphs compute (trainer/ggml/device.ts's choice); absent: the CPU. */
   device?: ComputeDevice;
+  /**
+   * Who computes the large matmuls on the CPU (trainer/ggml/blas.ts's choice); absent: ggml-cpu.
+   * With OpenBLAS the graphs run through ggml_backend_sched over [BLAS, CPU]: each MUL_MAT the BLAS
+   * backend takes (every dimension ≥ 32, contiguous, F32 activations) goes to sgemm, every other
+   * op to ggml-cpu.
+   */
+  matmul?: MatmulBackend;
+  /**
+   * With OpenBLAS matmuls: which matmuls stay on ggml-cpu (default {@link BLAS_MAX_CONVERTED_BYTES}
+   * and {@link BLAS_MIN_MULTIPLY_ADDS}); tests lower them to put a small model's matmuls on BLAS.
+   */
+  blasLimits?: Partial<BlasLimits>;
   /**
    * ggml type of each base weight as its file stores it (ggml_type ids; missing: F32). Only a
    * frozen weight (a LoRA run) may be other than F32: it stays in that type in ggml memory.
@@ -93,6 +107,17 @@ export interface LlamaGraphOptions {
   checkpointLayers?: boolean;
   /** Tokens per chunk of the chunked cross-entropy (default: as many as fit HEAD_CHUNK_BYTES of logits). */
   headChunkTokens?: number;
+}
+
+/** Where one matmul of a graph ran (LlamaGraph.matmulPlacement). */
+export interface MatmulPlacement {
+  /** ggml_op_name: MUL_MAT or OUT_PROD. */
+  op: string;
+  /** ggml_type and element count of src0 (the weight, for a projection). */
+  weightType: number;
+  weightElements: number;
+  /** The backend's name: BLAS or CPU. */
+  backend: string;
 }
 
 /** Trainable tensor plus its optimizer state. */
@@ -192,6 +217,23 @@ export function loraPaddedRank(rank: number): number {
   return Math.ceil(rank / 16) * 16;
 }
 
+/**
+ * The BLAS backend converts a non-F32 weight to F32 on every matmul, into a work buffer it keeps
+ * as large as the largest weight so converted: a tied head of 49152 × 576 (SmolLM2) would hold
+ * 113 MB, Qwen2.5-0.5B's 151936 × 896 in Q8_0 545 MB, and convert that much per head chunk. Weights
+ * whose F32 copy is larger than this keep their matmuls on ggml-cpu's kernels for their own type
+ * (the BLAS backend declines them: scripts/ggml-blas/matmul-limits.cpp).
+ */
+export const BLAS_MAX_CONVERTED_BYTES = 32 << 20;
+
+/**
+ * Matmuls of fewer multiply-adds than this stay on ggml-cpu: every switch between the BLAS and CPU
+ * backends starts and joins ggml's worker threads, which costs more than a small product (a
+ * d_model-64 model at 2 threads on a loaded machine: 4.5× the wall time with all of them on BLAS).
+ * 2^23 is ~0.3 ms of sgemm at 30 GFLOP/s; SmolLM2's projections at 1024 tokens are 40–100× that.
+ */
+export const BLAS_MIN_MULTIPLY_ADDS = 1 << 23;
+
 const GRAPH_SIZE_BASE = 4096;
 const GRAPH_SIZE_PER_LAYER = 1024;
 
@@ -222,6 +264,7 @@ export class LlamaGraph {
   readonly seqLen: number;
   readonly threads: number;
   readonly device: ComputeDevice;
+  readonly matmul: MatmulBackend;
   readonly lora?: GraphLoraSpec;
   private readonly plainAutodiff: boolean;
   private readonly padLoraRank: boolean;
@@ -258,6 +301,16 @@ export class LlamaGraph {
 
   private ctxs: GraphContexts | null = null;
   private backend: GgmlBackend | null = null;
+  /**
+   * With OpenBLAS matmuls: the BLAS backend, and per graph a scheduler that splits it between BLAS
+   * and `backend` and keeps its placement: a tensor placed once keeps its address (ggml's graph
+   * allocator only places tensors that have none), so one scheduler switching graphs would plan
+   * the second graph around the first one's addresses and overwrite live tensors.
+   */
+  private blasBackend: GgmlBackend | null = null;
+  private readonly scheds = new Map<GgmlGraph, GgmlSched>();
+  /** The scale setLossGradScale last set, written into the d(loss) inputs just before each training pass. */
+  private lossGradScale = 1;
   private buffers: GgmlBuffer[] = [];
   private gallocs: GgmlGallocr[] = [];
   private evalGraph!: GgmlGraph;
@@ -326,6 +379,10 @@ export class LlamaGraph {
     this.seqLen = opts.seqLen;
     this.threads = Math.max(1, Math.floor(opts.threads));
     this.device = opts.device ?? chooseComputeDevice('cpu');
+    this.matmul = opts.matmul ?? { kind: 'ggml', reason: 'ggml-cpu unless told otherwise' };
+    if (this.matmul.kind === 'blas' && this.device.kind !== 'cpu') {
+      throw new TrainerError('BAD_OPTION', `OpenBLAS computes matmuls on the CPU, but the graph computes on ${this.device.name}.`);
+    }
     this.lora = opts.lora;
     this.plainAutodiff = opts.plainAutodiff ?? false;
     this.padLoraRank = opts.padLoraRank ?? true;
@@ -351,22 +408,49 @@ export class LlamaGraph {
         compute: init(meta(200_000, 6)),
       };
       this.define(this.ctxs, graphSize);
+      const weightBuffers: GgmlBuffer[] = [];
       for (const ctx of [this.ctxs.frozen, this.ctxs.params, this.ctxs.inputs]) {
         const buffer = this.g.allocCtxTensors(ctx, this.backend);
-        if (buffer) this.buffers.push(buffer);
+        if (!buffer) continue;
+        this.buffers.push(buffer);
+        if (ctx !== this.ctxs.inputs) weightBuffers.push(buffer);
       }
       // f32()/i32() view tensor memory in place; device memory would be a native crash, not an error.
       if (this.buffers.some((b) => !this.g.bufferIsHost(b))) {
         throw new TrainerError('DEVICE_UNAVAILABLE', `The trainer cannot yet keep its tensors in ${this.device.name}'s memory (it reads them in place); train on the CPU (device "cpu").`);
       }
-      // Every tensor the trainer reads or writes between computes lives in a static buffer, except
-      // the loss, argmax and d(loss) scale: graph outputs and inputs, which the allocator never reuses.
-      const trainAlloc = this.allocate(this.trainGraph!);
-      // The eval graph is the train graph's forward prefix, in the same order, so the train graph's
-      // placement is valid for it: two forward tensors alive together in the prefix are alive
-      // together in the whole graph.
-      const optAlloc = this.allocate(this.optGraph!);
-      this.computeBytes = this.g.gallocrBufferSize(trainAlloc) + this.g.gallocrBufferSize(optAlloc);
+      if (this.matmul.kind === 'blas') {
+        this.blasBackend = this.matmul.createBackend(this.threads, {
+          maxConvertedBytes: opts.blasLimits?.maxConvertedBytes ?? BLAS_MAX_CONVERTED_BYTES,
+          minMultiplyAdds: opts.blasLimits?.minMultiplyAdds ?? BLAS_MIN_MULTIPLY_ADDS,
+        });
+        // Ops that read a weight (frozen or trained) go to the first backend that can run them (the
+        // scheduler's rule for weight buffers), so BLAS gets every large matmul by a weight or its
+        // transpose, and AdamW, which BLAS lacks, the CPU.
+        for (const buffer of weightBuffers) this.g.bufferSetUsageWeights(buffer);
+        // The train graph is placed first: the eval graph is its forward prefix, whose tensors then
+        // keep the train graph's addresses, valid for the prefix as with the graph allocator below.
+        let bytes = 0;
+        for (const gr of [this.trainGraph!, this.optGraph!, this.evalGraph]) {
+          // Nodes and leafs of the graph, which the scheduler's hash set must hold together.
+          const sched = this.g.schedNew([this.blasBackend, this.backend], 2 * graphSize);
+          this.scheds.set(gr, sched);
+          if (!this.g.schedReserve(sched, gr) || !this.g.schedAllocGraph(sched, gr)) {
+            throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched could not place a graph (out of memory?)');
+          }
+          bytes += this.g.schedBufferSize(sched, this.blasBackend) + this.g.schedBufferSize(sched, this.backend);
+        }
+        this.computeBytes = bytes;
+      } else {
+        // Every tensor the trainer reads or writes between computes lives in a static buffer, except
+        // the loss, argmax and d(loss) scale: graph outputs and inputs, which the allocator never reuses.
+        const trainAlloc = this.allocate(this.trainGraph!);
+        // The eval graph is the train graph's forward prefix, in the same order, so the train graph's
+        // placement is valid for it: two forward tensors alive together in the prefix are alive
+        // together in the whole graph.
+        const optAlloc = this.allocate(this.optGraph!);
+        this.computeBytes = this.g.gallocrBufferSize(trainAlloc) + this.g.gallocrBufferSize(optAlloc);
+      }
       this.memBytes = this.buffers.reduce((sum, b) => sum + this.g.bufferSize(b), 0) + this.computeBytes;
       this.initialize();
     } catch (e) {
@@ -1032,6 +1116,13 @@ export class LlamaGraph {
 
   /** Sets the scale of d(loss) used by the next backward pass: the gradients are those of s·loss/(seqLen·batch). */
   setLossGradScale(s: number): void {
+    this.assertLive();
+    this.lossGradScale = s;
+  }
+
+  /** Writes d(loss) inputs of the training pass (in the compute buffer: after its graph is placed). */
+  private writeLossGrads(): void {
+    const s = this.lossGradScale;
     const N = this.batch * this.seqLen;
     for (const grad of this.lossGrads) this.writeF32(grad, [1]);
     if (this.lossScale) this.writeF32(this.lossScale, [s / N]);
@@ -1101,17 +1192,50 @@ export class LlamaGraph {
     this.prepared = true;
     this.writeDenseLabels();
     for (const grad of this.checkpointGrads) this.zero(grad);
-    this.compute(this.trainGraph!);
+    this.compute(this.trainGraph!, () => this.writeLossGrads());
   }
 
   runOptimizer(): void {
     this.compute(this.optGraph!);
   }
 
-  private compute(gr: GgmlGraph): void {
+  /** Computes a graph; `writeInputs` writes the inputs that live in the compute buffer, once it is placed. */
+  private compute(gr: GgmlGraph, writeInputs?: () => void): void {
     this.assertLive();
-    const status = this.g.backendGraphCompute(this.backend!, gr);
+    const g = this.g;
+    const sched = this.scheds.get(gr);
+    if (sched) {
+      // The split is redone (cheap); the tensors keep the addresses the constructor gave them.
+      g.schedReset(sched);
+      if (!g.schedAllocGraph(sched, gr)) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched_alloc_graph failed (out of memory?)');
+      writeInputs?.();
+      const status = g.schedGraphCompute(sched, gr);
+      if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_sched_graph_compute returned status ${status}`);
+      return;
+    }
+    writeInputs?.();
+    const status = g.backendGraphCompute(this.backend!, gr);
     if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_graph_compute returned status ${status}`);
+  }
+
+  /**
+   * Where each matmul (MUL_MAT, OUT_PROD) of the training graph ran in its last compute, with its
+   * weight's (src0's) type and size. Only with OpenBLAS matmuls (the scheduler); null otherwise.
+   */
+  matmulPlacement(): MatmulPlacement[] | null {
+    const sched = this.scheds.get(this.trainGraph!);
+    if (!sched) return null;
+    const g = this.g;
+    const out: MatmulPlacement[] = [];
+    const gr = this.trainGraph!;
+    for (let i = 0; i < g.graphNNodes(gr); i++) {
+      const node = g.graphNode(gr, i);
+      if (g.op(node) !== g.ops.MUL_MAT && g.op(node) !== g.ops.OUT_PROD) continue;
+      const backend = g.schedTensorBackend(sched, node);
+      const weight = g.src(node, 0)!;
+      out.push({ op: g.opName(g.op(node)), weightType: g.type(weight), weightElements: g.nelements(weight), backend: backend ? g.backendName(backend) : 'none' });
+    }
+    return out;
   }
 
   private assertLive(): void {
@@ -1125,6 +1249,10 @@ export class LlamaGraph {
   dispose(): void {
     const g = this.g;
     for (const galloc of this.gallocs) g.gallocrFree(galloc);
+    for (const sched of this.scheds.values()) g.schedFree(sched);
+    this.scheds.clear();
+    if (this.blasBackend) g.backendFree(this.blasBackend);
+    this.blasBackend = null;
     for (const buffer of this.buffers) g.bufferFree(buffer);
     if (this.ctxs) for (const ctx of Object.values(this.ctxs)) g.free(ctx);
     if (this.backend) g.backendFree(this.backend);

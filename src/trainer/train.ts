@@ -25,6 +25,8 @@ import {
 } from './llama-model.js';
 import { GGML_TYPE_BF16, GGML_TYPE_F32 } from './ggml/lib.js';
 import { chooseComputeDevice, type ComputeDevice, type TrainingDevice } from './ggml/device.js';
+import { chooseMatmul, type BlasLimits, type MatmulBackend } from './ggml/blas.js';
+import type { TrainingMatmul } from './training-device.js';
 import type { AnyTensorToWrite, GgmlFloatType } from './gguf.ts';
 import type { ModelToWrite } from './gguf-model.ts';
 import { TrainerError } from './train-errors.js';
@@ -76,6 +78,10 @@ export interface TrainerOptions {
   seqLen?: number;
   /** Where to compute (trainer/ggml/device.ts): 'auto' (default) takes a usable CUDA device, else the CPU. */
   device?: TrainingDevice;
+  /** Who computes the large matmuls on the CPU (trainer/ggml/blas.ts): 'auto' (default), 'ggml' or 'blas' (OpenBLAS). */
+  matmul?: TrainingMatmul;
+  /** With OpenBLAS matmuls, which ones stay on ggml-cpu (LlamaGraphOptions.blasLimits; tests lower them). */
+  blasLimits?: Partial<BlasLimits>;
   /**
    * How a LoRA run holds the frozen base matrices that the model gives as float32 arrays: 'f32'
    * (default) as they are, or 'bf16' rounded to bfloat16 — half their memory, and faster matmuls
@@ -153,6 +159,8 @@ export interface Trainer {
   readonly settings: Readonly<TrainerSettings>;
   /** The device the trainer computes on, and why it was chosen. */
   readonly device: ComputeDevice;
+  /** Who computes the large matmuls, and why. */
+  readonly matmul: MatmulBackend;
   /** Optimizer steps completed so far. */
   readonly stepsDone: number;
   /** Current 0-based epoch (equals settings.epochs once done). */
@@ -380,6 +388,8 @@ export interface ResumeOptions {
   device?: TrainingDevice;
   /** As TrainerOptions.padLoraRank; not stored in checkpoints, which hold the true rank either way. */
   padLoraRank?: boolean;
+  /** Default 'auto', as for a new run; not stored in checkpoints either. */
+  matmul?: TrainingMatmul;
 }
 
 /** Continues a run from a checkpoint written by saveCheckpoint(). */
@@ -426,6 +436,7 @@ export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
       frozenBase: s.frozenBase ?? 'f32',
       ...(options.device ? { device: options.device } : {}),
       ...(options.padLoraRank !== undefined ? { padLoraRank: options.padLoraRank } : {}),
+      ...(options.matmul ? { matmul: options.matmul } : {}),
     },
     { state: h.state, tensors: file.tensors },
   );
@@ -434,6 +445,7 @@ export function resumeTrainer(path: string, options: ResumeOptions): Trainer {
 class LocalTrainer implements Trainer {
   readonly settings: TrainerSettings;
   readonly device: ComputeDevice;
+  readonly matmul: MatmulBackend;
   private readonly graph: LlamaGraph;
   private readonly model: LlamaModel;
   private readonly train: TrainingSequence[];
@@ -477,12 +489,15 @@ class LocalTrainer implements Trainer {
     const s = this.settings;
     const loraTargets = s.lora ? loraTargetTensors(c, s.lora.targets) : [];
     this.device = chooseComputeDevice(o.device ?? 'auto');
+    this.matmul = chooseMatmul(o.matmul ?? 'auto', this.device, this.settings.threads);
     this.graph = new LlamaGraph({
       config: c,
       batch: s.batchSize,
       seqLen: s.seqLen,
       threads: s.threads,
       device: this.device,
+      matmul: this.matmul,
+      ...(o.blasLimits ? { blasLimits: o.blasLimits } : {}),
       lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
       weightTypes: frozenWeightTypes(o.model, s.frozenBase ?? 'f32'),
       padLoraRank: o.padLoraRank,

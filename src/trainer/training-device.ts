@@ -3,3 +3,10 @@
 export const TRAINING_DEVICES = ['auto', 'cpu', 'cuda'] as const;
 /** What a job asks for: `auto` trains on CUDA when a CUDA device can be used, else on the CPU. */
 export type TrainingDevice = (typeof TRAINING_DEVICES)[number];
+
+/**
+ * Who computes the large matmuls of a CPU run: `ggml` (ggml-cpu's kernels), `blas` (OpenBLAS through
+ * ggml's BLAS backend, built by scripts/build-ggml-blas.sh) or `auto`.
+ */
+export const TRAINING_MATMULS = ['auto', 'ggml', 'blas'] as const;
+export type TrainingMatmul = (typeof TRAINING_MATMULS)[number];

@@ -37,6 +37,7 @@ import { createTokenizer, type Tokenizer } from './tokenizer.ts';
 import { TrainerError } from './train-errors.ts';
 import { autoLearningRate } from '../datasets/auto-hyperparameters.ts';
 import { createTrainer, parameterCount, resumeTrainer, type Trainer } from './train.ts';
+import { matmulEvent } from './ggml/blas.ts';
 import { evaluateAfterTraining } from './evaluate-after-training.ts';
 import type { EvaluationReport } from './evaluation-report.ts';
 
@@ -319,6 +320,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
       });
     }
     emit({ type: 'message', level: 'info', message: `Training on ${trainer.device.name}: ${trainer.device.reason}.`, time: Date.now() });
+    emit({ type: 'message', level: 'info', message: matmulEvent(trainer.matmul), time: Date.now() });
     const s = trainer.settings;
     const hp = {
       n_epochs: s.epochs,

@@ -25,6 +25,7 @@ export type GgmlBackend = { readonly __brand: 'ggml_backend_t' };
 export type GgmlBuffer = { readonly __brand: 'ggml_backend_buffer_t' };
 export type GgmlBufferType = { readonly __brand: 'ggml_backend_buffer_type_t' };
 export type GgmlGallocr = { readonly __brand: 'ggml_gallocr_t' };
+export type GgmlSched = { readonly __brand: 'ggml_backend_sched_t' };
 
 // enum ggml_type (ggml.h)
 export const GGML_TYPE_F32 = 0;
@@ -225,6 +226,26 @@ export interface GgmlApi {
   gallocrAllocGraph(galloc: GgmlGallocr, g: GgmlGraph): boolean;
   gallocrBufferSize(galloc: GgmlGallocr): number;
   gallocrFree(galloc: GgmlGallocr): void;
+  /** Marks a buffer as holding weights, so the scheduler runs the ops that read them on a backend that can (ggml_backend_buffer_set_usage). */
+  bufferSetUsageWeights(buffer: GgmlBuffer): void;
+
+  // ggml_backend_sched: one graph over several backends, highest priority first, each op on the
+  // first backend that supports it (the last should be the CPU, which supports every op).
+  schedNew(backends: GgmlBackend[], graphSize: number): GgmlSched;
+  schedFree(sched: GgmlSched): void;
+  /** Sizes the scheduler's compute buffers for `g` (the largest graph reserved wins); false when it cannot. */
+  schedReserve(sched: GgmlSched, g: GgmlGraph): boolean;
+  /** Forgets the previous graph's split and allocation; call before computing a different graph. */
+  schedReset(sched: GgmlSched): void;
+  /** Splits `g` over the backends and places its tensors (after a reset); false when it cannot. */
+  schedAllocGraph(sched: GgmlSched, g: GgmlGraph): boolean;
+  /** Computes `g` (splitting and allocating it first unless schedAllocGraph did); enum ggml_status (0: success). */
+  schedGraphCompute(sched: GgmlSched, g: GgmlGraph): number;
+  schedNSplits(sched: GgmlSched): number;
+  /** Bytes of the compute buffer the scheduler holds for `backend` (0 when it shares another backend's). */
+  schedBufferSize(sched: GgmlSched, backend: GgmlBackend): number;
+  /** The backend the last split assigned the node to, or null. */
+  schedTensorBackend(sched: GgmlSched, node: T): GgmlBackend | null;
 }
 
 /** `@node-llama-cpp/<platform>-<arch>[-<flavor>]`: the CPU build, or a GPU one ("cuda"). */
@@ -385,6 +406,16 @@ export function loadGgml(): GgmlApi {
     gallocr_alloc_graph: b('bool ggml_gallocr_alloc_graph(void *galloc, void *cgraph)'),
     gallocr_get_buffer_size: b('size_t ggml_gallocr_get_buffer_size(void *galloc, int buffer_id)'),
     gallocr_free: b('void ggml_gallocr_free(void *galloc)'),
+    buffer_set_usage: b('void ggml_backend_buffer_set_usage(void *buffer, int usage)'),
+    sched_new: b('void *ggml_backend_sched_new(void **backends, void **bufts, int n_backends, size_t graph_size, bool parallel, bool op_offload)'),
+    sched_free: b('void ggml_backend_sched_free(void *sched)'),
+    sched_reserve: b('bool ggml_backend_sched_reserve(void *sched, void *measure_graph)'),
+    sched_reset: b('void ggml_backend_sched_reset(void *sched)'),
+    sched_alloc_graph: b('bool ggml_backend_sched_alloc_graph(void *sched, void *cgraph)'),
+    sched_graph_compute: b('int ggml_backend_sched_graph_compute(void *sched, void *cgraph)'),
+    sched_get_n_splits: b('int ggml_backend_sched_get_n_splits(void *sched)'),
+    sched_get_buffer_size: b('size_t ggml_backend_sched_get_buffer_size(void *sched, void *backend)'),
+    sched_get_tensor_backend: b('void *ggml_backend_sched_get_tensor_backend(void *sched, void *node)'),
     cpu_init: cpu.func('void ggml_cpu_init()'),
     backend_cpu_init: cpu.func('void *ggml_backend_cpu_init()'),
     backend_cpu_set_n_threads: cpu.func('void ggml_backend_cpu_set_n_threads(void *backend, int n_threads)'),
@@ -571,6 +602,22 @@ export function loadGgml(): GgmlApi {
     gallocrAllocGraph: (galloc, gr) => f.gallocr_alloc_graph(galloc, gr),
     gallocrBufferSize: (galloc) => n(f.gallocr_get_buffer_size(galloc, 0)),
     gallocrFree: (galloc) => f.gallocr_free(galloc),
+    // enum ggml_backend_buffer_usage: GGML_BACKEND_BUFFER_USAGE_WEIGHTS = 1
+    bufferSetUsageWeights: (buffer) => f.buffer_set_usage(buffer, 1),
+    schedNew: (backends, graphSize) => {
+      // bufts NULL: each backend's default buffer type. Not parallel (no pipeline copies), no op offload.
+      const sched = f.sched_new(backends, null, backends.length, graphSize, false, false);
+      if (!sched) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched_new failed (out of memory?)');
+      return sched;
+    },
+    schedFree: (sched) => f.sched_free(sched),
+    schedReserve: (sched, gr) => f.sched_reserve(sched, gr),
+    schedReset: (sched) => f.sched_reset(sched),
+    schedAllocGraph: (sched, gr) => f.sched_alloc_graph(sched, gr),
+    schedGraphCompute: (sched, gr) => f.sched_graph_compute(sched, gr),
+    schedNSplits: (sched) => f.sched_get_n_splits(sched),
+    schedBufferSize: (sched, backend) => n(f.sched_get_buffer_size(sched, backend)),
+    schedTensorBackend: (sched, node) => f.sched_get_tensor_backend(sched, node),
   };
   cached = api;
   return api;

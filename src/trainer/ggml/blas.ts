@@ -1,0 +1,165 @@
+// ggml's BLAS backend (OpenBLAS), built by scripts/build-ggml-blas.sh from the llama.cpp source
+// node-llama-cpp ships, so the trainer's large matmuls can run on OpenBLAS's sgemm instead of
+// ggml-cpu's kernels. The library links to libggml-base by soname: loaded after loadGgml() it binds
+// to the libggml-base the trainer already uses, so the process keeps one copy of ggml (as device.ts
+// does for libggml-cuda).
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
+import { TrainerError } from '../train-errors.js';
+import { TRAINING_MATMULS, type TrainingMatmul } from '../training-device.js';
+import { readCpuFlags } from './cpu-variant.js';
+import type { ComputeDevice } from './device.js';
+import { loadGgml, type GgmlApi, type GgmlBackend } from './lib.js';
+
+/** The command that builds the library, for messages. */
+export const BLAS_BUILD_COMMAND = 'bash scripts/build-ggml-blas.sh';
+
+/**
+ * Who computes the trainer's large matmuls on the CPU: ggml-cpu's own kernels, or OpenBLAS through
+ * ggml's BLAS backend. `reason` says why, for the job's events.
+ */
+export type MatmulBackend =
+  | { kind: 'ggml'; reason: string }
+  | { kind: 'blas'; name: string; reason: string; createBackend: CreateBlasBackend };
+
+/** Which matmuls the BLAS backend leaves to ggml-cpu (scripts/ggml-blas/matmul-limits.cpp says why). */
+export interface BlasLimits {
+  /** A matmul by a non-F32 weight whose F32 copy would be larger than this many bytes. */
+  maxConvertedBytes: number;
+  /** A matmul of fewer multiply-adds than this. */
+  minMultiplyAdds: number;
+}
+
+/** Limits that leave nothing to ggml-cpu but what the BLAS backend cannot do. */
+export const NO_BLAS_LIMITS: BlasLimits = { maxConvertedBytes: Number.MAX_SAFE_INTEGER, minMultiplyAdds: 0 };
+
+/**
+ * A new BLAS backend computing with `threads` OpenBLAS threads, which leaves the matmuls `limits`
+ * names to the CPU (the limits are one per process). The caller frees it.
+ */
+export type CreateBlasBackend = (threads: number, limits: BlasLimits) => GgmlBackend;
+
+/** What the probe found: a loadable BLAS backend, or what is missing and what to do about it. */
+export type BlasProbe =
+  | { ok: true; path: string; name: string; createBackend: CreateBlasBackend }
+  | { ok: false; missing: string; fix: string };
+
+/** build/ggml-blas/libggml-blas.so of this checkout, or NODEAI_GGML_BLAS_LIB. */
+export function blasLibraryPath(): string {
+  const override = process.env.NODEAI_GGML_BLAS_LIB;
+  if (override) return override;
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  return join(root, 'build', 'ggml-blas', 'libggml-blas.so');
+}
+
+/**
+ * The OPENBLAS_CORETYPE for a CPU with these /proc/cpuinfo flags, or null to let OpenBLAS decide.
+ * OpenBLAS picks its kernels by CPU model number, and an unknown one (a virtual machine's "Intel
+ * Xeon Processor", a CPU newer than the library) falls back to Prescott's SSE3 kernels: measured
+ * 2026-11-30 with Debian's 0.3.21 on such a VM, 1024×576·576×1536 at one thread ran at 14 GFLOP/s
+ * against 94–126 with the AVX-512 kernels (bench/blas-matmul.ts). The instruction sets decide here.
+ */
+export function openblasCoreType(flags: Set<string>): string | null {
+  const has = (...names: string[]) => names.every((f) => flags.has(f));
+  if (has('avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl')) return has('avx512_bf16') ? 'Cooperlake' : 'SkylakeX';
+  if (has('avx2', 'fma')) return 'Haswell';
+  return null;
+}
+
+/** Loads the library at `path` and binds its backend; never throws. */
+export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readCpuFlags()): BlasProbe {
+  // g is taken so that libggml-base is loaded before the library that needs it.
+  void g;
+  if (!existsSync(path)) {
+    return { ok: false, missing: `ggml's BLAS backend (${path} is not built)`, fix: `run \`${BLAS_BUILD_COMMAND}\` (needs g++ and OpenBLAS: Debian libopenblas0)` };
+  }
+  // OpenBLAS reads this when it is loaded (below, as the backend's dependency); a value the user set wins.
+  const coreType = openblasCoreType(flags);
+  if (coreType && !process.env.OPENBLAS_CORETYPE) process.env.OPENBLAS_CORETYPE = coreType;
+  let lib: ReturnType<typeof koffi.load>;
+  try {
+    lib = koffi.load(path);
+  } catch (e) {
+    return { ok: false, missing: `a loadable ${path} (${(e as Error).message})`, fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
+  }
+  let init: (maxConvertedBytes: number, minMultiplyAdds: number) => GgmlBackend | null;
+  try {
+    init = lib.func('void *nodeai_ggml_backend_blas_init_with_limits(size_t max_bytes, int64_t min_multiply_adds)') as typeof init;
+  } catch {
+    return { ok: false, missing: `the matmul limits in ${path} (built by an older build script)`, fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
+  }
+  const setThreads = lib.func('void ggml_backend_blas_set_n_threads(void *backend, int n_threads)') as (b: GgmlBackend, n: number) => void;
+  let name = 'OpenBLAS';
+  try {
+    // Already loaded as the backend's dependency: this only looks its symbols up.
+    const openblas = koffi.load('libopenblas.so.0');
+    const config = (openblas.func('const char *openblas_get_config()') as () => string)().split(' ')[1];
+    const core = (openblas.func('const char *openblas_get_corename()') as () => string)();
+    name = `OpenBLAS ${config} (${core} kernels)`;
+  } catch {
+    // Another BLAS, or a differently named OpenBLAS: the generic name will do.
+  }
+  return {
+    ok: true,
+    path,
+    name,
+    createBackend: (threads, limits) => {
+      const backend = init(limits.maxConvertedBytes, limits.minMultiplyAdds);
+      if (!backend) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_blas_init failed (out of memory?)');
+      // OpenBLAS's thread count: the backend sets it before every sgemm (default 4, not the trainer's).
+      setThreads(backend, threads);
+      return backend;
+    },
+  };
+}
+
+let probe: BlasProbe | undefined;
+
+/** The BLAS probe of this checkout's library, once per process; never throws. */
+export function probeBlas(g: GgmlApi = loadGgml()): BlasProbe {
+  probe ??= inspectBlas(g, blasLibraryPath());
+  return probe;
+}
+
+/**
+ * Who computes a run's large matmuls. `ggml`: ggml-cpu. `blas`: OpenBLAS, or a DEVICE_UNAVAILABLE
+ * error naming what is missing and what to do. `auto`: at one thread, OpenBLAS when its backend is
+ * built, else ggml-cpu with what is missing; at more, ggml-cpu. Measured 2026-11-30 on 2 cores
+ * (npm run bench:trainer, one run each, 1-min load 0.8–2.5): at one thread OpenBLAS took smol_lora
+ * from 40.5 to 91.3 tok/s and the reference config from 3,778 to 4,772 (bench/lora-step.ts: 7.6 →
+ * 3.4 s of CPU per step); at two threads it lost, 63.6 → 47.9 and 5,426 → 1,104 tok/s (ggml's and
+ * OpenBLAS's worker threads contend, and each CPU split starts ggml's threads anew). The golden
+ * trajectory holds with either. A CUDA device computes its own matmuls.
+ */
+export function chooseMatmul(
+  requested: TrainingMatmul,
+  device: ComputeDevice,
+  threads: number,
+  probe: (g: GgmlApi) => BlasProbe = probeBlas,
+): MatmulBackend {
+  if (!TRAINING_MATMULS.includes(requested)) {
+    throw new TrainerError('BAD_OPTION', `matmul must be one of ${TRAINING_MATMULS.map((m) => `"${m}"`).join(', ')}, got ${JSON.stringify(requested)}.`);
+  }
+  if (requested === 'ggml') return { kind: 'ggml', reason: 'matmul "ggml" was asked for' };
+  if (device.kind !== 'cpu') {
+    if (requested === 'blas') throw new TrainerError('BAD_OPTION', `matmul "blas" computes on the CPU, but this run trains on ${device.name}: set device to "cpu", or matmul to "auto".`);
+    return { kind: 'ggml', reason: `${device.name} computes its own matmuls` };
+  }
+  if (requested === 'auto' && threads > 1) {
+    return { kind: 'ggml', reason: `matmul "auto" keeps ggml-cpu at ${threads} threads (OpenBLAS is faster only at one thread so far; matmul "blas" forces it)` };
+  }
+  const blas = probe(loadGgml());
+  if (blas.ok) {
+    const reason = requested === 'blas' ? 'matmul "blas" was asked for' : `matmul "auto" found ggml's BLAS backend (${blas.path})`;
+    return { kind: 'blas', name: blas.name, reason, createBackend: blas.createBackend };
+  }
+  if (requested === 'auto') return { kind: 'ggml', reason: `OpenBLAS is not used: missing ${blas.missing}; to use it, ${blas.fix}` };
+  throw new TrainerError('DEVICE_UNAVAILABLE', `Cannot compute matmuls with OpenBLAS: missing ${blas.missing}. To fix: ${blas.fix}; or set matmul to "ggml" (or "auto").`, { missing: blas.missing });
+}
+
+/** The job event that says who computes the matmuls and why. */
+export function matmulEvent(matmul: MatmulBackend): string {
+  return matmul.kind === 'blas' ? `Matmuls through ${matmul.name}: ${matmul.reason}.` : `Matmuls on ggml-cpu's kernels: ${matmul.reason}.`;
+}
