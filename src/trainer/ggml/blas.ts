@@ -11,6 +11,7 @@ import { TrainerError } from '../train-errors.js';
 import { TRAINING_MATMULS, type TrainingMatmul } from '../training-device.js';
 import { readCpuFlags } from './cpu-variant.js';
 import type { ComputeDevice } from './device.js';
+import { withoutInstallRoot } from './install-paths.js';
 import { loadGgml, type GgmlApi, type GgmlBackend } from './lib.js';
 
 /** The command that builds the library, for messages. */
@@ -73,7 +74,7 @@ export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readC
   // g is taken so that libggml-base is loaded before the library that needs it.
   void g;
   if (!existsSync(path)) {
-    return { ok: false, missing: `ggml's BLAS backend (${path} is not built)`, fix: `run \`${BLAS_BUILD_COMMAND}\` (needs g++ and OpenBLAS: Debian libopenblas0)` };
+    return { ok: false, missing: withoutInstallRoot(`ggml's BLAS backend (${path} is not built)`), fix: `run \`${BLAS_BUILD_COMMAND}\` (needs g++ and OpenBLAS: Debian libopenblas0)` };
   }
   // OpenBLAS reads this when it is loaded (below, as the backend's dependency); a value the user set wins.
   const coreType = openblasCoreType(flags);
@@ -82,13 +83,13 @@ export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readC
   try {
     lib = koffi.load(path);
   } catch (e) {
-    return { ok: false, missing: `a loadable ${path} (${(e as Error).message})`, fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
+    return { ok: false, missing: withoutInstallRoot(`a loadable ${path} (${(e as Error).message})`), fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
   }
   let init: (maxConvertedBytes: number, minMultiplyAdds: number) => GgmlBackend | null;
   try {
     init = lib.func('void *nodeai_ggml_backend_blas_init_with_limits(size_t max_bytes, int64_t min_multiply_adds)') as typeof init;
   } catch {
-    return { ok: false, missing: `the matmul limits in ${path} (built by an older build script)`, fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
+    return { ok: false, missing: withoutInstallRoot(`the matmul limits in ${path} (built by an older build script)`), fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
   }
   const setThreads = lib.func('void ggml_backend_blas_set_n_threads(void *backend, int n_threads)') as (b: GgmlBackend, n: number) => void;
   let name = 'OpenBLAS';
@@ -152,7 +153,7 @@ export function chooseMatmul(
   }
   const blas = probe(loadGgml());
   if (blas.ok) {
-    const reason = requested === 'blas' ? 'matmul "blas" was asked for' : `matmul "auto" found ggml's BLAS backend (${blas.path})`;
+    const reason = requested === 'blas' ? 'matmul "blas" was asked for' : `matmul "auto" found ggml's BLAS backend (${withoutInstallRoot(blas.path)})`;
     return { kind: 'blas', name: blas.name, reason, createBackend: blas.createBackend };
   }
   if (requested === 'auto') return { kind: 'ggml', reason: `OpenBLAS is not used: missing ${blas.missing}; to use it, ${blas.fix}` };

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import koffi from 'koffi';
 import { TrainerError } from '../train-errors.js';
 import { TRAINING_DEVICES, type TrainingDevice } from '../training-device.js';
+import { withoutInstallRoot } from './install-paths.js';
 import { libFile, loadGgml, packageBinDir, platformPackage, type GgmlApi, type GgmlBackend, type GgmlBufferType } from './lib.js';
 
 export { TRAINING_DEVICES, type TrainingDevice };
@@ -83,8 +84,8 @@ export function inspectCuda(g: GgmlApi, dir: string | null): CudaProbe {
   } catch (e) {
     const message = (e as Error).message;
     const lost = /([\w.+-]+\.so[.\d]*): cannot open shared object file/.exec(message)?.[1];
-    if (lost) return { ok: false, missing: `${lost} (needed by ${libFile(dir, 'ggml-cuda')})`, fix: fixForMissingLibrary(lost) };
-    return { ok: false, missing: `a loadable libggml-cuda (${message})`, fix: 'reinstall the CUDA package, or train on the CPU (device "cpu")' };
+    if (lost) return { ok: false, missing: withoutInstallRoot(`${lost} (needed by ${libFile(dir, 'ggml-cuda')})`), fix: fixForMissingLibrary(lost) };
+    return { ok: false, missing: withoutInstallRoot(`a loadable libggml-cuda (${message})`), fix: 'reinstall the CUDA package, or train on the CPU (device "cpu")' };
   }
   const deviceCount = lib.func('int ggml_backend_cuda_get_device_count()') as () => number;
   const describe = lib.func('void ggml_backend_cuda_get_device_description(int device, _Out_ char *description, size_t description_size)');
