@@ -4,14 +4,13 @@
 // to the libggml-base the trainer already uses, so the process keeps one copy of ggml (as device.ts
 // does for libggml-cuda).
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import koffi from 'koffi';
 import { TrainerError } from '../train-errors.js';
 import { TRAINING_MATMULS, type TrainingMatmul } from '../training-device.js';
 import { readCpuFlags } from './cpu-variant.js';
 import type { ComputeDevice } from './device.js';
-import { withoutInstallRoot } from './install-paths.js';
+import { PROJECT_ROOT, withoutInstallRoot } from './install-paths.js';
 import { loadGgml, type GgmlApi, type GgmlBackend } from './lib.js';
 
 /** The command that builds the library, for messages. */
@@ -51,8 +50,7 @@ export type BlasProbe =
 export function blasLibraryPath(): string {
   const override = process.env.NODEAI_GGML_BLAS_LIB;
   if (override) return override;
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-  return join(root, 'build', 'ggml-blas', 'libggml-blas.so');
+  return join(PROJECT_ROOT, 'build', 'ggml-blas', 'libggml-blas.so');
 }
 
 /**

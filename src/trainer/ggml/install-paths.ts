@@ -5,7 +5,7 @@ import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The project's root: the folder holding package.json, build/ and (usually) node_modules/. */
-const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /** `text` with the project's root and any folder above a `node_modules/` taken off the paths in it. */
 export function withoutInstallRoot(text: string): string {
