@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds ggml's BLAS backend (scripts/build-ggml-blas.sh), installing Debian's OpenBLAS runtime
-# (libopenblas0) first when it is missing, so the trainer's OpenBLAS tests run instead of skipping.
-# Source it from .ci/run.
+# Builds ggml's BLAS backend (scripts/build-ggml-blas.sh) on oneDNN, installing Debian's oneDNN
+# (libdnnl-dev: the library and the headers the build compiles against) first when it is missing,
+# so the trainer's BLAS-backend tests run instead of skipping. Source it from .ci/run.
 . "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
-if ! compgen -G '/usr/lib/*/libopenblas.so.0' >/dev/null && ! compgen -G '/usr/lib*/libopenblas.so.0' >/dev/null; then
-  nodeai_apt_install libopenblas0 || { return 1 2>/dev/null || exit 1; }
+if [ ! -f /usr/include/oneapi/dnnl/dnnl.hpp ]; then
+  nodeai_apt_install libdnnl-dev || { return 1 2>/dev/null || exit 1; }
 fi
 bash "$(dirname "${BASH_SOURCE[0]}")/../scripts/build-ggml-blas.sh" --strict || { return 1 2>/dev/null || exit 1; }

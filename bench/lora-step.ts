@@ -4,7 +4,7 @@
 // steps are interleaved, round by round, so a change in the machine's load falls on all of them
 // (run one after the other, the same two variants came out from +5 % to −9 % apart in one hour).
 // With ggml's BLAS backend built (scripts/build-ggml-blas.sh), the same variants also run with the
-// large matmuls on OpenBLAS instead of ggml-cpu's kernels.
+// large matmuls on its library (oneDNN or OpenBLAS) instead of ggml-cpu's kernels.
 // Usage: tsx bench/lora-step.ts [layers=6] [rank=8] [threads=1] [vocab=49152] [rounds=5]
 import { performance } from 'node:perf_hooks';
 import { probeBlas, type MatmulBackend } from '../src/trainer/ggml/blas.ts';
@@ -69,13 +69,13 @@ const variants: Array<[string, Partial<LlamaGraphOptions>]> = [
   // What the trainer's frozenBase 'bf16' asks the graph for.
   [`BF16 base, rank padded to ${loraPaddedRank(rank)}`, { padLoraRank: true, weightTypes: new Map([...model.tensors.values()].filter((t) => t.shape.length >= 2).map((t) => [t.name, GGML_TYPE_BF16])) }],
 ];
-// The same two with the large matmuls on OpenBLAS (scripts/build-ggml-blas.sh), when it is built.
+// The same two with the large matmuls on the BLAS backend (scripts/build-ggml-blas.sh), when it is built.
 const blas = probeBlas();
 if (blas.ok) {
-  const matmul: MatmulBackend = { kind: 'blas', name: blas.name, reason: 'bench', createBackend: blas.createBackend };
+  const matmul: MatmulBackend = { ...blas, kind: 'blas', reason: 'bench' };
   for (const [name, extra] of variants.slice(1)) variants.push([`${name}, ${blas.name.replace(/ \(.*/, '')}`, { ...extra, matmul }]);
 } else {
-  console.log(`(no OpenBLAS variants: missing ${blas.missing}; ${blas.fix})`);
+  console.log(`(no BLAS-backend variants: missing ${blas.missing}; ${blas.fix})`);
 }
 const prepared: Variant[] = [];
 try {

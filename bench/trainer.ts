@@ -112,6 +112,9 @@ interface ChildResult {
   loss_first: number;
   loss_last: number;
   max_rss_mb: number;
+  /** Who computed the matmuls ("oneDNN 2.6.3 (AMX BF16 tiles)", "ggml-cpu"), and how the frozen base was held. */
+  matmul: string;
+  frozen_base: string;
 }
 
 /** One run: a child's result, or where the memory limit stopped it. */
@@ -139,6 +142,10 @@ if (!device) throw new Error(`--device takes ${TRAINING_DEVICES.join(', ')} (got
 const matmulText = option('matmul') ?? process.env.NODEAI_BENCH_MATMUL ?? 'auto';
 const matmul = TRAINING_MATMULS.find((m) => m === matmulText);
 if (!matmul) throw new Error(`--matmul takes ${TRAINING_MATMULS.join(', ')} (got ${JSON.stringify(matmulText)})`);
+const FROZEN_BASES = ['auto', 'f32', 'bf16'] as const;
+const frozenBaseText = option('frozen-base') ?? process.env.NODEAI_BENCH_FROZEN_BASE ?? 'auto';
+const frozenBase = FROZEN_BASES.find((m) => m === frozenBaseText);
+if (!frozenBase) throw new Error(`--frozen-base takes ${FROZEN_BASES.join(', ')} (got ${JSON.stringify(frozenBaseText)})`);
 
 /** The config at the size this invocation runs it (--ctx/--batch make it smaller). */
 function sized(b: BenchConfig): BenchConfig & { reduced: boolean; fullCtx: number; fullBatch: number } {
@@ -215,8 +222,10 @@ async function child(name: string, basePath: string | undefined): Promise<void> 
     threads,
     device: device as TrainingDevice,
     matmul,
-    ...(b.loraRank ? { lora: { rank: b.loraRank, alpha: 2 * b.loraRank } } : {}),
+    ...(b.loraRank ? { lora: { rank: b.loraRank, alpha: 2 * b.loraRank }, frozenBase } : {}),
   });
+  const matmulName = trainer.matmul.kind === 'blas' ? trainer.matmul.name : 'ggml-cpu';
+  const frozenBaseName = b.loraRank ? (b.base ? `${b.base.type} base as stored` : `${trainer.settings.frozenBase?.toUpperCase()} frozen base`) : 'full fine-tuning, F32';
   const losses: number[] = [];
   let t0 = 0;
   for (let s = 0; s < b.warmup + b.steps; s++) {
@@ -231,6 +240,8 @@ async function child(name: string, basePath: string | undefined): Promise<void> 
     loss_first: losses[0],
     loss_last: losses.at(-1)!,
     max_rss_mb: process.resourceUsage().maxRSS / 1024,
+    matmul: matmulName,
+    frozen_base: frozenBaseName,
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
@@ -304,7 +315,7 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<
 const tsxLoader = () => pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 function childEnv(b: BenchConfig): NodeJS.ProcessEnv {
-  return { NODEAI_BENCH_THREADS: String(threads), NODEAI_BENCH_DEVICE: device, NODEAI_BENCH_MATMUL: matmul, NODEAI_BENCH_CTX: String(b.ctx), NODEAI_BENCH_BATCH: String(b.batch) };
+  return { NODEAI_BENCH_THREADS: String(threads), NODEAI_BENCH_DEVICE: device, NODEAI_BENCH_MATMUL: matmul, NODEAI_BENCH_FROZEN_BASE: frozenBase, NODEAI_BENCH_CTX: String(b.ctx), NODEAI_BENCH_BATCH: String(b.batch) };
 }
 
 function nodeai(b: BenchConfig, basePath: string | undefined): Promise<Run> {
@@ -394,7 +405,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-type Summary = { stopped: false; tok_s: number; step_ms: number; max_rss_mb: number; loss_first: number; loss_last: number; finished: number } | { stopped: true; stopped_at_rss_mb: number };
+type Summary =
+  | { stopped: false; tok_s: number; step_ms: number; max_rss_mb: number; loss_first: number; loss_last: number; finished: number; how: string }
+  | { stopped: true; stopped_at_rss_mb: number };
 
 /** Medians of the runs that finished; when none did, the highest RSS a stopped run had reached. */
 function summarize(runs: Run[]): Summary | null {
@@ -411,6 +424,8 @@ function summarize(runs: Run[]): Summary | null {
     loss_first: median(done.map((r) => r.loss_first)),
     loss_last: median(done.map((r) => r.loss_last)),
     finished: done.length,
+    // PyTorch's runs report neither.
+    how: [...new Set(done.filter((r) => r.matmul).map((r) => `${r.matmul}; ${r.frozen_base}`))].join(' / '),
   };
 }
 
@@ -424,7 +439,7 @@ async function main(): Promise<void> {
   const cpu = machine();
   const date = new Date().toISOString();
   const command = `npm run bench:trainer -- ${process.argv.slice(2).join(' ')}`.trim();
-  console.log(`Trainer benchmark · ${cpu} · threads = ${threads} in both engines · NodeAI matmul "${matmul}" · ${date} · Node ${process.version}`);
+  console.log(`Trainer benchmark · ${cpu} · threads = ${threads} in both engines · NodeAI matmul "${matmul}", frozenBase "${frozenBase}" · ${date} · Node ${process.version}`);
   console.log(`${runs} run(s) per engine, interleaved (NodeAI, PyTorch, NodeAI, …), medians reported${runs < 3 ? ` — fewer than the contract's 3 (--runs ${runs})` : ''}; a run is stopped at ${maxRssMb} MB RSS.`);
   const skipAsked = process.argv.includes('--skip-pytorch');
   const torch = skipAsked ? null : torchVersion();
@@ -463,7 +478,7 @@ async function main(): Promise<void> {
     const size = `ctx ${b.ctx}, batch ${b.batch}${b.reduced ? ' (reduced)' : ''}`;
     const sn = summarize(n);
     const sp = summarize(p);
-    for (const [engine, s, rs] of [['NodeAI (ggml via koffi)', sn, n], [`PyTorch ${torch ?? ''} (CPU${b.base ? `, ${b.base.torchDtype} base` : ''})`, sp, p]] as const) {
+    for (const [engine, s, rs] of [[`NodeAI (ggml via koffi${sn && !sn.stopped && sn.how ? `; ${sn.how}` : ''})`, sn, n], [`PyTorch ${torch ?? ''} (CPU${b.base ? `, ${b.base.torchDtype} base` : ''})`, sp, p]] as const) {
       if (!s) continue;
       const loads = rs.map((r) => r.load_before.toFixed(2)).join(', ');
       if (!s.stopped) console.log(`| ${b.label} | ${size} | ${engine} | ${f(s.tok_s)} | ${f(s.step_ms)} | ${f(s.max_rss_mb)} | ${s.loss_first.toFixed(2)} → ${s.loss_last.toFixed(2)} | ${loads} |`);
@@ -479,6 +494,7 @@ async function main(): Promise<void> {
       nodeai_rss_mb: sn ? Math.round(sn.stopped ? sn.stopped_at_rss_mb : sn.max_rss_mb) : null,
       pytorch_rss_mb: sp ? Math.round(sp.stopped ? sp.stopped_at_rss_mb : sp.max_rss_mb) : null,
       pytorch_version: torch,
+      nodeai_matmul_and_base: sn && !sn.stopped ? sn.how : null,
       threads,
       runs,
       ctx: b.ctx,

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Builds ggml's BLAS backend (ggml/src/ggml-blas/ggml-blas.cpp) against OpenBLAS, as a ggml backend
+# Builds ggml's BLAS backend (ggml/src/ggml-blas/ggml-blas.cpp) against oneDNN or OpenBLAS, as a ggml backend
 # library the trainer loads next to node-llama-cpp's prebuilt libggml-base
 # (build/ggml-blas/libggml-blas.so). The source is the llama.cpp tree node-llama-cpp ships
 # (node_modules/node-llama-cpp/llama/gitRelease.bundle), so the backend matches the ggml the
-# trainer runs on. Needs only g++ and OpenBLAS's runtime library (Debian: libopenblas0), not its
+# trainer runs on. Needs g++ and oneDNN's library and headers (Debian: libdnnl-dev), or OpenBLAS's
+# runtime library alone (Debian: libopenblas0), not its
 # -dev package: the few CBLAS declarations ggml-blas.cpp uses are in build/ggml-blas/include/cblas.h,
 # written here from the CBLAS interface.
 #
-# Idempotent: does nothing when the library exists and was built from the same source and OpenBLAS.
+# Idempotent: does nothing when the library exists and was built from the same source and library.
 # Never fails an install: when something is missing it says what and exits 0 (the trainer then
 # computes every matmul with ggml-cpu and says why in the job's events). --strict exits 1 instead.
 set -euo pipefail
@@ -47,18 +48,37 @@ ggml_dir="${NODEAI_GGML_DIR:-$(cd "$root" && node -e '
 ' 2>/dev/null || true)}"
 [ -n "$ggml_dir" ] && [ -f "$ggml_dir/libggml-base.so" ] || skip "node-llama-cpp's libggml-base.so was not found (run npm ci first)."
 
+# The library the products go to: oneDNN when it is installed (Debian: libdnnl-dev; faster F32
+# matmuls and BF16 ones on AMX tiles, see scripts/ggml-blas/onednn-matmul.cpp), else OpenBLAS.
+# NODEAI_GGML_BLAS_VENDOR=openblas|onednn picks one.
+onednn=""
+for candidate in /usr/lib/x86_64-linux-gnu/libdnnl.so /usr/lib/aarch64-linux-gnu/libdnnl.so /usr/lib64/libdnnl.so /usr/lib/libdnnl.so; do
+  if [ -e "$candidate" ] && [ -f /usr/include/oneapi/dnnl/dnnl.hpp ]; then onednn="$(readlink -f "$candidate")"; break; fi
+done
 openblas=""
 for candidate in /usr/lib/x86_64-linux-gnu/libopenblas.so.0 /usr/lib/aarch64-linux-gnu/libopenblas.so.0 /usr/lib64/libopenblas.so.0 /usr/lib/libopenblas.so.0; do
   if [ -e "$candidate" ]; then openblas="$candidate"; break; fi
 done
-[ -n "$openblas" ] || skip "OpenBLAS is not installed (Debian: apt-get install libopenblas0)."
-# The CBLAS declarations below use 32-bit integers: an OpenBLAS built with 64-bit ones (INTERFACE64)
-# names its symbols differently or takes other arguments.
-case " $(nm -D --defined-only "$openblas" 2>/dev/null | awk '{print $3}' | tr '\n' ' ') " in *" cblas_sgemm "*) ;; *) skip "$openblas has no cblas_sgemm." ;; esac
+vendor="${NODEAI_GGML_BLAS_VENDOR:-}"
+if [ -z "$vendor" ]; then
+  if [ -n "$onednn" ]; then vendor=onednn; else vendor=openblas; fi
+fi
+case "$vendor" in
+  onednn)
+    [ -n "$onednn" ] || skip "oneDNN is not installed (Debian: apt-get install libdnnl-dev)."
+    backend_lib="$onednn" ;;
+  openblas)
+    [ -n "$openblas" ] || skip "neither oneDNN nor OpenBLAS is installed (Debian: apt-get install libdnnl-dev, or libopenblas0)."
+    # The CBLAS declarations below use 32-bit integers: an OpenBLAS built with 64-bit ones (INTERFACE64)
+    # names its symbols differently or takes other arguments.
+    case " $(nm -D --defined-only "$openblas" 2>/dev/null | awk '{print $3}' | tr '\n' ' ') " in *" cblas_sgemm "*) ;; *) skip "$openblas has no cblas_sgemm." ;; esac
+    backend_lib="$openblas" ;;
+  *) skip "NODEAI_GGML_BLAS_VENDOR must be onednn or openblas (got $vendor)." ;;
+esac
 
 commit="$(git bundle list-heads "$bundle" | head -n 1 | cut -d' ' -f1)"
 [ -n "$commit" ] || skip "could not read the commit of $bundle."
-stamp="source $commit; wrapper $(sha256sum "$root/scripts/ggml-blas/matmul-limits.cpp" | cut -d' ' -f1); openblas $(readlink -f "$openblas"); ggml-base $(sha256sum "$ggml_dir/libggml-base.so" | cut -d' ' -f1)"
+stamp="source $commit; wrapper $(cat "$root"/scripts/ggml-blas/* | sha256sum | cut -d' ' -f1); $vendor $(readlink -f "$backend_lib"); ggml-base $(sha256sum "$ggml_dir/libggml-base.so" | cut -d' ' -f1)"
 if [ -f "$out/libggml-blas.so" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "ggml-blas: up to date ($out/libggml-blas.so)"
   exit 0
@@ -91,12 +111,18 @@ EOF
 
 # GGML_BACKEND_DL: the library exports ggml_backend_init, as node-llama-cpp's own backend libraries
 # do. $ORIGIN-relative rpath is not used: libggml-base is already loaded by the trainer (by soname).
+sources=("$work/src/ggml/src/ggml-blas/ggml-blas.cpp" "$root/scripts/ggml-blas/matmul-limits.cpp")
+flags=(-DGGML_BLAS_USE_OPENBLAS)
+if [ "$vendor" = onednn ]; then
+  # ggml-blas.cpp's OpenBLAS calls, renamed to oneDNN's (onednn-matmul.cpp).
+  sources+=("$root/scripts/ggml-blas/onednn-matmul.cpp")
+  flags+=(-fopenmp -DNODEAI_ONEDNN -Dcblas_sgemm=nodeai_onednn_sgemm -Dopenblas_set_num_threads=nodeai_onednn_set_num_threads)
+fi
 g++ -O2 -fPIC -shared -std=c++17 -DNDEBUG \
-  -DGGML_BACKEND_DL -DGGML_BACKEND_BUILD -DGGML_BACKEND_SHARED -DGGML_SHARED -DGGML_BLAS_USE_OPENBLAS \
-  -I"$out/include" -I"$work/src/ggml/include" -I"$work/src/ggml/src" \
-  "$work/src/ggml/src/ggml-blas/ggml-blas.cpp" "$root/scripts/ggml-blas/matmul-limits.cpp" \
-  -L"$ggml_dir" -lggml-base "$openblas" -Wl,-rpath,"$(dirname "$openblas")" \
-  -o "$work/libggml-blas.so" || skip "g++ failed on ggml-blas.cpp or matmul-limits.cpp (see above)."
+  -DGGML_BACKEND_DL -DGGML_BACKEND_BUILD -DGGML_BACKEND_SHARED -DGGML_SHARED "${flags[@]}" \
+  -I"$out/include" -I"$root/scripts/ggml-blas" -I"$work/src/ggml/include" -I"$work/src/ggml/src" \
+  "${sources[@]}" -L"$ggml_dir" -lggml-base "$backend_lib" -Wl,-rpath,"$(dirname "$backend_lib")" \
+  -o "$work/libggml-blas.so" || skip "g++ failed on the ggml-blas sources (see above)."
 mv "$work/libggml-blas.so" "$out/libggml-blas.so"
 echo "$stamp" > "$out/stamp"
-echo "ggml-blas: built $out/libggml-blas.so (llama.cpp $commit, $(readlink -f "$openblas"))"
+echo "ggml-blas: built $out/libggml-blas.so (llama.cpp $commit, $vendor: $(readlink -f "$backend_lib"))"

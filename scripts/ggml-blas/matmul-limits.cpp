@@ -12,12 +12,21 @@
 // - matmuls by a large non-F32 weight: the BLAS backend converts the weight to F32 on every call, into
 //   a work buffer as large as the largest weight so converted (a 151936 × 896 Q8_0 head: 545 MB,
 //   converted again for every chunk of the trainer's head); ggml-cpu has kernels for its type.
+//
+// In a build with oneDNN (NODEAI_ONEDNN), a matmul by a BF16 weight is not converted at all: the
+// backend's graph_compute hands it to oneDNN's BF16 matmul (onednn-matmul.cpp), so it is taken
+// whatever the weight's size.
 #include "ggml.h"
 #include "ggml-backend-impl.h"
 #include "ggml-blas.h"
+#include "ggml-impl.h"
 
 #include <cstddef>
 #include <mutex>
+
+#ifdef NODEAI_ONEDNN
+#include "onednn-matmul.h"
+#endif
 
 namespace {
 
@@ -27,6 +36,18 @@ bool (*blas_supports_op)(ggml_backend_dev_t, const ggml_tensor *) = nullptr;
 size_t max_converted_bytes = SIZE_MAX;
 int64_t min_macs = 0;
 
+// A MUL_MAT by a BF16 weight that oneDNN computes in BF16 (never when the build or the CPU lacks it).
+bool is_bf16_mul_mat(const ggml_tensor * op) {
+#ifdef NODEAI_ONEDNN
+    return op->op == GGML_OP_MUL_MAT && op->src[0]->type == GGML_TYPE_BF16 && nodeai_onednn_has_bf16() &&
+           op->src[0]->nb[0] == 2 && op->src[1]->type == GGML_TYPE_F32 && ggml_is_contiguous(op->src[1]) &&
+           op->nb[0] == sizeof(float) && ggml_is_contiguous(op);
+#else
+    (void) op;
+    return false;
+#endif
+}
+
 bool limited_supports_op(ggml_backend_dev_t dev, const ggml_tensor * op) {
     if (op->op == GGML_OP_MUL_MAT || op->op == GGML_OP_OUT_PROD) {
         // Multiply-adds: every output element sums over src0's rows (ne[0] for MUL_MAT, ne[1] for OUT_PROD).
@@ -35,12 +56,51 @@ bool limited_supports_op(ggml_backend_dev_t dev, const ggml_tensor * op) {
             return false;
         }
     }
+#ifdef NODEAI_ONEDNN
+    // ggml-blas leaves products with a dimension under 32 to ggml-cpu ("BLAS usually is only faster
+    // for large matrices"); oneDNN is faster on the trainer's skinny LoRA products too.
+    if (is_bf16_mul_mat(op)) {
+        return true;
+    }
+    if (op->op == GGML_OP_MUL_MAT && op->src[0]->type == GGML_TYPE_F32 && op->src[1]->type == GGML_TYPE_F32 &&
+        ggml_is_contiguous(op->src[0]) && ggml_is_contiguous(op->src[1])) {
+        return true;
+    }
+#endif
     if (op->op == GGML_OP_MUL_MAT && op->src[0]->type != GGML_TYPE_F32 &&
         (size_t) ggml_nelements(op->src[0]) * sizeof(float) > max_converted_bytes) {
         return false;
     }
     return blas_supports_op(dev, op);
 }
+
+#ifdef NODEAI_ONEDNN
+ggml_status (*blas_graph_compute)(ggml_backend_t, ggml_cgraph *) = nullptr;
+
+// ggml-blas's graph_compute, but a BF16 weight's MUL_MAT goes to oneDNN's BF16 matmul; the nodes
+// between two such go to ggml-blas as one view of the graph.
+ggml_status limited_graph_compute(ggml_backend_t backend, ggml_cgraph * graph) {
+    int from = 0;
+    for (int i = 0; i <= graph->n_nodes; i++) {
+        const bool ours = i < graph->n_nodes && (graph->nodes[i]->flags & GGML_TENSOR_FLAG_COMPUTE) && is_bf16_mul_mat(graph->nodes[i]);
+        if (i < graph->n_nodes && !ours) {
+            continue;
+        }
+        if (from < i) {
+            ggml_cgraph part = ggml_graph_view(graph, from, i);
+            const ggml_status status = blas_graph_compute(backend, &part);
+            if (status != GGML_STATUS_SUCCESS) {
+                return status;
+            }
+        }
+        if (ours) {
+            nodeai_onednn_mul_mat_bf16(graph->nodes[i]);
+        }
+        from = i + 1;
+    }
+    return GGML_STATUS_SUCCESS;
+}
+#endif
 
 }  // namespace
 
@@ -61,5 +121,28 @@ extern "C" __attribute__((visibility("default"))) ggml_backend_t nodeai_ggml_bac
     max_converted_bytes = max_bytes;
     min_macs = min_multiply_adds;
     backend->device = &limited_device;
+#ifdef NODEAI_ONEDNN
+    blas_graph_compute = backend->iface.graph_compute;
+    backend->iface.graph_compute = limited_graph_compute;
+#endif
     return backend;
+}
+
+// Whether a BF16 weight's products are computed in BF16 (oneDNN on a CPU with BF16 dot products).
+extern "C" __attribute__((visibility("default"))) bool nodeai_ggml_blas_bf16(void) {
+#ifdef NODEAI_ONEDNN
+    return nodeai_onednn_has_bf16();
+#else
+    return false;
+#endif
+}
+
+// Who computes the products: "oneDNN 2.6.3 (AMX BF16 tiles)", or NULL in an OpenBLAS build (whose
+// library then names itself).
+extern "C" __attribute__((visibility("default"))) const char * nodeai_ggml_blas_vendor(void) {
+#ifdef NODEAI_ONEDNN
+    return nodeai_onednn_name();
+#else
+    return nullptr;
+#endif
 }

@@ -58,17 +58,25 @@ describe('golden loss trajectory (PyTorch reference)', () => {
     expect(reference.at(-1)!).toBeLessThan(reference[0] * 0.9);
   });
 
-  it.skipIf(!probeBlas().ok).each(['full', 'lora'] as const)('%s fine-tuning with OpenBLAS matmuls (matmul "blas") follows it too', (run) => {
+  it.skipIf(!probeBlas().ok).each(['full', 'lora'] as const)('%s fine-tuning with BLAS-backend matmuls (matmul "blas": oneDNN or OpenBLAS) follows it too', (run) => {
     // sgemm sums in its own order: the same tolerance holds (measured 2026-11-30: 1.6e-5 full,
     // 7.4e-6 LoRA, as with ggml-cpu's kernels). No size limit: this model's products are all below
     // the default one, and would stay on ggml-cpu.
     const options = { ...goldenRunOptions(run, model, data), matmul: 'blas' as const, blasLimits: { minMultiplyAdds: 0 } };
-    expectOnTrajectory(trainLosses(options), golden.runs[run].float64, `${run}, OpenBLAS`);
+    expectOnTrajectory(trainLosses(options), golden.runs[run].float64, `${run}, BLAS backend`);
   });
 
-  it.skipIf(!probeBlas().ok)('LoRA on a BF16 base with OpenBLAS matmuls stays within the BF16 bound of the trajectory', () => {
+  it.skipIf(!probeBlas().ok)('LoRA on a BF16 base with BLAS-backend matmuls stays within the BF16 bound of the trajectory', () => {
     // Evaluated first: a scheduler that placed the eval graph before the train graph once made
-    // this run's train losses garbage (~0.008). The BF16 weights are converted to F32 for sgemm.
+    // this run's train losses garbage (~0.008). OpenBLAS converts the BF16 weights to F32 for
+    // sgemm (measured: within 1.8e-4, as ggml-cpu); oneDNN multiplies them in BF16 with the
+    // activations rounded to BF16, as ggml-cpu does, but every product of this model goes there
+    // (no size limit): measured 2026-11-30, within 1e-5 of ggml-cpu's BF16 run for 8 steps, then
+    // apart as Adam's normalised steps amplify the BF16 rounding — at most 2.2e-3 (step 16), 6.4e-4
+    // at the end, at 1 and 2 threads, rank padded or not. One pass's gradients are as far from
+    // float32 on both (0.3–1.4 % of each tensor's largest, tensor by tensor within 5 % of each
+    // other). Bound 3e-3: still 2–15× under a +1 % learning rate, an unclipped gradient, a
+    // longer warm-up or a linear schedule (measured effects on the F32 trajectory above).
     const options = { ...goldenRunOptions('lora', model, data), frozenBase: 'bf16' as const, matmul: 'blas' as const, blasLimits: { minMultiplyAdds: 0 } };
     const reference = golden.runs.lora.float64;
     const trainer = createTrainer(options);
@@ -79,7 +87,9 @@ describe('golden loss trajectory (PyTorch reference)', () => {
     } finally {
       trainer.dispose();
     }
-    losses.forEach((loss, i) => expect(Math.abs(loss - reference[i]), `step ${i + 1}`).toBeLessThanOrEqual(1e-3 * reference[i]));
+    const blas = probeBlas();
+    const bound = blas.ok && blas.bf16 ? 3e-3 : 1e-3;
+    losses.forEach((loss, i) => expect(Math.abs(loss - reference[i]), `step ${i + 1}`).toBeLessThanOrEqual(bound * reference[i]));
   });
 
   it("LoRA on a BF16 copy of the float32 base stays within a bound of the trajectory, and merges into the float32 base", () => {

@@ -62,13 +62,13 @@ export interface LlamaGraphOptions {
   device?: ComputeDevice;
   /**
    * Who computes the large matmuls on the CPU (trainer/ggml/blas.ts's choice); absent: ggml-cpu.
-   * With OpenBLAS the graphs run through ggml_backend_sched over [BLAS, CPU]: each MUL_MAT the BLAS
+   * With the BLAS backend the graphs run through ggml_backend_sched over [BLAS, CPU]: each MUL_MAT the BLAS
    * backend takes (every dimension ≥ 32, contiguous, F32 activations) goes to sgemm, every other
    * op to ggml-cpu.
    */
   matmul?: MatmulBackend;
   /**
-   * With OpenBLAS matmuls: which matmuls stay on ggml-cpu (default {@link BLAS_MAX_CONVERTED_BYTES}
+   * With BLAS-backend matmuls: which matmuls stay on ggml-cpu (default {@link BLAS_MAX_CONVERTED_BYTES}
    * and {@link BLAS_MIN_MULTIPLY_ADDS}); tests lower them to put a small model's matmuls on BLAS.
    */
   blasLimits?: Partial<BlasLimits>;
@@ -265,6 +265,8 @@ export class LlamaGraph {
   readonly threads: number;
   readonly device: ComputeDevice;
   readonly matmul: MatmulBackend;
+  /** With BLAS-backend matmuls: which matmuls the BLAS backend leaves to ggml-cpu. */
+  private readonly blasLimits: BlasLimits;
   readonly lora?: GraphLoraSpec;
   private readonly plainAutodiff: boolean;
   private readonly padLoraRank: boolean;
@@ -302,7 +304,7 @@ export class LlamaGraph {
   private ctxs: GraphContexts | null = null;
   private backend: GgmlBackend | null = null;
   /**
-   * With OpenBLAS matmuls: the BLAS backend, and per graph a scheduler that splits it between BLAS
+   * With BLAS-backend matmuls: the BLAS backend, and per graph a scheduler that splits it between BLAS
    * and `backend` and keeps its placement: a tensor placed once keeps its address (ggml's graph
    * allocator only places tensors that have none), so one scheduler switching graphs would plan
    * the second graph around the first one's addresses and overwrite live tensors.
@@ -381,8 +383,12 @@ export class LlamaGraph {
     this.device = opts.device ?? chooseComputeDevice('cpu');
     this.matmul = opts.matmul ?? { kind: 'ggml', reason: 'ggml-cpu unless told otherwise' };
     if (this.matmul.kind === 'blas' && this.device.kind !== 'cpu') {
-      throw new TrainerError('BAD_OPTION', `OpenBLAS computes matmuls on the CPU, but the graph computes on ${this.device.name}.`);
+      throw new TrainerError('BAD_OPTION', `The BLAS backend computes matmuls on the CPU, but the graph computes on ${this.device.name}.`);
     }
+    this.blasLimits = {
+      maxConvertedBytes: opts.blasLimits?.maxConvertedBytes ?? BLAS_MAX_CONVERTED_BYTES,
+      minMultiplyAdds: opts.blasLimits?.minMultiplyAdds ?? BLAS_MIN_MULTIPLY_ADDS,
+    };
     this.lora = opts.lora;
     this.plainAutodiff = opts.plainAutodiff ?? false;
     this.padLoraRank = opts.padLoraRank ?? true;
@@ -420,10 +426,7 @@ export class LlamaGraph {
         throw new TrainerError('DEVICE_UNAVAILABLE', `The trainer cannot yet keep its tensors in ${this.device.name}'s memory (it reads them in place); train on the CPU (device "cpu").`);
       }
       if (this.matmul.kind === 'blas') {
-        this.blasBackend = this.matmul.createBackend(this.threads, {
-          maxConvertedBytes: opts.blasLimits?.maxConvertedBytes ?? BLAS_MAX_CONVERTED_BYTES,
-          minMultiplyAdds: opts.blasLimits?.minMultiplyAdds ?? BLAS_MIN_MULTIPLY_ADDS,
-        });
+        this.blasBackend = this.matmul.createBackend(this.threads, this.blasLimits);
         // Ops that read a weight (frozen or trained) go to the first backend that can run them (the
         // scheduler's rule for weight buffers), so BLAS gets every large matmul by a weight or its
         // transpose, and AdamW, which BLAS lacks, the CPU.
@@ -956,7 +959,9 @@ export class LlamaGraph {
             ? flops / axpyRate(N) + 3 * M * N * b2 * b3
             : Infinity;
         const compactFrozen = frozen.has(g.address(a)) && g.type(a) !== GGML_TYPE_F32;
-        if (compactFrozen || (viaMulMat <= kept && viaMulMat <= swapped)) g.rewriteAsMulMat(node, T(a), T(b));
+        if (this.blasTakesOutProd(a, b, M, N, K)) {
+          // Kept: the BLAS backend computes it as one product that reads the transposed operand in place.
+        } else if (compactFrozen || (viaMulMat <= kept && viaMulMat <= swapped)) g.rewriteAsMulMat(node, T(a), T(b));
         else if (swapped < kept) g.rewriteAsCont(node, g.transpose(ctx, g.outProd(ctx, b, a)));
       }
       // A view is added with its first user instead: a rewritten node no longer reads the
@@ -965,6 +970,23 @@ export class LlamaGraph {
       if (!viewOps.has(g.op(node))) g.buildForwardExpand(out, node);
     }
     return out;
+  }
+
+  /**
+   * Whether the BLAS backend computes out_prod(a, b) of `macs` multiply-adds: ggml-blas takes an
+   * F32 out_prod of two matrices, `a` contiguous and `b` contiguous or a transpose view, as one
+   * sgemm with the transpose flags set, and the trainer's limits leave it the large ones. Then the
+   * out_prod is best kept: rewritten as a mul_mat it would need contiguous transposes — a copy of
+   * an activation every step, or a kept transposed copy of a frozen weight. A product with a
+   * dimension under 32 (LoRA's) only when the library is fast on those (oneDNN; OpenBLAS is not).
+   */
+  private blasTakesOutProd(a: GgmlTensor, b: GgmlTensor, M: number, N: number, K: number): boolean {
+    const g = this.g;
+    if (this.matmul.kind !== 'blas' || M * N * K < this.blasLimits.minMultiplyAdds) return false;
+    if (Math.min(M, N, K) < 32 && !this.matmul.skinnyProducts) return false;
+    const matrix = (t: GgmlTensor) => g.type(t) === GGML_TYPE_F32 && g.shape(t)[2] === 1 && g.shape(t)[3] === 1;
+    const transposed = (t: GgmlTensor) => g.strides(t)[0] > g.strides(t)[1];
+    return matrix(a) && matrix(b) && g.isContiguous(a) && (g.isContiguous(b) || transposed(b));
   }
 
   /**
@@ -1220,7 +1242,7 @@ export class LlamaGraph {
 
   /**
    * Where each matmul (MUL_MAT, OUT_PROD) of the training graph ran in its last compute, with its
-   * weight's (src0's) type and size. Only with OpenBLAS matmuls (the scheduler); null otherwise.
+   * weight's (src0's) type and size. Only with BLAS-backend matmuls (the scheduler); null otherwise.
    */
   matmulPlacement(): MatmulPlacement[] | null {
     const sched = this.scheds.get(this.trainGraph!);

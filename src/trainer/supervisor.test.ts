@@ -336,9 +336,9 @@ describe('device', () => {
     expect(cpu.status).toBe('succeeded');
     expect(events(join(root, 'device-cpu'))).toContainEqual(expect.objectContaining({ type: 'message', message: expect.stringMatching(/^Training on CPU \(ggml-cpu \w+\): device "cpu" was asked for\.$/) }));
     expect(job(join(root, 'device-cpu')).nodeai.device).toBe('cpu');
-    // …and who computes its matmuls (OpenBLAS or ggml-cpu's kernels), and why.
+    // …and who computes its matmuls (oneDNN, OpenBLAS or ggml-cpu's kernels), and why.
     const matmuls = events(join(root, 'device-cpu')).find((e) => e.type === 'message' && e.message.startsWith('Matmuls '));
-    expect(matmuls).toMatchObject({ message: expect.stringMatching(/^Matmuls (through OpenBLAS .+|on ggml-cpu's kernels): matmul "auto" .+\.$/) });
+    expect(matmuls).toMatchObject({ message: expect.stringMatching(/^Matmuls (through (oneDNN|OpenBLAS) .+|on ggml-cpu's kernels): matmul "auto" .+\.$/) });
 
     const auto = await runLocalFineTune(spec('device-auto', { epochs: 1 }), {});
     expect(auto.status).toBe('succeeded');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { tensorNames } from './llama-model.js';
 import { createTinyModel } from './tiny-model.js';
 import { qaDataset, qaSequence, randomModel, testConfig } from './train-fixtures.js';
-import { autoWarmupSteps, createTrainer, learningRateAt, type TrainerOptions, type TrainStepEvent } from './train.js';
+import { autoWarmupSteps, createTrainer, frozenBaseEvent, learningRateAt, resolveFrozenBase, type TrainerOptions, type TrainerSettings, type TrainStepEvent } from './train.js';
 
 const config = testConfig(); // byte vocab + specials, 2 layers, d 64, 4 heads
 const model = randomModel(config, 1);
@@ -202,5 +202,44 @@ describe('trainer', () => {
     } finally {
       tr.dispose();
     }
+  });
+});
+
+describe('frozenBase "auto"', () => {
+  const cpu = { kind: 'ggml' as const, reason: 'test' };
+  const library = { name: 'oneDNN 9.9 (Test)', skinnyProducts: true, createBackend: () => { throw new Error('not used'); } };
+  const withBf16 = { ...library, kind: 'blas' as const, reason: 'test', bf16: true };
+  const withoutBf16 = { ...library, kind: 'blas' as const, reason: 'test', bf16: false };
+
+  it('holds a LoRA base in BF16 exactly where the matmul backend multiplies BF16 in BF16, and says so', () => {
+    expect(resolveFrozenBase(true, withBf16)).toBe('bf16');
+    expect(resolveFrozenBase(true, withoutBf16)).toBe('f32');
+    expect(resolveFrozenBase(true, cpu)).toBe('f32');
+    expect(resolveFrozenBase(false, withBf16)).toBe('f32');
+    const lora = { lora: { rank: 8, alpha: 16, targets: [] } } as unknown as TrainerSettings;
+    expect(frozenBaseEvent({ ...lora, frozenBase: 'bf16' }, withBf16)).toBe(
+      'Frozen base matrices given in float32 are held in BF16 (half the memory): oneDNN 9.9 (Test) multiplies them in BF16, several times faster than in F32.',
+    );
+    expect(frozenBaseEvent({ ...lora, frozenBase: 'f32' }, cpu)).toMatch(/held in F32: no BF16 matmuls here \(they need oneDNN/);
+    expect(frozenBaseEvent({ lora: null } as unknown as TrainerSettings, withBf16)).toBeNull();
+  });
+
+  it("a trainer's default follows its matmul backend; 'f32' and 'bf16' are kept as asked; a full fine-tune stays F32", () => {
+    const lora = { rank: 4, alpha: 8 };
+    const make = (opts: Partial<TrainerOptions>) => {
+      const tr = createTrainer({ model, train: data, epochs: 1, batchSize: 8, learningRate: 3e-3, seed: 1, threads: 1, ...opts });
+      try {
+        return { frozenBase: tr.settings.frozenBase, matmul: tr.matmul };
+      } finally {
+        tr.dispose();
+      }
+    };
+    const auto = make({ lora });
+    expect(auto.frozenBase).toBe(resolveFrozenBase(true, auto.matmul));
+    expect(make({ lora, matmul: 'ggml' }).frozenBase).toBe('f32');
+    expect(make({ lora, frozenBase: 'f32' }).frozenBase).toBe('f32');
+    expect(make({ lora, frozenBase: 'bf16', matmul: 'ggml' }).frozenBase).toBe('bf16');
+    expect(make({}).frozenBase).toBe('f32');
+    expect(() => make({ lora, frozenBase: 'fp8' as 'f32' })).toThrow(expect.objectContaining({ code: 'BAD_OPTION', message: expect.stringContaining("'auto', 'f32' or 'bf16'") }));
   });
 });

@@ -78,18 +78,19 @@ export interface TrainerOptions {
   seqLen?: number;
   /** Where to compute (trainer/ggml/device.ts): 'auto' (default) takes a usable CUDA device, else the CPU. */
   device?: TrainingDevice;
-  /** Who computes the large matmuls on the CPU (trainer/ggml/blas.ts): 'auto' (default), 'ggml' or 'blas' (OpenBLAS). */
+  /** Who computes the large matmuls on the CPU (trainer/ggml/blas.ts): 'auto' (default), 'ggml' or 'blas' (oneDNN or OpenBLAS). */
   matmul?: TrainingMatmul;
-  /** With OpenBLAS matmuls, which ones stay on ggml-cpu (LlamaGraphOptions.blasLimits; tests lower them). */
+  /** With BLAS-backend matmuls, which ones stay on ggml-cpu (LlamaGraphOptions.blasLimits; tests lower them). */
   blasLimits?: Partial<BlasLimits>;
   /**
-   * How a LoRA run holds the frozen base matrices that the model gives as float32 arrays: 'f32'
-   * (default) as they are, or 'bf16' rounded to bfloat16 — half their memory, and faster matmuls
-   * where ggml's CPU variant has BF16 dot products (AVX512-BF16: BENCHMARKS.md "Trainer"), at a
-   * loss difference the golden-trajectory test bounds. Weights read as stored keep their type; the
-   * exported (merged) model starts from the float32 base either way.
+   * How a LoRA run holds the frozen base matrices that the model gives as float32 arrays: 'f32' as
+   * they are, or 'bf16' rounded to bfloat16 — half their memory, and much faster matmuls where the
+   * matmul backend multiplies BF16 in BF16 (oneDNN on AVX-512 BF16 or AMX: BENCHMARKS.md "Trainer"),
+   * at a loss difference the golden-trajectory test bounds. 'auto' (default): 'bf16' exactly there
+   * (see {@link resolveFrozenBase}). Weights read as stored keep their type; the exported (merged)
+   * model starts from the float32 base either way.
    */
-  frozenBase?: FrozenBase;
+  frozenBase?: FrozenBase | 'auto';
   /**
    * Pad the LoRA rank inside the graph to ggml's fast-matmul width (graph.ts's padLoraRank;
    * default true). The adapter, its optimizer state and checkpoints hold the true rank either
@@ -271,7 +272,7 @@ function posInt(v: unknown, name: string): number {
   return v;
 }
 
-function resolveSettings(o: TrainerOptions): TrainerSettings {
+function resolveSettings(o: TrainerOptions, matmul: MatmulBackend): TrainerSettings {
   const c = o.model.config;
   const n = o.train.length;
   const longest = Math.max(...o.train.map((s) => s.tokens.length - 1), ...(o.valid ?? []).map((s) => s.tokens.length - 1));
@@ -304,8 +305,10 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
     if (!(alpha > 0)) throw new TrainerError('BAD_OPTION', `lora.alpha must be > 0 (got ${alpha}).`);
     lora = { rank, alpha, targets: [...(o.lora.targets ?? DEFAULT_LORA_TARGETS)] };
   }
-  const frozenBase = o.frozenBase ?? 'f32';
-  if (frozenBase !== 'f32' && frozenBase !== 'bf16') throw new TrainerError('BAD_OPTION', `frozenBase must be 'f32' or 'bf16' (got ${String(frozenBase)}).`);
+  const frozenBase = o.frozenBase ?? 'auto';
+  if (frozenBase !== 'auto' && frozenBase !== 'f32' && frozenBase !== 'bf16') {
+    throw new TrainerError('BAD_OPTION', `frozenBase must be 'auto', 'f32' or 'bf16' (got ${String(frozenBase)}).`);
+  }
   if (frozenBase === 'bf16' && !lora) {
     throw new TrainerError('BAD_OPTION', "frozenBase 'bf16' applies to a LoRA run's frozen base; full fine-tuning trains every weight in F32.");
   }
@@ -324,7 +327,7 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
     seed: o.seed ?? 42,
     threads: o.threads === undefined ? availableParallelism() : posInt(o.threads, 'threads'),
     seqLen,
-    frozenBase,
+    frozenBase: frozenBase === 'auto' ? resolveFrozenBase(lora !== null, matmul) : frozenBase,
     lora,
     stepsPerEpoch,
     totalSteps,
@@ -338,6 +341,29 @@ function resolveSettings(o: TrainerOptions): TrainerSettings {
  */
 export function autoWarmupSteps(totalSteps: number): number {
   return Math.min(Math.round(0.2 * totalSteps), Math.max(Math.round(0.05 * totalSteps), 10));
+}
+
+/**
+ * frozenBase 'auto': 'bf16' for a LoRA run whose matmul backend multiplies BF16 in BF16 (oneDNN on
+ * a CPU with AVX-512 BF16 or AMX), where it is several times faster than F32 (one thread,
+ * 1024×576·576×1536: 450–1160 GFLOP/s against 123–155; smol_lora's step 5.2–5.7 s against 10.4–11.8,
+ * 2026-11-30) at the bounded loss difference of the golden-trajectory test; else 'f32'.
+ */
+export function resolveFrozenBase(lora: boolean, matmul: MatmulBackend): FrozenBase {
+  return lora && matmul.kind === 'blas' && matmul.bf16 ? 'bf16' : 'f32';
+}
+
+/** The job event that says how a LoRA run holds its frozen float32 base matrices, and why; null for full fine-tuning. */
+export function frozenBaseEvent(settings: TrainerSettings, matmul: MatmulBackend): string | null {
+  if (!settings.lora) return null;
+  if (settings.frozenBase === 'bf16') {
+    return matmul.kind === 'blas' && matmul.bf16
+      ? `Frozen base matrices given in float32 are held in BF16 (half the memory): ${matmul.name} multiplies them in BF16, several times faster than in F32.`
+      : 'Frozen base matrices given in float32 are held in BF16 (half the memory), as asked.';
+  }
+  return matmul.kind === 'blas' && matmul.bf16
+    ? 'Frozen base matrices given in float32 are held in F32, as asked.'
+    : 'Frozen base matrices given in float32 are held in F32: no BF16 matmuls here (they need oneDNN, Debian libdnnl-dev, and a CPU with AVX-512 BF16 or AMX).';
 }
 
 /** The ggml type each base weight is held in when it is not F32: a stored weight's own, a float32 matrix's under frozenBase 'bf16'. */
@@ -481,15 +507,15 @@ class LocalTrainer implements Trainer {
         throw new TrainerError('BAD_TENSOR_SHAPE', `Tensor ${name} has shape [${t.shape}] (${values} values); expected [${shape}].`);
       }
     }
-    this.settings = resolveSettings(o);
+    this.device = chooseComputeDevice(o.device ?? 'auto');
+    this.matmul = chooseMatmul(o.matmul ?? 'auto', this.device);
+    this.settings = resolveSettings(o, this.matmul);
     this.model = o.model;
     this.train = o.train;
     this.valid = o.valid ?? [];
     this.trainFingerprint = fingerprint(o.train);
     const s = this.settings;
     const loraTargets = s.lora ? loraTargetTensors(c, s.lora.targets) : [];
-    this.device = chooseComputeDevice(o.device ?? 'auto');
-    this.matmul = chooseMatmul(o.matmul ?? 'auto', this.device, this.settings.threads);
     this.graph = new LlamaGraph({
       config: c,
       batch: s.batchSize,

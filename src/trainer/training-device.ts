@@ -5,7 +5,7 @@ export const TRAINING_DEVICES = ['auto', 'cpu', 'cuda'] as const;
 export type TrainingDevice = (typeof TRAINING_DEVICES)[number];
 
 /**
- * Who computes the large matmuls of a CPU run: `ggml` (ggml-cpu's kernels), `blas` (OpenBLAS through
+ * Who computes the large matmuls of a CPU run: `ggml` (ggml-cpu's kernels), `blas` (oneDNN or OpenBLAS through
  * ggml's BLAS backend, built by scripts/build-ggml-blas.sh) or `auto`.
  */
 export const TRAINING_MATMULS = ['auto', 'ggml', 'blas'] as const;

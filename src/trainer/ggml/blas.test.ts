@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { blasLibraryPath, chooseMatmul, inspectBlas, matmulEvent, NO_BLAS_LIMITS, openblasCoreType, probeBlas, type BlasProbe } from './blas.js';
 import { chooseComputeDevice, type ComputeDevice } from './device.js';
-import { GGML_TYPE_F32, loadGgml } from './lib.js';
+import { GGML_TYPE_BF16, GGML_TYPE_F32, loadGgml } from './lib.js';
 
 const g = loadGgml();
 const cpu = chooseComputeDevice('cpu');
@@ -23,13 +23,13 @@ describe('chooseMatmul', () => {
       probed = true;
       return missing;
     };
-    expect(chooseMatmul('ggml', cpu, 1, probe)).toEqual({ kind: 'ggml', reason: 'matmul "ggml" was asked for' });
+    expect(chooseMatmul('ggml', cpu, probe)).toEqual({ kind: 'ggml', reason: 'matmul "ggml" was asked for' });
     expect(probed).toBe(false);
-    expect(chooseMatmul('auto', cpu, 1, probe)).toEqual({
+    expect(chooseMatmul('auto', cpu, probe)).toEqual({
       kind: 'ggml',
-      reason: "OpenBLAS is not used: missing ggml's BLAS backend (x is not built); to use it, run `bash scripts/build-ggml-blas.sh`",
+      reason: "ggml's BLAS backend is not used: missing ggml's BLAS backend (x is not built); to use it, run `bash scripts/build-ggml-blas.sh`",
     });
-    expect(() => chooseMatmul('blas', cpu, 1, probe)).toThrow(
+    expect(() => chooseMatmul('blas', cpu, probe)).toThrow(
       expect.objectContaining({
         code: 'DEVICE_UNAVAILABLE',
         message: expect.stringContaining("missing ggml's BLAS backend (x is not built). To fix: run `bash scripts/build-ggml-blas.sh`"),
@@ -37,28 +37,19 @@ describe('chooseMatmul', () => {
     );
   });
 
-  it('"auto" at one thread and "blas" take a BLAS backend that loads, and say why', () => {
-    const found: BlasProbe = { ok: true, path: '/x/libggml-blas.so', name: 'OpenBLAS 9.9 (Test kernels)', createBackend: () => cpu.createBackend(1) };
-    expect(chooseMatmul('auto', cpu, 1, () => found)).toMatchObject({ kind: 'blas', name: 'OpenBLAS 9.9 (Test kernels)', reason: 'matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so)' });
-    expect(chooseMatmul('blas', cpu, 1, () => found)).toMatchObject({ kind: 'blas', reason: 'matmul "blas" was asked for' });
-    expect(matmulEvent(chooseMatmul('auto', cpu, 1, () => found))).toBe('Matmuls through OpenBLAS 9.9 (Test kernels): matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so).');
-    expect(matmulEvent(chooseMatmul('ggml', cpu, 1))).toBe('Matmuls on ggml-cpu\'s kernels: matmul "ggml" was asked for.');
-    // At more than one thread "auto" keeps ggml-cpu (OpenBLAS lost there), without loading it; "blas" still takes it.
-    let probed = false;
-    const counted = () => {
-      probed = true;
-      return found;
-    };
-    expect(chooseMatmul('auto', cpu, 2, counted)).toEqual({ kind: 'ggml', reason: expect.stringContaining('matmul "auto" keeps ggml-cpu at 2 threads') });
-    expect(probed).toBe(false);
-    expect(chooseMatmul('blas', cpu, 2, counted).kind).toBe('blas');
+  it('"auto" and "blas" take a BLAS backend that loads, at any thread count, and say why', () => {
+    const found: BlasProbe = { ok: true, path: '/x/libggml-blas.so', name: 'oneDNN 9.9 (Test)', skinnyProducts: true, bf16: true, createBackend: () => cpu.createBackend(1) };
+    expect(chooseMatmul('auto', cpu, () => found)).toMatchObject({ kind: 'blas', name: 'oneDNN 9.9 (Test)', skinnyProducts: true, bf16: true, reason: 'matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so)' });
+    expect(chooseMatmul('blas', cpu, () => found)).toMatchObject({ kind: 'blas', reason: 'matmul "blas" was asked for' });
+    expect(matmulEvent(chooseMatmul('auto', cpu, () => found))).toBe('Matmuls through oneDNN 9.9 (Test): matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so).');
+    expect(matmulEvent(chooseMatmul('ggml', cpu))).toBe('Matmuls on ggml-cpu\'s kernels: matmul "ggml" was asked for.');
   });
 
   it('a CUDA run computes its own matmuls: "auto" says so, "blas" is refused; an unknown value is BAD_OPTION', () => {
     const cuda: ComputeDevice = { kind: 'cuda', name: 'CUDA0: test GPU', reason: 'test', createBackend: () => cpu.createBackend(1) };
-    expect(chooseMatmul('auto', cuda, 1)).toEqual({ kind: 'ggml', reason: 'CUDA0: test GPU computes its own matmuls' });
-    expect(() => chooseMatmul('blas', cuda, 1)).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
-    expect(() => chooseMatmul('mkl' as 'blas', cpu, 1)).toThrow(expect.objectContaining({ code: 'BAD_OPTION', message: expect.stringContaining('"auto", "ggml", "blas"') }));
+    expect(chooseMatmul('auto', cuda)).toEqual({ kind: 'ggml', reason: 'CUDA0: test GPU computes its own matmuls' });
+    expect(() => chooseMatmul('blas', cuda)).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+    expect(() => chooseMatmul('mkl' as 'blas', cpu)).toThrow(expect.objectContaining({ code: 'BAD_OPTION', message: expect.stringContaining('"auto", "ggml", "blas"') }));
   });
 
   it('a library that is not there is reported with the command that builds it', () => {
@@ -78,46 +69,76 @@ describe('openblasCoreType', () => {
 });
 
 describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () => {
-  it('loads next to ggml, names its OpenBLAS, and computes a mul_mat as ggml-cpu does', () => {
-    if (!built.ok) return;
-    expect(built.name).toMatch(/^OpenBLAS \S+ \(\w+ kernels\)$/);
-    expect(built.name).not.toContain('Prescott');
+  /**
+   * mul_mat(a, b) of an F32 b [k, n] by a [k, m] of `type` (F32 or BF16), on a scheduler over
+   * [BLAS, CPU]: the product, its reference from the values a holds (rounded to `type`) and b's
+   * (rounded to BF16 too for a BF16 a: the product is BF16 × BF16), and where it ran.
+   */
+  const product = (type: number, [k, m, n]: [number, number, number]) => {
+    if (!built.ok) throw new Error('not built');
     const blas = built.createBackend(1, NO_BLAS_LIMITS);
     const cpuBackend = cpu.createBackend(1);
     const sched = g.schedNew([blas, cpuBackend], 64);
     const ctx = g.init(16 * g.tensorOverhead() + g.graphOverheadCustom(16, false), true)!;
     try {
       expect(g.backendName(blas)).toBe('BLAS');
-      const [k, m, n] = [48, 40, 36];
-      const a = g.newTensor2d(ctx, GGML_TYPE_F32, k, m);
+      const a = g.newTensor2d(ctx, type, k, m);
       const b = g.newTensor2d(ctx, GGML_TYPE_F32, k, n);
       const inputs = g.allocCtxTensors(ctx, cpuBackend)!;
-      g.tensorSet(a, Float32Array.from({ length: k * m }, (_, i) => Math.sin(i)), 0);
-      g.tensorSet(b, Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.7)), 0);
+      const av = Float32Array.from({ length: k * m }, (_, i) => Math.sin(i));
+      const bv = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.7));
+      const roundBf16 = (x: Float32Array) => {
+        const bits = new Uint32Array(x.buffer.slice(0));
+        for (let i = 0; i < bits.length; i++) bits[i] = ((bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) >>> 16) << 16;
+        return new Float32Array(bits.buffer);
+      };
+      if (type === GGML_TYPE_BF16) {
+        g.tensorSet(a, new Uint8Array(Uint16Array.from(new Uint32Array(roundBf16(av).buffer), (u) => u >>> 16).buffer), 0);
+      } else {
+        g.tensorSet(a, av, 0);
+      }
+      g.tensorSet(b, bv, 0);
       const y = g.mulMat(ctx, a, b);
       const gr = g.newGraphCustom(ctx, 16, false);
       g.buildForwardExpand(gr, y);
       expect(g.schedGraphCompute(sched, gr)).toBe(0);
-      expect(g.backendName(g.schedTensorBackend(sched, y)!)).toBe('BLAS');
+      const backend = g.backendName(g.schedTensorBackend(sched, y)!);
       const got = new Float32Array(m * n);
       g.tensorGet(y, got, 0);
-      const av = new Float32Array(k * m);
-      const bv = new Float32Array(k * n);
-      g.tensorGet(a, av, 0);
-      g.tensorGet(b, bv, 0);
-      for (let j = 0; j < n; j++) {
-        for (let i = 0; i < m; i++) {
-          let s = 0;
-          for (let x = 0; x < k; x++) s += av[i * k + x] * bv[j * k + x];
-          expect(Math.abs(got[j * m + i] - s)).toBeLessThan(1e-4);
-        }
-      }
+      const [ar, br] = type === GGML_TYPE_BF16 ? [roundBf16(av), roundBf16(bv)] : [av, bv];
+      const want = new Float64Array(m * n);
+      for (let j = 0; j < n; j++) for (let i = 0; i < m; i++) for (let x = 0; x < k; x++) want[j * m + i] += ar[i * k + x] * br[j * k + x];
       g.bufferFree(inputs);
+      return { got, want, backend };
     } finally {
       g.schedFree(sched);
       g.free(ctx);
       g.backendFree(blas);
       g.backendFree(cpuBackend);
     }
+  };
+  const worst = (got: Float32Array, want: Float64Array) => Math.max(...got.map((v, i) => Math.abs(v - want[i])));
+
+  it('loads next to ggml, names its library, and computes an F32 mul_mat on BLAS as the sums say', () => {
+    if (!built.ok) return;
+    expect(built.name).toMatch(/^(OpenBLAS \S+ \(\w+ kernels\)|oneDNN \d+\.\d+\.\d+ \(.+\))$/);
+    expect(built.name).not.toContain('Prescott');
+    const { got, want, backend } = product(GGML_TYPE_F32, [48, 40, 36]);
+    expect(backend).toBe('BLAS');
+    expect(worst(got, want)).toBeLessThan(1e-4);
+  });
+
+  it.skipIf(!built.ok || !built.bf16)('with oneDNN on a BF16 CPU: multiplies a BF16 weight in BF16 (F32 sums) and takes a LoRA-thin F32 product', () => {
+    if (!built.ok) return;
+    expect(built.skinnyProducts).toBe(true);
+    // 40 × 20 output, k = 96: BF16 inputs, F32 accumulation — the sums of the rounded values to
+    // float32 precision, where a product of unrounded activations would be off by ~1e-2.
+    const bf16 = product(GGML_TYPE_BF16, [96, 40, 20]);
+    expect(bf16.backend).toBe('BLAS');
+    expect(worst(bf16.got, bf16.want)).toBeLessThan(1e-4);
+    // Rank 16 < 32, which ggml-blas alone leaves to ggml-cpu.
+    const thin = product(GGML_TYPE_F32, [64, 16, 48]);
+    expect(thin.backend).toBe('BLAS');
+    expect(worst(thin.got, thin.want)).toBeLessThan(1e-4);
   });
 });

@@ -1,6 +1,6 @@
-// ggml's BLAS backend (OpenBLAS), built by scripts/build-ggml-blas.sh from the llama.cpp source
-// node-llama-cpp ships, so the trainer's large matmuls can run on OpenBLAS's sgemm instead of
-// ggml-cpu's kernels. The library links to libggml-base by soname: loaded after loadGgml() it binds
+// ggml's BLAS backend, built by scripts/build-ggml-blas.sh from the llama.cpp source node-llama-cpp
+// ships, so the trainer's large matmuls can run on oneDNN's matmuls (when oneDNN is installed; BF16
+// ones on AMX tiles where the CPU has them) or OpenBLAS's sgemm instead of ggml-cpu's kernels. The library links to libggml-base by soname: loaded after loadGgml() it binds
 // to the libggml-base the trainer already uses, so the process keeps one copy of ggml (as device.ts
 // does for libggml-cuda).
 import { existsSync } from 'node:fs';
@@ -13,16 +13,30 @@ import type { ComputeDevice } from './device.js';
 import { PROJECT_ROOT, withoutInstallRoot } from './install-paths.js';
 import { loadGgml, type GgmlApi, type GgmlBackend } from './lib.js';
 
+/** log2 of the cycles OpenBLAS's idle worker threads spin before sleeping (inspectBlas says why). */
+export const OPENBLAS_THREAD_TIMEOUT_LOG2 = 4;
+
 /** The command that builds the library, for messages. */
 export const BLAS_BUILD_COMMAND = 'bash scripts/build-ggml-blas.sh';
 
 /**
- * Who computes the trainer's large matmuls on the CPU: ggml-cpu's own kernels, or OpenBLAS through
- * ggml's BLAS backend. `reason` says why, for the job's events.
+ * Who computes the trainer's large matmuls on the CPU: ggml-cpu's own kernels, or oneDNN/OpenBLAS
+ * through ggml's BLAS backend. `reason` says why, for the job's events.
  */
 export type MatmulBackend =
   | { kind: 'ggml'; reason: string }
-  | { kind: 'blas'; name: string; reason: string; createBackend: CreateBlasBackend };
+  | ({ kind: 'blas'; reason: string } & BlasLibrary);
+
+/** A loaded BLAS backend library: who computes, what it is fast at, and how to start one. */
+export interface BlasLibrary {
+  /** "oneDNN 2.6.3 (AMX BF16 tiles)", "OpenBLAS 0.3.21 (Cooperlake kernels)". */
+  name: string;
+  /** Whether products with a dimension under 32 (LoRA's) are worth sending to it: oneDNN's, not OpenBLAS's. */
+  skinnyProducts: boolean;
+  /** Whether it multiplies BF16 weights in BF16 on this CPU (oneDNN with AVX-512 BF16 or AMX) instead of converting them to F32. */
+  bf16: boolean;
+  createBackend: CreateBlasBackend;
+}
 
 /** Which matmuls the BLAS backend leaves to ggml-cpu (scripts/ggml-blas/matmul-limits.cpp says why). */
 export interface BlasLimits {
@@ -36,14 +50,14 @@ export interface BlasLimits {
 export const NO_BLAS_LIMITS: BlasLimits = { maxConvertedBytes: Number.MAX_SAFE_INTEGER, minMultiplyAdds: 0 };
 
 /**
- * A new BLAS backend computing with `threads` OpenBLAS threads, which leaves the matmuls `limits`
+ * A new BLAS backend computing with `threads` threads of its library, which leaves the matmuls `limits`
  * names to the CPU (the limits are one per process). The caller frees it.
  */
 export type CreateBlasBackend = (threads: number, limits: BlasLimits) => GgmlBackend;
 
 /** What the probe found: a loadable BLAS backend, or what is missing and what to do about it. */
 export type BlasProbe =
-  | { ok: true; path: string; name: string; createBackend: CreateBlasBackend }
+  | ({ ok: true; path: string } & BlasLibrary)
   | { ok: false; missing: string; fix: string };
 
 /** build/ggml-blas/libggml-blas.so of this checkout, or NODEAI_GGML_BLAS_LIB. */
@@ -74,9 +88,18 @@ export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readC
   if (!existsSync(path)) {
     return { ok: false, missing: withoutInstallRoot(`ggml's BLAS backend (${path} is not built)`), fix: `run \`${BLAS_BUILD_COMMAND}\` (needs g++ and OpenBLAS: Debian libopenblas0)` };
   }
-  // OpenBLAS reads this when it is loaded (below, as the backend's dependency); a value the user set wins.
+  // OpenBLAS reads these when it is loaded (below, as the backend's dependency); a value the user set wins.
   const coreType = openblasCoreType(flags);
   if (coreType && !process.env.OPENBLAS_CORETYPE) process.env.OPENBLAS_CORETYPE = coreType;
+  // After each sgemm OpenBLAS's worker threads spin for 2^28 cycles (~0.1 s) before they sleep, on
+  // the cores ggml-cpu's threads need for the ops between two matmuls; 2^4 (the least) lets them
+  // sleep at once. Measured 2026-11-30, smol_lora at two threads on two cores: 44–46 tok/s spinning,
+  // 133–150 sleeping, against 78–82 on ggml-cpu alone.
+  if (!process.env.OPENBLAS_THREAD_TIMEOUT) process.env.OPENBLAS_THREAD_TIMEOUT = String(OPENBLAS_THREAD_TIMEOUT_LOG2);
+  // The same for oneDNN's OpenMP threads (libgomp spins ~300,000 rounds after each parallel region
+  // by default): smol_lora with a BF16 base at two threads took 14.3–15.8 s a step spinning,
+  // 3.7–4.9 s passive, 4.4–11.4 s with GOMP_SPINCOUNT=10000 (2026-11-30).
+  if (!process.env.OMP_WAIT_POLICY) process.env.OMP_WAIT_POLICY = 'passive';
   let lib: ReturnType<typeof koffi.load>;
   try {
     lib = koffi.load(path);
@@ -90,28 +113,44 @@ export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readC
     return { ok: false, missing: withoutInstallRoot(`the matmul limits in ${path} (built by an older build script)`), fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
   }
   const setThreads = lib.func('void ggml_backend_blas_set_n_threads(void *backend, int n_threads)') as (b: GgmlBackend, n: number) => void;
-  let name = 'OpenBLAS';
+  let vendor: string | null;
+  let bf16: boolean;
+  try {
+    // A build with oneDNN names it and says whether this CPU multiplies BF16 in BF16
+    // (scripts/ggml-blas/onednn-matmul.cpp); an OpenBLAS build returns NULL and false.
+    vendor = (lib.func('const char *nodeai_ggml_blas_vendor()') as () => string | null)();
+    bf16 = (lib.func('bool nodeai_ggml_blas_bf16()') as () => boolean)();
+  } catch {
+    return { ok: false, missing: withoutInstallRoot(`the library name in ${path} (built by an older build script)`), fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
+  }
+  return {
+    ok: true,
+    path,
+    name: vendor ?? openblasName(),
+    skinnyProducts: vendor !== null,
+    bf16,
+    createBackend: (threads, limits) => {
+      const backend = init(limits.maxConvertedBytes, limits.minMultiplyAdds);
+      if (!backend) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_blas_init failed (out of memory?)');
+      // The library's thread count: the backend sets it before every product (default 4, not the trainer's).
+      setThreads(backend, threads);
+      return backend;
+    },
+  };
+}
+
+/** "OpenBLAS 0.3.21 (Cooperlake kernels)", from the OpenBLAS the backend loaded. */
+function openblasName(): string {
   try {
     // Already loaded as the backend's dependency: this only looks its symbols up.
     const openblas = koffi.load('libopenblas.so.0');
     const config = (openblas.func('const char *openblas_get_config()') as () => string)().split(' ')[1];
     const core = (openblas.func('const char *openblas_get_corename()') as () => string)();
-    name = `OpenBLAS ${config} (${core} kernels)`;
+    return `OpenBLAS ${config} (${core} kernels)`;
   } catch {
     // Another BLAS, or a differently named OpenBLAS: the generic name will do.
+    return 'OpenBLAS';
   }
-  return {
-    ok: true,
-    path,
-    name,
-    createBackend: (threads, limits) => {
-      const backend = init(limits.maxConvertedBytes, limits.minMultiplyAdds);
-      if (!backend) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_blas_init failed (out of memory?)');
-      // OpenBLAS's thread count: the backend sets it before every sgemm (default 4, not the trainer's).
-      setThreads(backend, threads);
-      return backend;
-    },
-  };
 }
 
 let probe: BlasProbe | undefined;
@@ -123,21 +162,15 @@ export function probeBlas(g: GgmlApi = loadGgml()): BlasProbe {
 }
 
 /**
- * Who computes a run's large matmuls. `ggml`: ggml-cpu. `blas`: OpenBLAS, or a DEVICE_UNAVAILABLE
- * error naming what is missing and what to do. `auto`: at one thread, OpenBLAS when its backend is
- * built, else ggml-cpu with what is missing; at more, ggml-cpu. Measured 2026-11-30 on 2 cores
- * (npm run bench:trainer, one run each, 1-min load 0.8–2.5): at one thread OpenBLAS took smol_lora
- * from 40.5 to 91.3 tok/s and the reference config from 3,778 to 4,772 (bench/lora-step.ts: 7.6 →
- * 3.4 s of CPU per step); at two threads it lost, 63.6 → 47.9 and 5,426 → 1,104 tok/s (ggml's and
- * OpenBLAS's worker threads contend, and each CPU split starts ggml's threads anew). The golden
- * trajectory holds with either. A CUDA device computes its own matmuls.
+ * Who computes a run's large matmuls. `ggml`: ggml-cpu. `blas`: ggml's BLAS backend (oneDNN or
+ * OpenBLAS), or a DEVICE_UNAVAILABLE error naming what is missing and what to do. `auto`: the BLAS
+ * backend when it is built, else ggml-cpu with what is missing. Measured 2026-11-30 on 2 cores
+ * (bench/lora-step.ts, npm run bench:trainer): OpenBLAS took smol_lora from 40.5 to 91.3 tok/s at
+ * one thread and from 78–82 to 133–150 at two once its idle threads sleep (OPENBLAS_THREAD_TIMEOUT
+ * above; spinning they made it 44–46); oneDNN is faster again (BENCHMARKS.md). The golden trajectory
+ * holds with either. A CUDA device computes its own matmuls.
  */
-export function chooseMatmul(
-  requested: TrainingMatmul,
-  device: ComputeDevice,
-  threads: number,
-  probe: (g: GgmlApi) => BlasProbe = probeBlas,
-): MatmulBackend {
+export function chooseMatmul(requested: TrainingMatmul, device: ComputeDevice, probe: (g: GgmlApi) => BlasProbe = probeBlas): MatmulBackend {
   if (!TRAINING_MATMULS.includes(requested)) {
     throw new TrainerError('BAD_OPTION', `matmul must be one of ${TRAINING_MATMULS.map((m) => `"${m}"`).join(', ')}, got ${JSON.stringify(requested)}.`);
   }
@@ -146,16 +179,14 @@ export function chooseMatmul(
     if (requested === 'blas') throw new TrainerError('BAD_OPTION', `matmul "blas" computes on the CPU, but this run trains on ${device.name}: set device to "cpu", or matmul to "auto".`);
     return { kind: 'ggml', reason: `${device.name} computes its own matmuls` };
   }
-  if (requested === 'auto' && threads > 1) {
-    return { kind: 'ggml', reason: `matmul "auto" keeps ggml-cpu at ${threads} threads (OpenBLAS is faster only at one thread so far; matmul "blas" forces it)` };
-  }
   const blas = probe(loadGgml());
   if (blas.ok) {
     const reason = requested === 'blas' ? 'matmul "blas" was asked for' : `matmul "auto" found ggml's BLAS backend (${withoutInstallRoot(blas.path)})`;
-    return { kind: 'blas', name: blas.name, reason, createBackend: blas.createBackend };
+    const { name, skinnyProducts, bf16, createBackend } = blas;
+    return { kind: 'blas', reason, name, skinnyProducts, bf16, createBackend };
   }
-  if (requested === 'auto') return { kind: 'ggml', reason: `OpenBLAS is not used: missing ${blas.missing}; to use it, ${blas.fix}` };
-  throw new TrainerError('DEVICE_UNAVAILABLE', `Cannot compute matmuls with OpenBLAS: missing ${blas.missing}. To fix: ${blas.fix}; or set matmul to "ggml" (or "auto").`, { missing: blas.missing });
+  if (requested === 'auto') return { kind: 'ggml', reason: `ggml's BLAS backend is not used: missing ${blas.missing}; to use it, ${blas.fix}` };
+  throw new TrainerError('DEVICE_UNAVAILABLE', `Cannot compute matmuls with ggml's BLAS backend: missing ${blas.missing}. To fix: ${blas.fix}; or set matmul to "ggml" (or "auto").`, { missing: blas.missing });
 }
 
 /** The job event that says who computes the matmuls and why. */

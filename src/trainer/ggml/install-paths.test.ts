@@ -18,7 +18,7 @@ describe('messages about the installation', () => {
 
   it('as the trainer reports them here: the device and matmul choices name no absolute path', () => {
     const device = chooseComputeDevice('auto');
-    const matmul = chooseMatmul('auto', device, 1);
+    const matmul = chooseMatmul('auto', device);
     for (const text of [device.reason, matmul.reason]) expect(text).not.toContain(root);
   });
 });
