@@ -75,8 +75,8 @@ describe('golden loss trajectory (PyTorch reference)', () => {
     // apart as Adam's normalised steps amplify the BF16 rounding — at most 2.2e-3 (step 16), 6.4e-4
     // at the end, at 1 and 2 threads, rank padded or not. One pass's gradients are as far from
     // float32 on both (0.3–1.4 % of each tensor's largest, tensor by tensor within 5 % of each
-    // other). Bound 3e-3: still 2–15× under a +1 % learning rate, an unclipped gradient, a
-    // longer warm-up or a linear schedule (measured effects on the F32 trajectory above).
+    // other). Bound 3e-3: still 1.7–17× under a +1 % learning rate, an unclipped gradient, a
+    // longer warm-up or a linear schedule (their measured effects on the LoRA trajectory above).
     const options = { ...goldenRunOptions('lora', model, data), frozenBase: 'bf16' as const, matmul: 'blas' as const, blasLimits: { minMultiplyAdds: 0 } };
     const reference = golden.runs.lora.float64;
     const trainer = createTrainer(options);
