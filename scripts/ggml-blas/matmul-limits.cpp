@@ -36,12 +36,17 @@ bool (*blas_supports_op)(ggml_backend_dev_t, const ggml_tensor *) = nullptr;
 size_t max_converted_bytes = SIZE_MAX;
 int64_t min_macs = 0;
 
-// A MUL_MAT by a BF16 weight that oneDNN computes in BF16 (never when the build or the CPU lacks it).
+// A MUL_MAT by a BF16 weight (or a quantized one, expanded to BF16) that oneDNN computes in BF16
+// (never when the build or the CPU lacks it).
 bool is_bf16_mul_mat(const ggml_tensor * op) {
 #ifdef NODEAI_ONEDNN
-    return op->op == GGML_OP_MUL_MAT && op->src[0]->type == GGML_TYPE_BF16 && nodeai_onednn_has_bf16() &&
-           op->src[0]->nb[0] == 2 && op->src[1]->type == GGML_TYPE_F32 && ggml_is_contiguous(op->src[1]) &&
-           op->nb[0] == sizeof(float) && ggml_is_contiguous(op);
+    if (op->op != GGML_OP_MUL_MAT) {
+        return false;
+    }
+    const bool weight_ok = (op->src[0]->type == GGML_TYPE_BF16 && nodeai_onednn_has_bf16() && op->src[0]->nb[0] == 2) ||
+                           nodeai_onednn_quantized_takes(op);
+    return weight_ok && op->src[1]->type == GGML_TYPE_F32 && ggml_is_contiguous(op->src[1]) && op->nb[0] == sizeof(float) &&
+           ggml_is_contiguous(op);
 #else
     (void) op;
     return false;

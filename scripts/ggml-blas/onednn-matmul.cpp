@@ -1,7 +1,8 @@
 // Compiled into libggml-blas.so when oneDNN is installed (scripts/build-ggml-blas.sh; Debian:
 // libdnnl-dev). ggml-blas.cpp is then compiled with cblas_sgemm and openblas_set_num_threads
 // renamed to the two functions below, so every F32 product ggml's BLAS backend computes goes to
-// oneDNN's matmul, and matmul-limits.cpp sends a BF16 weight's products to nodeai_onednn_mul_mat_bf16.
+// oneDNN's matmul, and matmul-limits.cpp sends a BF16 weight's products (and a quantized weight's,
+// expanded to BF16 per product) to nodeai_onednn_mul_mat_bf16.
 //
 // Why oneDNN rather than OpenBLAS: on the AVX-512 machines this was measured on (2026-11-30, one
 // thread, 1024×576·576×1536), oneDNN's F32 matmul ran at 123–155 GFLOP/s against Debian OpenBLAS
@@ -126,14 +127,48 @@ const char * nodeai_onednn_name() {
     return name;
 }
 
+bool nodeai_onednn_quantized_takes(const ggml_tensor * op) {
+    // At least this many rows of activations: below it the weight's expansion costs more than the
+    // BF16 tiles save (the trainer's head chunks, tens of tokens against a vocabulary of rows).
+    constexpr int64_t min_rows = 256;
+    // The expanded copy of one weight, at most.
+    constexpr int64_t max_expanded_bytes = int64_t(64) << 20;
+    const ggml_tensor * src0 = op->src[0];
+    return ggml_is_quantized(src0->type) && ggml_get_type_traits(src0->type)->to_float != nullptr && nodeai_onednn_has_bf16() &&
+           src0->ne[2] == 1 && src0->ne[3] == 1 && ggml_is_contiguous(src0) && op->src[1]->ne[1] >= min_rows &&
+           ggml_nelements(src0) * 2 <= max_expanded_bytes;
+}
+
 void nodeai_onednn_mul_mat_bf16(const ggml_tensor * dst) {
-    const ggml_tensor * src0 = dst->src[0];  // BF16 weight [K, N, ne02, ne03], rows contiguous
+    const ggml_tensor * src0 = dst->src[0];  // BF16 or quantized weight [K, N, ne02, ne03], rows contiguous
     const ggml_tensor * src1 = dst->src[1];  // F32 activations [K, M, ne12, ne13], contiguous
     const int64_t K = src0->ne[0];
     const int64_t N = src0->ne[1];
     const int64_t M = src1->ne[1];
     const int64_t r2 = src1->ne[2] / src0->ne[2];
     const int64_t r3 = src1->ne[3] / src0->ne[3];
+    const void * weight = src0->data;
+    int64_t weight_row = src0->nb[1] / 2;
+    if (src0->type != GGML_TYPE_BF16) {
+        // A quantized weight (one matrix: nodeai_onednn_quantized_takes says so) is expanded to BF16
+        // for this product: O(N·K) against the product's O(M·N·K).
+        static std::vector<uint16_t> expanded;
+        if ((int64_t) expanded.size() < N * K) {
+            expanded.resize(N * K);
+        }
+        const auto to_float = ggml_get_type_traits(src0->type)->to_float;
+        #pragma omp parallel
+        {
+            std::vector<float> row(K);
+            #pragma omp for schedule(static)
+            for (int64_t n = 0; n < N; n++) {
+                to_float((const char *) src0->data + n * src0->nb[1], row.data(), K);
+                to_bf16_avx512(row.data(), expanded.data() + n * K, K);
+            }
+        }
+        weight = expanded.data();
+        weight_row = K;
+    }
     auto & work = bf16_work();
     if ((int64_t) work.size() < M * K) {
         work.resize(M * K);
@@ -146,10 +181,10 @@ void nodeai_onednn_mul_mat_bf16(const ggml_tensor * dst) {
             for (int64_t r = 0; r < rows; r++) {
                 to_bf16_avx512((const float *) ((const char *) y + r * src1->nb[1]), work.data() + r * K, K);
             }
-            const void * x = (const char *) src0->data + (i12 / r2) * src0->nb[2] + (i13 / r3) * src0->nb[3];
+            const void * x = (const char *) weight + (i12 / r2) * src0->nb[2] + (i13 / r3) * src0->nb[3];
             float * d = (float *) ((char *) dst->data + i12 * dst->nb[2] + i13 * dst->nb[3]);
             // dst[M×N] = y[M×K] · src0ᵀ, src0 being N rows of K: the weight read in place, as B transposed.
-            execute(dt::bf16, false, true, M, N, K, work.data(), K, x, src0->nb[1] / 2, d, dst->nb[1] / 4);
+            execute(dt::bf16, false, true, M, N, K, work.data(), K, x, weight_row, d, dst->nb[1] / 4);
         }
     }
 }

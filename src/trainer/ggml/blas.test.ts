@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { blasLibraryPath, chooseMatmul, inspectBlas, matmulEvent, NO_BLAS_LIMITS, openblasCoreType, probeBlas, type BlasProbe } from './blas.js';
 import { chooseComputeDevice, type ComputeDevice } from './device.js';
-import { GGML_TYPE_BF16, GGML_TYPE_F32, loadGgml } from './lib.js';
+import { f16ToF32, f32ToF16 } from '../gguf.js';
+import { GGML_TYPE_BF16, GGML_TYPE_F32, GGML_TYPE_Q8_0, loadGgml } from './lib.js';
 
 const g = loadGgml();
 const cpu = chooseComputeDevice('cpu');
@@ -92,8 +93,27 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
         for (let i = 0; i < bits.length; i++) bits[i] = ((bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) >>> 16) << 16;
         return new Float32Array(bits.buffer);
       };
+      // The values a holds: a BF16 or Q8_0 weight holds av rounded to its type.
+      let held: Float32Array = av;
       if (type === GGML_TYPE_BF16) {
-        g.tensorSet(a, new Uint8Array(Uint16Array.from(new Uint32Array(roundBf16(av).buffer), (u) => u >>> 16).buffer), 0);
+        held = roundBf16(av);
+        g.tensorSet(a, new Uint8Array(Uint16Array.from(new Uint32Array(held.buffer), (u) => u >>> 16).buffer), 0);
+      } else if (type === GGML_TYPE_Q8_0) {
+        // Blocks of 32: an F16 scale, then 32 int8 values (ggml's block_q8_0).
+        const bytes = new Uint8Array((k * m / 32) * 34);
+        const view = new DataView(bytes.buffer);
+        held = new Float32Array(k * m);
+        for (let blk = 0; blk < (k * m) / 32; blk++) {
+          const xs = av.subarray(blk * 32, blk * 32 + 32);
+          const d = f16ToF32(f32ToF16(Math.max(...xs.map(Math.abs)) / 127));
+          view.setUint16(blk * 34, f32ToF16(d), true);
+          xs.forEach((x, i) => {
+            const q = Math.round(x / d);
+            view.setInt8(blk * 34 + 2 + i, q);
+            held[blk * 32 + i] = q * d;
+          });
+        }
+        g.tensorSet(a, bytes, 0);
       } else {
         g.tensorSet(a, av, 0);
       }
@@ -105,7 +125,8 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
       const backend = g.backendName(g.schedTensorBackend(sched, y)!);
       const got = new Float32Array(m * n);
       g.tensorGet(y, got, 0);
-      const [ar, br] = type === GGML_TYPE_BF16 ? [roundBf16(av), roundBf16(bv)] : [av, bv];
+      // oneDNN's BF16 products round both sides to BF16 (a Q8_0 weight is expanded to BF16).
+      const [ar, br] = type === GGML_TYPE_F32 ? [av, bv] : [roundBf16(held), roundBf16(bv)];
       const want = new Float64Array(m * n);
       for (let j = 0; j < n; j++) for (let i = 0; i < m; i++) for (let x = 0; x < k; x++) want[j * m + i] += ar[i * k + x] * br[j * k + x];
       g.bufferFree(inputs);
@@ -128,7 +149,7 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
     expect(worst(got, want)).toBeLessThan(1e-4);
   });
 
-  it.skipIf(!built.ok || !built.bf16)('with oneDNN on a BF16 CPU: multiplies a BF16 weight in BF16 (F32 sums) and takes a LoRA-thin F32 product', () => {
+  it.skipIf(!built.ok || !built.bf16)('with oneDNN on a BF16 CPU: multiplies a BF16 weight, and a Q8_0 one expanded to BF16, in BF16 (F32 sums), and takes a LoRA-thin F32 product', () => {
     if (!built.ok) return;
     expect(built.skinnyProducts).toBe(true);
     // 40 × 20 output, k = 96: BF16 inputs, F32 accumulation — the sums of the rounded values to
@@ -136,6 +157,10 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
     const bf16 = product(GGML_TYPE_BF16, [96, 40, 20]);
     expect(bf16.backend).toBe('BLAS');
     expect(worst(bf16.got, bf16.want)).toBeLessThan(1e-4);
+    // A Q8_0 weight with 256 rows of activations: expanded to BF16 for the product, not to F32.
+    const q8 = product(GGML_TYPE_Q8_0, [64, 40, 256]);
+    expect(q8.backend).toBe('BLAS');
+    expect(worst(q8.got, q8.want)).toBeLessThan(1e-4);
     // Rank 16 < 32, which ggml-blas alone leaves to ggml-cpu.
     const thin = product(GGML_TYPE_F32, [64, 16, 48]);
     expect(thin.backend).toBe('BLAS');

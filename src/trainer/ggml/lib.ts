@@ -30,6 +30,7 @@ export type GgmlSched = { readonly __brand: 'ggml_backend_sched_t' };
 // enum ggml_type (ggml.h)
 export const GGML_TYPE_F32 = 0;
 export const GGML_TYPE_F16 = 1;
+export const GGML_TYPE_Q8_0 = 8;
 export const GGML_TYPE_BF16 = 30;
 export const GGML_TYPE_I32 = 26;
 // #define GGML_ROPE_TYPE_NORMAL 0 — what llama.cpp applies to LLM_ARCH_LLAMA
