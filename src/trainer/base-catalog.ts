@@ -106,6 +106,8 @@ export interface RecordedTrainerBenchmark {
   label: string;
   nodeai_tok_s: number | null;
   nodeai_rss_mb: number | null;
+  /** Who computed the matmuls and how the frozen base was held ("oneDNN 2.6.3 (AMX BF16 tiles); BF16 frozen base"); absent in older records. */
+  nodeai_matmul_and_base?: string | null;
   threads: number;
   runs: number;
   ctx: number;
@@ -164,7 +166,7 @@ export const BENCHMARK_FIGURES: Record<string, { est_train_tok_s: number; est_pe
   Object.entries(BENCHMARK_CONFIG_OF).flatMap(([id, config]) => {
     const r = RECORDED_BENCHMARKS[config];
     if (!r || r.nodeai_tok_s === null || r.nodeai_rss_mb === null) return [];
-    const setup = `${r.label}, random weights, ctx ${r.ctx}, batch ${r.batch}${r.reduced ? ` (reduced from ctx ${r.full_ctx}, batch ${r.full_batch})` : ''}, ${r.threads} thread${r.threads === 1 ? '' : 's'}, median of ${r.runs} run${r.runs === 1 ? '' : 's'}`;
+    const setup = `${r.label}, random weights, ctx ${r.ctx}, batch ${r.batch}${r.reduced ? ` (reduced from ctx ${r.full_ctx}, batch ${r.full_batch})` : ''}, ${r.threads} thread${r.threads === 1 ? '' : 's'}, median of ${r.runs} run${r.runs === 1 ? '' : 's'}${r.nodeai_matmul_and_base ? ` (${r.nodeai_matmul_and_base})` : ''}`;
     const benchmark: CatalogBenchmark = { config, setup, machine: r.machine, date: r.date, loads_before: r.loads_before, command: r.command };
     return [[id, { est_train_tok_s: r.nodeai_tok_s, est_peak_rss_mb: r.nodeai_rss_mb, benchmark }]];
   }),
