@@ -40,13 +40,7 @@ int64_t min_macs = 0;
 // (never when the build or the CPU lacks it).
 bool is_bf16_mul_mat(const ggml_tensor * op) {
 #ifdef NODEAI_ONEDNN
-    if (op->op != GGML_OP_MUL_MAT) {
-        return false;
-    }
-    const bool weight_ok = (op->src[0]->type == GGML_TYPE_BF16 && nodeai_onednn_has_bf16() && op->src[0]->nb[0] == 2) ||
-                           nodeai_onednn_quantized_takes(op);
-    return weight_ok && op->src[1]->type == GGML_TYPE_F32 && ggml_is_contiguous(op->src[1]) && op->nb[0] == sizeof(float) &&
-           ggml_is_contiguous(op);
+    return nodeai_onednn_takes_bf16_mul_mat(op);
 #else
     (void) op;
     return false;

@@ -127,16 +127,22 @@ const char * nodeai_onednn_name() {
     return name;
 }
 
-bool nodeai_onednn_quantized_takes(const ggml_tensor * op) {
-    // At least this many rows of activations: below it the weight's expansion costs more than the
-    // BF16 tiles save (the trainer's head chunks, tens of tokens against a vocabulary of rows).
+bool nodeai_onednn_takes_bf16_mul_mat(const ggml_tensor * op) {
+    if (op->op != GGML_OP_MUL_MAT || !nodeai_onednn_has_bf16()) {
+        return false;
+    }
+    // A quantized weight needs at least this many rows of activations: below it the weight's
+    // expansion costs more than the BF16 tiles save (the trainer's head chunks, tens of tokens
+    // against a vocabulary of rows); and its expanded copy may take this much at most.
     constexpr int64_t min_rows = 256;
-    // The expanded copy of one weight, at most.
     constexpr int64_t max_expanded_bytes = int64_t(64) << 20;
     const ggml_tensor * src0 = op->src[0];
-    return ggml_is_quantized(src0->type) && ggml_get_type_traits(src0->type)->to_float != nullptr && nodeai_onednn_has_bf16() &&
-           src0->ne[2] == 1 && src0->ne[3] == 1 && ggml_is_contiguous(src0) && op->src[1]->ne[1] >= min_rows &&
-           ggml_nelements(src0) * 2 <= max_expanded_bytes;
+    const ggml_tensor * src1 = op->src[1];
+    const bool weight_ok =
+        (src0->type == GGML_TYPE_BF16 && src0->nb[0] == 2) ||
+        (ggml_is_quantized(src0->type) && ggml_get_type_traits(src0->type)->to_float != nullptr && src0->ne[2] == 1 &&
+         src0->ne[3] == 1 && ggml_is_contiguous(src0) && src1->ne[1] >= min_rows && ggml_nelements(src0) * 2 <= max_expanded_bytes);
+    return weight_ok && src1->type == GGML_TYPE_F32 && ggml_is_contiguous(src1) && op->nb[0] == sizeof(float) && ggml_is_contiguous(op);
 }
 
 void nodeai_onednn_mul_mat_bf16(const ggml_tensor * dst) {
@@ -150,7 +156,7 @@ void nodeai_onednn_mul_mat_bf16(const ggml_tensor * dst) {
     const void * weight = src0->data;
     int64_t weight_row = src0->nb[1] / 2;
     if (src0->type != GGML_TYPE_BF16) {
-        // A quantized weight (one matrix: nodeai_onednn_quantized_takes says so) is expanded to BF16
+        // A quantized weight (one matrix: nodeai_onednn_takes_bf16_mul_mat says so) is expanded to BF16
         // for this product: O(N·K) against the product's O(M·N·K).
         static std::vector<uint16_t> expanded;
         if ((int64_t) expanded.size() < N * K) {

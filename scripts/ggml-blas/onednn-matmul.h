@@ -18,9 +18,11 @@ void nodeai_onednn_set_num_threads(int n_threads);
 bool nodeai_onednn_has_bf16(void);
 // "oneDNN 2.6.3 (AMX BF16 tiles)", for the trainer's events.
 const char * nodeai_onednn_name(void);
-// Whether nodeai_onednn_mul_mat_bf16 takes this MUL_MAT by a quantized weight: one matrix, expanded
-// to BF16 for the product, when the activations have enough rows to pay for that.
-bool nodeai_onednn_quantized_takes(const struct ggml_tensor * op);
+// Whether nodeai_onednn_mul_mat_bf16 computes this op: a MUL_MAT on a CPU with BF16 dot products,
+// by a BF16 weight with contiguous rows or by one quantized matrix (expanded to BF16 per product,
+// when the activations have enough rows to pay for that), of contiguous F32 activations into a
+// contiguous dst.
+bool nodeai_onednn_takes_bf16_mul_mat(const struct ggml_tensor * op);
 // dst = mul_mat(src0, src1) for a BF16 (or, as above, quantized) src0 with contiguous rows and a contiguous F32 src1 (rounded to
 // BF16 for the product; F32 accumulation), broadcasting src0 over dims 2 and 3 as ggml does.
 void nodeai_onednn_mul_mat_bf16(const struct ggml_tensor * dst);
