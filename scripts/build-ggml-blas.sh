@@ -113,15 +113,18 @@ EOF
 # do. $ORIGIN-relative rpath is not used: libggml-base is already loaded by the trainer (by soname).
 sources=("$work/src/ggml/src/ggml-blas/ggml-blas.cpp" "$root/scripts/ggml-blas/matmul-limits.cpp")
 flags=(-DGGML_BLAS_USE_OPENBLAS)
+libs=()
 if [ "$vendor" = onednn ]; then
   # ggml-blas.cpp's OpenBLAS calls, renamed to oneDNN's (onednn-matmul.cpp).
-  sources+=("$root/scripts/ggml-blas/onednn-matmul.cpp")
+  sources+=("$root/scripts/ggml-blas/onednn-matmul.cpp" "$root/scripts/ggml-blas/row-ops.cpp")
   flags+=(-fopenmp -DNODEAI_ONEDNN -Dcblas_sgemm=nodeai_onednn_sgemm -Dopenblas_set_num_threads=nodeai_onednn_set_num_threads)
+  # glibc's vector math (libmvec: the 16-lane expf of row-ops.cpp).
+  libs+=(-lmvec)
 fi
 g++ -O2 -fPIC -shared -std=c++17 -DNDEBUG \
   -DGGML_BACKEND_DL -DGGML_BACKEND_BUILD -DGGML_BACKEND_SHARED -DGGML_SHARED "${flags[@]}" \
   -I"$out/include" -I"$root/scripts/ggml-blas" -I"$work/src/ggml/include" -I"$work/src/ggml/src" \
-  "${sources[@]}" -L"$ggml_dir" -lggml-base "$backend_lib" -Wl,-rpath,"$(dirname "$backend_lib")" \
+  "${sources[@]}" -L"$ggml_dir" -lggml-base "$backend_lib" "${libs[@]}" -Wl,-rpath,"$(dirname "$backend_lib")" \
   -o "$work/libggml-blas.so" || skip "g++ failed on the ggml-blas sources (see above)."
 mv "$work/libggml-blas.so" "$out/libggml-blas.so"
 echo "$stamp" > "$out/stamp"

@@ -26,6 +26,7 @@
 
 #ifdef NODEAI_ONEDNN
 #include "onednn-matmul.h"
+#include "row-ops.h"
 #endif
 
 namespace {
@@ -35,6 +36,7 @@ bool (*blas_supports_op)(ggml_backend_dev_t, const ggml_tensor *) = nullptr;
 // One set of limits per process: the trainer builds one graph at a time.
 size_t max_converted_bytes = SIZE_MAX;
 int64_t min_macs = 0;
+int n_threads = 1;
 
 // A MUL_MAT by a BF16 weight (or a quantized one, expanded to BF16) that oneDNN computes in BF16
 // (never when the build or the CPU lacks it).
@@ -58,12 +60,17 @@ bool limited_supports_op(ggml_backend_dev_t dev, const ggml_tensor * op) {
 #ifdef NODEAI_ONEDNN
     // ggml-blas leaves products with a dimension under 32 to ggml-cpu ("BLAS usually is only faster
     // for large matrices"); oneDNN is faster on the trainer's skinny LoRA products too.
-    if (is_bf16_mul_mat(op)) {
+    // ggml-blas takes only matrices, not a batch of them (attention's products), and only contiguous
+    // ones besides out_prod's transposed second operand.
+    if (is_bf16_mul_mat(op) || nodeai_onednn_takes_f32_product(op)) {
         return true;
     }
-    if (op->op == GGML_OP_MUL_MAT && op->src[0]->type == GGML_TYPE_F32 && op->src[1]->type == GGML_TYPE_F32 &&
-        ggml_is_contiguous(op->src[0]) && ggml_is_contiguous(op->src[1])) {
-        return true;
+    // Element-wise ops between two such products (row-ops.cpp), but a small one stays on ggml-cpu
+    // with its neighbours (a small model's products do, under min_macs): taken, it would cost two
+    // switches between the backends, each more than it. At the trainer's default 2^23, 2^16 values
+    // (ggml-cpu computes those in ~0.1 ms).
+    if (nodeai_row_ops_take(op)) {
+        return ggml_nelements(op) * 128 >= min_macs;
     }
 #endif
     if (op->op == GGML_OP_MUL_MAT && op->src[0]->type != GGML_TYPE_F32 &&
@@ -76,12 +83,21 @@ bool limited_supports_op(ggml_backend_dev_t dev, const ggml_tensor * op) {
 #ifdef NODEAI_ONEDNN
 ggml_status (*blas_graph_compute)(ggml_backend_t, ggml_cgraph *) = nullptr;
 
-// ggml-blas's graph_compute, but a BF16 weight's MUL_MAT goes to oneDNN's BF16 matmul; the nodes
-// between two such go to ggml-blas as one view of the graph.
+// ggml-blas's graph_compute, but a BF16 weight's MUL_MAT goes to oneDNN's BF16 matmul, every F32
+// product to one oneDNN matmul over its batches, and the element-wise ops of row-ops.cpp to their
+// kernels; the nodes between such go to ggml-blas as one view of the graph.
 ggml_status limited_graph_compute(ggml_backend_t backend, ggml_cgraph * graph) {
+    // ggml-blas sets the library's thread count only before its own products (the OpenMP setting of
+    // the calling thread, which then stays): these are computed without it.
+    nodeai_onednn_set_num_threads(n_threads);
     int from = 0;
     for (int i = 0; i <= graph->n_nodes; i++) {
-        const bool ours = i < graph->n_nodes && (graph->nodes[i]->flags & GGML_TENSOR_FLAG_COMPUTE) && is_bf16_mul_mat(graph->nodes[i]);
+        const ggml_tensor * node = i < graph->n_nodes ? graph->nodes[i] : nullptr;
+        const bool computed = node && (node->flags & GGML_TENSOR_FLAG_COMPUTE);
+        const bool bf16 = computed && is_bf16_mul_mat(node);
+        const bool f32 = computed && !bf16 && nodeai_onednn_takes_f32_product(node);
+        const bool row_op = computed && !bf16 && !f32 && nodeai_row_ops_take(node);
+        const bool ours = bf16 || f32 || row_op;
         if (i < graph->n_nodes && !ours) {
             continue;
         }
@@ -92,8 +108,12 @@ ggml_status limited_graph_compute(ggml_backend_t backend, ggml_cgraph * graph) {
                 return status;
             }
         }
-        if (ours) {
-            nodeai_onednn_mul_mat_bf16(graph->nodes[i]);
+        if (bf16) {
+            nodeai_onednn_mul_mat_bf16(node);
+        } else if (f32) {
+            nodeai_onednn_f32_product(node);
+        } else if (row_op) {
+            nodeai_row_ops_compute(node);
         }
         from = i + 1;
     }
@@ -103,14 +123,16 @@ ggml_status limited_graph_compute(ggml_backend_t backend, ggml_cgraph * graph) {
 
 }  // namespace
 
-// A BLAS backend that declines matmuls of fewer than `min_multiply_adds` multiply-adds, and those
-// whose weight would be converted to more than `max_bytes` of F32 (0 and SIZE_MAX: none declined).
-// NULL when ggml_backend_blas_init fails.
-extern "C" __attribute__((visibility("default"))) ggml_backend_t nodeai_ggml_backend_blas_init_with_limits(size_t max_bytes, int64_t min_multiply_adds) {
+// A BLAS backend computing with `threads` threads of its library, that declines matmuls of fewer
+// than `min_multiply_adds` multiply-adds, and those whose weight would be converted to more than
+// `max_bytes` of F32 (0 and SIZE_MAX: none declined). NULL when ggml_backend_blas_init fails.
+extern "C" __attribute__((visibility("default"))) ggml_backend_t nodeai_ggml_backend_blas_init(size_t max_bytes, int64_t min_multiply_adds, int threads) {
     ggml_backend_t backend = ggml_backend_blas_init();
     if (backend == nullptr) {
         return nullptr;
     }
+    ggml_backend_blas_set_n_threads(backend, threads);
+    n_threads = threads;
     static std::once_flag once;
     std::call_once(once, [&] {
         limited_device = *backend->device;

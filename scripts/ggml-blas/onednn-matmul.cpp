@@ -43,33 +43,48 @@ memory::dims strides_of(bool transposed, int64_t ld) {
     return transposed ? memory::dims{1, ld} : memory::dims{ld, 1};
 }
 
+// One operand of a product: its dimensions (batches first, then rows and columns) and the stride of
+// each, in elements.
+struct Operand {
+    memory::dims dims;
+    memory::dims strides;
+};
+
 // One primitive per shape, layout and type: creating one JIT-compiles a kernel (tens to hundreds of
 // microseconds), and a training step runs the same few hundred shapes over and over.
-using MatmulKey = std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
-
-dnnl::matmul & primitive_for(dt type, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
-    static std::map<MatmulKey, std::unique_ptr<dnnl::matmul>> cache;
-    const MatmulKey key{(int) type, trans_a, trans_b, m, n, k, lda, ldb, ldc};
+dnnl::matmul & primitive_for(dt type, const Operand & a, const Operand & b, const Operand & c) {
+    static std::map<std::vector<int64_t>, std::unique_ptr<dnnl::matmul>> cache;
+    std::vector<int64_t> key{(int64_t) type};
+    for (const Operand * x : {&a, &b, &c}) {
+        key.push_back((int64_t) x->dims.size());
+        key.insert(key.end(), x->dims.begin(), x->dims.end());
+        key.insert(key.end(), x->strides.begin(), x->strides.end());
+    }
     auto found = cache.find(key);
     if (found != cache.end()) {
         return *found->second;
     }
-    const memory::desc a({m, k}, type, strides_of(trans_a, lda));
-    const memory::desc b({k, n}, type, strides_of(trans_b, ldb));
-    const memory::desc c({m, n}, dt::f32, {ldc, 1});
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), cpu_engine());
-    auto inserted = cache.emplace(key, std::make_unique<dnnl::matmul>(pd));
+    const memory::desc a_desc(a.dims, type, a.strides);
+    const memory::desc b_desc(b.dims, type, b.strides);
+    const memory::desc c_desc(c.dims, dt::f32, c.strides);
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_desc, b_desc, c_desc), cpu_engine());
+    auto inserted = cache.emplace(std::move(key), std::make_unique<dnnl::matmul>(pd));
     return *inserted.first->second;
 }
 
-void execute(dt type, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const void * a, int64_t lda, const void * b, int64_t ldb, float * c, int64_t ldc) {
-    dnnl::matmul & matmul = primitive_for(type, trans_a, trans_b, m, n, k, lda, ldb, ldc);
+// c = a · b over every batch (b's batch dimensions may be 1: broadcast), in one call.
+void execute(dt type, const Operand & a, const void * a_data, const Operand & b, const void * b_data, const Operand & c, float * c_data) {
+    dnnl::matmul & matmul = primitive_for(type, a, b, c);
     auto & engine = cpu_engine();
-    memory a_mem(memory::desc({m, k}, type, strides_of(trans_a, lda)), engine, const_cast<void *>(a));
-    memory b_mem(memory::desc({k, n}, type, strides_of(trans_b, ldb)), engine, const_cast<void *>(b));
-    memory c_mem(memory::desc({m, n}, dt::f32, {ldc, 1}), engine, c);
+    memory a_mem(memory::desc(a.dims, type, a.strides), engine, const_cast<void *>(a_data));
+    memory b_mem(memory::desc(b.dims, type, b.strides), engine, const_cast<void *>(b_data));
+    memory c_mem(memory::desc(c.dims, dt::f32, c.strides), engine, c_data);
     matmul.execute(cpu_stream(), {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
     cpu_stream().wait();
+}
+
+void execute(dt type, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const void * a, int64_t lda, const void * b, int64_t ldb, float * c, int64_t ldc) {
+    execute(type, {{m, k}, strides_of(trans_a, lda)}, a, {{k, n}, strides_of(trans_b, ldb)}, b, {{m, n}, {ldc, 1}}, c);
 }
 
 // F32 → BF16, rounding to nearest even (as ggml's and PyTorch's conversions do), 16 at a time.
@@ -125,6 +140,59 @@ const char * nodeai_onednn_name() {
                       amx ? "AMX BF16 tiles" : nodeai_onednn_has_bf16() ? "AVX-512 BF16" : "F32 only");
     }
     return name;
+}
+
+bool nodeai_onednn_takes_f32_product(const ggml_tensor * op) {
+    if (op->op != GGML_OP_MUL_MAT && op->op != GGML_OP_OUT_PROD) {
+        return false;
+    }
+    // Each matrix is read in place when one of its two inner strides is one element: a plain
+    // matrix or a transposed view (out_prod's backward operands), whatever its batch strides.
+    const auto readable = [](const ggml_tensor * t) {
+        return t->type == GGML_TYPE_F32 && (t->nb[0] == sizeof(float) || t->nb[1] == sizeof(float));
+    };
+    return readable(op->src[0]) && readable(op->src[1]) && op->type == GGML_TYPE_F32 && ggml_is_contiguous(op);
+}
+
+void nodeai_onednn_f32_product(const ggml_tensor * dst) {
+    const ggml_tensor * src0 = dst->src[0];
+    const ggml_tensor * src1 = dst->src[1];
+    const bool mul_mat = dst->op == GGML_OP_MUL_MAT;
+    const auto el = [](size_t nb) { return (int64_t) (nb / sizeof(float)); };
+    // Both ops are dst[i1][i0] = Σ_k x[i1][k] · y[k][i0] per batch, with x read from src1 and y from
+    // src0: mul_mat sums over dim 0 of both, out_prod over dim 1.
+    const int64_t M = dst->ne[1];
+    const int64_t N = dst->ne[0];
+    const int64_t K = mul_mat ? src0->ne[0] : src0->ne[1];
+    Operand x, y, d;
+    // The batches, outermost first. ggml broadcasts src0 over dst's dims 2 and 3 as i02 = i2 / r2,
+    // so each of those dims is (src0's index, repeat): oneDNN broadcasts a weights dimension of 1.
+    for (int dim = 3; dim >= 2; dim--) {
+        const int64_t outer = src0->ne[dim];
+        const int64_t repeat = dst->ne[dim] / outer;
+        if (outer > 1) {
+            x.dims.push_back(outer), x.strides.push_back(repeat * el(src1->nb[dim]));
+            y.dims.push_back(outer), y.strides.push_back(el(src0->nb[dim]));
+            d.dims.push_back(outer), d.strides.push_back(repeat * el(dst->nb[dim]));
+        }
+        if (repeat > 1) {
+            x.dims.push_back(repeat), x.strides.push_back(el(src1->nb[dim]));
+            y.dims.push_back(1), y.strides.push_back(el(src0->nb[dim]));
+            d.dims.push_back(repeat), d.strides.push_back(el(dst->nb[dim]));
+        }
+    }
+    x.dims.insert(x.dims.end(), {M, K});
+    y.dims.insert(y.dims.end(), {K, N});
+    d.dims.insert(d.dims.end(), {M, N});
+    if (mul_mat) {
+        x.strides.insert(x.strides.end(), {el(src1->nb[1]), el(src1->nb[0])});
+        y.strides.insert(y.strides.end(), {el(src0->nb[0]), el(src0->nb[1])});
+    } else {
+        x.strides.insert(x.strides.end(), {el(src1->nb[0]), el(src1->nb[1])});
+        y.strides.insert(y.strides.end(), {el(src0->nb[1]), el(src0->nb[0])});
+    }
+    d.strides.insert(d.strides.end(), {el(dst->nb[1]), 1});
+    execute(dt::f32, x, src1->data, y, src0->data, d, (float *) dst->data);
 }
 
 bool nodeai_onednn_takes_bf16_mul_mat(const ggml_tensor * op) {

@@ -18,6 +18,11 @@ void nodeai_onednn_set_num_threads(int n_threads);
 bool nodeai_onednn_has_bf16(void);
 // "oneDNN 2.6.3 (AMX BF16 tiles)", for the trainer's events.
 const char * nodeai_onednn_name(void);
+// Whether nodeai_onednn_f32_product computes this op: an F32 MUL_MAT or OUT_PROD of any size,
+// batched or not, into a contiguous dst, each operand a plain matrix or a transposed view per batch.
+bool nodeai_onednn_takes_f32_product(const struct ggml_tensor * op);
+// dst = the op above, as one oneDNN matmul over all of its batches (src0 broadcast as ggml does).
+void nodeai_onednn_f32_product(const struct ggml_tensor * dst);
 // Whether nodeai_onednn_mul_mat_bf16 computes this op: a MUL_MAT on a CPU with BF16 dot products,
 // by a BF16 weight with contiguous rows or by one quantized matrix (expanded to BF16 per product,
 // when the activations have enough rows to pay for that), of contiguous F32 activations into a

@@ -51,18 +51,27 @@ describe('golden loss trajectory (PyTorch reference)', () => {
     expect(encodeGoldenInputs().sha256).toBe(golden.inputsSha256);
   });
 
-  it.each(['full', 'lora'] as const)('%s fine-tuning follows PyTorch step by step (ggml-cpu matmuls)', (run) => {
+  // Both ways of keeping the layers' activations: recomputing them (checkpointing, the default for
+  // large models) must give the same gradients as keeping them (the default for this one).
+  const runs = [
+    ['full', false],
+    ['full', true],
+    ['lora', false],
+    ['lora', true],
+  ] as const;
+
+  it.each(runs)('%s fine-tuning (layers checkpointed: %s) follows PyTorch step by step (ggml-cpu matmuls)', (run, checkpointLayers) => {
     const reference = golden.runs[run].float64;
-    expectOnTrajectory(trainLosses({ ...goldenRunOptions(run, model, data), matmul: 'ggml' }), reference, run);
+    expectOnTrajectory(trainLosses({ ...goldenRunOptions(run, model, data), matmul: 'ggml', checkpointLayers }), reference, run);
     // The run must actually learn, or a frozen trainer would pass on a flat trajectory.
     expect(reference.at(-1)!).toBeLessThan(reference[0] * 0.9);
   });
 
-  it.skipIf(!probeBlas().ok).each(['full', 'lora'] as const)('%s fine-tuning with BLAS-backend matmuls (matmul "blas": oneDNN or OpenBLAS) follows it too', (run) => {
+  it.skipIf(!probeBlas().ok).each(runs)('%s fine-tuning (layers checkpointed: %s) with BLAS-backend matmuls (matmul "blas": oneDNN or OpenBLAS) follows it too', (run, checkpointLayers) => {
     // sgemm sums in its own order: the same tolerance holds (measured 2026-11-30: 1.6e-5 full,
     // 7.4e-6 LoRA, as with ggml-cpu's kernels). No size limit: this model's products are all below
     // the default one, and would stay on ggml-cpu.
-    const options = { ...goldenRunOptions(run, model, data), matmul: 'blas' as const, blasLimits: { minMultiplyAdds: 0 } };
+    const options = { ...goldenRunOptions(run, model, data), matmul: 'blas' as const, blasLimits: { minMultiplyAdds: 0 }, checkpointLayers };
     expectOnTrajectory(trainLosses(options), golden.runs[run].float64, `${run}, BLAS backend`);
   });
 

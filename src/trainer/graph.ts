@@ -101,8 +101,8 @@ export interface LlamaGraphOptions {
   /**
    * Keep only each layer's input through the forward and recompute the layer just before its
    * backward: one layer's activations alive instead of all of them, for one more forward pass.
-   * Default on: smol_lora's shapes at 6 layers, ctx 256 × 4, one thread, interleaved passes on a
-   * loaded machine (2026-11-30): compute buffer 351 → 98 MB, pass time +1 to +17 % (median +14 %).
+   * Default: on when the layers' activations would take more than CHECKPOINT_ABOVE_BYTES
+   * ({@link checkpointsByDefault}).
    */
   checkpointLayers?: boolean;
   /** Tokens per chunk of the chunked cross-entropy (default: as many as fit HEAD_CHUNK_BYTES of logits). */
@@ -234,6 +234,32 @@ export const BLAS_MAX_CONVERTED_BYTES = 32 << 20;
  */
 export const BLAS_MIN_MULTIPLY_ADDS = 1 << 23;
 
+/**
+ * Layer checkpointing is on by default when the layers' activations would take more than this.
+ * It trades one more forward pass for the memory: measured 2026-11-30 (2 cores, oneDNN matmuls),
+ * smol_lora's compute buffer 1,349 → 98 MiB for +14 % pass time, but on the reference config's tiny
+ * model (4 × 128, ctx 128 × 8) 48 → 11 MiB for +15–20 % step time — there the memory saved is less
+ * than the Node.js runtime's own, and the time is not worth it.
+ */
+export const CHECKPOINT_ABOVE_BYTES = 256 * 2 ** 20;
+
+/**
+ * About how many bytes a training pass keeps of the layers' activations without checkpointing:
+ * per token 5 hidden vectors and 3 feed-forward ones, per sequence and head one score matrix, in
+ * F32. Fit to the compute buffers measured with and without checkpointing (2026-11-30): reference
+ * config 37 MiB (this: 36), smol_lora 1,251 (1,148), Qwen2.5-0.5B's shapes at 512 × 4 5,000 (4,925).
+ */
+export function layerActivationBytes(config: LlamaConfig, batch: number, seqLen: number): number {
+  const tokens = batch * seqLen;
+  const perLayer = 5 * tokens * config.embeddingLength + 3 * tokens * config.feedForwardLength + batch * config.headCount * seqLen * seqLen;
+  return 4 * config.blockCount * perLayer;
+}
+
+/** Whether a graph of these shapes checkpoints its layers unless told: when their activations are large. */
+export function checkpointsByDefault(config: LlamaConfig, batch: number, seqLen: number): boolean {
+  return layerActivationBytes(config, batch, seqLen) > CHECKPOINT_ABOVE_BYTES;
+}
+
 const GRAPH_SIZE_BASE = 4096;
 const GRAPH_SIZE_PER_LAYER = 1024;
 
@@ -325,7 +351,8 @@ export class LlamaGraph {
   private readonly lossGrads: GgmlTensor[] = [];
   /** Gradient accumulators of the checkpointed layer inputs, zeroed before each training pass. */
   private readonly checkpointGrads: GgmlTensor[] = [];
-  private readonly checkpointLayers: boolean;
+  /** Whether each layer is recomputed just before its backward (LlamaGraphOptions.checkpointLayers). */
+  readonly checkpointLayers: boolean;
   /** Chunked head: F32 [1], d(reported loss)/d(loss) divided by the token count; the final normed hidden state. */
   private lossScale: GgmlTensor | null = null;
   private hidden!: GgmlTensor;
@@ -392,7 +419,7 @@ export class LlamaGraph {
     this.lora = opts.lora;
     this.plainAutodiff = opts.plainAutodiff ?? false;
     this.padLoraRank = opts.padLoraRank ?? true;
-    this.checkpointLayers = opts.checkpointLayers ?? true;
+    this.checkpointLayers = opts.checkpointLayers ?? checkpointsByDefault(opts.config, opts.batch, opts.seqLen);
     this.chunkedHead = !opts.denseHead && opts.lora !== undefined && !opts.lora.targets.includes(headWeightName(opts.config));
     this.headChunkTokens = opts.headChunkTokens ?? Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (4 * opts.config.vocabSize)));
 
@@ -478,9 +505,9 @@ export class LlamaGraph {
     for (const t of [this.labelIds, this.mask, this.tokens, ...this.rankPadZeros.values(), this.optParamsDecay, this.optParamsNoDecay]) this.zero(t);
     const T = this.seqLen;
     this.writeI32(this.positions, Int32Array.from({ length: T }, (_, i) => i));
-    for (const [w, m] of this.windowMasks) {
+    for (const [w, m] of this.attentionMasks) {
       const a = new Float32Array(T * T);
-      for (let qi = 0; qi < T; qi++) for (let ki = 0; ki < T; ki++) a[qi * T + ki] = qi - ki >= w ? -Infinity : 0;
+      for (let qi = 0; qi < T; qi++) for (let ki = 0; ki < T; ki++) a[qi * T + ki] = ki > qi || qi - ki >= w ? -Infinity : 0;
       this.writeF32(m, a);
     }
     for (const t of this.trainables) for (const state of [t.gradAcc, t.m, t.v]) this.zero(state);
@@ -489,8 +516,8 @@ export class LlamaGraph {
   /** Zero [loraPaddedRank, n] tensors the LoRA rank is padded into, by n. */
   private readonly rankPadZeros = new Map<number, GgmlTensor>();
 
-  /** One additive mask per sliding-window size, by window. */
-  private readonly windowMasks = new Map<number, GgmlTensor>();
+  /** One additive attention mask per sliding-window size (Infinity: none), by window. */
+  private readonly attentionMasks = new Map<number, GgmlTensor>();
 
   /** Describes every tensor and graph: static tensors in their contexts, ops in the compute one. */
   private define(ctxs: GraphContexts, graphSize: number): void {
@@ -579,14 +606,17 @@ export class LlamaGraph {
     const attnScale = arch.attentionScale(c);
     const ffnAct = (gate: GgmlTensor, up: GgmlTensor) =>
       arch.ffnActivation === 'gelu' ? g.mul(ctx, this.geluTanh(ctx, gate), up) : g.swigluSplit(ctx, gate, up);
-    // One additive mask per window size: -inf where the key is `window` or more positions back
-    // (llama_hparams::is_masked_swa, STANDARD); the causal part stays with diag_mask_inf.
-    const windowMask = (w: number) => {
-      let m = this.windowMasks.get(w);
+    // One additive mask per window size: -inf where the key comes after the query (causal) or is
+    // `window` or more positions back (llama_hparams::is_masked_swa, STANDARD). soft_max_ext adds it
+    // as it scales, so masking costs no pass of its own (diag_mask_inf would write the scores once
+    // more, and its backward the gradient); masked scores give exactly 0 either way.
+    const attentionMask = (window: number | null) => {
+      const w = window !== null && window < T ? window : Infinity;
+      let m = this.attentionMasks.get(w);
       if (!m) {
         m = g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, T, T);
         g.setInput(m);
-        this.windowMasks.set(w, m);
+        this.attentionMasks.set(w, m);
       }
       return m;
     };
@@ -610,9 +640,7 @@ export class LlamaGraph {
       const k3 = g.reshape3d(ctx, g.cont(ctx, g.permute(ctx, k, 0, 2, 1, 3)), hd, T, Hkv * B);
       const vT = g.reshape3d(ctx, g.cont(ctx, g.permute(ctx, v, 1, 2, 0, 3)), T, hd, Hkv * B);
       let att = g.mulMat(ctx, k3, q3); // [T_k, T_q, H*B]
-      const { window } = arch.layerAttention(c, l);
-      const mask = window !== null && window < T ? windowMask(window) : null;
-      att = g.softMaxExt(ctx, g.diagMaskInf(ctx, att, 0), mask, attnScale, 0);
+      att = g.softMaxExt(ctx, att, attentionMask(arch.layerAttention(c, l).window), attnScale, 0);
       const o = g.mulMat(ctx, vT, att); // [hd, T_q, H*B]
       const merged = g.reshape2d(ctx, g.cont(ctx, g.permute(ctx, g.reshape4d(ctx, o, hd, T, H, B), 0, 2, 1, 3)), hd * H, N);
       x = g.add(ctx, x, postNorm(linear(merged, tensorNames.attnOutput(l)), tensorNames.attnPostNorm(l)));
@@ -959,7 +987,7 @@ export class LlamaGraph {
             ? flops / axpyRate(N) + 3 * M * N * b2 * b3
             : Infinity;
         const compactFrozen = frozen.has(g.address(a)) && g.type(a) !== GGML_TYPE_F32;
-        if (this.blasTakesOutProd(a, b, M, N, K)) {
+        if (this.blasTakesOutProd(a, b, M, N, K, flops / 2)) {
           // Kept: the BLAS backend computes it as one product that reads the transposed operand in place.
         } else if (compactFrozen || (viaMulMat <= kept && viaMulMat <= swapped)) g.rewriteAsMulMat(node, T(a), T(b));
         else if (swapped < kept) g.rewriteAsCont(node, g.transpose(ctx, g.outProd(ctx, b, a)));
@@ -975,16 +1003,22 @@ export class LlamaGraph {
   /**
    * Whether the BLAS backend computes out_prod(a, b) of `macs` multiply-adds: ggml-blas takes an
    * F32 out_prod of two matrices, `a` contiguous and `b` contiguous or a transpose view, as one
-   * sgemm with the transpose flags set, and the trainer's limits leave it the large ones. Then the
-   * out_prod is best kept: rewritten as a mul_mat it would need contiguous transposes — a copy of
-   * an activation every step, or a kept transposed copy of a frozen weight. A product with a
-   * dimension under 32 (LoRA's) only when the library is fast on those (oneDNN; OpenBLAS is not).
+   * sgemm with the transpose flags set; oneDNN's library takes any F32 out_prod whose operands are
+   * matrices or transposes per batch (attention's, batched over heads), with a dimension under 32
+   * (LoRA's) too; and the trainer's limits leave it the large ones. Then the out_prod is best kept:
+   * rewritten as a mul_mat it would need contiguous transposes — a copy of an activation every
+   * step, or a kept transposed copy of a frozen weight.
    */
-  private blasTakesOutProd(a: GgmlTensor, b: GgmlTensor, M: number, N: number, K: number): boolean {
+  private blasTakesOutProd(a: GgmlTensor, b: GgmlTensor, M: number, N: number, K: number, macs: number): boolean {
     const g = this.g;
-    if (this.matmul.kind !== 'blas' || M * N * K < this.blasLimits.minMultiplyAdds) return false;
-    if (Math.min(M, N, K) < 32 && !this.matmul.skinnyProducts) return false;
-    const matrix = (t: GgmlTensor) => g.type(t) === GGML_TYPE_F32 && g.shape(t)[2] === 1 && g.shape(t)[3] === 1;
+    if (this.matmul.kind !== 'blas' || macs < this.blasLimits.minMultiplyAdds) return false;
+    const f32 = (t: GgmlTensor) => g.type(t) === GGML_TYPE_F32;
+    if (this.matmul.everyF32Product) {
+      const inPlace = (t: GgmlTensor) => g.strides(t)[0] === 4 || g.strides(t)[1] === 4;
+      return f32(a) && f32(b) && inPlace(a) && inPlace(b);
+    }
+    if (Math.min(M, N, K) < 32) return false;
+    const matrix = (t: GgmlTensor) => f32(t) && g.shape(t)[2] === 1 && g.shape(t)[3] === 1;
     const transposed = (t: GgmlTensor) => g.strides(t)[0] > g.strides(t)[1];
     return matrix(a) && matrix(b) && g.isContiguous(a) && (g.isContiguous(b) || transposed(b));
   }

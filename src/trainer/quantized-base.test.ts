@@ -348,7 +348,8 @@ describe('quantized and half-precision bases', () => {
   it('keeps frozen weights compact: in their own type, no per-step copies, a fraction of the F32 memory', async () => {
     const graphOf = async (type: string) => {
       const m = await readGgufModel(files.get(type)!, { weights: 'stored' });
-      return new LlamaGraph({ config: m.config, batch: 2, seqLen: 32, threads: THREADS, lora: loraSpec(m), weightTypes: new Map([...m.stored!].map(([n, t]) => [n, t.type])) });
+      // Checkpointed as a large model's graph is (this small one's activations would be kept).
+      return new LlamaGraph({ config: m.config, batch: 2, seqLen: 32, threads: THREADS, lora: loraSpec(m), weightTypes: new Map([...m.stored!].map(([n, t]) => [n, t.type])), checkpointLayers: true });
     };
     const q = await graphOf('Q4_K_M');
     const f = await graphOf('F32');

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { tensorNames } from './llama-model.js';
-import { createTinyModel } from './tiny-model.js';
+import { checkpointsByDefault, layerActivationBytes } from './graph.js';
+import { createTinyModel, TINY_CONFIG } from './tiny-model.js';
 import { qaDataset, qaSequence, randomModel, testConfig } from './train-fixtures.js';
-import { autoWarmupSteps, createTrainer, frozenBaseEvent, learningRateAt, resolveFrozenBase, type TrainerOptions, type TrainerSettings, type TrainStepEvent } from './train.js';
+import { activationsEvent, autoWarmupSteps, createTrainer, frozenBaseEvent, learningRateAt, resolveFrozenBase, type TrainerOptions, type TrainerSettings, type TrainStepEvent } from './train.js';
 
 const config = testConfig(); // byte vocab + specials, 2 layers, d 64, 4 heads
 const model = randomModel(config, 1);
@@ -207,7 +208,7 @@ describe('trainer', () => {
 
 describe('frozenBase "auto"', () => {
   const cpu = { kind: 'ggml' as const, reason: 'test' };
-  const library = { name: 'oneDNN 9.9 (Test)', skinnyProducts: true, createBackend: () => { throw new Error('not used'); } };
+  const library = { name: 'oneDNN 9.9 (Test)', everyF32Product: true, createBackend: () => { throw new Error('not used'); } };
   const withBf16 = { ...library, kind: 'blas' as const, reason: 'test', bf16: true };
   const withoutBf16 = { ...library, kind: 'blas' as const, reason: 'test', bf16: false };
 
@@ -241,5 +242,31 @@ describe('frozenBase "auto"', () => {
     expect(make({ lora, frozenBase: 'bf16', matmul: 'ggml' }).frozenBase).toBe('bf16');
     expect(make({}).frozenBase).toBe('f32');
     expect(() => make({ lora, frozenBase: 'fp8' as 'f32' })).toThrow(expect.objectContaining({ code: 'BAD_OPTION', message: expect.stringContaining("'auto', 'f32' or 'bf16'") }));
+  });
+});
+
+describe('layer checkpointing by default', () => {
+  it('checkpoints where the activations are large, not on a tiny model, and says which and why', () => {
+    const smol = { ...TINY_CONFIG, embeddingLength: 576, feedForwardLength: 1536, headCount: 9, headCountKv: 3, blockCount: 30, contextLength: 2048 };
+    // The estimate against the compute buffers measured with and without checkpointing (MiB): within 10 %.
+    expect(layerActivationBytes({ ...TINY_CONFIG, contextLength: 128 }, 8, 128) / 2 ** 20).toBeCloseTo(37, -1);
+    expect(Math.abs(layerActivationBytes(smol, 4, 256) / 2 ** 20 / 1251 - 1)).toBeLessThan(0.1);
+    expect(checkpointsByDefault({ ...TINY_CONFIG, contextLength: 128 }, 8, 128)).toBe(false);
+    expect(checkpointsByDefault(smol, 4, 256)).toBe(true);
+    const settings = { batchSize: 4, seqLen: 256 } as TrainerSettings;
+    expect(activationsEvent(settings, smol, true)).toBe(
+      'Layer activations are recomputed in the backward pass, layer by layer (checkpointing; checkpointing starts above 256 MB): kept, they would take about 1148 MB.',
+    );
+    expect(activationsEvent(settings, smol, false)).toBe('Layer activations are kept through the backward pass (about 1148 MB; as asked).');
+    const tiny = createTrainer({ model, train: data, epochs: 1, batchSize: 8, learningRate: 3e-3, seed: 1, threads: 1 });
+    const forced = createTrainer({ model, train: data, epochs: 1, batchSize: 8, learningRate: 3e-3, seed: 1, threads: 1, checkpointLayers: true });
+    try {
+      expect(tiny.checkpointLayers).toBe(false);
+      expect(forced.checkpointLayers).toBe(true);
+      expect(activationsEvent(tiny.settings, model.config, false)).toMatch(/^Layer activations are kept through the backward pass \(about \d+ MB; checkpointing starts above 256 MB\)\.$/);
+    } finally {
+      tiny.dispose();
+      forced.dispose();
+    }
   });
 });

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { autoBatchSize, autoEpochs, autoLearningRate } from '../datasets/auto-hyperparameters.ts';
 import { readCheckpointFile, writeCheckpointFile, type CheckpointTensor } from './checkpoint.js';
-import { LlamaGraph, loraTargetTensors, validateLlamaConfig, type LoraTargetModule } from './graph.js';
+import { CHECKPOINT_ABOVE_BYTES, checkpointsByDefault, layerActivationBytes, LlamaGraph, loraTargetTensors, validateLlamaConfig, type LoraTargetModule } from './graph.js';
 import {
   expectedTensors,
   loraTensorNames,
@@ -97,6 +97,11 @@ export interface TrainerOptions {
    * way; false is there for tests that compare against the unpadded graph.
    */
   padLoraRank?: boolean;
+  /**
+   * Recompute each layer's activations in the backward pass instead of keeping them (graph.ts's
+   * checkpointLayers). Default: when they would take more than CHECKPOINT_ABOVE_BYTES.
+   */
+  checkpointLayers?: boolean;
 }
 
 export type FrozenBase = 'f32' | 'bf16';
@@ -162,6 +167,8 @@ export interface Trainer {
   readonly device: ComputeDevice;
   /** Who computes the large matmuls, and why. */
   readonly matmul: MatmulBackend;
+  /** Whether each layer's activations are recomputed in the backward pass (TrainerOptions.checkpointLayers). */
+  readonly checkpointLayers: boolean;
   /** Optimizer steps completed so far. */
   readonly stepsDone: number;
   /** Current 0-based epoch (equals settings.epochs once done). */
@@ -366,6 +373,15 @@ export function frozenBaseEvent(settings: TrainerSettings, matmul: MatmulBackend
     : 'Frozen base matrices given in float32 are held in F32: no BF16 matmuls here (they need oneDNN, Debian libdnnl-dev, and a CPU with AVX-512 BF16 or AMX).';
 }
 
+/** The job event that says whether the layers' activations are kept or recomputed, and why. */
+export function activationsEvent(settings: TrainerSettings, config: LlamaConfig, checkpointLayers: boolean): string {
+  const mb = Math.round(layerActivationBytes(config, settings.batchSize, settings.seqLen) / 2 ** 20);
+  const why = checkpointLayers === checkpointsByDefault(config, settings.batchSize, settings.seqLen) ? `checkpointing starts above ${CHECKPOINT_ABOVE_BYTES / 2 ** 20} MB` : 'as asked';
+  return checkpointLayers
+    ? `Layer activations are recomputed in the backward pass, layer by layer (checkpointing; ${why}): kept, they would take about ${mb} MB.`
+    : `Layer activations are kept through the backward pass (about ${mb} MB; ${why}).`;
+}
+
 /** The ggml type each base weight is held in when it is not F32: a stored weight's own, a float32 matrix's under frozenBase 'bf16'. */
 function frozenWeightTypes(model: LlamaModel, frozenBase: FrozenBase): Map<string, number> {
   const types = new Map([...(model.stored ?? [])].map(([name, t]) => [name, t.type]));
@@ -473,6 +489,9 @@ class LocalTrainer implements Trainer {
   readonly device: ComputeDevice;
   readonly matmul: MatmulBackend;
   private readonly graph: LlamaGraph;
+  get checkpointLayers(): boolean {
+    return this.graph.checkpointLayers;
+  }
   private readonly model: LlamaModel;
   private readonly train: TrainingSequence[];
   private readonly valid: TrainingSequence[];
@@ -527,6 +546,7 @@ class LocalTrainer implements Trainer {
       lora: s.lora ? { rank: s.lora.rank, alpha: s.lora.alpha, targets: loraTargets } : undefined,
       weightTypes: frozenWeightTypes(o.model, s.frozenBase ?? 'f32'),
       padLoraRank: o.padLoraRank,
+      ...(o.checkpointLayers !== undefined ? { checkpointLayers: o.checkpointLayers } : {}),
     });
     try {
       this.graph.loadWeights(o.model);

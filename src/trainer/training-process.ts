@@ -36,7 +36,7 @@ import { createTinyModel, NODEAI_TINY } from './tiny-model.ts';
 import { createTokenizer, type Tokenizer } from './tokenizer.ts';
 import { TrainerError } from './train-errors.ts';
 import { autoLearningRate } from '../datasets/auto-hyperparameters.ts';
-import { createTrainer, frozenBaseEvent, parameterCount, resumeTrainer, type Trainer } from './train.ts';
+import { activationsEvent, createTrainer, frozenBaseEvent, parameterCount, resumeTrainer, type Trainer } from './train.ts';
 import { matmulEvent } from './ggml/blas.ts';
 import { evaluateAfterTraining } from './evaluate-after-training.ts';
 import type { EvaluationReport } from './evaluation-report.ts';
@@ -323,6 +323,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     emit({ type: 'message', level: 'info', message: matmulEvent(trainer.matmul), time: Date.now() });
     const frozenBase = frozenBaseEvent(trainer.settings, trainer.matmul);
     if (frozenBase) emit({ type: 'message', level: 'info', message: frozenBase, time: Date.now() });
+    emit({ type: 'message', level: 'info', message: activationsEvent(trainer.settings, model.config, trainer.checkpointLayers), time: Date.now() });
     const s = trainer.settings;
     const hp = {
       n_epochs: s.epochs,

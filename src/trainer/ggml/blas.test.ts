@@ -39,8 +39,8 @@ describe('chooseMatmul', () => {
   });
 
   it('"auto" and "blas" take a BLAS backend that loads, at any thread count, and say why', () => {
-    const found: BlasProbe = { ok: true, path: '/x/libggml-blas.so', name: 'oneDNN 9.9 (Test)', skinnyProducts: true, bf16: true, createBackend: () => cpu.createBackend(1) };
-    expect(chooseMatmul('auto', cpu, () => found)).toMatchObject({ kind: 'blas', name: 'oneDNN 9.9 (Test)', skinnyProducts: true, bf16: true, reason: 'matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so)' });
+    const found: BlasProbe = { ok: true, path: '/x/libggml-blas.so', name: 'oneDNN 9.9 (Test)', everyF32Product: true, bf16: true, createBackend: () => cpu.createBackend(1) };
+    expect(chooseMatmul('auto', cpu, () => found)).toMatchObject({ kind: 'blas', name: 'oneDNN 9.9 (Test)', everyF32Product: true, bf16: true, reason: 'matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so)' });
     expect(chooseMatmul('blas', cpu, () => found)).toMatchObject({ kind: 'blas', reason: 'matmul "blas" was asked for' });
     expect(matmulEvent(chooseMatmul('auto', cpu, () => found))).toBe('Matmuls through oneDNN 9.9 (Test): matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so).');
     expect(matmulEvent(chooseMatmul('ggml', cpu))).toBe('Matmuls on ggml-cpu\'s kernels: matmul "ggml" was asked for.');
@@ -151,7 +151,7 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
 
   it.skipIf(!built.ok || !built.bf16)('with oneDNN on a BF16 CPU: multiplies a BF16 weight, and a Q8_0 one expanded to BF16, in BF16 (F32 sums), and takes a LoRA-thin F32 product', () => {
     if (!built.ok) return;
-    expect(built.skinnyProducts).toBe(true);
+    expect(built.everyF32Product).toBe(true);
     // 40 × 20 output, k = 96: BF16 inputs, F32 accumulation — the sums of the rounded values to
     // float32 precision, where a product of unrounded activations would be off by ~1e-2.
     const bf16 = product(GGML_TYPE_BF16, [96, 40, 20]);
@@ -165,5 +165,124 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
     const thin = product(GGML_TYPE_F32, [64, 16, 48]);
     expect(thin.backend).toBe('BLAS');
     expect(worst(thin.got, thin.want)).toBeLessThan(1e-4);
+  });
+  it.skipIf(!built.ok || !built.everyF32Product)('with oneDNN: computes batched F32 products as ggml defines them, reading transposed and permuted operands in place and broadcasting the first over the batches', () => {
+    if (!built.ok) return;
+    const [k, m, n] = [40, 36, 33];
+    const blas = built.createBackend(2, NO_BLAS_LIMITS);
+    const cpuBackend = cpu.createBackend(1);
+    const sched = g.schedNew([blas, cpuBackend], 64);
+    const ctx = g.init(32 * g.tensorOverhead() + g.graphOverheadCustom(16, false), true)!;
+    try {
+      // a: 2 × 1 matrices, broadcast over the products' 4 × 2 batches (grouped-query attention's
+      // heads), as ggml does: batch (i2, i3) reads a's (i2 / 2, i3).
+      const aMul = g.newTensor4d(ctx, GGML_TYPE_F32, k, m, 2, 2);
+      const aOut = g.newTensor4d(ctx, GGML_TYPE_F32, m, k, 2, 2);
+      // mul_mat's b: [k, n, 4, 2] as a permuted view of [k, 4, n, 2]; out_prod's b: [n, k, 4, 2] as a transpose of [k, n, 4, 2].
+      const bStoredMul = g.newTensor4d(ctx, GGML_TYPE_F32, k, 4, n, 2);
+      const bStoredOut = g.newTensor4d(ctx, GGML_TYPE_F32, k, n, 4, 2);
+      const inputs = g.allocCtxTensors(ctx, cpuBackend)!;
+      const values = (len: number, f: number) => Float32Array.from({ length: len }, (_, i) => Math.sin(i * f + 0.3));
+      const [av, aov, bmv, bov] = [values(k * m * 4, 0.37), values(m * k * 4, 0.53), values(k * 4 * n * 2, 0.71), values(k * n * 8, 0.29)];
+      g.tensorSet(aMul, av, 0);
+      g.tensorSet(aOut, aov, 0);
+      g.tensorSet(bStoredMul, bmv, 0);
+      g.tensorSet(bStoredOut, bov, 0);
+      const mul = g.mulMat(ctx, aMul, g.permute(ctx, bStoredMul, 0, 2, 1, 3)); // [m, n, 4, 2]
+      const out = g.outProd(ctx, aOut, g.transpose(ctx, bStoredOut)); // [m, n, 4, 2]
+      const gr = g.newGraphCustom(ctx, 16, false);
+      g.buildForwardExpand(gr, mul);
+      g.buildForwardExpand(gr, out);
+      expect(g.schedGraphCompute(sched, gr)).toBe(0);
+      // ggml-blas alone takes neither (a permuted operand; a batched out_prod): the wrapper must.
+      expect(g.backendName(g.schedTensorBackend(sched, mul)!)).toBe('BLAS');
+      expect(g.backendName(g.schedTensorBackend(sched, out)!)).toBe('BLAS');
+      const wantMul = new Float64Array(m * n * 8);
+      const wantOut = new Float64Array(m * n * 8);
+      for (let i3 = 0; i3 < 2; i3++) {
+        for (let i2 = 0; i2 < 4; i2++) {
+          const aBatch = (Math.floor(i2 / 2) + 2 * i3) * k * m;
+          for (let i1 = 0; i1 < n; i1++) {
+            for (let i0 = 0; i0 < m; i0++) {
+              const at = ((i3 * 4 + i2) * n + i1) * m + i0;
+              for (let x = 0; x < k; x++) {
+                wantMul[at] += av[aBatch + i0 * k + x] * bmv[((i3 * n + i1) * 4 + i2) * k + x];
+                wantOut[at] += aov[aBatch + x * m + i0] * bov[((i3 * 4 + i2) * n + i1) * k + x];
+              }
+            }
+          }
+        }
+      }
+      for (const [t, want] of [[mul, wantMul], [out, wantOut]] as const) {
+        const got = new Float32Array(m * n * 8);
+        g.tensorGet(t, got, 0);
+        expect(worst(got, want)).toBeLessThan(1e-4);
+      }
+      g.bufferFree(inputs);
+    } finally {
+      g.schedFree(sched);
+      g.free(ctx);
+      g.backendFree(blas);
+      g.backendFree(cpuBackend);
+    }
+  });
+  it.skipIf(!built.ok || !built.everyF32Product)("with oneDNN: computes attention's soft_max (scaled, causally masked) and its backward, and silu's backward, as ggml-cpu does", () => {
+    if (!built.ok) return;
+    // Taken at any size here (NO_BLAS_LIMITS); under the trainer's default limit, ops under 2^16 values stay on ggml-cpu.
+    const [n, rows, batches, count] = [72, 72, 16, 70_000];
+    const compute = (onBlas: boolean) => {
+      const blas = built.createBackend(2, NO_BLAS_LIMITS);
+      const cpuBackend = cpu.createBackend(2);
+      const sched = g.schedNew(onBlas ? [blas, cpuBackend] : [cpuBackend], 64);
+      const ctx = g.init(32 * g.tensorOverhead() + g.graphOverheadCustom(16, false), true)!;
+      try {
+        const scores = g.newTensor3d(ctx, GGML_TYPE_F32, n, rows, batches);
+        const mask = g.newTensor2d(ctx, GGML_TYPE_F32, n, rows);
+        const dy = g.newTensor3d(ctx, GGML_TYPE_F32, n, rows, batches);
+        const x = g.newTensor1d(ctx, GGML_TYPE_F32, count);
+        const dx = g.newTensor1d(ctx, GGML_TYPE_F32, count);
+        const inputs = g.allocCtxTensors(ctx, cpuBackend)!;
+        g.tensorSet(scores, Float32Array.from({ length: n * rows * batches }, (_, i) => 4 * Math.sin(i * 0.37)), 0);
+        g.tensorSet(mask, Float32Array.from({ length: n * rows }, (_, i) => (i % n > Math.floor(i / n) ? -Infinity : 0)), 0);
+        g.tensorSet(dy, Float32Array.from({ length: n * rows * batches }, (_, i) => Math.cos(i * 0.11)), 0);
+        // Silu's inputs past ±87 too, where libmvec's expf leaves its range.
+        g.tensorSet(x, Float32Array.from({ length: count }, (_, i) => 120 * Math.sin(i * 0.013)), 0);
+        g.tensorSet(dx, Float32Array.from({ length: count }, (_, i) => Math.cos(i * 0.7)), 0);
+        const y = g.softMaxExt(ctx, scores, mask, 0.3, 0);
+        const back = g.softMaxExtBack(ctx, dy, y, 0.3, 0);
+        const silu = g.siluBack(ctx, dx, x);
+        const gr = g.newGraphCustom(ctx, 16, false);
+        // Outputs, so the scheduler's allocator does not reuse y's memory once its backward has read it.
+        for (const t of [y, back, silu]) g.setOutput(t);
+        for (const t of [y, back, silu]) g.buildForwardExpand(gr, t);
+        expect(g.schedGraphCompute(sched, gr)).toBe(0);
+        const read = (t: typeof y, len: number) => {
+          const out = new Float32Array(len);
+          g.tensorGet(t, out, 0);
+          return { values: out, backend: g.backendName(g.schedTensorBackend(sched, t)!) };
+        };
+        const result = { y: read(y, n * rows * batches), back: read(back, n * rows * batches), silu: read(silu, count) };
+        g.bufferFree(inputs);
+        return result;
+      } finally {
+        g.schedFree(sched);
+        g.free(ctx);
+        g.backendFree(blas);
+        g.backendFree(cpuBackend);
+      }
+    };
+    const ours = compute(true);
+    const ggml = compute(false);
+    for (const op of ['y', 'back', 'silu'] as const) {
+      expect(ours[op].backend, op).toBe('BLAS');
+      expect(ggml[op].backend, op).toBe('CPU');
+      const scale = Math.max(...ggml[op].values.map(Math.abs));
+      const diff = Math.max(...ours[op].values.map((v, i) => Math.abs(v - ggml[op].values[i])));
+      expect(diff / scale, op).toBeLessThan(1e-6);
+    }
+    // The causal mask's zeros are exact: no weight above the diagonal, so no gradient through it.
+    for (let r = 0; r < rows; r++) for (let c = r + 1; c < n; c++) expect(ours.y.values[r * n + c]).toBe(0);
+    // A softmax row sums to 1.
+    expect(ours.y.values.subarray(0, n).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
   });
 });

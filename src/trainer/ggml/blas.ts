@@ -31,8 +31,12 @@ export type MatmulBackend =
 export interface BlasLibrary {
   /** "oneDNN 2.6.3 (AMX BF16 tiles)", "OpenBLAS 0.3.21 (Cooperlake kernels)". */
   name: string;
-  /** Whether products with a dimension under 32 (LoRA's) are worth sending to it: oneDNN's, not OpenBLAS's. */
-  skinnyProducts: boolean;
+  /**
+   * Whether it takes every F32 product: with a dimension under 32 (LoRA's), batched (attention's), and
+   * reading a transposed operand in place — oneDNN's. OpenBLAS's is slow on skinny products, and
+   * ggml-blas gives it matrices only, contiguous but for out_prod's second operand.
+   */
+  everyF32Product: boolean;
   /** Whether it multiplies BF16 weights in BF16 on this CPU (oneDNN with AVX-512 BF16 or AMX) instead of converting them to F32. */
   bf16: boolean;
   createBackend: CreateBlasBackend;
@@ -106,13 +110,12 @@ export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readC
   } catch (e) {
     return { ok: false, missing: withoutInstallRoot(`a loadable ${path} (${(e as Error).message})`), fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
   }
-  let init: (maxConvertedBytes: number, minMultiplyAdds: number) => GgmlBackend | null;
+  let init: (maxConvertedBytes: number, minMultiplyAdds: number, threads: number) => GgmlBackend | null;
   try {
-    init = lib.func('void *nodeai_ggml_backend_blas_init_with_limits(size_t max_bytes, int64_t min_multiply_adds)') as typeof init;
+    init = lib.func('void *nodeai_ggml_backend_blas_init(size_t max_bytes, int64_t min_multiply_adds, int threads)') as typeof init;
   } catch {
     return { ok: false, missing: withoutInstallRoot(`the matmul limits in ${path} (built by an older build script)`), fix: `rebuild it with \`${BLAS_BUILD_COMMAND}\`` };
   }
-  const setThreads = lib.func('void ggml_backend_blas_set_n_threads(void *backend, int n_threads)') as (b: GgmlBackend, n: number) => void;
   let vendor: string | null;
   let bf16: boolean;
   try {
@@ -127,13 +130,11 @@ export function inspectBlas(g: GgmlApi, path: string, flags: Set<string> = readC
     ok: true,
     path,
     name: vendor ?? openblasName(),
-    skinnyProducts: vendor !== null,
+    everyF32Product: vendor !== null,
     bf16,
     createBackend: (threads, limits) => {
-      const backend = init(limits.maxConvertedBytes, limits.minMultiplyAdds);
+      const backend = init(limits.maxConvertedBytes, limits.minMultiplyAdds, threads);
       if (!backend) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_blas_init failed (out of memory?)');
-      // The library's thread count: the backend sets it before every product (default 4, not the trainer's).
-      setThreads(backend, threads);
       return backend;
     },
   };
@@ -182,8 +183,8 @@ export function chooseMatmul(requested: TrainingMatmul, device: ComputeDevice, p
   const blas = probe(loadGgml());
   if (blas.ok) {
     const reason = requested === 'blas' ? 'matmul "blas" was asked for' : `matmul "auto" found ggml's BLAS backend (${withoutInstallRoot(blas.path)})`;
-    const { name, skinnyProducts, bf16, createBackend } = blas;
-    return { kind: 'blas', reason, name, skinnyProducts, bf16, createBackend };
+    const { name, everyF32Product, bf16, createBackend } = blas;
+    return { kind: 'blas', reason, name, everyF32Product, bf16, createBackend };
   }
   if (requested === 'auto') return { kind: 'ggml', reason: `ggml's BLAS backend is not used: missing ${blas.missing}; to use it, ${blas.fix}` };
   throw new TrainerError('DEVICE_UNAVAILABLE', `Cannot compute matmuls with ggml's BLAS backend: missing ${blas.missing}. To fix: ${blas.fix}; or set matmul to "ggml" (or "auto").`, { missing: blas.missing });

@@ -138,6 +138,10 @@ export interface GgmlApi {
   cont(ctx: C, a: T): T;
   diagMaskInf(ctx: C, a: T, nPast: number): T;
   softMaxExt(ctx: C, a: T, mask: T | null, scale: number, maxBias: number): T;
+  /** softMaxExt's backward: d(input) from d(output) `dy` and the output `y` (what autodiff builds). */
+  softMaxExtBack(ctx: C, dy: T, y: T, scale: number, maxBias: number): T;
+  /** silu's backward: d(input) from d(output) `dy` and the input `x` (what autodiff builds). */
+  siluBack(ctx: C, dy: T, x: T): T;
   ropeExt(
     ctx: C, a: T, pos: T, freqFactors: T | null, nDims: number, mode: number, nCtxOrig: number,
     freqBase: number, freqScale: number, extFactor: number, attnFactor: number, betaFast: number, betaSlow: number,
@@ -365,6 +369,8 @@ export function loadGgml(): GgmlApi {
     cont: b('void *ggml_cont(void *ctx, void *a)'),
     diag_mask_inf: b('void *ggml_diag_mask_inf(void *ctx, void *a, int n_past)'),
     soft_max_ext: b('void *ggml_soft_max_ext(void *ctx, void *a, void *mask, float scale, float max_bias)'),
+    soft_max_ext_back: b('void *ggml_soft_max_ext_back(void *ctx, void *a, void *b, float scale, float max_bias)'),
+    silu_back: b('void *ggml_silu_back(void *ctx, void *a, void *b)'),
     rope_ext: b(
       'void *ggml_rope_ext(void *ctx, void *a, void *b, void *c, int n_dims, int mode, int n_ctx_orig, ' +
         'float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow)',
@@ -504,6 +510,8 @@ export function loadGgml(): GgmlApi {
     cont: (ctx, a) => f.cont(ctx, a),
     diagMaskInf: (ctx, a, nPast) => f.diag_mask_inf(ctx, a, nPast),
     softMaxExt: (ctx, a, mask, s, maxBias) => f.soft_max_ext(ctx, a, mask, s, maxBias),
+    softMaxExtBack: (ctx, dy, y, s, maxBias) => f.soft_max_ext_back(ctx, dy, y, s, maxBias),
+    siluBack: (ctx, dy, x) => f.silu_back(ctx, dy, x),
     ropeExt: (ctx, a, pos, ff, nDims, mode, nCtxOrig, fb, fs, ef, af, bf, bs) =>
       f.rope_ext(ctx, a, pos, ff, nDims, mode, nCtxOrig, fb, fs, ef, af, bf, bs),
     argmax: (ctx, a) => f.argmax(ctx, a),
