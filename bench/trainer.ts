@@ -394,6 +394,13 @@ async function pytorch(b: BenchConfig): Promise<Run> {
   return runChild(PYTHON, [script, JSON.stringify(cfg)], { OPENBLAS_NUM_THREADS: '1' });
 }
 
+/** One run's figures, as a progress line (the table gives the medians). */
+function runResult(run: Run): string {
+  return run.ok
+    ? `  ${figure(run.result.tok_s).toLocaleString('en-US')} tok/s, ${Math.round(run.result.max_rss_mb).toLocaleString('en-US')} MB peak RSS\n`
+    : `  stopped at ${Math.round(run.rss_mb_at_stop).toLocaleString('en-US')} MB RSS\n`;
+}
+
 /** A figure as the table and the JSON state it: whole numbers, but one decimal below 100 (the big configs on a busy machine). */
 function figure(x: number): number {
   return Math.abs(x) < 100 ? Math.round(x * 10) / 10 : Math.round(x);
@@ -459,9 +466,11 @@ async function main(): Promise<void> {
       for (let r = 0; r < runs; r++) {
         process.stderr.write(`${b.name} run ${r + 1}/${runs}: NodeAI (ggml)… (1-min load ${loadavg()[0].toFixed(2)})\n`);
         row.n.push(await nodeai(b, basePath));
+        process.stderr.write(runResult(row.n.at(-1)!));
         if (!skip) {
           process.stderr.write(`${b.name} run ${r + 1}/${runs}: PyTorch… (1-min load ${loadavg()[0].toFixed(2)})\n`);
           row.p.push(await pytorch(b));
+          process.stderr.write(runResult(row.p.at(-1)!));
         }
       }
       rows.push(row);

@@ -201,14 +201,17 @@ describe('Llama graph', () => {
     });
   }
 
-  for (const [label, over] of [
-    ['tied head', { tiedEmbeddings: true }],
-    ['untied head', { tiedEmbeddings: false }],
+  for (const [label, over, lora] of [
+    ['LoRA, tied head', { tiedEmbeddings: true }, true],
+    ['LoRA, untied head', { tiedEmbeddings: false }, true],
+    // Full fine-tuning trains the head too: its gradient comes from the chunks as well.
+    ['full fine-tuning, tied head', { tiedEmbeddings: true }, false],
+    ['full fine-tuning, untied head', { tiedEmbeddings: false }, false],
   ] as const) {
     it(`the chunked cross-entropy from label ids gives ggml's dense loss, argmax and gradients: ${label}`, () => {
       const config = testConfig({ vocabSize: 40, embeddingLength: 32, feedForwardLength: 48, blockCount: 2, headCount: 4, headCountKv: 2, ...over });
       const model = randomModel(config, 5);
-      const spec = { rank: 4, alpha: 8, targets: loraTargetTensors(config, ['attn_q', 'attn_v', 'ffn_down']) };
+      const spec = lora ? { rank: 4, alpha: 8, targets: loraTargetTensors(config, ['attn_q', 'attn_v', 'ffn_down']) } : undefined;
       const run = (denseHead: boolean) => {
         // 16 tokens in chunks of 3: five full chunks and a last one of one token.
         const graph = new LlamaGraph({ config, batch: 2, seqLen: 8, threads: 1, lora: spec, denseHead, headChunkTokens: 3 });
@@ -232,6 +235,7 @@ describe('Llama graph', () => {
       let worstLogit = 0;
       for (let i = 0; i < dense.logits.length; i++) worstLogit = Math.max(worstLogit, Math.abs(chunked.logits[i] - dense.logits[i]));
       expect(worstLogit).toBeLessThan(1e-5);
+      expect(chunked.grads.length).toBe(dense.grads.length);
       dense.grads.forEach((r, k) => {
         const scale = Math.max(...r.map(Math.abs));
         expect(scale).toBeGreaterThan(0);
@@ -337,7 +341,7 @@ describe('gradients of every architecture', () => {
 describe('activation checkpointing', () => {
   for (const [label, over, lora] of [
     ['LoRA, chunked head', { tiedEmbeddings: true }, true],
-    ['full fine-tuning, dense head, trained embeddings', { tiedEmbeddings: false }, false],
+    ['full fine-tuning, trained chunked head, trained embeddings', { tiedEmbeddings: false }, false],
   ] as const) {
     it(`recomputing each layer in the backward gives the same loss and gradients: ${label}`, () => {
       const config = testConfig({ vocabSize: 40, embeddingLength: 32, feedForwardLength: 48, blockCount: 3, headCount: 4, headCountKv: 2, ...over });
@@ -414,7 +418,7 @@ const blas = probeBlas();
 describe.skipIf(!blas.ok)('BLAS-backend matmuls, oneDNN or OpenBLAS (ggml_backend_sched over [BLAS, CPU])', () => {
   for (const [label, over, lora] of [
     ['LoRA, chunked head, checkpointed layers', { tiedEmbeddings: true }, true],
-    ['full fine-tuning, dense head', { tiedEmbeddings: false }, false],
+    ['full fine-tuning, trained chunked head', { tiedEmbeddings: false }, false],
   ] as const) {
     it(`gives ggml-cpu's loss, gradients and loss after an AdamW step, with the large matmuls on BLAS: ${label}`, () => {
       if (!blas.ok) return;

@@ -94,7 +94,7 @@ export interface LlamaGraphOptions {
    */
   padLoraRank?: boolean;
   /**
-   * Compute the loss over the dense logits with ggml's cross-entropy even when the head is frozen;
+   * Compute the loss over the dense logits with ggml's cross-entropy even where it could be chunked;
    * bigger and slower, only there so tests can check the chunked loss and gradients against ggml's.
    */
   denseHead?: boolean;
@@ -203,9 +203,9 @@ export function transposedCopyType(type: number): number {
 }
 
 /**
- * Bytes of logits one chunk of the cross-entropy holds ([vocab, tokens per chunk] F32): with a
- * frozen head the loss and its gradient are computed a few tokens at a time, so the full
- * [vocab, tokens] logits never exist (0.6 GB per 1,000 tokens of a 150k vocabulary).
+ * Bytes of logits one chunk of the cross-entropy holds ([vocab, tokens per chunk] F32): the loss
+ * and its gradients are computed a few tokens at a time, so the full [vocab, tokens] logits never
+ * exist (0.6 GB per 1,000 tokens of a 150k vocabulary), nor a one-hot copy of the labels.
  */
 const HEAD_CHUNK_BYTES = 32 << 20;
 
@@ -320,8 +320,9 @@ export class LlamaGraph {
   /** F32 [1]: the summed cross-entropy of the counted positions over seqLen*batch, after a compute. */
   loss!: GgmlTensor;
   /**
-   * Whether the loss is computed in token chunks from label ids (a frozen head: no gradient for
-   * the head weight to build), or over the dense [vocab, tokens] logits by ggml's cross-entropy.
+   * Whether the loss is computed in token chunks from label ids (a frozen or fully trained head),
+   * or over the dense [vocab, tokens] logits by ggml's cross-entropy (a LoRA-adapted head, or
+   * `denseHead`).
    */
   readonly chunkedHead: boolean;
   optParamsDecay!: GgmlTensor;
@@ -420,7 +421,7 @@ export class LlamaGraph {
     this.plainAutodiff = opts.plainAutodiff ?? false;
     this.padLoraRank = opts.padLoraRank ?? true;
     this.checkpointLayers = opts.checkpointLayers ?? checkpointsByDefault(opts.config, opts.batch, opts.seqLen);
-    this.chunkedHead = !opts.denseHead && opts.lora !== undefined && !opts.lora.targets.includes(headWeightName(opts.config));
+    this.chunkedHead = !opts.denseHead && !(opts.lora?.targets.includes(headWeightName(opts.config)) ?? false);
     this.headChunkTokens = opts.headChunkTokens ?? Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (4 * opts.config.vocabSize)));
 
     const graphSize = GRAPH_SIZE_BASE + GRAPH_SIZE_PER_LAYER * opts.config.blockCount * (opts.lora ? 2 : 1);
@@ -656,7 +657,7 @@ export class LlamaGraph {
     this.hidden = norm(x, tensorNames.outputNorm); // [D, N]
     this.head = weight(headWeightName(c));
     const head = this.chunkedHead
-      ? this.chunkedCrossEntropy(ctxs)
+      ? this.chunkedCrossEntropy(ctxs, params.has(g.address(this.head)))
       : this.denseCrossEntropy(ctxs, linear(this.hidden, headWeightName(c)));
     const evalOutputs = [...(checkpoint?.copies.slice(-1) ?? []), ...head.evalOutputs];
     // Autodiff emits backward nodes in reverse order of the forward ones: the head's after the
@@ -739,16 +740,19 @@ export class LlamaGraph {
   }
 
   /**
-   * The loss of a frozen head, and its gradient by the hidden state, a chunk of tokens at a time
-   * and from label ids (no one-hot): per chunk the logits z = W·h and p = softmax(z), the loss
+   * The loss of the head, and its gradient by the hidden state, a chunk of tokens at a time and
+   * from label ids (no one-hot): per chunk the logits z = W·h and p = softmax(z), the loss
    * log Σ exp z − z[label] = z[argmax] − log p[argmax] − z[label] (p[argmax] ≥ 1/vocab, so the
    * log never underflows), and dL/dz = (p − onehot(label))·mask·scale, written over p in place
    * (p[label] − 1 by set_rows), then dL/dh = Wᵀ·dL/dz into a static buffer. Autodiff then runs
    * from the surrogate Σ h ⊙ dL/dh, whose gradient by h is exactly dL/dh, so at most one chunk of
    * logits is alive at a time. The chunks are expanded one after the other, each loss part before
-   * its gradient part, because set_rows overwrites the probabilities the loss reads.
+   * its gradient part, because set_rows overwrites the probabilities the loss reads. A trained
+   * head (full fine-tuning) also gets dL/dW = Σ over chunks of h·(dL/dz)ᵀ, summed into a static
+   * buffer, and the surrogate Σ W ⊙ dL/dW; its dL/dh reads W in place (an out_prod by the
+   * transposed chunk) instead of the transposed copy a frozen head keeps.
    */
-  private chunkedCrossEntropy(ctxs: GraphContexts): { order: GgmlTensor[]; trainLoss: GgmlTensor; evalOutputs: GgmlTensor[] } {
+  private chunkedCrossEntropy(ctxs: GraphContexts, headTrained: boolean): { order: GgmlTensor[]; trainLoss: GgmlTensor; evalOutputs: GgmlTensor[] } {
     const g = this.g;
     const ctx = ctxs.compute;
     const [D, N] = g.shape(this.hidden);
@@ -758,8 +762,9 @@ export class LlamaGraph {
     this.lossScale = g.newTensor1d(ctxs.inputs, GGML_TYPE_F32, 1);
     const minusOne = g.newTensor1d(ctxs.inputs, GGML_TYPE_F32, 1);
     const dHidden = g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, D, N);
+    const dHead = headTrained ? g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, D, V) : null;
     this.constants.push({ tensor: minusOne, value: -1 });
-    const headT = this.frozenTranspose(ctxs.frozen, this.head);
+    const headT = headTrained ? null : this.frozenTranspose(ctxs.frozen, this.head);
     const rowWeight = g.mul(ctx, this.mask, this.lossScale); // [1, N]
     // Columns [from, from + n) of a [rows, N] tensor, as [rows, n].
     const columns = (t: GgmlTensor, rows: number, from: number, n: number) =>
@@ -767,9 +772,11 @@ export class LlamaGraph {
     const order: GgmlTensor[] = [];
     const evalOutputs: GgmlTensor[] = [];
     let lossSum: GgmlTensor | null = null;
+    let dHeadSum: GgmlTensor | null = null;
     for (let from = 0; from < N; from += perChunk) {
       const n = Math.min(perChunk, N - from);
-      const logits = g.mulMat(ctx, this.head, columns(this.hidden, D, from, n)); // [V, n]
+      const h = columns(this.hidden, D, from, n);
+      const logits = g.mulMat(ctx, this.head, h); // [V, n]
       const argmax = g.argmax(ctx, logits); // I32 [n]
       const argmaxOut = g.cpy(ctx, argmax, g.view3d(ctx, this.argmax, n, 1, 1, n * 4, n * 4, from * 4));
       const p = g.softMaxExt(ctx, logits, null, 1, 0);
@@ -785,13 +792,24 @@ export class LlamaGraph {
       evalOutputs.push(argmaxOut);
       const dLogits3 = g.setRows(ctx, p3, g.add(ctx, g.getRows(ctx, p3, labels), minusOne), labels);
       const dLogits = g.mul(ctx, g.reshape2d(ctx, dLogits3, V, n), columns(rowWeight, 1, from, n));
-      order.push(g.cpy(ctx, g.mulMat(ctx, headT, dLogits), columns(dHidden, D, from, n)));
+      // dL/dh [D, n] = W [D, V] · dL/dz [V, n]: by the transposed copy, or as out_prod(W, (dL/dz)ᵀ).
+      const dh = headT ? g.mulMat(ctx, headT, dLogits) : g.outProd(ctx, this.head, g.transpose(ctx, dLogits));
+      order.push(g.cpy(ctx, dh, columns(dHidden, D, from, n)));
+      if (dHead) {
+        // dL/dW [D, V] += h [D, n] · (dL/dz)ᵀ: out_prod sums over the chunk's tokens.
+        const part = g.outProd(ctx, h, dLogits);
+        dHeadSum = dHeadSum ? g.add(ctx, dHeadSum, part) : part;
+        order.push(dHeadSum);
+      }
     }
+    if (dHead) order.push(g.cpy(ctx, dHeadSum!, dHead));
     this.loss = lossSum!;
     evalOutputs.push(this.loss);
     // Kept after the computes so the logits can be recomputed from it (logitsF32).
     g.setOutput(this.hidden);
-    return { order, trainLoss: g.sum(ctx, g.mul(ctx, this.hidden, dHidden)), evalOutputs };
+    const hiddenLoss = g.sum(ctx, g.mul(ctx, this.hidden, dHidden));
+    const trainLoss = dHead ? g.add(ctx, hiddenLoss, g.sum(ctx, g.mul(ctx, this.head, dHead))) : hiddenLoss;
+    return { order, trainLoss, evalOutputs };
   }
 
   /**
