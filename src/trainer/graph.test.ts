@@ -529,3 +529,25 @@ describe.skipIf(!blas.ok)('BLAS-backend matmuls, oneDNN or OpenBLAS (ggml_backen
     );
   });
 });
+
+describe('gradient norm and clipping', () => {
+  it('computes the global L2 norm of the gradients and scales them in place, as the sums say', () => {
+    const config = testConfig({ vocabSize: 40, embeddingLength: 32, feedForwardLength: 48, blockCount: 2, headCount: 4, headCountKv: 2 });
+    const model = randomModel(config, 3);
+    const graph = new LlamaGraph({ config, batch: 2, seqLen: 8, threads: 2 });
+    try {
+      fillRandomBatch(graph, model, new Rng(4), 5);
+      graph.setLossGradScale(1);
+      graph.runTrain();
+      const before = graph.trainables.map((t) => graph.f32(t.gradAcc).slice());
+      let sum = 0;
+      for (const a of before) for (const x of a) sum += x * x;
+      expect(sum).toBeGreaterThan(0);
+      expect(Math.abs(graph.gradientNorm() / Math.sqrt(sum) - 1)).toBeLessThan(1e-6);
+      graph.scaleGradients(0.25);
+      graph.trainables.forEach((t, k) => expect([...graph.f32(t.gradAcc)]).toEqual([...before[k]].map((x) => Math.fround(x * 0.25))));
+    } finally {
+      graph.dispose();
+    }
+  });
+});

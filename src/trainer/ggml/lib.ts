@@ -117,6 +117,8 @@ export interface GgmlApi {
   add(ctx: C, a: T, b: T): T;
   mul(ctx: C, a: T, b: T): T;
   scale(ctx: C, a: T, s: number): T;
+  /** a·s written over a (a view of it). */
+  scaleInplace(ctx: C, a: T, s: number): T;
   mulMat(ctx: C, a: T, b: T): T;
   rmsNorm(ctx: C, a: T, eps: number): T;
   silu(ctx: C, a: T): T;
@@ -350,6 +352,7 @@ export function loadGgml(): GgmlApi {
     add: b('void *ggml_add(void *ctx, void *a, void *b)'),
     mul: b('void *ggml_mul(void *ctx, void *a, void *b)'),
     scale: b('void *ggml_scale(void *ctx, void *a, float s)'),
+    scale_inplace: b('void *ggml_scale_inplace(void *ctx, void *a, float s)'),
     mul_mat: b('void *ggml_mul_mat(void *ctx, void *a, void *b)'),
     rms_norm: b('void *ggml_rms_norm(void *ctx, void *a, float eps)'),
     silu: b('void *ggml_silu(void *ctx, void *a)'),
@@ -491,6 +494,7 @@ export function loadGgml(): GgmlApi {
     add: (ctx, a, bb) => f.add(ctx, a, bb),
     mul: (ctx, a, bb) => f.mul(ctx, a, bb),
     scale: (ctx, a, s) => f.scale(ctx, a, s),
+    scaleInplace: (ctx, a, s) => f.scale_inplace(ctx, a, s),
     mulMat: (ctx, a, bb) => f.mul_mat(ctx, a, bb),
     rmsNorm: (ctx, a, eps) => f.rms_norm(ctx, a, eps),
     silu: (ctx, a) => f.silu(ctx, a),
