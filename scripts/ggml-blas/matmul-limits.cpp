@@ -60,8 +60,9 @@ bool limited_supports_op(ggml_backend_dev_t dev, const ggml_tensor * op) {
 #ifdef NODEAI_ONEDNN
     // ggml-blas leaves products with a dimension under 32 to ggml-cpu ("BLAS usually is only faster
     // for large matrices"); oneDNN is faster on the trainer's skinny LoRA products too.
-    // ggml-blas takes only matrices, not a batch of them (attention's products), and only contiguous
-    // ones besides out_prod's transposed second operand.
+    // ggml-blas takes batched MUL_MATs only when contiguous (one sgemm per batch), OUT_PRODs only
+    // of matrices (not attention's batched ones), and no operand read through its strides but
+    // out_prod's transposed second one.
     if (is_bf16_mul_mat(op) || nodeai_onednn_takes_f32_product(op)) {
         return true;
     }

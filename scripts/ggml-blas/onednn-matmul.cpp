@@ -54,7 +54,9 @@ struct Operand {
 // microseconds), and a training step runs the same few hundred shapes over and over.
 dnnl::matmul & primitive_for(dt type, const Operand & a, const Operand & b, const Operand & c) {
     static std::map<std::vector<int64_t>, std::unique_ptr<dnnl::matmul>> cache;
-    std::vector<int64_t> key{(int64_t) type};
+    // With OpenMP a primitive keeps the thread count it was created under: part of the key, so a
+    // later trainer with another count gets primitives of its own.
+    std::vector<int64_t> key{(int64_t) type, (int64_t) omp_get_max_threads()};
     for (const Operand * x : {&a, &b, &c}) {
         key.push_back((int64_t) x->dims.size());
         key.insert(key.end(), x->dims.begin(), x->dims.end());

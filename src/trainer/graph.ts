@@ -748,9 +748,10 @@ export class LlamaGraph {
    * from the surrogate Σ h ⊙ dL/dh, whose gradient by h is exactly dL/dh, so at most one chunk of
    * logits is alive at a time. The chunks are expanded one after the other, each loss part before
    * its gradient part, because set_rows overwrites the probabilities the loss reads. A trained
-   * head (full fine-tuning) also gets dL/dW = Σ over chunks of h·(dL/dz)ᵀ, summed into a static
-   * buffer, and the surrogate Σ W ⊙ dL/dW; its dL/dh reads W in place (an out_prod by the
-   * transposed chunk) instead of the transposed copy a frozen head keeps.
+   * head (full fine-tuning) also gets dL/dW = Σ over chunks of h·(dL/dz)ᵀ, summed chunk by chunk
+   * in a static buffer, and the surrogate Σ W ⊙ dL/dW; its dL/dh is an out_prod by the
+   * transposed chunk, which the BLAS backend computes reading W in place (on ggml-cpu the backward
+   * rewrite may copy Wᵀ instead, by its cost model), not the transposed copy a frozen head keeps.
    */
   private chunkedCrossEntropy(ctxs: GraphContexts, headTrained: boolean): { order: GgmlTensor[]; trainLoss: GgmlTensor; evalOutputs: GgmlTensor[] } {
     const g = this.g;
@@ -772,6 +773,7 @@ export class LlamaGraph {
     const order: GgmlTensor[] = [];
     const evalOutputs: GgmlTensor[] = [];
     let lossSum: GgmlTensor | null = null;
+    // dL/dW so far: a view of dHead, each chunk's part added to it and copied back.
     let dHeadSum: GgmlTensor | null = null;
     for (let from = 0; from < N; from += perChunk) {
       const n = Math.min(perChunk, N - from);
@@ -798,11 +800,11 @@ export class LlamaGraph {
       if (dHead) {
         // dL/dW [D, V] += h [D, n] · (dL/dz)ᵀ: out_prod sums over the chunk's tokens.
         const part = g.outProd(ctx, h, dLogits);
-        dHeadSum = dHeadSum ? g.add(ctx, dHeadSum, part) : part;
+        // Copied back into dHead, not added in place: ggml's autodiff refuses in-place ops in its graph.
+        dHeadSum = g.cpy(ctx, dHeadSum ? g.add(ctx, dHeadSum, part) : part, dHead);
         order.push(dHeadSum);
       }
     }
-    if (dHead) order.push(g.cpy(ctx, dHeadSum!, dHead));
     this.loss = lossSum!;
     evalOutputs.push(this.loss);
     // Kept after the computes so the logits can be recomputed from it (logitsF32).

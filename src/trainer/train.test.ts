@@ -255,15 +255,15 @@ describe('layer checkpointing by default', () => {
     expect(checkpointsByDefault(smol, 4, 256)).toBe(true);
     const settings = { batchSize: 4, seqLen: 256 } as TrainerSettings;
     expect(activationsEvent(settings, smol, true)).toBe(
-      'Layer activations are recomputed in the backward pass, layer by layer (checkpointing; checkpointing starts above 256 MB): kept, they would take about 1148 MB.',
+      'Layer activations are recomputed in the backward pass, layer by layer (checkpointing; checkpointing starts above 256 MiB): kept, they would take about 1148 MiB.',
     );
-    expect(activationsEvent(settings, smol, false)).toBe('Layer activations are kept through the backward pass (about 1148 MB; as asked).');
+    expect(activationsEvent(settings, smol, false)).toBe('Layer activations are kept through the backward pass (about 1148 MiB; as asked).');
     const tiny = createTrainer({ model, train: data, epochs: 1, batchSize: 8, learningRate: 3e-3, seed: 1, threads: 1 });
     const forced = createTrainer({ model, train: data, epochs: 1, batchSize: 8, learningRate: 3e-3, seed: 1, threads: 1, checkpointLayers: true });
     try {
       expect(tiny.checkpointLayers).toBe(false);
       expect(forced.checkpointLayers).toBe(true);
-      expect(activationsEvent(tiny.settings, model.config, false)).toMatch(/^Layer activations are kept through the backward pass \(about \d+ MB; checkpointing starts above 256 MB\)\.$/);
+      expect(activationsEvent(tiny.settings, model.config, false)).toMatch(/^Layer activations are kept through the backward pass \(about \d+ MiB; checkpointing starts above 256 MiB\)\.$/);
     } finally {
       tiny.dispose();
       forced.dispose();

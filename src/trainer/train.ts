@@ -375,11 +375,11 @@ export function frozenBaseEvent(settings: TrainerSettings, matmul: MatmulBackend
 
 /** The job event that says whether the layers' activations are kept or recomputed, and why. */
 export function activationsEvent(settings: TrainerSettings, config: LlamaConfig, checkpointLayers: boolean): string {
-  const mb = Math.round(layerActivationBytes(config, settings.batchSize, settings.seqLen) / 2 ** 20);
-  const why = checkpointLayers === checkpointsByDefault(config, settings.batchSize, settings.seqLen) ? `checkpointing starts above ${CHECKPOINT_ABOVE_BYTES / 2 ** 20} MB` : 'as asked';
+  const mib = Math.round(layerActivationBytes(config, settings.batchSize, settings.seqLen) / 2 ** 20);
+  const why = checkpointLayers === checkpointsByDefault(config, settings.batchSize, settings.seqLen) ? `checkpointing starts above ${CHECKPOINT_ABOVE_BYTES / 2 ** 20} MiB` : 'as asked';
   return checkpointLayers
-    ? `Layer activations are recomputed in the backward pass, layer by layer (checkpointing; ${why}): kept, they would take about ${mb} MB.`
-    : `Layer activations are kept through the backward pass (about ${mb} MB; ${why}).`;
+    ? `Layer activations are recomputed in the backward pass, layer by layer (checkpointing; ${why}): kept, they would take about ${mib} MiB.`
+    : `Layer activations are kept through the backward pass (about ${mib} MiB; ${why}).`;
 }
 
 /** The ggml type each base weight is held in when it is not F32: a stored weight's own, a float32 matrix's under frozenBase 'bf16'. */

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { blasLibraryPath, chooseMatmul, inspectBlas, matmulEvent, NO_BLAS_LIMITS, openblasCoreType, probeBlas, type BlasProbe } from './blas.js';
 import { chooseComputeDevice, type ComputeDevice } from './device.js';
 import { f16ToF32, f32ToF16 } from '../gguf.js';
-import { GGML_TYPE_BF16, GGML_TYPE_F32, GGML_TYPE_Q8_0, loadGgml } from './lib.js';
+import { GGML_TYPE_BF16, GGML_TYPE_F32, GGML_TYPE_Q8_0, loadGgml, type GgmlBackend, type GgmlContext, type GgmlSched } from './lib.js';
 
 const g = loadGgml();
 const cpu = chooseComputeDevice('cpu');
@@ -139,6 +139,22 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
     }
   };
   const worst = (got: Float32Array, want: Float64Array) => Math.max(...got.map((v, i) => Math.abs(v - want[i])));
+  /** Runs `body` on a scheduler over [BLAS, CPU] (or the CPU alone) with a no_alloc context of 32 tensors, then frees them. */
+  const onScheduler = <R>(threads: number, withBlas: boolean, body: (sched: GgmlSched, ctx: GgmlContext, cpuBackend: GgmlBackend) => R): R => {
+    if (!built.ok) throw new Error('not built');
+    const blas = built.createBackend(threads, NO_BLAS_LIMITS);
+    const cpuBackend = cpu.createBackend(threads);
+    const sched = g.schedNew(withBlas ? [blas, cpuBackend] : [cpuBackend], 64);
+    const ctx = g.init(32 * g.tensorOverhead() + g.graphOverheadCustom(16, false), true)!;
+    try {
+      return body(sched, ctx, cpuBackend);
+    } finally {
+      g.schedFree(sched);
+      g.free(ctx);
+      g.backendFree(blas);
+      g.backendFree(cpuBackend);
+    }
+  };
 
   it('loads next to ggml, names its library, and computes an F32 mul_mat on BLAS as the sums say', () => {
     if (!built.ok) return;
@@ -169,11 +185,7 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
   it.skipIf(!built.ok || !built.everyF32Product)('with oneDNN: computes batched F32 products as ggml defines them, reading transposed and permuted operands in place and broadcasting the first over the batches', () => {
     if (!built.ok) return;
     const [k, m, n] = [40, 36, 33];
-    const blas = built.createBackend(2, NO_BLAS_LIMITS);
-    const cpuBackend = cpu.createBackend(1);
-    const sched = g.schedNew([blas, cpuBackend], 64);
-    const ctx = g.init(32 * g.tensorOverhead() + g.graphOverheadCustom(16, false), true)!;
-    try {
+    onScheduler(2, true, (sched, ctx, cpuBackend) => {
       // a: 2 × 1 matrices, broadcast over the products' 4 × 2 batches (grouped-query attention's
       // heads), as ggml does: batch (i2, i3) reads a's (i2 / 2, i3).
       const aMul = g.newTensor4d(ctx, GGML_TYPE_F32, k, m, 2, 2);
@@ -219,23 +231,14 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
         expect(worst(got, want)).toBeLessThan(1e-4);
       }
       g.bufferFree(inputs);
-    } finally {
-      g.schedFree(sched);
-      g.free(ctx);
-      g.backendFree(blas);
-      g.backendFree(cpuBackend);
-    }
+    });
   });
   it.skipIf(!built.ok || !built.everyF32Product)("with oneDNN: computes attention's soft_max (scaled, causally masked) and its backward, and silu's backward, as ggml-cpu does", () => {
     if (!built.ok) return;
     // Taken at any size here (NO_BLAS_LIMITS); under the trainer's default limit, ops under 2^16 values stay on ggml-cpu.
     const [n, rows, batches, count] = [72, 72, 16, 70_000];
-    const compute = (onBlas: boolean) => {
-      const blas = built.createBackend(2, NO_BLAS_LIMITS);
-      const cpuBackend = cpu.createBackend(2);
-      const sched = g.schedNew(onBlas ? [blas, cpuBackend] : [cpuBackend], 64);
-      const ctx = g.init(32 * g.tensorOverhead() + g.graphOverheadCustom(16, false), true)!;
-      try {
+    const compute = (onBlas: boolean) =>
+      onScheduler(2, onBlas, (sched, ctx, cpuBackend) => {
         const scores = g.newTensor3d(ctx, GGML_TYPE_F32, n, rows, batches);
         const mask = g.newTensor2d(ctx, GGML_TYPE_F32, n, rows);
         const dy = g.newTensor3d(ctx, GGML_TYPE_F32, n, rows, batches);
@@ -264,13 +267,7 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
         const result = { y: read(y, n * rows * batches), back: read(back, n * rows * batches), silu: read(silu, count) };
         g.bufferFree(inputs);
         return result;
-      } finally {
-        g.schedFree(sched);
-        g.free(ctx);
-        g.backendFree(blas);
-        g.backendFree(cpuBackend);
-      }
-    };
+      });
     const ours = compute(true);
     const ggml = compute(false);
     for (const op of ['y', 'back', 'silu'] as const) {
@@ -284,5 +281,29 @@ describe.skipIf(!built.ok)(`the built BLAS backend (${blasLibraryPath()})`, () =
     for (let r = 0; r < rows; r++) for (let c = r + 1; c < n; c++) expect(ours.y.values[r * n + c]).toBe(0);
     // A softmax row sums to 1.
     expect(ours.y.values.subarray(0, n).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+  });
+  it.skipIf(!built.ok || !built.everyF32Product)('with oneDNN: a NaN score makes its softmax row NaN, as on ggml-cpu, so a diverged run still shows', () => {
+    if (!built.ok) return;
+    const n = 40;
+    onScheduler(1, true, (sched, ctx, cpuBackend) => {
+      const scores = g.newTensor2d(ctx, GGML_TYPE_F32, n, 3);
+      const inputs = g.allocCtxTensors(ctx, cpuBackend)!;
+      const values = Float32Array.from({ length: 3 * n }, (_, i) => Math.sin(i));
+      values[n + 7] = NaN; // row 1
+      values[2 * n + 3] = -Infinity; // row 2: a masked score, exactly 0 after
+      g.tensorSet(scores, values, 0);
+      const y = g.softMaxExt(ctx, scores, null, 1, 0);
+      const gr = g.newGraphCustom(ctx, 16, false);
+      g.buildForwardExpand(gr, y);
+      expect(g.schedGraphCompute(sched, gr)).toBe(0);
+      expect(g.backendName(g.schedTensorBackend(sched, y)!)).toBe('BLAS');
+      const out = new Float32Array(3 * n);
+      g.tensorGet(y, out, 0);
+      expect(out.subarray(0, n).every(Number.isFinite)).toBe(true);
+      expect(out.subarray(n, 2 * n).every(Number.isNaN)).toBe(true);
+      expect(out[2 * n + 3]).toBe(0);
+      expect(out.subarray(2 * n, 3 * n).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+      g.bufferFree(inputs);
+    });
   });
 });

@@ -32,9 +32,10 @@ export interface BlasLibrary {
   /** "oneDNN 2.6.3 (AMX BF16 tiles)", "OpenBLAS 0.3.21 (Cooperlake kernels)". */
   name: string;
   /**
-   * Whether it takes every F32 product: with a dimension under 32 (LoRA's), batched (attention's), and
-   * reading a transposed operand in place — oneDNN's. OpenBLAS's is slow on skinny products, and
-   * ggml-blas gives it matrices only, contiguous but for out_prod's second operand.
+   * Whether it takes every F32 product: with a dimension under 32 (LoRA's), batched out_prods
+   * (attention's backward), and operands read in place through their strides — oneDNN's.
+   * OpenBLAS's is slow on skinny products, and ggml-blas gives it contiguous operands only (but
+   * out_prod's transposed second one) and out_prods of matrices only.
    */
   everyF32Product: boolean;
   /** Whether it multiplies BF16 weights in BF16 on this CPU (oneDNN with AVX-512 BF16 or AMX) instead of converting them to F32. */
