@@ -36,7 +36,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { LlamaFtypeName } from '../src/trainer/ggml/llama-quantize.ts';
 import type { LlamaConfig, LlamaModel, TrainingSequence } from '../src/trainer/llama-model.ts';
 import { TINY_CONFIG } from '../src/trainer/tiny-model.ts';
-import { TRAINING_DEVICES, TRAINING_MATMULS, type TrainingDevice } from '../src/trainer/training-device.ts';
+import { FROZEN_BASE_CHOICES, TRAINING_DEVICES, TRAINING_MATMULS, type TrainingDevice } from '../src/trainer/training-device.ts';
 import { SMOL_LM2_135M_SHAPES } from './smol-shapes.ts';
 
 const CONFIG_NAMES = ['reference', 'smol_lora', 'qwen05_lora', 'llama1b_lora'] as const;
@@ -142,10 +142,9 @@ if (!device) throw new Error(`--device takes ${TRAINING_DEVICES.join(', ')} (got
 const matmulText = option('matmul') ?? process.env.NODEAI_BENCH_MATMUL ?? 'auto';
 const matmul = TRAINING_MATMULS.find((m) => m === matmulText);
 if (!matmul) throw new Error(`--matmul takes ${TRAINING_MATMULS.join(', ')} (got ${JSON.stringify(matmulText)})`);
-const FROZEN_BASES = ['auto', 'f32', 'bf16'] as const;
 const frozenBaseText = option('frozen-base') ?? process.env.NODEAI_BENCH_FROZEN_BASE ?? 'auto';
-const frozenBase = FROZEN_BASES.find((m) => m === frozenBaseText);
-if (!frozenBase) throw new Error(`--frozen-base takes ${FROZEN_BASES.join(', ')} (got ${JSON.stringify(frozenBaseText)})`);
+const frozenBase = FROZEN_BASE_CHOICES.find((m) => m === frozenBaseText);
+if (!frozenBase) throw new Error(`--frozen-base takes ${FROZEN_BASE_CHOICES.join(', ')} (got ${JSON.stringify(frozenBaseText)})`);
 
 /** The config at the size this invocation runs it (--ctx/--batch make it smaller). */
 function sized(b: BenchConfig): BenchConfig & { reduced: boolean; fullCtx: number; fullBatch: number } {

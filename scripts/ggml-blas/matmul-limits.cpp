@@ -49,6 +49,22 @@ bool is_bf16_mul_mat(const ggml_tensor * op) {
 #endif
 }
 
+#ifdef NODEAI_ONEDNN
+// Which of this library's own kernels computes an op, if any: asked by supports_op (where the
+// scheduler places it) and by graph_compute (which kernel runs it), so the two always agree.
+enum class OwnKernel { none, bf16_mul_mat, f32_product, row_op };
+
+OwnKernel own_kernel(const ggml_tensor * op) {
+    if (is_bf16_mul_mat(op)) {
+        return OwnKernel::bf16_mul_mat;
+    }
+    if (nodeai_onednn_takes_f32_product(op)) {
+        return OwnKernel::f32_product;
+    }
+    return nodeai_row_ops_take(op) ? OwnKernel::row_op : OwnKernel::none;
+}
+#endif
+
 bool limited_supports_op(ggml_backend_dev_t dev, const ggml_tensor * op) {
     if (op->op == GGML_OP_MUL_MAT || op->op == GGML_OP_OUT_PROD) {
         // Multiply-adds: every output element sums over src0's rows (ne[0] for MUL_MAT, ne[1] for OUT_PROD).
@@ -63,15 +79,18 @@ bool limited_supports_op(ggml_backend_dev_t dev, const ggml_tensor * op) {
     // ggml-blas takes batched MUL_MATs only when contiguous (one sgemm per batch), OUT_PRODs only
     // of matrices (not attention's batched ones), and no operand read through its strides but
     // out_prod's transposed second one.
-    if (is_bf16_mul_mat(op) || nodeai_onednn_takes_f32_product(op)) {
-        return true;
-    }
     // Element-wise ops between two such products (row-ops.cpp), but a small one stays on ggml-cpu
     // with its neighbours (a small model's products do, under min_macs): taken, it would cost two
     // switches between the backends, each more than it. At the trainer's default 2^23, 2^16 values
     // (ggml-cpu computes those in ~0.1 ms).
-    if (nodeai_row_ops_take(op)) {
-        return ggml_nelements(op) * 128 >= min_macs;
+    switch (own_kernel(op)) {
+        case OwnKernel::bf16_mul_mat:
+        case OwnKernel::f32_product:
+            return true;
+        case OwnKernel::row_op:
+            return ggml_nelements(op) * 128 >= min_macs;
+        case OwnKernel::none:
+            break;
     }
 #endif
     if (op->op == GGML_OP_MUL_MAT && op->src[0]->type != GGML_TYPE_F32 &&
@@ -94,12 +113,8 @@ ggml_status limited_graph_compute(ggml_backend_t backend, ggml_cgraph * graph) {
     int from = 0;
     for (int i = 0; i <= graph->n_nodes; i++) {
         const ggml_tensor * node = i < graph->n_nodes ? graph->nodes[i] : nullptr;
-        const bool computed = node && (node->flags & GGML_TENSOR_FLAG_COMPUTE);
-        const bool bf16 = computed && is_bf16_mul_mat(node);
-        const bool f32 = computed && !bf16 && nodeai_onednn_takes_f32_product(node);
-        const bool row_op = computed && !bf16 && !f32 && nodeai_row_ops_take(node);
-        const bool ours = bf16 || f32 || row_op;
-        if (i < graph->n_nodes && !ours) {
+        const OwnKernel kernel = node && (node->flags & GGML_TENSOR_FLAG_COMPUTE) ? own_kernel(node) : OwnKernel::none;
+        if (node && kernel == OwnKernel::none) {
             continue;
         }
         if (from < i) {
@@ -109,12 +124,18 @@ ggml_status limited_graph_compute(ggml_backend_t backend, ggml_cgraph * graph) {
                 return status;
             }
         }
-        if (bf16) {
-            nodeai_onednn_mul_mat_bf16(node);
-        } else if (f32) {
-            nodeai_onednn_f32_product(node);
-        } else if (row_op) {
-            nodeai_row_ops_compute(node);
+        switch (kernel) {
+            case OwnKernel::bf16_mul_mat:
+                nodeai_onednn_mul_mat_bf16(node);
+                break;
+            case OwnKernel::f32_product:
+                nodeai_onednn_f32_product(node);
+                break;
+            case OwnKernel::row_op:
+                nodeai_row_ops_compute(node);
+                break;
+            case OwnKernel::none:
+                break;
         }
         from = i + 1;
     }

@@ -39,6 +39,11 @@ const float * row_of(const ggml_tensor * t, int64_t r) {
     return (const float *) t->data + r * t->ne[0];
 }
 
+// The lanes of a 16-float step that hold values when `left` of them remain.
+inline __mmask16 lanes(int64_t left) {
+    return left >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << left) - 1);
+}
+
 // exp(x), but 0 below −87 (where e^x is under FLT_MIN): libmvec computes each lane outside its
 // range (a masked score's −inf) with a scalar call, 6× slower on a causal mask's half-masked rows.
 // A NaN stays NaN (max_ps returns its second operand for one), so a diverged row still shows.
@@ -52,7 +57,7 @@ __attribute__((target("avx512f"))) __m512 exp_or_zero(__m512 x) {
 __attribute__((target("avx512f"))) void soft_max_row_avx512(int64_t n, float * y, const float * x, const float * mask, float scale) {
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - i)) - 1);
+        const __mmask16 k = lanes(n - i);
         __m512 w = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), _mm512_set1_ps(scale));
         if (mask) {
             w = _mm512_add_ps(w, _mm512_maskz_loadu_ps(k, mask + i));
@@ -63,14 +68,14 @@ __attribute__((target("avx512f"))) void soft_max_row_avx512(int64_t n, float * y
     const float max = _mm512_reduce_max_ps(vmax);
     __m512 vsum = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - i)) - 1);
+        const __mmask16 k = lanes(n - i);
         const __m512 e = exp_or_zero(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, y + i), _mm512_set1_ps(max)));
         _mm512_mask_storeu_ps(y + i, k, e);
         vsum = _mm512_mask_add_ps(vsum, k, vsum, e);
     }
     const __m512 inv = _mm512_set1_ps((float) (1.0 / (double) _mm512_reduce_add_ps(vsum)));
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - i)) - 1);
+        const __mmask16 k = lanes(n - i);
         _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, y + i), inv));
     }
 }
@@ -147,7 +152,7 @@ void soft_max_back(const ggml_tensor * op) {
 __attribute__((target("avx512f"))) void silu_back_avx512(int64_t n, float * dx, const float * x, const float * dy) {
     const __m512 one = _mm512_set1_ps(1.0f);
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - i)) - 1);
+        const __mmask16 k = lanes(n - i);
         const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
         // e^−x clamped to e^87, since libmvec's out-of-range lanes take its scalar path: below
         // x = −87, s is then 1.6e−38 instead of less, nothing a gradient notices. (min_ps returns

@@ -62,9 +62,9 @@ export interface LlamaGraphOptions {
   device?: ComputeDevice;
   /**
    * Who computes the large matmuls on the CPU (trainer/ggml/blas.ts's choice); absent: ggml-cpu.
-   * With the BLAS backend the graphs run through ggml_backend_sched over [BLAS, CPU]: each MUL_MAT the BLAS
-   * backend takes (every dimension ≥ 32, contiguous, F32 activations) goes to sgemm, every other
-   * op to ggml-cpu.
+   * With the BLAS backend the graphs run through ggml_backend_sched over [BLAS, CPU]: the products
+   * its library takes (scripts/ggml-blas/matmul-limits.cpp says which) and, on oneDNN, the
+   * element-wise ops of row-ops.cpp go to it, every other op to ggml-cpu.
    */
   matmul?: MatmulBackend;
   /**

@@ -26,7 +26,7 @@ import {
 import { GGML_TYPE_BF16, GGML_TYPE_F32 } from './ggml/lib.js';
 import { chooseComputeDevice, type ComputeDevice, type TrainingDevice } from './ggml/device.js';
 import { chooseMatmul, type BlasLimits, type MatmulBackend } from './ggml/blas.js';
-import type { TrainingMatmul } from './training-device.js';
+import { FROZEN_BASE_CHOICES, type TrainingMatmul } from './training-device.js';
 import type { AnyTensorToWrite, GgmlFloatType } from './gguf.ts';
 import type { ModelToWrite } from './gguf-model.ts';
 import { TrainerError } from './train-errors.js';
@@ -104,7 +104,7 @@ export interface TrainerOptions {
   checkpointLayers?: boolean;
 }
 
-export type FrozenBase = 'f32' | 'bf16';
+export type FrozenBase = Exclude<(typeof FROZEN_BASE_CHOICES)[number], 'auto'>;
 
 /** Every setting after 'auto' and defaults are resolved; stored in checkpoints. */
 export interface TrainerSettings {
@@ -313,7 +313,7 @@ function resolveSettings(o: TrainerOptions, matmul: MatmulBackend): TrainerSetti
     lora = { rank, alpha, targets: [...(o.lora.targets ?? DEFAULT_LORA_TARGETS)] };
   }
   const frozenBase = o.frozenBase ?? 'auto';
-  if (frozenBase !== 'auto' && frozenBase !== 'f32' && frozenBase !== 'bf16') {
+  if (!FROZEN_BASE_CHOICES.includes(frozenBase)) {
     throw new TrainerError('BAD_OPTION', `frozenBase must be 'auto', 'f32' or 'bf16' (got ${String(frozenBase)}).`);
   }
   if (frozenBase === 'bf16' && !lora) {

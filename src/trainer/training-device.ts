@@ -10,3 +10,6 @@ export type TrainingDevice = (typeof TRAINING_DEVICES)[number];
  */
 export const TRAINING_MATMULS = ['auto', 'ggml', 'blas'] as const;
 export type TrainingMatmul = (typeof TRAINING_MATMULS)[number];
+
+/** How a LoRA run holds a float32 frozen base: `f32`, `bf16`, or `auto` (trainer/train.ts's resolveFrozenBase). */
+export const FROZEN_BASE_CHOICES = ['auto', 'f32', 'bf16'] as const;
