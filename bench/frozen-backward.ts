@@ -6,20 +6,26 @@
 //   mul_mat(Wᵀ, dy)         with Wᵀ a contiguous copy made once, in F32 / F16 / BF16 / Q8_0.
 // Usage: tsx bench/frozen-backward.ts [n_in n_out tokens threads]
 import { performance } from 'node:perf_hooks';
-import { GGML_TYPE_BF16, GGML_TYPE_F16, GGML_TYPE_F32, loadGgml, type GgmlGraph, type GgmlTensor } from '../src/trainer/ggml/lib.ts';
+import { GGML_TYPE_BF16, GGML_TYPE_F16, GGML_TYPE_F32, loadGgml, type GgmlBuffer, type GgmlGraph, type GgmlTensor } from '../src/trainer/ggml/lib.ts';
 
 const [nIn, nOut, tokens, threads] = (process.argv.slice(2).length ? process.argv.slice(2) : ['1024', '4096', '128', '1']).map(Number);
 const Q8_0 = 8;
 const Q4_K = 12;
 const g = loadGgml();
-const ctx = g.init(2 * 1024 ** 3, false)!;
+const ctx = g.init(1024 * g.tensorOverhead() + 16 * g.graphOverheadCustom(64, false), true)!;
+const backend = g.cpuBackend(threads);
+const buffers: GgmlBuffer[] = [];
+
+/** Gives the tensors defined since the last call a CPU buffer of their own. */
+function allocateNew(): void {
+  const buffer = g.allocCtxTensors(ctx, backend);
+  if (buffer) buffers.push(buffer);
+}
 
 function compute(gr: GgmlGraph): number {
-  const plan = g.graphPlan(gr, threads);
-  const work = Number(plan.work_size);
-  if (work > 0) plan.work_data = g.newBuffer(ctx, work);
+  allocateNew();
   const t0 = performance.now();
-  if (g.graphCompute(gr, plan) !== 0) throw new Error('compute failed');
+  if (g.backendGraphCompute(backend, gr) !== 0) throw new Error('compute failed');
   return performance.now() - t0;
 }
 function run(out: GgmlTensor): number {
@@ -40,10 +46,8 @@ function copyTo(src: GgmlTensor, type: number, transpose: boolean): GgmlTensor {
 
 const w = g.newTensor2d(ctx, GGML_TYPE_F32, nIn, nOut);
 const dy = g.newTensor2d(ctx, GGML_TYPE_F32, nOut, tokens);
-for (const t of [w, dy]) {
-  const a = g.f32(t);
-  for (let i = 0; i < a.length; i++) a[i] = Math.sin(i * 12.9898) * 0.05;
-}
+allocateNew();
+for (const t of [w, dy]) g.tensorSet(t, Float32Array.from({ length: g.nelements(t) }, (_, i) => Math.sin(i * 12.9898) * 0.05), 0);
 const flops = 2 * nIn * nOut * tokens;
 const report = (name: string, ms: number) => console.log(`${name.padEnd(34)} ${ms.toFixed(1).padStart(8)} ms  ${(flops / ms / 1e6).toFixed(1).padStart(6)} GFLOP/s`);
 console.log(`dx = Wᵀ·dy, W [${nIn}, ${nOut}], ${tokens} tokens, ${threads} thread(s), ggml-cpu-${g.cpuVariant}`);
@@ -56,4 +60,6 @@ for (const [name, type] of [['F32', GGML_TYPE_F32], ['F16', GGML_TYPE_F16], ['BF
   const wtT = type === GGML_TYPE_F32 ? wt : copyTo(wt, type, false);
   report(`mul_mat(Wᵀ ${name} copy, dy)`, run(g.mulMat(ctx, wtT, dy)));
 }
+for (const buffer of buffers) g.bufferFree(buffer);
+g.backendFree(backend);
 g.free(ctx);

@@ -5,9 +5,10 @@
 # there already). Writes what it saw under ${OUT:-bench/out/gpu-check}.
 #
 #   1. what the driver, the CUDA libraries and the trainer's probe see;
-#   2. the device-choice tests and the golden trajectory (numerics unchanged) on that machine;
-#   3. bench:trainer --only smol_lora with --device cuda (refused, with the reason, until the trainer
-#      moves its host reads to ggml_backend_tensor_get/set), then on the CPU for the same machine.
+#   2. the device-choice tests and the golden trajectory on that machine: its CUDA cases (full and
+#      LoRA fine-tuning on the GPU against the PyTorch reference) run only where a GPU is found;
+#   3. bench:trainer --only smol_lora and --only qwen05_lora (NodeAI alone) with --device cuda, then
+#      smol_lora on the CPU for the same machine.
 set -uo pipefail
 out="${OUT:-bench/out/gpu-check}"
 mkdir -p "$out"
@@ -33,8 +34,9 @@ rm -f .gpu-check-probe.ts
 log "tests: device choice, graph, golden trajectory"
 timeout 600 npx vitest run src/trainer/ggml/device.test.ts src/trainer/graph.test.ts src/trainer/golden-trajectory.test.ts 2>&1 | tee "$out/tests.log" | grep -E 'Test Files|Tests |FAIL|×' | tee -a "$out/summary.txt"
 
-for dev in cuda cpu; do
-  log "bench:trainer --only smol_lora --device $dev --runs 1"
-  timeout 900 npm run -s bench:trainer -- --only smol_lora --runs 1 --device "$dev" --json > "$out/bench-$dev.log" 2>&1
-  echo "exit $?; last line: $(tail -n 1 "$out/bench-$dev.log")" | tee -a "$out/summary.txt"
+for run in "smol_lora cuda" "qwen05_lora cuda" "smol_lora cpu"; do
+  set -- $run
+  log "bench:trainer --only $1 --device $2 --runs 1 --skip-pytorch"
+  timeout 900 npm run -s bench:trainer -- --only "$1" --runs 1 --device "$2" --skip-pytorch --json > "$out/bench-$1-$2.log" 2>&1
+  echo "exit $?; last line: $(tail -n 1 "$out/bench-$1-$2.log")" | tee -a "$out/summary.txt"
 done

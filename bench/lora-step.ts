@@ -35,13 +35,9 @@ function prepare(name: string, extra: Partial<LlamaGraphOptions>): Variant {
   try {
     graph.loadWeights(model);
     const rng = new Rng(5);
-    for (const t of graph.loraTensors.values()) {
-      const a = graph.f32(t);
-      for (let i = 0; i < a.length; i++) a[i] = (rng.next() - 0.5) * 0.05;
-    }
-    const tokens = graph.i32(graph.tokens);
-    for (let i = 0; i < tokens.length; i++) tokens[i] = rng.int(config.vocabSize);
-    graph.f32(graph.mask).fill(1);
+    for (const t of graph.loraTensors.values()) graph.writeF32(t, Float32Array.from({ length: graph.g.nelements(t) }, () => (rng.next() - 0.5) * 0.05));
+    graph.writeI32(graph.tokens, Int32Array.from({ length: batch * seqLen }, () => rng.int(config.vocabSize)));
+    graph.writeF32(graph.mask, new Float32Array(batch * seqLen).fill(1));
     graph.setLossGradScale(1);
     step(graph); // warm-up: the one-off transposes of frozen weights, first touches of memory
     return { name, graph, steps: [] };

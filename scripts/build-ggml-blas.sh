@@ -79,7 +79,7 @@ esac
 commit="$(git bundle list-heads "$bundle" | head -n 1 | cut -d' ' -f1)"
 [ -n "$commit" ] || skip "could not read the commit of $bundle."
 stamp="source $commit; wrapper $(cat "$root"/scripts/ggml-blas/* | sha256sum | cut -d' ' -f1); $vendor $(readlink -f "$backend_lib"); ggml-base $(sha256sum "$ggml_dir/libggml-base.so" | cut -d' ' -f1)"
-if [ -f "$out/libggml-blas.so" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
+if [ -f "$out/libggml-blas.so" ] && [ -f "$out/libggml-test-device.so" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "ggml-blas: up to date ($out/libggml-blas.so)"
   exit 0
 fi
@@ -126,6 +126,11 @@ g++ -O2 -fPIC -shared -std=c++17 -DNDEBUG \
   -I"$out/include" -I"$root/scripts/ggml-blas" -I"$work/src/ggml/include" -I"$work/src/ggml/src" \
   "${sources[@]}" -L"$ggml_dir" -lggml-base "$backend_lib" "${libs[@]}" -Wl,-rpath,"$(dirname "$backend_lib")" \
   -o "$work/libggml-blas.so" || skip "g++ failed on the ggml-blas sources (see above)."
+# The trainer's tests' stand-in accelerator (scripts/ggml-blas/test-device.cpp): no BLAS, only ggml-base.
+g++ -O2 -fPIC -shared -std=c++17 -DNDEBUG -DGGML_BACKEND_SHARED -DGGML_SHARED -DGGML_BACKEND_BUILD \
+  -I"$work/src/ggml/include" -I"$work/src/ggml/src" "$root/scripts/ggml-blas/test-device.cpp" \
+  -L"$ggml_dir" -lggml-base -o "$work/libggml-test-device.so" || skip "g++ failed on scripts/ggml-blas/test-device.cpp (see above)."
 mv "$work/libggml-blas.so" "$out/libggml-blas.so"
+mv "$work/libggml-test-device.so" "$out/libggml-test-device.so"
 echo "$stamp" > "$out/stamp"
 echo "ggml-blas: built $out/libggml-blas.so (llama.cpp $commit, $vendor: $(readlink -f "$backend_lib"))"

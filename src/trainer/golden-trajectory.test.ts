@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { probeBlas } from './ggml/blas.js';
+import { probeCuda } from './ggml/device.js';
+import { testDevice, testDeviceBuilt, testDeviceOpsRun } from './ggml/test-device.js';
 import { encodeGoldenInputs, goldenData, goldenModel, goldenRunOptions, type GoldenRunName } from './golden-fixture.js';
 import { trainLosses } from './train-fixtures.js';
 import { createTrainer, resumeTrainer } from './train.js';
@@ -147,5 +149,74 @@ describe('golden loss trajectory (PyTorch reference)', () => {
     }
     expect(losses).toEqual(uninterrupted);
     expectOnTrajectory(losses, golden.runs.lora.float64, 'lora resumed at step 9');
+  });
+});
+
+// The device path (ggml-backend's scheduler over a device and the CPU, tensors only ever copied in
+// and out through ggml_backend_tensor_get/set) on the stand-in accelerator: its memory is host
+// memory behind a buffer type that says it is not, and it computes with ggml-cpu's kernels, so the
+// run must match the CPU's bit for bit — whatever ops it leaves to the CPU.
+describe.skipIf(!testDeviceBuilt())('golden loss trajectory on a device whose memory is not host memory', () => {
+  // Ops CUDA has but the stand-in is told to lack, so the scheduler moves them to the CPU and copies
+  // their inputs and results across, in the forward and the backward pass.
+  const LACKING = ['ROPE', 'ROPE_BACK', 'RMS_NORM', 'RMS_NORM_BACK', 'SOFT_MAX_BACK', 'SILU_BACK', 'SWIGLU'];
+
+  it.each(['full', 'lora'] as const)("%s fine-tuning gives the CPU run's losses bit for bit, with and without ops moved to the CPU", (run) => {
+    const onCpu = trainLosses({ ...goldenRunOptions(run, model, data), matmul: 'ggml' });
+    expectOnTrajectory(onCpu, golden.runs[run].float64, run);
+    const ropesBefore = testDeviceOpsRun('ROPE');
+    expect(trainLosses({ ...goldenRunOptions(run, model, data), device: testDevice() })).toEqual(onCpu);
+    expect(testDeviceOpsRun('ROPE')).toBeGreaterThan(ropesBefore);
+    const [ropes, matmuls] = [testDeviceOpsRun('ROPE'), testDeviceOpsRun('MUL_MAT')];
+    expect(trainLosses({ ...goldenRunOptions(run, model, data), device: testDevice(LACKING) })).toEqual(onCpu);
+    // What it lacks ran on the CPU; the rest still on the device.
+    expect(testDeviceOpsRun('ROPE')).toBe(ropes);
+    expect(testDeviceOpsRun('MUL_MAT')).toBeGreaterThan(matmuls);
+  });
+
+  it('evaluates between steps without touching the gradients, and a CPU checkpoint resumes on the device', () => {
+    const options = goldenRunOptions('lora', model, data);
+    const uninterrupted = trainLosses({ ...options, matmul: 'ggml' });
+    const first = createTrainer({ ...options, matmul: 'ggml' });
+    const losses: number[] = [];
+    const path = join(dir, 'golden-lora-device.ckpt');
+    try {
+      while (losses.length < 9) losses.push(first.step().trainLoss);
+      first.saveCheckpoint(path);
+    } finally {
+      first.dispose();
+    }
+    const resumed = resumeTrainer(path, { model, train: data, device: testDevice(LACKING) });
+    try {
+      expect(resumed.device.kind).toBe('test');
+      const validLoss = resumed.evaluate(data).validLoss;
+      expect(validLoss).toBeGreaterThan(0);
+      while (!resumed.done) {
+        losses.push(resumed.step().trainLoss);
+        // An evaluation in the middle of the run must not change what follows.
+        if (losses.length === 14) expect(resumed.evaluate(data).validLoss).toBeLessThan(validLoss);
+      }
+    } finally {
+      resumed.dispose();
+    }
+    expect(losses).toEqual(uninterrupted);
+  });
+
+  it('refuses, naming the op, a graph the scheduler cannot split: an op the device lacks on its own memory, or one written into in place', () => {
+    const options = goldenRunOptions('full', model, data);
+    // AdamW updates the weights where they live; the chunked loss writes d(logits) into the softmax.
+    for (const [lacking, op] of [['OPT_STEP_ADAMW', 'OPT_STEP_ADAMW'], ['SOFT_MAX', 'SOFT_MAX']] as const) {
+      expect(() => createTrainer({ ...options, device: testDevice([lacking]) })).toThrow(
+        expect.objectContaining({ code: 'DEVICE_UNAVAILABLE', message: expect.stringMatching(new RegExp(`^TestDevice \\(without ${lacking}\\) cannot run ${op} on .*Train on the CPU \\(device "cpu"\\)\\.$`)) }),
+      );
+    }
+  });
+});
+
+// The same runs on ggml's CUDA backend, where a GPU is found (bench/gpu-check.sh runs this on the
+// GPU machine): cuBLAS sums in its own order, as oneDNN does, within the same tolerance.
+describe.skipIf(!probeCuda().ok)('golden loss trajectory on CUDA', () => {
+  it.each(['full', 'lora'] as const)('%s fine-tuning on the GPU follows PyTorch step by step', (run) => {
+    expectOnTrajectory(trainLosses({ ...goldenRunOptions(run, model, data), device: 'cuda' }), golden.runs[run].float64, `${run}, CUDA`);
   });
 });

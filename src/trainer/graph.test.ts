@@ -13,14 +13,23 @@ import { tinyTokenizerSpec } from './tiny-model.js';
 
 /** The model's weights, random adapters, and random tokens and labels with every `masked`-th position masked out. */
 function fillRandomBatch(graph: LlamaGraph, model: LlamaModel, rng: Rng, masked: number): void {
-  for (const [name, t] of graph.weights) graph.f32(t).set(model.tensors.get(name)!.data);
-  for (const t of graph.loraTensors.values()) graph.f32(t).forEach((_, i, a) => (a[i] = rng.normal() * 0.1));
-  const tok = graph.i32(graph.tokens);
-  for (let i = 0; i < tok.length; i++) {
+  for (const [name, t] of graph.weights) graph.writeF32(t, model.tensors.get(name)!.data);
+  for (const t of graph.loraTensors.values()) graph.writeF32(t, Float32Array.from({ length: graph.g.nelements(t) }, () => rng.normal() * 0.1));
+  const n = graph.batch * graph.seqLen;
+  const [tok, lab, mask] = [new Int32Array(n), new Int32Array(n), new Float32Array(n)];
+  for (let i = 0; i < n; i++) {
     tok[i] = rng.int(model.config.vocabSize);
-    graph.i32(graph.labelIds)[i] = rng.int(model.config.vocabSize);
-    graph.f32(graph.mask)[i] = i % masked === 0 ? 0 : 1;
+    lab[i] = rng.int(model.config.vocabSize);
+    mask[i] = i % masked === 0 ? 0 : 1;
   }
+  writeBatch(graph, tok, lab, mask);
+}
+
+/** Tokens, label ids and the loss mask into the graph's inputs. */
+function writeBatch(graph: LlamaGraph, tok: Int32Array, lab: Int32Array, mask: Float32Array): void {
+  graph.writeI32(graph.tokens, tok);
+  graph.writeI32(graph.labelIds, lab);
+  graph.writeF32(graph.mask, mask);
 }
 
 const archShape = {
@@ -169,20 +178,20 @@ describe('Llama graph', () => {
         const graph = new LlamaGraph({ config, batch: 2, seqLen: 8, threads: 1, lora: spec, plainAutodiff });
         try {
           const rng = new Rng(9);
-          for (const [name, t] of graph.weights) graph.f32(t).set(model.tensors.get(name)!.data);
+          for (const [name, t] of graph.weights) graph.writeF32(t, model.tensors.get(name)!.data);
           // Non-zero B as well as A, so every adapter gradient is non-trivial.
-          for (const t of graph.loraTensors.values()) graph.f32(t).forEach((_, i, a) => (a[i] = rng.normal() * 0.1));
-          const tok = graph.i32(graph.tokens);
-          const lab = graph.i32(graph.labelIds);
-          const mask = graph.f32(graph.mask);
-          for (let i = 0; i < tok.length; i++) {
+          for (const t of graph.loraTensors.values()) graph.writeF32(t, Float32Array.from({ length: graph.g.nelements(t) }, () => rng.normal() * 0.1));
+          const n = graph.batch * graph.seqLen;
+          const [tok, lab, mask] = [new Int32Array(n), new Int32Array(n), new Float32Array(n)];
+          for (let i = 0; i < n; i++) {
             tok[i] = rng.int(config.vocabSize);
             mask[i] = i % 3 === 0 ? 0 : 1;
             if (mask[i]) lab[i] = rng.int(config.vocabSize);
           }
+          writeBatch(graph, tok, lab, mask);
           graph.setLossGradScale(1);
           graph.runTrain();
-          return new Map(graph.trainables.map((t) => [t.name, graph.f32(t.gradAcc).slice()]));
+          return new Map(graph.trainables.map((t) => [t.name, graph.readF32(t.gradAcc)]));
         } finally {
           graph.dispose();
         }
@@ -220,9 +229,9 @@ describe('Llama graph', () => {
           fillRandomBatch(graph, model, new Rng(11), 5);
           graph.setLossGradScale(2);
           graph.runTrain();
-          const trained = { loss: graph.f32(graph.loss)[0], argmax: [...graph.i32(graph.argmax)], grads: graph.trainables.map((t) => graph.f32(t.gradAcc).slice()) };
+          const trained = { loss: graph.readF32(graph.loss, 1)[0], argmax: [...graph.readI32(graph.argmax)], grads: graph.trainables.map((t) => graph.readF32(t.gradAcc)) };
           graph.runEval();
-          return { ...trained, evalLoss: graph.f32(graph.loss)[0], logits: graph.logitsF32() };
+          return { ...trained, evalLoss: graph.readF32(graph.loss, 1)[0], logits: graph.logitsF32() };
         } finally {
           graph.dispose();
         }
@@ -299,34 +308,33 @@ describe('gradients of every architecture', () => {
       const graph = new LlamaGraph({ config: model.config, batch: 1, seqLen: 8, threads: 1 });
       try {
         const rng = new Rng(4);
-        for (const [name, t] of graph.weights) graph.f32(t).set(model.tensors.get(name)!.data);
+        for (const [name, t] of graph.weights) graph.writeF32(t, model.tensors.get(name)!.data);
         const V = model.config.vocabSize;
-        const tok = graph.i32(graph.tokens);
+        const [tok, lab] = [new Int32Array(8), new Int32Array(8)];
         for (let i = 0; i < tok.length; i++) {
           tok[i] = rng.int(V);
-          graph.f32(graph.mask)[i] = 1;
-          graph.i32(graph.labelIds)[i] = rng.int(V);
+          lab[i] = rng.int(V);
         }
+        writeBatch(graph, tok, lab, new Float32Array(8).fill(1));
         expect(graph.trainables.some((t) => t.name === tensorNames.ropeFreqs)).toBe(false);
         graph.setLossGradScale(1);
         graph.runTrain();
         const loss = () => {
           graph.runEval();
-          return graph.f32(graph.loss)[0] / tok.length; // the gradients are the mean's (scale 1)
+          return graph.readF32(graph.loss, 1)[0] / tok.length; // the gradients are the mean's (scale 1)
         };
         for (const name of probe) {
           const t = graph.trainables.find((x) => x.name === name)!;
-          const grad = graph.f32(t.gradAcc);
+          const grad = graph.readF32(t.gradAcc);
           let at = 0;
           for (let i = 1; i < grad.length; i++) if (Math.abs(grad[i]) > Math.abs(grad[at])) at = i;
-          const w = graph.f32(t.tensor);
-          const w0 = w[at];
+          const w0 = graph.readF32(t.tensor)[at];
           const h = 1e-2 * Math.max(0.1, Math.abs(w0));
-          w[at] = w0 + h;
+          graph.writeF32(t.tensor, [w0 + h], at);
           const up = loss();
-          w[at] = w0 - h;
+          graph.writeF32(t.tensor, [w0 - h], at);
           const down = loss();
-          w[at] = w0;
+          graph.writeF32(t.tensor, [w0], at);
           const numeric = (up - down) / (2 * h);
           expect(Math.abs(grad[at]), name).toBeGreaterThan(1e-4);
           expect(Math.abs(numeric - grad[at]) / Math.abs(grad[at]), name).toBeLessThan(0.03);
@@ -357,11 +365,11 @@ describe('activation checkpointing', () => {
             graph.zeroGradients();
             graph.setLossGradScale(3);
             graph.runTrain();
-            grads.push(graph.trainables.map((t) => graph.f32(t.gradAcc).slice()));
+            grads.push(graph.trainables.map((t) => graph.readF32(t.gradAcc)));
           }
-          const trainLoss = graph.f32(graph.loss)[0];
+          const trainLoss = graph.readF32(graph.loss, 1)[0];
           graph.runEval();
-          return { trainLoss, evalLoss: graph.f32(graph.loss)[0], grads, computeBytes: graph.computeBytes };
+          return { trainLoss, evalLoss: graph.readF32(graph.loss, 1)[0], grads, computeBytes: graph.computeBytes };
         } finally {
           graph.dispose();
         }
@@ -394,7 +402,7 @@ describe('LoRA rank padding', () => {
         fillRandomBatch(graph, model, new Rng(13), 4);
         graph.setLossGradScale(1);
         graph.runTrain();
-        return { loss: graph.f32(graph.loss)[0], grads: graph.trainables.map((t) => graph.f32(t.gradAcc).slice()) };
+        return { loss: graph.readF32(graph.loss, 1)[0], grads: graph.trainables.map((t) => graph.readF32(t.gradAcc)) };
       } finally {
         graph.dispose();
       }
@@ -436,9 +444,9 @@ describe.skipIf(!blas.ok)('BLAS-backend matmuls, oneDNN or OpenBLAS (ggml_backen
             graph.zeroGradients();
             graph.setLossGradScale(2);
             graph.runTrain();
-            grads.push(graph.trainables.map((t) => graph.f32(t.gradAcc).slice()));
+            grads.push(graph.trainables.map((t) => graph.readF32(t.gradAcc)));
           }
-          const trainLoss = graph.f32(graph.loss)[0];
+          const trainLoss = graph.readF32(graph.loss, 1)[0];
           const split = graph.matmulPlacement();
           // AdamW's first step at lr 1e-2: 1/(1-β1), 1/(1-β2) as the trainer writes them.
           graph.writeF32(graph.optParamsDecay, [1e-2, 0.9, 0.999, 1e-8, 0.01, 10, 1000]);
@@ -447,7 +455,7 @@ describe.skipIf(!blas.ok)('BLAS-backend matmuls, oneDNN or OpenBLAS (ggml_backen
           graph.runEval();
           // After the step: AdamW's first update is ±lr wherever a gradient is not ~0, so the
           // parameters are compared through the loss they give, not element by element.
-          return { trainLoss, evalLoss: graph.f32(graph.loss)[0], grads, split };
+          return { trainLoss, evalLoss: graph.readF32(graph.loss, 1)[0], grads, split };
         } finally {
           graph.dispose();
         }
@@ -490,12 +498,12 @@ describe.skipIf(!blas.ok)('BLAS-backend matmuls, oneDNN or OpenBLAS (ggml_backen
       try {
         graph.loadWeights(model);
         const rng = new Rng(15);
-        for (const t of graph.loraTensors.values()) graph.f32(t).forEach((_, i, a) => (a[i] = rng.normal() * 0.1));
+        for (const t of graph.loraTensors.values()) graph.writeF32(t, Float32Array.from({ length: graph.g.nelements(t) }, () => rng.normal() * 0.1));
         graph.writeI32(graph.tokens, Int32Array.from({ length: 64 }, () => rng.int(config.vocabSize)));
         graph.writeF32(graph.mask, new Float32Array(64).fill(1));
         graph.setLossGradScale(1);
         graph.runTrain();
-        expect(Number.isFinite(graph.f32(graph.loss)[0])).toBe(true);
+        expect(Number.isFinite(graph.readF32(graph.loss, 1)[0])).toBe(true);
         return graph.matmulPlacement()!;
       } finally {
         graph.dispose();
@@ -539,13 +547,13 @@ describe('gradient norm and clipping', () => {
       fillRandomBatch(graph, model, new Rng(4), 5);
       graph.setLossGradScale(1);
       graph.runTrain();
-      const before = graph.trainables.map((t) => graph.f32(t.gradAcc).slice());
+      const before = graph.trainables.map((t) => graph.readF32(t.gradAcc));
       let sum = 0;
       for (const a of before) for (const x of a) sum += x * x;
       expect(sum).toBeGreaterThan(0);
       expect(Math.abs(graph.gradientNorm() / Math.sqrt(sum) - 1)).toBeLessThan(1e-6);
       graph.scaleGradients(0.25);
-      graph.trainables.forEach((t, k) => expect([...graph.f32(t.gradAcc)]).toEqual([...before[k]].map((x) => Math.fround(x * 0.25))));
+      graph.trainables.forEach((t, k) => expect([...graph.readF32(t.gradAcc)]).toEqual([...before[k]].map((x) => Math.fround(x * 0.25))));
     } finally {
       graph.dispose();
     }

@@ -208,6 +208,11 @@ export function transposedCopyType(type: number): number {
  * exist (0.6 GB per 1,000 tokens of a 150k vocabulary), nor a one-hot copy of the labels.
  */
 const HEAD_CHUNK_BYTES = 32 << 20;
+/** Bytes a stored weight is copied from its file to ggml memory in (loadWeights). */
+const STORED_COPY_CHUNK_BYTES = 32 << 20;
+/** The values writeDenseLabels writes into one-hot targets. */
+const ONE_HOT_ON = Float32Array.of(1);
+const ONE_HOT_OFF = Float32Array.of(0);
 
 /**
  * The rank LoRA's B·(A·x) is computed at: the rank rounded up to a multiple of 16, the K step
@@ -337,6 +342,11 @@ export class LlamaGraph {
    * the second graph around the first one's addresses and overwrite live tensors.
    */
   private blasBackend: GgmlBackend | null = null;
+  /**
+   * On a device other than the CPU (CUDA): a CPU backend the scheduler runs the ops the device
+   * lacks on, copying their inputs out of and their results back into device memory.
+   */
+  private cpuFallback: GgmlBackend | null = null;
   private readonly scheds = new Map<GgmlGraph, GgmlSched>();
   /** The scale setLossGradScale last set, written into the d(loss) inputs just before each training pass. */
   private lossGradScale = 1;
@@ -449,27 +459,36 @@ export class LlamaGraph {
         this.buffers.push(buffer);
         if (ctx !== this.ctxs.inputs) weightBuffers.push(buffer);
       }
-      // f32()/i32() view tensor memory in place; device memory would be a native crash, not an error.
-      if (this.buffers.some((b) => !this.g.bufferIsHost(b))) {
-        throw new TrainerError('DEVICE_UNAVAILABLE', `The trainer cannot yet keep its tensors in ${this.device.name}'s memory (it reads them in place); train on the CPU (device "cpu").`);
-      }
+      // The backends a scheduler splits each graph over, first choice first; the CPU's last.
+      let schedBackends: GgmlBackend[] | null = null;
       if (this.matmul.kind === 'blas') {
         this.blasBackend = this.matmul.createBackend(this.threads, this.blasLimits);
+        schedBackends = [this.blasBackend, this.backend];
+      } else if (this.device.kind !== 'cpu') {
+        this.cpuFallback = this.g.cpuBackend(this.threads);
+        schedBackends = [this.backend, this.cpuFallback];
+      }
+      if (schedBackends) {
         // Ops that read a weight (frozen or trained) go to the first backend that can run them (the
         // scheduler's rule for weight buffers), so BLAS gets every large matmul by a weight or its
-        // transpose, and AdamW, which BLAS lacks, the CPU.
+        // transpose, and AdamW, which BLAS lacks, the CPU; on a GPU, every op it has.
         for (const buffer of weightBuffers) this.g.bufferSetUsageWeights(buffer);
         // The train graph is placed first: the eval graph is its forward prefix, whose tensors then
         // keep the train graph's addresses, valid for the prefix as with the graph allocator below.
         let bytes = 0;
-        for (const gr of [this.trainGraph!, this.optGraph!, this.evalGraph]) {
+        // On a device, evaluation runs the train graph (runEval says why).
+        for (const gr of this.cpuFallback ? [this.trainGraph!, this.optGraph!] : [this.trainGraph!, this.optGraph!, this.evalGraph]) {
+          this.assertDeviceRuns(gr);
           // Nodes and leafs of the graph, which the scheduler's hash set must hold together.
-          const sched = this.g.schedNew([this.blasBackend, this.backend], 2 * graphSize);
+          const sched = this.g.schedNew(schedBackends, 2 * graphSize);
           this.scheds.set(gr, sched);
-          if (!this.g.schedReserve(sched, gr) || !this.g.schedAllocGraph(sched, gr)) {
+          // A split points each op the scheduler moves between backends at a copy of its input, made
+          // in the scheduler's context, which the next split frees: on a device (where there are
+          // such copies) the one split is alloc_graph's, with no reserve before it.
+          if ((!this.cpuFallback && !this.g.schedReserve(sched, gr)) || !this.g.schedAllocGraph(sched, gr)) {
             throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched could not place a graph (out of memory?)');
           }
-          bytes += this.g.schedBufferSize(sched, this.blasBackend) + this.g.schedBufferSize(sched, this.backend);
+          for (const backend of schedBackends) bytes += this.g.schedBufferSize(sched, backend);
         }
         this.computeBytes = bytes;
       } else {
@@ -487,6 +506,43 @@ export class LlamaGraph {
     } catch (e) {
       this.dispose();
       throw e;
+    }
+  }
+
+  /**
+   * Refuses a graph that ggml's scheduler cannot split between the device and the CPU: one with an
+   * op the device lacks on a tensor that lives in the device's memory (a weight, a gradient
+   * accumulator, optimizer state), which would abort the process, or an op that writes into
+   * another op's result in place (the chunked loss's set_rows into the softmax) where the device
+   * has one of the two but not the other, which the scheduler would then put on different
+   * backends and so compute wrong.
+   * Any other op the device lacks runs on the CPU.
+   */
+  private assertDeviceRuns(gr: GgmlGraph): void {
+    if (!this.cpuFallback) return;
+    const g = this.g;
+    const refuse = (op: GgmlTensor, why: string) => {
+      const name = g.opName(g.op(op));
+      throw new TrainerError(
+        'DEVICE_UNAVAILABLE',
+        `${this.device.name} cannot run ${name} on ${why} (${ggmlTypeName(g.type(op))} [${g.shape(op).join(', ')}]), and ggml cannot move that op to the CPU. Train on the CPU (device "cpu").`,
+        { op: name },
+      );
+    };
+    const viewOps = new Set([g.ops.NONE, g.ops.VIEW, g.ops.RESHAPE, g.ops.PERMUTE, g.ops.TRANSPOSE]);
+    // Only the static buffers: a tensor placed by another graph's scheduler may be in the CPU's.
+    const deviceBuffers = new Set(this.buffers.map((b) => g.address(b)));
+    for (let i = 0; i < g.graphNNodes(gr); i++) {
+      const node = g.graphNode(gr, i);
+      const source = g.viewSrc(node);
+      const buffer = g.tensorBuffer(source ?? node);
+      if (buffer !== null && deviceBuffers.has(g.address(buffer))) {
+        if (!g.backendSupportsOp(this.backend!, node)) refuse(node, 'a tensor the trainer keeps in its memory');
+      } else if (source && !viewOps.has(g.op(node)) && !viewOps.has(g.op(source))) {
+        // Both on the device or both on the CPU is fine; apart, the write misses the result.
+        const [writer, producer] = [g.backendSupportsOp(this.backend!, node), g.backendSupportsOp(this.backend!, source)];
+        if (writer !== producer) refuse(writer ? source : node, writer ? 'a result another op then writes into in place' : 'the result of another op, in place');
+      }
     }
   }
 
@@ -1071,18 +1127,31 @@ export class LlamaGraph {
     const scratch = g.init(nodes * g.tensorOverhead() + g.graphOverheadCustom(nodes, false), true);
     if (!scratch) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_init failed (out of memory?)');
     let buffer: GgmlBuffer | null = null;
+    let sched: GgmlSched | null = null;
     try {
       const built = build(scratch);
       const outs = Array.isArray(built) ? built : [built];
+      const gr = g.newGraphCustom(scratch, nodes, false);
+      for (const out of outs) {
+        g.setOutput(out);
+        g.buildForwardExpand(gr, out);
+      }
+      if (this.cpuFallback) {
+        // On a device, a scheduler places the new tensors, so an op the device lacks (a K-quant's
+        // dequantization, say) runs on the CPU.
+        this.assertDeviceRuns(gr);
+        sched = g.schedNew([this.backend!, this.cpuFallback], 2 * nodes);
+        const status = g.schedGraphCompute(sched, gr);
+        if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_sched_graph_compute returned status ${status}`);
+        return read(outs[0]);
+      }
       // Null when every new tensor is a view of one that has memory already (an in-place op).
       buffer = g.allocCtxTensors(scratch, this.backend!);
-      const gr = g.newGraphCustom(scratch, nodes, false);
-      for (const out of outs) g.buildForwardExpand(gr, out);
-      const out = outs[0];
       const status = g.backendGraphCompute(this.backend!, gr);
       if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_graph_compute returned status ${status}`);
-      return read(out);
+      return read(outs[0]);
     } finally {
+      if (sched) g.schedFree(sched);
       if (buffer) g.bufferFree(buffer);
       g.free(scratch);
     }
@@ -1099,16 +1168,27 @@ export class LlamaGraph {
       const data = model.tensors.get(name)?.data;
       const stored = model.stored?.get(name);
       const type = this.g.type(t);
-      if (data && type === GGML_TYPE_F32) this.f32(t).set(data);
-      else if (data && isFloatTensorType(type)) {
-        this.assertLive();
-        this.g.bytes(t).set(encodeFloatValues(data, ggmlTypeName(type) as GgmlFloatType));
-      } else if (stored && stored.type === this.g.type(t)) {
-        this.assertLive();
-        readStoredBytes(stored.path, stored.offset, this.g.bytes(t), `tensor '${name}'`);
-      } else {
+      this.assertLive();
+      if (data && type === GGML_TYPE_F32) this.g.tensorSet(t, data, 0);
+      else if (data && isFloatTensorType(type)) this.g.tensorSet(t, encodeFloatValues(data, ggmlTypeName(type) as GgmlFloatType), 0);
+      else if (stored && stored.type === this.g.type(t)) this.copyStoredTensor(t, stored, name);
+      else {
         throw new TrainerError('MISSING_TENSOR', `Model ${model.name} has no ${ggmlTypeName(this.g.type(t))} data for tensor ${name}.`);
       }
+    }
+  }
+
+  /**
+   * Copies a tensor's bytes from its file into ggml memory (any device's) through one reused chunk,
+   * so a large weight never needs a JavaScript copy of its own size.
+   */
+  private copyStoredTensor(t: GgmlTensor, stored: { path: string; offset: number }, name: string): void {
+    const total = this.g.nbytes(t);
+    const chunk = new Uint8Array(Math.min(total, STORED_COPY_CHUNK_BYTES));
+    for (let done = 0; done < total; done += chunk.length) {
+      const part = chunk.subarray(0, Math.min(chunk.length, total - done));
+      readStoredBytes(stored.path, stored.offset + done, part, `tensor '${name}'`);
+      this.g.tensorSet(t, part, done);
     }
   }
 
@@ -1117,17 +1197,19 @@ export class LlamaGraph {
     const g = this.g;
     const w = this.weights.get(name);
     if (!w) throw new TrainerError('MISSING_TENSOR', `The graph has no weight ${name}.`);
-    if (g.type(w) === GGML_TYPE_F32) return this.f32(w).slice();
-    const n = g.shape(w).reduce((a, b) => a * b, 1);
-    return this.computeInScratch((scratch) => g.cpy(scratch, w, g.newTensor1d(scratch, GGML_TYPE_F32, n)), (out) => g.f32(out).slice());
+    if (g.type(w) === GGML_TYPE_F32) return this.readF32(w);
+    const n = g.nelements(w);
+    return this.computeInScratch((scratch) => g.cpy(scratch, w, g.newTensor1d(scratch, GGML_TYPE_F32, n)), (out) => this.readF32(out));
   }
 
-  /** A weight's bytes in ggml memory, in its own type (a view: valid until the next step or dispose). */
+  /** A copy of a weight's bytes in ggml memory, in its own type. */
   weightBytes(name: string): Uint8Array {
     const w = this.weights.get(name);
     if (!w) throw new TrainerError('MISSING_TENSOR', `The graph has no weight ${name}.`);
     this.assertLive();
-    return this.g.bytes(w);
+    const out = new Uint8Array(this.g.nbytes(w));
+    this.g.tensorGet(w, out, 0);
+    return out;
   }
 
   /**
@@ -1154,14 +1236,12 @@ export class LlamaGraph {
     return out;
   }
 
-  /** A view of a tensor's memory, read and written in place: host memory only (see readF32 for any backend). */
-  f32(t: GgmlTensor): Float32Array {
-    this.assertLive();
-    return this.g.f32(t);
-  }
+  // Tensor data is only ever copied in and out through ggml-backend (ggml_backend_tensor_get/set),
+  // never viewed in place: the same code then works whether the tensors live in host memory or in
+  // a GPU's. GgmlApi offers no in-place view, so nothing here can take one by mistake.
 
-  /** A copy of `count` F32 values of a tensor from its start, through ggml-backend (any device's memory). */
-  readF32(t: GgmlTensor, count: number): Float32Array {
+  /** A copy of `count` F32 values of a tensor from its start (all of them by default). */
+  readF32(t: GgmlTensor, count = this.g.nelements(t)): Float32Array {
     this.assertLive();
     const out = new Float32Array(count);
     this.g.tensorGet(t, out, 0);
@@ -1182,15 +1262,10 @@ export class LlamaGraph {
     this.g.tensorSet(t, values, 0);
   }
 
-  /** Writes F32 values at the tensor's start, through ggml-backend (any device's memory). */
-  writeF32(t: GgmlTensor, values: ArrayLike<number>): void {
+  /** Writes F32 values from the tensor's value `at` on (its start by default), through ggml-backend (any device's memory). */
+  writeF32(t: GgmlTensor, values: ArrayLike<number>, at = 0): void {
     this.assertLive();
-    this.g.tensorSet(t, values instanceof Float32Array ? values : Float32Array.from(values), 0);
-  }
-
-  i32(t: GgmlTensor): Int32Array {
-    this.assertLive();
-    return this.g.i32(t);
+    this.g.tensorSet(t, values instanceof Float32Array ? values : Float32Array.from(values), 4 * at);
   }
 
   /** Sets the scale of d(loss) used by the next backward pass: the gradients are those of s·loss/(seqLen·batch). */
@@ -1211,23 +1286,29 @@ export class LlamaGraph {
 
   /** Next-token logits [vocab] per position (position-major) of the last compute; a copy. */
   logitsF32(): Float32Array {
-    if (this.logits) return this.f32(this.logits).slice();
+    if (this.logits) return this.readF32(this.logits);
     const g = this.g;
-    return this.computeInScratch((scratch) => g.mulMat(scratch, this.head, g.viewTensor(scratch, this.hidden)), (out) => g.f32(out).slice());
+    return this.computeInScratch((scratch) => g.mulMat(scratch, this.head, g.viewTensor(scratch, this.hidden)), (out) => this.readF32(out));
   }
 
-  /** Dense head: the one-hot targets of the counted positions, from labelIds and mask. */
+  /**
+   * Dense head: the one-hot targets of the counted positions, from labelIds and mask. Only the
+   * ones that moved since the last pass are written (a whole [vocab, tokens] upload would be
+   * hundreds of MB).
+   */
   private writeDenseLabels(): void {
-    if (!this.denseLabels || !this.denseLabelSet) return;
-    const dense = this.f32(this.denseLabels);
-    const ids = this.i32(this.labelIds);
-    const mask = this.f32(this.mask);
-    const V = this.config.vocabSize;
+    const dense = this.denseLabels;
     const set = this.denseLabelSet;
+    if (!dense || !set) return;
+    const ids = this.readI32(this.labelIds);
+    const mask = this.readF32(this.mask);
+    const V = this.config.vocabSize;
     for (let i = 0; i < set.length; i++) {
-      if (set[i] >= 0) dense[set[i]] = 0;
-      set[i] = mask[i] !== 0 ? i * V + ids[i] : -1;
-      if (set[i] >= 0) dense[set[i]] = 1;
+      const next = mask[i] !== 0 ? i * V + ids[i] : -1;
+      if (next === set[i]) continue;
+      if (set[i] >= 0) this.writeF32(dense, ONE_HOT_OFF, set[i]);
+      if (next >= 0) this.writeF32(dense, ONE_HOT_ON, next);
+      set[i] = next;
     }
   }
 
@@ -1256,7 +1337,7 @@ export class LlamaGraph {
         }
         return sum!;
       },
-      (out) => g.f32(out)[0],
+      (out) => this.readF32(out, 1)[0],
       3 * this.trainables.length + 16,
     );
     return Math.sqrt(sumOfSquares);
@@ -1272,6 +1353,20 @@ export class LlamaGraph {
   }
 
   runEval(): void {
+    if (this.cpuFallback) {
+      // On a device, ggml's scheduler points an op it moves to the CPU at a copy of its input that
+      // only that graph's scheduler refreshes; the eval graph shares its nodes with the train
+      // graph's forward part, so it would read the last training pass's copies. The train graph
+      // with d(loss) = 0 computes the same forward pass, and adds only zeros to the gradients.
+      const scale = this.lossGradScale;
+      this.lossGradScale = 0;
+      try {
+        this.runTrain();
+      } finally {
+        this.lossGradScale = scale;
+      }
+      return;
+    }
     this.writeDenseLabels();
     this.compute(this.evalGraph);
   }
@@ -1296,6 +1391,15 @@ export class LlamaGraph {
     this.assertLive();
     const g = this.g;
     const sched = this.scheds.get(gr);
+    if (sched && this.cpuFallback) {
+      // Split and placed once, in the constructor: a split points the ops it moves between backends
+      // at copies of their inputs in the scheduler's own context, which a new split would free
+      // while the graph still points at them.
+      writeInputs?.();
+      const status = g.schedGraphCompute(sched, gr);
+      if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_sched_graph_compute returned status ${status}`);
+      return;
+    }
     if (sched) {
       // The split is redone (cheap); the tensors keep the addresses the constructor gave them.
       g.schedReset(sched);
@@ -1345,6 +1449,8 @@ export class LlamaGraph {
     this.scheds.clear();
     if (this.blasBackend) g.backendFree(this.blasBackend);
     this.blasBackend = null;
+    if (this.cpuFallback) g.backendFree(this.cpuFallback);
+    this.cpuFallback = null;
     for (const buffer of this.buffers) g.bufferFree(buffer);
     if (this.ctxs) for (const ctx of Object.values(this.ctxs)) g.free(ctx);
     if (this.backend) g.backendFree(this.backend);

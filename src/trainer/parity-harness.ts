@@ -11,8 +11,8 @@ export function trainerLogProbs(model: LlamaModel, tokens: number[]): Float64Arr
   const V = model.config.vocabSize;
   const graph = new LlamaGraph({ config: model.config, batch: 1, seqLen: tokens.length, threads: 1 });
   try {
-    for (const [name, t] of graph.weights) graph.f32(t).set(model.tensors.get(name)!.data);
-    graph.i32(graph.tokens).set(tokens);
+    for (const [name, t] of graph.weights) graph.writeF32(t, model.tensors.get(name)!.data);
+    graph.writeI32(graph.tokens, Int32Array.from(tokens));
     graph.runEval();
     const logits = graph.logitsF32();
     return tokens.map((_, t) => logSoftmax(logits.subarray(t * V, (t + 1) * V)));

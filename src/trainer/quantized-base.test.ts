@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { ControlledEvaluateInputItem, LlamaModel as NlcModel, Token } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { llamaQuantize, type LlamaFtypeName } from './ggml/llama-quantize.ts';
-import { GgufError, readGgufHeader } from './gguf.ts';
+import { testDevice, testDeviceBuilt, testDeviceOpsRun } from './ggml/test-device.ts';
+import { GgufError, readGgufHeader, type AnyTensorToWrite } from './gguf.ts';
 import { readGgufModel, writeGgufAdapter, writeGgufModel } from './gguf-model.ts';
 import { LlamaGraph, loraTargetTensors } from './graph.ts';
 import { generate, disposeInference } from './inference.ts';
@@ -93,12 +94,11 @@ function trainerLogProbs(m: LlamaModel, tokens: number[], adapter?: LoraAdapter)
   try {
     graph.loadWeights(m);
     for (const [name, t] of graph.loraTensors) {
-      const a = graph.f32(t);
       const from = adapter?.tensors.get(name);
-      if (from) a.set(from.data);
-      else a.fill(0);
+      if (from) graph.writeF32(t, from.data);
+      else graph.zero(t);
     }
-    graph.i32(graph.tokens).set(tokens);
+    graph.writeI32(graph.tokens, Int32Array.from(tokens));
     graph.runEval();
     const logits = graph.logitsF32();
     return tokens.map((_, t) => {
@@ -281,6 +281,38 @@ describe('quantized and half-precision bases', () => {
     180_000,
   );
 
+  it.skipIf(!testDeviceBuilt())(
+    'a LoRA on a Q4_K_M base trains on a device whose memory is not host memory as on the CPU, the K-quant copies it lacks done on the CPU',
+    async () => {
+      const m = await readGgufModel(files.get('Q4_K_M')!, { weights: 'stored' });
+      const run = (device?: ReturnType<typeof testDevice>) => {
+        const trainer = createTrainer({ model: m, lora: { rank: 8, alpha: 16 }, train: DATA, epochs: 2, batchSize: 2, learningRate: 1e-2, warmup: 0, threads: THREADS, ...(device ? { device } : { matmul: 'ggml' as const }) });
+        try {
+          const losses = [trainer.evaluate(DATA).validLoss];
+          while (!trainer.done) losses.push(trainer.step().trainLoss);
+          // The merged export reads the frozen weights back out of device memory: as stored, or
+          // dequantized (on the CPU, by the scheduler) for the adapted ones.
+          const content = (w: AnyTensorToWrite) => ('bytes' in w ? w.bytes() : typeof w.data === 'function' ? w.data() : w.data);
+          const merged = new Map(trainer.exportMerged().weights.map((w) => [w.name, content(w)]));
+          return { losses, adapter: trainer.exportAdapter(), merged };
+        } finally {
+          trainer.dispose();
+        }
+      };
+      const onCpu = run();
+      // CUDA has no dequantizing copy of a K-quant (its supports_op): neither has the stand-in here,
+      // so the one-off transposed copies of the frozen weights dequantize on the CPU.
+      const dequantizedBefore = testDeviceOpsRun('CPY');
+      const onDevice = run(testDevice(['CPY:q4_K', 'CPY:q6_K']));
+      expect(testDeviceOpsRun('CPY')).toBeGreaterThan(dequantizedBefore);
+      expect(onDevice.losses).toEqual(onCpu.losses);
+      for (const [name, t] of onCpu.adapter.tensors) expect(onDevice.adapter.tensors.get(name)!.data, name).toEqual(t.data);
+      expect([...onDevice.merged.keys()]).toEqual([...onCpu.merged.keys()]);
+      for (const [name, values] of onCpu.merged) expect(onDevice.merged.get(name), name).toEqual(values);
+    },
+    120_000,
+  );
+
   it('backpropagates through quantized and half weights as through their F32 values', async () => {
     // One training pass on a stored base against the same pass on an F32 graph holding the
     // stored weights' dequantized values: the LoRA gradients differ only by the activations'
@@ -291,19 +323,17 @@ describe('quantized and half-precision bases', () => {
       const types = asF32 ? new Map<string, number>() : new Map([...m.stored!].map(([n, t]) => [n, t.type]));
       const graph = new LlamaGraph({ config: m.config, batch: 1, seqLen: 16, threads: THREADS, lora: spec, weightTypes: types });
       try {
-        if (asF32) for (const [n, t] of graph.weights) graph.f32(t).set(asF32.get(n)!);
+        if (asF32) for (const [n, t] of graph.weights) graph.writeF32(t, asF32.get(n)!);
         else graph.loadWeights(m);
         let seed = 1;
-        for (const t of graph.loraTensors.values()) graph.f32(t).forEach((_, i, a) => (a[i] = ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.1));
-        PROBE.slice(0, 16).forEach((tok, i) => {
-          graph.i32(graph.tokens)[i] = tok;
-          graph.i32(graph.labelIds)[i] = PROBE[i + 1];
-          graph.f32(graph.mask)[i] = 1;
-        });
+        for (const t of graph.loraTensors.values()) graph.writeF32(t, Float32Array.from({ length: graph.g.nelements(t) }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.1));
+        graph.writeI32(graph.tokens, Int32Array.from(PROBE.slice(0, 16)));
+        graph.writeI32(graph.labelIds, Int32Array.from(PROBE.slice(1, 17)));
+        graph.writeF32(graph.mask, new Float32Array(16).fill(1));
         graph.setLossGradScale(1);
         graph.runTrain();
         const weights = new Map([...graph.weights.keys()].map((n) => [n, graph.weightF32(n)]));
-        return { grads: graph.trainables.map((t) => graph.f32(t.gradAcc).slice()), weights };
+        return { grads: graph.trainables.map((t) => graph.readF32(t.gradAcc)), weights };
       } finally {
         graph.dispose();
       }

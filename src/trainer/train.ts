@@ -76,8 +76,11 @@ export interface TrainerOptions {
   threads?: number;
   /** Positions per row of the graph. Default: the longest example (so short data trains fast). */
   seqLen?: number;
-  /** Where to compute (trainer/ggml/device.ts): 'auto' (default) takes a usable CUDA device, else the CPU. */
-  device?: TrainingDevice;
+  /**
+   * Where to compute (trainer/ggml/device.ts): 'auto' (default) takes a usable CUDA device, else the
+   * CPU; or a device already chosen (tests pass the stand-in accelerator of ggml/test-device.ts).
+   */
+  device?: TrainingDevice | ComputeDevice;
   /** Who computes the large matmuls on the CPU (trainer/ggml/blas.ts): 'auto' (default), 'ggml' or 'blas' (oneDNN or OpenBLAS). */
   matmul?: TrainingMatmul;
   /** With BLAS-backend matmuls, which ones stay on ggml-cpu (LlamaGraphOptions.blasLimits; tests lower them). */
@@ -427,7 +430,7 @@ export interface ResumeOptions {
   /** Default: the thread count the run started with (needed for bit-identical results). */
   threads?: number;
   /** Default 'auto', as for a new run; not stored in checkpoints (a run may resume on another machine). */
-  device?: TrainingDevice;
+  device?: TrainingDevice | ComputeDevice;
   /** As TrainerOptions.padLoraRank; not stored in checkpoints, which hold the true rank either way. */
   padLoraRank?: boolean;
   /** Default 'auto', as for a new run; not stored in checkpoints either. */
@@ -526,7 +529,7 @@ class LocalTrainer implements Trainer {
         throw new TrainerError('BAD_TENSOR_SHAPE', `Tensor ${name} has shape [${t.shape}] (${values} values); expected [${shape}].`);
       }
     }
-    this.device = chooseComputeDevice(o.device ?? 'auto');
+    this.device = typeof o.device === 'object' ? o.device : chooseComputeDevice(o.device ?? 'auto');
     this.matmul = chooseMatmul(o.matmul ?? 'auto', this.device);
     this.settings = resolveSettings(o, this.matmul);
     this.model = o.model;
@@ -555,11 +558,12 @@ class LocalTrainer implements Trainer {
         // PEFT's default: A ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), B = 0, so training starts at the base model.
         for (const target of loraTargets) {
           const names = loraTensorNames(target);
-          const a = this.graph.f32(this.graph.loraTensors.get(names.a)!);
-          const nIn = this.graph.g.shape(this.graph.loraTensors.get(names.a)!)[0];
-          const bound = 1 / Math.sqrt(nIn);
+          const aTensor = this.graph.loraTensors.get(names.a)!;
+          const a = new Float32Array(this.graph.g.nelements(aTensor));
+          const bound = 1 / Math.sqrt(this.graph.g.shape(aTensor)[0]);
           for (let i = 0; i < a.length; i++) a[i] = (this.rng.next() * 2 - 1) * bound;
-          this.graph.f32(this.graph.loraTensors.get(names.b)!).fill(0);
+          this.graph.writeF32(aTensor, a);
+          this.graph.zero(this.graph.loraTensors.get(names.b)!);
         }
       }
       this.state = { step: 0, epoch: 0, cursor: 0, permEpoch: -1, perm: [] };
@@ -830,8 +834,8 @@ class LocalTrainer implements Trainer {
     const r = lora.rank;
     const [nIn, nOut] = g.g.shape(g.weights.get(target)!);
     const names = loraTensorNames(target);
-    const A = g.f32(g.loraTensors.get(names.a)!);
-    const Bm = g.f32(g.loraTensors.get(names.b)!);
+    const A = g.readF32(g.loraTensors.get(names.a)!);
+    const Bm = g.readF32(g.loraTensors.get(names.b)!);
     const row = new Float64Array(nIn);
     for (let o = 0; o < nOut; o++) {
       row.fill(0);
@@ -853,7 +857,7 @@ class LocalTrainer implements Trainer {
     for (const target of targets) {
       for (const name of Object.values(loraTensorNames(target))) {
         const t = g.loraTensors.get(name)!;
-        tensors.set(name, { name, shape: g.g.shape(t).slice(0, 2), data: g.f32(t).slice() });
+        tensors.set(name, { name, shape: g.g.shape(t).slice(0, 2), data: g.readF32(t) });
       }
     }
     return { rank: lora.rank, alpha: lora.alpha, targets, tensors };
@@ -863,9 +867,9 @@ class LocalTrainer implements Trainer {
     const g = this.graph;
     const tensors: CheckpointTensor[] = [];
     for (const t of g.trainables) {
-      tensors.push({ name: t.name, shape: t.shape, data: g.f32(t.tensor) });
-      tensors.push({ name: `${t.name}#adam_m`, shape: t.shape, data: g.f32(t.m) });
-      tensors.push({ name: `${t.name}#adam_v`, shape: t.shape, data: g.f32(t.v) });
+      tensors.push({ name: t.name, shape: t.shape, data: g.readF32(t.tensor) });
+      tensors.push({ name: `${t.name}#adam_m`, shape: t.shape, data: g.readF32(t.m) });
+      tensors.push({ name: `${t.name}#adam_v`, shape: t.shape, data: g.readF32(t.v) });
     }
     const header: CheckpointHeader = {
       format: 'nodeai-trainer-checkpoint',
@@ -886,11 +890,10 @@ class LocalTrainer implements Trainer {
     for (const t of g.trainables) {
       for (const [suffix, dst] of [['', t.tensor], ['#adam_m', t.m], ['#adam_v', t.v]] as const) {
         const src = byName.get(t.name + suffix);
-        const view = g.f32(dst);
-        if (!src || src.data.length !== view.length) {
+        if (!src || src.data.length !== g.g.nelements(dst)) {
           throw new TrainerError('CHECKPOINT_MISMATCH', `Checkpoint lacks tensor ${t.name + suffix} or its size differs.`);
         }
-        view.set(src.data);
+        g.writeF32(dst, src.data);
       }
     }
     this.rng = new Rng(state.rng);

@@ -43,12 +43,12 @@ describe('chooseMatmul', () => {
     expect(chooseMatmul('auto', cpu, () => found)).toMatchObject({ kind: 'blas', name: 'oneDNN 9.9 (Test)', everyF32Product: true, bf16: true, reason: 'matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so)' });
     expect(chooseMatmul('blas', cpu, () => found)).toMatchObject({ kind: 'blas', reason: 'matmul "blas" was asked for' });
     expect(matmulEvent(chooseMatmul('auto', cpu, () => found))).toBe('Matmuls through oneDNN 9.9 (Test): matmul "auto" found ggml\'s BLAS backend (/x/libggml-blas.so).');
-    expect(matmulEvent(chooseMatmul('ggml', cpu))).toBe('Matmuls on ggml-cpu\'s kernels: matmul "ggml" was asked for.');
+    expect(matmulEvent(chooseMatmul('ggml', cpu))).toBe('Matmuls on ggml\'s own kernels: matmul "ggml" was asked for.');
   });
 
   it('a CUDA run computes its own matmuls: "auto" says so, "blas" is refused; an unknown value is BAD_OPTION', () => {
     const cuda: ComputeDevice = { kind: 'cuda', name: 'CUDA0: test GPU', reason: 'test', createBackend: () => cpu.createBackend(1) };
-    expect(chooseMatmul('auto', cuda)).toEqual({ kind: 'ggml', reason: 'CUDA0: test GPU computes its own matmuls' });
+    expect(chooseMatmul('auto', cuda)).toEqual({ kind: 'ggml', reason: 'CUDA0: test GPU computes every op it has, matmuls included' });
     expect(() => chooseMatmul('blas', cuda)).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
     expect(() => chooseMatmul('mkl' as 'blas', cpu)).toThrow(expect.objectContaining({ code: 'BAD_OPTION', message: expect.stringContaining('"auto", "ggml", "blas"') }));
   });

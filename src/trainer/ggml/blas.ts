@@ -179,7 +179,7 @@ export function chooseMatmul(requested: TrainingMatmul, device: ComputeDevice, p
   if (requested === 'ggml') return { kind: 'ggml', reason: 'matmul "ggml" was asked for' };
   if (device.kind !== 'cpu') {
     if (requested === 'blas') throw new TrainerError('BAD_OPTION', `matmul "blas" computes on the CPU, but this run trains on ${device.name}: set device to "cpu", or matmul to "auto".`);
-    return { kind: 'ggml', reason: `${device.name} computes its own matmuls` };
+    return { kind: 'ggml', reason: `${device.name} computes every op it has, matmuls included` };
   }
   const blas = probe(loadGgml());
   if (blas.ok) {
@@ -193,5 +193,5 @@ export function chooseMatmul(requested: TrainingMatmul, device: ComputeDevice, p
 
 /** The job event that says who computes the matmuls and why. */
 export function matmulEvent(matmul: MatmulBackend): string {
-  return matmul.kind === 'blas' ? `Matmuls through ${matmul.name}: ${matmul.reason}.` : `Matmuls on ggml-cpu's kernels: ${matmul.reason}.`;
+  return matmul.kind === 'blas' ? `Matmuls through ${matmul.name}: ${matmul.reason}.` : `Matmuls on ggml's own kernels: ${matmul.reason}.`;
 }

@@ -11,13 +11,14 @@ import koffi from 'koffi';
 import { TrainerError } from '../train-errors.js';
 import { TRAINING_DEVICES, type TrainingDevice } from '../training-device.js';
 import { withoutInstallRoot } from './install-paths.js';
-import { libFile, loadGgml, packageBinDir, platformPackage, type GgmlApi, type GgmlBackend, type GgmlBufferType } from './lib.js';
+import { libFile, loadGgml, packageBinDir, platformPackage, type GgmlApi, type GgmlBackend } from './lib.js';
 
 export { TRAINING_DEVICES, type TrainingDevice };
 
 /** The device a trainer computes on, and why it was chosen (for the job's events). */
 export interface ComputeDevice {
-  kind: 'cpu' | 'cuda';
+  /** `test`: the stand-in accelerator of the trainer's tests (ggml/test-device.ts). */
+  kind: 'cpu' | 'cuda' | 'test';
   /** In words: "CPU (ggml-cpu haswell, 4 threads)", "CUDA0: NVIDIA H200". */
   name: string;
   /** Why this device: the request, or why `auto` did not pick CUDA. */
@@ -101,16 +102,6 @@ export function inspectCuda(g: GgmlApi, dir: string | null): CudaProbe {
     if (!backend) throw new TrainerError('DEVICE_UNAVAILABLE', `ggml_backend_cuda_init(0) failed on ${deviceName} (out of GPU memory?). Train on the CPU (device "cpu") or free the GPU.`);
     return backend;
   };
-  // The trainer reads and writes tensors in place in host memory; until it moves every access to
-  // ggml_backend_tensor_get/set, a device whose buffers are not host memory cannot train.
-  const bufferType = lib.func('void *ggml_backend_cuda_buffer_type(int device)') as (device: number) => GgmlBufferType;
-  if (!g.bufferTypeIsHost(bufferType(0))) {
-    return {
-      ok: false,
-      missing: `trainer support for device memory (${deviceName} is found, but its buffers are not host memory and the trainer still reads tensors in place)`,
-      fix: 'train on the CPU (device "cpu") until the trainer moves its tensor reads to ggml_backend_tensor_get/set',
-    };
-  }
   return { ok: true, deviceName, createBackend };
 }
 

@@ -67,26 +67,6 @@ const tensorStruct = koffi.struct('nodeai_ggml_tensor', {
   padding: koffi.array('char', 8),
 });
 
-koffi.struct('nodeai_ggml_cplan', {
-  work_size: 'size_t',
-  work_data: 'void *',
-  n_threads: 'int',
-  threadpool: 'void *',
-  abort_callback: 'void *',
-  abort_callback_data: 'void *',
-  use_ref: 'bool',
-});
-
-export interface CPlan {
-  work_size: number | bigint;
-  work_data: NativePtr | null;
-  n_threads: number;
-  threadpool: NativePtr | null;
-  abort_callback: NativePtr | null;
-  abort_callback_data: NativePtr | null;
-  use_ref: boolean;
-}
-
 type T = GgmlTensor;
 type C = GgmlContext;
 
@@ -102,13 +82,11 @@ export interface GgmlApi {
   newTensor2d(ctx: C, type: number, ne0: number, ne1: number): T;
   newTensor3d(ctx: C, type: number, ne0: number, ne1: number, ne2: number): T;
   newTensor4d(ctx: C, type: number, ne0: number, ne1: number, ne2: number, ne3: number): T;
-  newBuffer(ctx: C, nbytes: number): NativePtr;
   getFirstTensor(ctx: C): T | null;
   getNextTensor(ctx: C, t: T): T | null;
   nbytes(t: T): number;
   nbytesPad(t: T): number;
   nelements(t: T): number;
-  getData(t: T): NativePtr | null;
   setName(t: T, name: string): T;
   setInput(t: T): void;
   setOutput(t: T): void;
@@ -185,24 +163,18 @@ export interface GgmlApi {
   graphNNodes(g: GgmlGraph): number;
   graphNode(g: GgmlGraph, i: number): T;
   graphReset(g: GgmlGraph): void;
-  graphPlan(g: GgmlGraph, nThreads: number): CPlan;
-  graphCompute(g: GgmlGraph, plan: CPlan): number;
   /** Shape (ne[0..3]) of a tensor, read from the struct. */
   shape(t: T): [number, number, number, number];
   /** Whether the tensor is a view of another (so owns no data in a no_alloc=false context). */
   isView(t: T): boolean;
   /** The tensor a view shows, or null. */
   viewSrc(t: T): T | null;
-  f32(t: T): Float32Array;
-  i32(t: T): Int32Array;
-  /** The tensor's memory as bytes, whatever its type (a view: writes go straight to ggml). */
-  bytes(t: T): Uint8Array;
   /** ggml_op_name of an enum ggml_op value ("MUL_MAT", "CPY", …). */
   opName(op: number): string;
   /** The tensor's ggml_type. */
   type(t: T): number;
   /** Numeric address, to compare pointers (koffi hands out a new wrapper object per call). */
-  address(p: T | NativePtr | GgmlGraph | GgmlContext): bigint;
+  address(p: T | NativePtr | GgmlGraph | GgmlContext | GgmlBuffer): bigint;
 
   // ggml-backend: compute on a backend, tensors in backend buffers, a graph allocator for activations.
   /** A CPU backend (ggml_backend_cpu_init) computing with `threads` threads. */
@@ -210,8 +182,6 @@ export interface GgmlApi {
   backendName(backend: GgmlBackend): string;
   backendFree(backend: GgmlBackend): void;
   backendBufferType(backend: GgmlBackend): GgmlBufferType;
-  /** Whether tensors in buffers of this type are host memory the trainer can read and write in place. */
-  bufferTypeIsHost(buft: GgmlBufferType): boolean;
   /** enum ggml_status of ggml_backend_graph_compute (0: success). */
   backendGraphCompute(backend: GgmlBackend, g: GgmlGraph): number;
   backendSupportsOp(backend: GgmlBackend, t: T): boolean;
@@ -337,13 +307,11 @@ export function loadGgml(): GgmlApi {
     new_tensor_2d: b('void *ggml_new_tensor_2d(void *ctx, int type, int64_t ne0, int64_t ne1)'),
     new_tensor_3d: b('void *ggml_new_tensor_3d(void *ctx, int type, int64_t ne0, int64_t ne1, int64_t ne2)'),
     new_tensor_4d: b('void *ggml_new_tensor_4d(void *ctx, int type, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3)'),
-    new_buffer: b('void *ggml_new_buffer(void *ctx, size_t nbytes)'),
     get_first_tensor: b('void *ggml_get_first_tensor(void *ctx)'),
     get_next_tensor: b('void *ggml_get_next_tensor(void *ctx, void *tensor)'),
     nbytes: b('size_t ggml_nbytes(void *tensor)'),
     nbytes_pad: b('size_t ggml_nbytes_pad(void *tensor)'),
     nelements: b('int64_t ggml_nelements(void *tensor)'),
-    get_data: b('void *ggml_get_data(void *tensor)'),
     set_name: b('void *ggml_set_name(void *tensor, const char *name)'),
     set_input: b('void ggml_set_input(void *tensor)'),
     set_output: b('void ggml_set_output(void *tensor)'),
@@ -405,7 +373,6 @@ export function loadGgml(): GgmlApi {
     backend_graph_compute: b('int ggml_backend_graph_compute(void *backend, void *cgraph)'),
     backend_supports_op: b('bool ggml_backend_supports_op(void *backend, void *op)'),
     backend_alloc_ctx_tensors: b('void *ggml_backend_alloc_ctx_tensors(void *ctx, void *backend)'),
-    backend_buft_is_host: b('bool ggml_backend_buft_is_host(void *buft)'),
     backend_tensor_set: b('void ggml_backend_tensor_set(void *tensor, const void *data, size_t offset, size_t size)'),
     backend_tensor_get: b('void ggml_backend_tensor_get(void *tensor, void *data, size_t offset, size_t size)'),
     backend_tensor_memset: b('void ggml_backend_tensor_memset(void *tensor, uint8_t value, size_t offset, size_t size)'),
@@ -429,8 +396,6 @@ export function loadGgml(): GgmlApi {
     cpu_init: cpu.func('void ggml_cpu_init()'),
     backend_cpu_init: cpu.func('void *ggml_backend_cpu_init()'),
     backend_cpu_set_n_threads: cpu.func('void ggml_backend_cpu_set_n_threads(void *backend, int n_threads)'),
-    graph_plan: cpu.func('nodeai_ggml_cplan ggml_graph_plan(void *cgraph, int n_threads, void *threadpool)'),
-    graph_compute: cpu.func('int ggml_graph_compute(void *cgraph, nodeai_ggml_cplan *cplan)'),
   };
   f.cpu_init();
 
@@ -479,13 +444,11 @@ export function loadGgml(): GgmlApi {
     newTensor2d: (ctx, type, ne0, ne1) => f.new_tensor_2d(ctx, type, ne0, ne1),
     newTensor3d: (ctx, type, ne0, ne1, ne2) => f.new_tensor_3d(ctx, type, ne0, ne1, ne2),
     newTensor4d: (ctx, type, ne0, ne1, ne2, ne3) => f.new_tensor_4d(ctx, type, ne0, ne1, ne2, ne3),
-    newBuffer: (ctx, nbytes) => f.new_buffer(ctx, nbytes),
     getFirstTensor: (ctx) => f.get_first_tensor(ctx),
     getNextTensor: (ctx, t) => f.get_next_tensor(ctx, t),
     nbytes: (t) => n(f.nbytes(t)),
     nbytesPad: (t) => n(f.nbytes_pad(t)),
     nelements: (t) => n(f.nelements(t)),
-    getData: (t) => f.get_data(t),
     setName: (t, name) => f.set_name(t, name.slice(0, 63)),
     setInput: (t) => f.set_input(t),
     setOutput: (t) => f.set_output(t),
@@ -555,32 +518,15 @@ export function loadGgml(): GgmlApi {
     graphNNodes: (g) => f.graph_n_nodes(g),
     graphNode: (g, i) => f.graph_node(g, i),
     graphReset: (g) => f.graph_reset(g),
-    graphPlan: (g, threads) => f.graph_plan(g, threads, null),
-    graphCompute: (g, plan) => f.graph_compute(g, plan),
     shape: (t) => {
       const ne = koffi.decode(t, neOffset, 'int64_t', 4) as Array<number | bigint>;
       return [n(ne[0]), n(ne[1]), n(ne[2]), n(ne[3])];
     },
     isView: (t) => koffi.decode(t, viewSrcOffset, 'void *') !== null,
     viewSrc: (t) => koffi.decode(t, viewSrcOffset, 'void *') as T | null,
-    f32: (t) => {
-      const p = f.get_data(t);
-      if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
-      return new Float32Array(koffi.view(p, n(f.nbytes(t))));
-    },
     address: (p) => koffi.address(p),
-    bytes: (t) => {
-      const p = f.get_data(t);
-      if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
-      return new Uint8Array(koffi.view(p, n(f.nbytes(t))));
-    },
     opName: (op) => f.op_name(op) as string,
     type: (t) => koffi.decode(t, 0, 'int') as number,
-    i32: (t) => {
-      const p = f.get_data(t);
-      if (!p) throw new TrainerError('GGML_COMPUTE_FAILED', 'tensor has no data (allocated in a no_alloc context)');
-      return new Int32Array(koffi.view(p, n(f.nbytes(t))));
-    },
     cpuBackend: (threads) => {
       const backend = f.backend_cpu_init();
       if (!backend) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_cpu_init failed (out of memory?)');
@@ -590,7 +536,6 @@ export function loadGgml(): GgmlApi {
     backendName: (backend) => f.backend_name(backend) as string,
     backendFree: (backend) => f.backend_free(backend),
     backendBufferType: (backend) => f.backend_get_default_buffer_type(backend),
-    bufferTypeIsHost: (buft) => f.backend_buft_is_host(buft),
     backendGraphCompute: (backend, gr) => f.backend_graph_compute(backend, gr),
     backendSupportsOp: (backend, t) => f.backend_supports_op(backend, t),
     allocCtxTensors: (ctx, backend) => f.backend_alloc_ctx_tensors(ctx, backend),
