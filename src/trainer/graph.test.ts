@@ -213,6 +213,8 @@ describe('Llama graph', () => {
   for (const [label, over, lora] of [
     ['LoRA, tied head', { tiedEmbeddings: true }, true],
     ['LoRA, untied head', { tiedEmbeddings: false }, true],
+    // An adapter on the head itself: its A and B gradients are summed over the chunks too.
+    ['LoRA on the untied head too', { tiedEmbeddings: false }, 'head'],
     // Full fine-tuning trains the head too: its gradient comes from the chunks as well.
     ['full fine-tuning, tied head', { tiedEmbeddings: true }, false],
     ['full fine-tuning, untied head', { tiedEmbeddings: false }, false],
@@ -220,7 +222,9 @@ describe('Llama graph', () => {
     it(`the chunked cross-entropy from label ids gives ggml's dense loss, argmax and gradients: ${label}`, () => {
       const config = testConfig({ vocabSize: 40, embeddingLength: 32, feedForwardLength: 48, blockCount: 2, headCount: 4, headCountKv: 2, ...over });
       const model = randomModel(config, 5);
-      const spec = lora ? { rank: 4, alpha: 8, targets: loraTargetTensors(config, ['attn_q', 'attn_v', 'ffn_down']) } : undefined;
+      const modules = ['attn_q', 'attn_v', 'ffn_down', ...(lora === 'head' ? ['output'] : [])];
+      const spec = lora ? { rank: 4, alpha: 8, targets: loraTargetTensors(config, modules) } : undefined;
+      if (lora === 'head') expect(spec!.targets).toContain('output.weight');
       const run = (denseHead: boolean) => {
         // 16 tokens in chunks of 3: five full chunks and a last one of one token.
         const graph = new LlamaGraph({ config, batch: 2, seqLen: 8, threads: 1, lora: spec, denseHead, headChunkTokens: 3 });

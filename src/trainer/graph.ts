@@ -325,9 +325,9 @@ export class LlamaGraph {
   /** F32 [1]: the summed cross-entropy of the counted positions over seqLen*batch, after a compute. */
   loss!: GgmlTensor;
   /**
-   * Whether the loss is computed in token chunks from label ids (a frozen or fully trained head),
-   * or over the dense [vocab, tokens] logits by ggml's cross-entropy (a LoRA-adapted head, or
-   * `denseHead`).
+   * Whether the loss is computed in token chunks from label ids (whether the head is frozen, fully
+   * trained or LoRA-adapted), or over the dense [vocab, tokens] logits by ggml's cross-entropy
+   * (`denseHead`, which the tests compare against).
    */
   readonly chunkedHead: boolean;
   optParamsDecay!: GgmlTensor;
@@ -368,6 +368,8 @@ export class LlamaGraph {
   private lossScale: GgmlTensor | null = null;
   private hidden!: GgmlTensor;
   private head!: GgmlTensor;
+  /** A LoRA adapter on the head (an untied `output` target): its A [D, r], B [r, V], alpha/r, and the rank padding of the products. */
+  private headAdapter: { a: GgmlTensor; b: GgmlTensor; scale: number; padRank: (t: GgmlTensor) => GgmlTensor } | null = null;
   /** Dense head: the logits, and the one-hot targets written from labelIds before each compute. */
   private logits: GgmlTensor | null = null;
   private denseLabels: GgmlTensor | null = null;
@@ -431,7 +433,7 @@ export class LlamaGraph {
     this.plainAutodiff = opts.plainAutodiff ?? false;
     this.padLoraRank = opts.padLoraRank ?? true;
     this.checkpointLayers = opts.checkpointLayers ?? checkpointsByDefault(opts.config, opts.batch, opts.seqLen);
-    this.chunkedHead = !opts.denseHead && !(opts.lora?.targets.includes(headWeightName(opts.config)) ?? false);
+    this.chunkedHead = !opts.denseHead;
     this.headChunkTokens = opts.headChunkTokens ?? Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (4 * opts.config.vocabSize)));
 
     const graphSize = GRAPH_SIZE_BASE + GRAPH_SIZE_PER_LAYER * opts.config.blockCount * (opts.lora ? 2 : 1);
@@ -712,6 +714,8 @@ export class LlamaGraph {
     if (!checkpoint) for (let l = 0; l < c.blockCount; l++) x = block(x, l);
     this.hidden = norm(x, tensorNames.outputNorm); // [D, N]
     this.head = weight(headWeightName(c));
+    const headLora = adapters.get(headWeightName(c));
+    this.headAdapter = headLora ? { ...headLora, scale: loraScale, padRank } : null;
     const head = this.chunkedHead
       ? this.chunkedCrossEntropy(ctxs, params.has(g.address(this.head)))
       : this.denseCrossEntropy(ctxs, linear(this.hidden, headWeightName(c)));
@@ -820,6 +824,10 @@ export class LlamaGraph {
     const minusOne = g.newTensor1d(ctxs.inputs, GGML_TYPE_F32, 1);
     const dHidden = g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, D, N);
     const dHead = headTrained ? g.newTensor2d(ctxs.inputs, GGML_TYPE_F32, D, V) : null;
+    const adapter = this.headAdapter;
+    // A LoRA-adapted head's gradients, dL/dA [D, r] and dL/dB [r, V], summed over the chunks as dHead is.
+    const adapterGrads = adapter ? { a: g.dupTensor(ctxs.inputs, adapter.a), b: g.dupTensor(ctxs.inputs, adapter.b) } : null;
+    let adapterSums: { a: GgmlTensor; b: GgmlTensor } | null = null;
     this.constants.push({ tensor: minusOne, value: -1 });
     const headT = headTrained ? null : this.frozenTranspose(ctxs.frozen, this.head);
     const rowWeight = g.mul(ctx, this.mask, this.lossScale); // [1, N]
@@ -834,7 +842,9 @@ export class LlamaGraph {
     for (let from = 0; from < N; from += perChunk) {
       const n = Math.min(perChunk, N - from);
       const h = columns(this.hidden, D, from, n);
-      const logits = g.mulMat(ctx, this.head, h); // [V, n]
+      // With an adapter: z = W·h + B·u, u = (alpha/r)·A·h [r, n].
+      const u = adapter ? g.scale(ctx, g.mulMat(ctx, adapter.a, h), adapter.scale) : null;
+      const logits = adapter && u ? g.add(ctx, g.mulMat(ctx, this.head, h), g.mulMat(ctx, adapter.padRank(adapter.b), adapter.padRank(u))) : g.mulMat(ctx, this.head, h); // [V, n]
       const argmax = g.argmax(ctx, logits); // I32 [n]
       const argmaxOut = g.cpy(ctx, argmax, g.view3d(ctx, this.argmax, n, 1, 1, n * 4, n * 4, from * 4));
       const p = g.softMaxExt(ctx, logits, null, 1, 0);
@@ -851,7 +861,20 @@ export class LlamaGraph {
       const dLogits3 = g.setRows(ctx, p3, g.add(ctx, g.getRows(ctx, p3, labels), minusOne), labels);
       const dLogits = g.mul(ctx, g.reshape2d(ctx, dLogits3, V, n), columns(rowWeight, 1, from, n));
       // dL/dh [D, n] = W [D, V] · dL/dz [V, n]: by the transposed copy, or as out_prod(W, (dL/dz)ᵀ).
-      const dh = headT ? g.mulMat(ctx, headT, dLogits) : g.outProd(ctx, this.head, g.transpose(ctx, dLogits));
+      let dh = headT ? g.mulMat(ctx, headT, dLogits) : g.outProd(ctx, this.head, g.transpose(ctx, dLogits));
+      if (adapter && adapterGrads && u) {
+        // Through the adapter: Bᵀ·dL/dz [r, n]; dL/dh gains (alpha/r)·Aᵀ·(Bᵀ·dL/dz), dL/dA is
+        // (alpha/r)·h·(Bᵀ·dL/dz)ᵀ and dL/dB is u·(dL/dz)ᵀ (out_prod sums over the chunk's tokens).
+        const back = g.outProd(ctx, adapter.b, g.transpose(ctx, dLogits));
+        dh = g.add(ctx, dh, g.scale(ctx, g.outProd(ctx, adapter.a, g.transpose(ctx, back)), adapter.scale));
+        const aPart = g.scale(ctx, g.outProd(ctx, h, back), adapter.scale);
+        const bPart = g.outProd(ctx, u, dLogits);
+        adapterSums = {
+          a: g.cpy(ctx, adapterSums ? g.add(ctx, adapterSums.a, aPart) : aPart, adapterGrads.a),
+          b: g.cpy(ctx, adapterSums ? g.add(ctx, adapterSums.b, bPart) : bPart, adapterGrads.b),
+        };
+        order.push(adapterSums.a, adapterSums.b);
+      }
       order.push(g.cpy(ctx, dh, columns(dHidden, D, from, n)));
       if (dHead) {
         // dL/dW [D, V] += h [D, n] · (dL/dz)ᵀ: out_prod sums over the chunk's tokens.
@@ -865,8 +888,11 @@ export class LlamaGraph {
     evalOutputs.push(this.loss);
     // Kept after the computes so the logits can be recomputed from it (logitsF32).
     g.setOutput(this.hidden);
-    const hiddenLoss = g.sum(ctx, g.mul(ctx, this.hidden, dHidden));
-    const trainLoss = dHead ? g.add(ctx, hiddenLoss, g.sum(ctx, g.mul(ctx, this.head, dHead))) : hiddenLoss;
+    // Surrogates whose gradients are the summed ones: Σ x ⊙ dL/dx, with dL/dx a leaf to autodiff.
+    const surrogate = (x: GgmlTensor, grad: GgmlTensor) => g.sum(ctx, g.mul(ctx, x, grad));
+    let trainLoss = surrogate(this.hidden, dHidden);
+    if (dHead) trainLoss = g.add(ctx, trainLoss, surrogate(this.head, dHead));
+    if (adapter && adapterGrads) trainLoss = g.add(ctx, trainLoss, g.add(ctx, surrogate(adapter.a, adapterGrads.a), surrogate(adapter.b, adapterGrads.b)));
     return { order, trainLoss, evalOutputs };
   }
 
@@ -1288,7 +1314,14 @@ export class LlamaGraph {
   logitsF32(): Float32Array {
     if (this.logits) return this.readF32(this.logits);
     const g = this.g;
-    return this.computeInScratch((scratch) => g.mulMat(scratch, this.head, g.viewTensor(scratch, this.hidden)), (out) => this.readF32(out));
+    const adapter = this.headAdapter;
+    return this.computeInScratch((scratch) => {
+      const h = g.viewTensor(scratch, this.hidden);
+      const z = g.mulMat(scratch, this.head, h);
+      if (!adapter) return z;
+      const u = g.scale(scratch, g.mulMat(scratch, adapter.a, h), adapter.scale);
+      return g.add(scratch, z, g.mulMat(scratch, adapter.b, u));
+    }, (out) => this.readF32(out));
   }
 
   /**
