@@ -336,7 +336,7 @@ async function run(spec: LocalFineTuneSpec): Promise<LocalFineTuneResult> {
     job.method = { type: 'supervised', supervised: { hyperparameters: hp } };
     Object.assign(job.nodeai, { total_steps: s.totalSteps, threads: s.threads, device: trainer.device.kind, resumed: result.resumed, steps: trainer.stepsDone });
     job.trained_tokens = trainedTokens;
-    const what = `${s.totalSteps} steps (${s.epochs} epochs × ${s.stepsPerEpoch}, batch ${s.batchSize}, lr ${s.learningRate}${s.lora ? `, LoRA r=${s.lora.rank}` : ''}, ${s.threads} thread${s.threads === 1 ? '' : 's'})`;
+    const what = `${s.totalSteps} step${s.totalSteps === 1 ? '' : 's'} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'} × ${s.stepsPerEpoch}, batch ${s.batchSize}, lr ${s.learningRate}${s.lora ? `, LoRA r=${s.lora.rank}` : ''}, ${s.threads} thread${s.threads === 1 ? '' : 's'})`;
     if (result.resumed) {
       emit({
         type: 'message',
