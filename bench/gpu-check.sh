@@ -4,6 +4,14 @@
 # @node-llama-cpp/linux-x64-cuda; the GPU machine reaches no registry, so node_modules has to be
 # there already). Writes what it saw under ${OUT:-bench/out/gpu-check}.
 #
+# Getting there is the hard part (measured 2026-11-30): the lent machine takes at most 64 MiB of
+# files per call, and the CUDA package's libggml-cuda.so alone is 152 MB (124 MB xz-compressed:
+# fat binaries for every GPU generation); its image lists CUDA 13's nvcc, CMake and cuBLAS but no
+# Node.js (the node binary here is 99 MB). The likely way: carry node (compressed), koffi, tsx and
+# the CPU package's libggml-base and one libggml-cpu variant, plus ggml's source from
+# node-llama-cpp's llama/gitRelease.bundle (the same commit), and build libggml-cuda there for the
+# one architecture (nvcc, -DCMAKE_CUDA_ARCHITECTURES=90), then point NODEAI_GGML_CUDA_DIR at it.
+#
 #   1. what the driver, the CUDA libraries and the trainer's probe see;
 #   2. the device-choice tests and the golden trajectory on that machine: its CUDA cases (full and
 #      LoRA fine-tuning on the GPU against the PyTorch reference) run only where a GPU is found;
