@@ -20,8 +20,8 @@ namespace {
 
 constexpr size_t kAlignment = 64;
 
-// How many nodes of each op (by ggml_op_name) any stand-in device computed, for tests to check
-// that what it refuses ran elsewhere.
+// How many nodes of each op any stand-in device computed, by ggml_op_name and by name and first
+// source's type ("CPY:q4_K"), for tests to check that what it refuses ran elsewhere.
 std::map<std::string, long> ops_run;
 
 struct TestDevice {
@@ -114,7 +114,12 @@ void backend_free(ggml_backend_t backend) {
     delete backend;
 }
 ggml_status backend_compute(ggml_backend_t backend, ggml_cgraph * graph) {
-    for (int i = 0; i < ggml_graph_n_nodes(graph); i++) ops_run[ggml_op_name(ggml_graph_node(graph, i)->op)]++;
+    for (int i = 0; i < ggml_graph_n_nodes(graph); i++) {
+        const ggml_tensor * node = ggml_graph_node(graph, i);
+        const std::string name = ggml_op_name(node->op);
+        ops_run[name]++;
+        if (node->src[0] != nullptr) ops_run[name + ":" + ggml_type_name(node->src[0]->type)]++;
+    }
     // Every op the scheduler gave this backend reads and writes this backend's (host) memory.
     return ggml_backend_graph_compute(static_cast<TestDevice *>(backend->device->context)->cpu, graph);
 }
@@ -162,7 +167,8 @@ GGML_BACKEND_API ggml_backend_t nodeai_test_device_init(ggml_backend_t cpu, cons
     return new ggml_backend{guid(), kBackendI, device, nullptr};
 }
 
-// How many nodes of an op (ggml_op_name) the stand-in devices computed since the process started.
+// How many nodes of an op ("CPY", or "CPY:q4_K" by its first source's type) the stand-in devices
+// computed since the process started.
 GGML_BACKEND_API long nodeai_test_device_ops_run(const char * op) {
     const auto found = ops_run.find(op);
     return found == ops_run.end() ? 0 : found->second;

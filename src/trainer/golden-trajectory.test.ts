@@ -174,7 +174,7 @@ describe.skipIf(!testDeviceBuilt())('golden loss trajectory on a device whose me
     expect(testDeviceOpsRun('MUL_MAT')).toBeGreaterThan(matmuls);
   });
 
-  it('evaluates between steps without touching the gradients, and a CPU checkpoint resumes on the device', () => {
+  it('a CPU checkpoint resumes on the device, and an evaluation between steps changes nothing that follows', () => {
     const options = goldenRunOptions('lora', model, data);
     const uninterrupted = trainLosses({ ...options, matmul: 'ggml' });
     const first = createTrainer({ ...options, matmul: 'ggml' });

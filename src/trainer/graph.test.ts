@@ -9,6 +9,8 @@ import type { ArchitectureName } from './architectures/index.js';
 import { buildRandomModel } from './random-model.js';
 import { probeBlas, type BlasLimits, type MatmulBackend } from './ggml/blas.js';
 import { GGML_TYPE_BF16 } from './ggml/lib.js';
+import { chooseComputeDevice } from './ggml/device.js';
+import { testDevice, testDeviceBuilt } from './ggml/test-device.js';
 import { tinyTokenizerSpec } from './tiny-model.js';
 
 /** The model's weights, random adapters, and random tokens and labels with every `masked`-th position masked out. */
@@ -543,6 +545,35 @@ describe.skipIf(!blas.ok)('BLAS-backend matmuls, oneDNN or OpenBLAS (ggml_backen
 });
 
 describe('gradient norm and clipping', () => {
+  it.skipIf(!testDeviceBuilt()).each([
+    ['full fine-tuning', null],
+    ['LoRA', ['attn_q', 'attn_v']],
+    ['LoRA on the head too', ['attn_q', 'attn_v', 'output']],
+  ] as const)('on a device whose memory is not host memory, the one-off graphs read back what the CPU does: %s', (_, modules) => {
+    const config = testConfig({ vocabSize: 40, embeddingLength: 32, feedForwardLength: 48, blockCount: 2, headCount: 4, headCountKv: 2, tiedEmbeddings: false });
+    const model = randomModel(config, 5);
+    const lora = modules ? { rank: 4, alpha: 8, targets: loraTargetTensors(config, modules) } : undefined;
+    const readBack = (device: ReturnType<typeof testDevice>) => {
+      const graph = new LlamaGraph({ config, batch: 2, seqLen: 8, threads: 1, lora, device });
+      try {
+        fillRandomBatch(graph, model, new Rng(3), 4);
+        graph.setLossGradScale(1);
+        graph.runTrain();
+        const norm = graph.gradientNorm();
+        graph.scaleGradients(0.5);
+        const grads = graph.trainables.map((t) => graph.readF32(t.gradAcc));
+        graph.runEval();
+        // Scratch graphs of a few nodes, one reading a view of the hidden state: on a device they go
+        // through a scheduler of their own.
+        return { norm, grads, logits: graph.logitsF32(), weight: graph.weightF32('output.weight'), loss: graph.readF32(graph.loss, 1)[0] };
+      } finally {
+        graph.dispose();
+      }
+    };
+    const onCpu = readBack(chooseComputeDevice('cpu'));
+    expect(readBack(testDevice())).toEqual(onCpu);
+  });
+
   it('computes the global L2 norm of the gradients and scales them in place, as the sums say', () => {
     const config = testConfig({ vocabSize: 40, embeddingLength: 32, feedForwardLength: 48, blockCount: 2, headCount: 4, headCountKv: 2 });
     const model = randomModel(config, 3);

@@ -31,7 +31,7 @@ function load(): NonNullable<typeof library> {
   return library;
 }
 
-/** How many nodes of an op (ggml_op_name: "ROPE") the stand-in devices computed in this process so far. */
+/** How many nodes of an op ("ROPE", or "CPY:q4_K" by its first source's type) the stand-in devices computed in this process so far. */
 export function testDeviceOpsRun(op: string): number {
   return load().opsRun(op);
 }
