@@ -311,14 +311,18 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<
   });
 }
 
-const tsxLoader = () => pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+/** This script as a child's node arguments: through tsx, unless it runs bundled to JavaScript (bench/gpu-bundle.sh). */
+function selfArgs(): string[] {
+  const self = fileURLToPath(import.meta.url);
+  return self.endsWith('.ts') ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, self] : [self];
+}
 
 function childEnv(b: BenchConfig): NodeJS.ProcessEnv {
   return { NODEAI_BENCH_THREADS: String(threads), NODEAI_BENCH_DEVICE: device, NODEAI_BENCH_MATMUL: matmul, NODEAI_BENCH_FROZEN_BASE: frozenBase, NODEAI_BENCH_CTX: String(b.ctx), NODEAI_BENCH_BATCH: String(b.batch) };
 }
 
 function nodeai(b: BenchConfig, basePath: string | undefined): Promise<Run> {
-  const args = ['--import', tsxLoader(), fileURLToPath(import.meta.url), '--child', b.name, ...(basePath ? ['--base', basePath] : [])];
+  const args = [...selfArgs(), '--child', b.name, ...(basePath ? ['--base', basePath] : [])];
   return runChild(process.execPath, args, childEnv(b));
 }
 
@@ -328,7 +332,7 @@ async function ensureBase(b: BenchConfig, dir: string): Promise<string> {
   if (existsSync(path)) return path;
   process.stderr.write(`${b.name}: writing the random ${b.base!.type} base (buildRandomModel → F16 → llama.cpp quantizer)…\n`);
   const tmp = path.replace(/\.gguf$/, '.partial.gguf');
-  const run = await runChild(process.execPath, ['--import', tsxLoader(), fileURLToPath(import.meta.url), '--write-base', b.name, tmp], {});
+  const run = await runChild(process.execPath, [...selfArgs(), '--write-base', b.name, tmp], {});
   if (!run.ok) throw new Error(`writing ${b.name}'s base passed --max-rss-mb ${maxRssMb} (${Math.round(run.rss_mb_at_stop)} MB)`);
   renameSync(tmp, path);
   return path;
@@ -336,7 +340,7 @@ async function ensureBase(b: BenchConfig, dir: string): Promise<string> {
 
 /** The NodeAI trainer's ggml arena at the config's own size (not --ctx/--batch), in MB. */
 async function fullArenaMb(b: BenchConfig, basePath: string | undefined): Promise<number> {
-  const args = ['--import', tsxLoader(), fileURLToPath(import.meta.url), '--arena', b.name, ...(basePath ? ['--base', basePath] : [])];
+  const args = [...selfArgs(), '--arena', b.name, ...(basePath ? ['--base', basePath] : [])];
   let run: Run;
   try {
     run = await runChild(process.execPath, args, {});
