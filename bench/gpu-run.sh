@@ -31,12 +31,32 @@ if command -v nvcc >/dev/null; then
   mkdir -p "$work/src" && xz -dc "$gpu/ggml-src.tar.xz" | tar -C "$work/src" -xf -
   # Built on its own, ggml wants the pkg-config template llama.cpp's copy does not ship.
   touch "$work/src/ggml/ggml.pc.in"
+  # The driver's libcuda when the toolkit has no stub to link against.
+  extra=()
+  if ! find /usr/local/cuda*/ -name 'libcuda.so' 2>/dev/null | grep -q .; then
+    driver="$(ldconfig -p 2>/dev/null | grep -o '/[^ ]*/libcuda\.so\.1$' | head -n 1)"
+    [ -n "$driver" ] && extra+=(-DCUDA_cuda_driver_LIBRARY="$driver")
+  fi
+  # cuBLAS from the Python packages (nvidia-cublas) when the toolkit has none of its own.
+  if ! find /usr/local/cuda*/ -name 'libcublas.so*' 2>/dev/null | grep -q .; then
+    site="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)"
+    blas="$(find "${site:-/nonexistent}" -name 'libcublas.so*' 2>/dev/null | head -n 1)"
+    blaslt="$(find "${site:-/nonexistent}" -name 'libcublasLt.so*' 2>/dev/null | head -n 1)"
+    header="$(find "${site:-/nonexistent}" -name cublas_v2.h 2>/dev/null | head -n 1)"
+    if [ -n "$blas" ] && [ -n "$header" ]; then
+      mkdir -p "$work/cublas" && ln -sf "$blas" "$work/cublas/libcublas.so" && [ -n "$blaslt" ] && ln -sf "$blaslt" "$work/cublas/libcublasLt.so"
+      extra=(-DCUDA_cublas_LIBRARY="$work/cublas/libcublas.so" -DCMAKE_CUDA_FLAGS="-I$(dirname "$header")" -DCMAKE_CXX_FLAGS="-I$(dirname "$header")")
+      [ -n "$blaslt" ] && extra+=(-DCUDA_cublasLt_LIBRARY="$work/cublas/libcublasLt.so")
+      export LD_LIBRARY_PATH="$(dirname "$blas"):${LD_LIBRARY_PATH:-}"
+      log "cuBLAS from $(dirname "$blas")"
+    fi
+  fi
   # Unversioned sonames: libggml-cuda then needs "libggml-base.so", which resolves to the one the
   # trainer already loaded from the CPU package (same commit), so the process keeps one ggml.
   # No FlashAttention kernels (the trainer does not use them; they are most of the build).
   if timeout 420 cmake -S "$work/src/ggml" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
        -DCMAKE_PLATFORM_NO_VERSIONED_SONAME=ON -DGGML_BUILD_TESTS=OFF -DGGML_BUILD_EXAMPLES=OFF -DGGML_CUDA=ON -DGGML_CUDA_FA=OFF -DGGML_NATIVE=OFF \
-       -DCMAKE_CUDA_ARCHITECTURES="${cap:-90}" > "$out/cmake.log" 2>&1 \
+       -DCMAKE_CUDA_ARCHITECTURES="${cap:-90}" "${extra[@]}" > "$out/cmake.log" 2>&1 \
      && timeout 420 cmake --build "$work/build" --target ggml-cuda -j "$(nproc)" >> "$out/cmake.log" 2>&1; then
     cuda_dir="$(dirname "$(find "$work/build" -name 'libggml-cuda.so' | head -n 1)")"
     # device.ts checks the CUDA library is of the CPU one's release.
