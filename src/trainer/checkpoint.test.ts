@@ -97,6 +97,21 @@ describe('checkpoints', () => {
     padded.forEach((loss, i) => expect(Math.abs(loss - reference[i]) / reference[i], `step ${i + 1}`).toBeLessThan(1e-4));
   });
 
+  it('asks for each lazily given tensor once, as it writes it, and leaves no file when one is not what its shape says', () => {
+    const path = join(dir, 'lazy.ckpt');
+    const asked: string[] = [];
+    const lazy = (name: string, values: number[]) => () => {
+      asked.push(name);
+      return Float32Array.from(values);
+    };
+    writeCheckpointFile(path, { header: {}, tensors: [{ name: 'a', shape: [2], data: lazy('a', [1, 2]) }, { name: 'b', shape: [1, 3], data: lazy('b', [3, 4, 5]) }] });
+    expect(asked).toEqual(['a', 'b']);
+    expect(readCheckpointFile(path).tensors.map((t) => [t.name, Array.from(t.data)])).toEqual([['a', [1, 2]], ['b', [3, 4, 5]]]);
+    const broken = join(dir, 'broken.ckpt');
+    expect(() => writeCheckpointFile(broken, { header: {}, tensors: [{ name: 'c', shape: [4], data: lazy('c', [1, 2, 3]) }] })).toThrow('checkpoint tensor c: 3 values, its shape [4] says 4');
+    expect(readdirSync(dir).filter((f) => f.startsWith('broken') || f.includes('broken.ckpt'))).toEqual([]);
+  });
+
   it('writes atomically with a checksum and refuses damaged or mismatched files', () => {
     const path = join(dir, 'x.ckpt');
     writeCheckpointFile(path, { header: { a: 1 }, tensors: [{ name: 't', shape: [3], data: Float32Array.from([1, 2, 3]) }] });

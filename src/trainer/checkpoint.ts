@@ -17,6 +17,17 @@ export interface CheckpointTensor {
   data: Float32Array;
 }
 
+/**
+ * A tensor to write: its values, or a function that gives them as it is written, so a trainer
+ * copying its tensors out of ggml holds one tensor's copy at a time, not every one (for full
+ * fine-tuning: the weights and both AdamW moments, three times the model).
+ */
+export interface CheckpointTensorToWrite {
+  name: string;
+  shape: number[];
+  data: Float32Array | (() => Float32Array);
+}
+
 export interface CheckpointFile<H> {
   header: H;
   tensors: CheckpointTensor[];
@@ -28,13 +39,14 @@ interface StoredHeader<H> {
 }
 
 /** Writes atomically (temp file + fsync + rename). Returns the number of bytes written. */
-export function writeCheckpointFile<H>(path: string, file: CheckpointFile<H>): number {
+export function writeCheckpointFile<H>(path: string, file: { header: H; tensors: CheckpointTensorToWrite[] }): number {
   let offset = 0;
   const dir: StoredHeader<H>['tensors'] = [];
-  for (const t of file.tensors) {
-    dir.push({ name: t.name, shape: t.shape, offset, length: t.data.length });
-    offset += t.data.length * 4;
-  }
+  const lengths = file.tensors.map((t) => (typeof t.data === 'function' ? t.shape.reduce((a, b) => a * b, 1) : t.data.length));
+  file.tensors.forEach((t, i) => {
+    dir.push({ name: t.name, shape: t.shape, offset, length: lengths[i] });
+    offset += lengths[i] * 4;
+  });
   const headerBuf = Buffer.from(JSON.stringify({ header: file.header, tensors: dir } satisfies StoredHeader<H>), 'utf8');
   const lenBuf = Buffer.alloc(4);
   lenBuf.writeUInt32LE(headerBuf.length);
@@ -54,7 +66,11 @@ export function writeCheckpointFile<H>(path: string, file: CheckpointFile<H>): n
     put(lenBuf);
     put(headerBuf);
     put(pad);
-    for (const t of file.tensors) put(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    file.tensors.forEach((t, i) => {
+      const data = typeof t.data === 'function' ? t.data() : t.data;
+      if (data.length !== lengths[i]) throw new Error(`checkpoint tensor ${t.name}: ${data.length} values, its shape [${t.shape}] says ${lengths[i]}`);
+      put(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    });
     const digest = hash.digest();
     writeSync(fd, digest);
     total += digest.length;

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { autoBatchSize, autoEpochs, autoLearningRate } from '../datasets/auto-hyperparameters.ts';
-import { readCheckpointFile, writeCheckpointFile, type CheckpointTensor } from './checkpoint.js';
+import { readCheckpointFile, writeCheckpointFile, type CheckpointTensor, type CheckpointTensorToWrite } from './checkpoint.js';
 import { CHECKPOINT_ABOVE_BYTES, checkpointsByDefault, layerActivationBytes, LlamaGraph, loraTargetTensors, validateLlamaConfig, type LoraTargetModule } from './graph.js';
 import {
   expectedTensors,
@@ -865,11 +865,12 @@ class LocalTrainer implements Trainer {
 
   saveCheckpoint(path: string): CheckpointInfo {
     const g = this.graph;
-    const tensors: CheckpointTensor[] = [];
+    // Each copied out of ggml as it is written.
+    const tensors: CheckpointTensorToWrite[] = [];
     for (const t of g.trainables) {
-      tensors.push({ name: t.name, shape: t.shape, data: g.readF32(t.tensor) });
-      tensors.push({ name: `${t.name}#adam_m`, shape: t.shape, data: g.readF32(t.m) });
-      tensors.push({ name: `${t.name}#adam_v`, shape: t.shape, data: g.readF32(t.v) });
+      tensors.push({ name: t.name, shape: t.shape, data: () => g.readF32(t.tensor) });
+      tensors.push({ name: `${t.name}#adam_m`, shape: t.shape, data: () => g.readF32(t.m) });
+      tensors.push({ name: `${t.name}#adam_v`, shape: t.shape, data: () => g.readF32(t.v) });
     }
     const header: CheckpointHeader = {
       format: 'nodeai-trainer-checkpoint',
