@@ -97,19 +97,26 @@ describe('checkpoints', () => {
     padded.forEach((loss, i) => expect(Math.abs(loss - reference[i]) / reference[i], `step ${i + 1}`).toBeLessThan(1e-4));
   });
 
-  it('asks for each lazily given tensor once, as it writes it, and leaves no file when one is not what its shape says', () => {
+  it('copies lazily given tensors in chunks, in order, as it writes them, and leaves no file when a copy fails', () => {
     const path = join(dir, 'lazy.ckpt');
-    const asked: string[] = [];
-    const lazy = (name: string, values: number[]) => () => {
-      asked.push(name);
-      return Float32Array.from(values);
+    const asked: Array<[string, number, number]> = [];
+    // 1.5 Mi values: two chunks of the writer's 1 Mi buffer.
+    const big = Float32Array.from({ length: 3 << 19 }, (_, i) => i % 1000);
+    const lazy = (name: string, values: Float32Array) => (into: Float32Array, from: number) => {
+      asked.push([name, from, into.length]);
+      into.set(values.subarray(from, from + into.length));
     };
-    writeCheckpointFile(path, { header: {}, tensors: [{ name: 'a', shape: [2], data: lazy('a', [1, 2]) }, { name: 'b', shape: [1, 3], data: lazy('b', [3, 4, 5]) }] });
-    expect(asked).toEqual(['a', 'b']);
-    expect(readCheckpointFile(path).tensors.map((t) => [t.name, Array.from(t.data)])).toEqual([['a', [1, 2]], ['b', [3, 4, 5]]]);
+    writeCheckpointFile(path, { header: {}, tensors: [{ name: 'a', shape: [2], data: lazy('a', Float32Array.of(1, 2)) }, { name: 'big', shape: [3, 1 << 19], data: lazy('big', big) }] });
+    expect(asked).toEqual([['a', 0, 2], ['big', 0, 1 << 20], ['big', 1 << 20, 1 << 19]]);
+    const back = readCheckpointFile(path).tensors;
+    expect(Array.from(back[0].data)).toEqual([1, 2]);
+    expect(back[1].data).toEqual(big);
     const broken = join(dir, 'broken.ckpt');
-    expect(() => writeCheckpointFile(broken, { header: {}, tensors: [{ name: 'c', shape: [4], data: lazy('c', [1, 2, 3]) }] })).toThrow('checkpoint tensor c: 3 values, its shape [4] says 4');
-    expect(readdirSync(dir).filter((f) => f.startsWith('broken') || f.includes('broken.ckpt'))).toEqual([]);
+    const failing = () => {
+      throw new Error('tensor gone');
+    };
+    expect(() => writeCheckpointFile(broken, { header: {}, tensors: [{ name: 'c', shape: [4], data: failing }] })).toThrow('tensor gone');
+    expect(readdirSync(dir).filter((f) => f.includes('broken.ckpt'))).toEqual([]);
   });
 
   it('writes atomically with a checksum and refuses damaged or mismatched files', () => {

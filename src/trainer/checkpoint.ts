@@ -18,15 +18,19 @@ export interface CheckpointTensor {
 }
 
 /**
- * A tensor to write: its values, or a function that gives them as it is written, so a trainer
- * copying its tensors out of ggml holds one tensor's copy at a time, not every one (for full
- * fine-tuning: the weights and both AdamW moments, three times the model).
+ * A tensor to write: its values, or a function that copies values [from, from + into.length) into
+ * `into` as it is written, so a trainer copying its tensors out of ggml needs one small buffer for
+ * all of them instead of a copy of each (for full fine-tuning: the weights and both AdamW moments,
+ * three times the model, at every checkpoint).
  */
 export interface CheckpointTensorToWrite {
   name: string;
   shape: number[];
-  data: Float32Array | (() => Float32Array);
+  data: Float32Array | ((into: Float32Array, from: number) => void);
 }
+
+/** Values a lazily given tensor is copied through at a time (1 Mi floats: 4 MiB). */
+const WRITE_CHUNK_VALUES = 1 << 20;
 
 export interface CheckpointFile<H> {
   header: H;
@@ -42,6 +46,7 @@ interface StoredHeader<H> {
 export function writeCheckpointFile<H>(path: string, file: { header: H; tensors: CheckpointTensorToWrite[] }): number {
   let offset = 0;
   const dir: StoredHeader<H>['tensors'] = [];
+  // A lazily given tensor has as many values as its shape says.
   const lengths = file.tensors.map((t) => (typeof t.data === 'function' ? t.shape.reduce((a, b) => a * b, 1) : t.data.length));
   file.tensors.forEach((t, i) => {
     dir.push({ name: t.name, shape: t.shape, offset, length: lengths[i] });
@@ -66,10 +71,20 @@ export function writeCheckpointFile<H>(path: string, file: { header: H; tensors:
     put(lenBuf);
     put(headerBuf);
     put(pad);
+    const bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    let chunk: Float32Array | null = null;
     file.tensors.forEach((t, i) => {
-      const data = typeof t.data === 'function' ? t.data() : t.data;
-      if (data.length !== lengths[i]) throw new Error(`checkpoint tensor ${t.name}: ${data.length} values, its shape [${t.shape}] says ${lengths[i]}`);
-      put(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      const read = t.data;
+      if (typeof read !== 'function') {
+        put(bytes(read));
+        return;
+      }
+      chunk ??= new Float32Array(Math.min(WRITE_CHUNK_VALUES, Math.max(...lengths)));
+      for (let from = 0; from < lengths[i]; from += chunk.length) {
+        const part = chunk.subarray(0, Math.min(chunk.length, lengths[i] - from));
+        read(part, from);
+        put(bytes(part));
+      }
     });
     const digest = hash.digest();
     writeSync(fd, digest);

@@ -1287,6 +1287,12 @@ export class LlamaGraph {
     return out;
   }
 
+  /** Copies F32 values [from, from + into.length) of a tensor into `into`, through ggml-backend (any device's memory). */
+  readF32Into(t: GgmlTensor, into: Float32Array, from: number): void {
+    this.assertLive();
+    this.g.tensorGet(t, into, 4 * from);
+  }
+
   /** A copy of a whole I32 tensor, through ggml-backend (any device's memory). */
   readI32(t: GgmlTensor): Int32Array {
     this.assertLive();

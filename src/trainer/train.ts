@@ -865,12 +865,12 @@ class LocalTrainer implements Trainer {
 
   saveCheckpoint(path: string): CheckpointInfo {
     const g = this.graph;
-    // Each copied out of ggml as it is written.
+    // Copied out of ggml chunk by chunk as they are written.
     const tensors: CheckpointTensorToWrite[] = [];
     for (const t of g.trainables) {
-      tensors.push({ name: t.name, shape: t.shape, data: () => g.readF32(t.tensor) });
-      tensors.push({ name: `${t.name}#adam_m`, shape: t.shape, data: () => g.readF32(t.m) });
-      tensors.push({ name: `${t.name}#adam_v`, shape: t.shape, data: () => g.readF32(t.v) });
+      for (const [suffix, tensor] of [['', t.tensor], ['#adam_m', t.m], ['#adam_v', t.v]] as const) {
+        tensors.push({ name: t.name + suffix, shape: t.shape, data: (into, from) => g.readF32Into(tensor, into, from) });
+      }
     }
     const header: CheckpointHeader = {
       format: 'nodeai-trainer-checkpoint',
