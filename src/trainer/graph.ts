@@ -847,7 +847,8 @@ export class LlamaGraph {
       const h = columns(this.hidden, D, from, n);
       // With an adapter: z = W·h + B·u, u = (alpha/r)·A·h [r, n].
       const u = adapter ? g.scale(ctx, g.mulMat(ctx, adapter.a, h), adapter.scale) : null;
-      const logits = adapter && u ? g.add(ctx, g.mulMat(ctx, this.head, h), g.mulMat(ctx, adapter.padRank(adapter.b), adapter.padRank(u))) : g.mulMat(ctx, this.head, h); // [V, n]
+      const base = g.mulMat(ctx, this.head, h);
+      const logits = adapter && u ? g.add(ctx, base, g.mulMat(ctx, adapter.padRank(adapter.b), adapter.padRank(u))) : base; // [V, n]
       const argmax = g.argmax(ctx, logits); // I32 [n]
       const argmaxOut = g.cpy(ctx, argmax, g.view3d(ctx, this.argmax, n, 1, 1, n * 4, n * 4, from * 4));
       const p = g.softMaxExt(ctx, logits, null, 1, 0);
@@ -1179,7 +1180,7 @@ export class LlamaGraph {
         // On a device, a scheduler places the new tensors, so an op the device lacks (a K-quant's
         // dequantization, say) runs on the CPU.
         this.assertDeviceRuns(gr);
-        sched = g.schedNew([this.backend!, this.cpuFallback], 2 * nodes);
+        sched = g.schedNew([this.backend!, this.cpuFallback], 2 * size);
         const status = g.schedGraphCompute(sched, gr);
         if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_sched_graph_compute returned status ${status}`);
         return read(outs[0]);
@@ -1203,27 +1204,30 @@ export class LlamaGraph {
    * own type, never through a JavaScript array. Call once, before the first step.
    */
   loadWeights(model: LlamaModel): void {
+    this.assertLive();
+    // One buffer for every stored weight's copy from its file (see copyStoredTensor).
+    let chunk: Uint8Array | null = null;
     for (const [name, t] of this.weights) {
       const data = model.tensors.get(name)?.data;
       const stored = model.stored?.get(name);
       const type = this.g.type(t);
-      this.assertLive();
       if (data && type === GGML_TYPE_F32) this.g.tensorSet(t, data, 0);
       else if (data && isFloatTensorType(type)) this.g.tensorSet(t, encodeFloatValues(data, ggmlTypeName(type) as GgmlFloatType), 0);
-      else if (stored && stored.type === this.g.type(t)) this.copyStoredTensor(t, stored, name);
-      else {
+      else if (stored && stored.type === type) {
+        chunk ??= new Uint8Array(Math.min(STORED_COPY_CHUNK_BYTES, Math.max(...[...this.weights.values()].map((w) => this.g.nbytes(w)))));
+        this.copyStoredTensor(t, stored, name, chunk);
+      } else {
         throw new TrainerError('MISSING_TENSOR', `Model ${model.name} has no ${ggmlTypeName(this.g.type(t))} data for tensor ${name}.`);
       }
     }
   }
 
   /**
-   * Copies a tensor's bytes from its file into ggml memory (any device's) through one reused chunk,
-   * so a large weight never needs a JavaScript copy of its own size.
+   * Copies a tensor's bytes from its file into ggml memory (any device's) through `chunk`, so a
+   * large weight never needs a JavaScript copy of its own size.
    */
-  private copyStoredTensor(t: GgmlTensor, stored: { path: string; offset: number }, name: string): void {
+  private copyStoredTensor(t: GgmlTensor, stored: { path: string; offset: number }, name: string, chunk: Uint8Array): void {
     const total = this.g.nbytes(t);
-    const chunk = new Uint8Array(Math.min(total, STORED_COPY_CHUNK_BYTES));
     for (let done = 0; done < total; done += chunk.length) {
       const part = chunk.subarray(0, Math.min(chunk.length, total - done));
       readStoredBytes(stored.path, stored.offset + done, part, `tensor '${name}'`);
@@ -1443,19 +1447,15 @@ export class LlamaGraph {
     this.assertLive();
     const g = this.g;
     const sched = this.scheds.get(gr);
-    if (sched && this.cpuFallback) {
-      // Split and placed once, in the constructor: a split points the ops it moves between backends
-      // at copies of their inputs in the scheduler's own context, which a new split would free
-      // while the graph still points at them.
-      writeInputs?.();
-      const status = g.schedGraphCompute(sched, gr);
-      if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_sched_graph_compute returned status ${status}`);
-      return;
-    }
     if (sched) {
-      // The split is redone (cheap); the tensors keep the addresses the constructor gave them.
-      g.schedReset(sched);
-      if (!g.schedAllocGraph(sched, gr)) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched_alloc_graph failed (out of memory?)');
+      // With BLAS the split is redone (cheap); the tensors keep the addresses the constructor gave
+      // them. On a device it is kept from the constructor: a split points the ops it moves between
+      // backends at copies of their inputs in the scheduler's own context, which a new split would
+      // free while the graph still points at them.
+      if (!this.cpuFallback) {
+        g.schedReset(sched);
+        if (!g.schedAllocGraph(sched, gr)) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_sched_alloc_graph failed (out of memory?)');
+      }
       writeInputs?.();
       const status = g.schedGraphCompute(sched, gr);
       if (status !== 0) throw new TrainerError('GGML_COMPUTE_FAILED', `ggml_backend_sched_graph_compute returned status ${status}`);

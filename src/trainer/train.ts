@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { autoBatchSize, autoEpochs, autoLearningRate } from '../datasets/auto-hyperparameters.ts';
 import { readCheckpointFile, writeCheckpointFile, type CheckpointTensor, type CheckpointTensorToWrite } from './checkpoint.js';
-import { CHECKPOINT_ABOVE_BYTES, checkpointsByDefault, layerActivationBytes, LlamaGraph, loraTargetTensors, validateLlamaConfig, type LoraTargetModule } from './graph.js';
+import { CHECKPOINT_ABOVE_BYTES, checkpointsByDefault, layerActivationBytes, LlamaGraph, loraTargetTensors, validateLlamaConfig, type LoraTargetModule, type TrainableTensor } from './graph.js';
 import {
   expectedTensors,
   loraTensorNames,
@@ -23,7 +23,7 @@ import {
   type NamedTensor,
   type TrainingSequence,
 } from './llama-model.js';
-import { GGML_TYPE_BF16, GGML_TYPE_F32 } from './ggml/lib.js';
+import { GGML_TYPE_BF16, GGML_TYPE_F32, type GgmlTensor } from './ggml/lib.js';
 import { chooseComputeDevice, type ComputeDevice, type TrainingDevice } from './ggml/device.js';
 import { chooseMatmul, type BlasLimits, type MatmulBackend } from './ggml/blas.js';
 import { FROZEN_BASE_CHOICES, type TrainingMatmul } from './training-device.js';
@@ -866,12 +866,11 @@ class LocalTrainer implements Trainer {
   saveCheckpoint(path: string): CheckpointInfo {
     const g = this.graph;
     // Copied out of ggml chunk by chunk as they are written.
-    const tensors: CheckpointTensorToWrite[] = [];
-    for (const t of g.trainables) {
-      for (const [suffix, tensor] of [['', t.tensor], ['#adam_m', t.m], ['#adam_v', t.v]] as const) {
-        tensors.push({ name: t.name + suffix, shape: t.shape, data: (into, from) => g.readF32Into(tensor, into, from) });
-      }
-    }
+    const tensors: CheckpointTensorToWrite[] = checkpointedTensors(g.trainables).map(({ name, shape, tensor }) => ({
+      name,
+      shape,
+      data: (into, from) => g.readF32Into(tensor, into, from),
+    }));
     const header: CheckpointHeader = {
       format: 'nodeai-trainer-checkpoint',
       version: 1,
@@ -888,14 +887,12 @@ class LocalTrainer implements Trainer {
   private restore(state: LoopState, tensors: CheckpointTensor[]): void {
     const g = this.graph;
     const byName = new Map(tensors.map((t) => [t.name, t]));
-    for (const t of g.trainables) {
-      for (const [suffix, dst] of [['', t.tensor], ['#adam_m', t.m], ['#adam_v', t.v]] as const) {
-        const src = byName.get(t.name + suffix);
-        if (!src || src.data.length !== g.g.nelements(dst)) {
-          throw new TrainerError('CHECKPOINT_MISMATCH', `Checkpoint lacks tensor ${t.name + suffix} or its size differs.`);
-        }
-        g.writeF32(dst, src.data);
+    for (const { name, tensor } of checkpointedTensors(g.trainables)) {
+      const src = byName.get(name);
+      if (!src || src.data.length !== g.g.nelements(tensor)) {
+        throw new TrainerError('CHECKPOINT_MISMATCH', `Checkpoint lacks tensor ${name} or its size differs.`);
       }
+      g.writeF32(tensor, src.data);
     }
     this.rng = new Rng(state.rng);
     this.state = { step: state.step, epoch: state.epoch, cursor: state.cursor, permEpoch: state.permEpoch, perm: [...state.perm] };
@@ -904,4 +901,13 @@ class LocalTrainer implements Trainer {
   dispose(): void {
     this.graph.dispose();
   }
+}
+
+/** What a checkpoint holds of each trainable tensor, by name: its values and both AdamW moments. */
+function checkpointedTensors(trainables: readonly TrainableTensor[]): Array<{ name: string; shape: number[]; tensor: GgmlTensor }> {
+  return trainables.flatMap((t) => [
+    { name: t.name, shape: t.shape, tensor: t.tensor },
+    { name: `${t.name}#adam_m`, shape: t.shape, tensor: t.m },
+    { name: `${t.name}#adam_v`, shape: t.shape, tensor: t.v },
+  ]);
 }
