@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import koffi from 'koffi';
 import { TrainerError } from '../train-errors.js';
 import { rankCpuVariants, readCpuFlags } from './cpu-variant.js';
+import { fixMallocMmapThreshold } from './malloc-threshold.js';
 
 /** Opaque native pointers. The brand keeps a context from being passed where a tensor is wanted. */
 export type GgmlContext = { readonly __brand: 'ggml_context' };
@@ -282,6 +283,8 @@ let cached: GgmlApi | undefined;
 /** Loads the libraries once per process. */
 export function loadGgml(): GgmlApi {
   if (cached) return cached;
+  // Before ggml allocates anything (see malloc-threshold.ts).
+  fixMallocMmapThreshold();
   const dir = findGgmlLibDir();
   const basePath = libFile(dir, 'ggml-base');
   let base: ReturnType<typeof koffi.load>;
