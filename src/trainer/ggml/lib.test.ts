@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GGML_TYPE_F32, loadGgml, type GgmlTensor } from './lib.js';
 import { testDevice, testDeviceBuilt } from './test-device.js';
@@ -52,6 +53,19 @@ describe('ggml bindings', () => {
       g.backendFree(backend);
       g.free(ctx);
     }
+  });
+
+  it.skipIf(process.platform !== 'linux')('keeps a CPU backend\'s worker threads from its creation until it is freed', () => {
+    const threadsNow = () => readdirSync('/proc/self/task').length;
+    const before = threadsNow();
+    const backend = g.cpuBackend(3);
+    try {
+      // ggml's own pool: the two workers besides the calling thread, there between computes too.
+      expect(threadsNow()).toBe(before + 2);
+    } finally {
+      g.backendFree(backend);
+    }
+    expect(threadsNow()).toBe(before);
   });
 
   it('copies tensor data in and out through ggml-backend, refusing a range outside the tensor', () => {

@@ -50,6 +50,17 @@ koffi.struct('nodeai_ggml_init_params', {
   no_alloc: 'bool',
 });
 
+// struct ggml_threadpool_params (ggml.h), field for field.
+const GGML_MAX_N_THREADS = 512;
+koffi.struct('nodeai_ggml_threadpool_params', {
+  cpumask: koffi.array('bool', GGML_MAX_N_THREADS),
+  n_threads: 'int',
+  prio: 'int',
+  poll: 'uint32_t',
+  strict_cpu: 'bool',
+  paused: 'bool',
+});
+
 // struct ggml_tensor, field for field; only read from JS (shapes, data pointer, view source).
 const tensorStruct = koffi.struct('nodeai_ggml_tensor', {
   type: 'int',
@@ -300,6 +311,8 @@ export function loadGgml(): GgmlApi {
     throw new TrainerError('GGML_LOAD_FAILED', `Could not load ggml from ${dir}: ${(e as Error).message}`);
   }
   const b = (sig: string) => base.func(sig);
+  // Each CPU backend's threadpool (cpuBackend), freed with it.
+  const cpuThreadpools = new Map<bigint, unknown>();
   const f = {
     init: b('void *ggml_init(nodeai_ggml_init_params params)'),
     free: b('void ggml_free(void *ctx)'),
@@ -399,6 +412,10 @@ export function loadGgml(): GgmlApi {
     cpu_init: cpu.func('void ggml_cpu_init()'),
     backend_cpu_init: cpu.func('void *ggml_backend_cpu_init()'),
     backend_cpu_set_n_threads: cpu.func('void ggml_backend_cpu_set_n_threads(void *backend, int n_threads)'),
+    threadpool_params_default: b('nodeai_ggml_threadpool_params ggml_threadpool_params_default(int n_threads)'),
+    threadpool_new: cpu.func('void *ggml_threadpool_new(nodeai_ggml_threadpool_params *params)'),
+    threadpool_free: cpu.func('void ggml_threadpool_free(void *threadpool)'),
+    backend_cpu_set_threadpool: cpu.func('void ggml_backend_cpu_set_threadpool(void *backend, void *threadpool)'),
   };
   f.cpu_init();
 
@@ -534,10 +551,31 @@ export function loadGgml(): GgmlApi {
       const backend = f.backend_cpu_init();
       if (!backend) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_backend_cpu_init failed (out of memory?)');
       f.backend_cpu_set_n_threads(backend, threads);
+      if (threads > 1) {
+        // Without a threadpool of its own, ggml-cpu starts and joins its worker threads in every
+        // graph compute: once per CPU segment of a scheduled graph, ~110 a step on the reference
+        // config, between oneDNN's products. A pool that keeps them, sleeping as soon as a segment
+        // ends (poll 0) rather than spinning on the cores oneDNN's threads then need, took its
+        // two-thread step from 45–49 to 40–42 ms; polling at 1 or the default 50 took 70–77 ms
+        // (2026-11-30).
+        const params = f.threadpool_params_default(threads) as { poll: number };
+        params.poll = 0;
+        const pool = f.threadpool_new(params);
+        if (!pool) throw new TrainerError('GGML_COMPUTE_FAILED', 'ggml_threadpool_new failed (out of memory?)');
+        f.backend_cpu_set_threadpool(backend, pool);
+        cpuThreadpools.set(koffi.address(backend), pool);
+      }
       return backend;
     },
     backendName: (backend) => f.backend_name(backend) as string,
-    backendFree: (backend) => f.backend_free(backend),
+    backendFree: (backend) => {
+      f.backend_free(backend);
+      const pool = cpuThreadpools.get(koffi.address(backend));
+      if (pool) {
+        cpuThreadpools.delete(koffi.address(backend));
+        f.threadpool_free(pool);
+      }
+    },
     backendBufferType: (backend) => f.backend_get_default_buffer_type(backend),
     backendGraphCompute: (backend, gr) => f.backend_graph_compute(backend, gr),
     backendSupportsOp: (backend, t) => f.backend_supports_op(backend, t),
