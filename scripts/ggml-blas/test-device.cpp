@@ -26,6 +26,8 @@ std::map<std::string, long> ops_run;
 
 struct TestDevice {
     ggml_backend_t cpu = nullptr;
+    // Frees `cpu` as whoever created it does (the trainer's bindings also free its threadpool).
+    void (*free_cpu)(ggml_backend_t) = nullptr;
     ggml_backend_buffer_type_t buft = nullptr;
     // What it claims it cannot run: an op ("SOFT_MAX"), or an op on a first source of one type
     // ("CPY:q4_K", as CUDA lacks a K-quant's dequantizing copy), by ggml_op_name/ggml_type_name.
@@ -107,7 +109,7 @@ const ggml_backend_device_i kDeviceI = {
 const char * backend_name(ggml_backend_t) { return "TestDevice"; }
 void backend_free(ggml_backend_t backend) {
     auto * state = static_cast<TestDevice *>(backend->device->context);
-    ggml_backend_free(state->cpu);
+    state->free_cpu(state->cpu);
     delete state->buft;
     delete state;
     delete backend->device;
@@ -152,11 +154,13 @@ ggml_guid_t guid() {
 
 extern "C" {
 
-// A new stand-in device backend computing on `cpu`, which it frees with itself.
+// A new stand-in device backend computing on `cpu`, which it frees with itself by `free_cpu`.
 // `refused_ops`: comma-separated ops it says it cannot run ("" for none; see TestDevice::refused).
-GGML_BACKEND_API ggml_backend_t nodeai_test_device_init(ggml_backend_t cpu, const char * refused_ops) {
+GGML_BACKEND_API ggml_backend_t nodeai_test_device_init(ggml_backend_t cpu, const char * refused_ops,
+                                                        void (*free_cpu)(ggml_backend_t)) {
     auto * state = new TestDevice();
     state->cpu = cpu;
+    state->free_cpu = free_cpu;
     std::stringstream names(refused_ops != nullptr ? refused_ops : "");
     for (std::string name; std::getline(names, name, ',');) {
         if (!name.empty()) state->refused.insert(name);

@@ -5,6 +5,8 @@ import { testDevice, testDeviceBuilt } from './test-device.js';
 
 describe('ggml bindings', () => {
   const g = loadGgml();
+  /** The threads of this process (Linux). */
+  const threadsNow = () => readdirSync('/proc/self/task').length;
 
   it('loads a CPU variant and agrees with the struct layout of the binaries', () => {
     expect(g.cpuVariant).toMatch(/^[a-z0-9_.]+$/);
@@ -56,7 +58,6 @@ describe('ggml bindings', () => {
   });
 
   it.skipIf(process.platform !== 'linux')('keeps a CPU backend\'s worker threads from its creation until it is freed', () => {
-    const threadsNow = () => readdirSync('/proc/self/task').length;
     const before = threadsNow();
     const backend = g.cpuBackend(3);
     try {
@@ -65,6 +66,14 @@ describe('ggml bindings', () => {
     } finally {
       g.backendFree(backend);
     }
+    expect(threadsNow()).toBe(before);
+  });
+
+  it.skipIf(process.platform !== 'linux' || !testDeviceBuilt())('the stand-in device frees the CPU backend it computes on with its worker threads', () => {
+    const before = threadsNow();
+    const backend = testDevice().createBackend(3);
+    expect(threadsNow()).toBe(before + 2);
+    g.backendFree(backend);
     expect(threadsNow()).toBe(before);
   });
 

@@ -18,15 +18,19 @@ export function testDeviceBuilt(): boolean {
   return existsSync(TEST_DEVICE_LIBRARY);
 }
 
-type TestDeviceInit = (cpu: GgmlBackend, refusedOps: string) => GgmlBackend | null;
-let library: { init: TestDeviceInit; opsRun: (op: string) => number } | undefined;
+type TestDeviceInit = (cpu: GgmlBackend, refusedOps: string, freeCpu: unknown) => GgmlBackend | null;
+let library: { init: TestDeviceInit; opsRun: (op: string) => number; freeCpu: unknown } | undefined;
 
 function load(): NonNullable<typeof library> {
   if (library) return library;
   const lib = koffi.load(TEST_DEVICE_LIBRARY);
+  const FreeCpu = koffi.proto('void nodeai_test_device_free_cpu(void *cpu)');
   library = {
-    init: lib.func('void *nodeai_test_device_init(void *cpu, const char *refused_ops)') as TestDeviceInit,
+    init: lib.func('void *nodeai_test_device_init(void *cpu, const char *refused_ops, nodeai_test_device_free_cpu *free_cpu)') as TestDeviceInit,
     opsRun: lib.func('long nodeai_test_device_ops_run(const char *op)') as (op: string) => number,
+    // The stand-in frees the CPU backend it computes on through the bindings that made it, which
+    // also free that backend's threadpool (ggml_backend_free alone would leave its threads).
+    freeCpu: koffi.register((cpu: GgmlBackend) => loadGgml().backendFree(cpu), koffi.pointer(FreeCpu)),
   };
   return library;
 }
@@ -42,14 +46,14 @@ export function testDeviceOpsRun(op: string): number {
  */
 export function testDevice(refusedOps: readonly string[] = []): ComputeDevice {
   const g = loadGgml();
-  const { init } = load();
+  const { init, freeCpu } = load();
   const refused = refusedOps.join(',');
   return {
     kind: 'test',
     name: `TestDevice${refused ? ` (without ${refusedOps.join(', ')})` : ''}`,
     reason: 'a test asked for it',
     createBackend: (threads) => {
-      const backend = init(g.cpuBackend(threads), refused);
+      const backend = init(g.cpuBackend(threads), refused, freeCpu);
       if (!backend) throw new Error('nodeai_test_device_init failed');
       return backend;
     },
