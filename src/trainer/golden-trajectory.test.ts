@@ -10,7 +10,7 @@ import { probeCuda } from './ggml/device.js';
 import { testDevice, testDeviceBuilt, testDeviceOpsRun } from './ggml/test-device.js';
 import { encodeGoldenInputs, GOLDEN_RELATIVE_TOLERANCE as RELATIVE_TOLERANCE, goldenData, goldenModel, goldenRunOptions, type GoldenRunName } from './golden-fixture.js';
 import { trainLosses } from './train-fixtures.js';
-import { createTrainer, resumeTrainer } from './train.js';
+import { createTrainer, resumeTrainer, type TrainerOptions } from './train.js';
 
 interface Golden {
   inputsSha256: string;
@@ -31,6 +31,19 @@ function expectOnTrajectory(losses: number[], reference: number[], what: string)
     const allowed = RELATIVE_TOLERANCE * reference[i];
     expect(Math.abs(loss - reference[i]), `${what}, step ${i + 1}: trainer ${loss}, PyTorch ${reference[i]}`).toBeLessThanOrEqual(allowed);
   });
+}
+
+/** The losses of a run's first 9 steps, after which it saves a checkpoint at `path` and stops. */
+function lossesUntilCheckpoint(options: TrainerOptions, path: string): number[] {
+  const trainer = createTrainer(options);
+  const losses: number[] = [];
+  try {
+    while (losses.length < 9) losses.push(trainer.step().trainLoss);
+    trainer.saveCheckpoint(path);
+  } finally {
+    trainer.dispose();
+  }
+  return losses;
 }
 
 describe('golden loss trajectory (PyTorch reference)', () => {
@@ -119,15 +132,8 @@ describe('golden loss trajectory (PyTorch reference)', () => {
   it('a run stopped at a checkpoint and resumed follows the same trajectory', () => {
     const options = goldenRunOptions('lora', model, data);
     const uninterrupted = trainLosses(options);
-    const first = createTrainer(options);
-    const losses: number[] = [];
     const path = join(dir, 'golden-lora.ckpt');
-    try {
-      while (losses.length < 9) losses.push(first.step().trainLoss);
-      first.saveCheckpoint(path);
-    } finally {
-      first.dispose();
-    }
+    const losses = lossesUntilCheckpoint(options, path);
     const resumed = resumeTrainer(path, { model, train: data });
     try {
       while (!resumed.done) losses.push(resumed.step().trainLoss);
@@ -164,15 +170,8 @@ describe.skipIf(!testDeviceBuilt())('golden loss trajectory on a device whose me
   it('a CPU checkpoint resumes on the device, and an evaluation between steps changes nothing that follows', () => {
     const options = goldenRunOptions('lora', model, data);
     const uninterrupted = trainLosses({ ...options, matmul: 'ggml' });
-    const first = createTrainer({ ...options, matmul: 'ggml' });
-    const losses: number[] = [];
     const path = join(dir, 'golden-lora-device.ckpt');
-    try {
-      while (losses.length < 9) losses.push(first.step().trainLoss);
-      first.saveCheckpoint(path);
-    } finally {
-      first.dispose();
-    }
+    const losses = lossesUntilCheckpoint({ ...options, matmul: 'ggml' }, path);
     const resumed = resumeTrainer(path, { model, train: data, device: testDevice(LACKING) });
     try {
       expect(resumed.device.kind).toBe('test');

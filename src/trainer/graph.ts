@@ -845,10 +845,7 @@ export class LlamaGraph {
     for (let from = 0; from < N; from += perChunk) {
       const n = Math.min(perChunk, N - from);
       const h = columns(this.hidden, D, from, n);
-      // With an adapter: z = W·h + B·u, u = (alpha/r)·A·h [r, n].
-      const u = adapter ? g.scale(ctx, g.mulMat(ctx, adapter.a, h), adapter.scale) : null;
-      const base = g.mulMat(ctx, this.head, h);
-      const logits = adapter && u ? g.add(ctx, base, g.mulMat(ctx, adapter.padRank(adapter.b), adapter.padRank(u))) : base; // [V, n]
+      const { logits, u } = this.headLogits(ctx, h, adapter?.padRank); // [V, n]
       const argmax = g.argmax(ctx, logits); // I32 [n]
       const argmaxOut = g.cpy(ctx, argmax, g.view3d(ctx, this.argmax, n, 1, 1, n * 4, n * 4, from * 4));
       const p = g.softMaxExt(ctx, logits, null, 1, 0);
@@ -1337,14 +1334,22 @@ export class LlamaGraph {
   logitsF32(): Float32Array {
     if (this.logits) return this.readF32(this.logits);
     const g = this.g;
+    return this.computeInScratch((scratch) => this.headLogits(scratch, g.viewTensor(scratch, this.hidden)).logits, (out) => this.readF32(out));
+  }
+
+  /**
+   * The head's logits [V, n] of hidden states h [D, n]: z = W·h, plus B·u with a LoRA adapter on
+   * the head, u = (alpha/r)·A·h [r, n] (returned too, for the adapter's gradients; null without
+   * one). `padRank` widens B and u to the padded rank (the step's graph; a scratch graph has no
+   * padding inputs).
+   */
+  private headLogits(ctx: GgmlContext, h: GgmlTensor, padRank: (t: GgmlTensor) => GgmlTensor = (t) => t): { logits: GgmlTensor; u: GgmlTensor | null } {
+    const g = this.g;
+    const z = g.mulMat(ctx, this.head, h);
     const adapter = this.headAdapter;
-    return this.computeInScratch((scratch) => {
-      const h = g.viewTensor(scratch, this.hidden);
-      const z = g.mulMat(scratch, this.head, h);
-      if (!adapter) return z;
-      const u = g.scale(scratch, g.mulMat(scratch, adapter.a, h), adapter.scale);
-      return g.add(scratch, z, g.mulMat(scratch, adapter.b, u));
-    }, (out) => this.readF32(out));
+    if (!adapter) return { logits: z, u: null };
+    const u = g.scale(ctx, g.mulMat(ctx, adapter.a, h), adapter.scale);
+    return { logits: g.add(ctx, z, g.mulMat(ctx, padRank(adapter.b), padRank(u))), u };
   }
 
   /**
